@@ -1,0 +1,272 @@
+"""The ledger: cash, positions at average cost, realised and unrealised PnL, fees, borrow costs.
+
+Shorts are liabilities: a short sale credits its proceeds to cash and the position is marked at a
+negative value, so equity is always cash plus the marked value of every position. A fill the
+account cannot pay for is refused with the reason; quantities are never rounded away ("dust"
+stays on the books until it is traded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Final
+
+from trading.domain import ZERO, OrderFilled, Side
+from trading.errors import FatalError, InsufficientFundsError
+
+SECONDS_PER_YEAR: Final = Decimal(365 * 24 * 3600)  # borrow accrues ACT/365, as brokers quote it
+
+
+@dataclass(frozen=True, slots=True)
+class MarginSettings:
+    """How far the account may lean. The defaults are a cash account that may sell short
+    against Reg T margin: cash never below zero, equity at least half the shorts' value."""
+
+    allow_shorting: bool = True
+    short_margin: Decimal = Decimal("0.5")
+    max_cash_borrow: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        if self.short_margin < ZERO or self.max_cash_borrow < ZERO:
+            raise FatalError(f"margin settings must not be negative: {self!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTrip:
+    """A position's life from flat back to flat (or to a flip); pnl is net of fees and borrow."""
+
+    symbol: str
+    opened_at: datetime
+    closed_at: datetime
+    pnl: Decimal
+
+
+@dataclass(slots=True)
+class Position:
+    symbol: str
+    quantity: Decimal = ZERO
+    average_price: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    borrow_costs: Decimal = ZERO
+    # The open round trip, for win rate and profit factor.
+    trip_opened_at: datetime | None = None
+    trip_pnl: Decimal = ZERO
+
+    def unrealized_pnl(self, mark: Decimal) -> Decimal:
+        return self.quantity * (mark - self.average_price)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    symbol: str
+    quantity: Decimal
+    average_price: Decimal
+    mark: Decimal
+    market_value: Decimal
+    unrealized_pnl: Decimal
+    realized_pnl: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Portfolio:
+    """A read-only picture of the account at one moment, for agents, tools and the risk gate."""
+
+    time: datetime | None
+    cash: Decimal
+    equity: Decimal
+    positions: dict[str, PositionView]
+    realized_pnl: Decimal
+    fees: Decimal
+    borrow_costs: Decimal
+
+    def quantity(self, symbol: str) -> Decimal:
+        position = self.positions.get(symbol)
+        return position.quantity if position else ZERO
+
+    def weight(self, symbol: str) -> Decimal:
+        position = self.positions.get(symbol)
+        if position is None or self.equity <= ZERO:
+            return ZERO
+        return position.market_value / self.equity
+
+    @property
+    def gross_exposure(self) -> Decimal:
+        return sum((abs(p.market_value) for p in self.positions.values()), ZERO)
+
+
+@dataclass(slots=True)
+class Ledger:
+    cash: Decimal
+    margin: MarginSettings = field(default_factory=MarginSettings)
+    positions: dict[str, Position] = field(default_factory=dict)
+    marks: dict[str, Decimal] = field(default_factory=dict)
+    fees: Decimal = ZERO
+    borrow_costs: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    traded_notional: Decimal = ZERO
+    round_trips: list[RoundTrip] = field(default_factory=list)
+    last_accrual: datetime | None = None
+    time: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.cash < ZERO:
+            raise FatalError(f"starting cash must not be negative, got {self.cash!r}")
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def mark_price(self, symbol: str) -> Decimal:
+        mark = self.marks.get(symbol)
+        if mark is not None:
+            return mark
+        position = self.positions.get(symbol)
+        return position.average_price if position else ZERO
+
+    def quantity(self, symbol: str) -> Decimal:
+        position = self.positions.get(symbol)
+        return position.quantity if position else ZERO
+
+    def market_value(self) -> Decimal:
+        return sum(
+            (p.quantity * self.mark_price(s) for s, p in self.positions.items() if p.quantity),
+            ZERO,
+        )
+
+    def equity(self) -> Decimal:
+        return self.cash + self.market_value()
+
+    def short_value(self) -> Decimal:
+        return sum(
+            (-p.quantity * self.mark_price(s) for s, p in self.positions.items() if p.quantity < 0),
+            ZERO,
+        )
+
+    def portfolio(self) -> Portfolio:
+        views: dict[str, PositionView] = {}
+        for symbol, position in self.positions.items():
+            mark = self.mark_price(symbol)
+            views[symbol] = PositionView(
+                symbol=symbol,
+                quantity=position.quantity,
+                average_price=position.average_price,
+                mark=mark,
+                market_value=position.quantity * mark,
+                unrealized_pnl=position.unrealized_pnl(mark),
+                realized_pnl=position.realized_pnl,
+            )
+        return Portfolio(
+            time=self.time,
+            cash=self.cash,
+            equity=self.equity(),
+            positions=views,
+            realized_pnl=self.realized_pnl,
+            fees=self.fees,
+            borrow_costs=self.borrow_costs,
+        )
+
+    # ---- checks -----------------------------------------------------------------------------
+
+    def refusal(
+        self, symbol: str, side: Side, quantity: Decimal, price: Decimal, fee: Decimal
+    ) -> str:
+        """Why this fill cannot be paid for, or "" when it can."""
+        signed = quantity * side.sign
+        cash_after = self.cash - signed * price - fee
+        if cash_after < -self.margin.max_cash_borrow:
+            return (
+                f"insufficient cash: {side.value} {quantity} {symbol} at {price} with fee {fee} "
+                f"needs {signed * price + fee}, cash is {self.cash}"
+            )
+        position_after = self.quantity(symbol) + signed
+        if position_after < ZERO and side is Side.SELL:
+            if not self.margin.allow_shorting:
+                return f"short selling is not allowed: {side.value} {quantity} {symbol}"
+            others = [
+                (p.quantity, self.mark_price(s)) for s, p in self.positions.items() if s != symbol
+            ]
+            shorts_after = -position_after * price + sum(
+                (-q * m for q, m in others if q < ZERO), ZERO
+            )
+            equity_after = (
+                cash_after + position_after * price + sum((q * m for q, m in others), ZERO)
+            )
+            required = self.margin.short_margin * shorts_after
+            if equity_after < required:
+                return (
+                    f"insufficient margin: shorts of {shorts_after} need equity of {required}, "
+                    f"equity would be {equity_after}"
+                )
+        return ""
+
+    # ---- changing ---------------------------------------------------------------------------
+
+    def mark(self, symbol: str, price: Decimal) -> None:
+        self.marks[symbol] = price
+
+    def apply_fill(self, fill: OrderFilled) -> None:
+        reason = self.refusal(fill.symbol, fill.side, fill.quantity, fill.price, fill.fee)
+        if reason:
+            raise InsufficientFundsError(reason)
+        position = self.positions.setdefault(fill.symbol, Position(fill.symbol))
+        signed = fill.quantity * fill.side.sign
+        self.cash -= signed * fill.price + fill.fee
+        self.fees += fill.fee
+        self.traded_notional += fill.notional
+        self.time = fill.time
+        position.fees += fill.fee
+        self.marks.setdefault(fill.symbol, fill.price)
+
+        held = position.quantity
+        if held == ZERO or (held > ZERO) == (signed > ZERO):
+            total = abs(held) + fill.quantity
+            position.average_price = (
+                abs(held) * position.average_price + fill.quantity * fill.price
+            ) / total
+            position.quantity = held + signed
+            if held == ZERO:
+                position.trip_opened_at = fill.time
+                position.trip_pnl = ZERO
+            position.trip_pnl -= fill.fee
+            return
+
+        closing = min(fill.quantity, abs(held))
+        opening = fill.quantity - closing
+        realized = closing * (fill.price - position.average_price) * (1 if held > ZERO else -1)
+        closing_fee = fill.fee * closing / fill.quantity
+        position.realized_pnl += realized
+        self.realized_pnl += realized
+        position.trip_pnl += realized - closing_fee
+        position.quantity = held + signed
+        if position.quantity == ZERO or opening > ZERO:
+            self._close_trip(position, fill.time)
+        if opening > ZERO:
+            position.average_price = fill.price
+            position.trip_opened_at = fill.time
+            position.trip_pnl = -(fill.fee - closing_fee)
+        elif position.quantity == ZERO:
+            position.average_price = ZERO
+
+    def accrue_borrow(self, now: datetime, annual_rate: Decimal) -> Decimal:
+        """Charge borrow on every short from the last accrual to `now`; returns the charge."""
+        previous, self.last_accrual = self.last_accrual, now
+        if previous is None or annual_rate == ZERO or now <= previous:
+            return ZERO
+        fraction = Decimal((now - previous).total_seconds()) / SECONDS_PER_YEAR
+        total = ZERO
+        for symbol, position in self.positions.items():
+            if position.quantity < ZERO:
+                cost = -position.quantity * self.mark_price(symbol) * annual_rate * fraction
+                position.borrow_costs += cost
+                position.trip_pnl -= cost
+                total += cost
+        self.cash -= total
+        self.borrow_costs += total
+        return total
+
+    def _close_trip(self, position: Position, now: datetime) -> None:
+        opened = position.trip_opened_at or now
+        self.round_trips.append(RoundTrip(position.symbol, opened, now, position.trip_pnl))
+        position.trip_pnl = ZERO
+        position.trip_opened_at = None

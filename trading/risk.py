@@ -1,0 +1,188 @@
+"""The risk gate: deterministic code between every decision and the executor.
+
+It sees each proposed order with the portfolio and a reference price and approves it, caps its
+quantity, or rejects it, always with the reasons. Orders that only shrink a position pass (a
+gate that blocks exits makes risk worse). The drawdown kill switch latches: once tripped it
+stays tripped for the rest of the run, and only exposure-reducing orders pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trading.domain import ZERO, Instrument, Side
+from trading.ledger import Portfolio
+
+
+class RiskLimits(BaseModel):
+    """Caps as fractions of equity, unless named otherwise. None switches a check off."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_position_weight: Decimal = Field(
+        Decimal(1), gt=0, le=10, description="Largest |position value| / equity per symbol."
+    )
+    max_gross_exposure: Decimal = Field(
+        Decimal(1), gt=0, le=10, description="Largest sum of |position values| / equity."
+    )
+    max_order_notional: Decimal | None = Field(
+        None, gt=0, description="Largest notional of one order, in the quote currency."
+    )
+    daily_loss_limit: Decimal | None = Field(
+        None, gt=0, lt=1, description="Loss since the previous day's close that blocks new risk."
+    )
+    max_drawdown: Decimal | None = Field(
+        None, gt=0, lt=1, description="Drawdown from the equity peak that trips the kill switch."
+    )
+
+
+class Verdict(StrEnum):
+    APPROVED = "approved"
+    CAPPED = "capped"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderProposal:
+    symbol: str
+    side: Side
+    quantity: Decimal
+    reference_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RiskReview:
+    proposal: OrderProposal
+    verdict: Verdict
+    quantity: Decimal
+    reasons: tuple[str, ...]
+
+
+class RiskGate:
+    def __init__(self, limits: RiskLimits | None = None) -> None:
+        self.limits = limits or RiskLimits()
+        self.peak_equity: Decimal | None = None
+        self.tripped_reason = ""
+        self._day: date | None = None
+        self._day_start_equity: Decimal | None = None
+        self._last_equity: Decimal | None = None
+        self._daily_loss_hit = False
+
+    @property
+    def tripped(self) -> bool:
+        return bool(self.tripped_reason)
+
+    def observe(self, now: datetime, equity: Decimal) -> None:
+        """Feed the marked equity once per cycle, before reviewing that cycle's orders."""
+        day = now.date()
+        if day != self._day:
+            # The day's reference is the last equity seen before this day: the prior close.
+            self._day_start_equity = self._last_equity if self._last_equity is not None else equity
+            self._day = day
+        self._last_equity = equity
+        self.peak_equity = equity if self.peak_equity is None else max(self.peak_equity, equity)
+        limits = self.limits
+        start = self._day_start_equity
+        self._daily_loss_hit = bool(
+            limits.daily_loss_limit is not None
+            and start is not None
+            and start > ZERO
+            and (start - equity) / start >= limits.daily_loss_limit
+        )
+        if limits.max_drawdown is not None and not self.tripped and self.peak_equity > ZERO:
+            drawdown = (self.peak_equity - equity) / self.peak_equity
+            if drawdown >= limits.max_drawdown:
+                self.tripped_reason = (
+                    f"kill switch: drawdown {drawdown:.2%} from peak {self.peak_equity} "
+                    f"reached the limit {limits.max_drawdown:.2%} at {now.isoformat()}"
+                )
+
+    def review(
+        self,
+        proposals: list[OrderProposal],
+        portfolio: Portfolio,
+        instruments: dict[str, Instrument] | None = None,
+    ) -> list[RiskReview]:
+        """Review proposals in order, each against the portfolio as the earlier approvals
+        would leave it, so two orders cannot each use the same headroom."""
+        held = {s: p.quantity for s, p in portfolio.positions.items()}
+        prices = {s: p.mark for s, p in portfolio.positions.items()}
+        equity = portfolio.equity
+        reviews = []
+        for proposal in proposals:
+            prices[proposal.symbol] = proposal.reference_price
+            instrument = (instruments or {}).get(proposal.symbol) or Instrument(proposal.symbol)
+            review = self._review_one(proposal, held, prices, equity, instrument)
+            held[proposal.symbol] = (
+                held.get(proposal.symbol, ZERO) + review.quantity * proposal.side.sign
+            )
+            reviews.append(review)
+        return reviews
+
+    def _review_one(
+        self,
+        proposal: OrderProposal,
+        held: dict[str, Decimal],
+        prices: dict[str, Decimal],
+        equity: Decimal,
+        instrument: Instrument,
+    ) -> RiskReview:
+        current = held.get(proposal.symbol, ZERO)
+        signed = proposal.quantity * proposal.side.sign
+        # The part of the order that shrinks the position always passes; only the rest is risk.
+        reducing = min(proposal.quantity, abs(current)) if current * signed < 0 else ZERO
+        adding = proposal.quantity - reducing
+        if adding == ZERO:
+            return RiskReview(proposal, Verdict.APPROVED, proposal.quantity, ())
+
+        reasons: list[str] = []
+        blocked = ""
+        if self.tripped:
+            blocked = self.tripped_reason
+        elif self._daily_loss_hit:
+            blocked = f"daily loss limit {self.limits.daily_loss_limit:.2%} reached: no new risk"
+        elif equity <= ZERO:
+            blocked = f"equity is {equity}: no new risk"
+        if blocked:
+            return self._result(proposal, reducing, [blocked])
+
+        price = proposal.reference_price
+        allowed = adding
+        limits = self.limits
+        # Any reducing part takes the position to flat first, so what is left is |current| - it.
+        remaining = abs(current) - reducing
+        position_room = limits.max_position_weight * equity / price - remaining
+        if allowed > position_room:
+            allowed = max(position_room, ZERO)
+            reasons.append(f"position weight capped at {limits.max_position_weight}")
+        gross_now = (
+            sum(
+                (abs(q) * prices.get(s, price) for s, q in held.items() if s != proposal.symbol),
+                ZERO,
+            )
+            + abs(current + (reducing * proposal.side.sign)) * price
+        )
+        gross_room = (limits.max_gross_exposure * equity - gross_now) / price
+        if allowed > gross_room:
+            allowed = max(gross_room, ZERO)
+            reasons.append(f"gross exposure capped at {limits.max_gross_exposure}")
+        if limits.max_order_notional is not None:
+            order_room = limits.max_order_notional / price - reducing
+            if allowed > order_room:
+                allowed = max(order_room, ZERO)
+                reasons.append(f"order notional capped at {limits.max_order_notional}")
+        allowed = instrument.round_quantity(allowed)
+        return self._result(proposal, reducing + allowed, reasons)
+
+    @staticmethod
+    def _result(proposal: OrderProposal, quantity: Decimal, reasons: list[str]) -> RiskReview:
+        if quantity == proposal.quantity:
+            return RiskReview(proposal, Verdict.APPROVED, quantity, tuple(reasons))
+        if quantity == ZERO:
+            return RiskReview(proposal, Verdict.REJECTED, ZERO, tuple(reasons))
+        return RiskReview(proposal, Verdict.CAPPED, quantity, tuple(reasons))

@@ -1,0 +1,158 @@
+"""PointInTimeView: a bar is visible only once it has closed; nothing else leaks through."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.helpers import catalog_of, daily_series
+from trading.clock import ReplayClock
+from trading.data import PointInTimeView
+from trading.errors import DataError, LookaheadError
+
+START = datetime(2020, 1, 1, tzinfo=UTC)
+CLOSES = [10.0, 11.0, 12.0, 13.0, 14.0]
+
+
+SERIES = daily_series("SPX", CLOSES)
+
+
+def view_at(now: datetime) -> tuple[PointInTimeView, ReplayClock]:
+    clock = ReplayClock(now)
+    return PointInTimeView(catalog_of(SERIES), clock), clock
+
+
+def test_bar_closing_after_now_is_invisible() -> None:
+    view, _ = view_at(START + timedelta(days=2, hours=23))
+    assert view.visible_count("SPX") == 2
+    assert view.last_bar("SPX").close_time == START + timedelta(days=2)
+    assert view.closes("SPX").tolist() == [10.0, 11.0]
+
+
+def test_bar_closing_exactly_now_is_visible() -> None:
+    view, _ = view_at(START + timedelta(days=3))
+    assert view.last_bar("SPX").time == START + timedelta(days=2)
+
+
+def test_last_bar_before_any_bar_closed_is_an_error() -> None:
+    view, _ = view_at(START + timedelta(hours=12))
+    assert view.visible_count("SPX") == 0
+    with pytest.raises(DataError, match="no SPX bar has closed by 2020-01-01T12:00:00"):
+        view.last_bar("SPX")
+    assert view.bars("SPX") == []
+    assert len(view.arrays("SPX")) == 0
+
+
+def test_bars_are_the_last_visible_ones_oldest_first() -> None:
+    view, _ = view_at(START + timedelta(days=4))
+    assert [float(b.close) for b in view.bars("SPX", limit=2)] == [12.0, 13.0]
+    assert len(view.bars("SPX")) == 4
+    assert view.bars("SPX", limit=0) == []
+    assert len(view.bars("SPX", limit=100)) == 4
+
+
+def test_negative_limit_is_refused() -> None:
+    view, _ = view_at(START + timedelta(days=4))
+    with pytest.raises(DataError, match="got -1"):
+        view.closes("SPX", limit=-1)
+
+
+def test_closes_with_a_limit_are_the_most_recent() -> None:
+    view, _ = view_at(START + timedelta(days=4))
+    assert view.closes("SPX", limit=3).tolist() == [11.0, 12.0, 13.0]
+
+
+def test_arrays_are_read_only_slices_of_the_visible_bars() -> None:
+    view, _ = view_at(START + timedelta(days=3))
+    arrays = view.arrays("SPX")
+    series = SERIES
+    assert arrays.close.tolist() == [10.0, 11.0, 12.0]
+    assert len(arrays.times) == len(arrays.open) == len(arrays.volume) == 3
+    assert np.shares_memory(arrays.close, series.close)
+    with pytest.raises(ValueError, match="read-only"):
+        arrays.close[0] = 99.0
+
+
+def test_frame_holds_only_visible_bars() -> None:
+    view, _ = view_at(START + timedelta(days=3))
+    frame = view.frame("SPX", limit=2)
+    assert frame["close"].tolist() == [11.0, 12.0]
+    assert frame.index[-1] == START + timedelta(days=2)
+    assert list(frame.columns) == ["open", "high", "low", "close", "volume"]
+
+
+def test_view_follows_the_clock_as_it_advances() -> None:
+    view, clock = view_at(START + timedelta(days=1))
+    assert view.closes("SPX").tolist() == [10.0]
+    clock.advance_to(START + timedelta(days=5))
+    assert view.closes("SPX").tolist() == CLOSES
+    assert view.last_bar("spx").close == 14
+
+
+def test_bar_at_a_closed_label_returns_that_bar() -> None:
+    view, _ = view_at(START + timedelta(days=3))
+    assert view.bar_at("SPX", START + timedelta(days=1)).close == 11
+
+
+def test_bar_at_of_a_future_bar_raises_lookahead_error() -> None:
+    view, _ = view_at(START + timedelta(days=2, hours=23))
+    with pytest.raises(LookaheadError, match=r"closes at 2020-01-05T00:00:00\+00:00, after now"):
+        view.bar_at("SPX", START + timedelta(days=3))
+    # The bar that is still forming (label before now, close after) is future too.
+    with pytest.raises(LookaheadError):
+        view.bar_at("SPX", START + timedelta(days=2))
+
+
+def test_bar_at_a_future_label_with_no_bar_is_still_lookahead() -> None:
+    # Answering "no such bar" would reveal which future days have no trading.
+    view, _ = view_at(START + timedelta(days=2))
+    with pytest.raises(LookaheadError):
+        view.bar_at("SPX", START + timedelta(days=30))
+
+
+def test_bar_at_a_past_label_with_no_bar_is_a_data_error() -> None:
+    view, _ = view_at(START + timedelta(days=5))
+    with pytest.raises(DataError, match="no SPX bar is labelled 2020-01-01T06:00:00"):
+        view.bar_at("SPX", START + timedelta(hours=6))
+
+
+def test_naive_times_are_refused() -> None:
+    view, _ = view_at(START + timedelta(days=5))
+    with pytest.raises(DataError, match="timezone-aware"):
+        view.bar_at("SPX", datetime(2020, 1, 2))  # noqa: DTZ001
+
+
+@given(
+    offset=st.timedeltas(min_value=timedelta(days=-3), max_value=timedelta(days=10)),
+    limit=st.none() | st.integers(min_value=0, max_value=8),
+)
+def test_view_never_returns_a_bar_closing_after_now(offset: timedelta, limit: int | None) -> None:
+    now = START + offset
+    view, _ = view_at(now)
+    series = SERIES
+    expected = int((series.close_times <= _ns(now)).sum())
+    assert view.visible_count("SPX") == expected
+    assert all(bar.close_time <= now for bar in view.bars("SPX", limit))
+    arrays = view.arrays("SPX")
+    assert (series.close_times[: len(arrays)] <= _ns(now)).all()
+    assert all(label + timedelta(days=1) <= now for label in view.frame("SPX", limit).index)
+    if expected:
+        assert view.last_bar("SPX").close_time <= now
+    for day in range(-1, 7):
+        label = START + timedelta(days=day)
+        try:
+            bar = view.bar_at("SPX", label)
+        except LookaheadError:
+            assert label + timedelta(days=1) > now
+        except DataError:
+            assert label + timedelta(days=1) <= now
+        else:
+            assert bar.close_time <= now
+
+
+def _ns(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000

@@ -1,0 +1,23 @@
+"""Market data: bar series, their sources (bundled and files), a catalog over them, and the
+point-in-time view through which a run reads them without seeing the future."""
+
+from trading.data.series import BarSeries
+from trading.data.sources import (
+    BundledSource,
+    Catalog,
+    FileSource,
+    MarketDataSource,
+    SymbolInfo,
+)
+from trading.data.view import PointInTimeView, VisibleArrays
+
+__all__ = [
+    "BarSeries",
+    "BundledSource",
+    "Catalog",
+    "FileSource",
+    "MarketDataSource",
+    "PointInTimeView",
+    "SymbolInfo",
+    "VisibleArrays",
+]

@@ -1,0 +1,255 @@
+"""An immutable column store of OHLCV bars for one symbol.
+
+Analytics want numpy columns; the domain wants `Bar` objects with `Decimal` prices. A `BarSeries`
+keeps the columns (read-only, so nobody can rewrite history in place) and builds a `Bar` on demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final, NoReturn
+
+import numpy as np
+import pandas as pd
+
+from trading.domain import Bar
+from trading.errors import DataError
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_DAY: Final = timedelta(days=1)
+_NS_PER_US: Final = 1_000
+_PRICE_COLUMNS: Final = ("open", "high", "low", "close")
+COLUMNS: Final = (*_PRICE_COLUMNS, "volume")
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+
+
+def to_ns(moment: datetime) -> int:
+    """Nanoseconds since the epoch of an aware datetime (exact: integer arithmetic only)."""
+    if moment.tzinfo is None:
+        raise DataError(f"market data times must be timezone-aware, got {moment!r}")
+    return (moment - EPOCH) // timedelta(microseconds=1) * _NS_PER_US
+
+
+def from_ns(ns: int) -> datetime:
+    """The aware UTC datetime of nanoseconds since the epoch (microsecond precision)."""
+    return EPOCH + timedelta(microseconds=int(ns) // _NS_PER_US)
+
+
+def _frozen(values: Any, dtype: type[np.generic]) -> np.ndarray[Any, Any]:
+    # A private copy, so that freezing it cannot freeze (or be undone through) the caller's array.
+    array = np.array(values, dtype=dtype, copy=True)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True)
+class BarSeries:
+    """Bars of one symbol, oldest first. `times` label each bar's start and `close_times` are when
+    it is complete, both int64 nanoseconds since the epoch (UTC). Prices are float64 columns;
+    `bar(i)` turns them into `Decimal`, rounded to `price_decimals` places when that is set (data
+    stored as binary floats, such as 1229.229980, would otherwise carry float noise into money)."""
+
+    symbol: str
+    source: str
+    timeframe: timedelta
+    times: IntArray
+    close_times: IntArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+    price_decimals: int | None = None
+
+    def __post_init__(self) -> None:
+        freeze = object.__setattr__  # the dataclass is frozen; this is its own constructor
+        freeze(self, "times", _frozen(self.times, np.int64))
+        freeze(self, "close_times", _frozen(self.close_times, np.int64))
+        for column in COLUMNS:
+            freeze(self, column, _frozen(getattr(self, column), np.float64))
+        lengths = {name: len(getattr(self, name)) for name in ("times", "close_times", *COLUMNS)}
+        if len(set(lengths.values())) != 1:
+            raise DataError(f"{self.symbol} columns differ in length: {lengths!r}")
+        if self.timeframe <= timedelta(0):
+            raise DataError(f"{self.symbol} timeframe must be positive, got {self.timeframe!r}")
+        if self.price_decimals is not None and self.price_decimals < 0:
+            raise DataError(f"price_decimals must be >= 0 or None, got {self.price_decimals!r}")
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def bar(self, i: int) -> Bar:
+        """The bar at position `i` (negative counts from the end), prices as `Decimal`."""
+        return Bar(
+            symbol=self.symbol,
+            time=from_ns(self.times[i]),
+            close_time=from_ns(self.close_times[i]),
+            open=self.price(self.open[i]),
+            high=self.price(self.high[i]),
+            low=self.price(self.low[i]),
+            close=self.price(self.close[i]),
+            volume=_quantity(float(self.volume[i])),
+        )
+
+    def price(self, value: float | np.floating[Any]) -> Decimal:
+        """One float price of this series as the `Decimal` a `Bar` would hold."""
+        if self.price_decimals is None:
+            return Decimal(repr(float(value)))
+        return Decimal(f"{float(value):.{self.price_decimals}f}")
+
+    @property
+    def first_time(self) -> datetime:
+        self._require_bars()
+        return from_ns(self.times[0])
+
+    @property
+    def last_time(self) -> datetime:
+        self._require_bars()
+        return from_ns(self.times[-1])
+
+    def to_frame(self) -> pd.DataFrame:
+        """The bars as a DataFrame indexed by their (UTC) label times."""
+        index = pd.DatetimeIndex(pd.to_datetime(self.times, unit="ns", utc=True), name="time")
+        return pd.DataFrame({column: getattr(self, column) for column in COLUMNS}, index=index)
+
+    def _require_bars(self) -> None:
+        if len(self) == 0:
+            raise DataError(f"{self.symbol} from {self.source} has no bars")
+
+    @classmethod
+    def from_frame(
+        cls,
+        symbol: str,
+        source: str,
+        frame: pd.DataFrame,
+        timeframe: timedelta | None = None,
+        price_decimals: int | None = None,
+    ) -> BarSeries:
+        """Build a series from a DataFrame indexed by timestamps (naive ones are taken as UTC)
+        with columns open, high, low, close, volume. The frame must already be clean: sorted,
+        no gaps in values, consistent prices; the first bad row raises `DataError`."""
+        missing = [c for c in COLUMNS if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{source}: {symbol} frame lacks columns {missing!r}; found {list(frame.columns)!r}"
+            )
+        index = pd.DatetimeIndex(frame.index)
+        index = index.tz_localize(UTC) if index.tz is None else index.tz_convert(UTC)
+        times = np.asarray(index.as_unit("ns").asi8, dtype=np.int64)
+        columns = {c: np.asarray(frame[c], dtype=np.float64) for c in COLUMNS}
+        check_bars(times, columns, f"{source} ({symbol})", lambda i: i + 1)
+        return cls.build(symbol, source, times, columns, timeframe, price_decimals)
+
+    @classmethod
+    def build(
+        cls,
+        symbol: str,
+        source: str,
+        times: IntArray,
+        columns: dict[str, FloatArray],
+        timeframe: timedelta | None = None,
+        price_decimals: int | None = None,
+    ) -> BarSeries:
+        """Assemble a series from checked columns (see `check_bars`)."""
+        if timeframe is None:
+            timeframe = infer_timeframe(times, f"{source}: {symbol}")
+        prices = {c: columns[c] for c in _PRICE_COLUMNS}
+        if price_decimals is not None:
+            # Round the columns too, so analytics on floats and `bar()` Decimals agree.
+            prices = {c: np.round(v, price_decimals) for c, v in prices.items()}
+        step = timeframe // timedelta(microseconds=1) * _NS_PER_US
+        return cls(
+            symbol=symbol,
+            source=source,
+            timeframe=timeframe,
+            times=times,
+            close_times=times + np.int64(step),
+            volume=columns["volume"],
+            price_decimals=price_decimals,
+            **prices,
+        )
+
+
+def _quantity(value: float) -> Decimal:
+    return Decimal(int(value)) if value.is_integer() else Decimal(repr(value))
+
+
+def infer_timeframe(times: IntArray, what: str) -> timedelta:
+    """The most common spacing between bars. Daily bars get exactly one day even when the labels
+    drift by an hour around daylight-saving changes (local midnights stored as UTC), and their
+    weekend and holiday gaps never count as the period."""
+    if len(times) < 2:
+        raise DataError(
+            f"{what}: cannot infer the bar timeframe from {len(times)} bar(s); pass it explicitly"
+        )
+    spacing = np.diff(times)
+    median = timedelta(microseconds=float(np.median(spacing)) / _NS_PER_US)
+    values, counts = np.unique(spacing, return_counts=True)
+    common = timedelta(microseconds=int(values[np.argmax(counts)]) // _NS_PER_US)
+    # Weekly or monthly bars also have a median >= 20h; giving them one day would let a bar be
+    # read days before it closes, so only spacings near a day are called daily.
+    near_a_day = timedelta(hours=20) <= median <= timedelta(hours=28)
+    if near_a_day or timedelta(hours=20) <= common <= timedelta(hours=28):
+        return _ONE_DAY
+    return common
+
+
+def check_bars(
+    times: IntArray,
+    columns: dict[str, FloatArray],
+    file: str,
+    row_number: Callable[[int], int],
+    names: Mapping[str, str] | None = None,
+) -> None:
+    """Raise `DataError` for the first bad row, named as `file, row N, column 'x'`: `row_number`
+    maps a position to the row the user sees and `names` maps our column names to theirs."""
+
+    def fail(i: int, column: str, problem: str) -> NoReturn:
+        name = (names or {}).get(column, column)
+        raise DataError(f"{file}, row {row_number(i)}, column {name!r}: {problem}")
+
+    for column in COLUMNS:
+        values = columns[column]
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = int(np.argmax(bad))
+            fail(i, column, f"{float(values[i])!r} is not a finite number")
+    for column in _PRICE_COLUMNS:
+        bad = columns[column] <= 0
+        if bad.any():
+            i = int(np.argmax(bad))
+            fail(i, column, f"{float(columns[column][i])!r} is not a positive price")
+    high, low = columns["high"], columns["low"]
+    for other in ("low", "open", "close"):
+        bad = high < columns[other]
+        if bad.any():
+            i = int(np.argmax(bad))
+            fail(i, "high", f"{float(high[i])!r} is below {other} {float(columns[other][i])!r}")
+    for other in ("open", "close"):
+        bad = low > columns[other]
+        if bad.any():
+            i = int(np.argmax(bad))
+            fail(i, "low", f"{float(low[i])!r} is above {other} {float(columns[other][i])!r}")
+    bad = columns["volume"] < 0
+    if bad.any():
+        i = int(np.argmax(bad))
+        fail(i, "volume", f"{float(columns['volume'][i])!r} is negative")
+    step = np.diff(times)
+    bad = step <= 0
+    if bad.any():
+        i = int(np.argmax(bad)) + 1
+        here, before = from_ns(times[i]).isoformat(), from_ns(times[i - 1]).isoformat()
+        if step[i - 1] == 0:
+            fail(i, "time", f"{here!r} repeats the timestamp of row {row_number(i - 1)}")
+        # Sorting quietly would hide a file spliced in the wrong order; the user should know.
+        fail(
+            i,
+            "time",
+            f"{here!r} is earlier than row {row_number(i - 1)} ({before!r}); rows must be "
+            "sorted oldest first",
+        )

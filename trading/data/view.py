@@ -1,0 +1,155 @@
+"""The point-in-time view: the only door through which a run reads market data.
+
+A bar becomes visible at its `close_time`, never earlier, whatever the caller asks for. Everything
+the view returns is cut at the clock's "now", so an agent, a tool or an executor cannot see the
+future by accident; asking for a future bar by its time is an error, not an empty answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from trading.clock import Clock
+from trading.data.series import EPOCH, BarSeries, FloatArray, IntArray, from_ns, to_ns
+from trading.data.sources import Catalog
+from trading.domain import Bar
+from trading.errors import DataError, LookaheadError
+
+
+@dataclass(frozen=True, slots=True)
+class VisibleArrays:
+    """Read-only numpy views of the visible bars of one symbol, oldest first (no copies)."""
+
+    times: IntArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+@dataclass(slots=True)
+class _Cut:
+    """The visible part of one series at one moment; `arrays` is built on first request."""
+
+    now: datetime
+    now_ns: int
+    series: BarSeries
+    count: int
+    visible: VisibleArrays | None = None
+
+    @property
+    def arrays(self) -> VisibleArrays:
+        if self.visible is None:
+            n, s = self.count, self.series
+            self.visible = VisibleArrays(
+                s.times[:n], s.open[:n], s.high[:n], s.low[:n], s.close[:n], s.volume[:n]
+            )
+        return self.visible
+
+
+class PointInTimeView:
+    """Market data as it was known at `clock.now()`: a bar is visible once its close_time <= now.
+
+    A replay asks many questions at one moment, so the cut for each (symbol, now) is computed
+    once and reused until the clock moves."""
+
+    def __init__(self, catalog: Catalog, clock: Clock) -> None:
+        # Private: the catalog holds whole histories, the very thing this view exists to cut.
+        self._catalog = catalog
+        self._clock = clock
+        self._cuts: dict[str, _Cut] = {}
+
+    def symbols(self) -> list[str]:
+        return self._catalog.symbols()
+
+    def visible_count(self, symbol: str) -> int:
+        """How many of the symbol's bars have closed by now."""
+        return self._cut(symbol).count
+
+    def last_bar(self, symbol: str) -> Bar:
+        """The most recent closed bar; `DataError` if none has closed yet."""
+        cut = self._cut(symbol)
+        if cut.count == 0:
+            raise DataError(self._nothing_yet(cut))
+        return cut.series.bar(cut.count - 1)
+
+    def bars(self, symbol: str, limit: int | None = None) -> list[Bar]:
+        """The last `limit` closed bars (all of them when None), oldest first."""
+        cut = self._cut(symbol)
+        start = self._start(cut, limit)
+        return [cut.series.bar(i) for i in range(start, cut.count)]
+
+    def closes(self, symbol: str, limit: int | None = None) -> FloatArray:
+        """Closing prices of the last `limit` closed bars, as a read-only float array."""
+        cut = self._cut(symbol)
+        return cut.arrays.close[self._start(cut, limit) :]
+
+    def arrays(self, symbol: str) -> VisibleArrays:
+        """All closed bars as read-only numpy slices; cheap enough to call on every bar."""
+        return self._cut(symbol).arrays
+
+    def frame(self, symbol: str, limit: int | None = None) -> pd.DataFrame:
+        """The last `limit` closed bars as a DataFrame indexed by UTC label time (a copy)."""
+        cut = self._cut(symbol)
+        start = self._start(cut, limit)
+        a = cut.arrays
+        index = pd.DatetimeIndex(pd.to_datetime(a.times[start:], unit="ns", utc=True), name="time")
+        data = {"open": a.open, "high": a.high, "low": a.low, "close": a.close, "volume": a.volume}
+        return pd.DataFrame({k: v[start:] for k, v in data.items()}, index=index, copy=True)
+
+    def bar_at(self, symbol: str, time: datetime) -> Bar:
+        """The bar labelled `time`. `LookaheadError` if it would close after now, even when no
+        such bar exists (answering "no bar" would reveal which future days are trading days);
+        `DataError` if no closed bar has that label."""
+        cut = self._cut(symbol)
+        series = cut.series
+        label = to_ns(time)
+        closes_at = label + to_ns(EPOCH + series.timeframe)
+        if closes_at > cut.now_ns:
+            raise LookaheadError(
+                f"the {series.symbol} bar labelled {time.isoformat()} closes at "
+                f"{from_ns(closes_at).isoformat()}, after now ({cut.now.isoformat()})"
+            )
+        i = int(series.times[: cut.count].searchsorted(label, side="left"))
+        if i == cut.count or int(series.times[i]) != label:
+            raise DataError(f"no {series.symbol} bar is labelled {time.isoformat()}")
+        return series.bar(i)
+
+    # ---- internals ------------------------------------------------------------------------------
+
+    def _cut(self, symbol: str) -> _Cut:
+        now = self._clock.now()
+        cut = self._cuts.get(symbol)
+        if cut is not None and cut.now == now:
+            return cut
+        series = self._catalog.load(symbol)
+        now_ns = to_ns(now)
+        count = int(series.close_times.searchsorted(now_ns, side="right"))
+        cut = self._cuts[symbol] = _Cut(now, now_ns, series, count)
+        return cut
+
+    @staticmethod
+    def _start(cut: _Cut, limit: int | None) -> int:
+        if limit is None:
+            return 0
+        if limit < 0:
+            raise DataError(f"limit must be >= 0 or None, got {limit!r}")
+        return max(0, cut.count - limit)
+
+    @staticmethod
+    def _nothing_yet(cut: _Cut) -> str:
+        series = cut.series
+        if len(series) == 0:
+            return f"{series.symbol} has no bars"
+        first = series.bar(0).close_time.isoformat()
+        return (
+            f"no {series.symbol} bar has closed by {cut.now.isoformat()}; the first closes at "
+            f"{first}"
+        )

@@ -1,0 +1,40 @@
+"""The agent interface every entrant implements, quant or LLM."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from trading.data import PointInTimeView
+from trading.ledger import Portfolio
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What an agent may know at `now`: market data through a point-in-time view (nothing that
+    closes later exists for it), and its own portfolio."""
+
+    now: datetime
+    symbols: tuple[str, ...]
+    view: PointInTimeView
+    portfolio: Portfolio
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Target weights of equity per symbol: 1 fully long, -1 fully short, 0 flat. A symbol left
+    out keeps its current position."""
+
+    targets: Mapping[str, Decimal]
+    rationale: str = ""
+    details: Mapping[str, float] = field(default_factory=dict)
+
+
+class TradingAgent(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    async def decide(self, snapshot: Snapshot) -> Decision: ...

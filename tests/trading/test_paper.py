@@ -1,0 +1,167 @@
+"""The paper executor: next-open market fills, crossing limit fills, caps, cash, fees."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from tests.helpers import catalog_of, daily_series
+from trading.clock import ReplayClock
+from trading.costs import CostModel
+from trading.data import BarSeries, PointInTimeView
+from trading.domain import (
+    Instrument,
+    Liquidity,
+    Order,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderType,
+    Side,
+)
+from trading.ledger import Ledger
+from trading.paper import PaperExecutor
+
+DAY0 = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+class Harness:
+    def __init__(self, series: BarSeries, cash: str = "10000", costs: CostModel | None = None):
+        self.series = series
+        self.clock = ReplayClock(DAY0 + timedelta(days=1))  # bar 0 has closed
+        self.ledger = Ledger(cash=Decimal(cash))
+        view = PointInTimeView(catalog_of(series), self.clock)
+        lots = {series.symbol: Instrument(series.symbol, quantity_increment=Decimal(1))}
+        self.executor = PaperExecutor(self.ledger, view, self.clock, costs or CostModel(), lots)
+        self._ids = 0
+
+    def order(self, side: Side, quantity: int, limit: str | None = None) -> Order:
+        self._ids += 1
+        order = Order(
+            f"o{self._ids}",
+            self.series.symbol,
+            side,
+            Decimal(quantity),
+            OrderType.LIMIT if limit else OrderType.MARKET,
+            self.clock.now(),
+            limit_price=Decimal(limit) if limit else None,
+        )
+        self.executor.submit(order)
+        return order
+
+    def next_bar(self) -> list[object]:
+        """Move the clock to the close of the next bar and let the executor see it."""
+        index = int((self.clock.now() - DAY0) / timedelta(days=1))
+        self.clock.advance_to(DAY0 + timedelta(days=index + 1))
+        return list(self.executor.process_bar(self.series.bar(index)))
+
+
+def test_market_order_decided_on_a_bar_fills_at_the_next_open() -> None:
+    h = Harness(daily_series("SPX", opens=[100, 104, 108], closes=[101, 107, 109]))
+    order = h.order(Side.BUY, 10)
+    [fill] = h.next_bar()
+    assert isinstance(fill, OrderFilled)
+    assert (fill.price, fill.quantity, fill.time) == (Decimal(104), 10, DAY0 + timedelta(days=1))
+    assert order.status is OrderStatus.FILLED
+    assert h.ledger.cash == Decimal(10_000 - 1040)
+
+
+def test_costs_are_taker_fee_and_half_spread() -> None:
+    costs = CostModel(taker_fee_bps=Decimal(10), half_spread_bps=Decimal(5))
+    h = Harness(daily_series("SPX", opens=[100, 100, 100]), costs=costs)
+    h.order(Side.BUY, 10)
+    [fill] = h.next_bar()
+    assert fill.price == Decimal("100.05")
+    assert fill.fee == Decimal("1.0005")  # 10 bps of 1000.50
+    assert fill.liquidity is Liquidity.TAKER
+
+
+def test_buy_limit_fills_at_the_limit_when_the_low_crosses_and_pays_maker_fee() -> None:
+    costs = CostModel(taker_fee_bps=Decimal(10), maker_fee_bps=Decimal(2))
+    series = daily_series("SPX", opens=[100, 100, 99], closes=[100, 99, 99], lows=[100, 98, 97])
+    h = Harness(series, costs=costs)
+    h.order(Side.BUY, 10, limit="98.50")
+    [fill] = h.next_bar()
+    assert (fill.price, fill.liquidity) == (Decimal("98.50"), Liquidity.MAKER)
+    assert fill.fee == Decimal("0.197")
+
+
+def test_limit_order_opened_through_fills_at_the_better_open() -> None:
+    series = daily_series("SPX", opens=[100, 95, 95], closes=[100, 96, 95])
+    h = Harness(series)
+    h.order(Side.BUY, 10, limit="98")
+    [fill] = h.next_bar()
+    assert (fill.price, fill.liquidity) == (Decimal(95), Liquidity.TAKER)
+
+
+def test_limit_order_that_is_not_crossed_keeps_working() -> None:
+    series = daily_series(
+        "SPX", opens=[100, 100, 100, 96], closes=[100, 100, 99, 97], lows=[100, 99, 98.5, 96]
+    )
+    h = Harness(series)
+    order = h.order(Side.BUY, 10, limit="97")
+    assert h.next_bar() == []
+    assert h.next_bar() == []
+    assert order.status is OrderStatus.ACCEPTED
+    [fill] = h.next_bar()
+    assert fill.price == Decimal(96)
+
+
+def test_order_over_the_participation_cap_fills_partially_and_the_rest_is_canceled() -> None:
+    volumes = [1000.0] * 4
+    h = Harness(
+        daily_series("SPX", opens=[10] * 4, volumes=volumes),
+        cash="100000",
+        costs=CostModel(participation_cap=Decimal("0.1")),
+    )
+    h.clock.advance_to(DAY0 + timedelta(days=3))  # three bars of history for the average
+    order = h.order(Side.BUY, 250)
+    fill, canceled = h.next_bar()
+    assert isinstance(fill, OrderFilled)
+    assert fill.quantity == 100  # 10% of the 1000 average volume
+    assert isinstance(canceled, OrderCanceled)
+    assert "participation cap" in canceled.reason
+    assert order.status is OrderStatus.CANCELED
+    assert order.filled_quantity == 100
+
+
+def test_order_the_cash_cannot_pay_for_is_rejected_with_the_reason() -> None:
+    h = Harness(daily_series("SPX", opens=[100, 100]), cash="500")
+    order = h.order(Side.BUY, 10)
+    assert order.status is OrderStatus.REJECTED
+    assert order.reason.startswith("insufficient cash")
+    assert isinstance(order.events[-1], OrderRejected)
+
+
+def test_a_gap_up_fills_what_the_cash_pays_for_and_cancels_the_rest() -> None:
+    h = Harness(daily_series("SPX", opens=[100, 125], closes=[100, 125]), cash="1000")
+    order = h.order(Side.BUY, 10)  # affordable at the 100 close, not at the 125 open
+    fill, canceled = h.next_bar()
+    assert fill.quantity == 8
+    assert "insufficient cash" in canceled.reason
+    assert h.ledger.cash == Decimal(0)
+    assert order.status is OrderStatus.CANCELED
+
+
+def test_minimum_commission_applies_once_per_order_across_partial_fills() -> None:
+    costs = CostModel(
+        min_commission=Decimal(5),
+        commission_per_share=Decimal("0.01"),
+        participation_cap=Decimal("0.1"),
+    )
+    series = daily_series("SPX", opens=[10] * 5, volumes=[1000.0] * 5)
+    h = Harness(series, cash="100000", costs=costs)
+    order = h.order(Side.BUY, 250, limit="10")  # a limit order keeps working past the cap
+    fills = [event for _ in range(3) for event in h.next_bar()]
+    assert [f.quantity for f in fills] == [100, 100, 50]
+    assert order.status is OrderStatus.FILLED
+    assert [f.fee for f in fills] == [Decimal(5), Decimal(0), Decimal(0)]  # 2.50 < 5 minimum
+    assert order.fees == Decimal(5)
+
+
+def test_resubmitting_the_same_order_id_sends_nothing() -> None:
+    h = Harness(daily_series("SPX", opens=[100, 100]))
+    order = h.order(Side.BUY, 1)
+    assert h.executor.submit(order) == []
+    assert len(h.executor.open_orders()) == 1

@@ -1,0 +1,262 @@
+"""The paper executor: simulated fills against bars, with the shared cost model.
+
+A market order decided on bar t fills at bar t+1's open (never at a price the decision saw),
+moved by half the spread and square-root impact. A limit order fills when a later bar's range
+crosses its price: at the open if the bar opens through it (taker), else at the limit (maker).
+Fills take at most the participation cap of the average daily volume per bar; what the cap or
+the cash leaves of a market order is canceled with the reason, while a limit order keeps
+working. Volume and volatility come only from bars before the fill bar. Nothing here is random,
+so a replay is deterministic without a seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+
+from trading.clock import Clock
+from trading.costs import CostModel, FillCost
+from trading.data import PointInTimeView
+from trading.domain import (
+    ZERO,
+    Bar,
+    Instrument,
+    Liquidity,
+    Order,
+    OrderAccepted,
+    OrderCanceled,
+    OrderEvent,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    OrderType,
+    Side,
+)
+from trading.errors import DataError
+from trading.ledger import Ledger
+
+
+class PaperExecutor:
+    def __init__(
+        self,
+        ledger: Ledger,
+        view: PointInTimeView,
+        clock: Clock,
+        costs: CostModel,
+        instrument_for: Callable[[str], Instrument] | Mapping[str, Instrument] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.view = view
+        self.clock = clock
+        self.costs = costs
+        self._instrument_for = instrument_for
+        self.orders: dict[str, Order] = {}
+        self._working: list[Order] = []
+        self._raw_commission: dict[str, Decimal] = {}
+
+    def instrument(self, symbol: str) -> Instrument:
+        if callable(self._instrument_for):
+            return self._instrument_for(symbol)
+        if self._instrument_for is not None and symbol in self._instrument_for:
+            return self._instrument_for[symbol]
+        return Instrument(symbol)
+
+    # ---- the executor port ------------------------------------------------------------------
+
+    def submit(self, order: Order) -> list[OrderEvent]:
+        now = self.clock.now()
+        if order.id in self.orders:
+            # Idempotent by order id: a retried submission must not create a second order.
+            return []
+        self.orders[order.id] = order
+        events: list[OrderEvent] = [OrderSubmitted(order.id, now)]
+        order.apply(events[0])
+        reason = self._precheck(order)
+        if reason:
+            rejected = OrderRejected(order.id, now, reason)
+            order.apply(rejected)
+            events.append(rejected)
+            return events
+        accepted = OrderAccepted(order.id, now)
+        order.apply(accepted)
+        events.append(accepted)
+        self._working.append(order)
+        return events
+
+    def cancel(self, order_id: str, reason: str) -> list[OrderEvent]:
+        order = self.orders.get(order_id)
+        if order is None or not order.status.is_open:
+            return []
+        return [self._cancel(order, reason)]
+
+    def open_orders(self) -> list[Order]:
+        return [o for o in self._working if o.status.is_open]
+
+    # ---- simulation -------------------------------------------------------------------------
+
+    def process_bar(self, bar: Bar) -> list[OrderEvent]:
+        """Fill what this completed bar allows. Call once per bar, after the clock reached its
+        close, in time order."""
+        events: list[OrderEvent] = []
+        for order in list(self._working):
+            if order.symbol != bar.symbol or not order.status.is_open:
+                continue
+            if order.created_at > bar.time:
+                continue  # decided after this bar opened: it waits for the next one
+            events.extend(self._try_fill(order, bar))
+        self._working = [o for o in self._working if o.status.is_open]
+        return events
+
+    def _try_fill(self, order: Order, bar: Bar) -> list[OrderEvent]:
+        instrument = self.instrument(order.symbol)
+        average_volume, volatility = self._recent_volume_and_volatility(bar)
+        quantity = order.remaining_quantity
+        leftover_reason = ""
+        cap = self.costs.max_quantity_for_volume(average_volume)
+        if cap is not None and quantity > cap:
+            quantity = instrument.round_quantity(cap)
+            leftover_reason = (
+                f"participation cap: {self.costs.participation_cap} of average volume "
+                f"{average_volume:.0f} allows {quantity} per bar"
+            )
+        priced = self._price(order, bar, quantity, average_volume, volatility, instrument)
+        if priced is None:
+            return []
+        price, liquidity = priced
+        events: list[OrderEvent] = []
+        affordable, refusal = self._affordable(order, quantity, price, liquidity, instrument)
+        if affordable < quantity:
+            quantity, leftover_reason = affordable, refusal
+        if quantity > ZERO:
+            events.append(self._fill(order, bar, quantity, price, liquidity))
+        if order.remaining_quantity > ZERO and leftover_reason:
+            keeps_working = order.type is OrderType.LIMIT and not refusal
+            if not keeps_working:
+                events.append(self._cancel(order, leftover_reason))
+        return events
+
+    def _price(
+        self,
+        order: Order,
+        bar: Bar,
+        quantity: Decimal,
+        average_volume: float,
+        volatility: float,
+        instrument: Instrument,
+    ) -> tuple[Decimal, Liquidity] | None:
+        if order.type is OrderType.MARKET:
+            price = self.costs.market_fill_price(
+                order.side,
+                bar.open,
+                quantity,
+                average_volume,
+                volatility,
+                instrument.price_increment,
+            )
+            return price, Liquidity.TAKER
+        limit = order.limit
+        if order.side is Side.BUY:
+            if bar.open <= limit:
+                return bar.open, Liquidity.TAKER
+            return (limit, Liquidity.MAKER) if bar.low <= limit else None
+        if bar.open >= limit:
+            return bar.open, Liquidity.TAKER
+        return (limit, Liquidity.MAKER) if bar.high >= limit else None
+
+    def _affordable(
+        self,
+        order: Order,
+        quantity: Decimal,
+        price: Decimal,
+        liquidity: Liquidity,
+        instrument: Instrument,
+    ) -> tuple[Decimal, str]:
+        """The largest quantity up to `quantity` the ledger accepts, and why not more."""
+        refusal = self._refusal(order, quantity, price, liquidity)
+        if not refusal:
+            return quantity, ""
+        # Refusal is monotone in quantity, so bisect over whole lots.
+        increment = instrument.quantity_increment
+        low, high = 0, int(quantity / increment)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._refusal(order, middle * increment, price, liquidity):
+                high = middle - 1
+            else:
+                low = middle
+        return low * increment, refusal
+
+    def _refusal(
+        self, order: Order, quantity: Decimal, price: Decimal, liquidity: Liquidity
+    ) -> str:
+        fee = self._cost(order, quantity, price, liquidity).total
+        return self.ledger.refusal(order.symbol, order.side, quantity, price, fee)
+
+    def _cost(
+        self, order: Order, quantity: Decimal, price: Decimal, liquidity: Liquidity
+    ) -> FillCost:
+        return self.costs.fee(quantity, price, liquidity, self._raw_commission.get(order.id))
+
+    def _fill(
+        self, order: Order, bar: Bar, quantity: Decimal, price: Decimal, liquidity: Liquidity
+    ) -> OrderFilled:
+        cost = self._cost(order, quantity, price, liquidity)
+        self._raw_commission[order.id] = cost.raw_commission
+        fill = OrderFilled(
+            order_id=order.id,
+            time=bar.time,
+            trade_id=f"{order.id}-{len(order.events)}",
+            symbol=order.symbol,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            fee=cost.total,
+            liquidity=liquidity,
+        )
+        self.ledger.apply_fill(fill)
+        order.apply(fill)
+        return fill
+
+    def _cancel(self, order: Order, reason: str) -> OrderCanceled:
+        event = OrderCanceled(order.id, self.clock.now(), reason)
+        order.apply(event)
+        return event
+
+    def _precheck(self, order: Order) -> str:
+        try:
+            reference = self.view.last_bar(order.symbol).close
+        except DataError as error:
+            return str(error)
+        instrument = self.instrument(order.symbol)
+        if instrument.round_quantity(order.quantity) != order.quantity:
+            return (
+                f"quantity {order.quantity} is not a multiple of the lot size "
+                f"{instrument.quantity_increment} for {order.symbol}"
+            )
+        price = order.limit if order.type is OrderType.LIMIT else reference
+        liquidity = Liquidity.TAKER if order.type is OrderType.MARKET else Liquidity.MAKER
+        return self._refusal(order, order.quantity, price, liquidity)
+
+    def _recent_volume_and_volatility(self, bar: Bar) -> tuple[float, float]:
+        arrays = self.view.arrays(bar.symbol)
+        # Only bars before the fill bar: the fill bar's own volume is not known at its open.
+        end = int(np.searchsorted(arrays.times, _ns(bar), side="left"))
+        start = max(0, end - self.costs.volume_window)
+        volume = arrays.volume[start:end]
+        closes = arrays.close[max(0, start - 1) : end]
+        average_volume = float(volume.mean()) if volume.size else 0.0
+        volatility = 0.0
+        if closes.size > 2:
+            volatility = float(np.std(np.diff(np.log(closes)), ddof=1))
+        return average_volume, volatility if math.isfinite(volatility) else 0.0
+
+
+def _ns(bar: Bar) -> np.int64:
+    return np.int64((bar.time - _EPOCH) // timedelta(microseconds=1) * 1_000)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

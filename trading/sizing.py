@@ -1,0 +1,54 @@
+"""From target weights to order proposals."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from trading.costs import BPS, CostModel
+from trading.domain import ZERO, Instrument, Side
+from trading.ledger import Portfolio
+from trading.risk import OrderProposal
+
+
+def proposals_for_targets(
+    targets: Mapping[str, Decimal],
+    portfolio: Portfolio,
+    prices: Mapping[str, Decimal],
+    instruments: Mapping[str, Instrument],
+    costs: CostModel,
+    rebalance_threshold: Decimal = Decimal("0.02"),
+) -> list[OrderProposal]:
+    """Orders that move each position to `weight x equity` at the reference price.
+
+    A move smaller than `rebalance_threshold` of equity is skipped, so a held position is not
+    traded every bar as its weight drifts; a target of zero always closes the whole position.
+    Buys are sized so that notional, fees and half the spread fit in the equity, which keeps a
+    fully invested target payable. Sells come first so their cash funds the buys.
+    """
+    equity = portfolio.equity
+    proposals: list[OrderProposal] = []
+    if equity <= ZERO:
+        return proposals
+    fee_rate = 1 + (costs.taker_fee_bps + costs.commission_bps) / BPS
+    spread_rate = 1 + costs.half_spread_bps / BPS
+    for symbol, weight in targets.items():
+        price = prices[symbol]
+        instrument = instruments.get(symbol) or Instrument(symbol)
+        current = portfolio.quantity(symbol)
+        if weight == ZERO:
+            desired = ZERO
+        else:
+            # One tick of headroom: the executor rounds a slipped price up to the tick.
+            tick = instrument.price_increment if costs.half_spread_bps else ZERO
+            per_unit = (price * spread_rate + tick) * fee_rate + costs.commission_per_share
+            desired = instrument.round_quantity(weight * equity / per_unit)
+            if abs(desired - current) * price < rebalance_threshold * equity:
+                continue
+        delta = desired - current
+        if delta == ZERO:
+            continue
+        side = Side.BUY if delta > ZERO else Side.SELL
+        proposals.append(OrderProposal(symbol, side, abs(delta), price))
+    proposals.sort(key=lambda p: p.side is Side.BUY)
+    return proposals

@@ -1,0 +1,272 @@
+"""Storage through SQLAlchemy: runs, orders, fills, equity and decisions.
+
+SQLite by default (a file per run mode, so paper and live never share one); any SQLAlchemy URL
+works, PostgreSQL included. Decimals are stored as text because SQLite has no exact decimal type
+and a float column would round money.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    create_engine,
+    select,
+)
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from trading.domain import Order, OrderFilled
+from trading.errors import ConfigError
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """Exact decimals in any database: stored as their string form."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, whatever the database keeps."""
+
+    impl = DateTime()
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored; times are UTC-aware")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RunRecord(Base):
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class OrderRecord(Base):
+    __tablename__ = "orders"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))
+    type: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[Decimal] = mapped_column(DecimalText())
+    limit_price: Mapped[Decimal | None] = mapped_column(DecimalText(), nullable=True)
+    status: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    filled_quantity: Mapped[Decimal] = mapped_column(DecimalText())
+    fees: Mapped[Decimal] = mapped_column(DecimalText())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class FillRecord(Base):
+    __tablename__ = "fills"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    trade_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(128))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[Decimal] = mapped_column(DecimalText())
+    price: Mapped[Decimal] = mapped_column(DecimalText())
+    fee: Mapped[Decimal] = mapped_column(DecimalText())
+    liquidity: Mapped[str] = mapped_column(String(8))
+    time: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class EquityRecord(Base):
+    __tablename__ = "equity"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    time: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    cash: Mapped[Decimal] = mapped_column(DecimalText())
+    equity: Mapped[Decimal] = mapped_column(DecimalText())
+
+
+class DecisionRecord(Base):
+    __tablename__ = "decisions"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[datetime] = mapped_column(UtcDateTime())
+    agent: Mapped[str] = mapped_column(String(128))
+    targets: Mapped[dict[str, str]] = mapped_column(JSON)
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    risk: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+def default_database_url(home: Path, mode: str = "replay") -> str:
+    """SQLite file for a run mode under the tradepit home; paper and live never share one."""
+    if mode not in {"replay", "paper", "live"}:
+        raise ConfigError(f"unknown run mode {mode!r}; expected replay, paper or live")
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / f'{mode}.db'}"
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = create_engine(url)
+        Base.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def create_run(
+        self, run_id: str, kind: str, config: dict[str, Any], created_at: datetime
+    ) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.add(
+                RunRecord(
+                    id=run_id,
+                    kind=kind,
+                    status="running",
+                    created_at=created_at,
+                    config=_jsonable(config),
+                )
+            )
+
+    def finish_run(
+        self, run_id: str, status: str, summary: dict[str, Any], finished_at: datetime
+    ) -> None:
+        with Session(self.engine) as session, session.begin():
+            run = session.get(RunRecord, run_id)
+            if run is None:
+                raise ConfigError(f"no run {run_id!r} in the database")
+            run.status = status
+            run.summary = _jsonable(summary)
+            run.finished_at = finished_at
+
+    def save_records(
+        self,
+        run_id: str,
+        *,
+        orders: Iterable[Order] = (),
+        fills: Iterable[OrderFilled] = (),
+        equity: Iterable[tuple[datetime, Decimal, Decimal]] = (),
+        decisions: Iterable[
+            tuple[datetime, str, dict[str, Decimal], str, list[dict[str, Any]]]
+        ] = (),
+        first_decision_seq: int = 0,
+    ) -> None:
+        """Write a batch in one transaction; orders are upserted, since their state changes."""
+        with Session(self.engine) as session, session.begin():
+            for order in orders:
+                session.merge(
+                    OrderRecord(
+                        run_id=run_id,
+                        order_id=order.id,
+                        symbol=order.symbol,
+                        side=order.side.value,
+                        type=order.type.value,
+                        quantity=order.quantity,
+                        limit_price=order.limit_price,
+                        status=order.status.value,
+                        reason=order.reason,
+                        filled_quantity=order.filled_quantity,
+                        fees=order.fees,
+                        created_at=order.created_at,
+                    )
+                )
+            session.add_all(
+                FillRecord(
+                    run_id=run_id,
+                    trade_id=f.trade_id,
+                    order_id=f.order_id,
+                    symbol=f.symbol,
+                    side=f.side.value,
+                    quantity=f.quantity,
+                    price=f.price,
+                    fee=f.fee,
+                    liquidity=f.liquidity.value,
+                    time=f.time,
+                )
+                for f in fills
+            )
+            session.add_all(
+                EquityRecord(run_id=run_id, time=t, cash=cash, equity=value)
+                for t, cash, value in equity
+            )
+            session.add_all(
+                DecisionRecord(
+                    run_id=run_id,
+                    seq=first_decision_seq + i,
+                    time=t,
+                    agent=agent,
+                    targets={s: str(w) for s, w in targets.items()},
+                    rationale=rationale,
+                    risk=_jsonable(risk),
+                )
+                for i, (t, agent, targets, rationale, risk) in enumerate(decisions)
+            )
+
+    def run(self, run_id: str) -> RunRecord | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(RunRecord, run_id)
+
+    def runs(self) -> Sequence[RunRecord]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.scalars(select(RunRecord).order_by(RunRecord.created_at)).all()
+
+    def fills(self, run_id: str) -> Sequence[FillRecord]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(FillRecord).where(FillRecord.run_id == run_id)
+            return session.scalars(query.order_by(FillRecord.time, FillRecord.trade_id)).all()
+
+    def orders(self, run_id: str) -> Sequence[OrderRecord]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(OrderRecord).where(OrderRecord.run_id == run_id)
+            return session.scalars(query.order_by(OrderRecord.created_at)).all()
+
+    def equity(self, run_id: str) -> Sequence[EquityRecord]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(EquityRecord).where(EquityRecord.run_id == run_id)
+            return session.scalars(query.order_by(EquityRecord.time)).all()
+
+    def decisions(self, run_id: str) -> Sequence[DecisionRecord]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(DecisionRecord).where(DecisionRecord.run_id == run_id)
+            return session.scalars(query.order_by(DecisionRecord.seq)).all()
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON columns take plain data: decimals and times become strings, exactly."""
+    return json.loads(json.dumps(value, default=_encode))
+
+
+def _encode(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {value!r} as JSON")

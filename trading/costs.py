@@ -6,6 +6,7 @@ One model serves paper trading, replays and competitions, so every entrant pays 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Final
 
@@ -14,6 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from trading.domain import ZERO, Liquidity, Side
 
 BPS: Final = Decimal(10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class FillCost:
+    exchange_fee: Decimal
+    commission: Decimal
+    raw_commission: Decimal  # the order's commission so far before its minimum
+
+    @property
+    def total(self) -> Decimal:
+        return self.exchange_fee + self.commission
 
 
 class CostModel(BaseModel):
@@ -51,16 +63,21 @@ class CostModel(BaseModel):
         quantity: Decimal,
         price: Decimal,
         liquidity: Liquidity,
-        commission_charged_so_far: Decimal = ZERO,
-    ) -> tuple[Decimal, Decimal]:
-        """(exchange fee, commission) for one fill. The order's minimum commission is topped up
-        on whichever fill first brings it there, so an order split over fills pays it once."""
+        prior_raw_commission: Decimal | None = None,
+    ) -> FillCost:
+        """Exchange fee and commission for one fill of an order. `prior_raw_commission` is the
+        commission the order's earlier fills ran up before any minimum (None: no earlier fill),
+        so an order split over fills pays max(minimum, total) once, not a minimum per fill."""
         notional = quantity * price
         rate = self.taker_fee_bps if liquidity is Liquidity.TAKER else self.maker_fee_bps
-        exchange_fee = notional * rate / BPS
-        commission = quantity * self.commission_per_share + notional * self.commission_bps / BPS
-        commission = max(commission, self.min_commission - commission_charged_so_far)
-        return exchange_fee, commission
+        raw = quantity * self.commission_per_share + notional * self.commission_bps / BPS
+        if prior_raw_commission is None:
+            charged_before, raw_before = ZERO, ZERO
+        else:
+            charged_before = max(self.min_commission, prior_raw_commission)
+            raw_before = prior_raw_commission
+        commission = max(self.min_commission, raw_before + raw) - charged_before
+        return FillCost(notional * rate / BPS, commission, raw_before + raw)
 
     def market_fill_price(
         self,

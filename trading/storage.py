@@ -23,6 +23,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     create_engine,
+    delete,
+    insert,
     select,
 )
 from sqlalchemy.engine import Dialect, Engine
@@ -180,55 +182,74 @@ class Store:
         first_decision_seq: int = 0,
     ) -> None:
         """Write a batch in one transaction; orders are upserted, since their state changes."""
-        with Session(self.engine) as session, session.begin():
-            for order in orders:
-                session.merge(
-                    OrderRecord(
-                        run_id=run_id,
-                        order_id=order.id,
-                        symbol=order.symbol,
-                        side=order.side.value,
-                        type=order.type.value,
-                        quantity=order.quantity,
-                        limit_price=order.limit_price,
-                        status=order.status.value,
-                        reason=order.reason,
-                        filled_quantity=order.filled_quantity,
-                        fees=order.fees,
-                        created_at=order.created_at,
+        order_rows = [
+            {
+                "run_id": run_id,
+                "order_id": order.id,
+                "symbol": order.symbol,
+                "side": order.side.value,
+                "type": order.type.value,
+                "quantity": order.quantity,
+                "limit_price": order.limit_price,
+                "status": order.status.value,
+                "reason": order.reason,
+                "filled_quantity": order.filled_quantity,
+                "fees": order.fees,
+                "created_at": order.created_at,
+            }
+            for order in orders
+        ]
+        # Core executemany, not ORM objects: a replay writes thousands of rows and the ORM's
+        # per-object bookkeeping costs more than the replay itself.
+        with self.engine.begin() as connection:
+            if order_rows:
+                # An upsert that works on every database: replace the orders whose state moved.
+                ids = [row["order_id"] for row in order_rows]
+                for start in range(0, len(ids), 500):
+                    connection.execute(
+                        delete(OrderRecord).where(
+                            OrderRecord.run_id == run_id,
+                            OrderRecord.order_id.in_(ids[start : start + 500]),
+                        )
                     )
-                )
-            session.add_all(
-                FillRecord(
-                    run_id=run_id,
-                    trade_id=f.trade_id,
-                    order_id=f.order_id,
-                    symbol=f.symbol,
-                    side=f.side.value,
-                    quantity=f.quantity,
-                    price=f.price,
-                    fee=f.fee,
-                    liquidity=f.liquidity.value,
-                    time=f.time,
-                )
+                connection.execute(insert(OrderRecord), order_rows)
+            fill_rows = [
+                {
+                    "run_id": run_id,
+                    "trade_id": f.trade_id,
+                    "order_id": f.order_id,
+                    "symbol": f.symbol,
+                    "side": f.side.value,
+                    "quantity": f.quantity,
+                    "price": f.price,
+                    "fee": f.fee,
+                    "liquidity": f.liquidity.value,
+                    "time": f.time,
+                }
                 for f in fills
-            )
-            session.add_all(
-                EquityRecord(run_id=run_id, time=t, cash=cash, equity=value)
+            ]
+            equity_rows = [
+                {"run_id": run_id, "time": t, "cash": cash, "equity": value}
                 for t, cash, value in equity
-            )
-            session.add_all(
-                DecisionRecord(
-                    run_id=run_id,
-                    seq=first_decision_seq + i,
-                    time=t,
-                    agent=agent,
-                    targets={s: str(w) for s, w in targets.items()},
-                    rationale=rationale,
-                    risk=_jsonable(risk),
-                )
+            ]
+            decision_rows = [
+                {
+                    "run_id": run_id,
+                    "seq": first_decision_seq + i,
+                    "time": t,
+                    "agent": agent,
+                    "targets": {s: str(w) for s, w in targets.items()},
+                    "rationale": rationale,
+                    "risk": _jsonable(risk) if risk else [],
+                }
                 for i, (t, agent, targets, rationale, risk) in enumerate(decisions)
-            )
+            ]
+            if fill_rows:
+                connection.execute(insert(FillRecord), fill_rows)
+            if equity_rows:
+                connection.execute(insert(EquityRecord), equity_rows)
+            if decision_rows:
+                connection.execute(insert(DecisionRecord), decision_rows)
 
     def run(self, run_id: str) -> RunRecord | None:
         with Session(self.engine, expire_on_commit=False) as session:

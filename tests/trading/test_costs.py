@@ -16,21 +16,23 @@ def test_no_costs_means_the_reference_price_and_no_fee() -> None:
     assert costs.market_fill_price(Side.BUY, Decimal("101.37"), Decimal(5), 1e6, 0.02, TICK) == (
         Decimal("101.37")
     )
-    assert costs.fee(Decimal(5), Decimal(100), Liquidity.TAKER) == (0, 0)
+    assert costs.fee(Decimal(5), Decimal(100), Liquidity.TAKER).total == 0
 
 
 def test_maker_and_taker_fees_are_basis_points_of_notional() -> None:
     costs = CostModel(taker_fee_bps=Decimal(10), maker_fee_bps=Decimal(2))
-    assert costs.fee(Decimal(10), Decimal(100), Liquidity.TAKER) == (Decimal("1.0"), 0)
-    assert costs.fee(Decimal(10), Decimal(100), Liquidity.MAKER) == (Decimal("0.2"), 0)
+    assert costs.fee(Decimal(10), Decimal(100), Liquidity.TAKER).total == Decimal("1.0")
+    assert costs.fee(Decimal(10), Decimal(100), Liquidity.MAKER).total == Decimal("0.2")
 
 
 def test_minimum_commission_is_charged_once_per_order() -> None:
-    costs = CostModel(commission_per_share=Decimal("0.005"), min_commission=Decimal(1))
+    costs = CostModel(commission_per_share=Decimal("0.01"), min_commission=Decimal(5))
     first = costs.fee(Decimal(100), Decimal(50), Liquidity.TAKER)
-    assert first == (0, Decimal(1))  # 100 * 0.005 = 0.50, topped up to the minimum
-    second = costs.fee(Decimal(100), Decimal(50), Liquidity.TAKER, commission_charged_so_far=1)
-    assert second == (0, Decimal("0.500"))
+    assert first.commission == Decimal(5)  # 100 * 0.01 = 1, topped up to the minimum
+    second = costs.fee(Decimal(300), Decimal(50), Liquidity.TAKER, first.raw_commission)
+    assert second.commission == 0  # 1 + 3 = 4 is still under the 5 already charged
+    third = costs.fee(Decimal(300), Decimal(50), Liquidity.TAKER, second.raw_commission)
+    assert third.commission == Decimal(2)  # 7 in all: 5 charged before, 2 now
 
 
 def test_half_spread_moves_the_price_against_the_taker_and_rounds_against_it() -> None:

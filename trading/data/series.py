@@ -7,7 +7,7 @@ keeps the columns (read-only, so nobody can rewrite history in place) and builds
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, NoReturn
@@ -65,6 +65,9 @@ class BarSeries:
     close: FloatArray
     volume: FloatArray
     price_decimals: int | None = None
+    # Bars already built: a replay asks for the same bar several times (executor, marks, sizing)
+    # and building one converts five floats to Decimal.
+    _bars: dict[int, Bar] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         freeze = object.__setattr__  # the dataclass is frozen; this is its own constructor
@@ -85,7 +88,14 @@ class BarSeries:
 
     def bar(self, i: int) -> Bar:
         """The bar at position `i` (negative counts from the end), prices as `Decimal`."""
-        return Bar(
+        if i < 0:
+            i += len(self.times)
+        cached = self._bars.get(i)
+        if cached is not None:
+            return cached
+        if not 0 <= i < len(self.times):
+            raise IndexError(f"bar {i} of {self.symbol} is out of range (0..{len(self) - 1})")
+        bar = self._bars[i] = Bar(
             symbol=self.symbol,
             time=from_ns(self.times[i]),
             close_time=from_ns(self.close_times[i]),
@@ -95,6 +105,7 @@ class BarSeries:
             close=self.price(self.close[i]),
             volume=_quantity(float(self.volume[i])),
         )
+        return bar
 
     def price(self, value: float | np.floating[Any]) -> Decimal:
         """One float price of this series as the `Decimal` a `Bar` would hold."""

@@ -4,6 +4,7 @@ both. Sources load whole series; only `PointInTimeView` decides what a run may s
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ import pandas as pd
 
 from trading.data._files import read_bar_file
 from trading.data.series import BarSeries
-from trading.errors import UnknownSymbolError
+from trading.errors import DataError, UnknownSymbolError
 
 
 class MarketDataSource(Protocol):
@@ -79,11 +80,14 @@ class BundledSource:
 
 @functools.cache
 def _load_bundled(symbol: str) -> BarSeries:
-    # Imported here: importing arch takes over a second, and most runs need only one symbol.
-    from arch.data import nasdaq, sp500
-
-    module = {"sp500": sp500, "nasdaq": nasdaq}[_BUNDLED[symbol][0]]
-    raw: pd.DataFrame = module.load()
+    name = _BUNDLED[symbol][0]
+    # Read arch's file directly: importing arch itself pulls in statsmodels and scipy and takes
+    # over a second, while the file is all we need.
+    spec = importlib.util.find_spec("arch")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the bundled dataset needs the 'arch' package: pip install arch")
+    path = Path(spec.submodule_search_locations[0]) / "data" / name / f"{name}.csv.gz"
+    raw = pd.read_csv(path, index_col="Date", parse_dates=True)
     # Adj Close is left out: these are price indices, and OHLC must describe one and the same bar.
     frame = raw[["Open", "High", "Low", "Close", "Volume"]].rename(columns=str.lower)
     frame.index = pd.DatetimeIndex(frame.index).tz_localize("UTC")

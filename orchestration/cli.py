@@ -1,0 +1,352 @@
+"""The `tradepit` command line (typer + rich).
+
+Every command prints for people by default and one JSON document with `--json`. A bad input is
+one clear line on stderr and exit code 2; anything else unexpected is a traceback and exit 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import uuid
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, ParamSpec
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from agents.quant import STRATEGIES, build_quant_agent
+from orchestration.replay import ReplayConfig, ReplayResult, run_replay
+from trading.clock import LiveClock
+from trading.costs import CostModel
+from trading.data import Catalog
+from trading.errors import TradepitError
+from trading.risk import RiskLimits
+from trading.storage import Store, default_database_url
+
+EXIT_BAD_INPUT = 2
+P = ParamSpec("P")
+
+app = typer.Typer(
+    name="tradepit",
+    help="LLM and quant agents trade real history and live markets, with correct money.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(
+    help="Market data: bundled datasets and your own files.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+DataFiles = Annotated[
+    list[Path] | None,
+    typer.Option("--data", help="An OHLCV CSV or Parquet file to add (repeatable)."),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
+
+
+def clean_errors(command: Callable[P, None]) -> Callable[P, None]:
+    """Turn deliberate errors (bad symbol, bad parameter, bad file) into one line and exit 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except TradepitError as error:
+            fail(str(error))
+        except ValidationError as error:
+            fail("; ".join(_validation_message(item) for item in error.errors()))
+
+    return wrapper
+
+
+def _validation_message(item: Any) -> str:
+    where = ".".join(str(part) for part in item["loc"])
+    return f"{where}={item.get('input')!r}: {item['msg']}"
+
+
+def fail(message: str) -> NoReturn:
+    stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _catalog(files: list[Path] | None) -> Catalog:
+    return Catalog.default(files or [])
+
+
+@data_app.command("list")
+@clean_errors
+def data_list(data: DataFiles = None, as_json: JsonFlag = False) -> None:
+    """List every symbol with its source, first and last bar and row count."""
+    infos = _catalog(data).describe()
+    if as_json:
+        rows = [
+            {
+                "symbol": i.symbol,
+                "source": i.source,
+                "first": i.first.date().isoformat(),
+                "last": i.last.date().isoformat(),
+                "rows": i.rows,
+                "timeframe": str(i.timeframe),
+            }
+            for i in infos
+        ]
+        print(json.dumps({"symbols": rows}, indent=2))
+        return
+    table = Table(title="Market data")
+    for column in ("symbol", "source", "first", "last", "rows", "timeframe"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for i in infos:
+        table.add_row(
+            i.symbol,
+            i.source,
+            i.first.date().isoformat(),
+            i.last.date().isoformat(),
+            str(i.rows),
+            str(i.timeframe),
+        )
+    stdout.print(table)
+
+
+def _parse_params(raw: list[str] | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in raw or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--param takes NAME=VALUE, got {item!r}")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def _parse_date(option: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} takes a date as YYYY-MM-DD, got {value!r}")
+
+
+def _decimal(option: str, value: str, minimum: Decimal = Decimal(0)) -> Decimal:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        fail(f"{option} takes a number, got {value!r}")
+    if not number.is_finite() or number < minimum:
+        fail(f"{option} must be a finite number of at least {minimum}, got {value!r}")
+    return number
+
+
+def _database(db: str | None) -> Store:
+    if db is None:
+        home = Path(os.environ.get("TRADEPIT_HOME", Path.home() / ".tradepit"))
+        db = default_database_url(home, "replay")
+    return Store(db)
+
+
+@app.command()
+@clean_errors
+def backtest(
+    agent: Annotated[
+        str, typer.Option(help=f"Agent to run: {', '.join(sorted(STRATEGIES))}.")
+    ] = "sma_cross",
+    symbol: Annotated[
+        str, typer.Option(help="Symbol(s) to trade, comma-separated, e.g. SPX or SPX,IXIC.")
+    ] = "SPX",
+    start: Annotated[str | None, typer.Option(help="First bar, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last bar, YYYY-MM-DD (inclusive).")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Agent parameter NAME=VALUE (repeatable)."),
+    ] = None,
+    data: DataFiles = None,
+    cash: Annotated[str, typer.Option(help="Starting cash.")] = "100000",
+    fee_bps: Annotated[str, typer.Option(help="Exchange fee in bps of notional.")] = "1",
+    slippage_bps: Annotated[
+        str, typer.Option(help="Half-spread paid by market orders, in bps. 0 = the open exactly.")
+    ] = "1",
+    impact: Annotated[
+        str, typer.Option(help="Square-root market impact coefficient k (0 = off).")
+    ] = "0",
+    commission_per_share: Annotated[str, typer.Option(help="Commission per unit.")] = "0",
+    min_commission: Annotated[str, typer.Option(help="Least commission per order.")] = "0",
+    borrow_rate: Annotated[
+        str, typer.Option(help="Annual borrow rate on shorts, 0.03 = 3%.")
+    ] = "0",
+    participation_cap: Annotated[
+        str, typer.Option(help="Most of the average daily volume one order takes per bar.")
+    ] = "0.1",
+    max_drawdown: Annotated[
+        str | None, typer.Option(help="Kill switch: stop adding risk at this drawdown, e.g. 0.3.")
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replay one agent over history through the full cycle: point-in-time data, agent, risk
+    gate, paper fills at the next bar's open with fees and slippage, ledger, metrics.
+
+    `--fee-bps 0 --slippage-bps 0` means no costs at all: fills at exactly the next open.
+    """
+    symbols = tuple(s.strip().upper() for s in symbol.split(",") if s.strip())
+    if not symbols:
+        fail("--symbol needs at least one symbol")
+    first, last = _parse_date("--start", start), _parse_date("--end", end)
+    if first and last and first > last:
+        fail(f"--start {first} is after --end {last}")
+    costs = CostModel(
+        taker_fee_bps=_decimal("--fee-bps", fee_bps),
+        maker_fee_bps=_decimal("--fee-bps", fee_bps),
+        half_spread_bps=_decimal("--slippage-bps", slippage_bps),
+        impact_coefficient=_decimal("--impact", impact),
+        commission_per_share=_decimal("--commission-per-share", commission_per_share),
+        min_commission=_decimal("--min-commission", min_commission),
+        borrow_rate=_decimal("--borrow-rate", borrow_rate),
+        participation_cap=_decimal("--participation-cap", participation_cap, Decimal("0.0001")),
+    )
+    limits = RiskLimits(
+        max_drawdown=_decimal("--max-drawdown", max_drawdown) if max_drawdown else None
+    )
+    config = ReplayConfig(
+        symbols=symbols,
+        start=first,
+        end=last,
+        cash=_decimal("--cash", cash, Decimal("0.01")),
+        costs=costs,
+        limits=limits,
+    )
+    trading_agent = build_quant_agent(agent, _parse_params(param))
+    catalog = _catalog(data)
+    for s in symbols:
+        catalog.load(s)  # unknown symbols fail here, before a run is recorded
+    store = _database(db)
+    run_id = f"bt-{uuid.uuid4().hex[:12]}"
+    try:
+        result = _with_progress(
+            not as_json,
+            lambda progress: run_replay(
+                trading_agent,
+                catalog,
+                config,
+                run_id=run_id,
+                store=store,
+                created_at=LiveClock().now(),
+                progress=progress,
+            ),
+        )
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps(backtest_json(result, trading_agent.params.model_dump()), indent=1))
+    else:
+        _print_backtest(result)
+
+
+def _with_progress(
+    show: bool, run: Callable[[Callable[[int, int], None] | None], Any]
+) -> ReplayResult:
+    if not show:
+        return asyncio.run(run(None))  # type: ignore[no-any-return]
+    columns = (
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("bars"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task("replay", total=None)
+
+        def advance(done: int, total: int) -> None:
+            if done % 50 == 0 or done == total:
+                bar.update(task, completed=done, total=total)
+
+        return asyncio.run(run(advance))  # type: ignore[no-any-return]
+
+
+def backtest_json(result: ReplayResult, params: dict[str, Any]) -> dict[str, Any]:
+    """The `--json` document. Money and quantities are exact decimal strings; metrics are
+    numbers."""
+    return {
+        "run_id": result.run_id,
+        "agent": result.agent,
+        "params": params,
+        "symbols": list(result.config.symbols),
+        "start": result.equity[0][0].date().isoformat(),
+        "end": result.equity[-1][0].date().isoformat(),
+        "initial_cash": str(result.config.cash),
+        "final_equity": str(result.final_equity),
+        "kill_switch": result.kill_switch or None,
+        "metrics": result.metrics.model_dump(mode="json"),
+        "trades": [
+            {
+                "time": f.time.isoformat(),
+                "symbol": f.symbol,
+                "side": f.side.value,
+                "quantity": str(f.quantity),
+                "price": str(f.price),
+                "fee": str(f.fee),
+            }
+            for f in result.fills
+        ],
+        "equity": [{"time": t.isoformat(), "equity": str(v)} for t, _, v in result.equity],
+    }
+
+
+def _print_backtest(result: ReplayResult) -> None:
+    m = result.metrics
+    table = Table(title=f"{result.agent} on {', '.join(result.config.symbols)}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2%}"
+
+    def num(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    rows = [
+        ("period", f"{result.equity[0][0].date()} to {result.equity[-1][0].date()}"),
+        ("initial cash", f"{result.config.cash:,.2f}"),
+        ("final equity", f"{result.final_equity:,.2f}"),
+        ("total return", pct(m.total_return)),
+        ("benchmark (buy and hold)", pct(m.benchmark_total_return)),
+        ("annualised return", pct(m.annualized_return)),
+        ("annualised volatility", pct(m.annualized_volatility)),
+        ("Sharpe", num(m.sharpe)),
+        ("Sortino", num(m.sortino)),
+        ("max drawdown", pct(m.max_drawdown)),
+        ("Calmar", num(m.calmar)),
+        ("win rate", pct(m.win_rate)),
+        ("profit factor", num(m.profit_factor)),
+        ("alpha (annualised)", pct(m.alpha)),
+        ("beta", num(m.beta)),
+        ("information ratio", num(m.information_ratio)),
+        ("turnover (per year)", num(m.turnover)),
+        ("fills", str(len(result.fills))),
+        ("round trips", str(len(result.round_trips))),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    stdout.print(table)
+    if result.kill_switch:
+        stdout.print(f"[bold red]{result.kill_switch}[/]")
+    stdout.print(f"run id: {result.run_id}")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,153 @@
+"""The `tradepit` command line, called in-process."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestration.cli import app
+from trading.data import Catalog
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADEPIT_HOME", str(tmp_path / "home"))
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+BACKTEST = [
+    "backtest",
+    "--agent",
+    "sma_cross",
+    "--symbol",
+    "SPX",
+    "--start",
+    "2005-01-01",
+    "--end",
+    "2010-12-31",
+    "--param",
+    "fast=10",
+    "--param",
+    "slow=50",
+]
+
+
+def test_backtest_json_without_costs_fills_at_exactly_the_next_open_and_adds_up() -> None:
+    code, out, err = invoke(*BACKTEST, "--fee-bps", "0", "--slippage-bps", "0", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    bars = Catalog.default().load("SPX").to_frame()
+    trades = report["trades"]
+    assert len(trades) > 10
+    for trade in trades:
+        assert Decimal(trade["fee"]) == 0
+        opened = bars.loc[trade["time"], "open"]
+        assert Decimal(trade["price"]) == Decimal(f"{opened:.2f}")
+    # Walk cash and position through the trades by hand and mark at each close: the equity the
+    # command printed must match to the cent on every bar.
+    cash, units, by_time = Decimal(100_000), Decimal(0), {}
+    for trade in trades:
+        by_time.setdefault(trade["time"], []).append(trade)
+    for point in report["equity"]:
+        for trade in by_time.get(point["time"], []):
+            sign = 1 if trade["side"] == "buy" else -1
+            units += sign * Decimal(trade["quantity"])
+            cash -= sign * Decimal(trade["quantity"]) * Decimal(trade["price"])
+        close = Decimal(f"{bars.loc[point['time'], 'close']:.2f}")
+        assert Decimal(point["equity"]) == cash + units * close
+    metrics = report["metrics"]
+    for name in (
+        "total_return",
+        "annualized_return",
+        "annualized_volatility",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "calmar",
+        "win_rate",
+        "profit_factor",
+        "alpha",
+        "beta",
+        "information_ratio",
+        "turnover",
+    ):
+        assert name in metrics
+    first, last = Decimal(report["equity"][0]["equity"]), Decimal(report["equity"][-1]["equity"])
+    assert metrics["total_return"] == pytest.approx(float(last / first - 1))
+    assert report["equity"][0]["time"].startswith("2005-01-03")
+    assert report["equity"][-1]["time"].startswith("2010-12-31")
+
+
+def test_backtest_prints_a_table_for_people() -> None:
+    code, out, err = invoke(*BACKTEST)
+    assert code == 0, err
+    assert "Sharpe" in out
+    assert "run id: bt-" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--agent", "nope"], "unknown agent 'nope'"),
+        (["--symbol", "FOO"], "unknown symbol 'FOO'"),
+        (["--param", "fats=3"], "unknown parameter 'fats'"),
+        (["--param", "fast"], "--param takes NAME=VALUE"),
+        (["--start", "2005-13-01"], "--start takes a date as YYYY-MM-DD"),
+        (["--start", "2030-01-01", "--end", "2031-01-01"], "no SPX bars between 2030-01-01"),
+        (["--start", "2010-01-01", "--end", "2009-01-01"], "is after --end"),
+        (["--fee-bps", "-1"], "--fee-bps must be a finite number of at least 0"),
+        (["--fee-bps", "5000"], "taker_fee_bps"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_code_2(args: list[str], message: str) -> None:
+    code, out, err = invoke("backtest", *args)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert out == ""
+
+
+def test_data_list_shows_the_bundled_real_data() -> None:
+    code, out, _ = invoke("data", "list", "--json")
+    assert code == 0
+    rows = {row["symbol"]: row for row in json.loads(out)["symbols"]}
+    assert rows["SPX"]["rows"] == 5031
+    assert rows["SPX"]["first"] == "1999-01-04"
+    assert rows["IXIC"]["last"] == "2018-12-31"
+
+
+def test_a_users_csv_is_listed_and_tradable(tmp_path: Path) -> None:
+    path = tmp_path / "acme.csv"
+    lines = ["date,open,high,low,close,volume"]
+    for i in range(1, 29):
+        price = 100 + i
+        lines.append(f"2021-02-{i:02d},{price},{price + 1},{price - 1},{price},1000")
+    path.write_text("\n".join(lines) + "\n")
+    code, out, err = invoke("data", "list", "--data", str(path), "--json")
+    assert code == 0, err
+    assert "ACME" in {row["symbol"] for row in json.loads(out)["symbols"]}
+    code, out, err = invoke(
+        "backtest", "--agent", "buy_and_hold", "--symbol", "ACME", "--data", str(path), "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["trades"][0]["time"].startswith("2021-02-02")
+
+
+def test_a_bad_csv_names_the_file_row_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("date,open,high,low,close\n2021-01-01,1,2,0.5,1\n2021-01-02,1,2,abc,1\n")
+    code, _, err = invoke("data", "list", "--data", str(path))
+    assert code == 2
+    assert "bad.csv" in err
+    assert "row 3" in err
+    assert "'low'" in err

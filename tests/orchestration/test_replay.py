@@ -1,0 +1,166 @@
+"""The full cycle over small histories, checked against numbers worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from agents.base import Decision, Snapshot
+from agents.quant import build_quant_agent
+from orchestration.replay import ReplayConfig, run_replay
+from tests.helpers import catalog_of, daily_series
+from trading.costs import CostModel
+from trading.domain import Instrument, Side
+from trading.errors import ConfigError
+from trading.risk import RiskLimits
+from trading.storage import Store
+
+LOTS = {"SPX": Instrument("SPX", quantity_increment=Decimal(1))}
+
+
+def day(n: int) -> datetime:
+    return datetime(2020, 1, n, tzinfo=UTC)
+
+
+async def test_buy_and_hold_without_costs_fills_at_the_second_open_and_tracks_closes() -> None:
+    series = daily_series("SPX", opens=[10, 10, 11, 12], closes=[10, 11, 12, 9])
+    config = ReplayConfig(symbols=("SPX",), cash=Decimal(1000))
+    agent = build_quant_agent("buy_and_hold")
+    result = await run_replay(agent, catalog_of(series), config, run_id="r", instruments=LOTS)
+    # Decided at day 1's close (10): 1000 / 10 = 100 units, filled at day 2's open (10).
+    [fill] = result.fills
+    assert (fill.time, fill.side, fill.quantity, fill.price, fill.fee) == (
+        day(2),
+        Side.BUY,
+        100,
+        10,
+        0,
+    )
+    assert [e for _, _, e in result.equity] == [1000, 1100, 1200, 900]
+    assert result.metrics.total_return == pytest.approx(-0.1)
+    assert result.metrics.max_drawdown == pytest.approx(0.25)  # 1200 -> 900
+    assert result.final_cash == 0
+
+
+async def test_fees_and_spread_are_paid_on_every_fill() -> None:
+    series = daily_series("SPX", opens=[10, 10, 10], closes=[10, 10, 10])
+    costs = CostModel(taker_fee_bps=Decimal(10), half_spread_bps=Decimal(50))
+    config = ReplayConfig(symbols=("SPX",), cash=Decimal(1000), costs=costs)
+    result = await run_replay(
+        build_quant_agent("buy_and_hold"),
+        catalog_of(series),
+        config,
+        run_id="r",
+        instruments=LOTS,
+    )
+    # Sized for (10 * 1.005 + 0.01 tick) * 1.001 = 10.070 per unit: 99 units.
+    [fill] = result.fills
+    assert (fill.quantity, fill.price) == (99, Decimal("10.05"))
+    assert fill.fee == Decimal("0.99495")  # 10 bps of 994.95
+    assert result.final_equity == Decimal(1000) - Decimal("4.95") - Decimal("0.99495")
+
+
+async def test_sma_cross_trades_on_the_bar_after_each_signal() -> None:
+    closes = [10, 10, 10, 11, 12, 11, 9, 8, 9, 10]
+    opens = [10, 10, 10, 10, 11, 12, 11, 9, 8, 9]
+    series = daily_series("SPX", opens=opens, closes=closes)
+    agent = build_quant_agent("sma_cross", {"fast": 2, "slow": 3})
+    config = ReplayConfig(symbols=("SPX",), cash=Decimal(1000))
+    result = await run_replay(agent, catalog_of(series), config, run_id="r", instruments=LOTS)
+    # fast(2) vs slow(3) at each close: day 4 (11): 10.5 > 10.33 -> long; day 6 (11):
+    # 11.5 > 11.33 still long; day 7 (9): 10 < 10.67 -> flat. Orders fill at the next open:
+    # buy 1000 / 11 = 90 units at day 5's open 11; sell 90 at day 8's open 9.
+    assert [(f.time, f.side, f.quantity, f.price) for f in result.fills] == [
+        (day(5), Side.BUY, 90, 11),
+        (day(8), Side.SELL, 90, 9),
+    ]
+    assert result.final_equity == Decimal(1000) - 90 * 2
+    assert len(result.round_trips) == 1
+    assert result.metrics.win_rate == 0.0
+
+
+class Spy:
+    """Records the last close each decision could see, to prove nothing came from later."""
+
+    name = "spy"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[datetime, datetime]] = []
+
+    async def decide(self, snapshot: Snapshot) -> Decision:
+        last = snapshot.view.last_bar("SPX")
+        self.seen.append((snapshot.now, last.close_time))
+        return Decision({"SPX": Decimal(0)})
+
+
+async def test_no_decision_sees_a_bar_closing_after_now() -> None:
+    series = daily_series("SPX", opens=[float(10 + i) for i in range(30)])
+    spy = Spy()
+    await run_replay(spy, catalog_of(series), ReplayConfig(symbols=("SPX",)), run_id="r")
+    assert len(spy.seen) == 29  # the last bar decides nothing: nothing could fill
+    assert all(close_time <= now for now, close_time in spy.seen)
+    assert all(close_time == now for now, close_time in spy.seen)
+
+
+async def test_window_uses_earlier_history_for_warm_up_but_trades_only_inside() -> None:
+    closes = [float(x) for x in range(10, 40)]
+    series = daily_series("SPX", opens=closes, closes=closes)
+    agent = build_quant_agent("sma_cross", {"fast": 2, "slow": 5})
+    config = ReplayConfig(symbols=("SPX",), start=date(2020, 1, 20), end=date(2020, 1, 25))
+    result = await run_replay(agent, catalog_of(series), config, run_id="r", instruments=LOTS)
+    assert result.equity[0][0] == day(20)
+    assert result.equity[-1][0] == day(25)
+    assert result.fills[0].time == day(21)  # long from the first decision, thanks to warm-up
+
+
+async def test_kill_switch_flattens_and_stays_flat() -> None:
+    closes = [100, 100, 70, 60, 80, 120, 130]
+    series = daily_series("SPX", opens=closes, closes=closes)
+    config = ReplayConfig(
+        symbols=("SPX",), cash=Decimal(1000), limits=RiskLimits(max_drawdown=Decimal("0.2"))
+    )
+    result = await run_replay(
+        build_quant_agent("buy_and_hold"),
+        catalog_of(series),
+        config,
+        run_id="r",
+        instruments=LOTS,
+    )
+    # Bought 10 at 100 on day 2; day 3 closes at 70: -30% trips the switch; sold at day 4's open.
+    sides = [(f.time, f.side, f.quantity) for f in result.fills]
+    assert sides == [(day(2), Side.BUY, 10), (day(4), Side.SELL, 10)]
+    assert "kill switch" in result.kill_switch
+    assert result.final_equity == Decimal(1000) - 10 * 40
+
+
+async def test_empty_window_is_a_clear_error() -> None:
+    series = daily_series("SPX", opens=[10, 11, 12])
+    config = ReplayConfig(symbols=("SPX",), start=date(2021, 1, 1), end=date(2021, 2, 1))
+    with pytest.raises(ConfigError, match="no SPX bars between 2021-01-01 and 2021-02-01"):
+        await run_replay(build_quant_agent("buy_and_hold"), catalog_of(series), config, run_id="r")
+
+
+async def test_a_run_is_stored_with_orders_fills_equity_and_decisions(tmp_path) -> None:
+    series = daily_series("SPX", opens=[10, 10, 11, 12], closes=[10, 11, 12, 9])
+    store = Store(f"sqlite:///{tmp_path / 'runs.db'}")
+    result = await run_replay(
+        build_quant_agent("buy_and_hold"),
+        catalog_of(series),
+        ReplayConfig(symbols=("SPX",), cash=Decimal(1000)),
+        run_id="run-1",
+        store=store,
+        instruments=LOTS,
+    )
+    run = store.run("run-1")
+    assert run is not None
+    assert run.status == "finished"
+    assert run.summary is not None
+    assert Decimal(run.summary["final_equity"]) == 900
+    assert [f.price for f in store.fills("run-1")] == [Decimal(10)]
+    assert [e.equity for e in store.equity("run-1")] == [e for _, _, e in result.equity]
+    assert len(store.decisions("run-1")) == 3
+    [order] = store.orders("run-1")
+    assert (order.order_id, order.status) == ("run-1-0-SPX", "filled")
+    store.close()

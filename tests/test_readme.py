@@ -1,0 +1,27 @@
+"""README.md opens with the two commands, and CI runs the second one word for word."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```sh\n(.*?)```", text, re.S)
+    assert block is not None, "README.md must open with a sh code block"
+    assert text.index("```sh") < text.index("\n## "), "the commands come first"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_readme_opens_with_exactly_two_commands_main_job_then_tests() -> None:
+    main_job, tests = readme_commands()
+    assert ".venv/bin/tradepit " in main_job
+    assert "pytest" in tests
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    _, tests = readme_commands()
+    assert tests in (ROOT / ".ci" / "run").read_text()

@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec
@@ -41,6 +41,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 data_app = typer.Typer(
     help="Market data: bundled datasets and your own files.", no_args_is_help=True
@@ -99,7 +100,7 @@ def data_list(data: DataFiles = None, as_json: JsonFlag = False) -> None:
                 "first": i.first.date().isoformat(),
                 "last": i.last.date().isoformat(),
                 "rows": i.rows,
-                "timeframe": str(i.timeframe),
+                "timeframe": _timeframe(i.timeframe),
             }
             for i in infos
         ]
@@ -115,9 +116,18 @@ def data_list(data: DataFiles = None, as_json: JsonFlag = False) -> None:
             i.first.date().isoformat(),
             i.last.date().isoformat(),
             str(i.rows),
-            str(i.timeframe),
+            _timeframe(i.timeframe),
         )
     stdout.print(table)
+
+
+def _timeframe(span: timedelta) -> str:
+    """1d, 4h, 15m, 30s: how traders write bar sizes."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _parse_params(raw: list[str] | None) -> dict[str, str]:
@@ -196,10 +206,11 @@ def backtest(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Replay one agent over history through the full cycle: point-in-time data, agent, risk
-    gate, paper fills at the next bar's open with fees and slippage, ledger, metrics.
+    """Replay one agent over history through the full decision cycle.
 
-    `--fee-bps 0 --slippage-bps 0` means no costs at all: fills at exactly the next open.
+    Point-in-time data, agent decision, risk gate, paper fills at the next bar's open with fees
+    and slippage, ledger and metrics, stored in the database. `--fee-bps 0 --slippage-bps 0`
+    means no costs at all: fills at exactly the next open.
     """
     symbols = tuple(s.strip().upper() for s in symbol.split(",") if s.strip())
     if not symbols:

@@ -151,3 +151,13 @@ def test_a_bad_csv_names_the_file_row_and_column(tmp_path: Path) -> None:
     assert "bad.csv" in err
     assert "row 3" in err
     assert "'low'" in err
+
+
+def test_help_teaches_every_command() -> None:
+    code, out, _ = invoke("--help")
+    assert code == 0
+    for command in ("backtest", "data"):
+        assert command in out
+    code, out, _ = invoke("backtest", "--help")
+    assert code == 0
+    assert "--slippage-bps" in out

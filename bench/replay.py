@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from agents.quant import build_quant_agent
-from orchestration.replay import ReplayConfig, run_replay
 from trading.data import Catalog
+from trading.replay import ReplayConfig, run_replay
 from trading.storage import Store
 
 FAST, SLOW = 10, 50

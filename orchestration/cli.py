@@ -24,11 +24,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agents.quant import STRATEGIES, build_quant_agent
-from orchestration.replay import ReplayConfig, ReplayResult, run_replay
 from trading.clock import LiveClock
 from trading.costs import CostModel
 from trading.data import Catalog
 from trading.errors import TradepitError
+from trading.replay import ReplayConfig, ReplayResult, run_replay
 from trading.risk import RiskLimits
 from trading.storage import Store, default_database_url
 

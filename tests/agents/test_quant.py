@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from agents.base import Snapshot
 from agents.quant import STRATEGIES, build_quant_agent
 from tests.helpers import catalog_of, daily_series
 from trading.clock import ReplayClock
 from trading.data import PointInTimeView
+from trading.decision import Snapshot
 from trading.errors import ConfigError
 from trading.ledger import Ledger
 

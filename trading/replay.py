@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from agents.base import Decision, Snapshot, TradingAgent
 from trading.clock import ReplayClock
 from trading.costs import CostModel
 from trading.data import BarSeries, Catalog, PointInTimeView
+from trading.decision import Decision, Snapshot, TradingAgent
 from trading.domain import ZERO, Bar, Instrument, Order, OrderEvent, OrderFilled, OrderType
 from trading.errors import ConfigError
 from trading.ledger import Ledger, MarginSettings, Portfolio, RoundTrip

@@ -7,13 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from agents.base import Decision, Snapshot
 from agents.quant import build_quant_agent
-from orchestration.replay import ReplayConfig, run_replay
 from tests.helpers import catalog_of, daily_series
 from trading.costs import CostModel
+from trading.decision import Decision, Snapshot
 from trading.domain import Instrument, Side
 from trading.errors import ConfigError
+from trading.replay import ReplayConfig, run_replay
 from trading.risk import RiskLimits
 from trading.storage import Store
 

@@ -1,4 +1,5 @@
-"""The agent interface every entrant implements, quant or LLM."""
+"""The decision interface every entrant implements, quant or LLM: a point-in-time snapshot in,
+target weights out. It lives in the core so replays, tools and agents all speak it."""
 
 from __future__ import annotations
 

@@ -1,0 +1,200 @@
+"""Rule-based strategies: the signals behind the quant baseline agents.
+
+Each strategy is a pure function of the closes visible at "now" and the current direction of
+the position, with typed, bounded parameters: the genome evolution tunes. With several symbols
+the weight is split evenly between them. They live in the core so that replays, tools (a
+client's backtest request) and agents all use the one implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Self
+
+import numpy as np
+import talib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from trading.decision import Snapshot
+from trading.domain import ZERO
+from trading.errors import ConfigError
+
+Closes = np.ndarray[Any, np.dtype[np.float64]]
+
+
+class QuantParams(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    weight: float = Field(1.0, ge=0.0, le=1.0, description="Share of equity when in a position.")
+    allow_short: bool = Field(False, description="Go short on a sell signal instead of flat.")
+
+
+class BuyAndHoldParams(QuantParams):
+    pass
+
+
+class SmaCrossParams(QuantParams):
+    fast: int = Field(10, ge=2, le=250, description="Bars in the fast moving average.")
+    slow: int = Field(50, ge=3, le=500, description="Bars in the slow moving average.")
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> Self:
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
+        return self
+
+
+class MomentumParams(QuantParams):
+    lookback: int = Field(126, ge=2, le=504, description="Bars over which return is measured.")
+    threshold: float = Field(0.0, ge=0.0, le=0.5, description="Least |return| that signals.")
+
+
+class MeanReversionParams(QuantParams):
+    window: int = Field(20, ge=5, le=250, description="Bars in the mean and deviation.")
+    entry_z: float = Field(2.0, ge=0.5, le=4.0, description="|z-score| that opens a position.")
+    exit_z: float = Field(0.5, ge=0.0, le=3.0, description="|z-score| under which it closes.")
+
+    @model_validator(mode="after")
+    def _exit_inside_entry(self) -> Self:
+        if self.exit_z >= self.entry_z:
+            raise ValueError(f"exit_z ({self.exit_z}) must be below entry_z ({self.entry_z})")
+        return self
+
+
+class RsiParams(QuantParams):
+    period: int = Field(14, ge=2, le=100, description="Bars in Wilder's RSI.")
+    lower: float = Field(30.0, ge=5.0, le=50.0, description="RSI under which to buy.")
+    upper: float = Field(70.0, ge=50.0, le=95.0, description="RSI over which to sell.")
+
+    @model_validator(mode="after")
+    def _lower_below_upper(self) -> Self:
+        if self.lower >= self.upper:
+            raise ValueError(f"lower ({self.lower}) must be below upper ({self.upper})")
+        return self
+
+
+# A signal: +1 long, -1 short (flat when shorting is off), 0 flat, from the closes up to now and
+# the position's current direction (for strategies that hold between entry and exit).
+SignalFn = Callable[[Any, Closes, int], int]
+
+
+def _buy_and_hold(params: BuyAndHoldParams, closes: Closes, current: int) -> int:
+    return 1
+
+
+def _sma_cross(params: SmaCrossParams, closes: Closes, current: int) -> int:
+    if closes.size < params.slow:
+        return 0
+    # np.add.reduce skips np.mean's argument handling, which dominates on short windows.
+    fast = np.add.reduce(closes[-params.fast :]) / params.fast
+    slow = np.add.reduce(closes[-params.slow :]) / params.slow
+    return 1 if fast > slow else -1
+
+
+def _momentum(params: MomentumParams, closes: Closes, current: int) -> int:
+    if closes.size <= params.lookback:
+        return 0
+    change = closes[-1] / closes[-1 - params.lookback] - 1.0
+    if change > params.threshold:
+        return 1
+    if change < -params.threshold:
+        return -1
+    return 0
+
+
+def _mean_reversion(params: MeanReversionParams, closes: Closes, current: int) -> int:
+    if closes.size < params.window:
+        return 0
+    window = closes[-params.window :]
+    deviation = window.std(ddof=1)
+    if deviation == 0.0:
+        return current
+    z = (window[-1] - window.mean()) / deviation
+    if z <= -params.entry_z:
+        return 1
+    if z >= params.entry_z:
+        return -1
+    if abs(z) <= params.exit_z:
+        return 0
+    return current
+
+
+def _rsi(params: RsiParams, closes: Closes, current: int) -> int:
+    if closes.size <= params.period:
+        return 0
+    # TA-Lib's RSI is causal (Wilder smoothing seeded from the first bars), so its value at t
+    # uses only closes up to t; it needs a writable contiguous float64 array.
+    value = float(talib.RSI(np.ascontiguousarray(closes, dtype=np.float64), params.period)[-1])
+    if value < params.lower:
+        return 1
+    if value > params.upper:
+        return -1
+    return current
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    params: type[QuantParams]
+    signal: SignalFn
+    description: str
+
+
+STRATEGIES: Mapping[str, Strategy] = {
+    "buy_and_hold": Strategy(BuyAndHoldParams, _buy_and_hold, "Buy once and hold."),
+    "sma_cross": Strategy(
+        SmaCrossParams, _sma_cross, "Long while the fast SMA is above the slow one."
+    ),
+    "momentum": Strategy(
+        MomentumParams, _momentum, "Long after a rise over the lookback, out after a fall."
+    ),
+    "mean_reversion": Strategy(
+        MeanReversionParams,
+        _mean_reversion,
+        "Buy when the z-score of price falls below -entry, close inside +-exit.",
+    ),
+    "rsi": Strategy(RsiParams, _rsi, "Buy when RSI is oversold, sell when overbought."),
+}
+
+
+def strategy_targets(kind: str, params: QuantParams, snapshot: Snapshot) -> dict[str, Decimal]:
+    """Target weights of strategy `kind` for every symbol of the snapshot."""
+    signal_of = STRATEGIES[kind].signal
+    share = Decimal(repr(params.weight)) / len(snapshot.symbols)
+    targets: dict[str, Decimal] = {}
+    for symbol in snapshot.symbols:
+        closes = snapshot.view.closes(symbol)
+        held = snapshot.portfolio.quantity(symbol)
+        current = 1 if held > ZERO else -1 if held < ZERO else 0
+        signal = signal_of(params, closes, current)
+        if signal < 0 and not params.allow_short:
+            signal = 0
+        targets[symbol] = share * signal
+    return targets
+
+
+def validate_params(kind: str, params: Mapping[str, object] | None = None) -> QuantParams:
+    """Typed parameters of strategy `kind` from raw values (strings from a command line are
+    converted), with errors that name the strategy, the parameter and what is allowed."""
+    strategy = STRATEGIES.get(kind)
+    if strategy is None:
+        raise ConfigError(f"unknown agent {kind!r}; available: {', '.join(sorted(STRATEGIES))}")
+    try:
+        return strategy.params.model_validate(dict(params or {}))
+    except ValidationError as error:
+        raise ConfigError(_explain(kind, strategy.params, error)) from None
+
+
+def _explain(kind: str, params: type[QuantParams], error: ValidationError) -> str:
+    valid = ", ".join(params.model_fields)
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "extra_forbidden":
+            problems.append(f"unknown parameter {where!r}")
+        elif where:
+            problems.append(f"parameter {where!r}={item.get('input')!r}: {item['msg']}")
+        else:
+            problems.append(item["msg"].removeprefix("Value error, "))
+    return f"agent {kind!r}: {'; '.join(problems)} (parameters: {valid})"

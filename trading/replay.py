@@ -137,19 +137,17 @@ async def run_replay(
     decisions: list[DecisionLog] = []
     events: list[OrderEvent] = []
     total = len(steps)
+    # Which bar of each symbol closes at each step (-1: none), found once for the whole run.
+    positions = {s: _bar_positions(series[s], steps) for s in config.symbols}
     for cycle, close_ns in enumerate(steps):
         now = _to_datetime(close_ns)
         clock.advance_to(now)
-        closing = [_bar_closing(series[s], close_ns) for s in config.symbols]
-        bars = [bar for bar in closing if bar is not None]
-        for bar in bars:
-            events.extend(executor.process_bar(bar))
-            ledger.mark(bar.symbol, bar.close)
-        ledger.accrue_borrow(now, config.costs.borrow_rate)
-        ledger.time = now
+        bars = [
+            series[s].bar(positions[s][cycle]) for s in config.symbols if positions[s][cycle] >= 0
+        ]
+        events.extend(settle(now, bars, executor, ledger, gate, config.costs.borrow_rate))
         value = ledger.equity()
         equity.append((bars[0].time, ledger.cash, value))
-        gate.observe(now, value)
         if progress is not None:
             progress(cycle + 1, total)
         if cycle == total - 1:
@@ -190,6 +188,26 @@ async def run_replay(
     if store is not None:
         _persist(store, result, clock.now())
     return result
+
+
+def settle(
+    now: datetime,
+    bars: Sequence[Bar],
+    executor: PaperExecutor,
+    ledger: Ledger,
+    gate: RiskGate,
+    borrow_rate: Decimal,
+) -> list[OrderEvent]:
+    """What happens when bars close at `now` (the clock already there): the executor fills what
+    they allow, the ledger marks to their closes and accrues borrow, the gate sees the equity."""
+    events: list[OrderEvent] = []
+    for bar in bars:
+        events.extend(executor.process_bar(bar))
+        ledger.mark(bar.symbol, bar.close)
+    ledger.accrue_borrow(now, borrow_rate)
+    ledger.time = now
+    gate.observe(now, ledger.equity())
+    return events
 
 
 async def _decide(
@@ -271,11 +289,13 @@ def _timeline(series: dict[str, BarSeries], config: ReplayConfig) -> list[int]:
     return steps
 
 
-def _bar_closing(series: BarSeries, close_ns: int) -> Bar | None:
-    index = int(np.searchsorted(series.close_times, close_ns))
-    if index < len(series) and int(series.close_times[index]) == close_ns:
-        return series.bar(index)
-    return None
+def _bar_positions(series: BarSeries, steps: list[int]) -> list[int]:
+    wanted = np.asarray(steps, dtype=np.int64)
+    index = np.searchsorted(series.close_times, wanted)
+    inside = index < len(series)
+    found = np.zeros(len(wanted), dtype=bool)
+    found[inside] = series.close_times[index[inside]] == wanted[inside]
+    return [int(i) if hit else -1 for i, hit in zip(index, found, strict=True)]
 
 
 def _benchmark(series: BarSeries, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:

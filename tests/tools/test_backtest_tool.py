@@ -1,0 +1,71 @@
+"""backtest_strategy runs declarative specs, never code, and never past now."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from tools.backtest import StrategySpec, backtest_strategy
+from tools.context import ToolContext
+from trading.errors import ConfigError, LookaheadError
+
+SPEC = TypeAdapter(StrategySpec)
+
+
+@pytest.fixture
+def ctx() -> ToolContext:
+    return ToolContext.paper(as_of=datetime(2012, 1, 1, tzinfo=UTC))
+
+
+def test_a_quant_spec_backtests_like_the_agent(ctx: ToolContext) -> None:
+    spec = SPEC.validate_python(
+        {"type": "quant", "strategy": "sma_cross", "params": {"fast": 10, "slow": 50}}
+    )
+    result = backtest_strategy(ctx, spec, "SPX", date(2005, 1, 1), date(2010, 12, 31))
+    assert result.start.date() == date(2005, 1, 3)
+    assert result.end.date() == date(2010, 12, 31)
+    assert result.fills > 10
+    assert result.metrics.bars > 1000
+
+
+def test_rules_over_indicators_enter_and_exit(ctx: ToolContext) -> None:
+    spec = SPEC.validate_python(
+        {
+            "type": "rules",
+            "entry": [
+                {"left": {"indicator": "rsi", "params": {"period": 14}}, "op": "below",
+                 "right": {"value": 35}}
+            ],
+            "exit": [
+                {"left": {"indicator": "rsi", "params": {"period": 14}}, "op": "above",
+                 "right": {"value": 60}}
+            ],
+        }
+    )
+    result = backtest_strategy(ctx, spec, "SPX", date(2008, 1, 1), date(2009, 12, 31))
+    assert result.fills >= 2
+    assert result.round_trips >= 1
+
+
+def test_a_backtest_cannot_reach_past_now(ctx: ToolContext) -> None:
+    spec = SPEC.validate_python({"type": "quant", "strategy": "buy_and_hold"})
+    with pytest.raises(LookaheadError, match="cannot reach past now"):
+        backtest_strategy(ctx, spec, "SPX", date(2011, 1, 1), date(2012, 6, 30))
+
+
+def test_specs_are_data_and_bad_ones_are_named(ctx: ToolContext) -> None:
+    with pytest.raises(ValidationError):
+        SPEC.validate_python({"type": "python", "code": "import os"})
+    bad = SPEC.validate_python(
+        {"type": "rules", "entry": [{"left": {"indicator": "nope"}, "op": "above",
+                                     "right": {"value": 1}}],
+         "exit": [{"left": {"close": True}, "op": "below", "right": {"value": 1}}]}
+    )
+    with pytest.raises(ConfigError, match="unknown indicator 'nope'"):
+        backtest_strategy(ctx, bad, "SPX", date(2008, 1, 1), date(2008, 12, 31))
+    unknown = SPEC.validate_python({"type": "quant", "strategy": "sma_cross",
+                                    "params": {"fats": 3}})
+    with pytest.raises(ConfigError, match="unknown parameter 'fats'"):
+        backtest_strategy(ctx, unknown, "SPX", date(2008, 1, 1), date(2008, 12, 31))

@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec
@@ -356,6 +356,80 @@ def _print_backtest(result: ReplayResult) -> None:
     if result.kill_switch:
         stdout.print(f"[bold red]{result.kill_switch}[/]")
     stdout.print(f"run id: {result.run_id}")
+
+
+@app.command()
+@clean_errors
+def mcp(
+    transport: Annotated[
+        str, typer.Option(help="stdio (for desktop clients) or http (streamable HTTP).")
+    ] = "stdio",
+    host: Annotated[str, typer.Option(help="HTTP address; loopback unless a token is set.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="HTTP port.", min=1, max=65535)] = 8765,
+    allow_trading: Annotated[
+        bool, typer.Option("--allow-trading", help="Also serve the order tools (paper only).")
+    ] = False,
+    auth_token: Annotated[
+        str | None,
+        typer.Option(help="Bearer token every HTTP request must carry; or $TRADEPIT_MCP_TOKEN."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Start the session's clock at this date (YYYY-MM-DD); default: latest."),
+    ] = None,
+    data: DataFiles = None,
+    cash: Annotated[str, typer.Option(help="Starting cash of the paper account.")] = "100000",
+    list_tools: Annotated[
+        bool, typer.Option("--list-tools", help="Print the tools that would be served and exit.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Serve tradepit's financial tools to MCP clients (Claude Desktop, IDEs, agents).
+
+    Market data is point-in-time: the session's clock stands at --as-of (default: the latest
+    bar) and no tool sees past it. Order tools appear only with --allow-trading, on paper.
+    """
+    from mcp_server.server import build_server, resolve_token, run_http, run_stdio
+    from tools.context import ToolContext
+    from tools.registry import tools_for
+
+    if transport not in {"stdio", "http"}:
+        fail(f"--transport takes stdio or http, got {transport!r}")
+    if list_tools:
+        specs = tools_for(allow_trading)
+        if as_json:
+            rows = [
+                {
+                    "name": t.name,
+                    "title": t.title,
+                    "read_only": t.read_only,
+                    "destructive": not t.read_only,
+                    "description": t.summary,
+                }
+                for t in specs
+            ]
+            print(json.dumps({"tools": rows}, indent=2))
+            return
+        table = Table(title="MCP tools")
+        for column in ("name", "kind", "what it does"):
+            table.add_column(column)
+        for t in specs:
+            kind = "read-only" if t.read_only else "destructive (paper)"
+            table.add_row(t.name, kind, t.summary)
+        stdout.print(table)
+        return
+    day = _parse_date("--as-of", as_of)
+    moment = datetime.combine(day, datetime.min.time(), UTC) if day else None
+    context = ToolContext.paper(
+        _catalog(data), as_of=moment, cash=_decimal("--cash", cash, Decimal("0.01"))
+    )
+    server = build_server(context, allow_trading=allow_trading)
+    if transport == "stdio":
+        run_stdio(server)
+    else:
+        run_http(server, host, port, resolve_token(auth_token))
 
 
 def main() -> None:

@@ -45,6 +45,11 @@ class ToolSpec:
     def description(self) -> str:
         return inspect.getdoc(self.function) or ""
 
+    @property
+    def summary(self) -> str:
+        """The docstring's first paragraph on one line."""
+        return " ".join(self.description.split("\n\n")[0].split())
+
 
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(get_price, "Latest price", read_only=True),

@@ -1,0 +1,130 @@
+"""The MCP server in memory, through the SDK's own client: every tool, its annotations,
+structured outputs and clear errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from mcp_server.server import build_server, http_app
+from tools.context import ToolContext
+from trading.errors import ConfigError
+
+AS_OF = datetime(2008, 9, 16, tzinfo=UTC)
+READ_ONLY = {
+    "get_price",
+    "get_ohlcv",
+    "compute_indicator",
+    "get_market_summary",
+    "get_news_sentiment",
+    "analyze_portfolio",
+    "backtest_strategy",
+    "get_portfolio",
+}
+TRADING = {"place_order", "cancel_order", "advance_clock"}
+
+
+async def call(client: Client, name: str, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool(name, arguments)
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def error_of(client: Client, name: str, **arguments: Any) -> str:
+    result = await client.call_tool(name, arguments)
+    assert result.is_error
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+async def test_read_only_server_offers_no_order_tools() -> None:
+    server = build_server(ToolContext.paper(as_of=AS_OF))
+    async with Client(server) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    assert names == READ_ONLY
+
+
+async def test_tool_annotations_mark_reads_and_destructive_orders() -> None:
+    server = build_server(ToolContext.paper(as_of=AS_OF), allow_trading=True)
+    async with Client(server) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) == READ_ONLY | TRADING
+    for name, tool in tools.items():
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint is (name in READ_ONLY)
+        assert tool.annotations.destructive_hint is (name in TRADING)
+        assert tool.description
+    symbol = tools["get_price"].input_schema["properties"]["symbol"]
+    assert "SPX" in symbol["description"]
+
+
+async def test_every_tool_answers_with_structured_content() -> None:
+    server = build_server(ToolContext.paper(as_of=AS_OF), allow_trading=True)
+    async with Client(server) as client:
+        price = await call(client, "get_price", symbol="SPX")
+        assert price["price"] == "1192.70"
+        bars = await call(client, "get_ohlcv", symbol="SPX", limit=2)
+        assert [b["time"][:10] for b in bars["bars"]] == ["2008-09-12", "2008-09-15"]
+        rsi = await call(
+            client, "compute_indicator", symbol="SPX", indicator="rsi", params={"period": 14}
+        )
+        assert 0 < rsi["values"]["rsi"] < 100
+        summary = await call(client, "get_market_summary", symbols=["SPX", "IXIC"])
+        assert [s["symbol"] for s in summary["symbols"]] == ["SPX", "IXIC"]
+        news = await call(client, "get_news_sentiment", symbol="SPX", lookback_hours=48)
+        assert any("Lehman" in item["quoted_title"] for item in news["items"])
+        risk = await call(client, "analyze_portfolio", holdings={"SPX": "10"})
+        assert risk["weights"] == {"SPX": 1.0}
+        backtest = await call(
+            client,
+            "backtest_strategy",
+            spec={"type": "quant", "strategy": "sma_cross", "params": {"fast": 10, "slow": 50}},
+            symbol="SPX",
+            start="2005-01-01",
+            end="2007-12-31",
+        )
+        assert backtest["fills"] > 0
+        placed = await call(client, "place_order", symbol="SPX", side="buy", quantity="5")
+        assert placed["status"] == "accepted"
+        moved = await call(client, "advance_clock", bars=1)
+        assert moved["fills"][0]["price"] == "1188.31"  # the 2008-09-16 open
+        portfolio = await call(client, "get_portfolio")
+        assert Decimal(portfolio["positions"][0]["quantity"]) == 5
+        limit = await call(
+            client,
+            "place_order",
+            symbol="SPX",
+            side="buy",
+            quantity="1",
+            type="limit",
+            limit_price="500",
+        )
+        canceled = await call(client, "cancel_order", order_id=limit["order_id"])
+        assert canceled["status"] == "canceled"
+
+
+async def test_bad_input_comes_back_as_a_clear_tool_error() -> None:
+    server = build_server(ToolContext.paper(as_of=AS_OF), allow_trading=True)
+    async with Client(server) as client:
+        assert "unknown symbol 'FOO'; available: IXIC, SPX" in await error_of(
+            client, "get_price", symbol="FOO"
+        )
+        assert "greater than 0" in await error_of(
+            client, "place_order", symbol="SPX", side="buy", quantity="-1"
+        )
+        assert "unknown indicator 'foo'; valid:" in await error_of(
+            client, "compute_indicator", symbol="SPX", indicator="foo"
+        )
+        assert "after now" in await error_of(
+            client, "get_ohlcv", symbol="SPX", end="2008-09-20T00:00:00Z"
+        )
+
+
+def test_a_public_bind_without_a_token_is_refused() -> None:
+    server = build_server(ToolContext.paper(as_of=AS_OF))
+    with pytest.raises(ConfigError, match="without a token"):
+        http_app(server, "0.0.0.0", 8765, None)  # noqa: S104 - the refusal is the point

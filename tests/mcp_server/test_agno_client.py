@@ -1,0 +1,102 @@
+"""An agno agent calls our MCP server through agno's MCPTools, driven by a loopback server that
+speaks the OpenAI chat-completions wire format: the model asks for get_price, the tool result
+travels back to it, and it answers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from agno.agent import Agent
+from agno.models.openai import OpenAIChat
+from agno.tools.mcp import MCPTools
+from mcp import StdioServerParameters
+
+LAUNCH = ["-c", "from orchestration.cli import main; main()", "mcp", "--as-of", "2008-09-16"]
+
+
+def completion(message: dict[str, Any], finish: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "fake-model",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
+    }
+
+
+class FakeOpenAI(BaseHTTPRequestHandler):
+    """First turn: call get_price for SPX. Second turn: quote the tool result back."""
+
+    requests: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append(body)
+        tool_messages = [m for m in body["messages"] if m["role"] == "tool"]
+        if not tool_messages:
+            reply = completion(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_price", "arguments": '{"symbol": "SPX"}'},
+                        }
+                    ],
+                },
+                "tool_calls",
+            )
+        else:
+            price = json.loads(tool_messages[-1]["content"])["price"]
+            reply = completion(
+                {"role": "assistant", "content": f"SPX last closed at {price}."}, "stop"
+            )
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    requests: list[dict[str, Any]] = []
+    handler = type("Handler", (FakeOpenAI,), {"requests": requests})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/v1", requests
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+async def test_agno_agent_calls_get_price_through_mcp(
+    fake_llm: tuple[str, list[dict[str, Any]]],
+) -> None:
+    base_url, requests = fake_llm
+    params = StdioServerParameters(command=sys.executable, args=LAUNCH)
+    async with MCPTools(server_params=params, timeout_seconds=60) as tools:
+        agent = Agent(
+            model=OpenAIChat(id="fake-model", base_url=base_url, api_key="test"), tools=[tools]
+        )
+        response = await agent.arun("What is the S&P 500's last price?")
+    assert response.content == "SPX last closed at 1192.70."
+    offered = {t["function"]["name"] for t in requests[0]["tools"]}
+    assert "get_price" in offered
+    assert "place_order" not in offered  # trading tools are absent without --allow-trading
+    [tool_message] = [m for m in requests[1]["messages"] if m["role"] == "tool"]
+    assert json.loads(tool_message["content"])["bar"]["time"].startswith("2008-09-15")

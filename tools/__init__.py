@@ -1,0 +1,1 @@
+"""Financial tools: typed functions over trading/, used by agents in-process and by MCP clients."""

@@ -1,7 +1,7 @@
-"""Round-trip latency of get_price over MCP, stdio and streamable HTTP, next to a bare MCPServer
-with one trivial tool over the same transports, measured in one run.
+"""Round-trip latency of get_price over MCP (stdio and streamable HTTP, plus in memory for
+reference), next to a bare MCPServer whose one tool returns a constant, in the same run.
 
-Goal: tradepit's median within 1.5x of the bare server's on each transport.
+Goal: tradepit's median within 1.5x of the bare server's on each real transport.
 
     python bench/mcp_latency.py [--calls 200]
 """
@@ -11,40 +11,64 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from mcp import Client, StdioServerParameters
+from mcp.server import MCPServer
+
+from mcp_server.server import READY, build_server
+from tools.context import ToolContext
 
 TRADEPIT = [sys.executable, "-c", "from orchestration.cli import main; main()", "mcp"]
+START_TIMEOUT = 60.0
+# The same serving code as `tradepit mcp` uses (a listening socket handed to uvicorn, the
+# SDK's streamable-HTTP app with DNS-rebinding protection), around one constant tool.
 BARE_SERVER = textwrap.dedent(
     """
-    import sys
+    import socket, sys
+    import uvicorn
     from mcp.server import MCPServer
+
     server = MCPServer(name="bare", log_level="WARNING")
 
     @server.tool()
-    def get_price(symbol: str) -> dict:
+    def get_price(symbol: str) -> dict[str, str]:
         return {"symbol": symbol, "price": "1.00"}
 
     if sys.argv[1] == "stdio":
         server.run("stdio")
     else:
-        import uvicorn
-        uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port=int(sys.argv[2]),
-                    log_level="warning")
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        print(f"{READY} http://127.0.0.1:{port}/mcp", file=sys.stderr, flush=True)
+        config = uvicorn.Config(server.streamable_http_app(), log_level="warning",
+                                access_log=False)
+        uvicorn.Server(config).run(sockets=[listener])
     """
 )
 
 
+def bare_in_memory() -> MCPServer:
+    server: MCPServer = MCPServer(name="bare", log_level="WARNING")
+
+    @server.tool()
+    def get_price(symbol: str) -> dict[str, str]:
+        return {"symbol": symbol, "price": "1.00"}
+
+    return server
+
+
 async def measure(client: Client, calls: int) -> list[float]:
-    await client.call_tool("get_price", {"symbol": "SPX"})  # warm up caches and imports
+    for _ in range(5):  # warm up caches, imports and connections
+        await client.call_tool("get_price", {"symbol": "SPX"})
     seconds = []
     for _ in range(calls):
         started = time.perf_counter()
@@ -55,27 +79,35 @@ async def measure(client: Client, calls: int) -> list[float]:
     return seconds
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_http(command: list[str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"{command[:3]} did not start on port {port}")
+@asynccontextmanager
+async def http_process(command: list[str]) -> AsyncIterator[str]:
+    """Start an HTTP server process and yield its URL once it says it is listening."""
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    stderr = process.stderr
+    assert stderr is not None
+    try:
+        async with asyncio.timeout(START_TIMEOUT):
+            while not (line := (await stderr.readline()).decode()).startswith(READY):
+                if not line:
+                    raise RuntimeError(f"{command[:3]} exited before it listened")
+        drain = asyncio.create_task(stderr.read())  # keep the pipe from filling up
+        yield line.split()[len(READY.split())]
+        process.terminate()
+        await drain
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await asyncio.wait_for(process.wait(), 20)
 
 
 async def run(calls: int, bare_script: Path) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {}
+    in_memory = {"tradepit": build_server(ToolContext.paper()), "bare": bare_in_memory()}
+    for name, server in in_memory.items():
+        async with Client(server) as client:
+            results[f"memory {name}"] = await measure(client, calls)
     stdio = {
         "tradepit": StdioServerParameters(command=TRADEPIT[0], args=TRADEPIT[1:]),
         "bare": StdioServerParameters(command=sys.executable, args=[str(bare_script), "stdio"]),
@@ -83,21 +115,18 @@ async def run(calls: int, bare_script: Path) -> dict[str, list[float]]:
     for name, params in stdio.items():
         async with Client(params) as client:
             results[f"stdio {name}"] = await measure(client, calls)
-    for name in ("tradepit", "bare"):
-        port = free_port()
-        command = (
-            [*TRADEPIT, "--transport", "http", "--port", str(port)]
-            if name == "tradepit"
-            else [sys.executable, str(bare_script), "http", str(port)]
-        )
-        process = start_http(command, port)
-        try:
-            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
-                results[f"http {name}"] = await measure(client, calls)
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
+    http = {
+        "tradepit": [*TRADEPIT, "--transport", "http", "--port", "0"],
+        "bare": [sys.executable, str(bare_script), "http"],
+    }
+    for name, command in http.items():
+        async with http_process(command) as url, Client(url) as client:
+            results[f"http {name}"] = await measure(client, calls)
     return results
+
+
+def p95(seconds: list[float]) -> float:
+    return statistics.quantiles(seconds, n=20, method="inclusive")[-1]
 
 
 def main() -> None:
@@ -107,20 +136,19 @@ def main() -> None:
     os.environ.setdefault("AGNO_TELEMETRY", "false")
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "bare_server.py"
-        script.write_text(BARE_SERVER)
+        script.write_text(f"READY = {READY!r}\n" + BARE_SERVER)
         results = asyncio.run(run(args.calls, script))
     for label, seconds in results.items():
-        ordered = sorted(seconds)
-        p95 = ordered[int(0.95 * (len(ordered) - 1))]
         print(
-            f"{label:15s} median {statistics.median(seconds) * 1e3:7.2f} ms   "
-            f"p95 {p95 * 1e3:7.2f} ms   ({len(seconds)} calls)"
+            f"{label:15s} median {statistics.median(seconds) * 1e3:7.3f} ms   "
+            f"p95 {p95(seconds) * 1e3:7.3f} ms   ({len(seconds)} calls)"
         )
-    for transport in ("stdio", "http"):
-        ratio = statistics.median(results[f"{transport} tradepit"]) / statistics.median(
-            results[f"{transport} bare"]
-        )
-        print(f"{transport}: tradepit / bare median = {ratio:.2f} (goal <= 1.5)")
+    for transport in ("memory", "stdio", "http"):
+        ours, bare = results[f"{transport} tradepit"], results[f"{transport} bare"]
+        median = statistics.median(ours) / statistics.median(bare)
+        tail = p95(ours) / p95(bare)
+        goal = "" if transport == "memory" else "  (goal: median <= 1.5)"
+        print(f"{transport:6s} tradepit / bare: median {median:.2f}x, p95 {tail:.2f}x{goal}")
 
 
 if __name__ == "__main__":

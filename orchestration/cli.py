@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, ParamSpec
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec
 
 import typer
 from pydantic import ValidationError
@@ -32,6 +32,9 @@ from trading.replay import ReplayConfig, ReplayResult, run_replay
 from trading.risk import RiskLimits
 from trading.storage import Store, default_database_url
 
+if TYPE_CHECKING:
+    from tools.registry import ToolSpec
+
 EXIT_BAD_INPUT = 2
 P = ParamSpec("P")
 
@@ -47,6 +50,11 @@ data_app = typer.Typer(
     help="Market data: bundled datasets and your own files.", no_args_is_help=True
 )
 app.add_typer(data_app, name="data")
+providers_app = typer.Typer(
+    help="LLM providers from providers.yaml: which are usable here, and a live check.",
+    no_args_is_help=True,
+)
+app.add_typer(providers_app, name="providers")
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -364,20 +372,28 @@ def mcp(
     transport: Annotated[
         str, typer.Option(help="stdio (for desktop clients) or http (streamable HTTP).")
     ] = "stdio",
-    host: Annotated[str, typer.Option(help="HTTP address; loopback unless a token is set.")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option(help="HTTP port.", min=1, max=65535)] = 8765,
+    host: Annotated[
+        str, typer.Option(help="HTTP address to bind; anything but loopback needs a token.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="HTTP port; 0 picks a free one (printed on stderr).", min=0)
+    ] = 8765,
     allow_trading: Annotated[
         bool, typer.Option("--allow-trading", help="Also serve the order tools (paper only).")
     ] = False,
     auth_token: Annotated[
         str | None,
-        typer.Option(help="Bearer token every HTTP request must carry; or $TRADEPIT_MCP_TOKEN."),
+        typer.Option(
+            help="Bearer token every HTTP request must carry. Prefer $TRADEPIT_MCP_TOKEN: "
+            "other users of this machine can read command lines."
+        ),
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option(help="Start the session's clock at this date (YYYY-MM-DD); default: latest."),
+        typer.Option(
+            help="Start the clock at 00:00 UTC of this date (YYYY-MM-DD), so the last bar "
+            "seen is the previous session's; default: the latest bar's close."
+        ),
     ] = None,
     data: DataFiles = None,
     cash: Annotated[str, typer.Option(help="Starting cash of the paper account.")] = "100000",
@@ -389,37 +405,25 @@ def mcp(
     """Serve tradepit's financial tools to MCP clients (Claude Desktop, IDEs, agents).
 
     Market data is point-in-time: the session's clock stands at --as-of (default: the latest
-    bar) and no tool sees past it. Order tools appear only with --allow-trading, on paper.
+    bar) and no tool sees past it. Order tools appear only with --allow-trading, and trade on
+    paper. Over stdio, stdout carries only the protocol; logs go to stderr. Over HTTP the
+    endpoint is http://HOST:PORT/mcp, loopback by default, with Host/Origin checks against
+    DNS rebinding; binding elsewhere requires a bearer token.
     """
-    from mcp_server.server import build_server, resolve_token, run_http, run_stdio
+    from mcp_server.server import build_server, check_exposure, resolve_token, run_http, run_stdio
     from tools.context import ToolContext
     from tools.registry import tools_for
 
     if transport not in {"stdio", "http"}:
         fail(f"--transport takes stdio or http, got {transport!r}")
+    if port > 65535:
+        fail(f"--port takes 0 to 65535, got {port!r}")
     if list_tools:
-        specs = tools_for(allow_trading)
-        if as_json:
-            rows = [
-                {
-                    "name": t.name,
-                    "title": t.title,
-                    "read_only": t.read_only,
-                    "destructive": not t.read_only,
-                    "description": t.summary,
-                }
-                for t in specs
-            ]
-            print(json.dumps({"tools": rows}, indent=2))
-            return
-        table = Table(title="MCP tools")
-        for column in ("name", "kind", "what it does"):
-            table.add_column(column)
-        for t in specs:
-            kind = "read-only" if t.read_only else "destructive (paper)"
-            table.add_row(t.name, kind, t.summary)
-        stdout.print(table)
+        _print_tools(tools_for(allow_trading), as_json)
         return
+    token = resolve_token(auth_token)
+    if transport == "http":
+        check_exposure(host, token)  # refuse before loading data or binding anything
     day = _parse_date("--as-of", as_of)
     moment = datetime.combine(day, datetime.min.time(), UTC) if day else None
     context = ToolContext.paper(
@@ -429,7 +433,127 @@ def mcp(
     if transport == "stdio":
         run_stdio(server)
     else:
-        run_http(server, host, port, resolve_token(auth_token))
+        run_http(server, host, port, token)
+
+
+def _print_tools(specs: list[ToolSpec], as_json: bool) -> None:
+    if as_json:
+        rows = [
+            {
+                "name": t.name,
+                "title": t.title,
+                "read_only": t.read_only,
+                "destructive": not t.read_only,
+                "description": t.summary,
+            }
+            for t in specs
+        ]
+        print(json.dumps({"tools": rows}, indent=2))
+        return
+    table = Table(title="MCP tools")
+    table.add_column("name", no_wrap=True)  # a name is what a client calls: never cut it
+    for column in ("title", "kind", "what it does"):
+        table.add_column(column)
+    for t in specs:
+        kind = "read-only" if t.read_only else "destructive (paper)"
+        table.add_row(t.name, t.title, kind, t.summary)
+    stdout.print(table)
+
+
+ProvidersFile = Annotated[
+    Path | None,
+    typer.Option("--providers", help="providers.yaml to use; default $TRADEPIT_PROVIDERS."),
+]
+
+
+@providers_app.command("list")
+@clean_errors
+def providers_list(providers: ProvidersFile = None, as_json: JsonFlag = False) -> None:
+    """Each provider, its models with prices and cut-offs, and whether it is usable here."""
+    from agents.providers import availability, load_providers
+
+    config = load_providers(providers)
+    statuses = {name: availability(provider) for name, provider in config.providers.items()}
+    if as_json:
+        rows = [
+            {
+                "provider": name,
+                "protocol": provider.protocol,
+                "base_url": provider.base_url,
+                "api_key_env": provider.api_key_env,
+                "usable": statuses[name].usable,
+                "reason": statuses[name].reason,
+                "models": {
+                    model: {
+                        "input_per_mtok": str(info.input_per_mtok),
+                        "output_per_mtok": str(info.output_per_mtok),
+                        "cutoff": info.cutoff.isoformat() if info.cutoff else None,
+                    }
+                    for model, info in provider.models.items()
+                },
+            }
+            for name, provider in config.providers.items()
+        ]
+        print(json.dumps({"providers": rows, "aliases": config.aliases}, indent=2))
+        return
+    table = Table(title="LLM providers")
+    for column in ("provider", "usable", "why", "models ($ in / out per Mtok)"):
+        table.add_column(column)
+    for name, provider in config.providers.items():
+        models = ", ".join(
+            f"{m} ({info.input_per_mtok}/{info.output_per_mtok})"
+            for m, info in provider.models.items()
+        )
+        status = statuses[name]
+        usable = "[green]yes[/]" if status.usable else "[red]no[/]"
+        table.add_row(name, usable, status.reason, models)
+    stdout.print(table)
+    if config.aliases:
+        stdout.print("aliases: " + ", ".join(f"{a} = {t}" for a, t in config.aliases.items()))
+
+
+@providers_app.command("check")
+@clean_errors
+def providers_check(
+    name: Annotated[
+        str, typer.Argument(help="A provider (its first model), provider:model, or alias.")
+    ],
+    providers: ProvidersFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Make one tiny real call (a few tokens) to prove a provider's key, URL and model work."""
+    from agents.providers import ProviderError, check_model, load_providers
+
+    config = load_providers(providers)
+    if ":" not in name and name not in config.aliases:
+        provider = config.providers.get(name)
+        if provider is None:
+            fail(f"unknown provider {name!r}; known: {', '.join(sorted(config.providers))}")
+        name = f"{name}:{next(iter(provider.models))}"
+    ref = config.resolve(name)
+    try:
+        result = check_model(ref)
+    except ProviderError as error:
+        stderr.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "model": result.reference,
+                    "reply": result.reply,
+                    "prompt_tokens": result.prompt_tokens,
+                    "completion_tokens": result.completion_tokens,
+                    "cost_usd": str(result.cost_usd),
+                    "latency_s": round(result.latency_s, 3),
+                }
+            )
+        )
+        return
+    stdout.print(
+        f"{result.reference}: answered {result.reply!r} in {result.latency_s:.2f}s, "
+        f"{result.prompt_tokens}+{result.completion_tokens} tokens, ${result.cost_usd:.6f}"
+    )
 
 
 def main() -> None:

@@ -31,37 +31,42 @@ def completion(message: dict[str, Any], finish: str) -> dict[str, Any]:
     }
 
 
+TOOL_CALL = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "get_price", "arguments": '{"symbol": "SPX"}'},
+        }
+    ],
+}
+
+
 class FakeOpenAI(BaseHTTPRequestHandler):
-    """First turn: call get_price for SPX. Second turn: quote the tool result back."""
+    """A scripted model on the chat-completions wire format. Turn 1: call get_price for SPX.
+    Turn 2: quote the price from the tool message. Anything else is an error the test sees."""
 
     requests: list[dict[str, Any]]
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.requests.append(body)
-        tool_messages = [m for m in body["messages"] if m["role"] == "tool"]
-        if not tool_messages:
-            reply = completion(
-                {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": "call_1",
-                            "type": "function",
-                            "function": {"name": "get_price", "arguments": '{"symbol": "SPX"}'},
-                        }
-                    ],
-                },
-                "tool_calls",
-            )
+        turn = len(self.requests)
+        if self.path != "/v1/chat/completions" or turn > 2:
+            self.answer(500, {"error": {"message": f"unexpected turn {turn} on {self.path}"}})
+        elif turn == 1:
+            self.answer(200, completion(TOOL_CALL, "tool_calls"))
         else:
-            price = json.loads(tool_messages[-1]["content"])["price"]
-            reply = completion(
-                {"role": "assistant", "content": f"SPX last closed at {price}."}, "stop"
-            )
-        data = json.dumps(reply).encode()
-        self.send_response(200)
+            [tool_message] = [m for m in body["messages"] if m["role"] == "tool"]
+            price = json.loads(tool_message["content"])["price"]
+            text = {"role": "assistant", "content": f"SPX last closed at {price}."}
+            self.answer(200, completion(text, "stop"))
+
+    def answer(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -94,9 +99,13 @@ async def test_agno_agent_calls_get_price_through_mcp(
             model=OpenAIChat(id="fake-model", base_url=base_url, api_key="test"), tools=[tools]
         )
         response = await agent.arun("What is the S&P 500's last price?")
-    assert response.content == "SPX last closed at 1192.70."
+    assert len(requests) == 2  # the scripted model was used exactly as written
     offered = {t["function"]["name"] for t in requests[0]["tools"]}
     assert "get_price" in offered
     assert "place_order" not in offered  # trading tools are absent without --allow-trading
     [tool_message] = [m for m in requests[1]["messages"] if m["role"] == "tool"]
-    assert json.loads(tool_message["content"])["bar"]["time"].startswith("2008-09-15")
+    assert tool_message["tool_call_id"] == "call_1"
+    result = json.loads(tool_message["content"])
+    assert result["price"] == "1192.70"  # the real S&P 500 close of 2008-09-15
+    assert result["bar"]["time"].startswith("2008-09-15")
+    assert response.content == "SPX last closed at 1192.70."

@@ -3,14 +3,17 @@ structured outputs and clear errors."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from mcp import Client
+from typer.testing import CliRunner
 
-from mcp_server.server import build_server, http_app
+from mcp_server.server import allowed_names, build_server, http_app
+from orchestration.cli import app
 from tools.context import ToolContext
 from trading.errors import ConfigError
 
@@ -29,9 +32,12 @@ TRADING = {"place_order", "cancel_order", "advance_clock"}
 
 
 async def call(client: Client, name: str, **arguments: Any) -> dict[str, Any]:
+    """The structured result, checked against the text copy that older clients read."""
     result = await client.call_tool(name, arguments)
     assert not result.is_error, result.content
     assert result.structured_content is not None
+    [text] = result.content
+    assert json.loads(getattr(text, "text", "")) == result.structured_content
     return result.structured_content
 
 
@@ -57,7 +63,14 @@ async def test_tool_annotations_mark_reads_and_destructive_orders() -> None:
         assert tool.annotations is not None
         assert tool.annotations.read_only_hint is (name in READ_ONLY)
         assert tool.annotations.destructive_hint is (name in TRADING)
+        assert tool.annotations.idempotent_hint is (name in READ_ONLY)
+        assert tool.annotations.open_world_hint is False
+        assert tool.title
         assert tool.description
+        assert tool.output_schema is not None
+        assert tool.output_schema["type"] == "object"
+    price_schema = tools["get_price"].output_schema or {}
+    assert set(price_schema["properties"]) == {"symbol", "price", "as_of", "bar"}
     symbol = tools["get_price"].input_schema["properties"]["symbol"]
     assert "SPX" in symbol["description"]
 
@@ -110,21 +123,81 @@ async def test_every_tool_answers_with_structured_content() -> None:
 async def test_bad_input_comes_back_as_a_clear_tool_error() -> None:
     server = build_server(ToolContext.paper(as_of=AS_OF), allow_trading=True)
     async with Client(server) as client:
-        assert "unknown symbol 'FOO'; available: IXIC, SPX" in await error_of(
-            client, "get_price", symbol="FOO"
+        assert await error_of(client, "get_price", symbol="FOO") == (
+            "unknown symbol 'FOO'; available: IXIC, SPX"
         )
-        assert "greater than 0" in await error_of(
-            client, "place_order", symbol="SPX", side="buy", quantity="-1"
+        assert await error_of(client, "place_order", symbol="SPX", side="buy", quantity="-1") == (
+            "quantity: Input should be greater than 0 (got '-1')"
         )
-        assert "unknown indicator 'foo'; valid:" in await error_of(
-            client, "compute_indicator", symbol="SPX", indicator="foo"
+        assert await error_of(client, "place_order", symbol="SPX", side="hold") == (
+            "side: Input should be 'buy' or 'sell' (got 'hold'); quantity: Field required"
         )
-        assert "after now" in await error_of(
-            client, "get_ohlcv", symbol="SPX", end="2008-09-20T00:00:00Z"
+        assert (
+            await error_of(client, "compute_indicator", symbol="SPX", indicator="foo")
+        ).startswith("unknown indicator 'foo'; valid: atr, bbands, ema,")
+        assert await error_of(client, "get_ohlcv", symbol="SPX", end="2008-09-20T00:00:00Z") == (
+            "end 2008-09-20T00:00:00+00:00 is after now (2008-09-16T00:00:00+00:00)"
         )
+
+
+class BrokenView:
+    """A market-data port that fails the way a bug would, with internals in its message."""
+
+    def last_bar(self, symbol: str) -> NoReturn:
+        raise RuntimeError(f"/srv/secret/path.parquet is corrupt near {symbol}")
+
+
+async def test_a_crash_reaches_the_client_without_its_details() -> None:
+    ctx = ToolContext.paper(as_of=AS_OF)
+    ctx.view = BrokenView()  # type: ignore[assignment]
+    async with Client(build_server(ctx)) as client:
+        message = await error_of(client, "get_price", symbol="SPX")
+    assert message == "Error executing tool get_price"
+
+
+async def test_instructions_say_point_in_time_and_untrusted_headlines() -> None:
+    async with Client(build_server(ToolContext.paper(as_of=AS_OF))) as client:
+        instructions = client.instructions
+    assert instructions is not None
+    assert "point-in-time" in instructions
+    assert "untrusted" in instructions
 
 
 def test_a_public_bind_without_a_token_is_refused() -> None:
     server = build_server(ToolContext.paper(as_of=AS_OF))
     with pytest.raises(ConfigError, match="without a token"):
         http_app(server, "0.0.0.0", 8765, None)  # noqa: S104 - the refusal is the point
+
+
+@pytest.mark.parametrize(
+    ("host", "extra"),
+    [
+        ("127.0.0.1", []),
+        ("localhost", []),
+        ("192.0.2.7", ["192.0.2.7"]),
+        ("fd00::7", ["[fd00::7]"]),
+    ],
+)
+def test_only_loopback_names_and_the_bound_address_may_appear_in_host(
+    host: str, extra: list[str]
+) -> None:
+    assert allowed_names(host) == ["127.0.0.1", "localhost", "[::1]", *extra]
+
+
+@pytest.mark.parametrize("trading", [False, True])
+def test_list_tools_shows_order_tools_only_when_trading_is_allowed(trading: bool) -> None:
+    result = CliRunner().invoke(
+        app, ["mcp", "--list-tools", "--json", *(["--allow-trading"] if trading else [])]
+    )
+    assert result.exit_code == 0, result.stderr
+    tools = {t["name"]: t for t in json.loads(result.stdout)["tools"]}
+    assert set(tools) == (READ_ONLY | TRADING if trading else READ_ONLY)
+    assert tools["get_price"] == {
+        "name": "get_price",
+        "title": "Latest price",
+        "read_only": True,
+        "destructive": False,
+        "description": "Last price of a symbol: the close of its latest completed bar.",
+    }
+    if trading:
+        assert tools["place_order"]["destructive"] is True

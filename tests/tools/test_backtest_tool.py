@@ -35,12 +35,18 @@ def test_rules_over_indicators_enter_and_exit(ctx: ToolContext) -> None:
         {
             "type": "rules",
             "entry": [
-                {"left": {"indicator": "rsi", "params": {"period": 14}}, "op": "below",
-                 "right": {"value": 35}}
+                {
+                    "left": {"indicator": "rsi", "params": {"period": 14}},
+                    "op": "below",
+                    "right": {"value": 35},
+                }
             ],
             "exit": [
-                {"left": {"indicator": "rsi", "params": {"period": 14}}, "op": "above",
-                 "right": {"value": 60}}
+                {
+                    "left": {"indicator": "rsi", "params": {"period": 14}},
+                    "op": "above",
+                    "right": {"value": 60},
+                }
             ],
         }
     )
@@ -59,13 +65,16 @@ def test_specs_are_data_and_bad_ones_are_named(ctx: ToolContext) -> None:
     with pytest.raises(ValidationError):
         SPEC.validate_python({"type": "python", "code": "import os"})
     bad = SPEC.validate_python(
-        {"type": "rules", "entry": [{"left": {"indicator": "nope"}, "op": "above",
-                                     "right": {"value": 1}}],
-         "exit": [{"left": {"close": True}, "op": "below", "right": {"value": 1}}]}
+        {
+            "type": "rules",
+            "entry": [{"left": {"indicator": "nope"}, "op": "above", "right": {"value": 1}}],
+            "exit": [{"left": {"close": True}, "op": "below", "right": {"value": 1}}],
+        }
     )
     with pytest.raises(ConfigError, match="unknown indicator 'nope'"):
         backtest_strategy(ctx, bad, "SPX", date(2008, 1, 1), date(2008, 12, 31))
-    unknown = SPEC.validate_python({"type": "quant", "strategy": "sma_cross",
-                                    "params": {"fats": 3}})
+    unknown = SPEC.validate_python(
+        {"type": "quant", "strategy": "sma_cross", "params": {"fats": 3}}
+    )
     with pytest.raises(ConfigError, match="unknown parameter 'fats'"):
         backtest_strategy(ctx, unknown, "SPX", date(2008, 1, 1), date(2008, 12, 31))

@@ -62,7 +62,9 @@ def test_unknown_symbol_lists_the_known_ones(ctx: ToolContext) -> None:
 def test_get_ohlcv_returns_the_last_bars_up_to_now(ctx: ToolContext, catalog: Catalog) -> None:
     result = get_ohlcv(ctx, "SPX", limit=3)
     assert [b.time.date().isoformat() for b in result.bars] == [
-        "2008-09-11", "2008-09-12", "2008-09-15",
+        "2008-09-11",
+        "2008-09-12",
+        "2008-09-15",
     ]
     assert result.bars[-1].close == spx_close(catalog, "2008-09-15")
 
@@ -98,7 +100,9 @@ def test_compute_indicator_uses_bars_up_to_now_only(ctx: ToolContext, catalog: C
     closes = catalog.load("SPX").to_frame().loc[:"2008-09-15", "close"].to_numpy()
     expected = talib.RSI(np.ascontiguousarray(closes), 14)
     assert [p.time.date().isoformat() for p in result.history] == [
-        "2008-09-11", "2008-09-12", "2008-09-15",
+        "2008-09-11",
+        "2008-09-12",
+        "2008-09-15",
     ]
     [value] = result.values.values()
     assert value == pytest.approx(expected[-1])

@@ -1,0 +1,248 @@
+"""LLM providers: `providers.yaml` loaded into frozen, closed pydantic models.
+
+A provider names its wire protocol, base URL and the environment variable holding its key
+(never the key), and prices per million tokens for each model; model references read
+`provider:model` or an alias. A bad file is reported with the field and the fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import httpx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from trading.errors import ConfigError, RetryableError
+
+PROVIDERS_ENV = "TRADEPIT_PROVIDERS"
+
+
+class ProviderError(RetryableError):
+    """A provider did not answer as it should: network, authentication, rate limit, server."""
+
+
+MILLION = Decimal(1_000_000)
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelInfo(Closed):
+    input_per_mtok: Decimal = Field(ge=0, description="USD per million prompt tokens.")
+    output_per_mtok: Decimal = Field(ge=0, description="USD per million completion tokens.")
+    cutoff: date | None = Field(None, description="Training-data cut-off, where published.")
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        return (
+            prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok
+        ) / MILLION
+
+
+class Provider(Closed):
+    protocol: Literal["openai", "anthropic", "gemini", "ollama"] = Field(
+        description="Wire protocol; every OpenAI-compatible server uses openai."
+    )
+    base_url: str = Field(pattern=r"^https?://", description="API root URL.")
+    api_key_env: str | None = Field(
+        None,
+        pattern=r"^[A-Z][A-Z0-9_]*$",
+        description="Name of the environment variable holding the key (never the key).",
+    )
+    key_required: bool = Field(True, description="False for local servers that take no key.")
+    models: dict[str, ModelInfo] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _key_source(self) -> Self:
+        if self.protocol != "ollama" and self.key_required and self.api_key_env is None:
+            raise ValueError("api_key_env is required unless key_required is false")
+        return self
+
+    @property
+    def local(self) -> bool:
+        return self.protocol == "ollama" or not self.key_required
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class ProvidersConfig(Closed):
+    aliases: dict[str, str] = Field(default_factory=dict)
+    providers: dict[str, Provider] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _aliases_resolve(self) -> Self:
+        for alias, target in self.aliases.items():
+            self.resolve(target, _alias=alias)
+        return self
+
+    def resolve(self, reference: str, *, _alias: str | None = None) -> ModelRef:
+        """A `provider:model` reference or an alias, checked against the file."""
+        target = self.aliases.get(reference, reference) if _alias is None else reference
+        provider_name, sep, model = target.partition(":")
+        where = f"alias {_alias!r} -> {target!r}" if _alias else repr(reference)
+        if not sep or not model:
+            raise ConfigError(
+                f"model reference {where} must read provider:model (e.g. "
+                f"anthropic:claude-sonnet-4-5) or be an alias: {', '.join(sorted(self.aliases))}"
+            )
+        provider = self.providers.get(provider_name)
+        if provider is None:
+            raise ConfigError(
+                f"model reference {where}: unknown provider {provider_name!r}; "
+                f"known: {', '.join(sorted(self.providers))}"
+            )
+        info = provider.models.get(model)
+        if info is None:
+            raise ConfigError(
+                f"model reference {where}: {provider_name} lists no model {model!r}; "
+                f"add it with its prices under providers.{provider_name}.models, or use one of: "
+                f"{', '.join(sorted(provider.models))}"
+            )
+        return ModelRef(provider_name, model, provider, info)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    provider_name: str
+    model: str
+    provider: Provider
+    info: ModelInfo
+
+    @property
+    def reference(self) -> str:
+        return f"{self.provider_name}:{self.model}"
+
+    @property
+    def litellm_model(self) -> str:
+        """The model name litellm routes by: its provider prefix comes from the protocol."""
+        prefix = {
+            "openai": "openai",
+            "anthropic": "anthropic",
+            "gemini": "gemini",
+            "ollama": "ollama_chat",
+        }[self.provider.protocol]
+        return f"{prefix}/{self.model}"
+
+
+def default_path() -> Path:
+    """$TRADEPIT_PROVIDERS, else ./providers.yaml, else the one in this checkout."""
+    configured = os.environ.get(PROVIDERS_ENV)
+    if configured:
+        return Path(configured)
+    here = Path.cwd() / "providers.yaml"
+    return here if here.exists() else Path(__file__).resolve().parents[1] / "providers.yaml"
+
+
+def load_providers(path: Path | None = None) -> ProvidersConfig:
+    path = path or default_path()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror}); set {PROVIDERS_ENV}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: expected a mapping with 'providers', got {type(raw).__name__}")
+    try:
+        return ProvidersConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            field = ".".join(str(p) for p in item["loc"])
+            problem = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                problem = "unknown field; remove it or check its spelling"
+            problems.append(f"{field}: {problem} (got {item.get('input')!r})")
+        raise ConfigError(f"{path}: " + "; ".join(problems)) from None
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    usable: bool
+    reason: str
+
+
+def availability(provider: Provider, timeout: float = 0.5) -> Availability:
+    """Whether this machine can use the provider: its key is set, or its local server answers.
+    Says which variable or server would enable it when it cannot."""
+    if provider.local:
+        try:
+            httpx.get(provider.base_url, timeout=timeout)
+        except httpx.HTTPError:
+            return Availability(False, f"no server answering at {provider.base_url}")
+        return Availability(True, f"server answering at {provider.base_url}")
+    if provider.api_key():
+        return Availability(True, f"key in ${provider.api_key_env}")
+    return Availability(False, f"set ${provider.api_key_env} to enable it")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    reference: str
+    reply: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+    latency_s: float
+
+
+def check_model(ref: ModelRef, timeout: float = 30.0) -> CheckResult:
+    """One tiny real call (a few tokens) to prove the key, URL and model work."""
+    if ref.provider.key_required and not ref.provider.local and not ref.provider.api_key():
+        raise ConfigError(
+            f"{ref.provider_name}: ${ref.provider.api_key_env} is not set; export it to check"
+        )
+    # litellm fetches a price list from the internet on import unless told to use its own.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True  # its "Give Feedback" banner is noise in a CLI
+    started = time.perf_counter()
+    try:
+        # The async call inside asyncio.run: litellm's sync path leaves an event loop open.
+        response = asyncio.run(_acompletion(litellm, ref, timeout))
+    except Exception as error:  # litellm maps every provider's failures to its own types
+        raise ProviderError(
+            f"{ref.reference}: the check call failed: {_redact(str(error), ref)}"
+        ) from None
+    latency = time.perf_counter() - started
+    usage = response.usage
+    prompt, completion = int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
+    return CheckResult(
+        reference=ref.reference,
+        reply=str(response.choices[0].message.content or "").strip(),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=ref.info.cost(prompt, completion),
+        latency_s=latency,
+    )
+
+
+async def _acompletion(litellm: Any, ref: ModelRef, seconds: float) -> Any:
+    return await litellm.acompletion(
+        model=ref.litellm_model,
+        api_base=ref.provider.base_url,
+        api_key=ref.provider.api_key() or "none",
+        messages=[{"role": "user", "content": "Reply with the single word OK."}],
+        max_tokens=5,
+        temperature=0,
+        timeout=seconds,
+        num_retries=0,
+    )
+
+
+def _redact(message: str, ref: ModelRef) -> str:
+    key = ref.provider.api_key()
+    return message.replace(key, "***") if key else message

@@ -98,7 +98,7 @@ class RiskGate:
             drawdown = (self.peak_equity - equity) / self.peak_equity
             if drawdown >= limits.max_drawdown:
                 self.tripped_reason = (
-                    f"kill switch: drawdown {drawdown:.2%} from peak {self.peak_equity} "
+                    f"kill switch: drawdown {drawdown:.2%} from peak {self.peak_equity:.2f} "
                     f"reached the limit {limits.max_drawdown:.2%} at {now.isoformat()}"
                 )
 

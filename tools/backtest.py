@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.context import ToolContext
-from tools.indicators import INDICATORS, Ohlcv, compute_indicator
+from tools.indicators import INDICATORS, Ohlcv, check_params, compute_indicator
 from tools.schemas import Output, Symbol, tool
 from trading.data.series import from_ns, to_ns
 from trading.decision import Decision, Snapshot, TradingAgent
@@ -192,7 +192,7 @@ def _check_operand(operand: Operand) -> None:
                 f"indicator {operand.indicator!r} has no output {operand.output!r}; "
                 f"valid: {', '.join(spec.outputs)}"
             )
-        spec.params.model_validate(operand.params)
+        check_params(operand.indicator, operand.params)
 
 
 def _series(operand: Operand, data: Ohlcv) -> np.ndarray:

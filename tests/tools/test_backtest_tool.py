@@ -78,3 +78,21 @@ def test_specs_are_data_and_bad_ones_are_named(ctx: ToolContext) -> None:
     )
     with pytest.raises(ConfigError, match="unknown parameter 'fats'"):
         backtest_strategy(ctx, unknown, "SPX", date(2008, 1, 1), date(2008, 12, 31))
+
+
+def test_bad_indicator_parameters_in_rules_list_the_valid_ones(ctx: ToolContext) -> None:
+    bad = SPEC.validate_python(
+        {
+            "type": "rules",
+            "entry": [
+                {
+                    "left": {"indicator": "rsi", "params": {"period": 0}},
+                    "op": "below",
+                    "right": {"value": 30},
+                }
+            ],
+            "exit": [{"left": {"close": True}, "op": "below", "right": {"value": 1}}],
+        }
+    )
+    with pytest.raises(ConfigError, match=r"indicator 'rsi': parameter 'period'=0"):
+        backtest_strategy(ctx, bad, "SPX", date(2008, 1, 1), date(2008, 12, 31))

@@ -43,8 +43,8 @@ class Ohlcv:
     volume: np.ndarray
 
     def __post_init__(self) -> None:
-        lengths = {name: len(getattr(self, name)) for name in ("open", "high", "low", "close")}
-        lengths["volume"] = len(self.volume)
+        columns = ("open", "high", "low", "close", "volume")
+        lengths = {name: len(getattr(self, name)) for name in columns}
         if len(set(lengths.values())) > 1:
             raise DataError(f"OHLCV columns differ in length: {lengths!r}")
 

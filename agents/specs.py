@@ -1,0 +1,102 @@
+"""What an LLM agent is (its spec, the genome evolution tunes) and what it must answer (typed
+theses and decisions). Every field is bounded, so a mutation or a model's reply can never take
+a value outside what the rest of the system is built for."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tools.registry import TOOLS
+
+TOOL_NAMES = frozenset(spec.name for spec in TOOLS)
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+
+
+class Role(StrEnum):
+    MARKET_ANALYST = "market_analyst"
+    TECHNICAL_ANALYST = "technical_analyst"
+    SENTIMENT_ANALYST = "sentiment_analyst"
+    BULL = "bull"
+    BEAR = "bear"
+    RISK_MANAGER = "risk_manager"
+    PORTFOLIO_MANAGER = "portfolio_manager"
+    CUSTOM = "custom"
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AgentSpec(Closed):
+    name: Name = Field(description="Unique agent name: lower case, digits, - and _.")
+    role: Role
+    persona: str | None = Field(
+        None, max_length=4000, description="The system prompt of a custom role; custom only."
+    )
+    model: str = Field(
+        min_length=3, max_length=128, description="provider:model from providers.yaml, or alias."
+    )
+    fallback_model: str | None = Field(None, min_length=3, max_length=128)
+    temperature: float = Field(0.2, ge=0.0, le=1.5)
+    max_tokens: int = Field(1024, ge=64, le=16_384)
+    tools: tuple[str, ...] = Field(
+        ("get_market_summary", "compute_indicator", "get_news_sentiment"),
+        max_length=len(TOOL_NAMES),
+        description="Tools the agent may call; order tools are never offered to analysts.",
+    )
+    max_weight: float = Field(1.0, ge=0.0, le=1.0, description="Largest |target weight|.")
+    min_confidence: float = Field(
+        0.0, ge=0.0, le=1.0, description="Theses below this confidence count as hold."
+    )
+    timeout_s: float = Field(60.0, ge=1.0, le=600.0, description="Per LLM call.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        unknown = sorted(set(self.tools) - TOOL_NAMES)
+        if unknown:
+            raise ValueError(
+                f"unknown tools {unknown!r}; available: {', '.join(sorted(TOOL_NAMES))}"
+            )
+        if len(set(self.tools)) != len(self.tools):
+            raise ValueError(f"tools are listed twice: {list(self.tools)!r}")
+        if (self.role is Role.CUSTOM) != (self.persona is not None):
+            raise ValueError("a custom role needs a persona, and only a custom role takes one")
+        return self
+
+
+class Evidence(Closed):
+    tool: str = Field(max_length=64, description="The tool whose result is cited.")
+    detail: str = Field(max_length=500, description="The figure or fact taken from it.")
+
+
+class Thesis(Closed):
+    """One agent's view of one symbol."""
+
+    symbol: str = Field(min_length=1, max_length=32)
+    stance: Literal["buy", "sell", "hold"]
+    confidence: float = Field(ge=0.0, le=1.0)
+    target_weight: float = Field(ge=-1.0, le=1.0, description="Share of equity; negative: short.")
+    horizon_days: int = Field(ge=1, le=365)
+    rationale: str = Field(min_length=1, max_length=2000)
+    evidence: list[Evidence] = Field(min_length=1, max_length=10)
+
+    @model_validator(mode="after")
+    def _stance_matches_weight(self) -> Self:
+        if self.stance == "buy" and self.target_weight <= 0:
+            raise ValueError("a buy stance needs a positive target_weight")
+        if self.stance == "sell" and self.target_weight > 0:
+            raise ValueError("a sell stance needs a target_weight of zero or below")
+        return self
+
+
+class TradeDecision(Closed):
+    """The team's decision for one symbol, before the risk gate."""
+
+    symbol: str = Field(min_length=1, max_length=32)
+    action: Literal["buy", "sell", "hold"]
+    target_weight: float = Field(ge=-1.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0)
+    rationale: str = Field(min_length=1, max_length=2000)

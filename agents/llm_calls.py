@@ -1,0 +1,191 @@
+"""Every LLM call paid for and replayable: a cost record per call, a run budget in tokens and
+dollars, and a response cache keyed by what was asked.
+
+The cache key is a hash of (model, messages, tools, parameters) in canonical JSON, so the same
+question gets the same stored answer: a run replays with zero LLM calls, and a competition or
+an evolution run is reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Float, Integer, String, Text, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from trading.errors import FatalError
+from trading.storage import DecimalText, UtcDateTime
+
+
+class BudgetExceeded(FatalError):
+    """The run spent its token or dollar budget; it stops cleanly, saying which and how much."""
+
+
+def cache_key(
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] = (),
+    params: Mapping[str, Any] | None = None,
+) -> str:
+    """sha256 of the canonical JSON of everything that shapes the answer."""
+    canonical = json.dumps(
+        {"model": model, "messages": list(messages), "tools": list(tools), "params": params or {}},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class LlmCall:
+    run_id: str
+    agent: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+    latency_s: float
+    cache_key: str
+    cached: bool
+    time: datetime
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Budget:
+    """Token and dollar limits for one run; None means no limit on that measure."""
+
+    def __init__(self, max_tokens: int | None = None, max_usd: Decimal | None = None) -> None:
+        if max_tokens is not None and max_tokens <= 0:
+            raise FatalError(f"a token budget must be positive, got {max_tokens!r}")
+        if max_usd is not None and max_usd <= 0:
+            raise FatalError(f"a dollar budget must be positive, got {max_usd!r}")
+        self.max_tokens = max_tokens
+        self.max_usd = max_usd
+        self.tokens = 0
+        self.usd = Decimal(0)
+
+    def charge(self, call: LlmCall) -> None:
+        """Add a call's cost (cached calls are free), then stop the run if a limit is passed."""
+        if call.cached:
+            return
+        self.tokens += call.tokens
+        self.usd += call.cost_usd
+        self.ensure_room()
+
+    def ensure_room(self) -> None:
+        """Raise before another call if a limit is already reached."""
+        if self.max_tokens is not None and self.tokens >= self.max_tokens:
+            raise BudgetExceeded(
+                f"token budget reached: {self.tokens} of {self.max_tokens} tokens spent"
+            )
+        if self.max_usd is not None and self.usd >= self.max_usd:
+            raise BudgetExceeded(
+                f"dollar budget reached: ${self.usd:.4f} of ${self.max_usd:.4f} spent"
+            )
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class LlmCallRecord(_Base):
+    __tablename__ = "llm_calls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    agent: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(128))
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    cost_usd: Mapped[Decimal] = mapped_column(DecimalText())
+    latency_s: Mapped[float] = mapped_column(Float)
+    cache_key: Mapped[str] = mapped_column(String(64))
+    cached: Mapped[int] = mapped_column(Integer)
+    time: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CachedResponse(_Base):
+    __tablename__ = "llm_cache"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    response: Mapped[str] = mapped_column(Text)
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class LlmCallStore:
+    """The call log and the response cache, in the run database (any SQLAlchemy URL)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        _Base.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def cached(self, key: str) -> Any | None:
+        with Session(self.engine) as session:
+            row = session.get(CachedResponse, key)
+            return None if row is None else json.loads(row.response)
+
+    def store(self, key: str, model: str, response: Any, stored_at: datetime) -> None:
+        """Keep the first answer for a key: a replay must see what the original run saw."""
+        with Session(self.engine) as session, session.begin():
+            if session.get(CachedResponse, key) is None:
+                session.add(
+                    CachedResponse(
+                        key=key,
+                        model=model,
+                        response=json.dumps(response, sort_keys=True, default=str),
+                        stored_at=stored_at.astimezone(UTC),
+                    )
+                )
+
+    def record(self, call: LlmCall) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.add(
+                LlmCallRecord(
+                    run_id=call.run_id,
+                    agent=call.agent,
+                    model=call.model,
+                    prompt_tokens=call.prompt_tokens,
+                    completion_tokens=call.completion_tokens,
+                    cost_usd=call.cost_usd,
+                    latency_s=call.latency_s,
+                    cache_key=call.cache_key,
+                    cached=int(call.cached),
+                    time=call.time,
+                )
+            )
+
+    def calls(self, run_id: str) -> list[LlmCall]:
+        with Session(self.engine) as session:
+            rows = session.scalars(
+                select(LlmCallRecord)
+                .where(LlmCallRecord.run_id == run_id)
+                .order_by(LlmCallRecord.id)
+            ).all()
+            return [
+                LlmCall(
+                    run_id=r.run_id,
+                    agent=r.agent,
+                    model=r.model,
+                    prompt_tokens=r.prompt_tokens,
+                    completion_tokens=r.completion_tokens,
+                    cost_usd=r.cost_usd,
+                    latency_s=r.latency_s,
+                    cache_key=r.cache_key,
+                    cached=bool(r.cached),
+                    time=r.time,
+                )
+                for r in rows
+            ]

@@ -130,7 +130,7 @@ async def run_replay(
             run_id,
             "backtest",
             {"agent": agent.name, **config.describe()},
-            created_at or datetime.fromtimestamp(first / 1e9, UTC),
+            created_at or _to_datetime(first),
         )
 
     equity: list[tuple[datetime, Decimal, Decimal]] = []

@@ -52,6 +52,12 @@ class AgentSpec(Closed):
         0.0, ge=0.0, le=1.0, description="Theses below this confidence count as hold."
     )
     timeout_s: float = Field(60.0, ge=1.0, le=600.0, description="Per LLM call.")
+    decide_every: int = Field(
+        5,
+        ge=1,
+        le=250,
+        description="Decide on every n-th bar and hold in between: LLM calls are slow and paid.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -100,3 +106,12 @@ class TradeDecision(Closed):
     target_weight: float = Field(ge=-1.0, le=1.0)
     confidence: float = Field(ge=0.0, le=1.0)
     rationale: str = Field(min_length=1, max_length=2000)
+
+
+class Abstention(Closed):
+    """An agent that gave no valid thesis says so, with the reason: it is left out of the
+    team's weights, never counted as a hold."""
+
+    agent: str
+    symbol: str
+    reason: str = Field(min_length=1)

@@ -32,6 +32,8 @@ class Decision:
     targets: Mapping[str, Decimal]
     rationale: str = ""
     details: Mapping[str, float] = field(default_factory=dict)
+    # Symbols the agent declined to judge, with why: recorded, never read as a hold.
+    abstentions: Mapping[str, str] = field(default_factory=dict)
 
 
 class TradingAgent(Protocol):

@@ -326,7 +326,14 @@ def _persist(store: Store, result: ReplayResult, finished_at: datetime) -> None:
         fills=result.fills,
         equity=result.equity,
         decisions=[
-            (d.time, d.agent, dict(d.decision.targets), d.decision.rationale, d.risk_json())
+            (
+                d.time,
+                d.agent,
+                dict(d.decision.targets),
+                d.decision.rationale,
+                d.risk_json(),
+                dict(d.decision.abstentions),
+            )
             for d in result.decisions
         ],
     )

@@ -126,6 +126,7 @@ class DecisionRecord(Base):
     targets: Mapped[dict[str, str]] = mapped_column(JSON)
     rationale: Mapped[str] = mapped_column(Text, default="")
     risk: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    abstentions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
 
 
 def default_database_url(home: Path, mode: str = "replay") -> str:
@@ -177,7 +178,7 @@ class Store:
         fills: Iterable[OrderFilled] = (),
         equity: Iterable[tuple[datetime, Decimal, Decimal]] = (),
         decisions: Iterable[
-            tuple[datetime, str, dict[str, Decimal], str, list[dict[str, Any]]]
+            tuple[datetime, str, dict[str, Decimal], str, list[dict[str, Any]], dict[str, str]]
         ] = (),
         first_decision_seq: int = 0,
     ) -> None:
@@ -241,8 +242,9 @@ class Store:
                     "targets": {s: str(w) for s, w in targets.items()},
                     "rationale": rationale,
                     "risk": _jsonable(risk) if risk else [],
+                    "abstentions": abstentions,
                 }
-                for i, (t, agent, targets, rationale, risk) in enumerate(decisions)
+                for i, (t, agent, targets, rationale, risk, abstentions) in enumerate(decisions)
             ]
             if fill_rows:
                 connection.execute(insert(FillRecord), fill_rows)

@@ -1,0 +1,224 @@
+"""The one door every LLM call goes through: cache, budget, retries, fallback and the cost log.
+
+agno's `LiteLLM` model sends each request to `client.acompletion(**kwargs)`; a `ModelClient`
+stands in for litellm there, so every provider and every agent shares one code path:
+
+1. The request is keyed by (model reference, messages, tools, parameters). A cached answer
+   is returned as it was first given; a replay accepts nothing else.
+2. Otherwise the budget is checked, and the models are tried in order (primary, then the
+   fallback), each with retries and exponential backoff on rate limits, timeouts and server
+   errors. Client errors (bad key, bad request) move straight to the next model.
+3. Every answered call is priced from `providers.yaml`, logged, cached and charged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agents.llm_calls import Budget, LlmCall, LlmCallStore, cache_key
+from agents.providers import ModelRef
+from trading.clock import Clock
+from trading.errors import FatalError, RetryableError
+
+# Request fields that shape the answer besides model, messages and tools.
+LITELLM_TYPES_WARNING = r"Item .* on TypedDict class .* is using the `ReadOnly` qualifier"
+_ANSWER_PARAMS = ("temperature", "top_p", "max_tokens", "tool_choice", "seed", "response_format")
+
+
+class LlmUnavailable(RetryableError):
+    """No model of an agent answered: every try of the primary and the fallback failed."""
+
+
+class ReplayMiss(FatalError):
+    """A replay asked a question the original run never asked, so it cannot be answered
+    without a real call: the data, the code or the agent's spec differs from the original."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 3  # tries per model, the first included
+    base_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff, no shorter than the provider's Retry-After, never past the cap.
+        No jitter: runs must replay identically, and one process rarely stampedes a provider."""
+        backoff = self.base_delay_s * 2**attempt
+        return float(min(self.max_delay_s, max(backoff, retry_after or 0.0)))
+
+
+def litellm_module() -> Any:
+    """litellm, imported without its network price-map fetch and its console banner."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # litellm's own types trip a pydantic warning on first use; it says nothing to a user.
+    warnings.filterwarnings("ignore", message=LITELLM_TYPES_WARNING, category=UserWarning)
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+class LlmGateway:
+    """One per run: owns the cost log, the cache and the budget for all of the run's agents."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        store: LlmCallStore,
+        clock: Clock,
+        budget: Budget | None = None,
+        replay: bool = False,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.run_id = run_id
+        self.store = store
+        self.clock = clock
+        self.budget = budget or Budget()
+        self.replay = replay
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._timer = timer
+        self._litellm = litellm_module()
+        self.calls: list[LlmCall] = []
+
+    def client(self, agent: str, models: Sequence[ModelRef], timeout_s: float) -> ModelClient:
+        if not models:
+            raise FatalError(f"agent {agent!r} has no model to call")
+        return ModelClient(self, agent, tuple(models), timeout_s)
+
+    async def complete(
+        self, agent: str, models: tuple[ModelRef, ...], timeout_s: float, request: dict[str, Any]
+    ) -> Any:
+        keyed = [(ref, self._key(ref, request)) for ref in models]
+        for ref, key in keyed:
+            hit = self.store.cached(key)
+            if hit is not None:
+                return self._answer(agent, ref, key, hit, latency=0.0, cached=True)
+        if self.replay:
+            raise ReplayMiss(
+                f"replay of run {self.run_id!r}: agent {agent!r} asked something the original "
+                f"run never asked (cache key {keyed[0][1][:12]}); the data, code or spec differs"
+            )
+        failures: list[str] = []
+        for ref, key in keyed:
+            try:
+                return await self._call(agent, ref, key, timeout_s, request)
+            except LlmUnavailable as error:
+                failures.append(str(error))
+        raise LlmUnavailable(f"agent {agent!r}: " + "; then ".join(failures))
+
+    async def _call(
+        self, agent: str, ref: ModelRef, key: str, timeout_s: float, request: dict[str, Any]
+    ) -> Any:
+        litellm = self._litellm
+        retryable = (
+            litellm.RateLimitError,
+            litellm.Timeout,
+            litellm.APIConnectionError,
+            litellm.InternalServerError,
+            litellm.ServiceUnavailableError,
+            litellm.BadGatewayError,
+        )
+        last = ""
+        for attempt in range(self.retry.attempts):
+            self.budget.ensure_room()
+            started = self._timer()
+            try:
+                response = await litellm.acompletion(
+                    **request,
+                    model=ref.litellm_model,
+                    api_base=ref.provider.base_url,
+                    api_key=ref.provider.api_key() or "none",
+                    timeout=timeout_s,
+                    num_retries=0,  # retries are ours: counted, backed off and logged here
+                )
+            except retryable as error:
+                last = f"{ref.reference} {type(error).__name__}: {_redact(error, ref)}"
+                if attempt + 1 < self.retry.attempts:
+                    await self._sleep(self.retry.delay(attempt, _retry_after(error)))
+                continue
+            except Exception as error:  # not worth retrying: a bad key, a bad request
+                raise LlmUnavailable(
+                    f"{ref.reference} {type(error).__name__}: {_redact(error, ref)}"
+                ) from None
+            latency = self._timer() - started
+            payload = response.model_dump(mode="json")
+            # Cache before charging: if this call ends the budget, a replay still has it.
+            self.store.store(key, ref.reference, payload, self.clock.now())
+            return self._answer(agent, ref, key, payload, latency=latency, cached=False)
+        raise LlmUnavailable(f"{last} (after {self.retry.attempts} tries)")
+
+    def _answer(
+        self, agent: str, ref: ModelRef, key: str, payload: Any, *, latency: float, cached: bool
+    ) -> Any:
+        usage = payload.get("usage") or {}
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or 0)
+        call = LlmCall(
+            run_id=self.run_id,
+            agent=agent,
+            model=ref.reference,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=ref.info.cost(prompt, completion),
+            latency_s=latency,
+            cache_key=key,
+            cached=cached,
+            time=self.clock.now(),
+        )
+        self.store.record(call)
+        self.calls.append(call)
+        self.budget.charge(call)
+        return self._litellm.ModelResponse(**payload)
+
+    @staticmethod
+    def _key(ref: ModelRef, request: dict[str, Any]) -> str:
+        params = {name: request[name] for name in _ANSWER_PARAMS if name in request}
+        return cache_key(ref.reference, request["messages"], request.get("tools") or [], params)
+
+
+class ModelClient:
+    """What agno's LiteLLM model takes for `client`: litellm's call signature, our gateway."""
+
+    def __init__(
+        self, gateway: LlmGateway, agent: str, models: tuple[ModelRef, ...], timeout_s: float
+    ) -> None:
+        self.gateway = gateway
+        self.agent = agent
+        self.models = models
+        self.timeout_s = timeout_s
+
+    async def acompletion(self, **request: Any) -> Any:
+        # agno fills in its own model id and credentials; the gateway routes by ModelRef.
+        for name in ("model", "api_key", "api_base", "timeout", "num_retries"):
+            request.pop(name, None)
+        if request.get("stream"):
+            raise FatalError("streaming is not supported: answers must be cached whole")
+        return await self.gateway.complete(self.agent, self.models, self.timeout_s, request)
+
+    def completion(self, **request: Any) -> Any:
+        raise FatalError("LLM agents run asynchronously; call arun, not run")
+
+
+def _retry_after(error: Exception) -> float | None:
+    """The provider's Retry-After in seconds, where it sent one (litellm keeps the headers)."""
+    headers = getattr(error, "litellm_response_headers", None) or {}
+    try:
+        return float(headers.get("retry-after", ""))
+    except (TypeError, ValueError):
+        return None
+
+
+def _redact(error: Exception, ref: ModelRef) -> str:
+    message = " ".join(str(error).split())[:300]
+    key = ref.provider.api_key()
+    return message.replace(key, "***") if key else message

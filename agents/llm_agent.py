@@ -1,0 +1,311 @@
+"""An LLM agent on agno: asked for one typed thesis per symbol, it gathers evidence with the
+project's tools in-process and answers in JSON that must validate as a `Thesis`.
+
+An invalid answer (not JSON, wrong fields, a confidence of 7, evidence from a tool it never
+called) goes back to the model with the validation error, at most twice; after that, or when
+no model answers, the agent abstains with the reason. It never crashes the run and never turns
+a failure into a hold. Only two things stop a run: the budget (`BudgetExceeded`) and a replay
+that meets a question its original never asked (`ReplayMiss`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from agno.agent import Agent
+from agno.models.litellm import LiteLLM
+from agno.models.message import Message
+from agno.run.base import RunStatus
+from pydantic import BaseModel, Field, ValidationError
+
+from agents.gateway import LlmGateway, LlmUnavailable, ModelClient
+from agents.prompts import instructions, reask, thesis_request
+from agents.providers import ModelRef, ProvidersConfig
+from agents.specs import Abstention, AgentSpec, Closed, Thesis
+from tools.context import ToolContext
+from tools.registry import TOOLS, ToolSpec, bind
+from trading.clock import ReplayClock
+from trading.data import Catalog
+from trading.decision import Decision, Snapshot
+from trading.errors import ConfigError, TradepitError
+
+MAX_REASKS = 2
+TOOL_CALLS_PER_ATTEMPT = 8
+# Tools an agent may not hold: its portfolio is in the prompt, and orders are the team's
+# decision after the risk gate, never an analyst's side effect.
+NOT_FOR_AGENTS = frozenset({"get_portfolio", "analyze_portfolio"}) | frozenset(
+    t.name for t in TOOLS if t.trading
+)
+WEIGHT_PLACES = Decimal("0.0001")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the tools' clock before the first snapshot
+
+
+class ToolUse(Closed):
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    error: bool = False
+    result: str = ""
+
+
+class Attempt(Closed):
+    reply: str
+    tools: list[ToolUse] = Field(default_factory=list)
+    error: str | None = None  # why the reply was refused; None when it was accepted
+
+
+class Turn(Closed):
+    """One request for a thesis and everything that came of it, for the transcript."""
+
+    agent: str
+    symbol: str
+    attempts: list[Attempt]
+    outcome: Thesis | Abstention
+
+    @property
+    def thesis(self) -> Thesis | None:
+        return self.outcome if isinstance(self.outcome, Thesis) else None
+
+
+class LlmAgent:
+    """Lives for the whole run. Symbols are judged one after another (one agno agent, one
+    conversation at a time); a team runs its agents concurrently."""
+
+    def __init__(
+        self,
+        spec: AgentSpec,
+        gateway: LlmGateway,
+        models: Sequence[ModelRef],
+        catalog: Catalog,
+    ) -> None:
+        barred = sorted(set(spec.tools) & NOT_FOR_AGENTS)
+        if barred:
+            raise ConfigError(
+                f"agent {spec.name!r}: tools {barred!r} are not for agents (the portfolio is in "
+                "the prompt; orders are placed by the team after the risk gate); remove them"
+            )
+        _quiet_agno()
+        self.spec = spec
+        self._client = _ErrorKeepingClient(gateway.client(spec.name, models, spec.timeout_s))
+        # The tools' world: the run's data as of the snapshot being judged.
+        self._clock = ReplayClock(_EPOCH)
+        self._context = ToolContext.paper(catalog, clock=self._clock, session=spec.name)
+        lock = asyncio.Lock()
+        self._agent = Agent(
+            name=spec.name,
+            model=LiteLLM(
+                id=models[0].reference,
+                client=self._client,
+                temperature=spec.temperature,
+                max_tokens=spec.max_tokens,
+                append_trailing_user_message=False,
+            ),
+            instructions=instructions(spec),
+            tools=[_agent_tool(t, self._context, lock) for t in TOOLS if t.name in spec.tools],
+            tool_call_limit=TOOL_CALLS_PER_ATTEMPT,
+            telemetry=False,
+        )
+        self._bars_seen = 0
+        self.turns: list[Turn] = []  # the latest decision's turns, for transcripts
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    async def thesis(self, snapshot: Snapshot, symbol: str, note: str | None = None) -> Turn:
+        """Ask for a thesis on `symbol` at the snapshot's moment; `note` adds context, such
+        as the other agents' theses in a debate round."""
+        if snapshot.now > self._clock.now():
+            self._clock.advance_to(snapshot.now)
+        bar = snapshot.view.last_bar(symbol)
+        portfolio = snapshot.portfolio
+        prompt = thesis_request(
+            self.spec,
+            symbol=symbol,
+            now=snapshot.now,
+            last_close=bar.close,
+            last_bar=bar.time,
+            equity=portfolio.equity,
+            cash=portfolio.cash,
+            weight=portfolio.weight(symbol),
+            note=note,
+        )
+        messages = [Message(role="user", content=prompt)]
+        attempts: list[Attempt] = []
+        called: set[str] = {"prompt"}
+        error = ""
+        for _ in range(1 + MAX_REASKS):
+            try:
+                reply, tools = await self._ask(messages)
+            except LlmUnavailable as failure:
+                return self._turn(symbol, attempts, f"no model answered: {failure}")
+            called |= {t.name for t in tools if not t.error}
+            try:
+                thesis = self._validate(reply, symbol, called)
+            except ValueError as refused:
+                error = str(refused)
+                attempts.append(Attempt(reply=reply, tools=tools, error=error))
+                messages += [
+                    Message(role="assistant", content=reply or "(empty reply)"),
+                    Message(role="user", content=reask(error)),
+                ]
+                continue
+            attempts.append(Attempt(reply=reply, tools=tools))
+            return Turn(agent=self.name, symbol=symbol, attempts=attempts, outcome=thesis)
+        return self._turn(symbol, attempts, f"no valid thesis after {len(attempts)} tries: {error}")
+
+    async def decide(self, snapshot: Snapshot) -> Decision:
+        """Targets from this agent's own theses, every `decide_every` bars; hold in between."""
+        self._bars_seen += 1
+        if (self._bars_seen - 1) % self.spec.decide_every:
+            return Decision({}, rationale="between decisions")
+        self.turns = [await self.thesis(snapshot, symbol) for symbol in snapshot.symbols]
+        return decision_from_theses(self.spec, self.turns)
+
+    async def _ask(self, messages: list[Message]) -> tuple[str, list[ToolUse]]:
+        self._client.error = None
+        output = await self._agent.arun(input=list(messages))
+        if self._client.error is not None:
+            # agno turns exceptions into an errored run; ours carry meaning, so raise them.
+            raise self._client.error
+        if output.status == RunStatus.error:
+            raise LlmUnavailable(f"the agent run failed: {output.content}")
+        tools = [
+            ToolUse(
+                name=str(t.tool_name),
+                arguments=dict(t.tool_args or {}),
+                error=bool(t.tool_call_error),
+                result=str(t.result or "")[:2000],
+            )
+            for t in output.tools or []
+        ]
+        return str(output.content or "").strip(), tools
+
+    def _validate(self, reply: str, symbol: str, called: set[str]) -> Thesis:
+        if not reply:
+            raise ValueError("the reply was empty; a JSON object is required")
+        try:
+            thesis = Thesis.model_validate_json(_unfenced(reply))
+        except ValidationError as invalid:
+            raise ValueError(_explain(invalid)) from None
+        if thesis.symbol != symbol:
+            raise ValueError(f"symbol must be {symbol!r}, got {thesis.symbol!r}")
+        if abs(thesis.target_weight) > self.spec.max_weight:
+            raise ValueError(
+                f"target_weight {thesis.target_weight!r} is outside "
+                f"[-{self.spec.max_weight}, {self.spec.max_weight}]"
+            )
+        uncited = sorted({e.tool for e in thesis.evidence} - called)
+        if uncited:
+            raise ValueError(
+                f"evidence cites {uncited!r}, which gave no result in this conversation; cite "
+                f"only tools you called ({', '.join(sorted(called - {'prompt'})) or 'none'}) "
+                'or "prompt"'
+            )
+        return thesis
+
+    def _turn(self, symbol: str, attempts: list[Attempt], reason: str) -> Turn:
+        outcome = Abstention(agent=self.name, symbol=symbol, reason=reason)
+        return Turn(agent=self.name, symbol=symbol, attempts=attempts, outcome=outcome)
+
+
+def decision_from_theses(spec: AgentSpec, turns: Sequence[Turn]) -> Decision:
+    """Buy and sell theses set targets (capped by the spec); a hold, a thesis below the spec's
+    confidence floor and an abstention leave the position as it is, each said so."""
+    targets: dict[str, Decimal] = {}
+    notes: list[str] = []
+    details: dict[str, float] = {}
+    abstentions: dict[str, str] = {}
+    for turn in turns:
+        outcome = turn.outcome
+        if isinstance(outcome, Abstention):
+            abstentions[turn.symbol] = outcome.reason
+            notes.append(f"{turn.symbol}: abstain ({outcome.reason})")
+            continue
+        details[f"{turn.symbol}.confidence"] = outcome.confidence
+        if outcome.stance == "hold":
+            notes.append(f"{turn.symbol}: hold, {outcome.rationale}")
+        elif outcome.confidence < spec.min_confidence:
+            notes.append(
+                f"{turn.symbol}: {outcome.stance} at confidence {outcome.confidence} is below "
+                f"{spec.min_confidence}, so hold"
+            )
+        else:
+            weight = max(-spec.max_weight, min(spec.max_weight, outcome.target_weight))
+            targets[turn.symbol] = Decimal(str(weight)).quantize(WEIGHT_PLACES)
+            notes.append(f"{turn.symbol}: {outcome.stance} {weight:+.4f}, {outcome.rationale}")
+    return Decision(targets, rationale="; ".join(notes), details=details, abstentions=abstentions)
+
+
+def build_models(spec: AgentSpec, providers: ProvidersConfig) -> list[ModelRef]:
+    """The spec's model, then its fallback, resolved against providers.yaml."""
+    refs = [providers.resolve(spec.model)]
+    if spec.fallback_model:
+        refs.append(providers.resolve(spec.fallback_model))
+    return refs
+
+
+class _ErrorKeepingClient:
+    """Wraps the gateway's client to keep the exception agno would swallow."""
+
+    def __init__(self, client: ModelClient) -> None:
+        self._client = client
+        self.error: TradepitError | None = None
+
+    async def acompletion(self, **request: Any) -> Any:
+        try:
+            return await self._client.acompletion(**request)
+        except TradepitError as error:
+            self.error = error
+            raise
+
+    def completion(self, **request: Any) -> Any:
+        return self._client.completion(**request)
+
+
+def _agent_tool(spec: ToolSpec, ctx: ToolContext, lock: asyncio.Lock) -> Callable[..., Any]:
+    """The bound tool, answering in JSON text: what the model reads in the tool message."""
+    bound = bind(spec, ctx, lock)
+
+    @functools.wraps(bound)
+    async def tool(*args: Any, **kwargs: Any) -> str:
+        result = await bound(*args, **kwargs)
+        if isinstance(result, BaseModel):
+            return result.model_dump_json()
+        return json.dumps(result, default=str)
+
+    tool.__signature__ = bound.__signature__.replace(  # type: ignore[attr-defined]
+        return_annotation=str
+    )
+    tool.__annotations__ = {**bound.__annotations__, "return": str}
+    del tool.__wrapped__  # introspection must see the signature above
+    return tool
+
+
+def _unfenced(reply: str) -> str:
+    """Models often wrap JSON in a Markdown code fence; the JSON inside is still the answer."""
+    text = reply.strip()
+    if text.startswith("```"):
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+        text = text.removesuffix("```").strip()
+    return text
+
+
+def _explain(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "answer"
+        problems.append(f"{field}: {item['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
+
+
+def _quiet_agno() -> None:
+    # agno logs tool failures to stdout, which would corrupt `--json` output; the transcript
+    # records every tool error instead. Disabled, not levelled: agno resets its level each run.
+    logging.getLogger("agno").disabled = True

@@ -1,0 +1,339 @@
+"""LLM agents against loopback servers speaking the OpenAI chat-completions and Anthropic
+messages wire formats: typed theses, re-asks, abstentions, retries, fallback, cost, budget and
+replay. Every malformed reply ends in a valid thesis or a recorded abstain, never a crash and
+never an order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.gateway import LlmGateway, ReplayMiss, RetryPolicy
+from agents.llm_agent import LlmAgent, Turn, build_models, decision_from_theses
+from agents.llm_calls import Budget, BudgetExceeded, LlmCallStore
+from agents.providers import ProvidersConfig
+from agents.specs import Abstention, AgentSpec, Role, Thesis
+from tests.fakes.llm_server import CallTool, Fail, FakeLlm, Hang, Say, Script, fake_llm
+from trading.clock import ReplayClock
+from trading.data import Catalog, PointInTimeView
+from trading.decision import Snapshot
+from trading.errors import ConfigError
+from trading.ledger import Ledger
+
+NOW = datetime(2008, 9, 17, tzinfo=UTC)  # when the daily bar of 2008-09-16 has closed
+SUMMARY = CallTool("get_market_summary", {"symbols": ["SPX"]})
+
+
+def thesis_json(**change: Any) -> str:
+    thesis: dict[str, Any] = {
+        "symbol": "SPX",
+        "stance": "buy",
+        "confidence": 0.7,
+        "target_weight": 0.5,
+        "horizon_days": 20,
+        "rationale": "The index bounced off its lows.",
+        "evidence": [{"tool": "get_market_summary", "detail": "close 1213.60"}],
+    }
+    thesis.update(change)
+    return json.dumps(thesis)
+
+
+def providers(server: FakeLlm) -> ProvidersConfig:
+    prices = {"input_per_mtok": "1.00", "output_per_mtok": "2.00"}
+    return ProvidersConfig.model_validate(
+        {
+            "providers": {
+                "local": {
+                    "protocol": "openai",
+                    "base_url": server.openai_url,
+                    "key_required": False,
+                    "models": {"primary": prices, "backup": prices},
+                },
+                "claude": {
+                    "protocol": "anthropic",
+                    "base_url": server.anthropic_url,
+                    "key_required": False,
+                    "models": {"claude-test": prices},
+                },
+            }
+        }
+    )
+
+
+class World:
+    """One run's plumbing around a scripted model."""
+
+    def __init__(self, server: FakeLlm, tmp_path: Path, catalog: Catalog) -> None:
+        self.server = server
+        self.url = f"sqlite:///{tmp_path / 'llm.db'}"
+        self.store = LlmCallStore(self.url)
+        self.catalog = catalog
+        self.delays: list[float] = []
+
+    async def _sleep(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+    def gateway(self, *, replay: bool = False, budget: Budget | None = None) -> LlmGateway:
+        return LlmGateway(
+            run_id="run-1",
+            store=self.store,
+            clock=ReplayClock(NOW),
+            budget=budget,
+            replay=replay,
+            retry=RetryPolicy(attempts=2, base_delay_s=0.5),
+            sleep=self._sleep,
+        )
+
+    def agent(self, gateway: LlmGateway | None = None, **spec: Any) -> LlmAgent:
+        fields: dict[str, Any] = {"name": "analyst", "role": Role.MARKET_ANALYST}
+        fields |= {"model": "local:primary", "timeout_s": 1.0, **spec}
+        agent_spec = AgentSpec(**fields)
+        models = build_models(agent_spec, providers(self.server))
+        return LlmAgent(agent_spec, gateway or self.gateway(), models, self.catalog)
+
+    def snapshot(self, now: datetime = NOW) -> Snapshot:
+        view = PointInTimeView(self.catalog, ReplayClock(now))
+        return Snapshot(now, ("SPX",), view, Ledger(cash=Decimal(100_000)).portfolio())
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return Catalog.default()
+
+
+@pytest.fixture
+def world(tmp_path: Path, catalog: Catalog, request: pytest.FixtureRequest) -> Iterator[World]:
+    script: Script = request.param
+    with fake_llm(script) as server:
+        yield World(server, tmp_path, catalog)
+        server.assert_done()
+
+
+def scripted(*steps: Any) -> Any:
+    return pytest.mark.parametrize("world", [list(steps)], indirect=True)
+
+
+async def ask(world: World, **spec: Any) -> Turn:
+    return await world.agent(**spec).thesis(world.snapshot(), "SPX")
+
+
+@scripted(SUMMARY, Say(thesis_json()))
+async def test_openai_wire_tool_call_result_and_thesis(world: World) -> None:
+    turn = await ask(world)
+    assert turn.thesis == Thesis.model_validate_json(thesis_json())
+    first, second = world.server.requests
+    assert world.server.paths == ["/v1/chat/completions"] * 2
+    offered = {tool["function"]["name"] for tool in first["tools"]}
+    assert offered == {"get_market_summary", "compute_indicator", "get_news_sentiment"}
+    [tool_message] = [m for m in second["messages"] if m["role"] == "tool"]
+    [summary] = json.loads(tool_message["content"])["symbols"]
+    assert summary["symbol"] == "SPX"
+    assert summary["price"] == "1213.60"  # the real close of 2008-09-16, nothing later
+    assert turn.attempts[0].tools[0].name == "get_market_summary"
+
+
+@scripted(SUMMARY, Say(thesis_json()))
+async def test_anthropic_messages_wire_gives_the_same_thesis(world: World) -> None:
+    turn = await ask(world, model="claude:claude-test")
+    assert turn.thesis is not None
+    assert world.server.paths == ["/v1/messages"] * 2
+    second = world.server.requests[1]
+    results = [
+        block
+        for message in second["messages"]
+        if isinstance(message["content"], list)
+        for block in message["content"]
+        if block.get("type") == "tool_result"
+    ]
+    assert len(results) == 1
+    assert "1213.60" in json.dumps(results[0])
+
+
+@scripted(SUMMARY, Say(thesis_json()))
+async def test_every_call_is_priced_and_logged(world: World) -> None:
+    gateway = world.gateway()
+    await world.agent(gateway).thesis(world.snapshot(), "SPX")
+    calls = world.store.calls("run-1")
+    assert [c.model for c in calls] == ["local:primary"] * 2
+    assert all(c.prompt_tokens == 20 and c.completion_tokens == 10 for c in calls)
+    # 20 tokens at $1/M in, 10 at $2/M out
+    assert calls[0].cost_usd == Decimal("0.00004")
+    assert gateway.budget.tokens == 60
+    assert not any(c.cached for c in calls)
+
+
+@scripted(Say("I think the market goes up."), SUMMARY, Say(thesis_json()))
+async def test_a_reply_that_is_not_json_is_re_asked_with_the_error(world: World) -> None:
+    turn = await ask(world)
+    assert turn.thesis is not None
+    assert turn.attempts[0].error is not None
+    reask = world.server.requests[1]["messages"][-1]
+    assert reask["role"] == "user"
+    assert "not accepted" in reask["content"]
+    assert "Invalid JSON" in reask["content"]
+
+
+@scripted(
+    Say(json.dumps({"ticker": "SPX", "view": "up"})),
+    Say(thesis_json(confidence=7)),
+    Say(thesis_json(stance="bullish")),
+)
+async def test_three_invalid_replies_end_in_a_recorded_abstain(world: World) -> None:
+    agent = world.agent(decide_every=1)
+    decision = await agent.decide(world.snapshot())
+    assert decision.targets == {}  # never an order
+    reason = decision.abstentions["SPX"]
+    assert reason.startswith("no valid thesis after 3 tries")
+    assert "stance" in reason
+    [turn] = agent.turns
+    assert isinstance(turn.outcome, Abstention)
+    errors = [a.error or "" for a in turn.attempts]
+    assert "symbol: Field required" in errors[0]
+    assert "confidence: Input should be less than or equal to 1" in errors[1]
+
+
+@scripted(Say(thesis_json(confidence=7)), SUMMARY, Say(thesis_json()))
+async def test_a_confidence_of_7_is_re_asked(world: World) -> None:
+    turn = await ask(world)
+    assert turn.thesis is not None
+    assert turn.thesis.confidence == 0.7
+
+
+@scripted(Say(""), SUMMARY, Say(thesis_json()))
+async def test_an_empty_reply_is_re_asked(world: World) -> None:
+    turn = await ask(world)
+    assert turn.thesis is not None
+    assert turn.attempts[0].error == "the reply was empty; a JSON object is required"
+
+
+@scripted(CallTool("get_stock_tips", {"symbols": ["SPX"]}), SUMMARY, Say(thesis_json()))
+async def test_an_unknown_tool_gets_an_error_result_and_the_turn_goes_on(world: World) -> None:
+    turn = await ask(world)
+    assert turn.thesis is not None
+    [tool_message] = [m for m in world.server.requests[1]["messages"] if m["role"] == "tool"]
+    assert "does not exist" in tool_message["content"]
+
+
+@scripted(
+    CallTool("get_market_summary", {"symbols": [5]}, id="c1"),
+    CallTool("get_market_summary", {"symbols": ["NOPE"]}, id="c2"),
+    CallTool("get_market_summary", "{not json", id="c3"),
+    SUMMARY,
+    Say(thesis_json()),
+)
+async def test_bad_tool_arguments_come_back_as_errors_the_model_can_fix(world: World) -> None:
+    turn = await ask(world)
+    assert turn.thesis is not None
+    results = [m["content"] for m in world.server.requests[3]["messages"] if m["role"] == "tool"]
+    assert "Input should be a valid string" in results[0]
+    assert "NOPE" in results[1]
+    assert "decoding function arguments" in results[2]
+
+
+@scripted(Say(thesis_json()))
+async def test_evidence_must_cite_a_tool_that_was_called(world: World) -> None:
+    world.server._script.append(SUMMARY)  # type: ignore[union-attr]
+    world.server._script.append(Say(thesis_json()))  # type: ignore[union-attr]
+    turn = await ask(world)
+    assert turn.thesis is not None
+    assert "gave no result in this conversation" in (turn.attempts[0].error or "")
+
+
+@scripted(Fail(429, "slow down", retry_after=3), SUMMARY, Say(thesis_json()))
+async def test_a_rate_limit_is_retried_after_the_providers_delay(world: World) -> None:
+    turn = await ask(world)
+    assert turn.thesis is not None
+    assert world.delays == [3.0]  # Retry-After beats the 0.5 s backoff
+
+
+@scripted(Hang(), SUMMARY, Say(thesis_json()))
+async def test_a_timeout_is_retried(world: World) -> None:
+    turn = await ask(world)
+    assert turn.thesis is not None
+    assert world.delays == [0.5]
+
+
+@scripted(Fail(500), Fail(503), SUMMARY, Say(thesis_json()))
+async def test_the_fallback_model_answers_when_the_primary_keeps_failing(world: World) -> None:
+    gateway = world.gateway()
+    turn = await world.agent(gateway, fallback_model="local:backup").thesis(world.snapshot(), "SPX")
+    assert turn.thesis is not None
+    # Each call tries the primary first: an outage is not assumed to last.
+    assert [c.model for c in gateway.calls] == ["local:backup", "local:primary"]
+
+
+@scripted(Fail(401, "bad key"), Fail(500), Fail(500))
+async def test_when_no_model_answers_the_agent_abstains(world: World) -> None:
+    turn = await ask(world, fallback_model="local:backup")
+    assert isinstance(turn.outcome, Abstention)
+    assert turn.outcome.reason.startswith("no model answered")
+    assert "local:primary AuthenticationError" in turn.outcome.reason
+    assert "local:backup InternalServerError" in turn.outcome.reason
+
+
+@scripted(SUMMARY)
+async def test_the_budget_stops_the_run_with_a_clear_message(world: World) -> None:
+    with pytest.raises(BudgetExceeded, match="token budget reached: 30 of 25 tokens"):
+        await world.agent(world.gateway(budget=Budget(max_tokens=25))).thesis(
+            world.snapshot(), "SPX"
+        )
+
+
+@scripted(SUMMARY, Say(thesis_json()))
+async def test_a_replay_answers_from_the_cache_with_zero_calls(world: World) -> None:
+    original = await ask(world)
+    asked = len(world.server.requests)
+    replay_gateway = world.gateway(replay=True)
+    replayed = await world.agent(replay_gateway).thesis(world.snapshot(), "SPX")
+    assert replayed == original
+    assert len(world.server.requests) == asked
+    assert all(c.cached for c in replay_gateway.calls)
+    assert replay_gateway.budget.tokens == 0  # cached answers are not paid twice
+
+
+@scripted()
+async def test_a_replay_that_meets_a_new_question_stops(world: World) -> None:
+    with pytest.raises(ReplayMiss, match="never asked"):
+        await world.agent(world.gateway(replay=True)).thesis(world.snapshot(), "SPX")
+
+
+@scripted()
+def test_order_tools_are_refused_to_agents(world: World) -> None:
+    with pytest.raises(ConfigError, match="not for agents"):
+        world.agent(tools=("get_price", "place_order"))
+
+
+@scripted(SUMMARY, Say(thesis_json()), SUMMARY, Say(thesis_json(confidence=0.9)))
+async def test_an_agent_decides_every_nth_bar_and_holds_in_between(world: World) -> None:
+    agent = world.agent(decide_every=2)
+    days = [NOW + timedelta(days=n) for n in range(4)]
+    targets = [(await agent.decide(world.snapshot(day))).targets for day in days]
+    assert targets == [{"SPX": Decimal("0.5")}, {}, {"SPX": Decimal("0.5")}, {}]
+
+
+def turn_of(outcome: Thesis | Abstention) -> Turn:
+    return Turn(agent="a", symbol="SPX", attempts=[], outcome=outcome)
+
+
+def test_hold_low_confidence_and_abstain_leave_positions_alone() -> None:
+    spec = AgentSpec(name="a", role=Role.BULL, model="x:y", min_confidence=0.5, max_weight=0.3)
+    base = json.loads(thesis_json())
+    buy = Thesis.model_validate({**base, "target_weight": 0.25})
+    hold = Thesis.model_validate({**base, "stance": "hold"})
+    unsure = Thesis.model_validate({**base, "confidence": 0.4})
+    assert decision_from_theses(spec, [turn_of(buy)]).targets == {"SPX": Decimal("0.25")}
+    assert decision_from_theses(spec, [turn_of(hold)]).targets == {}
+    low = decision_from_theses(spec, [turn_of(unsure)])
+    assert low.targets == {}
+    assert "below 0.5" in low.rationale
+    abstained = decision_from_theses(
+        spec, [turn_of(Abstention(agent="a", symbol="SPX", reason="timeout"))]
+    )
+    assert abstained.targets == {}
+    assert abstained.abstentions == {"SPX": "timeout"}

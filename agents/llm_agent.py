@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agents.gateway import LlmGateway, LlmUnavailable, ModelClient
 from agents.prompts import instructions, reask, thesis_request
-from agents.providers import ModelRef, ProvidersConfig
+from agents.providers import ModelRef, ProvidersConfig, availability
 from agents.specs import Abstention, AgentSpec, Closed, Thesis
 from tools.context import ToolContext
 from tools.registry import TOOLS, ToolSpec, bind
@@ -249,6 +249,21 @@ def build_models(spec: AgentSpec, providers: ProvidersConfig) -> list[ModelRef]:
     if spec.fallback_model:
         refs.append(providers.resolve(spec.fallback_model))
     return refs
+
+
+def usable_models(agent: str, models: Sequence[ModelRef]) -> list[ModelRef]:
+    """The models this machine can call (key set, or local server answering), in order; when
+    there are none, a `ConfigError` saying which variable or server would enable one."""
+    usable, reasons = [], []
+    for ref in models:
+        state = availability(ref.provider)
+        if state.usable:
+            usable.append(ref)
+        else:
+            reasons.append(f"{ref.reference}: {state.reason}")
+    if not usable:
+        raise ConfigError(f"agent {agent!r} has no usable model here; " + "; ".join(reasons))
+    return usable
 
 
 class _ErrorKeepingClient:

@@ -17,8 +17,8 @@ import pytest
 from agents.gateway import LlmGateway, ReplayMiss, RetryPolicy
 from agents.llm_agent import LlmAgent, Turn, build_models, decision_from_theses
 from agents.llm_calls import Budget, BudgetExceeded, LlmCallStore
-from agents.providers import ProvidersConfig
 from agents.specs import Abstention, AgentSpec, Role, Thesis
+from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.llm_server import CallTool, Fail, FakeLlm, Hang, Say, Script, fake_llm
 from trading.clock import ReplayClock
 from trading.data import Catalog, PointInTimeView
@@ -28,42 +28,6 @@ from trading.ledger import Ledger
 
 NOW = datetime(2008, 9, 17, tzinfo=UTC)  # when the daily bar of 2008-09-16 has closed
 SUMMARY = CallTool("get_market_summary", {"symbols": ["SPX"]})
-
-
-def thesis_json(**change: Any) -> str:
-    thesis: dict[str, Any] = {
-        "symbol": "SPX",
-        "stance": "buy",
-        "confidence": 0.7,
-        "target_weight": 0.5,
-        "horizon_days": 20,
-        "rationale": "The index bounced off its lows.",
-        "evidence": [{"tool": "get_market_summary", "detail": "close 1213.60"}],
-    }
-    thesis.update(change)
-    return json.dumps(thesis)
-
-
-def providers(server: FakeLlm) -> ProvidersConfig:
-    prices = {"input_per_mtok": "1.00", "output_per_mtok": "2.00"}
-    return ProvidersConfig.model_validate(
-        {
-            "providers": {
-                "local": {
-                    "protocol": "openai",
-                    "base_url": server.openai_url,
-                    "key_required": False,
-                    "models": {"primary": prices, "backup": prices},
-                },
-                "claude": {
-                    "protocol": "anthropic",
-                    "base_url": server.anthropic_url,
-                    "key_required": False,
-                    "models": {"claude-test": prices},
-                },
-            }
-        }
-    )
 
 
 class World:
@@ -94,7 +58,7 @@ class World:
         fields: dict[str, Any] = {"name": "analyst", "role": Role.MARKET_ANALYST}
         fields |= {"model": "local:primary", "timeout_s": 1.0, **spec}
         agent_spec = AgentSpec(**fields)
-        models = build_models(agent_spec, providers(self.server))
+        models = build_models(agent_spec, loopback_providers(self.server))
         return LlmAgent(agent_spec, gateway or self.gateway(), models, self.catalog)
 
     def snapshot(self, now: datetime = NOW) -> Snapshot:

@@ -1,0 +1,48 @@
+"""What agent tests share: a providers file pointing at a loopback model, and valid answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agents.providers import ProvidersConfig
+from tests.fakes.llm_server import FakeLlm
+
+
+def loopback_providers(server: FakeLlm) -> ProvidersConfig:
+    """`local:primary` and `local:backup` speak OpenAI chat completions, `claude:claude-test`
+    Anthropic messages, all at $1/M prompt and $2/M completion tokens."""
+    prices = {"input_per_mtok": "1.00", "output_per_mtok": "2.00"}
+    return ProvidersConfig.model_validate(
+        {
+            "providers": {
+                "local": {
+                    "protocol": "openai",
+                    "base_url": server.openai_url,
+                    "key_required": False,
+                    "models": {"primary": prices, "backup": prices},
+                },
+                "claude": {
+                    "protocol": "anthropic",
+                    "base_url": server.anthropic_url,
+                    "key_required": False,
+                    "models": {"claude-test": prices},
+                },
+            }
+        }
+    )
+
+
+def thesis_json(**change: Any) -> str:
+    """A valid thesis on SPX citing get_market_summary; `change` overrides fields."""
+    thesis: dict[str, Any] = {
+        "symbol": "SPX",
+        "stance": "buy",
+        "confidence": 0.7,
+        "target_weight": 0.5,
+        "horizon_days": 20,
+        "rationale": "The index bounced off its lows.",
+        "evidence": [{"tool": "get_market_summary", "detail": "close 1213.60"}],
+    }
+    thesis.update(change)
+    return json.dumps(thesis)

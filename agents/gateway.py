@@ -26,8 +26,9 @@ from agents.providers import ModelRef
 from trading.clock import Clock
 from trading.errors import FatalError, RetryableError
 
+# litellm's TypedDicts trip this pydantic warning, worded "Item ... is" or "Items ... are".
+LITELLM_TYPES_WARNING = r"Items? .* using the `ReadOnly` qualifier"
 # Request fields that shape the answer besides model, messages and tools.
-LITELLM_TYPES_WARNING = r"Item .* on TypedDict class .* is using the `ReadOnly` qualifier"
 _ANSWER_PARAMS = ("temperature", "top_p", "max_tokens", "tool_choice", "seed", "response_format")
 
 

@@ -5,12 +5,16 @@ this bar's open, with the shared cost model); the ledger marks to the close and 
 the risk gate sees the equity; the agent decides from a point-in-time snapshot; the gate reviews
 the orders that would reach the targets; the executor accepts them for the next bar. The last
 bar makes no decision, since nothing could fill it.
+
+`ReplayBars` gives the cycles (one `Tick` per close time) and `CycleEngine` holds the run's
+accounts and performs each step; `run_replay` drives them in one go, and the durable trading
+loop (`orchestration.loop`) drives the same steps with a commit after every cycle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -63,6 +67,53 @@ class ReplayConfig:
             "flatten_on_kill": self.flatten_on_kill,
         }
 
+    @classmethod
+    def from_description(cls, described: Mapping[str, Any]) -> ReplayConfig:
+        """The config `describe` wrote (extra keys beside it are ignored), exactly: a stored run
+        is resumed from it."""
+        try:
+            margin = described["margin"]
+            return cls(
+                symbols=tuple(described["symbols"]),
+                start=_date_or_none(described["start"]),
+                end=_date_or_none(described["end"]),
+                cash=Decimal(described["cash"]),
+                costs=CostModel.model_validate(described["costs"]),
+                limits=RiskLimits.model_validate(described["limits"]),
+                margin=MarginSettings(
+                    allow_shorting=bool(margin["allow_shorting"]),
+                    short_margin=Decimal(margin["short_margin"]),
+                    max_cash_borrow=Decimal(margin["max_cash_borrow"]),
+                ),
+                rebalance_threshold=Decimal(described["rebalance_threshold"]),
+                flatten_on_kill=bool(described["flatten_on_kill"]),
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+            raise ConfigError(f"a stored run config is unreadable: {error!r}") from error
+
+
+def describe_instruments(instruments: Mapping[str, Instrument]) -> dict[str, dict[str, str]]:
+    return {
+        symbol: {
+            "quote_currency": i.quote_currency,
+            "quantity_increment": str(i.quantity_increment),
+            "price_increment": str(i.price_increment),
+        }
+        for symbol, i in sorted(instruments.items())
+    }
+
+
+def instruments_from_description(described: Mapping[str, Any]) -> dict[str, Instrument]:
+    return {
+        symbol: Instrument(
+            symbol,
+            quote_currency=str(i["quote_currency"]),
+            quantity_increment=Decimal(i["quantity_increment"]),
+            price_increment=Decimal(i["price_increment"]),
+        )
+        for symbol, i in described.items()
+    }
+
 
 @dataclass(frozen=True, slots=True)
 class DecisionLog:
@@ -105,6 +156,175 @@ class ReplayResult:
         return _equity_series(self.equity)
 
 
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One cycle: the moment `now` at which `bars` (one per symbol that has one) close."""
+
+    cycle: int
+    now: datetime
+    bars: tuple[Bar, ...]
+    # The final cycle of a finite source settles and decides nothing: nothing could fill it.
+    last: bool
+
+
+class ReplayBars:
+    """The cycles of a replay: every close time of any of the run's symbols inside the window."""
+
+    def __init__(self, catalog: Catalog, config: ReplayConfig) -> None:
+        self.config = config
+        self.series = {symbol: catalog.load(symbol) for symbol in config.symbols}
+        self.steps = _timeline(self.series, config)
+        # Which bar of each symbol closes at each step (-1: none), found once for the whole run.
+        self._positions = {s: _bar_positions(self.series[s], self.steps) for s in config.symbols}
+
+    @property
+    def total(self) -> int:
+        return len(self.steps)
+
+    def tick(self, cycle: int) -> Tick:
+        if not 0 <= cycle < len(self.steps):
+            raise ConfigError(f"cycle {cycle} is outside the replay's 0..{len(self.steps) - 1}")
+        bars = tuple(
+            self.series[s].bar(self._positions[s][cycle])
+            for s in self.config.symbols
+            if self._positions[s][cycle] >= 0
+        )
+        return Tick(cycle, _to_datetime(self.steps[cycle]), bars, cycle == len(self.steps) - 1)
+
+    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
+        """Buy and hold of the first symbol: its closes over the same bars as the equity."""
+        return _benchmark(self.series[self.config.symbols[0]], equity)
+
+
+class CycleEngine:
+    """One run's accounts (clock, point-in-time view, ledger, paper executor, risk gate) and the
+    steps of a cycle. Whoever drives it must call, per tick: `settle`, then (unless the tick is
+    the last) `decide` and `execute`; everything the run produced accumulates here."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        config: ReplayConfig,
+        *,
+        run_id: str,
+        instruments: dict[str, Instrument] | None = None,
+    ) -> None:
+        self.config = config
+        self.run_id = run_id
+        self.instruments = instruments or {}
+        self.clock = ReplayClock(datetime.fromtimestamp(0, UTC))
+        self.view = PointInTimeView(catalog, self.clock)
+        self.ledger = Ledger(cash=config.cash, margin=config.margin)
+        self.executor = PaperExecutor(
+            self.ledger, self.view, self.clock, config.costs, self.instruments
+        )
+        self.gate = RiskGate(config.limits)
+        self.equity: list[tuple[datetime, Decimal, Decimal]] = []
+        self.decisions: list[DecisionLog] = []
+        self.events: list[OrderEvent] = []
+
+    def settle(self, tick: Tick) -> list[OrderEvent]:
+        """Move the clock to the tick, fill what its bars allow, mark, record the equity."""
+        self.clock.advance_to(tick.now)
+        borrow_rate = self.config.costs.borrow_rate
+        events = settle(tick.now, tick.bars, self.executor, self.ledger, self.gate, borrow_rate)
+        self.events.extend(events)
+        self.equity.append((tick.bars[0].time, self.ledger.cash, self.ledger.equity()))
+        return events
+
+    async def decide(self, agent: TradingAgent, tick: Tick) -> Decision:
+        return await _decide(
+            agent, self.ledger.portfolio(), self.view, self.config, self.gate, tick.now
+        )
+
+    def execute(
+        self,
+        agent: str,
+        decision: Decision,
+        tick: Tick,
+        submit: Callable[[Order], list[OrderEvent]] | None = None,
+    ) -> tuple[DecisionLog, list[OrderEvent]]:
+        """Stop-loss and take-profit exits, then the decision, through the gate to the
+        executor; `submit` may stand in for the executor's own (an idempotency guard)."""
+        # The ledger has not changed since `decide`, so this is the portfolio the agent saw.
+        reviews, events = _execute(
+            decision,
+            self.ledger.portfolio(),
+            self.view,
+            self.executor,
+            self.gate,
+            self.config,
+            self.instruments,
+            self.run_id,
+            tick.cycle,
+            tick.now,
+            submit or self.executor.submit,
+        )
+        log = DecisionLog(tick.now, agent, decision, reviews)
+        self.decisions.append(log)
+        self.events.extend(events)
+        return log, events
+
+    def snapshot(self) -> dict[str, Any]:
+        """The run's state as plain JSON data: what a resumed run must rebuild exactly."""
+        ledger, gate = self.ledger, self.gate
+        return {
+            "time": _iso(ledger.time),
+            "cash": str(ledger.cash),
+            "equity": str(ledger.equity()),
+            "fees": str(ledger.fees),
+            "borrow_costs": str(ledger.borrow_costs),
+            "realized_pnl": str(ledger.realized_pnl),
+            "traded_notional": str(ledger.traded_notional),
+            "last_accrual": _iso(ledger.last_accrual),
+            "round_trips": len(ledger.round_trips),
+            "marks": {s: str(m) for s, m in sorted(ledger.marks.items())},
+            "positions": {
+                s: {
+                    "quantity": str(p.quantity),
+                    "average_price": str(p.average_price),
+                    "realized_pnl": str(p.realized_pnl),
+                    "fees": str(p.fees),
+                    "borrow_costs": str(p.borrow_costs),
+                    "trip_opened_at": _iso(p.trip_opened_at),
+                    "trip_pnl": str(p.trip_pnl),
+                }
+                for s, p in sorted(ledger.positions.items())
+            },
+            "open_orders": {o.id: str(o.remaining_quantity) for o in self.executor.open_orders()},
+            "peak_equity": None if gate.peak_equity is None else str(gate.peak_equity),
+            "kill_switch": gate.tripped_reason,
+        }
+
+    def result(self, agent: str, bars: ReplayBars) -> ReplayResult:
+        """The run so far (at least two cycles settled) with its metrics."""
+        ledger = self.ledger
+        metrics = compute_metrics(
+            _equity_series(self.equity),
+            benchmark=bars.benchmark(self.equity),
+            closed_trades=[
+                ClosedTrade(t.symbol, t.opened_at, t.closed_at, float(t.pnl))
+                for t in ledger.round_trips
+            ],
+            traded_notional=float(ledger.traded_notional),
+        )
+        return ReplayResult(
+            run_id=self.run_id,
+            agent=agent,
+            config=self.config,
+            equity=list(self.equity),
+            fills=[e for e in self.events if isinstance(e, OrderFilled)],
+            orders=list(self.executor.orders.values()),
+            decisions=list(self.decisions),
+            round_trips=list(ledger.round_trips),
+            events=list(self.events),
+            metrics=metrics,
+            final_cash=ledger.cash,
+            final_equity=ledger.equity(),
+            kill_switch=self.gate.tripped_reason,
+        )
+
+
 async def run_replay(
     agent: TradingAgent,
     catalog: Catalog,
@@ -116,77 +336,28 @@ async def run_replay(
     progress: Progress | None = None,
     instruments: dict[str, Instrument] | None = None,
 ) -> ReplayResult:
-    series = {symbol: catalog.load(symbol) for symbol in config.symbols}
-    steps = _timeline(series, config)
-    first = min(steps)
-    clock = ReplayClock(datetime.fromtimestamp(0, UTC))
-    view = PointInTimeView(catalog, clock)
-    ledger = Ledger(cash=config.cash, margin=config.margin)
-    instruments = instruments or {}
-    executor = PaperExecutor(ledger, view, clock, config.costs, instruments)
-    gate = RiskGate(config.limits)
+    bars = ReplayBars(catalog, config)
+    engine = CycleEngine(catalog, config, run_id=run_id, instruments=instruments)
     if store is not None:
         store.create_run(
             run_id,
             "backtest",
             {"agent": agent.name, **config.describe()},
-            created_at or _to_datetime(first),
+            created_at or _to_datetime(bars.steps[0]),
         )
-
-    equity: list[tuple[datetime, Decimal, Decimal]] = []
-    decisions: list[DecisionLog] = []
-    events: list[OrderEvent] = []
-    total = len(steps)
-    # Which bar of each symbol closes at each step (-1: none), found once for the whole run.
-    positions = {s: _bar_positions(series[s], steps) for s in config.symbols}
-    for cycle, close_ns in enumerate(steps):
-        now = _to_datetime(close_ns)
-        clock.advance_to(now)
-        bars = [
-            series[s].bar(positions[s][cycle]) for s in config.symbols if positions[s][cycle] >= 0
-        ]
-        events.extend(settle(now, bars, executor, ledger, gate, config.costs.borrow_rate))
-        value = ledger.equity()
-        equity.append((bars[0].time, ledger.cash, value))
+    total = bars.total
+    for cycle in range(total):
+        tick = bars.tick(cycle)
+        engine.settle(tick)
         if progress is not None:
             progress(cycle + 1, total)
-        if cycle == total - 1:
+        if tick.last:
             break
-        portfolio = ledger.portfolio()
-        decision = await _decide(agent, portfolio, view, config, gate, now)
-        reviews = _execute(
-            decision, portfolio, view, executor, gate, config, instruments, run_id, cycle, now
-        )
-        events.extend(reviews[1])
-        decisions.append(DecisionLog(now, agent.name, decision, reviews[0]))
-
-    fills = [e for e in events if isinstance(e, OrderFilled)]
-    metrics = compute_metrics(
-        _equity_series(equity),
-        benchmark=_benchmark(series[config.symbols[0]], equity),
-        closed_trades=[
-            ClosedTrade(t.symbol, t.opened_at, t.closed_at, float(t.pnl))
-            for t in ledger.round_trips
-        ],
-        traded_notional=float(ledger.traded_notional),
-    )
-    result = ReplayResult(
-        run_id=run_id,
-        agent=agent.name,
-        config=config,
-        equity=equity,
-        fills=fills,
-        orders=list(executor.orders.values()),
-        decisions=decisions,
-        round_trips=list(ledger.round_trips),
-        events=events,
-        metrics=metrics,
-        final_cash=ledger.cash,
-        final_equity=ledger.equity(),
-        kill_switch=gate.tripped_reason,
-    )
+        decision = await engine.decide(agent, tick)
+        engine.execute(agent.name, decision, tick)
+    result = engine.result(agent.name, bars)
     if store is not None:
-        _persist(store, result, clock.now())
+        _persist(store, result, engine.clock.now())
     return result
 
 
@@ -235,34 +406,49 @@ def _execute(
     run_id: str,
     cycle: int,
     now: datetime,
+    submit: Callable[[Order], list[OrderEvent]],
 ) -> tuple[tuple[RiskReview, ...], list[OrderEvent]]:
     events: list[OrderEvent] = []
     unknown = set(decision.targets) - set(config.symbols)
     if unknown:
         raise ConfigError(f"agent targeted symbols outside the run: {sorted(unknown)!r}")
+    exits = gate.protective_exits(portfolio)
+    # A crossed stop outranks the decision on that symbol this cycle; later decisions may
+    # open it again: the stop limits a position's loss, it does not ban the symbol.
+    exiting = {proposal.symbol for proposal, _ in exits}
+    targets = {s: w for s, w in decision.targets.items() if s not in exiting}
     for order in executor.open_orders():
-        if order.symbol in decision.targets:
+        if order.symbol in decision.targets or order.symbol in exiting:
             events.extend(executor.cancel(order.id, "superseded by a newer decision"))
-    prices = {s: view.last_bar(s).close for s in decision.targets}
+    prices = {s: view.last_bar(s).close for s in targets}
     proposals = proposals_for_targets(
-        decision.targets, portfolio, prices, instruments, config.costs, config.rebalance_threshold
+        targets, portfolio, prices, instruments, config.costs, config.rebalance_threshold
     )
-    reviews = tuple(gate.review(proposals, portfolio, instruments))
+    # Exits go through the gate too (they only reduce, so they pass), first, so that the
+    # exposure they free is seen by the orders reviewed after them.
+    reviews = gate.review([p for p, _ in exits] + proposals, portfolio, instruments)
+    for i, (_, reason) in enumerate(exits):
+        reviews[i] = replace(reviews[i], reasons=(*reviews[i].reasons, reason))
     for review in reviews:
         if review.quantity == ZERO:
             continue
         proposal = review.proposal
-        # (run, cycle, symbol) names the order, so a resumed run can never send it twice.
         order = Order(
-            id=f"{run_id}-{cycle}-{proposal.symbol}",
+            id=order_key(run_id, cycle, proposal.symbol),
             symbol=proposal.symbol,
             side=proposal.side,
             quantity=review.quantity,
             type=OrderType.MARKET,
             created_at=now,
         )
-        events.extend(executor.submit(order))
-    return reviews, events
+        events.extend(submit(order))
+    return tuple(reviews), events
+
+
+def order_key(run_id: str, cycle: int, symbol: str) -> str:
+    """The order id and idempotency key: (run, cycle, symbol) names the order, so a resumed
+    run (or an exchange deduplicating client order ids) can never take it twice."""
+    return f"{run_id}-{cycle}-{symbol}"
 
 
 def _timeline(series: dict[str, BarSeries], config: ReplayConfig) -> list[int]:
@@ -307,6 +493,14 @@ def _benchmark(series: BarSeries, equity: Sequence[tuple[datetime, Decimal, Deci
 def _equity_series(equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
     index = pd.DatetimeIndex([t for t, _, _ in equity])
     return pd.Series([float(v) for _, _, v in equity], index=index, name="equity")
+
+
+def _date_or_none(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def _day_ns(day: date) -> int:

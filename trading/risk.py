@@ -3,7 +3,9 @@
 It sees each proposed order with the portfolio and a reference price and approves it, caps its
 quantity, or rejects it, always with the reasons. Orders that only shrink a position pass (a
 gate that blocks exits makes risk worse). The drawdown kill switch latches: once tripped it
-stays tripped for the rest of the run, and only exposure-reducing orders pass.
+stays tripped for the rest of the run, and only exposure-reducing orders pass. Stop-loss and
+take-profit are checked on every bar against each position's average entry price; a crossed one
+closes the whole position.
 """
 
 from __future__ import annotations
@@ -38,6 +40,20 @@ class RiskLimits(BaseModel):
     )
     max_drawdown: Decimal | None = Field(
         None, gt=0, lt=1, description="Drawdown from the equity peak that trips the kill switch."
+    )
+    stop_loss: Decimal | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Move against a position, as a fraction of its average entry price, at "
+        "which a bar's close closes the whole position (at the next bar's open).",
+    )
+    take_profit: Decimal | None = Field(
+        None,
+        gt=0,
+        le=10,
+        description="Move in favour of a position, as a fraction of its average entry price, at "
+        "which a bar's close closes the whole position (at the next bar's open).",
     )
 
 
@@ -101,6 +117,36 @@ class RiskGate:
                     f"kill switch: drawdown {drawdown:.2%} from peak {self.peak_equity:.2f} "
                     f"reached the limit {limits.max_drawdown:.2%} at {now.isoformat()}"
                 )
+
+    def protective_exits(self, portfolio: Portfolio) -> list[tuple[OrderProposal, str]]:
+        """Orders closing each position whose mark crossed its stop-loss or take-profit, with
+        why. Levels are fractions of the average entry price, so they follow the position as it
+        is added to; they are judged on closes because a bar's close is the first moment the
+        loop may act, and the exit fills at the next open like every other order."""
+        exits: list[tuple[OrderProposal, str]] = []
+        stop, take = self.limits.stop_loss, self.limits.take_profit
+        if stop is None and take is None:
+            return exits
+        for symbol, position in sorted(portfolio.positions.items()):
+            if position.quantity == ZERO or position.average_price <= ZERO:
+                continue
+            sign = 1 if position.quantity > ZERO else -1
+            move = (position.mark / position.average_price - 1) * sign
+            if stop is not None and move <= -stop:
+                reason = f"stop-loss {stop:.2%}"
+            elif take is not None and move >= take:
+                reason = f"take-profit {take:.2%}"
+            else:
+                continue
+            side = Side.SELL if sign > 0 else Side.BUY
+            exits.append(
+                (
+                    OrderProposal(symbol, side, abs(position.quantity), position.mark),
+                    f"{reason}: {symbol} closed at {position.mark}, {move:+.2%} from its average "
+                    f"price {position.average_price:.4f}; the position is closed",
+                )
+            )
+        return exits
 
     def review(
         self,

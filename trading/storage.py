@@ -1,4 +1,5 @@
-"""Storage through SQLAlchemy: runs, orders, fills, equity and decisions.
+"""Storage through SQLAlchemy: runs, orders, fills, equity, decisions and the trading loop's
+cycles.
 
 SQLite by default (a file per run mode, so paper and live never share one); any SQLAlchemy URL
 works, PostgreSQL included. Decimals are stored as text because SQLite has no exact decimal type
@@ -27,8 +28,8 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, defer, mapped_column
 
 from trading.domain import Order, OrderFilled
 from trading.errors import ConfigError
@@ -129,6 +130,27 @@ class DecisionRecord(Base):
     abstentions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
 
 
+class CycleRecord(Base):
+    """One committed cycle of a durable run, written in the same transaction as its orders,
+    fills, equity point and decision: the row's presence means the whole cycle is stored."""
+
+    __tablename__ = "cycles"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    cycle: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The bars the cycle settled on, so a resume can tell if the market data changed.
+    bars: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # The accounts after the cycle, which a resume must rebuild exactly.
+    ledger: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The decision's numeric details (the decisions table predates them).
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    transcript: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    agent_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+DecisionRow = tuple[datetime, str, dict[str, Decimal], str, list[dict[str, Any]], dict[str, str]]
+
+
 def default_database_url(home: Path, mode: str = "replay") -> str:
     """SQLite file for a run mode under the tradepit home; paper and live never share one."""
     if mode not in {"replay", "paper", "live"}:
@@ -170,6 +192,13 @@ class Store:
             run.summary = _jsonable(summary)
             run.finished_at = finished_at
 
+    def set_status(self, run_id: str, status: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            run = session.get(RunRecord, run_id)
+            if run is None:
+                raise ConfigError(f"no run {run_id!r} in the database")
+            run.status = status
+
     def save_records(
         self,
         run_id: str,
@@ -177,81 +206,50 @@ class Store:
         orders: Iterable[Order] = (),
         fills: Iterable[OrderFilled] = (),
         equity: Iterable[tuple[datetime, Decimal, Decimal]] = (),
-        decisions: Iterable[
-            tuple[datetime, str, dict[str, Decimal], str, list[dict[str, Any]], dict[str, str]]
-        ] = (),
+        decisions: Iterable[DecisionRow] = (),
         first_decision_seq: int = 0,
     ) -> None:
         """Write a batch in one transaction; orders are upserted, since their state changes."""
-        order_rows = [
-            {
-                "run_id": run_id,
-                "order_id": order.id,
-                "symbol": order.symbol,
-                "side": order.side.value,
-                "type": order.type.value,
-                "quantity": order.quantity,
-                "limit_price": order.limit_price,
-                "status": order.status.value,
-                "reason": order.reason,
-                "filled_quantity": order.filled_quantity,
-                "fees": order.fees,
-                "created_at": order.created_at,
-            }
-            for order in orders
-        ]
-        # Core executemany, not ORM objects: a replay writes thousands of rows and the ORM's
-        # per-object bookkeeping costs more than the replay itself.
         with self.engine.begin() as connection:
-            if order_rows:
-                # An upsert that works on every database: replace the orders whose state moved.
-                ids = [row["order_id"] for row in order_rows]
-                for start in range(0, len(ids), 500):
-                    connection.execute(
-                        delete(OrderRecord).where(
-                            OrderRecord.run_id == run_id,
-                            OrderRecord.order_id.in_(ids[start : start + 500]),
-                        )
-                    )
-                connection.execute(insert(OrderRecord), order_rows)
-            fill_rows = [
-                {
-                    "run_id": run_id,
-                    "trade_id": f.trade_id,
-                    "order_id": f.order_id,
-                    "symbol": f.symbol,
-                    "side": f.side.value,
-                    "quantity": f.quantity,
-                    "price": f.price,
-                    "fee": f.fee,
-                    "liquidity": f.liquidity.value,
-                    "time": f.time,
-                }
-                for f in fills
-            ]
-            equity_rows = [
-                {"run_id": run_id, "time": t, "cash": cash, "equity": value}
-                for t, cash, value in equity
-            ]
-            decision_rows = [
-                {
-                    "run_id": run_id,
-                    "seq": first_decision_seq + i,
-                    "time": t,
-                    "agent": agent,
-                    "targets": {s: str(w) for s, w in targets.items()},
-                    "rationale": rationale,
-                    "risk": _jsonable(risk) if risk else [],
-                    "abstentions": abstentions,
-                }
-                for i, (t, agent, targets, rationale, risk, abstentions) in enumerate(decisions)
-            ]
-            if fill_rows:
-                connection.execute(insert(FillRecord), fill_rows)
-            if equity_rows:
-                connection.execute(insert(EquityRecord), equity_rows)
-            if decision_rows:
-                connection.execute(insert(DecisionRecord), decision_rows)
+            _write(connection, run_id, orders, fills, equity, decisions, first_decision_seq)
+
+    def commit_cycle(
+        self,
+        run_id: str,
+        cycle: int,
+        time: datetime,
+        *,
+        bars: list[dict[str, Any]],
+        ledger: dict[str, Any],
+        orders: Iterable[Order] = (),
+        fills: Iterable[OrderFilled] = (),
+        equity: Iterable[tuple[datetime, Decimal, Decimal]] = (),
+        decision: DecisionRow | None = None,
+        details: dict[str, Any] | None = None,
+        transcript: dict[str, Any] | None = None,
+        agent_state: dict[str, Any] | None = None,
+    ) -> None:
+        """Everything one cycle produced, in one transaction: after a crash a cycle is either
+        wholly stored or not at all. The cycle row's key also stops two processes from both
+        committing the same cycle of one run."""
+        with self.engine.begin() as connection:
+            decisions = [decision] if decision is not None else []
+            _write(connection, run_id, orders, fills, equity, decisions, cycle)
+            connection.execute(
+                insert(CycleRecord),
+                [
+                    {
+                        "run_id": run_id,
+                        "cycle": cycle,
+                        "time": time,
+                        "bars": _jsonable(bars),
+                        "ledger": _jsonable(ledger),
+                        "details": _jsonable(details or {}),
+                        "transcript": None if transcript is None else _jsonable(transcript),
+                        "agent_state": None if agent_state is None else _jsonable(agent_state),
+                    }
+                ],
+            )
 
     def run(self, run_id: str) -> RunRecord | None:
         with Session(self.engine, expire_on_commit=False) as session:
@@ -280,6 +278,104 @@ class Store:
         with Session(self.engine, expire_on_commit=False) as session:
             query = select(DecisionRecord).where(DecisionRecord.run_id == run_id)
             return session.scalars(query.order_by(DecisionRecord.seq)).all()
+
+    def cycles(self, run_id: str, *, full: bool = True) -> Sequence[CycleRecord]:
+        """The run's cycles in order; `full=False` leaves out transcripts and agent states
+        (reading them raises), which a long team run makes large and a rebuild does not need."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(CycleRecord).where(CycleRecord.run_id == run_id)
+            if not full:
+                query = query.options(defer(CycleRecord.transcript, raiseload=True))
+                query = query.options(defer(CycleRecord.agent_state, raiseload=True))
+            return session.scalars(query.order_by(CycleRecord.cycle)).all()
+
+    def cycle(self, run_id: str, cycle: int) -> CycleRecord | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(CycleRecord, (run_id, cycle))
+
+    def order_ids(self, run_id: str) -> set[str]:
+        """The ids (idempotency keys) of every order stored for the run."""
+        with Session(self.engine) as session:
+            query = select(OrderRecord.order_id).where(OrderRecord.run_id == run_id)
+            return set(session.scalars(query))
+
+
+def _write(
+    connection: Connection,
+    run_id: str,
+    orders: Iterable[Order],
+    fills: Iterable[OrderFilled],
+    equity: Iterable[tuple[datetime, Decimal, Decimal]],
+    decisions: Iterable[DecisionRow],
+    first_decision_seq: int,
+) -> None:
+    order_rows = [
+        {
+            "run_id": run_id,
+            "order_id": order.id,
+            "symbol": order.symbol,
+            "side": order.side.value,
+            "type": order.type.value,
+            "quantity": order.quantity,
+            "limit_price": order.limit_price,
+            "status": order.status.value,
+            "reason": order.reason,
+            "filled_quantity": order.filled_quantity,
+            "fees": order.fees,
+            "created_at": order.created_at,
+        }
+        for order in orders
+    ]
+    # Core executemany, not ORM objects: a replay writes thousands of rows and the ORM's
+    # per-object bookkeeping costs more than the replay itself.
+    if order_rows:
+        # An upsert that works on every database: replace the orders whose state moved.
+        ids = [row["order_id"] for row in order_rows]
+        for start in range(0, len(ids), 500):
+            connection.execute(
+                delete(OrderRecord).where(
+                    OrderRecord.run_id == run_id,
+                    OrderRecord.order_id.in_(ids[start : start + 500]),
+                )
+            )
+        connection.execute(insert(OrderRecord), order_rows)
+    fill_rows = [
+        {
+            "run_id": run_id,
+            "trade_id": f.trade_id,
+            "order_id": f.order_id,
+            "symbol": f.symbol,
+            "side": f.side.value,
+            "quantity": f.quantity,
+            "price": f.price,
+            "fee": f.fee,
+            "liquidity": f.liquidity.value,
+            "time": f.time,
+        }
+        for f in fills
+    ]
+    equity_rows = [
+        {"run_id": run_id, "time": t, "cash": cash, "equity": value} for t, cash, value in equity
+    ]
+    decision_rows = [
+        {
+            "run_id": run_id,
+            "seq": first_decision_seq + i,
+            "time": t,
+            "agent": agent,
+            "targets": {s: str(w) for s, w in targets.items()},
+            "rationale": rationale,
+            "risk": _jsonable(risk) if risk else [],
+            "abstentions": abstentions,
+        }
+        for i, (t, agent, targets, rationale, risk, abstentions) in enumerate(decisions)
+    ]
+    if fill_rows:
+        connection.execute(insert(FillRecord), fill_rows)
+    if equity_rows:
+        connection.execute(insert(EquityRecord), equity_rows)
+    if decision_rows:
+        connection.execute(insert(DecisionRecord), decision_rows)
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,0 +1,114 @@
+"""Progress events of the trading loop, typed, and a sink that writes them as JSON lines.
+
+A desktop app (or any other process) embeds the loop by reading its standard output: one JSON
+object per line, flushed as it is written, each with a "type":
+
+- `{"type": "progress", "step", "total", "message", "run_id", "cycle", "time", "equity",
+  "cash", "fills"}` after each committed cycle (and once after a resume rebuilt its cycles);
+- `{"type": "result", "run_id", "status", "cycles", "total", "final_equity", "final_cash",
+  "kill_switch", "metrics"}` when the run finished or stopped on request;
+- `{"type": "error", "error", "details"}` when it failed.
+
+Money is an exact decimal string, times ISO 8601, metrics plain numbers (null where a
+statistic is undefined: strict JSON readers reject NaN).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, TextIO
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    run_id: str
+    step: int  # cycles committed so far, 1-based like a progress bar
+    total: int | None  # None for an open-ended (live) source
+    message: str
+    cycle: int
+    time: datetime
+    equity: Decimal
+    cash: Decimal
+    fills: int  # fills this cycle
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "progress",
+            "step": self.step,
+            "total": self.total,
+            "message": self.message,
+            "run_id": self.run_id,
+            "cycle": self.cycle,
+            "time": self.time.isoformat(),
+            "equity": str(self.equity),
+            "cash": str(self.cash),
+            "fills": self.fills,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ResultEvent:
+    run_id: str
+    status: Literal["finished", "stopped"]
+    cycles: int
+    total: int | None
+    final_equity: Decimal
+    final_cash: Decimal
+    kill_switch: str
+    # None until the run has two equity points to measure.
+    metrics: Mapping[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "result",
+            "run_id": self.run_id,
+            "status": self.status,
+            "cycles": self.cycles,
+            "total": self.total,
+            "final_equity": str(self.final_equity),
+            "final_cash": str(self.final_cash),
+            "kill_switch": self.kill_switch,
+            "metrics": None if self.metrics is None else dict(self.metrics),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    error: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "error", "error": self.error, "details": dict(self.details)}
+
+
+LoopEvent = ProgressEvent | ResultEvent | ErrorEvent
+EventSink = Callable[[LoopEvent], None]
+
+
+class JsonLinesEmitter:
+    """An `EventSink` writing one JSON object per line to `stream`, flushed per line so a
+    reader on the other end of a pipe sees each event as it happens."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def __call__(self, event: LoopEvent) -> None:
+        line = json.dumps(_strict(event.to_json()), default=str, allow_nan=False)
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _strict(value: Any) -> Any:
+    """NaN and infinities become null: they are not JSON, and JavaScript's parser rejects them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value

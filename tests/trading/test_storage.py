@@ -1,0 +1,102 @@
+"""Storage: a durable run's cycle is written whole or not at all, and a run config reads back
+exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from trading.costs import CostModel
+from trading.domain import Instrument, Liquidity, Order, OrderFilled, OrderType, Side
+from trading.errors import ConfigError
+from trading.ledger import MarginSettings
+from trading.replay import (
+    ReplayConfig,
+    describe_instruments,
+    instruments_from_description,
+)
+from trading.risk import RiskLimits
+from trading.storage import Store
+
+T = datetime(2020, 1, 2, tzinfo=UTC)
+
+
+def fill(trade_id: str) -> OrderFilled:
+    return OrderFilled(
+        "o", T, trade_id, "SPX", Side.BUY, Decimal(1), Decimal("10.01"), Decimal(0), Liquidity.TAKER
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'runs.db'}")
+    store.create_run("r", "trade", {}, T)
+    yield store
+    store.close()
+
+
+def test_a_cycle_is_committed_with_its_records_in_one_transaction(store: Store) -> None:
+    order = Order("r-0-SPX", "SPX", Side.BUY, Decimal(1), OrderType.MARKET, T)
+    store.commit_cycle(
+        "r",
+        0,
+        T,
+        bars=[{"symbol": "SPX", "close": "10"}],
+        ledger={"cash": Decimal("9.99")},
+        orders=[order],
+        fills=[fill("t1")],
+        equity=[(T, Decimal(1), Decimal(2))],
+        decision=(T, "agent", {"SPX": Decimal(1)}, "why", [], {}),
+        details={"score": 0.5},
+        transcript={"said": "buy", "at": T},
+        agent_state={"n": 1},
+    )
+    [cycle] = store.cycles("r")
+    assert (cycle.cycle, cycle.time, cycle.ledger) == (0, T, {"cash": "9.99"})
+    assert cycle.transcript == {"said": "buy", "at": T.isoformat()}
+    assert (cycle.details, cycle.agent_state) == ({"score": 0.5}, {"n": 1})
+    assert store.order_ids("r") == {"r-0-SPX"}
+    assert [d.seq for d in store.decisions("r")] == [0]  # a decision's seq is its cycle
+
+    # The same cycle again (a second process on the same run) fails as a whole.
+    with pytest.raises(IntegrityError):
+        store.commit_cycle("r", 0, T, bars=[], ledger={}, fills=[fill("t2")])
+    assert [f.trade_id for f in store.fills("r")] == ["t1"]
+    assert store.cycle("r", 0) is not None
+    assert store.cycle("r", 1) is None
+
+
+def test_a_status_change_needs_the_run(store: Store) -> None:
+    store.set_status("r", "stopped")
+    run = store.run("r")
+    assert run is not None
+    assert run.status == "stopped"
+    with pytest.raises(ConfigError, match="no run 'x'"):
+        store.set_status("x", "stopped")
+
+
+def test_a_config_reads_back_from_its_description_exactly() -> None:
+    config = ReplayConfig(
+        symbols=("SPX", "IXIC"),
+        start=date(2005, 1, 1),
+        end=None,
+        cash=Decimal("12345.67"),
+        costs=CostModel(taker_fee_bps=Decimal("1.5"), borrow_rate=Decimal("0.03")),
+        limits=RiskLimits(max_drawdown=Decimal("0.3"), stop_loss=Decimal("0.05")),
+        margin=MarginSettings(allow_shorting=False, short_margin=Decimal("0.6")),
+        rebalance_threshold=Decimal("0.05"),
+        flatten_on_kill=False,
+    )
+    assert ReplayConfig.from_description({"agent": "x", **config.describe()}) == config
+    lots = {"SPX": Instrument("SPX", quantity_increment=Decimal(1), price_increment=Decimal("0.1"))}
+    assert instruments_from_description(describe_instruments(lots)) == lots
+
+
+def test_an_unreadable_config_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="stored run config is unreadable"):
+        ReplayConfig.from_description({"symbols": ["SPX"]})

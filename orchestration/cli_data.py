@@ -1,0 +1,284 @@
+"""`tradepit data` (what market data there is) and `tradepit backtest` (one agent replayed over
+it through the full decision cycle)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from agents.quant import STRATEGIES, build_quant_agent
+from orchestration.cli_common import (
+    DataFiles,
+    JsonFlag,
+    catalog,
+    clean_errors,
+    database,
+    fail,
+    parse_date,
+    parse_decimal,
+    stderr,
+    stdout,
+)
+from trading.clock import LiveClock
+from trading.costs import CostModel
+from trading.replay import ReplayConfig, ReplayResult, run_replay
+from trading.risk import RiskLimits
+
+data_app = typer.Typer(
+    help="Market data: bundled datasets and your own files.", no_args_is_help=True
+)
+
+
+@data_app.command("list")
+@clean_errors
+def data_list(data: DataFiles = None, as_json: JsonFlag = False) -> None:
+    """List every symbol with its source, first and last bar and row count."""
+    infos = catalog(data).describe()
+    if as_json:
+        rows = [
+            {
+                "symbol": i.symbol,
+                "source": i.source,
+                "first": i.first.date().isoformat(),
+                "last": i.last.date().isoformat(),
+                "rows": i.rows,
+                "timeframe": _timeframe(i.timeframe),
+            }
+            for i in infos
+        ]
+        print(json.dumps({"symbols": rows}, indent=2))
+        return
+    table = Table(title="Market data")
+    for column in ("symbol", "source", "first", "last", "rows", "timeframe"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for i in infos:
+        table.add_row(
+            i.symbol,
+            i.source,
+            i.first.date().isoformat(),
+            i.last.date().isoformat(),
+            str(i.rows),
+            _timeframe(i.timeframe),
+        )
+    stdout.print(table)
+
+
+def _timeframe(span: timedelta) -> str:
+    """1d, 4h, 15m, 30s: how traders write bar sizes."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _parse_params(raw: list[str] | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in raw or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--param takes NAME=VALUE, got {item!r}")
+        params[key.strip()] = value.strip()
+    return params
+
+
+@clean_errors
+def backtest(
+    agent: Annotated[
+        str, typer.Option(help=f"Agent to run: {', '.join(sorted(STRATEGIES))}.")
+    ] = "sma_cross",
+    symbol: Annotated[
+        str, typer.Option(help="Symbol(s) to trade, comma-separated, e.g. SPX or SPX,IXIC.")
+    ] = "SPX",
+    start: Annotated[str | None, typer.Option(help="First bar, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last bar, YYYY-MM-DD (inclusive).")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Agent parameter NAME=VALUE (repeatable)."),
+    ] = None,
+    data: DataFiles = None,
+    cash: Annotated[str, typer.Option(help="Starting cash.")] = "100000",
+    fee_bps: Annotated[str, typer.Option(help="Exchange fee in bps of notional.")] = "1",
+    slippage_bps: Annotated[
+        str, typer.Option(help="Half-spread paid by market orders, in bps. 0 = the open exactly.")
+    ] = "1",
+    impact: Annotated[
+        str, typer.Option(help="Square-root market impact coefficient k (0 = off).")
+    ] = "0",
+    commission_per_share: Annotated[str, typer.Option(help="Commission per unit.")] = "0",
+    min_commission: Annotated[str, typer.Option(help="Least commission per order.")] = "0",
+    borrow_rate: Annotated[
+        str, typer.Option(help="Annual borrow rate on shorts, 0.03 = 3%.")
+    ] = "0",
+    participation_cap: Annotated[
+        str, typer.Option(help="Most of the average daily volume one order takes per bar.")
+    ] = "0.1",
+    max_drawdown: Annotated[
+        str | None, typer.Option(help="Kill switch: stop adding risk at this drawdown, e.g. 0.3.")
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replay one agent over history through the full decision cycle.
+
+    Point-in-time data, agent decision, risk gate, paper fills at the next bar's open with fees
+    and slippage, ledger and metrics, stored in the database. `--fee-bps 0 --slippage-bps 0`
+    means no costs at all: fills at exactly the next open.
+    """
+    symbols = tuple(s.strip().upper() for s in symbol.split(",") if s.strip())
+    if not symbols:
+        fail("--symbol needs at least one symbol")
+    first, last = parse_date("--start", start), parse_date("--end", end)
+    if first and last and first > last:
+        fail(f"--start {first} is after --end {last}")
+    costs = CostModel(
+        taker_fee_bps=parse_decimal("--fee-bps", fee_bps),
+        maker_fee_bps=parse_decimal("--fee-bps", fee_bps),
+        half_spread_bps=parse_decimal("--slippage-bps", slippage_bps),
+        impact_coefficient=parse_decimal("--impact", impact),
+        commission_per_share=parse_decimal("--commission-per-share", commission_per_share),
+        min_commission=parse_decimal("--min-commission", min_commission),
+        borrow_rate=parse_decimal("--borrow-rate", borrow_rate),
+        participation_cap=parse_decimal(
+            "--participation-cap", participation_cap, Decimal("0.0001")
+        ),
+    )
+    limits = RiskLimits(
+        max_drawdown=parse_decimal("--max-drawdown", max_drawdown) if max_drawdown else None
+    )
+    config = ReplayConfig(
+        symbols=symbols,
+        start=first,
+        end=last,
+        cash=parse_decimal("--cash", cash, Decimal("0.01")),
+        costs=costs,
+        limits=limits,
+    )
+    trading_agent = build_quant_agent(agent, _parse_params(param))
+    market = catalog(data)
+    for s in symbols:
+        market.load(s)  # unknown symbols fail here, before a run is recorded
+    store = database(db)
+    run_id = f"bt-{uuid.uuid4().hex[:12]}"
+    try:
+        result = _with_progress(
+            not as_json,
+            lambda progress: run_replay(
+                trading_agent,
+                market,
+                config,
+                run_id=run_id,
+                store=store,
+                created_at=LiveClock().now(),
+                progress=progress,
+            ),
+        )
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps(backtest_json(result, trading_agent.params.model_dump()), indent=1))
+    else:
+        _print_backtest(result)
+
+
+def _with_progress(
+    show: bool, run: Callable[[Callable[[int, int], None] | None], Any]
+) -> ReplayResult:
+    if not show:
+        return asyncio.run(run(None))  # type: ignore[no-any-return]
+    columns = (
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("bars"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task("replay", total=None)
+
+        def advance(done: int, total: int) -> None:
+            if done % 50 == 0 or done == total:
+                bar.update(task, completed=done, total=total)
+
+        return asyncio.run(run(advance))  # type: ignore[no-any-return]
+
+
+def backtest_json(result: ReplayResult, params: dict[str, Any]) -> dict[str, Any]:
+    """The `--json` document. Money and quantities are exact decimal strings; metrics are
+    numbers."""
+    return {
+        "run_id": result.run_id,
+        "agent": result.agent,
+        "params": params,
+        "symbols": list(result.config.symbols),
+        "start": result.equity[0][0].date().isoformat(),
+        "end": result.equity[-1][0].date().isoformat(),
+        "initial_cash": str(result.config.cash),
+        "final_equity": str(result.final_equity),
+        "kill_switch": result.kill_switch or None,
+        "metrics": result.metrics.model_dump(mode="json"),
+        "trades": [
+            {
+                "time": f.time.isoformat(),
+                "symbol": f.symbol,
+                "side": f.side.value,
+                "quantity": str(f.quantity),
+                "price": str(f.price),
+                "fee": str(f.fee),
+            }
+            for f in result.fills
+        ],
+        "equity": [{"time": t.isoformat(), "equity": str(v)} for t, _, v in result.equity],
+    }
+
+
+def _print_backtest(result: ReplayResult) -> None:
+    m = result.metrics
+    table = Table(title=f"{result.agent} on {', '.join(result.config.symbols)}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2%}"
+
+    def num(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    rows = [
+        ("period", f"{result.equity[0][0].date()} to {result.equity[-1][0].date()}"),
+        ("initial cash", f"{result.config.cash:,.2f}"),
+        ("final equity", f"{result.final_equity:,.2f}"),
+        ("total return", pct(m.total_return)),
+        ("benchmark (buy and hold)", pct(m.benchmark_total_return)),
+        ("annualised return", pct(m.annualized_return)),
+        ("annualised volatility", pct(m.annualized_volatility)),
+        ("Sharpe", num(m.sharpe)),
+        ("Sortino", num(m.sortino)),
+        ("max drawdown", pct(m.max_drawdown)),
+        ("Calmar", num(m.calmar)),
+        ("win rate", pct(m.win_rate)),
+        ("profit factor", num(m.profit_factor)),
+        ("alpha (annualised)", pct(m.alpha)),
+        ("beta", num(m.beta)),
+        ("information ratio", num(m.information_ratio)),
+        ("turnover (per year)", num(m.turnover)),
+        ("fills", str(len(result.fills))),
+        ("round trips", str(len(result.round_trips))),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    stdout.print(table)
+    if result.kill_switch:
+        stdout.print(f"[bold red]{result.kill_switch}[/]")
+    stdout.print(f"run id: {result.run_id}")

@@ -8,6 +8,7 @@ one clear line on stderr and exit code 2; anything else unexpected is a tracebac
     cli_mcp        `mcp`
     cli_providers  `providers list|check`
     cli_agents     `agents list|show|create|update|remove`
+    cli_kraken     `kraken check|ticker`
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import typer
 from orchestration.cli_agents import agents_app
 from orchestration.cli_common import EXIT_BAD_INPUT, clean_errors, fail
 from orchestration.cli_data import backtest, backtest_json, data_app
+from orchestration.cli_kraken import kraken_app
 from orchestration.cli_mcp import mcp
 from orchestration.cli_providers import providers_app
 
@@ -36,6 +38,7 @@ app.command("mcp")(mcp)
 app.add_typer(data_app, name="data")
 app.add_typer(providers_app, name="providers")
 app.add_typer(agents_app, name="agents")
+app.add_typer(kraken_app, name="kraken")
 
 
 def main() -> None:

@@ -1,0 +1,400 @@
+"""The Kraken executor: validate-only by default, never an order twice, unknown outcomes
+resolved by query, refusals as rejections, reconcile before trading."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from tests.fakes.kraken_server import Drop, FakeKraken, Hang, Reply
+from tests.trading.kraken.conftest import API_KEY, NOW, WRONG_SECRET, ClientFactory, at
+from trading.clock import ReplayClock
+from trading.domain import (
+    Order,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderSubmitted,
+    OrderType,
+    Side,
+)
+from trading.errors import ConfigError, FatalError
+from trading.kraken import (
+    Journal,
+    KrakenAuthError,
+    KrakenCredentials,
+    KrakenExecutor,
+    KrakenRateLimited,
+    OrderJournal,
+    ReconcileError,
+    client_order_id,
+)
+from trading.ledger import Ledger
+
+
+def order(
+    order_id: str = "o1",
+    side: Side = Side.BUY,
+    quantity: str = "0.01",
+    limit: str | None = "29000",
+) -> Order:
+    return Order(
+        order_id,
+        "BTC/USD",
+        side,
+        Decimal(quantity),
+        OrderType.LIMIT if limit else OrderType.MARKET,
+        at(NOW),
+        limit_price=Decimal(limit) if limit else None,
+    )
+
+
+@pytest.fixture
+def journal() -> OrderJournal:
+    return OrderJournal("sqlite://")
+
+
+@pytest.fixture
+def executor(
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    journal: OrderJournal,
+    clock: ReplayClock,
+) -> KrakenExecutor:
+    return KrakenExecutor(make_client(credentials), journal, clock, live=True)
+
+
+def kinds(events: list[object]) -> list[type]:
+    return [type(e) for e in events]
+
+
+# ---- live only on request ----------------------------------------------------------------------
+
+
+def test_by_default_orders_are_only_validated_and_nothing_is_placed(
+    kraken: FakeKraken,
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    journal: OrderJournal,
+    clock: ReplayClock,
+) -> None:
+    executor = KrakenExecutor(make_client(credentials), journal, clock)
+    placed = order()
+    events = executor.submit(placed)
+
+    assert kinds(events) == [OrderSubmitted, OrderAccepted, OrderCanceled]
+    assert "validate only" in placed.reason
+    assert "nothing was placed" in placed.reason
+    [request] = kraken.calls("AddOrder")
+    assert request.params["validate"] == "true"
+    assert kraken.open_orders() == {}
+    assert journal.entries()[0].status is Journal.VALIDATED
+
+
+def test_a_validate_only_order_without_an_answer_is_rejected_since_nothing_can_be_placed(
+    kraken: FakeKraken,
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    journal: OrderJournal,
+    clock: ReplayClock,
+) -> None:
+    kraken.script("AddOrder", Drop())
+    placed = order()
+    KrakenExecutor(make_client(credentials), journal, clock).submit(placed)
+    assert placed.status is OrderStatus.REJECTED
+    assert "nothing was placed" in placed.reason
+    assert journal.entries()[0].status is Journal.REJECTED
+
+
+def test_live_trading_without_keys_is_refused_at_construction(
+    make_client: ClientFactory, journal: OrderJournal, clock: ReplayClock
+) -> None:
+    with pytest.raises(ConfigError, match="KRAKEN_API_KEY and KRAKEN_API_SECRET for live"):
+        KrakenExecutor(make_client(), journal, clock, live=True)
+    with pytest.raises(ConfigError, match="even to validate"):
+        KrakenExecutor(make_client(), journal, clock)
+
+
+def test_with_the_live_flag_and_keys_the_order_is_placed(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    placed = order()
+    assert kinds(executor.submit(placed)) == [OrderSubmitted, OrderAccepted]
+    [request] = kraken.calls("AddOrder")
+    assert "validate" not in request.params
+    assert request.params["cl_ord_id"] == client_order_id("o1")
+    assert list(kraken.open_orders()) == [executor.journal.entries()[0].txid]
+    assert executor.open_orders() == [placed]
+
+
+# ---- never twice -------------------------------------------------------------------------------
+
+
+def test_the_client_order_id_is_journalled_before_kraken_hears_of_the_order(
+    kraken: FakeKraken,
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    clock: ReplayClock,
+    tmp_path: Path,
+) -> None:
+    journal = OrderJournal(f"sqlite:///{tmp_path / 'live.db'}")
+    seen: list[Journal | None] = []
+
+    def on_add_order(params: dict[str, str]) -> None:
+        entry = OrderJournal(f"sqlite:///{tmp_path / 'live.db'}").get(params["cl_ord_id"])
+        seen.append(entry.status if entry else None)
+
+    kraken.observers["AddOrder"] = on_add_order
+    KrakenExecutor(make_client(credentials), journal, clock, live=True).submit(order())
+    assert seen == [Journal.PENDING]
+
+
+def test_submitting_the_same_order_again_sends_nothing(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    placed = order()
+    executor.submit(placed)
+    assert executor.submit(placed) == []
+    assert executor.submit(order()) == []  # a fresh object with the same id, too
+    assert len(kraken.calls("AddOrder")) == 1
+
+
+def test_a_lost_reply_leaves_the_order_unknown_until_a_query_finds_it(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    kraken.script("AddOrder", Drop())
+    placed = order()
+
+    assert kinds(executor.submit(placed)) == [OrderSubmitted]
+    assert placed.status is OrderStatus.SUBMITTED
+    assert executor.journal.entries()[0].status is Journal.UNKNOWN
+
+    assert kinds(executor.poll()) == [OrderAccepted]
+    assert placed.status is OrderStatus.ACCEPTED
+    [query] = kraken.calls("OpenOrders")
+    assert query.params["cl_ord_id"] == client_order_id("o1")
+    assert len(kraken.calls("AddOrder")) == 1  # resolved by asking, never by resending
+
+
+def test_a_lost_reply_to_a_market_order_is_found_among_the_closed_orders_with_its_fill(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    kraken.script("AddOrder", Drop())
+    placed = order(limit=None)
+    executor.submit(placed)
+
+    events = executor.poll()
+
+    assert kinds(events) == [OrderAccepted, OrderFilled]
+    assert placed.status is OrderStatus.FILLED
+    assert placed.average_fill_price == Decimal("30300.1")  # the ask
+    assert kraken.calls("ClosedOrders")[0].params["cl_ord_id"] == client_order_id("o1")
+    assert len(kraken.calls("AddOrder")) == 1
+
+
+def test_a_timed_out_order_kraken_never_saw_is_rejected_after_the_query(
+    kraken: FakeKraken,
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    journal: OrderJournal,
+    clock: ReplayClock,
+) -> None:
+    kraken.script("AddOrder", Hang())
+    executor = KrakenExecutor(make_client(credentials, timeout_s=0.2), journal, clock, live=True)
+    placed = order()
+    executor.submit(placed)
+    assert journal.entries()[0].status is Journal.UNKNOWN
+
+    assert kinds(executor.poll()) == [OrderRejected]
+    assert "never placed" in placed.reason
+    assert len(kraken.calls("AddOrder")) == 1
+
+
+def test_an_unknown_order_left_by_a_crash_is_resolved_on_restart(
+    kraken: FakeKraken,
+    executor: KrakenExecutor,
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    clock: ReplayClock,
+) -> None:
+    kraken.script("AddOrder", Drop())
+    executor.submit(order())
+    restarted = KrakenExecutor(make_client(credentials), executor.journal, clock, live=True)
+
+    [restored] = restarted.open_orders()
+    assert restored.id == "o1"
+    assert restored.status is OrderStatus.SUBMITTED
+    report = restarted.reconcile()
+    assert kinds(report.events) == [OrderAccepted]
+    assert len(kraken.calls("AddOrder")) == 1
+
+
+# ---- refusals ----------------------------------------------------------------------------------
+
+
+def test_insufficient_funds_is_a_rejection_with_krakens_reason(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    placed = order(quantity="1", limit="30000")  # 30,000 USD against 10,000
+    assert kinds(executor.submit(placed)) == [OrderSubmitted, OrderRejected]
+    assert "EOrder:Insufficient funds" in placed.reason
+    assert executor.journal.entries()[0].status is Journal.REJECTED
+    assert kraken.open_orders() == {}
+
+
+def test_an_order_below_krakens_minimum_is_rejected_as_invalid(
+    executor: KrakenExecutor,
+) -> None:
+    placed = order(quantity="0.00001")
+    executor.submit(placed)
+    assert placed.status is OrderStatus.REJECTED
+    assert "EOrder:Order minimum not met" in placed.reason
+
+
+def test_a_rate_limited_order_is_rejected_and_not_retried(
+    kraken: FakeKraken, executor: KrakenExecutor, sleeps: list[float]
+) -> None:
+    kraken.script("AddOrder", Reply("error_rate_limit"))
+    placed = order()
+    executor.submit(placed)
+    assert placed.status is OrderStatus.REJECTED
+    assert "EAPI:Rate limit exceeded" in placed.reason
+    assert len(kraken.calls("AddOrder")) == 1
+    assert sleeps == []
+
+
+def test_an_authentication_error_stops_the_run(
+    kraken: FakeKraken, make_client: ClientFactory, journal: OrderJournal, clock: ReplayClock
+) -> None:
+    wrong = KrakenCredentials(api_key=SecretStr(API_KEY), api_secret=SecretStr(WRONG_SECRET))
+    executor = KrakenExecutor(make_client(wrong), journal, clock, live=True)
+    placed = order()
+    with pytest.raises(KrakenAuthError, match="EAPI:Invalid signature") as raised:
+        executor.submit(placed)
+    assert isinstance(raised.value, FatalError)
+    assert placed.status is OrderStatus.REJECTED
+    assert journal.entries()[0].status is Journal.REJECTED
+
+
+def test_an_authentication_error_on_a_read_is_fatal_and_not_retried(
+    make_client: ClientFactory, journal: OrderJournal, clock: ReplayClock, sleeps: list[float]
+) -> None:
+    unknown = KrakenCredentials(api_key=SecretStr("not-a-key"), api_secret=SecretStr(WRONG_SECRET))
+    executor = KrakenExecutor(make_client(unknown), journal, clock, live=True)
+    with pytest.raises(KrakenAuthError, match="EAPI:Invalid key"):
+        executor.reconcile()
+    assert sleeps == []
+
+
+# ---- reads and cancels retry -------------------------------------------------------------------
+
+
+def test_rate_limited_reads_wait_with_backoff_then_succeed(
+    kraken: FakeKraken, executor: KrakenExecutor, sleeps: list[float]
+) -> None:
+    kraken.script("OpenOrders", Reply("error_rate_limit"), Reply("error_rate_limit"))
+    kraken.script("Balance", Reply("error_rate_limit"))
+    report = executor.reconcile()
+    assert report.balances["USD"] == Decimal("10000.0000")
+    assert sleeps == [1.0, 2.0, 1.0]
+
+
+def test_reads_give_up_after_the_last_attempt(
+    kraken: FakeKraken, executor: KrakenExecutor, sleeps: list[float]
+) -> None:
+    kraken.script("Balance", *[Reply("error_rate_limit")] * 4)
+    with pytest.raises(KrakenRateLimited):
+        executor.client.private("Balance")
+    assert sleeps == [1.0, 2.0, 4.0]
+
+
+def test_a_cancel_is_retried_when_kraken_is_unavailable(
+    kraken: FakeKraken, executor: KrakenExecutor, sleeps: list[float]
+) -> None:
+    placed = order()
+    executor.submit(placed)
+    kraken.script("CancelOrder", Reply("error_service_unavailable"))
+
+    events = executor.cancel("o1", "the agent changed its mind")
+
+    assert kinds(events) == [OrderCanceled]
+    assert placed.reason == "the agent changed its mind"
+    assert sleeps == [1.0]
+    assert kraken.open_orders() == {}
+    assert executor.cancel("o1", "again") == []
+
+
+# ---- fills ---------------------------------------------------------------------------------------
+
+
+def test_fills_are_reported_once_each_and_survive_a_restart(
+    kraken: FakeKraken,
+    executor: KrakenExecutor,
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    clock: ReplayClock,
+) -> None:
+    ledger = Ledger(cash=Decimal(10000))
+    executor.ledger = ledger
+    placed = order()
+    executor.submit(placed)
+    [txid] = kraken.open_orders()
+
+    kraken.fill(txid, "0.004")
+    [fill] = executor.poll()
+    assert isinstance(fill, OrderFilled)
+    assert (fill.quantity, fill.price, fill.fee) == (
+        Decimal("0.004"),
+        Decimal("29000"),
+        Decimal("0.29"),
+    )
+    assert executor.poll() == []
+    assert ledger.quantity("BTC/USD") == Decimal("0.004")
+
+    restarted = KrakenExecutor(make_client(credentials), executor.journal, clock, live=True)
+    [restored] = restarted.open_orders()
+    assert restored.filled_quantity == Decimal("0.004")
+    kraken.fill(txid)
+    events = restarted.poll()
+    assert kinds(events) == [OrderFilled]
+    assert restored.status is OrderStatus.FILLED
+    assert restarted.journal.entries()[0].status is Journal.CLOSED
+
+
+# ---- reconcile -----------------------------------------------------------------------------------
+
+
+def test_reconcile_passes_when_kraken_and_the_journal_agree(executor: KrakenExecutor) -> None:
+    executor.submit(order())
+    report = executor.reconcile({"USD": Decimal("10000"), "BTC": Decimal("0.5")})
+    assert report.open_orders == 1
+    assert report.problems == ()
+
+
+def test_reconcile_stops_on_an_open_order_tradepit_did_not_place(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    kraken.load_orders("private_OpenOrders_foreign", "open")
+    with pytest.raises(ReconcileError, match=r"OQCLML-BW3P3-BUCMWZ .* tradepit did not place"):
+        executor.reconcile()
+
+
+def test_reconcile_stops_when_balances_differ_from_the_expected(
+    executor: KrakenExecutor,
+) -> None:
+    with pytest.raises(ReconcileError, match=r"USD: Kraken holds 10000.0000, expected 9000"):
+        executor.reconcile({"USD": Decimal(9000)})
+
+
+def test_reconcile_stops_when_the_journal_holds_an_order_kraken_does_not(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    executor.submit(order())
+    kraken.orders.clear()
+    with pytest.raises(ReconcileError, match="the journal has 'o1'"):
+        executor.reconcile()

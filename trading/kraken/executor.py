@@ -1,0 +1,397 @@
+"""The Kraken executor: the same port as the paper executor, against Kraken's spot API.
+
+Safe by construction:
+
+- **Validate-only unless told otherwise.** Orders go out with `validate=true` (Kraken checks
+  them and places nothing) unless the executor was built with `live=True`, and `live=True`
+  without keys is a `ConfigError`, never a silent downgrade.
+- **Never twice.** Each order gets a client order id (`cl_ord_id`, a UUID derived from the order
+  id) that is written to the journal *before* AddOrder is sent. AddOrder is sent exactly once:
+  a refusal (funds, invalid order, rate limit, nonce) rejects the order, an authentication
+  error rejects it and stops the run, and a lost reply or timeout leaves it `unknown`. An
+  unknown order is resolved by asking Kraken for open and then closed orders with that client
+  order id (`poll`, `cancel` and `reconcile` do it), never by sending it again.
+- **Reads and cancels retry** with backoff (the client's `RetryPolicy` and injected sleep).
+- **Reconcile before trading.** `reconcile()` catches up on every journalled order, then
+  compares Kraken's open orders and balances with the journal and the expected balances; any
+  disagreement raises `ReconcileError` with the whole report.
+
+Fills come from Kraken's order records (`vol_exec`, `cost`, `fee`): `poll()` turns what was
+executed since the last look into one `OrderFilled` per order and change, so a fill is emitted
+once even across restarts (the journal keeps what was already reported). Kraken's order record
+does not say maker or taker; market orders are reported as taker, limit orders as maker.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final
+
+from trading.clock import Clock
+from trading.domain import (
+    ZERO,
+    Liquidity,
+    Order,
+    OrderAccepted,
+    OrderCanceled,
+    OrderEvent,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    OrderType,
+    Side,
+)
+from trading.errors import ConfigError, DataError
+from trading.kraken.client import KrakenClient, Pair
+from trading.kraken.errors import (
+    KrakenAuthError,
+    KrakenError,
+    KrakenInvalidOrder,
+    KrakenUnreachable,
+    ReconcileError,
+)
+from trading.kraken.store import Journal, JournalEntry, OrderJournal, new_entry
+from trading.ledger import Ledger
+
+_IDS: Final = uuid.UUID("6f1c1c52-7d0e-4c57-9a53-3e1f2b8d4a10")  # namespace of our cl_ord_ids
+_QUERY_BATCH: Final = 50  # Kraken's QueryOrders takes at most 50 txids
+_log = logging.getLogger(__name__)
+
+
+def client_order_id(order_id: str) -> str:
+    """The Kraken `cl_ord_id` of an order: a UUID determined by the order id, so the same order
+    always carries the same id, to Kraken and in the journal."""
+    return str(uuid.uuid5(_IDS, order_id))
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    balances: dict[str, Decimal]
+    open_orders: int
+    events: list[OrderEvent] = field(default_factory=list)
+    problems: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        lines = [f"Kraken reconcile: {len(self.problems)} problem(s)"]
+        lines += [f"  - {p}" for p in self.problems]
+        held = ", ".join(f"{a} {v}" for a, v in sorted(self.balances.items())) or "nothing"
+        lines.append(f"  balances: {held}; open orders at Kraken: {self.open_orders}")
+        return "\n".join(lines)
+
+
+class KrakenExecutor:
+    def __init__(
+        self,
+        client: KrakenClient,
+        journal: OrderJournal,
+        clock: Clock,
+        *,
+        live: bool = False,
+        ledger: Ledger | None = None,
+    ) -> None:
+        if not client.has_credentials:
+            raise ConfigError(
+                "Kraken orders need KRAKEN_API_KEY and KRAKEN_API_SECRET"
+                + (
+                    " for live trading"
+                    if live
+                    else " even to validate (validate=true is a private endpoint); to trade on "
+                    "paper without keys, use BookPaperExecutor"
+                )
+            )
+        self.client = client
+        self.journal = journal
+        self.clock = clock
+        self.live = live
+        self.ledger = ledger
+        self.orders: dict[str, Order] = {}
+        self._restore()
+
+    def __repr__(self) -> str:
+        mode = "live" if self.live else "validate-only"
+        return f"KrakenExecutor({self.client!r}, {mode}, {len(self.open_orders())} open)"
+
+    # ---- the executor port --------------------------------------------------------------------
+
+    def submit(self, order: Order) -> list[OrderEvent]:
+        if order.id in self.orders or self.journal.by_order_id(order.id) is not None:
+            return []  # idempotent by order id: this order was sent (or journalled) before
+        now = self.clock.now()
+        try:
+            pair = self.client.pair(order.symbol)  # a Kraken outage raises before any change
+        except DataError as error:
+            self.orders[order.id] = order
+            events = self._apply(order, OrderSubmitted(order.id, now))
+            return events + self._apply(order, OrderRejected(order.id, now, str(error)))
+        self.orders[order.id] = order
+        events = self._apply(order, OrderSubmitted(order.id, now))
+        lots = pair.instrument().round_quantity(order.quantity)
+        if lots != order.quantity:
+            reason = (
+                f"quantity {order.quantity} is not a multiple of Kraken's lot size "
+                f"{pair.quantity_increment} for {pair.symbol}"
+            )
+            return events + self._apply(order, OrderRejected(order.id, now, reason))
+        cl_ord_id = client_order_id(order.id)
+        self.journal.record(
+            new_entry(
+                client_order_id=cl_ord_id,
+                order_id=order.id,
+                live=self.live,
+                symbol=pair.symbol,
+                pair=pair.id,
+                side=order.side.value,
+                type=order.type.value,
+                quantity=order.quantity,
+                limit_price=order.limit_price,
+                now=now,
+            )
+        )
+        return events + self._add_order(order, pair, cl_ord_id, now)
+
+    def _add_order(
+        self, order: Order, pair: Pair, cl_ord_id: str, now: datetime
+    ) -> list[OrderEvent]:
+        """Send AddOrder exactly once and turn what came back into events."""
+        params = {
+            "pair": pair.id,
+            "type": order.side.value,
+            "ordertype": order.type.value,
+            "volume": str(order.quantity),
+            "cl_ord_id": cl_ord_id,
+        }
+        if order.type is OrderType.LIMIT:
+            params["price"] = str(order.limit)
+        if not self.live:
+            params["validate"] = "true"
+        try:
+            result = self.client.private("AddOrder", params, retry=False)
+        except KrakenUnreachable as error:
+            if not self.live:
+                reason = f"{error}: no answer to a validate-only order; nothing was placed"
+                self.journal.update(cl_ord_id, now, status=Journal.REJECTED, reason=reason)
+                return self._apply(order, OrderRejected(order.id, now, reason))
+            # It may or may not have reached Kraken: only a query can tell. Never resend.
+            reason = f"{error}: outcome unknown, to be resolved by querying Kraken"
+            self.journal.update(cl_ord_id, now, status=Journal.UNKNOWN, reason=reason)
+            _log.warning("order %s (%s) outcome unknown: %s", order.id, cl_ord_id, error)
+            return []
+        except KrakenAuthError as error:
+            self.journal.update(cl_ord_id, now, status=Journal.REJECTED, reason=str(error))
+            self._apply(order, OrderRejected(order.id, now, str(error)))
+            raise
+        except KrakenError as error:  # refused: funds, invalid, rate limit, nonce...
+            self.journal.update(cl_ord_id, now, status=Journal.REJECTED, reason=str(error))
+            return self._apply(order, OrderRejected(order.id, now, str(error)))
+        if not self.live:
+            said = result.get("descr", {}).get("order", "")
+            reason = f"validate only: Kraken accepted {said!r}; nothing was placed"
+            self.journal.update(cl_ord_id, now, status=Journal.VALIDATED, reason=reason)
+            events = self._apply(order, OrderAccepted(order.id, now))
+            return events + self._apply(order, OrderCanceled(order.id, now, reason))
+        txid = str(result["txid"][0])
+        self.journal.update(cl_ord_id, now, status=Journal.OPEN, txid=txid)
+        return self._apply(order, OrderAccepted(order.id, now))
+
+    def cancel(self, order_id: str, reason: str) -> list[OrderEvent]:
+        order = self.orders.get(order_id)
+        entry = self.journal.by_order_id(order_id)
+        if order is None or entry is None or not order.status.is_open:
+            return []
+        events: list[OrderEvent] = []
+        if entry.status.unresolved:
+            events += self._resolve(entry)
+            entry = self._entry(entry.client_order_id)
+            if not order.status.is_open or entry.txid is None:
+                return events
+        try:
+            self.client.private("CancelOrder", {"txid": entry.txid or ""})
+        except KrakenInvalidOrder as error:
+            if "EOrder:Unknown order" not in error.codes:
+                raise
+            # No longer open at Kraken (filled or canceled meanwhile): the query below tells.
+        found = self.client.private("QueryOrders", {"txid": entry.txid or ""})
+        if entry.txid in found:
+            events += self._catch_up(entry, found[entry.txid], cancel_reason=reason)
+        return events
+
+    def open_orders(self) -> list[Order]:
+        return [o for o in self.orders.values() if o.status.is_open]
+
+    # ---- keeping up with Kraken ---------------------------------------------------------------
+
+    def poll(self) -> list[OrderEvent]:
+        """Resolve unknown orders, then report what Kraken executed or canceled since the last
+        look, as events (fills once each)."""
+        events: list[OrderEvent] = []
+        for entry in self.journal.entries([Journal.PENDING, Journal.UNKNOWN]):
+            events += self._resolve(entry)
+        working = [e for e in self.journal.entries([Journal.OPEN]) if e.txid]
+        for start in range(0, len(working), _QUERY_BATCH):
+            batch = working[start : start + _QUERY_BATCH]
+            found = self.client.private(
+                "QueryOrders", {"txid": ",".join(e.txid or "" for e in batch)}
+            )
+            for entry in batch:
+                if entry.txid in found:
+                    events += self._catch_up(entry, found[entry.txid])
+        return events
+
+    def reconcile(
+        self, expected_balances: Mapping[str, Decimal] | None = None, tolerance: Decimal = ZERO
+    ) -> ReconcileReport:
+        """Check Kraken against the journal before the first cycle. Raises `ReconcileError`
+        listing every disagreement; returns the report when there is none."""
+        events = self.poll()
+        problems: list[str] = []
+        kraken_open: dict[str, Any] = self.client.private("OpenOrders")["open"]
+        ours = {e.client_order_id: e for e in self.journal.entries()}
+        for txid, info in kraken_open.items():
+            entry = ours.get(str(info.get("cl_ord_id") or ""))
+            said = info.get("descr", {}).get("order", "?")
+            if entry is None:
+                problems.append(
+                    f"Kraken has open order {txid} ({said}) that tradepit did not place"
+                )
+            elif entry.status is not Journal.OPEN:
+                problems.append(
+                    f"Kraken has order {txid} ({said}) open; the journal says "
+                    f"{entry.status.value} for {entry.order_id!r}"
+                )
+        for entry in self.journal.entries([Journal.OPEN, Journal.UNKNOWN, Journal.PENDING]):
+            if entry.txid not in kraken_open:
+                problems.append(
+                    f"the journal has {entry.order_id!r} ({entry.txid or 'no txid'}) "
+                    f"{entry.status.value}, but Kraken does not hold it open"
+                )
+        balances = {
+            self.client.asset_code(asset): Decimal(amount)
+            for asset, amount in self.client.private("Balance").items()
+        }
+        for asset, expected in (expected_balances or {}).items():
+            actual = balances.get(asset, ZERO)
+            if abs(actual - expected) > tolerance:
+                problems.append(f"{asset}: Kraken holds {actual}, expected {expected}")
+        report = ReconcileReport(balances, len(kraken_open), events, tuple(problems))
+        if problems:
+            raise ReconcileError(report.text())
+        return report
+
+    def _resolve(self, entry: JournalEntry) -> list[OrderEvent]:
+        """Find an order whose AddOrder went unanswered: open first, then closed. Not found
+        in either means it never reached Kraken."""
+        order = self._order(entry)
+        now = self.clock.now()
+        if not entry.live:
+            reason = "validate-only order got no answer; nothing can have been placed"
+            self.journal.update(entry.client_order_id, now, status=Journal.REJECTED, reason=reason)
+            return self._apply(order, OrderRejected(order.id, now, reason))
+        query = {"cl_ord_id": entry.client_order_id}
+        found = self.client.private("OpenOrders", query)["open"]
+        if not found:
+            start = entry.created_at - timedelta(minutes=5)
+            closed = {**query, "start": str(int(start.timestamp()))}
+            found = self.client.private("ClosedOrders", closed)["closed"]
+        if not found:
+            reason = (
+                f"no answer to AddOrder and Kraken has no order with client order id "
+                f"{entry.client_order_id}: it was never placed"
+            )
+            self.journal.update(entry.client_order_id, now, status=Journal.REJECTED, reason=reason)
+            return self._apply(order, OrderRejected(order.id, now, reason))
+        txid, info = next(iter(found.items()))
+        entry = self.journal.update(entry.client_order_id, now, status=Journal.OPEN, txid=txid)
+        _log.info("order %s resolved: Kraken holds it as %s", order.id, txid)
+        events = self._apply(order, OrderAccepted(order.id, now))
+        return events + self._catch_up(entry, info)
+
+    def _catch_up(
+        self, entry: JournalEntry, info: Mapping[str, Any], cancel_reason: str | None = None
+    ) -> list[OrderEvent]:
+        order = self._order(entry)
+        now = self.clock.now()
+        executed, cost, fee = (Decimal(str(info[k])) for k in ("vol_exec", "cost", "fee"))
+        events: list[OrderEvent] = []
+        delta = executed - entry.executed
+        if delta > ZERO:
+            fill = OrderFilled(
+                order_id=order.id,
+                time=now,
+                trade_id=f"{entry.txid}:{executed}",
+                symbol=order.symbol,
+                side=order.side,
+                quantity=delta,
+                price=(cost - entry.cost) / delta,
+                fee=fee - entry.fee,
+                liquidity=Liquidity.TAKER if order.type is OrderType.MARKET else Liquidity.MAKER,
+            )
+            if self.ledger is not None:
+                self.ledger.apply_fill(fill)
+            events += self._apply(order, fill)
+        status = str(info.get("status"))
+        journal = {"closed": Journal.CLOSED, "canceled": Journal.CANCELED}.get(status)
+        if status == "expired":
+            journal = Journal.CANCELED
+        if journal is Journal.CLOSED and order.status.is_open:
+            journal = Journal.CANCELED  # closed short of its volume: the rest is gone
+        if journal is Journal.CANCELED and order.status.is_open:
+            why = cancel_reason or str(info.get("reason") or f"{status} by Kraken")
+            events += self._apply(order, OrderCanceled(order.id, now, why))
+        self.journal.update(
+            entry.client_order_id, now, status=journal, executed=executed, cost=cost, fee=fee
+        )
+        return events
+
+    # ---- state --------------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        """Rebuild the orders still working after a restart from the journal."""
+        for entry in self.journal.entries([Journal.PENDING, Journal.UNKNOWN, Journal.OPEN]):
+            order = Order(
+                entry.order_id,
+                entry.symbol,
+                Side(entry.side),
+                entry.quantity,
+                OrderType(entry.type),
+                entry.created_at,
+                limit_price=entry.limit_price,
+            )
+            order.apply(OrderSubmitted(order.id, entry.created_at))
+            if entry.status is Journal.OPEN:
+                order.apply(OrderAccepted(order.id, entry.updated_at))
+            if entry.executed > ZERO:
+                order.apply(
+                    OrderFilled(
+                        order.id,
+                        entry.updated_at,
+                        f"{entry.txid}:{entry.executed}",
+                        order.symbol,
+                        order.side,
+                        entry.executed,
+                        entry.cost / entry.executed,
+                        entry.fee,
+                        Liquidity.TAKER if order.type is OrderType.MARKET else Liquidity.MAKER,
+                    )
+                )
+            self.orders[order.id] = order
+
+    def _order(self, entry: JournalEntry) -> Order:
+        order = self.orders.get(entry.order_id)
+        if order is None:
+            raise ReconcileError(f"journal order {entry.order_id!r} has no order in memory")
+        return order
+
+    def _entry(self, client_order_id: str) -> JournalEntry:
+        entry = self.journal.get(client_order_id)
+        if entry is None:
+            raise ReconcileError(f"no journal entry {client_order_id!r}")
+        return entry
+
+    @staticmethod
+    def _apply(order: Order, event: OrderEvent) -> list[OrderEvent]:
+        return [event] if order.apply(event) else []

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from agents.gateway import LlmGateway
 from agents.llm_agent import LlmAgent, Turn, build_models, usable_models
@@ -40,6 +40,8 @@ from trading.data import Catalog
 from trading.decision import Decision, Snapshot
 from trading.errors import ConfigError, FatalError
 from trading.strategies import QuantParams, strategy_targets, validate_params
+
+T = TypeVar("T")
 
 Ballots = dict[str, dict[str, Ballot]]  # symbol -> member -> ballot
 Decided = dict[str, CoordinatedDecision]  # symbol -> the team's decision
@@ -201,8 +203,8 @@ class Team:
         return await self._judge(step, snapshot, read)
 
     async def _theses(self, step: Step, snapshot: Snapshot) -> tuple[Ballots, dict[str, Any]]:
-        groups = await asyncio.gather(
-            *(self._ask_all(self.members[m], snapshot, {}) for m in step.members)
+        groups = await _all_settled(
+            [self._ask_all(self.members[m], snapshot, {}) for m in step.members]
         )
         ballots: Ballots = {s: {} for s in snapshot.symbols}
         turns = [turn for group in groups for turn in group]
@@ -224,8 +226,8 @@ class Team:
                 for symbol in snapshot.symbols
             }
             revisers = [a for a in debaters if getattr(self.members[a], "revises", True)]
-            groups = await asyncio.gather(
-                *(self._ask_all(self.members[a], snapshot, notes) for a in revisers)
+            groups = await _all_settled(
+                [self._ask_all(self.members[a], snapshot, notes) for a in revisers]
             )
             for turn in (t for group in groups for t in group):
                 turns.append({"round": round_no, **turn.model_dump(mode="json")})
@@ -316,6 +318,17 @@ class Team:
             "tokens": sum(c.tokens for c in calls),
             "usd": str(sum((c.cost_usd for c in fresh), Decimal(0))),
         }
+
+
+async def _all_settled(asks: Sequence[Awaitable[T]]) -> list[T]:
+    """Every member's answer, or the first failure, a fatal one first, once ALL have settled.
+    Plain `gather` returns at the first failure and leaves the other members' LLM calls
+    running unowned: paid for, never recorded, and cut off when the loop closes."""
+    results = await asyncio.gather(*asks, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        raise next((f for f in failures if isinstance(f, FatalError)), failures[0])
+    return cast(list[T], results)
 
 
 def _header(step: Step) -> dict[str, Any]:

@@ -8,7 +8,8 @@ stands in for litellm there, so every provider and every agent shares one code p
 2. Otherwise the budget is checked, and the models are tried in order (primary, then the
    fallback), each with retries and exponential backoff on rate limits, timeouts and server
    errors. Client errors (bad key, bad request) move straight to the next model.
-3. Every answered call is priced from `providers.yaml`, logged, cached and charged.
+3. Every answered call is priced from `providers.yaml`, cached and logged in one commit,
+   then charged.
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ class LlmGateway:
         for ref, key in keyed:
             hit = self.store.cached(key)
             if hit is not None:
-                return self._answer(agent, ref, key, hit, latency=0.0, cached=True)
+                call = self._priced(agent, ref, key, hit, latency=0.0, cached=True)
+                self.store.record(call)
+                return self._settle(call, hit)
         if self.replay:
             raise ReplayMiss(
                 f"replay of run {self.run_id!r}: agent {agent!r} asked something the original "
@@ -153,18 +156,19 @@ class LlmGateway:
                 ) from None
             latency = self._timer() - started
             payload = response.model_dump(mode="json")
-            # Cache before charging: if this call ends the budget, a replay still has it.
-            self.store.store(key, ref.reference, payload, self.clock.now())
-            return self._answer(agent, ref, key, payload, latency=latency, cached=False)
+            call = self._priced(agent, ref, key, payload, latency=latency, cached=False)
+            # Saved before charging: if this call ends the budget, a replay still has it.
+            self.store.save(call, payload)
+            return self._settle(call, payload)
         raise LlmUnavailable(f"{last} (after {self.retry.attempts} tries)")
 
-    def _answer(
+    def _priced(
         self, agent: str, ref: ModelRef, key: str, payload: Any, *, latency: float, cached: bool
-    ) -> Any:
+    ) -> LlmCall:
         usage = payload.get("usage") or {}
         prompt = int(usage.get("prompt_tokens") or 0)
         completion = int(usage.get("completion_tokens") or 0)
-        call = LlmCall(
+        return LlmCall(
             run_id=self.run_id,
             agent=agent,
             model=ref.reference,
@@ -176,7 +180,9 @@ class LlmGateway:
             cached=cached,
             time=self.clock.now(),
         )
-        self.store.record(call)
+
+    def _settle(self, call: LlmCall, payload: Any) -> Any:
+        """Count a logged call against the budget and hand agno litellm's response type."""
         self.calls.append(call)
         self.budget.charge(call)
         return self._litellm.ModelResponse(**payload)

@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, Text, create_engine, select
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.pool import StaticPool
 
 from trading.errors import FatalError
 from trading.storage import DecimalText, UtcDateTime
@@ -123,49 +137,55 @@ class CachedResponse(_Base):
 
 
 class LlmCallStore:
-    """The call log and the response cache, in the run database (any SQLAlchemy URL)."""
+    """The call log and the response cache, in the run database (SQLite or PostgreSQL)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
+        parsed = make_url(url)
+        dialect = parsed.get_backend_name()
+        if dialect not in _INSERT_OR_IGNORE:
+            raise FatalError(
+                f"the LLM call store needs SQLite or PostgreSQL, got {dialect!r} in {url!r}"
+            )
+        self._store_answer = _INSERT_OR_IGNORE[dialect](CachedResponse)
+        if dialect == "sqlite" and _in_memory(parsed):
+            # One connection for the process, shared by its threads, or each thread would see
+            # an empty database; with no file, there is no log to write ahead or sync.
+            self.engine = create_engine(
+                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+        else:
+            self.engine = create_engine(url)
+            if dialect == "sqlite":
+                event.listen(self.engine, "connect", _wal_with_normal_sync)
         _Base.metadata.create_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
 
     def cached(self, key: str) -> Any | None:
-        with Session(self.engine) as session:
-            row = session.get(CachedResponse, key)
-            return None if row is None else json.loads(row.response)
+        with self.engine.connect() as connection:
+            text = connection.scalar(_ANSWER, {"key": key})
+        return None if text is None else json.loads(text)
 
-    def store(self, key: str, model: str, response: Any, stored_at: datetime) -> None:
-        """Keep the first answer for a key: a replay must see what the original run saw."""
-        with Session(self.engine) as session, session.begin():
-            if session.get(CachedResponse, key) is None:
-                session.add(
-                    CachedResponse(
-                        key=key,
-                        model=model,
-                        response=json.dumps(response, sort_keys=True, default=str),
-                        stored_at=stored_at.astimezone(UTC),
-                    )
-                )
+    def save(self, call: LlmCall, response: Any) -> None:
+        """A fresh answer and its cost record in one transaction, so a crash leaves both or
+        neither: never a paid call missing from the log, nor a logged call a replay cannot
+        answer. The first answer for a key is kept: a replay must see what the original run
+        saw, even if two agents asked the same question at once."""
+        answer = {
+            "key": call.cache_key,
+            "model": call.model,
+            "response": json.dumps(response, sort_keys=True, default=str),
+            "stored_at": call.time,
+        }
+        with self.engine.begin() as connection:
+            connection.execute(self._store_answer, answer)
+            connection.execute(_LOG_CALL, _record(call))
 
     def record(self, call: LlmCall) -> None:
-        with Session(self.engine) as session, session.begin():
-            session.add(
-                LlmCallRecord(
-                    run_id=call.run_id,
-                    agent=call.agent,
-                    model=call.model,
-                    prompt_tokens=call.prompt_tokens,
-                    completion_tokens=call.completion_tokens,
-                    cost_usd=call.cost_usd,
-                    latency_s=call.latency_s,
-                    cache_key=call.cache_key,
-                    cached=int(call.cached),
-                    time=call.time,
-                )
-            )
+        """Log a call that stored nothing: one answered from the cache."""
+        with self.engine.begin() as connection:
+            connection.execute(_LOG_CALL, _record(call))
 
     def calls(self, run_id: str) -> list[LlmCall]:
         with Session(self.engine) as session:
@@ -189,3 +209,50 @@ class LlmCallStore:
                 )
                 for r in rows
             ]
+
+
+# Built once and given their values at execution: a statement built per call with .values()
+# costs more in SQLAlchemy's coercion and cache keys than SQLite takes to run it.
+_ANSWER = select(CachedResponse.response).where(CachedResponse.key == bindparam("key"))
+_LOG_CALL = insert(LlmCallRecord)
+
+
+def _record(call: LlmCall) -> dict[str, Any]:
+    return {
+        "run_id": call.run_id,
+        "agent": call.agent,
+        "model": call.model,
+        "prompt_tokens": call.prompt_tokens,
+        "completion_tokens": call.completion_tokens,
+        "cost_usd": call.cost_usd,
+        "latency_s": call.latency_s,
+        "cache_key": call.cache_key,
+        "cached": int(call.cached),
+        "time": call.time,
+    }
+
+
+# Both dialects spell "insert unless the key is there" as ON CONFLICT DO NOTHING, in one
+# statement, so a concurrent writer cannot slip in between a lookup and the insert.
+_INSERT_OR_IGNORE: dict[str, Callable[[type[_Base]], Any]] = {
+    "sqlite": lambda table: sqlite_insert(table).on_conflict_do_nothing(),
+    "postgresql": lambda table: postgresql_insert(table).on_conflict_do_nothing(),
+}
+
+
+def _in_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _wal_with_normal_sync(dbapi_connection: Any, connection_record: Any) -> None:
+    """Write-ahead log with synchronous=NORMAL: a commit is one append to the log, with no
+    fsync, instead of the rollback journal's several fsyncs. Each call still commits on its
+    own, so a killed process loses nothing it committed; only a power loss or OS crash can
+    roll back the last few commits, and the database stays consistent either way. Readers
+    no longer wait for a writer, either."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()

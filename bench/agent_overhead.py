@@ -54,7 +54,7 @@ from trading.ledger import Ledger
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.fakes.agents import loopback_providers, thesis_json  # noqa: E402 (path set above)
-from tests.fakes.llm_server import CallTool, FakeLlm, Say, Script, Step  # noqa: E402
+from tests.fakes.llm_server import CallTool, FakeLlm, Say, Step, fake_llm  # noqa: E402
 
 SYMBOL = "SPX"
 FIRST_DAY = 1000  # index of the first SPX bar asked about (late 2002); each turn takes the next
@@ -95,22 +95,6 @@ def loopback_only() -> None:
         real_connect(self, address)
 
     socket.socket.connect = connect  # type: ignore[method-assign,assignment]
-
-
-@contextmanager
-def serving(script: Script, latency_s: float = 0.0, nagle: bool = False) -> Iterator[FakeLlm]:
-    """The tests' fake model, with Nagle's algorithm off unless asked for. The fake writes a
-    reply's headers and body in two sends; with Nagle on, the body waits for the client's
-    delayed ACK (about 40 ms on Linux loopback), which would swamp the framework's own time.
-    Real servers (uvicorn, nginx) set TCP_NODELAY."""
-    server = FakeLlm(script, latency_s)
-    handler = server._server.RequestHandlerClass  # this server's own handler class
-    handler.disable_nagle_algorithm = not nagle  # type: ignore[attr-defined]
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def bare_round_trips(server: FakeLlm, body: bytes, count: int = 50) -> list[float]:
@@ -202,7 +186,7 @@ def stopwatch(gateway: LlmGateway) -> Iterator[dict[str, float]]:
     """Wall time in the gateway and its SQLite store, unprofiled: the methods are wrapped on
     the live instances (the gateway calls `self.store.cached(...)`), and unwrapped after."""
     seconds: dict[str, float] = {}
-    watched = [(gateway, "complete")] + [(gateway.store, m) for m in ("cached", "store", "record")]
+    watched = [(gateway, "complete")] + [(gateway.store, m) for m in ("cached", "save", "record")]
     for owner, method in watched:
         setattr(owner, method, timed(getattr(owner, method), method, seconds))
     try:
@@ -215,7 +199,7 @@ def stopwatch(gateway: LlmGateway) -> Iterator[dict[str, float]]:
 async def zero_latency(rig: Rig, count: int) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for label, script, calls in (("direct", answer_at_once, 1), ("tool", call_a_tool_first, 2)):
-        with serving(script) as server:
+        with fake_llm(script) as server:
             gateway = rig.gateway()
             agent = rig.agent(server, gateway)
             warm = await turns(agent, rig.days(WARMUP_TURNS))
@@ -233,8 +217,6 @@ async def zero_latency(rig: Rig, count: int) -> dict[str, Any]:
                 assert len(server.requests) == before, "the cache did not answer"
                 body = json.dumps(server.requests[-1]).encode()  # a realistic request
                 found["floor"] = bare_round_trips(server, body)
-                with serving(answer_at_once, nagle=True) as stalling:
-                    found["floor_nagle"] = bare_round_trips(stalling, body, count=10)
             gateway.store.close()
     return found
 
@@ -259,7 +241,7 @@ async def with_latency(rig: Rig, rounds: int) -> dict[str, list[float]]:
     that machine noise falls on all three alike."""
     found: dict[str, list[float]] = {"one": [], "one_server": [], "sequence": [], "parallel": []}
     found["sequence_server"] = []
-    with serving(call_a_tool_first, latency_s=LATENCY_S) as server:
+    with fake_llm(call_a_tool_first, latency_s=LATENCY_S) as server:
         gateway = rig.gateway()
         team = [rig.agent(server, gateway, f"agent-{i}") for i in range(TEAM)]
         for agent in team:
@@ -311,11 +293,11 @@ def print_parts(zero: dict[str, Any]) -> None:
             cells.append(f"{figure(parts, sum(seconds)) * 1e3 / len(seconds):8.2f}")
         print(f"{label:54s} {' '.join(cells)}")
 
-    sqlite = ("cached", "store", "record")
+    sqlite = ("cached", "save", "record")
     row("whole turn", lambda parts, total: total)
     row("  SQLite cache lookup (LlmCallStore.cached)", lambda p, _: p.get("cached", 0.0))
-    row("  SQLite cache write (LlmCallStore.store)", lambda p, _: p.get("store", 0.0))
-    row("  SQLite cost log (LlmCallStore.record)", lambda p, _: p.get("record", 0.0))
+    row("  SQLite cache write + cost log (LlmCallStore.save)", lambda p, _: p.get("save", 0.0))
+    row("  SQLite cost log of a cache hit (LlmCallStore.record)", lambda p, _: p.get("record", 0.0))
     row(
         "  litellm, loopback HTTP, server (gateway - SQLite)",
         lambda p, _: p["complete"] - sum(p.get(k, 0.0) for k in sqlite),
@@ -327,8 +309,7 @@ def report(zero: dict[str, Any], tool: list[float], latency: dict[str, list[floa
     floor = median_ms(zero["floor"])
     print(
         f"loopback floor: bare HTTP round trip to the fake, same request body, no framework: "
-        f"{floor:.2f} ms median (with the fake's Nagle stall: {median_ms(zero['floor_nagle']):.1f}"
-        " ms)"
+        f"{floor:.2f} ms median"
     )
     print(f"get_market_summary alone (the tool a turn calls): {median_ms(tool):.2f} ms median")
     print(f"first turn of the process (cold: lazy imports): {zero['cold'] * 1e3:.0f} ms")
@@ -392,7 +373,7 @@ def report(zero: dict[str, Any], tool: list[float], latency: dict[str, list[floa
 
 
 async def profiled(rig: Rig, count: int) -> pstats.Stats:
-    with serving(call_a_tool_first) as server:
+    with fake_llm(call_a_tool_first) as server:
         gateway = rig.gateway()
         agent = rig.agent(server, gateway)
         await turns(agent, rig.days(WARMUP_TURNS))
@@ -439,8 +420,8 @@ def print_profile(stats: pstats.Stats, count: int) -> None:
     gateway = entered(named("agents/gateway.py", "complete"), lambda f: True)
     litellm = entered(under("litellm", "openai", "httpx", "httpcore"), under("agents"))
     store = entered(
-        named("agents/llm_calls.py", "cached", "store", "record"),
-        named("agents/gateway.py", "_call", "_answer", "complete"),
+        named("agents/llm_calls.py", "cached", "save", "record"),
+        named("agents/gateway.py", "_call", "complete"),
     )
     hop = entered(under("tools"), under("agents"))
     waiting = sum(v[2] for f, v in table.items() if f[0] == "~" and "poll" in f[2]) * 1e3 / count

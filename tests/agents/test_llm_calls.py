@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from agents.llm_calls import Budget, BudgetExceeded, LlmCall, LlmCallStore, cache_key
 from trading.errors import FatalError
@@ -65,17 +70,102 @@ def test_budgets_must_be_positive() -> None:
         Budget(max_tokens=0)
 
 
-def test_calls_and_cached_answers_persist(tmp_path: Path) -> None:
+def test_an_answer_and_its_cost_record_persist_together(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'llm.db'}"
     store = LlmCallStore(url)
-    key = cache_key("openai:gpt-4o-mini", MESSAGES)
-    assert store.cached(key) is None
-    store.store(key, "openai:gpt-4o-mini", {"content": "first"}, T)
-    store.store(key, "openai:gpt-4o-mini", {"content": "second"}, T)  # first answer wins
-    store.record(call())
+    first = call()
+    assert store.cached(first.cache_key) is None
+    store.save(first, {"content": "first"})
+    store.record(call(cached=True))  # a later cache hit logs a call and stores nothing
     store.close()
     reopened = LlmCallStore(url)
-    assert reopened.cached(key) == {"content": "first"}
-    [logged] = reopened.calls("run-1")
-    assert (logged.prompt_tokens, logged.cost_usd, logged.time) == (100, Decimal("0.001"), T)
+    assert reopened.cached(first.cache_key) == {"content": "first"}
+    logged = reopened.calls("run-1")
+    assert [(c.prompt_tokens, c.cost_usd, c.time, c.cached) for c in logged] == [
+        (100, Decimal("0.001"), T, False),
+        (100, Decimal("0.001"), T, True),
+    ]
     reopened.close()
+
+
+def test_the_first_answer_for_a_question_is_kept_and_both_calls_are_logged(
+    tmp_path: Path,
+) -> None:
+    store = LlmCallStore(f"sqlite:///{tmp_path / 'llm.db'}")
+    store.save(call(), {"content": "first"})
+    store.save(call(tokens=(7, 3)), {"content": "second"})  # two agents asked at once
+    assert store.cached("k" * 64) == {"content": "first"}
+    assert [c.prompt_tokens for c in store.calls("run-1")] == [100, 7]
+    store.close()
+
+
+def test_a_failed_save_leaves_neither_the_answer_nor_the_record(tmp_path: Path) -> None:
+    store = LlmCallStore(f"sqlite:///{tmp_path / 'llm.db'}")
+    refuse = (
+        "CREATE TRIGGER refuse BEFORE INSERT ON llm_calls "
+        "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(refuse)  # the cost log's insert fails, after the cache's
+    with pytest.raises(IntegrityError, match="disk full"):
+        store.save(call(), {"content": "lost"})
+    assert store.cached("k" * 64) is None
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER refuse")
+    store.save(call(), {"content": "kept"})
+    assert store.cached("k" * 64) == {"content": "kept"}
+    assert len(store.calls("run-1")) == 1
+    store.close()
+
+
+def test_a_file_database_uses_a_write_ahead_log_synced_at_checkpoints(tmp_path: Path) -> None:
+    store = LlmCallStore(f"sqlite:///{tmp_path / 'llm.db'}")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    store.close()
+
+
+def test_a_killed_process_loses_no_saved_call(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'llm.db'}"
+    killed = subprocess.run(  # noqa: S603 - our own interpreter running the code below
+        [sys.executable, "-c", KILLED_AFTER_SAVING, url],
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+        timeout=60,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    store = LlmCallStore(url)
+    assert store.cached("k" * 64) == {"content": "saved"}
+    assert [c.agent for c in store.calls("run-1")] == ["bull"]
+    store.close()
+
+
+# Saves one call, then dies with no chance to close the database or checkpoint its log.
+KILLED_AFTER_SAVING = """
+import os, signal, sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from agents.llm_calls import LlmCall, LlmCallStore
+store = LlmCallStore(sys.argv[1])
+t = datetime(2026, 1, 2, tzinfo=UTC)
+call = LlmCall("run-1", "bull", "m", 1, 1, Decimal(0), 0.1, "k" * 64, False, t)
+store.save(call, {"content": "saved"})
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_an_in_memory_store_is_one_database_for_every_thread() -> None:
+    store = LlmCallStore("sqlite://")  # no file, so no write-ahead log
+    store.save(call(), {"content": "first"})
+    seen: list[object] = []
+    reader = threading.Thread(target=lambda: seen.append(store.cached("k" * 64)))
+    reader.start()
+    reader.join(timeout=10)
+    assert seen == [{"content": "first"}]
+    store.close()
+
+
+def test_a_database_without_insert_or_ignore_is_refused_by_name() -> None:
+    with pytest.raises(FatalError, match=r"needs SQLite or PostgreSQL, got 'mysql'"):
+        LlmCallStore("mysql://user@localhost/tradepit")

@@ -130,6 +130,10 @@ def fake_llm(script: Script, latency_s: float = 0.0) -> Iterator[FakeLlm]:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeLlm
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK (about 40 ms on Linux loopback) on every reply. Real servers set
+    # TCP_NODELAY too.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

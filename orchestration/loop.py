@@ -15,21 +15,30 @@ submitted again.
 `stop()` (and SIGINT or SIGTERM, through `stop_on_signals`) lets the current cycle finish and
 commit, then the loop returns with status "stopped"; `resume` continues it later.
 
-Cycles come from a `CycleSource`: replayed bars today. A live source (every N seconds, or on
-each new bar, waiting on an injected clock and sleep) implements the same protocol later.
+Cycles come from a `CycleSource`: replayed bars by default, or a live one
+(`orchestration.live.LiveSource`: every N seconds or on each new bar, waiting on an injected
+clock and sleep). Orders go to the engine's paper executor unless `start`/`resume` get an
+`ExecutorFactory` (paper fills on a live book, or an exchange). Such a run is rebuilt on
+resume from its stored fills (`orchestration.recorded`), since a live book cannot fill the
+past again, and then trades on through the factory's executor. A `start_up` hook runs before
+the first cycle (an exchange reconcile); the events it returns are committed with that cycle.
 """
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from types import FrameType
 from typing import Any, Literal, Protocol
 
+import pandas as pd
+
 from orchestration.events import ErrorEvent, EventSink, LoopEvent, ProgressEvent, ResultEvent
+from orchestration.recorded import recorded_fills
 from orchestration.resume import ResumeError, StoredRun, bars_json, rebuild, stored_run
 from trading.clock import Clock
 from trading.data import Catalog
@@ -39,6 +48,7 @@ from trading.errors import ConfigError
 from trading.replay import (
     CycleEngine,
     DecisionLog,
+    ExecutorFactory,
     ReplayBars,
     ReplayConfig,
     ReplayResult,
@@ -53,6 +63,7 @@ __all__ = [
     "OnceOnly",
     "ReplaySource",
     "ResumeError",
+    "StartUp",
     "StatefulAgent",
     "StoredRun",
     "TradingLoop",
@@ -62,6 +73,10 @@ __all__ = [
 ]
 
 RUN_KIND = "trade"
+
+# Runs before the first cycle, on the engine as built (or rebuilt); may raise to stop the run
+# before it trades. What it returns (fills found at the exchange) goes into the first cycle.
+StartUp = Callable[[CycleEngine], Sequence[OrderEvent]]
 
 
 class TranscriptAgent(TradingAgent, Protocol):
@@ -88,12 +103,15 @@ class CycleSource(Protocol):
     """Where cycles come from. `tick(n)` returns cycle n, waiting for it if it lies ahead (a
     live source sleeps on its injected clock), or None when the source has no more; a finite
     source marks its final tick `last`. A resume asks again for the committed cycles, so a
-    source must be able to give its past ticks once more."""
+    source must be able to give its past ticks once more. `benchmark` prices buy and hold of
+    the run's first symbol at the equity curve's times, for the metrics."""
 
     @property
     def total(self) -> int | None: ...
 
     async def tick(self, cycle: int) -> Tick | None: ...
+
+    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series: ...
 
 
 class ReplaySource:
@@ -108,6 +126,9 @@ class ReplaySource:
 
     async def tick(self, cycle: int) -> Tick | None:
         return self.bars.tick(cycle) if cycle < self.bars.total else None
+
+    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
+        return self.bars.benchmark(equity)
 
 
 class OnceOnly:
@@ -183,32 +204,50 @@ class TradingLoop:
         run_id: str,
         instruments: dict[str, Instrument] | None = None,
         meta: Mapping[str, Any] | None = None,
+        source: CycleSource | None = None,
+        executor: ExecutorFactory | None = None,
+        start_up: StartUp | None = None,
     ) -> LoopResult:
-        """A new run over replayed bars. `meta` is stored with the run's config for whoever
-        resumes it (the CLI keeps the team file and data files there)."""
+        """A new run, over replayed bars unless `source` gives the cycles, through the paper
+        executor unless `executor` builds another. `meta` is stored with the run's config for
+        whoever resumes it (the CLI keeps the team file and data files there)."""
         self._stop_reason = ""
         try:
             if self.store.run(run_id) is not None:
                 raise ConfigError(f"run {run_id!r} already exists; resume it or pick a new id")
-            bars = ReplayBars(self.catalog, config)
-            engine = CycleEngine(self.catalog, config, run_id=run_id, instruments=instruments)
+            if source is None:
+                source = ReplaySource(ReplayBars(self.catalog, config))
+            engine = CycleEngine(
+                self.catalog, config, run_id=run_id, instruments=instruments, executor=executor
+            )
+            found = list(start_up(engine)) if start_up is not None else []
+            first = await source.tick(0)
+            if first is None:
+                raise ConfigError(f"run {run_id!r}: its cycle source has no first cycle")
             described = {
                 "agent": self.agent.name,
                 **config.describe(),
                 "instruments": describe_instruments(instruments or {}),
                 "meta": dict(meta or {}),
             }
-            first = bars.tick(0).now
-            self.store.create_run(run_id, RUN_KIND, described, self._now(first))
-            return await self._drive(engine, bars, ReplaySource(bars), 0, finished=False)
+            self.store.create_run(run_id, RUN_KIND, described, self._now(first.now))
+            return await self._drive(engine, source, 0, finished=False, found=found)
         except Exception as error:
             self._emit_error(error, run_id)
             raise
 
-    async def resume(self, run_id: str) -> LoopResult:
+    async def resume(
+        self,
+        run_id: str,
+        *,
+        source: CycleSource | None = None,
+        executor: ExecutorFactory | None = None,
+        start_up: StartUp | None = None,
+    ) -> LoopResult:
         """Continue a stored run (crashed, stopped or failed) from its next cycle, with the
         accounts rebuilt from the database and checked against it. A finished run is rebuilt
-        and returned as it is, without asking the agent anything."""
+        and returned as it is, without asking the agent anything. `source`, `executor` and
+        `start_up` are the ones the run was started with (see `start`)."""
         self._stop_reason = ""
         try:
             stored = stored_run(self.store, run_id)
@@ -221,12 +260,18 @@ class TradingLoop:
                     f"run {run_id!r} was traded by agent {stored.agent!r}, not "
                     f"{self.agent.name!r}: resume it with the same agent"
                 )
-            bars = ReplayBars(self.catalog, stored.config)
-            source = ReplaySource(bars)
+            if source is None:
+                source = ReplaySource(ReplayBars(self.catalog, stored.config))
             engine = CycleEngine(
-                self.catalog, stored.config, run_id=run_id, instruments=stored.instruments
+                self.catalog,
+                stored.config,
+                run_id=run_id,
+                instruments=stored.instruments,
+                executor=None if executor is None else recorded_fills(self.store, run_id),
             )
             rebuilt = await rebuild(self.store, engine, source, run_id)
+            if executor is not None:
+                engine.use_executor(executor)
             if rebuilt.agent_state is not None:
                 restore = getattr(self.agent, "restore", None)
                 if not callable(restore):
@@ -248,9 +293,10 @@ class TradingLoop:
                     )
                 )
             finished = stored.status == "finished"
+            found = list(start_up(engine)) if start_up is not None and not finished else []
             if not finished:
                 self.store.set_status(run_id, "running")
-            return await self._drive(engine, bars, source, rebuilt.cycles, finished=finished)
+            return await self._drive(engine, source, rebuilt.cycles, finished=finished, found=found)
         except Exception as error:
             self._emit_error(error, run_id)
             raise
@@ -260,11 +306,11 @@ class TradingLoop:
     async def _drive(
         self,
         engine: CycleEngine,
-        bars: ReplayBars,
         source: CycleSource,
         cycle: int,
         *,
         finished: bool,
+        found: Sequence[OrderEvent] = (),
     ) -> LoopResult:
         run_id = engine.run_id
         guard = OnceOnly(engine.executor.submit, self.store.order_ids(run_id))
@@ -278,7 +324,8 @@ class TradingLoop:
                 tick = await source.tick(cycle)
                 if tick is None:
                     break
-                await self._cycle(engine, tick, source.total, guard)
+                await self._cycle(engine, tick, source.total, guard, found)
+                found = ()
                 cycle += 1
                 if tick.last:
                     break
@@ -288,7 +335,7 @@ class TradingLoop:
             with suppress(Exception):
                 self.store.set_status(run_id, "failed")
             raise
-        replay = engine.result(self.agent.name, bars) if len(engine.equity) >= 2 else None
+        replay = engine.result(self.agent.name, source) if len(engine.equity) >= 2 else None
         if status == "stopped":
             self.store.set_status(run_id, "stopped")
         elif not finished:
@@ -315,9 +362,15 @@ class TradingLoop:
         return LoopResult(run_id, status, cycle, source.total, replay, tuple(guard.skipped))
 
     async def _cycle(
-        self, engine: CycleEngine, tick: Tick, total: int | None, submit: OnceOnly
+        self,
+        engine: CycleEngine,
+        tick: Tick,
+        total: int | None,
+        submit: OnceOnly,
+        found: Sequence[OrderEvent] = (),
     ) -> None:
-        events = engine.settle(tick)
+        engine.events.extend(found)
+        events = [*found, *engine.settle(tick)]
         log: DecisionLog | None = None
         transcript: dict[str, Any] | None = None
         if not tick.last:
@@ -354,7 +407,7 @@ class TradingLoop:
             run_id=engine.run_id,
             step=tick.cycle + 1,
             total=total,
-            message=message or f"{tick.now.date().isoformat()} equity {equity:.2f}",
+            message=message or f"{_moment(tick)} equity {equity:.2f}",
             cycle=tick.cycle,
             time=tick.now,
             equity=equity,
@@ -392,6 +445,13 @@ def stop_on_signals(
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+
+def _moment(tick: Tick) -> str:
+    # A replay's cycles are days; a live source's come minutes apart, so they show the time.
+    if tick.equity_time is None:
+        return tick.now.date().isoformat()
+    return tick.now.isoformat(timespec="seconds")
 
 
 def _decision_row(log: DecisionLog) -> DecisionRow:

@@ -9,6 +9,11 @@ bar makes no decision, since nothing could fill it.
 `ReplayBars` gives the cycles (one `Tick` per close time) and `CycleEngine` holds the run's
 accounts and performs each step; `run_replay` drives them in one go, and the durable trading
 loop (`orchestration.loop`) drives the same steps with a commit after every cycle.
+
+The engine trades through the paper executor unless it is given an `ExecutorFactory`: live
+paper fills on an exchange's book, or the exchange itself. Such an executor's orders live
+outside the engine, so its snapshots leave open orders out (the exchange and its journal are
+the record of those) and a rebuild cannot replay its fills from bars.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from trading.clock import ReplayClock
+from trading.clock import Clock, ReplayClock
 from trading.costs import CostModel
 from trading.data import BarSeries, Catalog, PointInTimeView
 from trading.decision import Decision, Snapshot, TradingAgent
@@ -165,6 +170,9 @@ class Tick:
     bars: tuple[Bar, ...]
     # The final cycle of a finite source settles and decides nothing: nothing could fill it.
     last: bool
+    # When the cycle's equity point is stamped. None: at its first bar's label, as a replay
+    # does; a live source cycles more often than bars close, so it stamps the cycle's time.
+    equity_time: datetime | None = None
 
 
 class ReplayBars:
@@ -196,6 +204,49 @@ class ReplayBars:
         return _benchmark(self.series[self.config.symbols[0]], equity)
 
 
+class CycleExecutor(Protocol):
+    """What a cycle needs of an executor: the port (`trading.executor.Executor`), the orders it
+    has seen by id, and `process_bar`, called for each bar a tick closes (fill what the bar
+    allows, or catch up with an exchange on that symbol). `PaperExecutor` is one."""
+
+    @property
+    def orders(self) -> Mapping[str, Order]: ...
+
+    def submit(self, order: Order) -> list[OrderEvent]: ...
+
+    def cancel(self, order_id: str, reason: str) -> list[OrderEvent]: ...
+
+    def open_orders(self) -> list[Order]: ...
+
+    def process_bar(self, bar: Bar) -> list[OrderEvent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EnginePorts:
+    """What an executor may be built on: the engine's ledger, its point-in-time view, its clock
+    (at the tick being run), the run's costs and instruments."""
+
+    ledger: Ledger
+    view: PointInTimeView
+    clock: Clock
+    costs: CostModel
+    instruments: Mapping[str, Instrument]
+
+
+ExecutorFactory = Callable[[EnginePorts], CycleExecutor]
+
+
+class Benchmark(Protocol):
+    """Buy and hold over the same times as an equity curve (`ReplayBars` is one)."""
+
+    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series: ...
+
+
+def paper_executor(ports: EnginePorts) -> PaperExecutor:
+    """The default: simulated fills on the next bar's open, with the run's costs."""
+    return PaperExecutor(ports.ledger, ports.view, ports.clock, ports.costs, ports.instruments)
+
+
 class CycleEngine:
     """One run's accounts (clock, point-in-time view, ledger, paper executor, risk gate) and the
     steps of a cycle. Whoever drives it must call, per tick: `settle`, then (unless the tick is
@@ -208,20 +259,32 @@ class CycleEngine:
         *,
         run_id: str,
         instruments: dict[str, Instrument] | None = None,
+        executor: ExecutorFactory | None = None,
     ) -> None:
+        """`executor` builds the executor from the engine's ports; None: the paper executor."""
         self.config = config
         self.run_id = run_id
         self.instruments = instruments or {}
         self.clock = ReplayClock(datetime.fromtimestamp(0, UTC))
         self.view = PointInTimeView(catalog, self.clock)
         self.ledger = Ledger(cash=config.cash, margin=config.margin)
-        self.executor = PaperExecutor(
-            self.ledger, self.view, self.clock, config.costs, self.instruments
-        )
+        # Only the engine's own paper executor can be rebuilt from bars, open orders included.
+        self.external_orders = executor is not None
+        self.executor: CycleExecutor = (executor or paper_executor)(self.ports())
         self.gate = RiskGate(config.limits)
         self.equity: list[tuple[datetime, Decimal, Decimal]] = []
         self.decisions: list[DecisionLog] = []
         self.events: list[OrderEvent] = []
+
+    def ports(self) -> EnginePorts:
+        return EnginePorts(self.ledger, self.view, self.clock, self.config.costs, self.instruments)
+
+    def use_executor(self, executor: ExecutorFactory) -> None:
+        """Trade through another executor from now on (a resume rebuilds the past with one that
+        replays the stored fills, then goes on with the live one). Its orders live outside the
+        engine, as for any injected executor."""
+        self.external_orders = True
+        self.executor = executor(self.ports())
 
     def settle(self, tick: Tick) -> list[OrderEvent]:
         """Move the clock to the tick, fill what its bars allow, mark, record the equity."""
@@ -229,7 +292,8 @@ class CycleEngine:
         borrow_rate = self.config.costs.borrow_rate
         events = settle(tick.now, tick.bars, self.executor, self.ledger, self.gate, borrow_rate)
         self.events.extend(events)
-        self.equity.append((tick.bars[0].time, self.ledger.cash, self.ledger.equity()))
+        stamp = tick.equity_time or tick.bars[0].time
+        self.equity.append((stamp, self.ledger.cash, self.ledger.equity()))
         return events
 
     async def decide(self, agent: TradingAgent, tick: Tick) -> Decision:
@@ -268,7 +332,7 @@ class CycleEngine:
     def snapshot(self) -> dict[str, Any]:
         """The run's state as plain JSON data: what a resumed run must rebuild exactly."""
         ledger, gate = self.ledger, self.gate
-        return {
+        state = {
             "time": _iso(ledger.time),
             "cash": str(ledger.cash),
             "equity": str(ledger.equity()),
@@ -295,9 +359,13 @@ class CycleEngine:
             "peak_equity": None if gate.peak_equity is None else str(gate.peak_equity),
             "kill_switch": gate.tripped_reason,
         }
+        if self.external_orders:
+            del state["open_orders"]
+        return state
 
-    def result(self, agent: str, bars: ReplayBars) -> ReplayResult:
-        """The run so far (at least two cycles settled) with its metrics."""
+    def result(self, agent: str, bars: Benchmark) -> ReplayResult:
+        """The run so far (at least two cycles settled) with its metrics; `bars` gives the
+        buy-and-hold benchmark."""
         ledger = self.ledger
         metrics = compute_metrics(
             _equity_series(self.equity),
@@ -364,7 +432,7 @@ async def run_replay(
 def settle(
     now: datetime,
     bars: Sequence[Bar],
-    executor: PaperExecutor,
+    executor: CycleExecutor,
     ledger: Ledger,
     gate: RiskGate,
     borrow_rate: Decimal,
@@ -399,7 +467,7 @@ def _execute(
     decision: Decision,
     portfolio: Portfolio,
     view: PointInTimeView,
-    executor: PaperExecutor,
+    executor: CycleExecutor,
     gate: RiskGate,
     config: ReplayConfig,
     instruments: dict[str, Instrument],

@@ -2,7 +2,8 @@
 and a validate-only-by-default executor that never sends an order twice.
 
     client       ccxt underneath: signing, retries, errors mapped, pairs as exact decimals
-    market_data  ticker, order book, OHLCV past the 720-candle window, a catalog source
+    market_data  ticker, order book, OHLCV past the 720-candle window, a catalog source and
+                 a catalog that grows as bars close (`kraken_catalog`)
     cache        closed candles on disk, so repeated runs do not refetch them
     book         quotes, order books and walking the book
     paper_live   paper trading on the live book with Kraken's fees
@@ -35,8 +36,15 @@ from trading.kraken.errors import (
     KrakenUnreachable,
     ReconcileError,
 )
-from trading.kraken.executor import KrakenExecutor, ReconcileReport, client_order_id
-from trading.kraken.market_data import TIMEFRAMES, KrakenMarketData, KrakenSource
+from trading.kraken.executor import Booked, KrakenExecutor, ReconcileReport, client_order_id
+from trading.kraken.market_data import (
+    TIMEFRAMES,
+    KrakenMarketData,
+    KrakenSource,
+    LiveCatalog,
+    kraken_catalog,
+    timeframe_seconds,
+)
 from trading.kraken.paper_live import BookPaperExecutor, kraken_costs
 from trading.kraken.store import Journal, OrderJournal
 
@@ -49,6 +57,7 @@ __all__ = [
     "BookLevel",
     "BookPaperExecutor",
     "BookWalk",
+    "Booked",
     "Candle",
     "CandleCache",
     "Journal",
@@ -66,6 +75,7 @@ __all__ = [
     "KrakenRejected",
     "KrakenSource",
     "KrakenUnreachable",
+    "LiveCatalog",
     "OrderBook",
     "OrderJournal",
     "Pair",
@@ -76,6 +86,8 @@ __all__ = [
     "base_url_from_env",
     "check_keys",
     "client_order_id",
+    "kraken_catalog",
     "kraken_costs",
+    "timeframe_seconds",
     "walk_book",
 ]

@@ -18,7 +18,9 @@ Safe by construction:
 
 Fills come from Kraken's order records (`vol_exec`, `cost`, `fee`): `poll()` turns what was
 executed since the last look into one `OrderFilled` per order and change, so a fill is emitted
-once even across restarts (the journal keeps what was already reported). Kraken's order record
+once even across restarts (the journal keeps what was already reported), and `unbooked()`
+makes up fills a caller's books lack after it died between a poll and its own commit. As the
+trading loop's executor, `process_bar` polls the closed bar's symbol. Kraken's order record
 does not say maker or taker; market orders are reported as taker, limit orders as maker.
 """
 
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -35,6 +37,7 @@ from typing import Any, Final
 from trading.clock import Clock
 from trading.domain import (
     ZERO,
+    Bar,
     Liquidity,
     Order,
     OrderAccepted,
@@ -67,6 +70,15 @@ def client_order_id(order_id: str) -> str:
     """The Kraken `cl_ord_id` of an order: a UUID determined by the order id, so the same order
     always carries the same id, to Kraken and in the journal."""
     return str(uuid.uuid5(_IDS, order_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """What a caller's books hold of one order: quantity filled, its notional, its fees."""
+
+    quantity: Decimal = ZERO
+    notional: Decimal = ZERO
+    fee: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -225,13 +237,18 @@ class KrakenExecutor:
 
     # ---- keeping up with Kraken ---------------------------------------------------------------
 
-    def poll(self) -> list[OrderEvent]:
+    def poll(self, symbol: str | None = None) -> list[OrderEvent]:
         """Resolve unknown orders, then report what Kraken executed or canceled since the last
-        look, as events (fills once each)."""
+        look, as events (fills once each); only orders of `symbol` when one is given."""
         events: list[OrderEvent] = []
         for entry in self.journal.entries([Journal.PENDING, Journal.UNKNOWN]):
-            events += self._resolve(entry)
-        working = [e for e in self.journal.entries([Journal.OPEN]) if e.txid]
+            if symbol is None or entry.symbol == symbol:
+                events += self._resolve(entry)
+        working = [
+            e
+            for e in self.journal.entries([Journal.OPEN])
+            if e.txid and (symbol is None or e.symbol == symbol)
+        ]
         for start in range(0, len(working), _QUERY_BATCH):
             batch = working[start : start + _QUERY_BATCH]
             found = self.client.private(
@@ -241,6 +258,11 @@ class KrakenExecutor:
                 if entry.txid in found:
                     events += self._catch_up(entry, found[entry.txid])
         return events
+
+    def process_bar(self, bar: Bar) -> list[OrderEvent]:
+        """A bar of `bar.symbol` closed (the trading loop's cue): poll that symbol's orders, so
+        what Kraken filled lands in the ledger. Nothing working, no request."""
+        return self.poll(bar.symbol)
 
     def reconcile(
         self, expected_balances: Mapping[str, Decimal] | None = None, tolerance: Decimal = ZERO
@@ -349,36 +371,76 @@ class KrakenExecutor:
 
     # ---- state --------------------------------------------------------------------------------
 
+    def unbooked(
+        self, booked: Mapping[str, Booked], owns: Callable[[str], bool]
+    ) -> list[OrderEvent]:
+        """Fills the journal holds that the caller's books lack: a process that died after a
+        poll reported them and before it stored them. `booked` is what the books hold per
+        order id; `owns` picks the caller's orders. One fill per order makes up the difference
+        (into the ledger, as a poll would), and an order Kraken has since closed is closed."""
+        events: list[OrderEvent] = []
+        for entry in self.journal.entries():
+            held = booked.get(entry.order_id, Booked())
+            if not owns(entry.order_id) or entry.executed <= held.quantity:
+                continue
+            order = self._order_at(entry, held.quantity, held.notional, held.fee)
+            self.orders[order.id] = order
+            delta = entry.executed - held.quantity
+            fill = OrderFilled(
+                order.id,
+                self.clock.now(),
+                f"{entry.txid}:{entry.executed}",
+                order.symbol,
+                order.side,
+                delta,
+                (entry.cost - held.notional) / delta,
+                entry.fee - held.fee,
+                Liquidity.TAKER if order.type is OrderType.MARKET else Liquidity.MAKER,
+            )
+            if self.ledger is not None:
+                self.ledger.apply_fill(fill)
+            events += self._apply(order, fill)
+            if entry.status is Journal.CANCELED and order.status.is_open:
+                why = entry.reason or "canceled by Kraken"
+                events += self._apply(order, OrderCanceled(order.id, self.clock.now(), why))
+        return events
+
     def _restore(self) -> None:
         """Rebuild the orders still working after a restart from the journal."""
         for entry in self.journal.entries([Journal.PENDING, Journal.UNKNOWN, Journal.OPEN]):
-            order = Order(
-                entry.order_id,
-                entry.symbol,
-                Side(entry.side),
-                entry.quantity,
-                OrderType(entry.type),
-                entry.created_at,
-                limit_price=entry.limit_price,
-            )
-            order.apply(OrderSubmitted(order.id, entry.created_at))
-            if entry.status is Journal.OPEN:
-                order.apply(OrderAccepted(order.id, entry.updated_at))
-            if entry.executed > ZERO:
-                order.apply(
-                    OrderFilled(
-                        order.id,
-                        entry.updated_at,
-                        f"{entry.txid}:{entry.executed}",
-                        order.symbol,
-                        order.side,
-                        entry.executed,
-                        entry.cost / entry.executed,
-                        entry.fee,
-                        Liquidity.TAKER if order.type is OrderType.MARKET else Liquidity.MAKER,
-                    )
-                )
+            order = self._order_at(entry, entry.executed, entry.cost, entry.fee)
             self.orders[order.id] = order
+
+    @staticmethod
+    def _order_at(entry: JournalEntry, executed: Decimal, cost: Decimal, fee: Decimal) -> Order:
+        """The journal's order as it stood with `executed` of it filled for `cost` and `fee`."""
+        order = Order(
+            entry.order_id,
+            entry.symbol,
+            Side(entry.side),
+            entry.quantity,
+            OrderType(entry.type),
+            entry.created_at,
+            limit_price=entry.limit_price,
+        )
+        order.apply(OrderSubmitted(order.id, entry.created_at))
+        if entry.txid is not None:
+            order.apply(OrderAccepted(order.id, entry.updated_at))
+        if executed > ZERO:
+            order.apply(
+                OrderFilled(
+                    order.id,
+                    entry.updated_at,
+                    f"{entry.txid}:{executed}",
+                    order.symbol,
+                    order.side,
+                    executed,
+                    cost / executed,
+                    fee,
+                    Liquidity.TAKER if order.type is OrderType.MARKET else Liquidity.MAKER,
+                )
+            )
+        return order
 
     def _order(self, entry: JournalEntry) -> Order:
         order = self.orders.get(entry.order_id)

@@ -22,8 +22,9 @@ import numpy as np
 
 from trading.clock import Clock
 from trading.data.series import BarSeries, check_bars
+from trading.data.sources import Catalog, MarketDataSource
 from trading.domain import Bar
-from trading.errors import DataError
+from trading.errors import DataError, UnknownSymbolError
 from trading.kraken.book import BookLevel, OrderBook, Quote
 from trading.kraken.cache import Candle, CandleCache
 from trading.kraken.client import KrakenClient, Pair
@@ -274,3 +275,35 @@ class KrakenSource:
 
     def load(self, symbol: str) -> BarSeries:
         return self.market_data.series(symbol, self.timeframe, self.start)
+
+
+class LiveCatalog(Catalog):
+    """A catalog whose series grow while a run goes on: `load` asks the source every time
+    instead of keeping the first answer (a Kraken source reads its candle cache and fetches only
+    candles closed since). The point-in-time view loads once per symbol and moment, and cuts
+    at its own clock, so a cycle still sees only bars closed by its time."""
+
+    def load(self, symbol: str) -> BarSeries:
+        index = self._symbol_index()
+        found = index.get(symbol.upper())
+        if found is None:
+            raise UnknownSymbolError(
+                f"unknown symbol {symbol!r}; available: {', '.join(sorted(index))}"
+            )
+        source, own_name = found
+        return source.load(own_name)
+
+
+def kraken_catalog(
+    market_data: KrakenMarketData,
+    symbols: Sequence[str],
+    *,
+    timeframe: str,
+    start: datetime,
+    others: Sequence[MarketDataSource] = (),
+) -> LiveCatalog:
+    """The catalog of `--source kraken`: `symbols` as Kraken pairs ("BTC/USD") with closed
+    `timeframe` bars from `start` to now, growing as bars close, beside any `others`."""
+    return LiveCatalog(
+        [*others, KrakenSource(market_data, symbols, timeframe=timeframe, start=start)]
+    )

@@ -18,6 +18,7 @@ from trading.clock import Clock
 from trading.costs import CostModel
 from trading.domain import (
     ZERO,
+    Bar,
     Instrument,
     Liquidity,
     Order,
@@ -121,6 +122,15 @@ class BookPaperExecutor:
         return [o for o in self.orders.values() if o.status.is_open]
 
     # ---- simulation ---------------------------------------------------------------------------
+
+    def process_bar(self, bar: Bar) -> list[OrderEvent]:
+        """A bar of `bar.symbol` closed (the trading loop's cue): resting limit orders of that
+        symbol fill against the book as it is now. No resting order, no request."""
+        if not any(
+            o.symbol == bar.symbol and o.type is OrderType.LIMIT for o in self.open_orders()
+        ):
+            return []
+        return self.process_book(self.books.order_book(bar.symbol, self.depth))
 
     def process_book(self, book: OrderBook) -> list[OrderEvent]:
         """Fill resting limit orders that this book trades through, at their limit (maker)."""

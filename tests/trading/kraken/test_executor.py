@@ -3,6 +3,7 @@ resolved by query, refusals as rejections, reconcile before trading."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tests.fakes.kraken_server import Drop, FakeKraken, Hang, Reply
 from tests.trading.kraken.conftest import API_KEY, NOW, WRONG_SECRET, ClientFactory, at
 from trading.clock import ReplayClock
 from trading.domain import (
+    Bar,
     Order,
     OrderAccepted,
     OrderCanceled,
@@ -25,6 +27,7 @@ from trading.domain import (
 )
 from trading.errors import ConfigError, FatalError
 from trading.kraken import (
+    Booked,
     Journal,
     KrakenAuthError,
     KrakenCredentials,
@@ -69,7 +72,7 @@ def executor(
     return KrakenExecutor(make_client(credentials), journal, clock, live=True)
 
 
-def kinds(events: list[object]) -> list[type]:
+def kinds(events: Sequence[object]) -> list[type]:
     return [type(e) for e in events]
 
 
@@ -398,3 +401,56 @@ def test_reconcile_stops_when_the_journal_holds_an_order_kraken_does_not(
     kraken.orders.clear()
     with pytest.raises(ReconcileError, match="the journal has 'o1'"):
         executor.reconcile()
+
+
+# ---- the trading loop's cues -------------------------------------------------------------------
+
+
+def test_a_closed_bar_polls_only_that_symbols_orders(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    placed = order()
+    executor.submit(placed)
+    [txid] = kraken.open_orders()
+    kraken.fill(txid)
+    eth = Bar("ETH/USD", at(NOW), at(NOW + 60), *[Decimal(1)] * 5)
+    assert executor.process_bar(eth) == []
+    assert kraken.calls("QueryOrders") == []
+    btc = Bar("BTC/USD", at(NOW), at(NOW + 60), *[Decimal(1)] * 5)
+    assert kinds(executor.process_bar(btc)) == [OrderFilled]
+    assert placed.status is OrderStatus.FILLED
+
+
+def test_fills_reported_but_never_booked_are_made_up_once_from_the_journal(
+    kraken: FakeKraken,
+    executor: KrakenExecutor,
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    clock: ReplayClock,
+) -> None:
+    executor.submit(order())
+    [txid] = kraken.open_orders()
+    kraken.fill(txid, "0.004")
+    [first] = executor.poll()  # booked by the caller
+    kraken.fill(txid)
+    executor.poll()  # reported, then the process died before booking it
+    assert isinstance(first, OrderFilled)
+
+    ledger = Ledger(cash=Decimal(10000))
+    restarted = KrakenExecutor(
+        make_client(credentials), executor.journal, clock, live=True, ledger=ledger
+    )
+    booked = {"o1": Booked(first.quantity, first.quantity * first.price, first.fee)}
+    events = restarted.unbooked(booked, lambda order_id: order_id == "o1")
+
+    [fill] = events
+    assert isinstance(fill, OrderFilled)
+    assert (fill.quantity, fill.price, fill.fee) == (
+        Decimal("0.006"),
+        Decimal(29000),
+        Decimal("0.435"),
+    )
+    assert ledger.quantity("BTC/USD") == Decimal("0.006")
+    assert restarted.orders["o1"].status is OrderStatus.FILLED
+    assert restarted.unbooked(booked, lambda order_id: False) == []
+    assert restarted.poll() == []

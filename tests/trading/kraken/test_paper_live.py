@@ -9,6 +9,7 @@ from tests.fakes.kraken_server import FakeKraken
 from tests.trading.kraken.conftest import NOW, ClientFactory, at
 from trading.clock import ReplayClock
 from trading.domain import (
+    Bar,
     Instrument,
     Liquidity,
     Order,
@@ -132,6 +133,34 @@ def test_a_resting_limit_order_fills_at_its_limit_as_maker_once_the_book_trades_
     assert isinstance(fill, OrderFilled)
     assert (fill.quantity, fill.price, fill.liquidity) == (D(1), D("100.5"), Liquidity.MAKER)
     assert fill.fee == D("100.5") * D(25) / D(10000)
+
+
+class CountingBooks(Books):
+    def __init__(self, current: OrderBook) -> None:
+        super().__init__(current)
+        self.asked = 0
+
+    def order_book(self, symbol: str, depth: int = 25) -> OrderBook:
+        self.asked += 1
+        return self.current
+
+
+def test_a_closed_bar_fills_resting_limits_on_the_book_and_reads_no_book_without_one() -> None:
+    books = CountingBooks(BOOK)
+    executor = BookPaperExecutor(Ledger(cash=D(10000)), books, ReplayClock(at(NOW)))
+    bar = Bar("BTC/USD", at(NOW), at(NOW + 60), D(100), D(101), D(99), D(100), D(1))
+    assert executor.process_bar(bar) == []
+    assert books.asked == 0  # nothing resting: the loop's cue costs no request
+
+    executor.submit(order(Side.BUY, "1", limit="100.5"))
+    books.current = book(bids=[("99", "1")], asks=[("100", "0.4"), ("100.5", "3")])
+    [fill] = executor.process_bar(bar)
+    assert isinstance(fill, OrderFilled)
+    assert (fill.price, fill.liquidity) == (D("100.5"), Liquidity.MAKER)
+    other = Bar("ETH/USD", at(NOW), at(NOW + 60), D(1), D(1), D(1), D(1), D(1))
+    asked = books.asked
+    assert executor.process_bar(other) == []
+    assert books.asked == asked
 
 
 def test_an_order_the_cash_cannot_pay_for_is_rejected_with_the_ledgers_reason() -> None:

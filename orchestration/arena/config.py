@@ -1,0 +1,253 @@
+"""What an arena runs: the window, the market, the costs every entrant pays, the statistics, and
+the entrants, loaded from YAML into closed pydantic models.
+
+    name: spring
+    symbols: [SPX, IXIC]
+    start: 2014-01-01
+    end: 2018-12-31
+    costs: {taker_fee_bps: 1, half_spread_bps: 1}
+    benchmark: buy_and_hold      # an entrant; Sharpe differences are measured against it
+    repeats: 3                   # runs (seeds) of each stochastic LLM entrant
+    entrants:
+      - quant: buy_and_hold
+      - quant: sma_cross
+        name: sma-fast
+        params: {fast: 5, slow: 20}
+      - agent: {name: analyst, role: market_analyst, model: fast, temperature: 0.7}
+      - team: {name: desk, mode: debate, members: [...]}   # as in a team file
+
+A mistake is one line naming the file, the entrant and the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from agents.specs import AgentSpec, Name
+from orchestration.team import TeamConfig
+from trading.costs import CostModel
+from trading.errors import ConfigError
+from trading.replay import ReplayConfig
+from trading.risk import RiskLimits
+from trading.strategies import STRATEGIES, validate_params
+
+EntrantKind = Literal["quant", "agent", "team"]
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Entrant(Closed):
+    """Exactly one of `quant` (a strategy), `agent` (an inline LLM agent spec) or `team`."""
+
+    name: Name | None = Field(None, description="Leaderboard name; default the kind's name.")
+    quant: str | None = Field(None, description="A quant strategy: " + ", ".join(STRATEGIES))
+    params: dict[str, Any] = Field(default_factory=dict, description="Quant parameters.")
+    agent: AgentSpec | None = Field(None, description="An LLM agent spec, as a spec file has.")
+    team: TeamConfig | None = Field(None, description="A team, as a team file has.")
+    repeats: int | None = Field(
+        None, ge=1, le=50, description="Runs of this entrant if stochastic; default the arena's."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        given = [k for k in ("quant", "agent", "team") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of quant, agent or team; got {given or 'none'}")
+        if self.quant is None and self.params:
+            raise ValueError("params are for quant entrants only")
+        if self.quant is not None:
+            try:
+                validate_params(self.quant, self.params)
+            except ConfigError as error:
+                raise ValueError(str(error)) from None
+        return self
+
+    @property
+    def kind(self) -> EntrantKind:
+        if self.quant is not None:
+            return "quant"
+        return "agent" if self.agent is not None else "team"
+
+    @property
+    def entrant_name(self) -> str:
+        if self.name is not None:
+            return self.name
+        if self.agent is not None:
+            return self.agent.name
+        if self.team is not None:
+            return self.team.name
+        return str(self.quant)
+
+
+class BootstrapSettings(Closed):
+    samples: int = Field(2000, ge=100, le=100_000, description="Resamples per interval.")
+    block_length: int | None = Field(
+        None, ge=1, le=1000, description="Mean block length in bars; default ceil(n^(1/3))."
+    )
+    method: Literal["stationary", "circular"] = Field(
+        "stationary", description="Random block lengths (stationary) or fixed (circular)."
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Two-sided coverage.")
+
+
+class LlmBudget(Closed):
+    max_usd: Decimal | None = Field(None, gt=0, description="Dollars all LLM entrants may spend.")
+    max_tokens: int | None = Field(None, gt=0, description="Tokens all LLM entrants may spend.")
+
+
+# The default competition: five years of both bundled indices, long enough for the baselines'
+# lookbacks to matter and short enough to finish in seconds on two cores.
+DEFAULT_START = date(2014, 1, 1)
+DEFAULT_END = date(2018, 12, 31)
+
+
+class ArenaConfig(Closed):
+    name: Name = "default"
+    symbols: list[str] = Field(default_factory=lambda: ["SPX", "IXIC"], min_length=1)
+    start: date = DEFAULT_START
+    end: date = DEFAULT_END
+    cash: Decimal = Field(Decimal(100_000), gt=0, description="Starting cash of every entrant.")
+    costs: CostModel = Field(
+        default_factory=lambda: CostModel(
+            taker_fee_bps=Decimal(1), maker_fee_bps=Decimal(1), half_spread_bps=Decimal(1)
+        ),
+        description="Fees and slippage, the same for every entrant.",
+    )
+    limits: RiskLimits = Field(default_factory=RiskLimits)
+    rebalance_threshold: Decimal = Field(Decimal("0.02"), ge=0, le=1)
+    benchmark: Name | None = Field(
+        "buy_and_hold", description="The entrant Sharpe differences are measured against."
+    )
+    repeats: int = Field(3, ge=1, le=50, description="Runs (seeds) of each stochastic entrant.")
+    seed: int = Field(0, ge=0, description="The arena's seed: repeat seeds and resamples.")
+    bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)
+    budget: LlmBudget = Field(default_factory=LlmBudget)
+    workers: int = Field(
+        0, ge=0, le=64, description="Processes for quant entrants; 0 runs them in this one."
+    )
+    entrants: list[Entrant] = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        names = [e.entrant_name for e in self.entrants]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"entrant names must be unique; repeated: {twice!r}; set name:")
+        if self.benchmark is not None and self.benchmark not in names:
+            raise ValueError(
+                f"benchmark {self.benchmark!r} is not an entrant; add it to entrants or set "
+                "benchmark: null"
+            )
+        return self
+
+    def replay_config(self) -> ReplayConfig:
+        """The one replay configuration every entrant trades under."""
+        return ReplayConfig(
+            symbols=tuple(s.upper() for s in self.symbols),
+            start=self.start,
+            end=self.end,
+            cash=self.cash,
+            costs=self.costs,
+            limits=self.limits,
+            rebalance_threshold=self.rebalance_threshold,
+        )
+
+    def entrant(self, name: str) -> Entrant:
+        for entrant in self.entrants:
+            if entrant.entrant_name == name:
+                return entrant
+        raise ConfigError(f"arena {self.name!r} has no entrant {name!r}")
+
+
+def default_entrants() -> list[dict[str, Any]]:
+    """The quant baselines, one LLM agent and one LLM team (bull, bear and a quant member in a
+    debate). The LLM entrants use the `fast` alias and fall back to a `local` server; they
+    decide monthly (every 21 bars) to keep calls, time and cost modest."""
+    llm = {"model": "fast", "fallback_model": "local", "temperature": 0.7, "decide_every": 21}
+    tools = ["get_market_summary", "compute_indicator"]
+    return [
+        *({"quant": kind} for kind in STRATEGIES),
+        {"agent": {"name": "llm-analyst", "role": "market_analyst", "tools": tools, **llm}},
+        {
+            "team": {
+                "name": "llm-desk",
+                "mode": "debate",
+                "rounds": 1,
+                "decide_every": 21,
+                "members": [
+                    {"spec": {"name": "bull", "role": "bull", "tools": tools, **llm}},
+                    {"spec": {"name": "bear", "role": "bear", "tools": tools, **llm}},
+                    {"quant": "sma_cross", "confidence": 0.5},
+                ],
+            }
+        },
+    ]
+
+
+def default_config() -> ArenaConfig:
+    return ArenaConfig.model_validate({"entrants": default_entrants()})
+
+
+def parse_config(raw: Any, source: str) -> ArenaConfig:
+    """An arena config from parsed YAML or stored JSON; errors name `source`, the entrant and
+    the field."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: an arena config is a mapping with entrants")
+    try:
+        return ArenaConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {explain(error, raw)}") from None
+
+
+def load_config(path: Path) -> ArenaConfig:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the arena config ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+    return parse_config(raw, str(path))
+
+
+def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
+    """Pydantic's errors with entrant positions turned into entrant names."""
+    problems = []
+    for item in error.errors():
+        loc = list(item["loc"])
+        where = ".".join(str(p) for p in loc) or "arena"
+        if len(loc) >= 2 and loc[0] == "entrants" and isinstance(loc[1], int):
+            rest = ".".join(str(p) for p in loc[2:])
+            where = f"entrant {_label(raw, loc[1])}" + (f": {rest}" if rest else "")
+        problem = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            problem = "unknown field; remove it or check its spelling"
+        elif "input" in item and not isinstance(item["input"], Mapping | list):
+            problem += f" (got {item['input']!r})"
+        problems.append(f"{where}: {problem}")
+    return "; ".join(problems)
+
+
+def _label(raw: Mapping[str, Any], index: int) -> str:
+    entrants = raw.get("entrants")
+    if isinstance(entrants, list) and index < len(entrants) and isinstance(entrants[index], dict):
+        entry = entrants[index]
+        nested = [entry.get(k) for k in ("agent", "team")]
+        for label in (
+            entry.get("name"),
+            *(n.get("name") for n in nested if isinstance(n, dict)),
+            entry.get("quant"),
+        ):
+            if isinstance(label, str):
+                return f"{label!r} (#{index + 1})"
+    return f"#{index + 1}"

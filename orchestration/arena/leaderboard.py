@@ -1,0 +1,349 @@
+"""The leaderboard: every entrant's performance, costs and statistics, ranked by Sharpe ratio.
+
+A row aggregates an entrant's runs (one for deterministic entrants, `repeats` for stochastic
+ones): figures are means over the runs, with the spread of total return and Sharpe where there
+are several. Intervals come from one block-bootstrap index matrix shared by every entrant, so
+"Sharpe minus the benchmark's" is a paired comparison on the same resampled days. LLM entrants
+whose window starts before a model's training cut-off are flagged as possibly memorised.
+
+The leaderboard is a closed pydantic model: it is stored with the run as JSON and read back
+as it was for `tradepit arena show`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from orchestration.arena.config import ArenaConfig
+from orchestration.arena.results import ArenaResult, EntrantRun
+from trading.stats import (
+    Interval,
+    Spread,
+    auto_block_length,
+    bootstrap_indices,
+    sharpe_intervals,
+    simple_returns,
+    spread,
+)
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IntervalView(Closed):
+    estimate: float
+    lower: float
+    upper: float
+    confidence: float
+    excludes_zero: bool
+
+    @classmethod
+    def of(cls, interval: Interval) -> IntervalView:
+        return cls.model_validate(interval.to_json())
+
+
+class SpreadView(Closed):
+    mean: float
+    std: float
+    min: float
+    max: float
+    runs: int
+
+    @classmethod
+    def of(cls, values: Spread) -> SpreadView:
+        return cls.model_validate(values.to_json())
+
+
+class Row(Closed):
+    rank: int
+    entrant: str
+    kind: str
+    runs: int
+    seeds: list[int | None]
+    total_return: float = Field(description="Mean over runs, as every figure below.")
+    annualized_return: float
+    sharpe: float
+    sortino: float
+    max_drawdown: float
+    calmar: float
+    win_rate: float | None
+    turnover: float
+    trades: float = Field(description="Fills per run.")
+    round_trips: float
+    llm_calls: float
+    llm_tokens: float
+    llm_cost_usd: Decimal = Field(description="Priced LLM cost per run, cached calls included.")
+    net_return: float = Field(description="Total return after paying the LLM cost.")
+    sharpe_interval: IntervalView
+    sharpe_vs_benchmark: IntervalView | None
+    total_return_spread: SpreadView | None
+    sharpe_spread: SpreadView | None
+    models: dict[str, str | None]
+    memorisation: list[str]
+    kill_switch: str | None
+
+
+class SkippedView(Closed):
+    entrant: str
+    reason: str
+
+
+class BootstrapView(Closed):
+    method: str
+    samples: int
+    block_length: int
+    confidence: float
+    seed: int
+
+
+class Leaderboard(Closed):
+    run_id: str
+    name: str
+    symbols: list[str]
+    start: str = Field(description="First bar of the window.")
+    end: str = Field(description="Last bar of the window.")
+    bars: int
+    benchmark: str | None
+    bootstrap: BootstrapView
+    rows: list[Row]
+    skipped: list[SkippedView]
+
+    def row(self, entrant: str) -> Row:
+        for row in self.rows:
+            if row.entrant == entrant:
+                return row
+        raise KeyError(entrant)
+
+
+def build_leaderboard(result: ArenaResult) -> Leaderboard:
+    config = result.config
+    by_entrant: dict[str, list[EntrantRun]] = {}
+    for run in result.runs:
+        by_entrant.setdefault(run.entrant, []).append(run)
+    first = result.runs[0]
+    periods = len(first.equity) - 1
+    settings = config.bootstrap
+    block = settings.block_length or auto_block_length(periods)
+    indices = bootstrap_indices(
+        periods,
+        samples=settings.samples,
+        seed=config.seed,
+        block_length=block,
+        method=settings.method,
+    )
+    ppy = first.metrics.periods_per_year
+    benchmark = by_entrant.get(config.benchmark) if config.benchmark else None
+    bench_returns = _returns(benchmark[0]) if benchmark else None
+    rows = []
+    for name, runs in by_entrant.items():
+        returns = np.vstack([_returns(r) for r in runs])
+        own, versus = sharpe_intervals(
+            returns,
+            indices,
+            periods_per_year=ppy,
+            confidence=settings.confidence,
+            benchmark=None if name == config.benchmark else bench_returns,
+        )
+        rows.append(_row(config, name, runs, own, versus, result.models.get(name, {})))
+    rows.sort(key=lambda row: row.sharpe, reverse=True)
+    return Leaderboard(
+        run_id=result.run_id,
+        name=config.name,
+        symbols=list(config.replay_config().symbols),
+        start=first.equity[0][0].date().isoformat(),
+        end=first.equity[-1][0].date().isoformat(),
+        bars=len(first.equity),
+        benchmark=config.benchmark if benchmark else None,
+        bootstrap=BootstrapView(
+            method=settings.method,
+            samples=settings.samples,
+            block_length=block,
+            confidence=settings.confidence,
+            seed=config.seed,
+        ),
+        rows=[row.model_copy(update={"rank": i + 1}) for i, row in enumerate(rows)],
+        skipped=[SkippedView(entrant=s.entrant, reason=s.reason) for s in result.skipped],
+    )
+
+
+def memorisation_flags(config: ArenaConfig, models: Mapping[str, str | None]) -> list[str]:
+    """Why an LLM entrant's result may come from memory rather than judgement: the window
+    starts before a model's training cut-off, or the cut-off is not published."""
+    flags = []
+    for reference, cutoff in sorted(models.items()):
+        if cutoff is None:
+            flags.append(f"{reference} publishes no training cut-off: memorisation not ruled out")
+        elif config.start.isoformat() < cutoff:
+            flags.append(
+                f"possibly memorised: the window starts {config.start}, before {reference}'s "
+                f"training cut-off {cutoff}"
+            )
+    return flags
+
+
+def _row(
+    config: ArenaConfig,
+    name: str,
+    runs: Sequence[EntrantRun],
+    own: Interval,
+    versus: Interval | None,
+    models: dict[str, str | None],
+) -> Row:
+    metrics = [r.metrics for r in runs]
+    win_rates = [m.win_rate for m in metrics if m.win_rate is not None]
+    costs = [r.llm.cost_usd for r in runs]
+    cash = config.cash
+    net = [float((r.final_equity - r.llm.cost_usd) / cash) - 1.0 for r in runs]
+    several = len(runs) > 1
+    kill = sorted({r.kill_switch for r in runs if r.kill_switch})
+    return Row(
+        rank=0,
+        entrant=name,
+        kind=runs[0].kind,
+        runs=len(runs),
+        seeds=[r.seed for r in runs],
+        total_return=_mean([m.total_return for m in metrics]),
+        annualized_return=_mean([m.annualized_return for m in metrics]),
+        sharpe=_mean([m.sharpe for m in metrics]),
+        sortino=_mean([m.sortino for m in metrics]),
+        max_drawdown=_mean([m.max_drawdown for m in metrics]),
+        calmar=_mean([m.calmar for m in metrics]),
+        win_rate=_mean(win_rates) if win_rates else None,
+        turnover=_mean([m.turnover for m in metrics]),
+        trades=_mean([len(r.fills) for r in runs]),
+        round_trips=_mean([r.round_trips for r in runs]),
+        llm_calls=_mean([r.llm.calls for r in runs]),
+        llm_tokens=_mean([r.llm.tokens for r in runs]),
+        llm_cost_usd=sum(costs, Decimal(0)) / len(costs),
+        net_return=_mean(net),
+        sharpe_interval=IntervalView.of(own),
+        sharpe_vs_benchmark=IntervalView.of(versus) if versus is not None else None,
+        total_return_spread=(
+            SpreadView.of(spread([m.total_return for m in metrics])) if several else None
+        ),
+        sharpe_spread=SpreadView.of(spread([m.sharpe for m in metrics])) if several else None,
+        models=models,
+        memorisation=memorisation_flags(config, models),
+        kill_switch="; ".join(kill) or None,
+    )
+
+
+def _returns(run: EntrantRun) -> np.ndarray[Any, np.dtype[np.float64]]:
+    return simple_returns(np.array([float(v) for _, v in run.equity], dtype=np.float64))
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values))
+
+
+def print_leaderboard(board: Leaderboard, console: Console) -> None:
+    """The leaderboard as two rich tables (performance, then trading and LLM costs: one would
+    not fit a terminal), then its notes: repeats, flags and skipped entrants."""
+    title = (
+        f"Arena {board.name!r}: {', '.join(board.symbols)}, {board.start} to {board.end} "
+        f"({board.bars} bars)"
+    )
+    every = cells_by_header(board)
+    confidence = f"{board.bootstrap.confidence:.0%} CI"
+    groups = (
+        (title, ["return", "ann.", "Sortino", "max DD", "Calmar", "net return"]),
+        ("Sharpe ratio (the ranking)", ["runs", "Sharpe", confidence, "vs bench"]),
+        ("Trading and LLM costs, per run", [
+            "win rate", "turnover", "trades", "LLM calls", "tokens", "LLM $",
+        ]),
+    )  # fmt: skip
+    for caption, names in groups:
+        table = Table(title=caption, box=box.SIMPLE_HEAD)
+        table.add_column("#", justify="right")
+        table.add_column("entrant", no_wrap=True)
+        for name in names:
+            table.add_column(name, justify="right", no_wrap=name in (confidence, "vs bench"))
+        for row in every:
+            table.add_row(row["#"], row["entrant"], *(row[name] for name in names))
+        console.print(table)
+    for note in notes(board):
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
+
+
+def notes(board: Leaderboard) -> list[str]:
+    """What the tables cannot say: how intervals were made, repeats, flags, skipped entrants."""
+    lines = [
+        f"Sharpe intervals: {board.bootstrap.method} block bootstrap, {board.bootstrap.samples} "
+        f"resamples, block length {board.bootstrap.block_length}, seed {board.bootstrap.seed}, "
+        f"{board.bootstrap.confidence:.0%} two-sided; * marks an interval that excludes zero."
+    ]
+    if board.benchmark:
+        lines.append(f"vs bench: Sharpe minus {board.benchmark}'s, on the same resampled days.")
+    for row in board.rows:
+        if row.sharpe_spread is not None and row.total_return_spread is not None:
+            lines.append(
+                f"{row.entrant}: {row.runs} runs (seeds {row.seeds}); Sharpe "
+                f"{row.sharpe_spread.mean:.2f} ± {row.sharpe_spread.std:.2f}, return "
+                f"{row.total_return_spread.mean:.2%} ± {row.total_return_spread.std:.2%}"
+            )
+        lines += [f"{row.entrant} (!): {flag}" for flag in row.memorisation]
+        if row.kill_switch:
+            lines.append(f"{row.entrant}: {row.kill_switch}")
+    lines += [f"skipped {s.entrant}: {s.reason}" for s in board.skipped]
+    return lines
+
+
+def cells_by_header(board: Leaderboard) -> list[dict[str, str]]:
+    names = headers(board)
+    return [dict(zip(names, cells(row), strict=True)) for row in board.rows]
+
+
+def cells(row: Row) -> list[str]:
+    """One row as the table shows it (the HTML report uses the same cells)."""
+    versus = row.sharpe_vs_benchmark
+    name = row.entrant + (" (!)" if row.memorisation else "")
+    return [
+        str(row.rank),
+        name,
+        str(row.runs),
+        _pct(row.total_return),
+        _pct(row.annualized_return),
+        f"{row.sharpe:.2f}",
+        _interval(row.sharpe_interval),
+        "—" if versus is None else f"{versus.estimate:+.2f} {_interval(versus)}",
+        f"{row.sortino:.2f}",
+        _pct(row.max_drawdown),
+        f"{row.calmar:.2f}",
+        "n/a" if row.win_rate is None else _pct(row.win_rate),
+        f"{row.turnover:.2f}",
+        _count(row.trades),
+        _count(row.llm_calls),
+        _count(row.llm_tokens),
+        f"{row.llm_cost_usd:.4f}",
+        _pct(row.net_return),
+    ]
+
+
+def headers(board: Leaderboard) -> list[str]:
+    return [
+        "#", "entrant", "runs", "return", "ann.", "Sharpe",
+        f"{board.bootstrap.confidence:.0%} CI", "vs bench", "Sortino", "max DD",
+        "Calmar", "win rate", "turnover", "trades", "LLM calls", "tokens", "LLM $", "net return",
+    ]  # fmt: skip
+
+
+def _interval(interval: IntervalView) -> str:
+    star = "*" if interval.excludes_zero else ""
+    return f"[{interval.lower:.2f}, {interval.upper:.2f}]{star}"
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}" if abs(value) < 10 else f"{value:.0%}"
+
+
+def _count(value: float) -> str:
+    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"

@@ -1,0 +1,108 @@
+"""What an arena produces: each entrant run's equity, fills, metrics and LLM usage, the entrants
+it skipped and why. Plain data, light to import: the store, leaderboard and report read it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from agents.llm_calls import LlmCall
+from orchestration.arena.config import ArenaConfig, EntrantKind
+from trading.metrics import PerformanceMetrics
+from trading.replay import ReplayResult
+
+
+@dataclass(frozen=True, slots=True)
+class LlmUsage:
+    calls: int = 0
+    cached: int = 0
+    tokens: int = 0
+    # Priced from providers.yaml for every call the run needed, cached or not: what running
+    # the entrant costs. `paid_usd` is what this run actually paid (fresh calls only).
+    cost_usd: Decimal = Decimal(0)
+    paid_usd: Decimal = Decimal(0)
+
+    @classmethod
+    def of(cls, calls: Sequence[LlmCall]) -> LlmUsage:
+        return cls(
+            calls=len(calls),
+            cached=sum(1 for c in calls if c.cached),
+            tokens=sum(c.tokens for c in calls),
+            cost_usd=sum((c.cost_usd for c in calls), Decimal(0)),
+            paid_usd=sum((c.cost_usd for c in calls if not c.cached), Decimal(0)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "cached": self.cached,
+            "tokens": self.tokens,
+            "cost_usd": str(self.cost_usd),
+            "paid_usd": str(self.paid_usd),
+        }
+
+
+@dataclass(slots=True)
+class EntrantRun:
+    """One run of one entrant: a seed for stochastic entrants, None for deterministic ones."""
+
+    entrant: str
+    kind: EntrantKind
+    repeat: int
+    seed: int | None
+    equity: list[tuple[datetime, Decimal]]
+    fills: list[dict[str, str]]
+    metrics: PerformanceMetrics
+    round_trips: int
+    final_equity: Decimal
+    kill_switch: str
+    llm: LlmUsage = field(default_factory=LlmUsage)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    entrant: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ArenaResult:
+    run_id: str
+    config: ArenaConfig
+    runs: list[EntrantRun]
+    skipped: list[Skipped]
+    # Each LLM entrant's models (reference -> training cut-off, None where unpublished).
+    models: dict[str, dict[str, str | None]]
+    seeds: dict[str, list[int | None]]
+    data_hash: str
+
+
+def entrant_run(
+    result: ReplayResult, kind: EntrantKind, repeat: int, seed: int | None, usage: LlmUsage
+) -> EntrantRun:
+    return EntrantRun(
+        entrant=result.agent,
+        kind=kind,
+        repeat=repeat,
+        seed=seed,
+        equity=[(t, v) for t, _, v in result.equity],
+        fills=[
+            {
+                "time": f.time.isoformat(),
+                "symbol": f.symbol,
+                "side": f.side.value,
+                "quantity": str(f.quantity),
+                "price": str(f.price),
+                "fee": str(f.fee),
+            }
+            for f in result.fills
+        ],
+        metrics=result.metrics,
+        round_trips=len(result.round_trips),
+        final_equity=result.final_equity,
+        kill_switch=result.kill_switch,
+        llm=usage,
+    )

@@ -1,0 +1,586 @@
+"""`tradepit trade`: a team trades through the durable trading loop, cycle by cycle, on the
+paper executor, with every cycle committed before the next; and the run-level LLM wiring: one
+gateway per run with its budget, its call log and its response cache in the run's database.
+
+Three ways in: a new run (`--team`, `--symbols`, `--start`, `--end`, costs and limits), a
+resume of a stopped or crashed run (`--resume RUN_ID`: same team, same data, same LLM cache,
+so calls already answered are not paid again), and a replay (`--replay RUN_ID`: the stored
+run's team under a new run id, answered only from the cache, with zero LLM calls, then
+compared with the original).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Coroutine, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from agents.gateway import LlmGateway, ReplayMiss, litellm_module
+from agents.llm_calls import Budget, BudgetExceeded, LlmCallStore
+from agents.manager import AgentManager
+from agents.providers import ProvidersConfig, load_providers
+from orchestration.cli_common import (
+    DataFiles,
+    JsonFlag,
+    ProvidersFile,
+    catalog,
+    clean_errors,
+    fail,
+    parse_date,
+    parse_decimal,
+    stderr,
+    stdout,
+    tradepit_home,
+)
+from orchestration.debate import Team, build_team
+from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent
+from orchestration.live_view import LiveView, LlmSpend
+from orchestration.loop import LoopResult, TradingLoop, stop_on_signals, stored_run
+from orchestration.team import TeamConfig
+from orchestration.trade_report import print_summary, replay_differences, run_document
+from orchestration.trade_setup import (
+    BudgetLimits,
+    Skipped,
+    has_llm_members,
+    read_team,
+    run_meta,
+    runnable_team,
+    stored_setup,
+)
+from trading.clock import LiveClock
+from trading.costs import CostModel
+from trading.data import Catalog
+from trading.replay import ReplayBars, ReplayConfig
+from trading.risk import RiskLimits
+from trading.storage import Store, default_database_url
+
+# Exit codes beside 0 (finished, or stopped on request), 1 (a bug) and 2 (bad input).
+EXIT_BUDGET = 3  # the LLM budget is spent: the run is stopped and resumable
+EXIT_REPLAY_DIFFERS = 4  # a replay met an unknown question or ended with another ledger
+
+Output = Literal["people", "json", "events"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A run ready to drive: its team, accounts' store, LLM gateway and how to begin."""
+
+    run_id: str
+    team: Team
+    market: Catalog
+    store: Store
+    calls: LlmCallStore | None
+    gateway: LlmGateway | None
+    begin: Callable[[TradingLoop], Coroutine[Any, Any, LoopResult]]
+    skipped: tuple[Skipped, ...] = ()
+    warnings: tuple[str, ...] = ()
+    replay_of: str | None = None
+    replay_cycles: int | None = None  # a replay stops where its original's cycles end
+
+
+@clean_errors
+def trade(
+    team: Annotated[
+        Path | None,
+        typer.Option(help="Team YAML file; default the bundled example team.", show_default=False),
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Symbols, comma-separated, e.g. SPX,IXIC; default SPX.")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First bar, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last bar, YYYY-MM-DD (inclusive).")] = None,
+    paper: Annotated[
+        bool, typer.Option("--paper", help="Trade on the paper executor (the default).")
+    ] = True,
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="Name the new run; default a fresh id.")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(metavar="RUN_ID", help="Continue a stopped or crashed run as it started."),
+    ] = None,
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            metavar="RUN_ID", help="Re-run a stored run from its LLM cache: zero LLM calls."
+        ),
+    ] = None,
+    events: Annotated[
+        str | None,
+        typer.Option(metavar="jsonl", help="Print one JSON event per line (progress, result)."),
+    ] = None,
+    budget_usd: Annotated[
+        str | None, typer.Option(help="Stop the run when its LLM calls cost this many dollars.")
+    ] = None,
+    budget_tokens: Annotated[
+        int | None,
+        typer.Option(min=1, help="Stop the run when its LLM calls used this many tokens."),
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")
+    ] = None,
+    providers: ProvidersFile = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(help="The tradepit home; default $TRADEPIT_HOME, else ~/.tradepit."),
+    ] = None,
+    data: DataFiles = None,
+    cash: Annotated[str | None, typer.Option(help="Starting cash [default: 100000].")] = None,
+    fee_bps: Annotated[str | None, typer.Option(help="Exchange fee in bps [default: 1].")] = None,
+    slippage_bps: Annotated[
+        str | None, typer.Option(help="Half-spread of market orders in bps [default: 1].")
+    ] = None,
+    impact: Annotated[
+        str | None, typer.Option(help="Square-root market impact coefficient k [default: 0].")
+    ] = None,
+    commission_per_share: Annotated[
+        str | None, typer.Option(help="Commission per unit [default: 0].")
+    ] = None,
+    min_commission: Annotated[
+        str | None, typer.Option(help="Least commission per order [default: 0].")
+    ] = None,
+    borrow_rate: Annotated[
+        str | None, typer.Option(help="Annual borrow rate on shorts, 0.03 = 3% [default: 0].")
+    ] = None,
+    participation_cap: Annotated[
+        str | None,
+        typer.Option(help="Most of the average daily volume one order takes [default: 0.1]."),
+    ] = None,
+    max_drawdown: Annotated[
+        str | None, typer.Option(help="Kill switch at this drawdown, e.g. 0.3.")
+    ] = None,
+    stop_loss: Annotated[
+        str | None, typer.Option(help="Close a position this far against its entry, e.g. 0.05.")
+    ] = None,
+    take_profit: Annotated[
+        str | None, typer.Option(help="Close a position this far in its favour, e.g. 0.1.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Let a team trade history cycle by cycle, durably, on the paper executor.
+
+    Each cycle (one bar) is committed with the team's transcript before the next; `--start`
+    and `--end` pick the window of the bundled data (or `--data` files). LLM members with no
+    usable model here are skipped, saying which key or server would enable them.
+    `--resume RUN_ID` continues a stopped run; `--replay RUN_ID` re-runs one from its LLM
+    cache with zero calls and says whether the final ledger equals the original's.
+
+    Exit codes: 0 finished, or stopped by Ctrl-C / SIGTERM after the current cycle
+    (resumable); 2 bad input; 3 the LLM budget is spent (stopped, resumable with a larger
+    budget); 4 a replay differs from its original.
+    """
+    del paper  # the only executor so far; a live one will need an explicit --live
+    if events not in (None, "jsonl"):
+        fail(f"--events takes jsonl, got {events!r}")
+    if events and as_json:
+        fail("--events and --json both write to standard output; pick one")
+    if resume and replay:
+        fail("--resume continues a run and --replay re-runs one; pick one")
+    limits = _limits(budget_usd, budget_tokens)
+    home_dir = tradepit_home(home)
+    url = db or default_database_url(home_dir, "replay")
+    market_options = {
+        "--team": team,
+        "--symbols": symbols,
+        "--start": start,
+        "--end": end,
+        "--data": data,
+        "--cash": cash,
+        "--fee-bps": fee_bps,
+        "--slippage-bps": slippage_bps,
+        "--impact": impact,
+        "--commission-per-share": commission_per_share,
+        "--min-commission": min_commission,
+        "--borrow-rate": borrow_rate,
+        "--participation-cap": participation_cap,
+        "--max-drawdown": max_drawdown,
+        "--stop-loss": stop_loss,
+        "--take-profit": take_profit,
+    }
+    stored_id = resume or replay
+    if stored_id is not None:
+        given = [name for name, value in market_options.items() if value]
+        if given:
+            fail(
+                f"run {stored_id!r} trades as it was started; {', '.join(given)} cannot change "
+                "it (start a new run instead)"
+            )
+        if resume and run_id:
+            fail("--run-id names a new run; --resume continues RUN_ID itself")
+        if replay and limits is not None:
+            fail("a replay makes no LLM calls, so it takes no budget")
+    store = Store(url)
+    prepared: Prepared | None = None
+    try:
+        if resume is not None:
+            prepared = _resume(store, url, resume, providers, limits)
+        elif replay is not None:
+            prepared = _replay(store, url, replay, run_id, providers)
+        else:
+            config = _config(market_options)
+            prepared = _new(
+                store, url, config, team, run_id, providers, home_dir, data or [], limits
+            )
+        output: Output = "events" if events else "json" if as_json else "people"
+        _drive(prepared, output, hint=_resume_hint(prepared.run_id, db, home))
+    finally:
+        if prepared is not None and prepared.calls is not None:
+            prepared.calls.close()
+        store.close()
+
+
+# ---- the three ways in -----------------------------------------------------------------------
+
+
+def _new(
+    store: Store,
+    url: str,
+    config: ReplayConfig,
+    team_path: Path | None,
+    run_id: str | None,
+    providers_file: Path | None,
+    home: Path,
+    data: list[Path],
+    limits: BudgetLimits | None,
+) -> Prepared:
+    market = catalog(data)
+    ReplayBars(market, config)  # an unknown symbol or an empty window fails here, before any run
+    team_file = read_team(team_path)
+    providers = load_providers(providers_file) if has_llm_members(team_file.config) else None
+    saved = any(m.agent is not None for m in team_file.config.all_members())
+    manager = AgentManager.at_home(home, LiveClock(), providers) if saved else None
+    try:
+        runnable = runnable_team(team_file.config, providers, manager.get if manager else None)
+    finally:
+        if manager is not None:
+            manager.close()
+    run_id = run_id or f"tr-{uuid.uuid4().hex[:12]}"
+    if store.run(run_id) is not None:
+        fail(f"run {run_id!r} already exists; resume it with --resume {run_id} or pick a new id")
+    limits = limits or BudgetLimits()
+    calls, gateway = _gateway(runnable.config, run_id, url, lambda _: limits.budget())
+    built = build_team(
+        runnable.config,
+        catalog=market,
+        gateway=gateway,
+        providers=providers,
+        lookup=runnable.agents.__getitem__,
+    )
+    meta = run_meta(team_file, runnable, providers, data, limits)
+    return Prepared(
+        run_id,
+        built,
+        market,
+        store,
+        calls,
+        gateway,
+        lambda loop: loop.start(config, run_id=run_id, meta=meta),
+        skipped=runnable.skipped,
+        warnings=runnable.warnings,
+    )
+
+
+def _resume(
+    store: Store,
+    url: str,
+    run_id: str,
+    providers_file: Path | None,
+    limits: BudgetLimits | None,
+) -> Prepared:
+    stored = stored_run(store, run_id)
+    setup = stored_setup(run_id, stored.meta)
+    providers = _providers(providers_file, setup.providers, setup.team)
+    limits = limits or setup.limits
+    # The run's budget counts what its earlier processes paid; a replay stays one.
+    calls, gateway = _gateway(
+        setup.team,
+        run_id,
+        url,
+        lambda log: limits.budget(log.calls(run_id)),
+        replay="replay_of" in stored.meta,
+    )
+    market = catalog(setup.data)
+    built = build_team(
+        setup.team, catalog=market, gateway=gateway, providers=providers, lookup=setup.lookup
+    )
+    return Prepared(
+        run_id,
+        built,
+        market,
+        store,
+        calls,
+        gateway,
+        lambda loop: loop.resume(run_id),
+        skipped=setup.skipped,
+    )
+
+
+def _replay(
+    store: Store, url: str, original: str, run_id: str | None, providers_file: Path | None
+) -> Prepared:
+    stored = stored_run(store, original)
+    setup = stored_setup(original, stored.meta)
+    providers = _providers(providers_file, setup.providers, setup.team)
+    run_id = run_id or f"rp-{uuid.uuid4().hex[:12]}"
+    if store.run(run_id) is not None:
+        fail(f"run {run_id!r} already exists; pick a new id for the replay")
+    committed = len(store.cycles(original, full=False))
+    if committed == 0:
+        fail(f"run {original!r} committed no cycle; there is nothing to replay")
+    # The cache is keyed by the question, not the run: the original's answers, in the same
+    # database, answer the replay.
+    calls, gateway = _gateway(setup.team, run_id, url, lambda _: Budget(), replay=True)
+    market = catalog(setup.data)
+    built = build_team(
+        setup.team, catalog=market, gateway=gateway, providers=providers, lookup=setup.lookup
+    )
+    meta = {**stored.meta, "replay_of": original}
+    return Prepared(
+        run_id,
+        built,
+        market,
+        store,
+        calls,
+        gateway,
+        lambda loop: loop.start(
+            stored.config, run_id=run_id, instruments=stored.instruments, meta=meta
+        ),
+        skipped=setup.skipped,
+        replay_of=original,
+        replay_cycles=committed,
+    )
+
+
+# ---- driving a run and saying how it went ------------------------------------------------------
+
+
+def _drive(prepared: Prepared, output: Output, *, hint: str) -> None:
+    p = prepared
+    for skipped in p.skipped:
+        _note(f"skipped LLM member {skipped.member!r}: {skipped.reason}")
+    for warning in p.warnings:
+        _note(warning)
+    sinks: list[Callable[[LoopEvent], None]] = []
+    view: LiveView | None = None
+    if output == "events":
+        sinks.append(JsonLinesEmitter(sys.stdout))
+    elif output == "people" and sys.stdout.isatty():
+        view = LiveView(
+            stdout,
+            title=f"{p.team.name}: run {p.run_id}",
+            transcript=p.team.transcript,
+            spend=lambda: _spend(p.gateway),
+        )
+        sinks.append(view)
+    # The wall clock stamps the run's creation and end; the cycles keep the replay's times.
+    loop = TradingLoop(
+        p.team, p.market, p.store, events=lambda e: _fan_out(sinks, e), clock=LiveClock()
+    )
+    if p.replay_cycles is not None:
+        sinks.append(_stop_after(loop, p.replay_cycles))
+    try:
+        with _signals(loop), view or nullcontext():
+            result = asyncio.run(_run(p, loop))
+    except BudgetExceeded as spent:
+        p.store.set_status(p.run_id, "stopped")
+        committed = len(p.store.cycles(p.run_id, full=False))
+        _report(p, None, output)
+        _note(
+            f"stopped: {spent}. The cycle under way was not committed ({committed} cycles are "
+            "stored; the LLM answers it received are cached and will not be paid again). "
+            f"Resume with a larger budget: {hint} --budget-usd/--budget-tokens <more>"
+        )
+        raise typer.Exit(EXIT_BUDGET) from None
+    except ReplayMiss as miss:
+        _note(f"the replay differs from run {p.replay_of!r}: {miss}")
+        raise typer.Exit(EXIT_REPLAY_DIFFERS) from None
+    differences = _replay_check(p)
+    _report(p, result, output, differences)
+    if result.status == "stopped" and p.replay_of is None:
+        _note(f"stopped after cycle {result.cycles - 1} ({loop.stop_requested}); resume: {hint}")
+    if differences:
+        raise typer.Exit(EXIT_REPLAY_DIFFERS)
+
+
+async def _run(p: Prepared, loop: TradingLoop) -> LoopResult:
+    try:
+        return await p.begin(loop)
+    finally:
+        if p.gateway is not None:
+            # litellm keeps an HTTP client per event loop; close them while this loop still
+            # runs, or their sockets are left for the garbage collector to complain about.
+            await litellm_module().close_litellm_async_clients()
+
+
+def _replay_check(p: Prepared) -> list[str] | None:
+    """None unless this is a replay; else how it differs from its original (nothing: equal)."""
+    if p.replay_of is None:
+        return None
+    made = [c for c in (p.gateway.calls if p.gateway else []) if not c.cached]
+    found = [f"{len(made)} LLM calls were made, not zero"] if made else []
+    return found + replay_differences(p.store, p.replay_of, p.run_id)
+
+
+def _report(
+    p: Prepared, result: LoopResult | None, output: Output, differences: list[str] | None = None
+) -> None:
+    """The run's document on stdout (`--json`), or its summary for people; with `--events`
+    stdout carries only events, so a replay's verdict goes to stderr."""
+    calls = p.calls.calls(p.run_id) if p.calls is not None else []
+    doc = run_document(p.store, p.run_id, calls, result)
+    if differences is not None:
+        doc["replay"] = {
+            "of": p.replay_of,
+            "llm_calls_made": len([c for c in calls if not c.cached]),
+            "ledger_equal": not differences,
+            "differences": differences,
+        }
+    if output == "json":
+        print(json.dumps(doc, indent=1))
+        return
+    console = stdout if output == "people" else stderr
+    if output == "people":
+        print_summary(console, doc)
+    if differences is not None:
+        verdict = "equals" if not differences else "DIFFERS from"
+        lines = [
+            f"replay of {p.replay_of} as {p.run_id}: {doc['llm']['cached']} LLM answers from "
+            f"the cache, {doc['replay']['llm_calls_made']} calls made; the final ledger "
+            f"{verdict} the original's",
+            *(f"  {line}" for line in differences),
+        ]
+        for line in lines:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+# ---- small parts ------------------------------------------------------------------------------
+
+
+def _gateway(
+    team: TeamConfig,
+    run_id: str,
+    url: str,
+    budget: Callable[[LlmCallStore], Budget],
+    *,
+    replay: bool = False,
+) -> tuple[LlmCallStore | None, LlmGateway | None]:
+    """The run's one gateway, with its call log and cache in the run's own database; none for
+    a team of quant members only (importing litellm costs seconds)."""
+    if not has_llm_members(team):
+        return None, None
+    log = LlmCallStore(url)
+    gateway = LlmGateway(
+        run_id=run_id, store=log, clock=LiveClock(), budget=budget(log), replay=replay
+    )
+    return log, gateway
+
+
+def _providers(
+    given: Path | None, stored: ProvidersConfig | None, team: TeamConfig
+) -> ProvidersConfig | None:
+    """The providers file given, else the one the run stored (base URLs and key variable
+    names, never keys)."""
+    if given is not None:
+        return load_providers(given)
+    if stored is None and has_llm_members(team):
+        return load_providers()
+    return stored
+
+
+def _limits(usd: str | None, tokens: int | None) -> BudgetLimits | None:
+    if usd is None and tokens is None:
+        return None
+    dollars = None if usd is None else parse_decimal("--budget-usd", usd, Decimal("0.000001"))
+    return BudgetLimits(dollars, tokens)
+
+
+def _config(options: Mapping[str, object]) -> ReplayConfig:
+    """The run's market, costs and limits, with the defaults of `tradepit backtest`."""
+
+    def text(option: str) -> str | None:
+        value = options[option]
+        return value if isinstance(value, str) else None
+
+    def number(option: str, default: str, least: str = "0") -> Decimal:
+        return parse_decimal(option, text(option) or default, Decimal(least))
+
+    def optional(option: str) -> Decimal | None:
+        value = text(option)
+        return None if value is None else parse_decimal(option, value)
+
+    names = tuple(s.strip().upper() for s in (text("--symbols") or "SPX").split(",") if s.strip())
+    if not names:
+        fail("--symbols needs at least one symbol")
+    first, last = parse_date("--start", text("--start")), parse_date("--end", text("--end"))
+    if first and last and first > last:
+        fail(f"--start {first} is after --end {last}")
+    fee = number("--fee-bps", "1")
+    costs = CostModel(
+        taker_fee_bps=fee,
+        maker_fee_bps=fee,
+        half_spread_bps=number("--slippage-bps", "1"),
+        impact_coefficient=number("--impact", "0"),
+        commission_per_share=number("--commission-per-share", "0"),
+        min_commission=number("--min-commission", "0"),
+        borrow_rate=number("--borrow-rate", "0"),
+        participation_cap=number("--participation-cap", "0.1", "0.0001"),
+    )
+    limits = RiskLimits(
+        max_drawdown=optional("--max-drawdown"),
+        stop_loss=optional("--stop-loss"),
+        take_profit=optional("--take-profit"),
+    )
+    return ReplayConfig(
+        symbols=names,
+        start=first,
+        end=last,
+        cash=number("--cash", "100000", "0.01"),
+        costs=costs,
+        limits=limits,
+    )
+
+
+def _fan_out(sinks: list[Callable[[LoopEvent], None]], event: LoopEvent) -> None:
+    for sink in sinks:
+        sink(event)
+
+
+def _stop_after(loop: TradingLoop, cycles: int) -> Callable[[LoopEvent], None]:
+    def sink(event: LoopEvent) -> None:
+        if isinstance(event, ProgressEvent) and event.cycle + 1 >= cycles:
+            loop.stop(f"replayed the {cycles} cycles the original committed")
+
+    return sink
+
+
+def _signals(loop: TradingLoop) -> AbstractContextManager[None]:
+    # Signal handlers can only be installed from the main thread.
+    if threading.current_thread() is threading.main_thread():
+        return stop_on_signals(loop)
+    return nullcontext()
+
+
+def _spend(gateway: LlmGateway | None) -> LlmSpend:
+    if gateway is None:
+        return LlmSpend()
+    cached = sum(1 for c in gateway.calls if c.cached)
+    return LlmSpend(len(gateway.calls), cached, gateway.budget.tokens, gateway.budget.usd)
+
+
+def _resume_hint(run_id: str, db: str | None, home: Path | None) -> str:
+    where = f" --db {db}" if db else f" --home {home}" if home else ""
+    return f"tradepit trade --resume {run_id}{where}"
+
+
+def _note(message: str) -> None:
+    stderr.print(f"note: {message}", markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,192 @@
+"""What `tradepit trade` reports about a run, read back from the database: one JSON document
+(`--json`), a rich summary for people, and the comparison a `--replay` makes with its original.
+
+Everything comes from the committed cycles, so the report of a run stopped by its budget, of a
+resumed run and of a replay reads the same way as that of a run that went through in one go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from agents.llm_calls import LlmCall
+from orchestration.loop import LoopResult
+from orchestration.resume import stored_run
+from trading.storage import Store
+
+# Decided cycles the people's summary lists; --json lists them all.
+SHOWN_DECISIONS = 20
+
+
+def run_document(
+    store: Store, run_id: str, calls: list[LlmCall], result: LoopResult | None = None
+) -> dict[str, Any]:
+    """The run as one JSON document: money and quantities as exact decimal strings."""
+    stored = stored_run(store, run_id)
+    record = store.run(run_id)
+    rows = store.cycles(run_id, full=False)
+    targets = {d.seq: d.targets for d in store.decisions(run_id)}
+    last = rows[-1].ledger if rows else {}
+    meta = stored.meta
+    team = meta.get("team", {})
+    fresh = [c for c in calls if not c.cached]
+    metrics = None
+    if result is not None and result.replay is not None:
+        metrics = result.replay.metrics.model_dump(mode="json")
+    return {
+        "run_id": run_id,
+        "status": None if record is None else record.status,
+        "team": stored.agent,
+        "members": [_member_name(m) for m in team.get("members", [])],
+        "skipped": meta.get("skipped", []),
+        "replay_of": meta.get("replay_of"),
+        "symbols": list(stored.config.symbols),
+        "start": rows[0].time.date().isoformat() if rows else None,
+        "end": rows[-1].time.date().isoformat() if rows else None,
+        "cycles": len(rows),
+        "total": None if result is None else result.total,
+        "initial_cash": str(stored.config.cash),
+        "final_equity": last.get("equity", str(stored.config.cash)),
+        "final_cash": last.get("cash", str(stored.config.cash)),
+        "kill_switch": last.get("kill_switch") or None,
+        "fills": len(store.fills(run_id)),
+        "metrics": metrics,
+        "budget": meta.get("budget"),
+        "llm": {
+            "calls": len(calls),
+            "cached": len(calls) - len(fresh),
+            "tokens": sum(c.tokens for c in calls),
+            "paid_tokens": sum(c.tokens for c in fresh),
+            "usd": str(sum((c.cost_usd for c in fresh), Decimal(0))),
+        },
+        "decisions": [
+            {
+                "cycle": row.cycle,
+                "time": row.time.isoformat(),
+                "targets": dict(targets.get(row.cycle, {})),
+                "consensus": {
+                    key.removesuffix(".consensus"): value
+                    for key, value in row.details.items()
+                    if key.endswith(".consensus")
+                },
+                "llm_calls": row.details["llm.calls"],
+                "llm_tokens": row.details["llm.tokens"],
+            }
+            for row in rows
+            # A team writes its LLM use into every decision it makes, and only then.
+            if "llm.calls" in row.details
+        ],
+    }
+
+
+def print_summary(console: Console, doc: Mapping[str, Any]) -> None:
+    table = Table(
+        title=f"{doc['team']} on {', '.join(doc['symbols'])}",
+        title_justify="left",
+        show_header=False,
+    )
+    table.add_column("")
+    table.add_column("", justify="right")
+    llm = doc["llm"]
+    total = f" of {doc['total']}" if doc["total"] is not None else ""
+    rows = [
+        ("run id", doc["run_id"]),
+        ("status", doc["status"]),
+        ("members", ", ".join(doc["members"])),
+        ("period", f"{doc['start']} to {doc['end']}"),
+        ("cycles", f"{doc['cycles']}{total}"),
+        ("initial cash", f"{Decimal(doc['initial_cash']):,.2f}"),
+        ("final equity", f"{Decimal(doc['final_equity']):,.2f}"),
+        ("final cash", f"{Decimal(doc['final_cash']):,.2f}"),
+        ("fills", str(doc["fills"])),
+        ("decisions", str(len(doc["decisions"]))),
+        ("LLM calls", f"{llm['calls']} ({llm['cached']} from the cache)"),
+        ("LLM tokens", f"{llm['tokens']:,} ({llm['paid_tokens']:,} paid)"),
+        ("LLM cost", f"${Decimal(llm['usd']):.4f}"),
+    ]
+    if doc["metrics"] is not None:
+        m = doc["metrics"]
+        rows += [
+            ("total return", f"{m['total_return']:.2%}"),
+            ("max drawdown", f"{m['max_drawdown']:.2%}"),
+            ("Sharpe", f"{m['sharpe']:.3f}"),
+        ]
+    if doc["kill_switch"]:
+        rows.append(("kill switch", doc["kill_switch"]))
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    decisions = doc["decisions"]
+    if decisions:
+        shown = decisions[-SHOWN_DECISIONS:]
+        title = "decisions" + (
+            f" (the last {len(shown)} of {len(decisions)})" if len(shown) < len(decisions) else ""
+        )
+        listing = Table(title=title, title_justify="left")
+        for column in ("cycle", "date", "targets", "consensus", "LLM calls", "tokens"):
+            listing.add_column(column, justify="right" if column != "targets" else "left")
+        for d in shown:
+            listing.add_row(
+                str(d["cycle"]),
+                d["time"][:10],
+                ", ".join(f"{s} {w}" for s, w in d["targets"].items()) or "hold",
+                ", ".join(f"{s} {c:.0%}" for s, c in d["consensus"].items()) or "-",
+                str(d["llm_calls"]),
+                str(d["llm_tokens"]),
+            )
+        console.print(listing)
+        console.print(
+            f"the debate behind a decision: tradepit debate show {doc['run_id']} "
+            f"{decisions[-1]['cycle']}",
+            markup=False,
+            highlight=False,
+        )
+
+
+def replay_differences(store: Store, original: str, replay: str) -> list[str]:
+    """How a replay's committed cycles differ from its original's over the cycles both
+    committed: the number of cycles, any decision's targets, and the final ledger."""
+    mine, theirs = store.cycles(replay, full=False), store.cycles(original, full=False)
+    found: list[str] = []
+    if len(mine) != len(theirs):
+        found.append(f"the original committed {len(theirs)} cycles, the replay {len(mine)}")
+    both = min(len(mine), len(theirs))
+    if both == 0:
+        return found
+    decided = {d.seq: d.targets for d in store.decisions(original)}
+    for d in store.decisions(replay):
+        if d.seq < both and decided.get(d.seq) != d.targets:
+            found.append(
+                f"cycle {d.seq}: the original decided {decided.get(d.seq)!r}, "
+                f"the replay {d.targets!r}"
+            )
+            break
+    a = _comparable(theirs[both - 1].ledger, original)
+    b = _comparable(mine[both - 1].ledger, replay)
+    found += [
+        f"final ledger {key}: original {a.get(key)!r}, replay {b.get(key)!r}"
+        for key in sorted(set(a) | set(b))
+        if a.get(key) != b.get(key)
+    ]
+    return found
+
+
+def _comparable(ledger: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """A ledger snapshot without its run's name: order ids begin with the run id."""
+    orders = ledger.get("open_orders") or {}
+    return {
+        **ledger,
+        "open_orders": {key.removeprefix(f"{run_id}-"): q for key, q in orders.items()},
+    }
+
+
+def _member_name(member: Mapping[str, Any]) -> str:
+    spec = member.get("spec")
+    if isinstance(spec, Mapping):
+        return str(spec.get("name"))
+    return str(member.get("agent") or member.get("name") or member.get("quant"))

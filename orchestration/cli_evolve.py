@@ -1,0 +1,185 @@
+"""`tradepit evolve`: tune an agent's parameters by genetic search over walk-forward folds, and
+adopt the result only if it beats its parent out of sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, get_args
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orchestration.cli_common import JsonFlag, clean_errors, fail, stderr, stdout, tradepit_home
+from orchestration.evolution.backends import import_ray
+from orchestration.evolution.config import Backend, EvolveConfig, load_config
+from orchestration.evolution.engine import GenerationSummary
+from orchestration.evolution.report import plot_fitness, result_json
+from orchestration.evolution.run import Outcome, describe_quant, evolve, stored_config
+from orchestration.evolution.store import EvolutionStore
+from trading.clock import LiveClock
+from trading.storage import default_database_url
+
+EXAMPLE = Path(__file__).parent / "evolution" / "example.yaml"
+
+
+class _Shown:
+    """A progress bar per generation (stderr) and the best genome of each (stdout)."""
+
+    def __init__(self, bar: Progress, describe: Any, fitness: str) -> None:
+        self.bar = bar
+        self.task = bar.add_task("starting", total=None)
+        self.describe = describe
+        self.fitness = fitness
+
+    def evaluating(self, label: str, total: int) -> None:
+        self.bar.reset(self.task, total=total, description=label)
+
+    def evaluated(self, count: int) -> None:
+        self.bar.advance(self.task, count)
+
+    def generation(self, summary: GenerationSummary) -> None:
+        best = json.dumps(self.describe(summary.best), separators=(",", ":"))
+        stdout.print(
+            f"fold {summary.fold + 1} generation {summary.generation + 1}: best {self.fitness} "
+            f"{summary.best_score:.4f}, mean {summary.mean_score:.4f}: {best}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def fold(self, report: dict[str, Any]) -> None:
+        pass
+
+
+@clean_errors
+def evolve_command(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help=f"The run's YAML config; an example: {EXAMPLE}."),
+    ] = None,
+    as_json: JsonFlag = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Directory for report.json and fitness.png."),
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", help="Continue an interrupted run (its id) to the same result."),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Where quant genomes are scored: serial, process or ray."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes of the pool.")] = None,
+) -> None:
+    """Evolve an agent: a genetic search per walk-forward fold on the training windows; the
+    best child is adopted only if it beats its parent on the validation window.
+
+    Prints the best genome of every generation, then each fold's in-sample and out-of-sample
+    scores side by side and the probability of backtest overfitting (CSCV). Every generation
+    is stored, so `--resume RUN_ID` continues an interrupted run to the same result. The
+    adopted genome is saved: an LLM spec as an agent (`tradepit agents show NAME`), a quant
+    one as `$TRADEPIT_HOME/evolved/NAME.yaml` with the `tradepit backtest` command that runs it.
+    """
+    if backend is not None and backend not in get_args(Backend):
+        fail(f"--backend takes serial, process or ray, got {backend!r}")
+    if backend == "ray":
+        import_ray()  # before anything is stored: say what to install, and stop
+    if config is None and resume is None:
+        fail(f"--config is required (or --resume RUN_ID); an example config: {EXAMPLE}")
+    home = tradepit_home()
+    url = db or default_database_url(home, "replay")
+    store = EvolutionStore(url)
+    try:
+        settings: EvolveConfig = (
+            load_config(config) if config is not None else stored_config(store, str(resume))
+        )
+        chosen: Backend | None = backend  # type: ignore[assignment]  # checked above
+        outcome = _run(settings, store, url, home, resume, chosen, workers, as_json)
+    finally:
+        store.close()
+    document = result_json(outcome.result, outcome.describe, settings.fitness, outcome.saved)
+    if report is not None:
+        report.mkdir(parents=True, exist_ok=True)
+        plot = plot_fitness(outcome.result, report / "fitness.png", settings.fitness)
+        document["report"] = {"json": str(report / "report.json"), "plot": str(plot)}
+        (report / "report.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
+    if as_json:
+        print(json.dumps(document, indent=1))
+    else:
+        _print(outcome, document)
+
+
+def _run(
+    settings: EvolveConfig,
+    store: EvolutionStore,
+    url: str,
+    home: Path,
+    resume: str | None,
+    backend: Backend | None,
+    workers: int | None,
+    quiet: bool,
+) -> Outcome:
+    def run(watcher: Any) -> Outcome:
+        return evolve(
+            settings,
+            store=store,
+            db_url=url,
+            home=home,
+            clock=LiveClock(),
+            resume=resume,
+            backend=backend,
+            workers=workers,
+            watcher=watcher,
+        )
+
+    if quiet:
+        return run(None)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("genomes"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        return run(_Shown(bar, _describer(settings), settings.fitness))
+
+
+def _describer(settings: EvolveConfig) -> Any:
+    # A quant genome reads best as the strategy it stands for; an LLM genome as the spec
+    # fields it searches (the whole spec would fill the screen).
+    if settings.genome.type == "quant":
+        return describe_quant
+    return lambda genome: genome.to_json()
+
+
+def _print(outcome: Outcome, document: dict[str, Any]) -> None:
+    table = Table(title=f"evolution {outcome.result.run_id} ({outcome.config.fitness})")
+    for column in ("fold", "train", "validation", "child IS", "parent IS", "child OOS",
+                   "parent OOS", "adopted", "PBO"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("train", "validation") else "right")
+    for f in outcome.result.folds:
+        pbo = f["pbo"]["pbo"]
+        table.add_row(
+            str(f["fold"] + 1),
+            f"{f['train']['start']} to {f['train']['end']}",
+            f"{f['validation']['start']} to {f['validation']['end']}",
+            f"{f['in_sample']['child']:.4f}",
+            f"{f['in_sample']['parent']:.4f}",
+            f"{f['out_of_sample']['child']:.4f}",
+            f"{f['out_of_sample']['parent']:.4f}",
+            "yes" if f["adopted"] else "no",
+            "n/a" if pbo is None else f"{pbo:.2f}",
+        )
+    stdout.print(table)
+    adopted = document["adopted"]
+    if adopted is None:
+        stdout.print("adopted: nothing; the parent stands (no child beat it out of sample)")
+    else:
+        stdout.print(f"adopted: {json.dumps(adopted)}", markup=False, highlight=False)
+    saved = document["saved"]
+    if saved:
+        stdout.print(f"saved: {json.dumps(saved)}", markup=False, highlight=False)
+    if "report" in document:
+        stdout.print(f"report: {document['report']['json']}, {document['report']['plot']}")

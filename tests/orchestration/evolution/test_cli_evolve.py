@@ -1,0 +1,171 @@
+"""`tradepit evolve`, called in-process: the JSON document, the report directory with its
+plot, the adopted genome saved, resume by run id, and one stderr line with exit code 2 for a
+bad config."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from orchestration.cli import app
+from orchestration.cli_evolve import EXAMPLE
+from orchestration.evolution.config import QuantGenome, load_config
+from orchestration.evolution.engine import EvolutionResult
+from orchestration.evolution.genes import Genome
+from orchestration.evolution.run import load_quant_spec, save_adopted
+from orchestration.evolution.space import QuantSpace
+from tests.orchestration.evolution.configs import quant_config, quant_raw
+from trading.clock import ReplayClock
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TRADEPIT_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def write(tmp_path: Path, raw: dict[str, Any], name: str = "evolve.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def bad(*args: str) -> str:
+    code, out, err = invoke(*args)
+    assert code == 2, (out, err)
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_json_and_report_end_to_end(tmp_path: Path, home: Path) -> None:
+    config = write(tmp_path, quant_raw())
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    report = tmp_path / "report"
+    code, out, err = invoke("evolve", "--config", str(config), "--json", "--report", str(report),
+                            "--db", db)  # fmt: skip
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["fitness"] == "sharpe"
+    assert len(document["generations"]) == 4  # two folds of two generations
+    for fold in document["folds"]:
+        assert set(fold["in_sample"]) == set(fold["out_of_sample"]) == {"parent", "child"}
+        assert fold["train"]["end"] < fold["validation"]["start"]
+        assert "pbo" in fold["pbo"]
+    assert (report / "fitness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((report / "report.json").read_text()) == {
+        **document,
+        "report": document["report"],
+    }
+    # With this seed the first fold's child beats the parent out of sample.
+    assert [f["adopted"] for f in document["folds"]] == [True, False]
+    saved = Path(document["saved"]["file"])
+    assert saved.parent == home / "evolved"
+    agent, _ = load_quant_spec(saved)
+    assert agent.kind == document["adopted"]["kind"]
+    assert agent.params.model_dump(mode="json") == document["adopted"]["params"]
+    command = document["saved"]["command"]
+    assert command.startswith(f"tradepit backtest --agent {agent.kind}")
+    # The saved command replays the adopted agent: over the validation window that adopted
+    # it, it scores what the fold reported out of sample.
+    fold = document["folds"][0]
+    window = ["--start", fold["validation"]["start"], "--end", fold["validation"]["end"]]
+    code, out, err = invoke(*shlex.split(command)[1:], *window, "--json", "--db", db)
+    assert code == 0, err
+    replayed = json.loads(out)["metrics"]["sharpe"]
+    assert replayed == pytest.approx(fold["out_of_sample"]["child"], rel=1e-9)
+
+    # Resuming a finished run recomputes nothing and reports the same.
+    code, again, err = invoke("evolve", "--resume", document["run_id"], "--json", "--db", db)
+    assert code == 0, err
+    assert json.loads(again) == {k: v for k, v in document.items() if k != "report"}
+
+
+def test_people_see_each_generations_best_and_the_folds_side_by_side(tmp_path: Path) -> None:
+    config = write(tmp_path, quant_raw())
+    code, out, err = invoke("evolve", "--config", str(config), "--db",
+                            f"sqlite:///{tmp_path / 'run.db'}")  # fmt: skip
+    assert code == 0, err
+    assert "fold 1 generation 1: best sharpe" in out
+    assert "fold 2 generation 2: best sharpe" in out
+    assert "OOS" in out
+    assert "adopted:" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"search": {"population": 1}}, "search.population"),
+        ({"fitness": "profit"}, "fitness"),
+        ({"walk_forward": {"folds": 2, "train_bars": 150, "validation_bars": 60,
+                           "embargo_bars": 5, "span": 3}}, "walk_forward.span"),
+        ({"genome": {"type": "quant", "kinds": ["sma_cross"],
+                     "params": {"sma_cross": {"fast": [0, 5]}}}}, "genome.params.sma_cross.fast"),
+        ({"walk_forward": {"folds": 9, "train_bars": 150, "validation_bars": 60}},
+         "walk_forward"),
+    ],
+)  # fmt: skip
+def test_a_bad_config_is_one_line_naming_the_field(
+    tmp_path: Path, change: dict[str, Any], field: str
+) -> None:
+    raw = {**quant_raw(), **change}
+    err = bad("evolve", "--config", str(write(tmp_path, raw)), "--db",
+              f"sqlite:///{tmp_path / 'run.db'}")  # fmt: skip
+    assert f"{field}:" in err
+
+
+def test_unreadable_yaml_and_missing_config_are_bad_input(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed", encoding="utf-8")
+    assert "not valid YAML" in bad("evolve", "--config", str(broken))
+    assert "--config is required" in bad("evolve")
+    assert "no evolution run 'evo-nope'" in bad(
+        "evolve", "--resume", "evo-nope", "--db", f"sqlite:///{tmp_path / 'run.db'}"
+    )
+
+
+def test_the_ray_backend_without_ray_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
+    err = bad("evolve", "--config", str(write(tmp_path, quant_raw())), "--backend", "ray")
+    assert "pip install 'tradepit[ray]'" in err
+
+
+def test_the_shipped_example_config_is_valid() -> None:
+    config = load_config(EXAMPLE)
+    assert config.genome.type == "quant"
+
+
+def test_an_adopted_stop_loss_is_kept_in_the_spec_file_and_named_in_a_note(
+    tmp_path: Path,
+) -> None:
+    config = quant_config(genome={"risk": {"stop_loss": [0.02, 0.2]}})
+    assert isinstance(config.genome, QuantGenome)
+    space = QuantSpace(config.genome)
+    adopted = Genome.of({"kind": "sma_cross", "fast": 5, "slow": 30, "weight": 0.5,
+                         "allow_short": False, "risk.stop_loss": 0.1})  # fmt: skip
+    result = EvolutionResult("evo-x", space.parent, adopted)
+    clock = ReplayClock(datetime(2026, 1, 1, tzinfo=UTC))
+    saved = save_adopted(config, space, result, tmp_path, clock, None)
+    assert "stop_loss" in saved["note"]
+    agent, limits = load_quant_spec(Path(saved["file"]))
+    assert agent.kind == "sma_cross"
+    assert agent.params.model_dump() == {"weight": 0.5, "allow_short": False, "fast": 5, "slow": 30}
+    assert limits.stop_loss == Decimal("0.1")

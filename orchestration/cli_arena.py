@@ -7,20 +7,22 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from orchestration.arena.config import ArenaConfig, default_config, load_config, parse_config
+from orchestration.arena.config import ArenaConfig, default_entrants, parse_config, read_config
+from orchestration.arena.market import KrakenAccess, arena_catalog, kraken_window
 from orchestration.arena.store import ArenaStore, StoredArena
 from orchestration.cli_common import (
     DataFiles,
     JsonFlag,
     ProvidersFile,
-    catalog,
     clean_errors,
     fail,
     parse_date,
@@ -28,7 +30,9 @@ from orchestration.cli_common import (
     stdout,
     tradepit_home,
 )
-from trading.clock import LiveClock
+from orchestration.cli_kraken import ThrottleFlag
+from trading.clock import Clock, LiveClock
+from trading.data import Catalog
 from trading.storage import default_database_url
 
 EXIT_NOT_REPRODUCED = 1
@@ -39,6 +43,15 @@ arena_app = typer.Typer(
 )
 
 Db = Annotated[str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")]
+
+
+@dataclass(frozen=True, slots=True)
+class ArenaPorts:
+    """What the command takes from its caller instead of the system, as Click's context object
+    (`CliRunner().invoke(arena_app, args, obj=ArenaPorts(clock))`): the clock decides which
+    Kraken candles have closed and the default Kraken window."""
+
+    clock: Clock
 
 
 @arena_app.callback(invoke_without_command=True)
@@ -60,33 +73,59 @@ def arena(
     ] = None,
     start: Annotated[str | None, typer.Option(help="Override the first day, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Override the last day, YYYY-MM-DD.")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the bars come from: bundled (the bundled data and --data files) or "
+            "kraken (closed candles through Kraken's public API, cached in $TRADEPIT_HOME/cache; "
+            "$TRADEPIT_KRAKEN_URL names another server)."
+        ),
+    ] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated symbols of one source: SPX,IXIC or BTC/USD,ETH/USD."),
+    ] = None,
+    timeframe: Annotated[
+        str | None,
+        typer.Option(help="Kraken candle length: 1m, 5m, 15m, 30m, 1h, 4h or 1d (default 1d)."),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(help="Processes for quant entrants (0: this one).", min=0)
     ] = None,
     data: DataFiles = None,
     providers: ProvidersFile = None,
     as_json: JsonFlag = False,
+    throttle: ThrottleFlag = True,
 ) -> None:
     """Run every entrant on the same point-in-time bars with its own ledger and the same
     costs; print the leaderboard (Sharpe intervals by block bootstrap, LLM calls and cost,
     memorisation flags) and store the run. LLM entrants without a usable model are skipped,
-    saying what would enable them."""
+    saying what would enable them.
+
+    With --source kraken the entrants trade Kraken pairs (default BTC/USD,ETH/USD) on closed
+    candles of --timeframe; without --start and --end the window is the days before today
+    whose candles Kraken's OHLC endpoint still serves."""
     if ctx.invoked_subcommand is not None:
         return
     url = db or default_database_url(tradepit_home(), "replay")
-    market = catalog(data)
+    ports = ctx.find_object(ArenaPorts)
+    clock: Clock = ports.clock if ports is not None else LiveClock()
     files = list(data or [])
     show_progress = not as_json
     if replay is not None:
-        if config is not None or start is not None or end is not None:
-            fail("--replay reruns a stored arena as it was; drop --config, --start and --end")
+        given = {"--config": config, "--start": start, "--end": end, "--source": source}
+        given |= {"--symbols": symbols, "--timeframe": timeframe}
+        if any(value is not None for value in given.values()):
+            named = ", ".join(option for option, value in given.items() if value is not None)
+            fail(f"--replay reruns a stored arena as it was; drop {named}")
         from orchestration.arena.competition import replay as replay_arena
 
         stored = _stored(url, replay)
         llm = _providers(stored.config, providers)
         if not files and stored.data_files:  # the original's own files, unless told otherwise
             files = [Path(f) for f in stored.data_files]
-            market = catalog(files)
+        # A Kraken replay reads the candles from the cache; it fetches only what the cache lost.
+        _, market = _market(stored.config, files, clock, throttle)
         competition = _with_progress(
             show_progress,
             lambda progress: replay_arena(
@@ -94,7 +133,7 @@ def arena(
                 run_id=new_run_id(),
                 db_url=url,
                 catalog=market,
-                clock=LiveClock(),
+                clock=clock,
                 providers=llm,
                 data_files=files,
                 progress=progress,
@@ -103,8 +142,14 @@ def arena(
     else:
         from orchestration.arena.competition import compete
 
-        chosen = load_config(config) if config is not None else default_config()
-        chosen = _overridden(chosen, start, end, workers)
+        raw = read_config(config) if config is not None else {"entrants": default_entrants()}
+        if not isinstance(raw, Mapping):
+            fail(f"{config}: an arena config is a mapping with entrants")
+        options = {"start": start, "end": end, "workers": workers, "source": source}
+        options |= {"symbols": symbols, "timeframe": timeframe}
+        merged = _with_options(raw, options, clock)
+        chosen = parse_config(merged, str(config) if config is not None else "options")
+        chosen, market = _market(chosen, files, clock, throttle)
         llm = _providers(chosen, providers)
         chosen = _inline_saved_agents(chosen, llm)
         competition = _with_progress(
@@ -114,7 +159,7 @@ def arena(
                 run_id=new_run_id(),
                 db_url=url,
                 catalog=market,
-                clock=LiveClock(),
+                clock=clock,
                 providers=llm,
                 data_files=files,
                 progress=progress,
@@ -195,8 +240,11 @@ def _print(stored: StoredArena, as_json: bool, files: list[Path]) -> None:
                 stdout.print(f"  {difference}", markup=False)
     for path in files:
         stdout.print(f"report: {path}", markup=False, highlight=False)
+    market: str = stored.config.source
+    if stored.config.source == "kraken":
+        market = f"kraken {stored.config.timeframe} candles"
     stdout.print(
-        f"run id: {stored.run_id} (data {stored.data_hash[:12]}, tradepit "
+        f"run id: {stored.run_id} ({market}, data {stored.data_hash[:12]}, tradepit "
         f"{stored.code_version.get('package')} {str(stored.code_version.get('commit'))[:12]})",
         markup=False,
         highlight=False,
@@ -211,19 +259,52 @@ def _stored(url: str, run_id: str) -> StoredArena:
         store.close()
 
 
-def _overridden(
-    config: ArenaConfig, start: str | None, end: str | None, workers: int | None
-) -> ArenaConfig:
-    changes: dict[str, Any] = {}
-    if (first := parse_date("--start", start)) is not None:
-        changes["start"] = first.isoformat()
-    if (last := parse_date("--end", end)) is not None:
-        changes["end"] = last.isoformat()
-    if workers is not None:
-        changes["workers"] = workers
-    if not changes:
-        return config
-    return parse_config({**config.model_dump(mode="json"), **changes}, "options")
+def _with_options(raw: Mapping[str, Any], options: dict[str, Any], clock: Clock) -> dict[str, Any]:
+    """The config file (or the default competition) with the options given on top; a Kraken
+    arena without a window gets the newest days Kraken's OHLC serves, by `clock`."""
+    merged = dict(raw)
+    for field in ("source", "timeframe", "workers"):
+        if options[field] is not None:
+            merged[field] = options[field]
+    if options["symbols"] is not None:
+        merged["symbols"] = [s.strip() for s in options["symbols"].split(",") if s.strip()]
+    for field in ("start", "end"):
+        if (day := parse_date(f"--{field}", options[field])) is not None:
+            merged[field] = day.isoformat()
+    if merged.get("source") == "kraken" and not (merged.get("start") and merged.get("end")):
+        today = clock.now().astimezone(UTC).date()
+        first, last = kraken_window(str(merged.get("timeframe") or "1d"), today)
+        given = merged.get("end")
+        end_day = _day(given) if given else last
+        if end_day is None:
+            return merged  # an unreadable end: the config's own check reports it
+        merged["end"] = end_day.isoformat()
+        if not merged.get("start"):
+            merged["start"] = (end_day - (last - first)).isoformat()
+    return merged
+
+
+def _day(value: Any) -> date | None:
+    """A date from YAML (already a date) or ISO text; None for anything else, which the
+    config's own check then reports."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _market(
+    config: ArenaConfig, files: list[Path], clock: Clock, throttle: bool
+) -> tuple[ArenaConfig, Catalog]:
+    access = None
+    if config.source == "kraken":
+        from trading.kraken import base_url_from_env
+
+        cache = tradepit_home() / "cache"
+        access = KrakenAccess(base_url_from_env(), cache, clock, rate_limit=throttle)
+    return arena_catalog(config, files, access)
 
 
 def _providers(config: ArenaConfig, path: Path | None) -> Any:

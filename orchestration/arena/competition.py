@@ -14,10 +14,11 @@ from agents.providers import ProvidersConfig
 from orchestration.arena.config import ArenaConfig
 from orchestration.arena.leaderboard import Leaderboard, build_leaderboard
 from orchestration.arena.results import ArenaResult
-from orchestration.arena.runner import Arena, ArenaProgress
+from orchestration.arena.runner import Arena, ArenaProgress, market_data_hash
 from orchestration.arena.store import ArenaStore, code_version, differences
 from trading.clock import Clock
 from trading.data import Catalog
+from trading.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ async def replay(
         original = store.get(original_id)
     finally:
         store.close()
+    if original.config.source == "kraken":
+        _same_candles(original.config, original.data_hash, catalog)
     skipped = {s.entrant: s.reason for s in original.leaderboard.skipped}
     return await _run(
         original.config,
@@ -88,6 +91,21 @@ async def replay(
         compare_with=original.runs,
         original_hash=original.data_hash,
     )
+
+
+def _same_candles(config: ArenaConfig, original_hash: str, catalog: Catalog) -> None:
+    """A Kraken replay stops before it starts when its candles are not the original's: they
+    come from the candle cache, so they differ only when the cache lost them and Kraken now
+    serves others, and then no entrant could be compared (nor any LLM answered from the
+    cache)."""
+    now = market_data_hash(catalog, config.replay_config().symbols)
+    if now != original_hash:
+        raise ConfigError(
+            f"the Kraken {config.timeframe} candles of {', '.join(config.symbols)} from "
+            f"{config.start} to {config.end} are not the ones the original run used (data hash "
+            f"{original_hash[:12]} then {now[:12]}): the candle cache ($TRADEPIT_HOME/cache) no "
+            "longer holds them and Kraken now serves different ones; nothing was replayed"
+        )
 
 
 async def _run(

@@ -2,7 +2,8 @@
 the entrants, loaded from YAML into closed pydantic models.
 
     name: spring
-    symbols: [SPX, IXIC]
+    symbols: [SPX, IXIC]         # source: kraken takes pairs: [BTC/USD, ETH/USD]
+    source: bundled              # or kraken (closed candles of `timeframe`, cached locally)
     start: 2014-01-01
     end: 2018-12-31
     costs: {taker_fee_bps: 1, half_spread_bps: 1}
@@ -39,6 +40,7 @@ from trading.risk import RiskLimits
 from trading.strategies import STRATEGIES, validate_params
 
 EntrantKind = Literal["quant", "agent", "team"]
+Source = Literal["bundled", "kraken"]
 
 
 class Closed(BaseModel):
@@ -104,6 +106,10 @@ class LlmBudget(Closed):
     max_tokens: int | None = Field(None, gt=0, description="Tokens all LLM entrants may spend.")
 
 
+# What a Kraken arena trades when it names no symbols.
+DEFAULT_KRAKEN_SYMBOLS = ("BTC/USD", "ETH/USD")
+DEFAULT_KRAKEN_TIMEFRAME = "1d"
+
 # The default competition: five years of both bundled indices, long enough for the baselines'
 # lookbacks to matter and short enough to finish in seconds on two cores.
 DEFAULT_START = date(2014, 1, 1)
@@ -112,6 +118,14 @@ DEFAULT_END = date(2018, 12, 31)
 
 class ArenaConfig(Closed):
     name: Name = "default"
+    source: Source = Field(
+        "bundled",
+        description="bundled: the bundled data and --data files; kraken: Kraken's closed OHLCV "
+        "candles through its public API, cached under $TRADEPIT_HOME/cache.",
+    )
+    timeframe: str | None = Field(
+        None, description="Kraken candle length (1m ... 1d); default 1d. Kraken only."
+    )
     symbols: list[str] = Field(default_factory=lambda: ["SPX", "IXIC"], min_length=1)
     start: date = DEFAULT_START
     end: date = DEFAULT_END
@@ -136,8 +150,42 @@ class ArenaConfig(Closed):
     )
     entrants: list[Entrant] = Field(min_length=1, max_length=64)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _kraken_defaults(cls, raw: Any) -> Any:
+        """A Kraken arena's own defaults. Its window has none: the bundled one (2014-2018)
+        means nothing on Kraken, and "the newest candles" depends on the day it is asked,
+        which the command line knows (`market.kraken_window`) and a stored config must not."""
+        if not isinstance(raw, Mapping) or raw.get("source") != "kraken":
+            return raw
+        missing = [f for f in ("start", "end") if raw.get(f) is None]
+        if missing:
+            raise ValueError(
+                f"a Kraken arena names its window; give {' and '.join(missing)} "
+                "(the command line defaults to the newest candles Kraken's OHLC serves)"
+            )
+        filled = dict(raw)
+        filled.setdefault("symbols", list(DEFAULT_KRAKEN_SYMBOLS))
+        if filled.get("timeframe") is None:
+            filled["timeframe"] = DEFAULT_KRAKEN_TIMEFRAME
+        return filled
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.source == "kraken":
+            # Imported here: trading.kraken loads ccxt, which a bundled arena never needs.
+            from trading.kraken.market_data import TIMEFRAMES
+
+            if self.timeframe not in TIMEFRAMES:
+                raise ValueError(
+                    f"timeframe {self.timeframe!r} is not a Kraken candle length; use one of "
+                    f"{', '.join(TIMEFRAMES)}"
+                )
+        elif self.timeframe is not None:
+            raise ValueError(
+                f"timeframe {self.timeframe!r} is for source: kraken; the bundled data and "
+                "--data files bring their own bar length"
+            )
         if self.start > self.end:
             raise ValueError(f"start {self.start} is after end {self.end}")
         names = [e.entrant_name for e in self.entrants]
@@ -211,13 +259,18 @@ def parse_config(raw: Any, source: str) -> ArenaConfig:
 
 
 def load_config(path: Path) -> ArenaConfig:
+    return parse_config(read_config(path), str(path))
+
+
+def read_config(path: Path) -> Any:
+    """The YAML of an arena config, not yet checked: the command line merges its options into
+    it first, so that an option may complete what the file leaves out (a Kraken window)."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the arena config ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
-    return parse_config(raw, str(path))
 
 
 def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:

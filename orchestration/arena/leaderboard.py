@@ -112,6 +112,11 @@ class Leaderboard(Closed):
     start: str = Field(description="First bar of the window.")
     end: str = Field(description="Last bar of the window.")
     bars: int
+    periods_per_year: float | None = Field(
+        None,
+        description="Bars per year the figures are annualised with, from the bar spacing: "
+        "252 for exchange-calendar days, 365.25 for daily crypto, 2191.5 for 4h candles.",
+    )
     benchmark: str | None
     bootstrap: BootstrapView
     rows: list[Row]
@@ -162,6 +167,7 @@ def build_leaderboard(result: ArenaResult) -> Leaderboard:
         start=first.equity[0][0].date().isoformat(),
         end=first.equity[-1][0].date().isoformat(),
         bars=len(first.equity),
+        periods_per_year=ppy,
         benchmark=config.benchmark if benchmark else None,
         bootstrap=BootstrapView(
             method=settings.method,
@@ -250,7 +256,9 @@ def print_leaderboard(board: Leaderboard, console: Console) -> None:
     not fit a terminal), then its notes: repeats, flags and skipped entrants."""
     title = (
         f"Arena {board.name!r}: {', '.join(board.symbols)}, {board.start} to {board.end} "
-        f"({board.bars} bars)"
+        f"({board.bars} bars"
+        + (f", {board.periods_per_year:g} a year" if board.periods_per_year else "")
+        + ")"
     )
     every = cells_by_header(board)
     confidence = f"{board.bootstrap.confidence:.0%} CI"

@@ -35,6 +35,7 @@ from agents.providers import Availability, ModelRef, ProvidersConfig, availabili
 from agents.quant import build_quant_agent
 from agents.specs import AgentSpec
 from orchestration.arena.config import ArenaConfig, Entrant
+from orchestration.arena.market import LoadedSource
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage, Skipped, entrant_run
 from orchestration.team import Member, TeamConfig
 from trading.clock import Clock
@@ -262,6 +263,12 @@ class Arena:
         )
         context = multiprocessing.get_context(method)
         workers = min(self.config.workers, len(entrants))
+        # Kraken bars cannot be rebuilt from files: workers get the series themselves.
+        loaded = (
+            LoadedSource("kraken", {s: self.catalog.load(s) for s in self.replay_config.symbols})
+            if self.config.source == "kraken"
+            else None
+        )
         done = 0
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [
@@ -272,6 +279,7 @@ class Arena:
                     self.replay_config,
                     self.data_files,
                     f"{self.run_id}/{entrant.entrant_name}/0",
+                    loaded,
                 )
                 for entrant in entrants
             ]
@@ -302,14 +310,19 @@ class _Lane:
 
 
 def run_quant_entrant(
-    entrant: Entrant, config: ReplayConfig, data_files: Sequence[Path], run_id: str
+    entrant: Entrant,
+    config: ReplayConfig,
+    data_files: Sequence[Path],
+    run_id: str,
+    loaded: LoadedSource | None = None,
 ) -> EntrantRun:
     """A quant entrant's whole replay, in a worker process: its own catalog over the same data
-    files, the same config, hence the same bars and costs as every other entrant."""
+    files (or the `loaded` series), the same config, hence the same bars and costs as every
+    other entrant."""
     if entrant.quant is None:
         raise ConfigError(f"entrant {entrant.entrant_name!r} is not a quant entrant")
     agent = build_quant_agent(entrant.quant, entrant.params, entrant.entrant_name)
-    catalog = Catalog.default(list(data_files))
+    catalog = Catalog([loaded]) if loaded is not None else Catalog.default(list(data_files))
     result = asyncio.run(run_replay(agent, catalog, config, run_id=run_id))
     return entrant_run(result, "quant", 0, None, LlmUsage())
 

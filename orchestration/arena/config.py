@@ -166,6 +166,17 @@ class ArenaConfig(Closed):
             )
         filled = dict(raw)
         filled.setdefault("symbols", list(DEFAULT_KRAKEN_SYMBOLS))
+        if filled.get("costs") is None:
+            # Kraken's own first-tier fees, not the bundled indices' 1 bp: a crypto arena that
+            # paid index-fund costs would flatter every entrant that trades. Candles carry no
+            # book to walk, so the spread stays a modelled half-spread.
+            from trading.kraken.paper_live import KRAKEN_MAKER_FEE_BPS, KRAKEN_TAKER_FEE_BPS
+
+            filled["costs"] = {
+                "taker_fee_bps": KRAKEN_TAKER_FEE_BPS,
+                "maker_fee_bps": KRAKEN_MAKER_FEE_BPS,
+                "half_spread_bps": Decimal(1),
+            }
         if filled.get("timeframe") is None:
             filled["timeframe"] = DEFAULT_KRAKEN_TIMEFRAME
         return filled

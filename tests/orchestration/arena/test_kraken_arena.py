@@ -245,3 +245,13 @@ def test_a_kraken_config_must_name_its_window_and_timeframe_is_kraken_only() -> 
             | {"entrants": entrants},
             "a.yaml",
         )
+
+
+def test_a_kraken_arena_pays_krakens_fees_unless_its_config_names_costs() -> None:
+    window = {"source": "kraken", "start": "2023-01-01", "end": "2023-02-01"}
+    entrants = {"entrants": [{"quant": "buy_and_hold"}]}
+    kraken = parse_config(window | entrants, "a.yaml")
+    assert (kraken.costs.taker_fee_bps, kraken.costs.maker_fee_bps) == (40, 25)
+    named = parse_config(window | entrants | {"costs": {"taker_fee_bps": 10}}, "a.yaml")
+    assert named.costs.taker_fee_bps == 10
+    assert parse_config(entrants, "a.yaml").costs.taker_fee_bps == 1

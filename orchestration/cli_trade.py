@@ -1,6 +1,7 @@
 """`tradepit trade`: a team trades through the durable trading loop, cycle by cycle, on the
 paper executor, with every cycle committed before the next; and the run-level LLM wiring: one
 gateway per run with its budget, its call log and its response cache in the run's database.
+`--source kraken` runs (live Kraken pairs) are set up in `orchestration.trade_kraken`.
 
 Three ways in: a new run (`--team`, `--symbols`, `--start`, `--end`, costs and limits), a
 resume of a stopped or crashed run (`--resume RUN_ID`: same team, same data, same LLM cache,
@@ -12,23 +13,19 @@ compared with the original).
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 import typer
 
 from agents.gateway import LlmGateway, ReplayMiss, litellm_module
-from agents.llm_calls import Budget, BudgetExceeded, LlmCallStore
-from agents.manager import AgentManager
-from agents.providers import ProvidersConfig, load_providers
+from agents.llm_calls import Budget, BudgetExceeded
 from orchestration.cli_common import (
     DataFiles,
     JsonFlag,
@@ -42,50 +39,40 @@ from orchestration.cli_common import (
     stdout,
     tradepit_home,
 )
-from orchestration.debate import Team, build_team
+from orchestration.debate import build_team
 from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent
+from orchestration.live import KrakenMode
 from orchestration.live_view import LiveView, LlmSpend
 from orchestration.loop import LoopResult, TradingLoop, stop_on_signals, stored_run
-from orchestration.team import TeamConfig
-from orchestration.trade_report import print_summary, replay_differences, run_document
+from orchestration.trade_kraken import (
+    KrakenFlags,
+    check_source,
+    choose_mode,
+    database_url,
+    locate_run,
+    new_kraken_run,
+    on_kraken,
+    resume_kraken_run,
+)
+from orchestration.trade_report import Output, replay_check, report
 from orchestration.trade_setup import (
     BudgetLimits,
-    Skipped,
-    has_llm_members,
-    read_team,
+    Prepared,
+    resolve_providers,
+    resolve_team,
+    run_gateway,
     run_meta,
-    runnable_team,
     stored_setup,
 )
 from trading.clock import LiveClock
 from trading.costs import CostModel
-from trading.data import Catalog
 from trading.replay import ReplayBars, ReplayConfig
 from trading.risk import RiskLimits
-from trading.storage import Store, default_database_url
+from trading.storage import Store
 
 # Exit codes beside 0 (finished, or stopped on request), 1 (a bug) and 2 (bad input).
 EXIT_BUDGET = 3  # the LLM budget is spent: the run is stopped and resumable
 EXIT_REPLAY_DIFFERS = 4  # a replay met an unknown question or ended with another ledger
-
-Output = Literal["people", "json", "events"]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A run ready to drive: its team, accounts' store, LLM gateway and how to begin."""
-
-    run_id: str
-    team: Team
-    market: Catalog
-    store: Store
-    calls: LlmCallStore | None
-    gateway: LlmGateway | None
-    begin: Callable[[TradingLoop], Coroutine[Any, Any, LoopResult]]
-    skipped: tuple[Skipped, ...] = ()
-    warnings: tuple[str, ...] = ()
-    replay_of: str | None = None
-    replay_cycles: int | None = None  # a replay stops where its original's cycles end
 
 
 @clean_errors
@@ -94,13 +81,61 @@ def trade(
         Path | None,
         typer.Option(help="Team YAML file; default the bundled example team.", show_default=False),
     ] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            metavar="bundled|kraken",
+            help="Where bars come from: the bundled history, or Kraken live.",
+        ),
+    ] = "bundled",
     symbols: Annotated[
-        str | None, typer.Option(help="Symbols, comma-separated, e.g. SPX,IXIC; default SPX.")
+        str | None,
+        typer.Option(
+            help="Symbols, comma-separated: SPX,IXIC (default SPX), or Kraken pairs "
+            "BTC/USD,ETH/USD (default BTC/USD)."
+        ),
     ] = None,
     start: Annotated[str | None, typer.Option(help="First bar, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Last bar, YYYY-MM-DD (inclusive).")] = None,
     paper: Annotated[
-        bool, typer.Option("--paper", help="Trade on the paper executor (the default).")
+        bool,
+        typer.Option("--paper", help="Trade on paper (the default); wins over --validate/--live."),
+    ] = False,
+    validate: Annotated[
+        bool,
+        typer.Option("--validate", help="Kraken: send orders with validate=true; none is placed."),
+    ] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live", help="Kraken: place REAL orders (needs KRAKEN_API_KEY, KRAKEN_API_SECRET)."
+        ),
+    ] = False,
+    every: Annotated[
+        float | None,
+        typer.Option(help="Kraken: a cycle every this many seconds; default each new closed bar."),
+    ] = None,
+    timeframe: Annotated[
+        str | None, typer.Option(help="Kraken: bar size, 1m 5m 15m 30m 1h 4h 1d [default: 1m].")
+    ] = None,
+    max_cycles: Annotated[
+        int | None,
+        typer.Option(min=2, help="Kraken: stop after N cycles (the last settles); default never."),
+    ] = None,
+    history_bars: Annotated[
+        int | None,
+        typer.Option(min=1, help="Kraken: closed bars of history the team sees [default: 200]."),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Kraken API base URL; default $TRADEPIT_KRAKEN_URL, else Kraken."),
+    ] = None,
+    throttle: Annotated[
+        bool,
+        typer.Option(
+            "--throttle/--no-throttle",
+            help="Kraken: pace requests to its rate limit (off only for a local test server).",
+        ),
     ] = True,
     run_id: Annotated[
         str | None, typer.Option("--run-id", help="Name the new run; default a fresh id.")
@@ -127,7 +162,10 @@ def trade(
         typer.Option(min=1, help="Stop the run when its LLM calls used this many tokens."),
     ] = None,
     db: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db (Kraken: paper.db, live.db)."
+        ),
     ] = None,
     providers: ProvidersFile = None,
     home: Annotated[
@@ -135,7 +173,9 @@ def trade(
         typer.Option(help="The tradepit home; default $TRADEPIT_HOME, else ~/.tradepit."),
     ] = None,
     data: DataFiles = None,
-    cash: Annotated[str | None, typer.Option(help="Starting cash [default: 100000].")] = None,
+    cash: Annotated[
+        str | None, typer.Option(help="Starting cash [default: 100000; on Kraken 10000].")
+    ] = None,
     fee_bps: Annotated[str | None, typer.Option(help="Exchange fee in bps [default: 1].")] = None,
     slippage_bps: Annotated[
         str | None, typer.Option(help="Half-spread of market orders in bps [default: 1].")
@@ -167,19 +207,22 @@ def trade(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Let a team trade history cycle by cycle, durably, on the paper executor.
+    """Let a team trade cycle by cycle, durably: history on paper, or Kraken live.
 
     Each cycle (one bar) is committed with the team's transcript before the next; `--start`
-    and `--end` pick the window of the bundled data (or `--data` files). LLM members with no
-    usable model here are skipped, saying which key or server would enable them.
-    `--resume RUN_ID` continues a stopped run; `--replay RUN_ID` re-runs one from its LLM
-    cache with zero calls and says whether the final ledger equals the original's.
+    and `--end` pick the window of the bundled data (or `--data` files). With `--source
+    kraken` the team trades Kraken pairs from now on, a cycle every `--every` seconds or on
+    each new closed `--timeframe` bar: on paper at Kraken's book (default), `--validate`
+    (orders checked by Kraken, none placed) or `--live` (real orders; needs KRAKEN_API_KEY
+    and KRAKEN_API_SECRET). LLM members with no usable model here are skipped, saying which
+    key or server would enable them. `--resume RUN_ID` continues a stopped run; `--replay
+    RUN_ID` re-runs one from its LLM cache with zero calls and says whether the final ledger
+    equals the original's.
 
     Exit codes: 0 finished, or stopped by Ctrl-C / SIGTERM after the current cycle
     (resumable); 2 bad input; 3 the LLM budget is spent (stopped, resumable with a larger
     budget); 4 a replay differs from its original.
     """
-    del paper  # the only executor so far; a live one will need an explicit --live
     if events not in (None, "jsonl"):
         fail(f"--events takes jsonl, got {events!r}")
     if events and as_json:
@@ -188,7 +231,9 @@ def trade(
         fail("--resume continues a run and --replay re-runs one; pick one")
     limits = _limits(budget_usd, budget_tokens)
     home_dir = tradepit_home(home)
-    url = db or default_database_url(home_dir, "replay")
+    flags = KrakenFlags(
+        paper, validate, live, every, timeframe, max_cycles, history_bars, url, throttle
+    )
     market_options = {
         "--team": team,
         "--symbols": symbols,
@@ -208,8 +253,10 @@ def trade(
         "--take-profit": take_profit,
     }
     stored_id = resume or replay
+    mode: KrakenMode | None = None
     if stored_id is not None:
         given = [name for name, value in market_options.items() if value]
+        given += flags.fixed_by_run()
         if given:
             fail(
                 f"run {stored_id!r} trades as it was started; {', '.join(given)} cannot change "
@@ -219,20 +266,35 @@ def trade(
             fail("--run-id names a new run; --resume continues RUN_ID itself")
         if replay and limits is not None:
             fail("a replay makes no LLM calls, so it takes no budget")
-    store = Store(url)
+        database = locate_run(stored_id, db, home_dir, source)
+    else:
+        check_source(source, flags, market_options)
+        if source == "kraken":  # the mode picks the database, so it comes first
+            mode = choose_mode(flags)
+        database = database_url(mode, db, home_dir)
+    store = Store(database)
     prepared: Prepared | None = None
     try:
-        if resume is not None:
-            prepared = _resume(store, url, resume, providers, limits)
+        if mode is not None:
+            prepared = new_kraken_run(
+                flags, mode, store, database, home_dir, market_options, run_id, providers, limits
+            )
+        elif stored_id is not None and on_kraken(store, stored_id, source, flags, resume):
+            prepared = resume_kraken_run(
+                flags, store, database, home_dir, stored_id, providers, limits
+            )
+        elif resume is not None:
+            prepared = _resume(store, database, resume, providers, limits)
         elif replay is not None:
-            prepared = _replay(store, url, replay, run_id, providers)
+            prepared = _replay(store, database, replay, run_id, providers)
         else:
             config = _config(market_options)
             prepared = _new(
-                store, url, config, team, run_id, providers, home_dir, data or [], limits
+                store, database, config, team, run_id, providers, home_dir, data or [], limits
             )
         output: Output = "events" if events else "json" if as_json else "people"
-        _drive(prepared, output, hint=_resume_hint(prepared.run_id, db, home))
+        hint = _resume_hint(prepared.run_id, db, home) + prepared.resume_flags
+        _drive(prepared, output, hint=hint)
     finally:
         if prepared is not None and prepared.calls is not None:
             prepared.calls.close()
@@ -255,20 +317,12 @@ def _new(
 ) -> Prepared:
     market = catalog(data)
     ReplayBars(market, config)  # an unknown symbol or an empty window fails here, before any run
-    team_file = read_team(team_path)
-    providers = load_providers(providers_file) if has_llm_members(team_file.config) else None
-    saved = any(m.agent is not None for m in team_file.config.all_members())
-    manager = AgentManager.at_home(home, LiveClock(), providers) if saved else None
-    try:
-        runnable = runnable_team(team_file.config, providers, manager.get if manager else None)
-    finally:
-        if manager is not None:
-            manager.close()
+    team_file, runnable, providers = resolve_team(team_path, providers_file, home)
     run_id = run_id or f"tr-{uuid.uuid4().hex[:12]}"
     if store.run(run_id) is not None:
         fail(f"run {run_id!r} already exists; resume it with --resume {run_id} or pick a new id")
     limits = limits or BudgetLimits()
-    calls, gateway = _gateway(runnable.config, run_id, url, lambda _: limits.budget())
+    calls, gateway = run_gateway(runnable.config, run_id, url, lambda _: limits.budget())
     built = build_team(
         runnable.config,
         catalog=market,
@@ -299,10 +353,10 @@ def _resume(
 ) -> Prepared:
     stored = stored_run(store, run_id)
     setup = stored_setup(run_id, stored.meta)
-    providers = _providers(providers_file, setup.providers, setup.team)
+    providers = resolve_providers(providers_file, setup.providers, setup.team)
     limits = limits or setup.limits
     # The run's budget counts what its earlier processes paid; a replay stays one.
-    calls, gateway = _gateway(
+    calls, gateway = run_gateway(
         setup.team,
         run_id,
         url,
@@ -330,7 +384,7 @@ def _replay(
 ) -> Prepared:
     stored = stored_run(store, original)
     setup = stored_setup(original, stored.meta)
-    providers = _providers(providers_file, setup.providers, setup.team)
+    providers = resolve_providers(providers_file, setup.providers, setup.team)
     run_id = run_id or f"rp-{uuid.uuid4().hex[:12]}"
     if store.run(run_id) is not None:
         fail(f"run {run_id!r} already exists; pick a new id for the replay")
@@ -339,7 +393,7 @@ def _replay(
         fail(f"run {original!r} committed no cycle; there is nothing to replay")
     # The cache is keyed by the question, not the run: the original's answers, in the same
     # database, answer the replay.
-    calls, gateway = _gateway(setup.team, run_id, url, lambda _: Budget(), replay=True)
+    calls, gateway = run_gateway(setup.team, run_id, url, lambda _: Budget(), replay=True)
     market = catalog(setup.data)
     built = build_team(
         setup.team, catalog=market, gateway=gateway, providers=providers, lookup=setup.lookup
@@ -394,7 +448,7 @@ def _drive(prepared: Prepared, output: Output, *, hint: str) -> None:
     except BudgetExceeded as spent:
         p.store.set_status(p.run_id, "stopped")
         committed = len(p.store.cycles(p.run_id, full=False))
-        _report(p, None, output)
+        report(p, None, output)
         _note(
             f"stopped: {spent}. The cycle under way was not committed ({committed} cycles are "
             "stored; the LLM answers it received are cached and will not be paid again). "
@@ -404,8 +458,8 @@ def _drive(prepared: Prepared, output: Output, *, hint: str) -> None:
     except ReplayMiss as miss:
         _note(f"the replay differs from run {p.replay_of!r}: {miss}")
         raise typer.Exit(EXIT_REPLAY_DIFFERS) from None
-    differences = _replay_check(p)
-    _report(p, result, output, differences)
+    differences = replay_check(p)
+    report(p, result, output, differences)
     if result.status == "stopped" and p.replay_of is None:
         _note(f"stopped after cycle {result.cycles - 1} ({loop.stop_requested}); resume: {hint}")
     if differences:
@@ -422,79 +476,7 @@ async def _run(p: Prepared, loop: TradingLoop) -> LoopResult:
             await litellm_module().close_litellm_async_clients()
 
 
-def _replay_check(p: Prepared) -> list[str] | None:
-    """None unless this is a replay; else how it differs from its original (nothing: equal)."""
-    if p.replay_of is None:
-        return None
-    made = [c for c in (p.gateway.calls if p.gateway else []) if not c.cached]
-    found = [f"{len(made)} LLM calls were made, not zero"] if made else []
-    return found + replay_differences(p.store, p.replay_of, p.run_id)
-
-
-def _report(
-    p: Prepared, result: LoopResult | None, output: Output, differences: list[str] | None = None
-) -> None:
-    """The run's document on stdout (`--json`), or its summary for people; with `--events`
-    stdout carries only events, so a replay's verdict goes to stderr."""
-    calls = p.calls.calls(p.run_id) if p.calls is not None else []
-    doc = run_document(p.store, p.run_id, calls, result)
-    if differences is not None:
-        doc["replay"] = {
-            "of": p.replay_of,
-            "llm_calls_made": len([c for c in calls if not c.cached]),
-            "ledger_equal": not differences,
-            "differences": differences,
-        }
-    if output == "json":
-        print(json.dumps(doc, indent=1))
-        return
-    console = stdout if output == "people" else stderr
-    if output == "people":
-        print_summary(console, doc)
-    if differences is not None:
-        verdict = "equals" if not differences else "DIFFERS from"
-        lines = [
-            f"replay of {p.replay_of} as {p.run_id}: {doc['llm']['cached']} LLM answers from "
-            f"the cache, {doc['replay']['llm_calls_made']} calls made; the final ledger "
-            f"{verdict} the original's",
-            *(f"  {line}" for line in differences),
-        ]
-        for line in lines:
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
 # ---- small parts ------------------------------------------------------------------------------
-
-
-def _gateway(
-    team: TeamConfig,
-    run_id: str,
-    url: str,
-    budget: Callable[[LlmCallStore], Budget],
-    *,
-    replay: bool = False,
-) -> tuple[LlmCallStore | None, LlmGateway | None]:
-    """The run's one gateway, with its call log and cache in the run's own database; none for
-    a team of quant members only (importing litellm costs seconds)."""
-    if not has_llm_members(team):
-        return None, None
-    log = LlmCallStore(url)
-    gateway = LlmGateway(
-        run_id=run_id, store=log, clock=LiveClock(), budget=budget(log), replay=replay
-    )
-    return log, gateway
-
-
-def _providers(
-    given: Path | None, stored: ProvidersConfig | None, team: TeamConfig
-) -> ProvidersConfig | None:
-    """The providers file given, else the one the run stored (base URLs and key variable
-    names, never keys)."""
-    if given is not None:
-        return load_providers(given)
-    if stored is None and has_llm_members(team):
-        return load_providers()
-    return stored
 
 
 def _limits(usd: str | None, tokens: int | None) -> BudgetLimits | None:

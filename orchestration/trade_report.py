@@ -7,20 +7,66 @@ resumed run and of a replay reads the same way as that of a run that went throug
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
 
 from agents.llm_calls import LlmCall
+from orchestration.cli_common import stderr, stdout
 from orchestration.loop import LoopResult
 from orchestration.resume import stored_run
+from orchestration.trade_setup import Prepared
 from trading.storage import Store
+
+Output = Literal["people", "json", "events"]
 
 # Decided cycles the people's summary lists; --json lists them all.
 SHOWN_DECISIONS = 20
+
+
+def replay_check(p: Prepared) -> list[str] | None:
+    """None unless this is a replay; else how it differs from its original (nothing: equal)."""
+    if p.replay_of is None:
+        return None
+    made = [c for c in (p.gateway.calls if p.gateway else []) if not c.cached]
+    found = [f"{len(made)} LLM calls were made, not zero"] if made else []
+    return found + replay_differences(p.store, p.replay_of, p.run_id)
+
+
+def report(
+    p: Prepared, result: LoopResult | None, output: Output, differences: list[str] | None = None
+) -> None:
+    """The run's document on stdout (`--json`), or its summary for people; with `--events`
+    stdout carries only events, so a replay's verdict goes to stderr."""
+    calls = p.calls.calls(p.run_id) if p.calls is not None else []
+    doc = run_document(p.store, p.run_id, calls, result)
+    if differences is not None:
+        doc["replay"] = {
+            "of": p.replay_of,
+            "llm_calls_made": len([c for c in calls if not c.cached]),
+            "ledger_equal": not differences,
+            "differences": differences,
+        }
+    if output == "json":
+        print(json.dumps(doc, indent=1))
+        return
+    console = stdout if output == "people" else stderr
+    if output == "people":
+        print_summary(console, doc)
+    if differences is not None:
+        verdict = "equals" if not differences else "DIFFERS from"
+        lines = [
+            f"replay of {p.replay_of} as {p.run_id}: {doc['llm']['cached']} LLM answers from "
+            f"the cache, {doc['replay']['llm_calls_made']} calls made; the final ledger "
+            f"{verdict} the original's",
+            *(f"  {line}" for line in differences),
+        ]
+        for line in lines:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def run_document(
@@ -35,6 +81,7 @@ def run_document(
     meta = stored.meta
     team = meta.get("team", {})
     fresh = [c for c in calls if not c.cached]
+    kraken = meta.get("kraken")
     metrics = None
     if result is not None and result.replay is not None:
         metrics = result.replay.metrics.model_dump(mode="json")
@@ -45,6 +92,9 @@ def run_document(
         "members": [_member_name(m) for m in team.get("members", [])],
         "skipped": meta.get("skipped", []),
         "replay_of": meta.get("replay_of"),
+        # Runs of the bundled data trade on paper; a Kraken run says how it traded.
+        "source": "kraken" if isinstance(kraken, Mapping) else "bundled",
+        "mode": kraken.get("mode") if isinstance(kraken, Mapping) else "paper",
         "symbols": list(stored.config.symbols),
         "start": rows[0].time.date().isoformat() if rows else None,
         "end": rows[-1].time.date().isoformat() if rows else None,
@@ -97,6 +147,7 @@ def print_summary(console: Console, doc: Mapping[str, Any]) -> None:
     rows = [
         ("run id", doc["run_id"]),
         ("status", doc["status"]),
+        ("source", f"{doc['source']} ({doc['mode']})"),
         ("members", ", ".join(doc["members"])),
         ("period", f"{doc['start']} to {doc['end']}"),
         ("cycles", f"{doc['cycles']}{total}"),

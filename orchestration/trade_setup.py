@@ -11,7 +11,7 @@ saved agent must not change a resumed run), the providers, the data files and th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -19,12 +19,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agents.gateway import LlmGateway
 from agents.llm_agent import build_models, usable_models
-from agents.llm_calls import Budget, LlmCall
-from agents.providers import ProvidersConfig
+from agents.llm_calls import Budget, LlmCall, LlmCallStore
+from agents.manager import AgentManager
+from agents.providers import ProvidersConfig, load_providers
 from agents.specs import AgentSpec
+from orchestration.debate import Team
+from orchestration.loop import LoopResult, TradingLoop
 from orchestration.team import Member, TeamConfig, explain, load_team
+from trading.clock import LiveClock
+from trading.data import Catalog
 from trading.errors import ConfigError
+from trading.storage import Store
 
 DEFAULT_TEAM = Path(__file__).resolve().parent / "teams" / "default.yaml"
 DEFAULT_TEAM_SOURCE = "the bundled example team (orchestration/teams/default.yaml)"
@@ -79,6 +86,24 @@ class BudgetLimits:
         return budget
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A run ready to drive: its team, accounts' store, LLM gateway and how to begin."""
+
+    run_id: str
+    team: Team
+    market: Catalog
+    store: Store
+    calls: LlmCallStore | None
+    gateway: LlmGateway | None
+    begin: Callable[[TradingLoop], Coroutine[Any, Any, LoopResult]]
+    skipped: tuple[Skipped, ...] = ()
+    warnings: tuple[str, ...] = ()
+    replay_of: str | None = None
+    replay_cycles: int | None = None  # a replay stops where its original's cycles end
+    resume_flags: str = ""  # what the resume command needs beside the run id and database
+
+
 def read_team(path: Path | None) -> TeamFile:
     """The team file given, else the bundled example team."""
     where = path or DEFAULT_TEAM
@@ -92,6 +117,54 @@ def read_team(path: Path | None) -> TeamFile:
 
 def has_llm_members(config: TeamConfig) -> bool:
     return any(member.quant is None for member in config.all_members())
+
+
+def resolve_team(
+    path: Path | None, providers_file: Path | None, home: Path
+) -> tuple[TeamFile, Runnable, ProvidersConfig | None]:
+    """A new run's team file, the team as it can run here, and the providers it needs (none
+    for quant members only: loading them may ask for files a quant run has no use for)."""
+    team_file = read_team(path)
+    providers = load_providers(providers_file) if has_llm_members(team_file.config) else None
+    saved = any(m.agent is not None for m in team_file.config.all_members())
+    manager = AgentManager.at_home(home, LiveClock(), providers) if saved else None
+    try:
+        runnable = runnable_team(team_file.config, providers, manager.get if manager else None)
+    finally:
+        if manager is not None:
+            manager.close()
+    return team_file, runnable, providers
+
+
+def resolve_providers(
+    given: Path | None, stored: ProvidersConfig | None, team: TeamConfig
+) -> ProvidersConfig | None:
+    """The providers file given, else the one the run stored (base URLs and key variable
+    names, never keys)."""
+    if given is not None:
+        return load_providers(given)
+    if stored is None and has_llm_members(team):
+        return load_providers()
+    return stored
+
+
+def run_gateway(
+    team: TeamConfig,
+    run_id: str,
+    url: str,
+    budget: Callable[[LlmCallStore], Budget],
+    *,
+    replay: bool = False,
+) -> tuple[LlmCallStore | None, LlmGateway | None]:
+    """The run's one gateway, with its call log and cache in the run's own database; none for
+    a team of quant members only (importing litellm costs seconds)."""
+    if not has_llm_members(team):
+        return None, None
+    log = LlmCallStore(url)
+    gateway = LlmGateway(
+        run_id=run_id, store=log, clock=LiveClock(), budget=budget(log), replay=replay
+    )
+    return log, gateway
 
 
 def runnable_team(

@@ -5,6 +5,10 @@ one clear line on stderr and exit code 2; anything else unexpected is a tracebac
 
     cli_common     consoles, the error contract, option types, shared parsers and locations
     cli_data       `data list` and `backtest`
+    cli_arena      `arena` and `arena show` (competitions)
+    cli_trade      `trade` (the trading loop, with resume, replay and LLM budgets)
+    cli_debate     `debate show`
+    cli_evolve     `evolve` (genetic search, adopted only out of sample)
     cli_mcp        `mcp`
     cli_providers  `providers list|check`
     cli_agents     `agents list|show|create|update|remove`
@@ -16,11 +20,15 @@ from __future__ import annotations
 import typer
 
 from orchestration.cli_agents import agents_app
+from orchestration.cli_arena import arena_app
 from orchestration.cli_common import EXIT_BAD_INPUT, clean_errors, fail
 from orchestration.cli_data import backtest, backtest_json, data_app
+from orchestration.cli_debate import debate_app
+from orchestration.cli_evolve import evolve_command
 from orchestration.cli_kraken import kraken_app
 from orchestration.cli_mcp import mcp
 from orchestration.cli_providers import providers_app
+from orchestration.cli_trade import trade
 
 __all__ = ["EXIT_BAD_INPUT", "app", "backtest_json", "clean_errors", "fail", "main"]
 
@@ -34,11 +42,15 @@ app = typer.Typer(
 )
 # Commands first, then groups: the order `tradepit --help` lists them in.
 app.command("backtest")(backtest)
+app.command("trade")(trade)
+app.command("evolve")(evolve_command)
 app.command("mcp")(mcp)
+app.add_typer(arena_app, name="arena")
 app.add_typer(data_app, name="data")
 app.add_typer(providers_app, name="providers")
 app.add_typer(agents_app, name="agents")
 app.add_typer(kraken_app, name="kraken")
+app.add_typer(debate_app, name="debate")
 
 
 def main() -> None:

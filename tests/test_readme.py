@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +21,17 @@ def test_readme_opens_with_exactly_two_commands_main_job_then_tests() -> None:
     main_job, tests = readme_commands()
     assert ".venv/bin/tradepit " in main_job
     assert "pytest" in tests
+
+
+def test_the_main_job_is_the_default_arena_on_the_bundled_data() -> None:
+    main_job, _ = readme_commands()
+    install, _, command = main_job.rpartition(" && ")
+    assert install == "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]'"
+    words = shlex.split(command)
+    assert words[:2] == [".venv/bin/tradepit", "arena"]
+    # No config and no data file: the default competition on the data the package ships.
+    assert "--config" not in words
+    assert "--data" not in words
 
 
 def test_ci_runs_the_readme_test_command() -> None:

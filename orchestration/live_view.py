@@ -102,7 +102,7 @@ class LiveView:
         rows = [
             ("status", self.status),
             ("cycle", f"{0 if p is None else p.step}/{total}"),
-            ("date", "-" if p is None else p.time.date().isoformat()),
+            ("as of (UTC)", "-" if p is None else p.time.strftime("%Y-%m-%d %H:%M")),
             ("equity", "-" if p is None else f"{p.equity:,.2f}"),
             ("cash", "-" if p is None else f"{p.cash:,.2f}"),
             ("fills", str(self.fills)),

@@ -179,12 +179,14 @@ def print_summary(console: Console, doc: Mapping[str, Any]) -> None:
             f" (the last {len(shown)} of {len(decisions)})" if len(shown) < len(decisions) else ""
         )
         listing = Table(title=title, title_justify="left")
-        for column in ("cycle", "date", "targets", "consensus", "LLM calls", "tokens"):
+        # "as of": the moment the bars closed, in UTC. A bundled daily bar closes at the next
+        # midnight UTC, so Friday's decision reads Saturday 00:00, which a bare date would hide.
+        for column in ("cycle", "as of (UTC)", "targets", "consensus", "LLM calls", "tokens"):
             listing.add_column(column, justify="right" if column != "targets" else "left")
         for d in shown:
             listing.add_row(
                 str(d["cycle"]),
-                d["time"][:10],
+                d["time"][:16].replace("T", " "),
                 ", ".join(f"{s} {w}" for s, w in d["targets"].items()) or "hold",
                 ", ".join(f"{s} {c:.0%}" for s, c in d["consensus"].items()) or "-",
                 str(d["llm_calls"]),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
@@ -64,6 +65,14 @@ def litellm_module() -> Any:
 
     litellm.suppress_debug_info = True
     return litellm
+
+
+async def close_model_clients() -> None:
+    """Close the HTTP clients litellm caches for the running event loop. Call it before the
+    loop ends: litellm keeps them alive across calls, and once their loop is gone nothing can
+    close their sockets but the garbage collector, which warns about each one."""
+    if "litellm" in sys.modules:  # nothing to close where no model was ever called
+        await litellm_module().close_litellm_async_clients()
 
 
 class LlmGateway:

@@ -24,7 +24,7 @@ from typing import Annotated
 
 import typer
 
-from agents.gateway import LlmGateway, ReplayMiss, litellm_module
+from agents.gateway import LlmGateway, ReplayMiss, close_model_clients
 from agents.llm_calls import Budget, BudgetExceeded
 from orchestration.cli_common import (
     DataFiles,
@@ -471,9 +471,7 @@ async def _run(p: Prepared, loop: TradingLoop) -> LoopResult:
         return await p.begin(loop)
     finally:
         if p.gateway is not None:
-            # litellm keeps an HTTP client per event loop; close them while this loop still
-            # runs, or their sockets are left for the garbage collector to complain about.
-            await litellm_module().close_litellm_async_clients()
+            await close_model_clients()
 
 
 # ---- small parts ------------------------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import os
 import socket
+import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -59,3 +62,15 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture(autouse=True)
+async def _close_model_clients(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After an async test that called a model, close the HTTP clients litellm cached for its
+    event loop, as the commands do before their loops end; otherwise the garbage collector
+    finds their sockets in some later test and fails that one instead."""
+    yield
+    if inspect.iscoroutinefunction(request.function) and "litellm" in sys.modules:
+        from agents.gateway import close_model_clients
+
+        await close_model_clients()

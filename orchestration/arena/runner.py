@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.gateway import LlmGateway
+from agents.gateway import LlmGateway, close_model_clients
 from agents.llm_calls import Budget, LlmCallStore
 from agents.providers import Availability, ModelRef, ProvidersConfig, availability
 from agents.quant import build_quant_agent
@@ -168,6 +168,8 @@ class Arena:
             local_runs = await self._lockstep(bars, lanes)
         finally:
             pooled_runs = await pool_task
+            if any(lane.gateway is not None for lane in lanes):
+                await close_model_clients()
         by_name = {r.entrant: r for r in pooled_runs}
         runs: list[EntrantRun] = []
         for plan in planned:

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from agents.gateway import LlmGateway
+from agents.gateway import LlmGateway, close_model_clients
 from agents.llm_agent import LlmAgent, build_models
 from agents.llm_calls import Budget, LlmCallStore
 from agents.providers import ProvidersConfig
@@ -92,7 +92,10 @@ class LlmEvaluator:
             async with limit:
                 return await self.evaluate_one(genome, window)
 
-        return list(await asyncio.gather(*(one(g, w) for g, w in tasks)))
+        try:
+            return list(await asyncio.gather(*(one(g, w) for g, w in tasks)))
+        finally:
+            await close_model_clients()
 
     async def evaluate_one(self, genome: Genome, window: Window) -> Evaluation:
         spec = self.space.spec(genome)

@@ -105,7 +105,7 @@ def time_vectorbt(frame: pd.DataFrame, repeat: int) -> float | str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replays", type=int, default=3, help="genomes the replay scores")
-    parser.add_argument("--repeat", type=int, default=2, help="timed rounds of each; best")
+    parser.add_argument("--repeat", type=int, default=5, help="timed rounds of each; best")
     args = parser.parse_args()
     catalog = Catalog.default()
     config = ReplayConfig(symbols=("SPX",), cash=Decimal(1_000_000))

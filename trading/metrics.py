@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -165,7 +165,7 @@ def compute_metrics(
             out-of-range parameters.
     """
     values = _checked_values(equity, "equity")
-    index = pd.DatetimeIndex(equity.index)
+    index = cast(pd.DatetimeIndex, equity.index)  # _checked_values raised were it not one
     if values[0] <= 0:
         raise MetricsInputError(
             f"the first equity value must be positive, got {float(values[0])!r} at {index[0]!r}"
@@ -187,7 +187,7 @@ def compute_metrics(
 
     growth = float(values[-1] / values[0])
     cagr = _annualized_growth(growth, years)
-    max_drawdown = 0.0 - float(drawdown_series(equity).min())  # 0.0 - x: no -0.0 in output
+    max_drawdown = 0.0 - float(_drawdowns(values).min())  # 0.0 - x: no -0.0 in output
     mean_equity = float(values.mean())
 
     relative = _benchmark_figures(equity, benchmark, ppy) if benchmark is not None else None
@@ -256,10 +256,13 @@ def drawdown_series(equity: pd.Series) -> pd.Series:
     values = _checked_values(equity, "equity", min_points=1)
     if values[0] <= 0:
         raise MetricsInputError(f"drawdowns need a positive first equity, got {float(values[0])!r}")
+    return pd.Series(_drawdowns(values), index=equity.index, name="drawdown")
+
+
+def _drawdowns(values: Floats) -> Floats:
     peaks = np.maximum.accumulate(values)
     # x / peak <= 1 holds exactly in IEEE division for 0 < x <= peak, so no bar rounds above 0.
-    drawdowns = values / peaks - 1.0
-    return pd.Series(drawdowns, index=equity.index, name="drawdown")
+    return values / peaks - 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +274,10 @@ class _Relative:
 
 
 def _benchmark_figures(equity: pd.Series, benchmark: pd.Series, ppy: float) -> _Relative:
-    present = benchmark.dropna()
+    raw = benchmark.to_numpy()
+    # np.isnan on a float array is the same test as `hasnans`, without its pandas overhead.
+    missing = bool(np.isnan(raw).any()) if raw.dtype.kind == "f" else benchmark.hasnans
+    present = benchmark.dropna() if missing else benchmark
     prices = _checked_values(present, "benchmark", min_points=0)
     if (prices <= 0).any():
         where = int(np.argmax(prices <= 0))
@@ -279,14 +285,20 @@ def _benchmark_figures(equity: pd.Series, benchmark: pd.Series, ppy: float) -> _
             f"benchmark values must be positive, got {float(prices[where])!r} "
             f"at {present.index[where]!r}"
         )
-    shared = equity.index.intersection(present.index)
-    if len(shared) < 2:
-        raise MetricsInputError(
-            f"the benchmark shares {len(shared)} timestamp(s) with the equity curve; "
-            f"at least 2 are needed (equity spans {equity.index[0]!r} to {equity.index[-1]!r})"
-        )
-    strategy = _simple_returns(equity.loc[shared].to_numpy(dtype=float))
-    bench_values = present.loc[shared].to_numpy(dtype=float)
+    if present.index.equals(equity.index):
+        # The shared grid is the whole curve: alignment would select every value in order,
+        # and its pandas indexing costs more than all the figures (evolution scores thousands).
+        equity_values, bench_values = equity.to_numpy(dtype=float), prices
+    else:
+        shared = equity.index.intersection(present.index)
+        if len(shared) < 2:
+            raise MetricsInputError(
+                f"the benchmark shares {len(shared)} timestamp(s) with the equity curve; at "
+                f"least 2 are needed (equity spans {equity.index[0]!r} to {equity.index[-1]!r})"
+            )
+        equity_values = equity.loc[shared].to_numpy(dtype=float)
+        bench_values = present.loc[shared].to_numpy(dtype=float)
+    strategy = _simple_returns(equity_values)
     bench = _simple_returns(bench_values)
     bench_std = _std(bench)
     # A benchmark that never moved explains nothing: beta 0, all of the return is alpha.

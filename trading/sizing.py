@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Protocol
 
 from trading.costs import BPS, CostModel
 from trading.domain import ZERO, Instrument, Side
-from trading.ledger import Portfolio
 from trading.risk import OrderProposal
+
+
+class Holdings(Protocol):
+    """What sizing reads of an account: a `trading.ledger.Portfolio`, or any view giving the
+    same equity and quantities."""
+
+    @property
+    def equity(self) -> Decimal: ...
+
+    def quantity(self, symbol: str) -> Decimal: ...
 
 
 def proposals_for_targets(
     targets: Mapping[str, Decimal],
-    portfolio: Portfolio,
+    portfolio: Holdings,
     prices: Mapping[str, Decimal],
     instruments: Mapping[str, Instrument],
     costs: CostModel,

@@ -10,8 +10,9 @@ on bars where nothing happens. Two facts make a faster path exact rather than ap
 
 Only those bars go through exact `Decimal` code, in the replay's order: the domain's own
 `proposals_for_targets`, `RiskGate.review` (skipped only where it provably approves everything),
-`CostModel` and `Ledger`; the paper executor's submission check and fill steps (a few lines:
-participation cap, price, the affordable quantity) are mirrored here around those same calls.
+`CostModel` and `Ledger`; the paper executor's submission check (skipped only for sales it
+provably accepts) and fill steps (a few lines: participation cap, price, the affordable quantity)
+are mirrored here around those same calls.
 Trades, cash, round trips and the final equity are therefore Decimal-equal to the replay's, and
 the tests compare them digit for digit.
 
@@ -37,8 +38,8 @@ calendar in the window.
 
 from __future__ import annotations
 
-import math
 import weakref
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,23 +52,17 @@ import pandas as pd
 from trading.costs import BPS, CostModel
 from trading.data import Catalog
 from trading.domain import ZERO, Bar, Instrument, Liquidity, OrderFilled, Side
+from trading.errors import InsufficientFundsError
 from trading.ledger import Ledger
-from trading.metrics import (
-    _NEGLIGIBLE,
-    ClosedTrade,
-    PerformanceMetrics,
-    _covariance,
-    _ratio,
-    _simple_returns,
-    _std,
-    compute_metrics,
-)
+from trading.metrics import ClosedTrade, PerformanceMetrics, compute_metrics
 from trading.replay import ReplayConfig
 from trading.risk import RiskGate
 from trading.sizing import proposals_for_targets
 from trading.strategies import QuantParams
-from trading.vectorised_market import SLACK, Floats, Market, UnsupportedError
+from trading.vectorised_market import SLACK, Market, UnsupportedError
 from trading.vectorised_signals import signal_table
+
+TAKER: Final = Liquidity.TAKER
 
 __all__ = [
     "Market",
@@ -183,23 +178,6 @@ def _refuse(config: ReplayConfig, params: QuantParams) -> None:
         raise UnsupportedError(reason)
 
 
-def _relative(values: Floats, benchmark: Floats, ppy: float) -> dict[str, float]:
-    """The benchmark figures `compute_metrics` gives with the replay's benchmark (the first
-    symbol's closes), which here has a price at every point of the curve: the same helpers on
-    the same arrays, so the same floats, without the pandas alignment that took a quarter of a
-    genome's scoring. A test holds this equal to `compute_metrics` itself."""
-    strategy, bench = _simple_returns(values), _simple_returns(benchmark)
-    bench_std = _std(bench)
-    beta = _covariance(strategy, bench) / bench_std**2 if bench_std > _NEGLIGIBLE else 0.0
-    active = strategy - bench
-    return {
-        "alpha": float(strategy.mean() - beta * bench.mean()) * ppy,
-        "beta": beta,
-        "information_ratio": _ratio(float(active.mean()), _std(active)) * math.sqrt(ppy),
-        "benchmark_total_return": float(benchmark[-1] / benchmark[0]) - 1.0,
-    }
-
-
 def _largest_accepted(
     refused: Callable[[Decimal], bool], quantity: Decimal, increment: Decimal, guess: int | None
 ) -> Decimal:
@@ -220,6 +198,20 @@ def _largest_accepted(
         else:
             low = middle
     return low * increment
+
+
+class _Holdings:
+    """What `proposals_for_targets` reads of `Ledger.portfolio()`, the same Decimals (the
+    ledger's equity and quantities) without a view of every position built per decision."""
+
+    __slots__ = ("equity", "ledger")
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.equity = ledger.equity()
+
+    def quantity(self, symbol: str) -> Decimal:
+        return self.ledger.quantity(symbol)
 
 
 # ---- the run ----------------------------------------------------------------------------------
@@ -249,18 +241,26 @@ class _Run:
             and limits.max_order_notional is None
             and self.share <= min(limits.max_position_weight, limits.max_gross_exposure)
         )
+        # A sale that opens no short is refused at submission only if cash after it falls below
+        # -max_cash_borrow. Cash is never below that (every fill is checked, and nothing else
+        # charges cash here), and without per-unit or minimum commissions the fee is at most
+        # 20% of the notional (each rate is at most 1000 bps), so the sale only raises cash:
+        # the check cannot refuse it and is skipped (a fee and a refusal per exit).
+        costs = self.costs
+        self.sales_pass = costs.commission_per_share == ZERO and costs.min_commission == ZERO
         # Signals at each step (not each bar of the series), per direction held. A weight of
         # zero makes every target zero whatever the signal says, so the signal is zero too
         # (else every bar with a signal would be checked, to find nothing to trade).
         self.tables = [
-            signal_table(kind, params, s.close, market.cumsum(k))[:, market.positions[k]]
-            * np.int8(self.share != ZERO)
+            market.at_steps(k, signal_table(kind, params, s.close, market.cumsum(k)))
             for k, s in enumerate(market.series)
         ]
-        # Where each row's signal differs from its direction: a trade is likely there.
-        self.changes = [
-            [np.flatnonzero(table[row] != row - 1) for row in range(3)] for table in self.tables
-        ]
+        if self.share == ZERO:
+            self.tables = [np.zeros_like(table) for table in self.tables]
+        # Per symbol and row, the steps whose signal differs from the step before, found when
+        # first needed (as lists: `bisect` searches them faster than numpy one at a time).
+        self.switches: list[list[list[int] | None]] = [[None, None, None] for _ in range(n)]
+        self.impact = self.costs.impact_coefficient > ZERO
         self.trades: list[Trade] = []
         self.directions = [0] * n  # of the positions held, as the ledger says after each fill
         # Steps at which the account changed, with cash and quantities from there on.
@@ -296,10 +296,7 @@ class _Run:
         directions = self.directions
         first_change = stop
         for k, direction in enumerate(directions):
-            changes = self.changes[k][direction + 1]
-            i = int(changes.searchsorted(start))
-            if i < len(changes):
-                first_change = min(first_change, int(changes[i]))
+            first_change = min(first_change, self._first_change(k, direction, start))
         if any(directions) and first_change > start:
             _, cash, quantities = self.segments[-1]
             if not self._may_drift(start, first_change, cash, quantities):
@@ -309,22 +306,40 @@ class _Run:
                 return drift
         return first_change if first_change < stop else -1
 
+    def _first_change(self, k: int, direction: int, start: int) -> int:
+        """The first step from `start` at which symbol k's signal, for `direction` held, is not
+        that direction, or the number of steps: `start` itself, else the first step after it
+        where the signal switches (from the direction held to something else)."""
+        row = direction + 1
+        table = self.tables[k]
+        if table[row, start] != direction:
+            return start
+        switches = self.switches[k][row]
+        if switches is None:
+            values = table[row]
+            switches = (np.flatnonzero(values[1:] != values[:-1]) + 1).tolist()
+            self.switches[k][row] = switches
+        i = bisect_right(switches, start)
+        return switches[i] if i < len(switches) else self.market.steps
+
     def _may_drift(self, start: int, stop: int, cash: float, quantities: list[float]) -> bool:
         """Whether any step in [start, stop) could rebalance, judged from each symbol's lowest
         and highest close there: a few scalar bounds instead of a pass over every step, which
         settles most holding periods (a position sized to its target stays near it)."""
         market = self.market
-        closes = market.closes[:, start:stop]
-        lows = np.minimum.reduce(closes, axis=1).tolist()
-        highs = np.maximum.reduce(closes, axis=1).tolist()
+        lows, highs = market.extremes(start, stop)
         # Each symbol's value over the period lies between its values at these two closes.
         values = [
             (q * low, q * high) if q >= 0 else (q * high, q * low)
             for q, low, high in zip(quantities, lows, highs, strict=True)
         ]
-        least = sum(v[0] for v in values)
-        most_value = sum(v[1] for v in values)
-        gross = abs(cash) + sum(abs(q) * high for q, high in zip(quantities, highs, strict=True))
+        if len(values) == 1:  # the sums below, without their generators
+            least, most_value = values[0]
+            gross = abs(cash) + abs(quantities[0]) * highs[0]
+        else:
+            least = sum(v[0] for v in values)
+            most_value = sum(v[1] for v in values)
+            gross = abs(cash) + sum(abs(q) * h for q, h in zip(quantities, highs, strict=True))
         error = SLACK * gross + 1e-300
         floor_equity = cash + least - error
         if floor_equity <= 0:
@@ -338,11 +353,14 @@ class _Run:
             rest_high = cash + most_value - values[k][1] + error
             # Desired units w (rest + q p) / unit_cost(p) are monotone in p for a fixed rest
             # (a ratio of two linear functions) and rise with the rest: extremes at the corners.
-            corners = [
-                weight * (rest + q * price) / market.unit_cost(k, price)
-                for rest in (rest_low, rest_high)
-                for price in (lows[k], highs[k])
-            ]
+            low, high = lows[k], highs[k]
+            low_cost, high_cost = market.unit_cost(k, low), market.unit_cost(k, high)
+            corners = (
+                weight * (rest_low + q * low) / low_cost,
+                weight * (rest_low + q * high) / high_cost,
+                weight * (rest_high + q * low) / low_cost,
+                weight * (rest_high + q * high) / high_cost,
+            )
             fewest = max(min(corners) * (1 - SLACK) - market.lots[k], 0.0)  # lot rounding
             most = max(corners) * (1 + SLACK)
             deviation = max(abs(fewest - abs(q)), abs(most - abs(q)))
@@ -387,12 +405,13 @@ class _Run:
         for k, symbol in enumerate(market.symbols):
             closes[symbol] = market.bar(k, step).close
             ledger.mark(symbol, closes[symbol])
-        portfolio = ledger.portfolio()
         directions = self.directions
         targets = {
             symbol: self.share * int(self.tables[k][directions[k] + 1, step])
             for k, symbol in enumerate(market.symbols)
         }
+        # Sizing reads only equity and quantities; the gate reads the whole portfolio.
+        portfolio = _Holdings(ledger) if self.gate_passes_all else ledger.portfolio()
         proposals = proposals_for_targets(
             targets,
             portfolio,
@@ -403,7 +422,7 @@ class _Run:
         )
         if not proposals:
             return []
-        if self.gate_passes_all:
+        if isinstance(portfolio, _Holdings):
             approved = [(p.symbol, p.side, p.quantity) for p in proposals]
         else:
             reviews = self.gate.review(proposals, portfolio, market.instruments)
@@ -415,9 +434,13 @@ class _Run:
             reference = closes[symbol]
             if market.instrument(symbol).round_quantity(quantity) != quantity:
                 continue  # rejected at submission: not a whole number of lots
-            fee = costs.fee(quantity, reference, Liquidity.TAKER).total
-            if ledger.refusal(symbol, side, quantity, reference, fee):
-                continue  # rejected at submission: the account cannot pay at the last close
+            surely_paid = (
+                self.sales_pass and side is Side.SELL and ledger.quantity(symbol) >= quantity
+            )
+            if not surely_paid:
+                fee = costs.fee(quantity, reference, TAKER).total
+                if ledger.refusal(symbol, side, quantity, reference, fee):
+                    continue  # rejected at submission: the account cannot pay at the last close
             orders.append((symbol, side, quantity))
         return orders
 
@@ -428,18 +451,18 @@ class _Run:
         by_symbol = {symbol: (side, quantity) for symbol, side, quantity in orders}
         for k, symbol in enumerate(market.symbols):
             bar = market.bar(k, step)
-            if symbol in by_symbol:
-                side, quantity = by_symbol[symbol]
-                self._fill_one(k, bar, side, quantity, step)
+            order = by_symbol.get(symbol)
+            if order is not None:
+                self._fill_one(k, bar, order[0], order[1], step)
             ledger.mark(symbol, bar.close)
         quantities, self.directions = self._held()
         self.segments.append((step, float(ledger.cash), quantities))
 
     def _fill_one(self, k: int, bar: Bar, side: Side, quantity: Decimal, step: int) -> None:
         market, costs, ledger = self.market, self.costs, self.ledger
-        instrument = market.instrument(bar.symbol)
+        instrument = market.instruments[bar.symbol]
         average_volume, volatility = 0.0, 0.0
-        if costs.impact_coefficient > ZERO or not market.under_cap(k, step, float(quantity)):
+        if self.impact or not market.under_cap(k, step, float(quantity)):
             average_volume, volatility = self._volume_and_volatility(k, step)
             cap = costs.max_quantity_for_volume(average_volume)
             if cap is not None and quantity > cap:
@@ -450,30 +473,30 @@ class _Run:
             side, bar.open, quantity, average_volume, volatility, instrument.price_increment
         )
 
-        def refused(units: Decimal) -> bool:
-            fee = costs.fee(units, price, Liquidity.TAKER).total
-            return bool(ledger.refusal(bar.symbol, side, units, price, fee))
+        order_id = f"vectorised-{step - 1}-{bar.symbol}"
 
-        fee = costs.fee(quantity, price, Liquidity.TAKER).total
-        if ledger.refusal(bar.symbol, side, quantity, price, fee):
+        def filled(units: Decimal, fee: Decimal) -> OrderFilled:
+            return OrderFilled(
+                order_id, bar.time, f"{order_id}-2", bar.symbol, side, units, price, fee, TAKER
+            )
+
+        fee = costs.fee(quantity, price, TAKER).total
+        try:
+            # The ledger checks the fill first and changes nothing when it refuses it: that is
+            # the executor's affordability check, made once instead of twice per trade.
+            ledger.apply_fill(filled(quantity, fee))
+        except InsufficientFundsError:
+
+            def refused(units: Decimal) -> bool:
+                fee = costs.fee(units, price, TAKER).total
+                return bool(ledger.refusal(bar.symbol, side, units, price, fee))
+
             estimate = self._affordable_estimate(side, price, instrument.quantity_increment)
             quantity = _largest_accepted(refused, quantity, instrument.quantity_increment, estimate)
             if quantity <= ZERO:
                 return
-            fee = costs.fee(quantity, price, Liquidity.TAKER).total
-        order_id = f"vectorised-{step - 1}-{bar.symbol}"
-        fill = OrderFilled(
-            order_id,
-            bar.time,
-            f"{order_id}-2",
-            bar.symbol,
-            side,
-            quantity,
-            price,
-            fee,
-            Liquidity.TAKER,
-        )
-        ledger.apply_fill(fill)
+            fee = costs.fee(quantity, price, TAKER).total
+            ledger.apply_fill(filled(quantity, fee))
         self.trades.append(Trade(bar.time, bar.symbol, side, quantity, price, fee))
 
     def _affordable_estimate(self, side: Side, price: Decimal, increment: Decimal) -> int | None:
@@ -516,8 +539,9 @@ class _Run:
         held = np.repeat(np.array([q for _, _, q in self.segments]).T, lengths, axis=1)
         values = cash + (held * market.closes).sum(axis=0)
         equity = pd.Series(values, index=market.index, name="equity")
-        alone = compute_metrics(
+        metrics = compute_metrics(
             equity,
+            benchmark=market.benchmark,
             closed_trades=[
                 ClosedTrade(t.symbol, t.opened_at, t.closed_at, float(t.pnl))
                 for t in ledger.round_trips
@@ -525,8 +549,6 @@ class _Run:
             traded_notional=float(ledger.traded_notional),
             periods_per_year=market.periods_per_year,
         )
-        ppy = market.periods_per_year
-        metrics = alone.model_copy(update=_relative(values, market.closes[0], ppy))
         return VectorisedResult(
             equity=equity,
             trades=tuple(self.trades),

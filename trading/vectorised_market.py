@@ -20,6 +20,7 @@ from trading.replay import ReplayBars, ReplayConfig
 
 Floats = np.ndarray[Any, np.dtype[np.float64]]
 Ints = np.ndarray[Any, np.dtype[np.int64]]
+Signals = np.ndarray[Any, np.dtype[np.int8]]
 
 # Widening of float bounds, far beyond float error (~1e-15 relative): too wide only costs an
 # exact check, too narrow could skip a trade.
@@ -52,17 +53,28 @@ class Market:
         steps = np.asarray(bars.steps, dtype=np.int64)
         self.positions = [_aligned_positions(s, steps) for s in self.series]
         self.steps = len(steps)
+        self._windows = [
+            slice(int(p[0]), int(p[-1]) + 1) if len(p) and p[-1] - p[0] == len(p) - 1 else None
+            for p in self.positions
+        ]
         # Closes at each step, one row per symbol, for equity and the candidate search.
         self.closes = np.vstack(
             [s.close[p] for s, p in zip(self.series, self.positions, strict=True)]
         )
         first = self.series[0]
         self.index = pd.DatetimeIndex([from_ns(t) for t in first.times[self.positions[0]]])
+        # The replay's benchmark: the first symbol's close at each point of the curve.
+        self.benchmark = pd.Series(self.closes[0], index=self.index, name="benchmark")
         # What `compute_metrics` would infer from the index, which every genome shares.
         self.periods_per_year = infer_periods_per_year(self.index)
+        # Sparse tables of closes: level j holds the extreme of 2**j steps from each step.
+        self._lows = [_sparse_table(row, np.minimum) for row in self.closes]
+        self._highs = [_sparse_table(row, np.maximum) for row in self.closes]
         self._cumsums: dict[int, Floats] = {}
         self._volume_sums = [np.concatenate(([0.0], np.cumsum(s.volume))) for s in self.series]
         self.participation_cap = float(config.costs.participation_cap)
+        self._caps = [self._surely_under_cap(k) for k in range(len(self.symbols))]
+        self._bar_at: list[list[int]] = [p.tolist() for p in self.positions]
         # `proposals_for_targets`' cost of one unit at each step's close, in float, for the search.
         costs = config.costs
         fee_rate = float(1 + (costs.taker_fee_bps + costs.commission_bps) / BPS)
@@ -81,26 +93,48 @@ class Market:
             ]
         )
 
+    def at_steps(self, k: int, values: Signals) -> Signals:
+        """The columns of a per-bar table of symbol k at each step (a view when the steps are
+        a run of consecutive bars, as with one symbol)."""
+        window = self._windows[k]
+        return values[:, window] if window is not None else values[:, self.positions[k]]
+
+    def extremes(self, start: int, stop: int) -> tuple[list[float], list[float]]:
+        """Each symbol's lowest and highest close over steps [start, stop), from two entries of
+        its sparse tables: exactly the minimum and maximum a reduction over the slice gives."""
+        level = (stop - start).bit_length() - 1
+        other = stop - (1 << level)
+        lows = [min(table[level][start], table[level][other]) for table in self._lows]
+        highs = [max(table[level][start], table[level][other]) for table in self._highs]
+        return lows, highs
+
     def under_cap(self, k: int, step: int, quantity: float) -> bool:
         """Whether `quantity` is surely within the participation cap of the bar at `step` (the
-        executor's average of the volumes before it), judged from running sums of volume:
-        then the exact average need not be computed, unless impact pricing uses it."""
+        executor's average of the volumes before it): then the exact average need not be
+        computed, unless impact pricing uses it."""
+        return quantity * (1 + SLACK) < self._caps[k][step]
+
+    def _surely_under_cap(self, k: int) -> list[float]:
+        """Per step, a quantity below which an order surely fits the participation cap, judged
+        from running sums of volume (infinite where no volume was seen: no cap)."""
         sums = self._volume_sums[k]
-        end = int(self.positions[k][step])
-        start = max(0, end - self.config.costs.volume_window)
-        if end == start or sums[end] == 0.0:
-            return True  # no volume seen (none traded, or no data): no cap
+        end = self.positions[k]
+        start = np.maximum(end - self.config.costs.volume_window, 0)
         # A running sum of m non-negative terms errs by at most m u times its value.
         error = 2 * (end + 1) * _U * sums[end]
-        lowest = (sums[end] - sums[start] - error) / (end - start)
-        return bool(quantity * (1 + SLACK) < self.participation_cap * lowest * (1 - SLACK))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lowest = (sums[end] - sums[start] - error) / (end - start)
+        cap = self.participation_cap * lowest * (1 - SLACK)
+        cap[(end == start) | (sums[end] == 0.0)] = np.inf
+        caps: list[float] = cap.tolist()
+        return caps
 
     def unit_cost(self, k: int, price: float) -> float:
         """One row of `per_unit` at another price (the same float operations)."""
         return (price * self.spread_rate + self.ticks[k]) * self.fee_rate + self.per_share
 
     def bar(self, k: int, step: int) -> Bar:
-        return self.series[k].bar(int(self.positions[k][step]))
+        return self.series[k].bar(self._bar_at[k][step])
 
     def instrument(self, symbol: str) -> Instrument:
         return self.instruments[symbol]
@@ -129,3 +163,15 @@ def _aligned_positions(series: BarSeries, steps: Ints) -> Ints:
             "market order would not fill on the next bar; use run_replay"
         )
     return index.astype(np.int64)
+
+
+def _sparse_table(values: Floats, pick: np.ufunc) -> list[list[float]]:
+    """Level j: pick (minimum or maximum) of values[i : i + 2**j] at each i where it fits; as
+    lists, since the search reads a few entries at a time (numpy is slow for single values)."""
+    levels = [values]
+    width = 1
+    while 2 * width <= len(values):
+        previous = levels[-1]
+        levels.append(pick(previous[:-width], previous[width:]))
+        width *= 2
+    return [level.tolist() for level in levels]

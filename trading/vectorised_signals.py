@@ -47,14 +47,17 @@ def signal_table(kind: str, params: QuantParams, closes: Floats, cumsum: Floats)
         table[:] = 1
     elif isinstance(params, SmaCrossParams):
         fast, slow = params.fast, params.slow
-        t = np.arange(slow - 1, n)
-        fast_mean = (cumsum[t + 1] - cumsum[t + 1 - fast]) / fast
-        slow_mean = (cumsum[t + 1] - cumsum[t + 1 - slow]) / slow
-        table[:, t] = np.where(fast_mean > slow_mean, 1, -1)
-        # Recursive summation errs by at most (m - 1) u times the sum of m positive terms; both
-        # running sums and the replay's own sum stay inside 4 (t + 2) u cumsum[t + 1] / fast.
-        bound = 4 * (t + 2) * _U * cumsum[t + 1] / fast
-        ambiguous[t] = np.abs(fast_mean - slow_mean) <= bound
+        if n >= slow:
+            # Bars t = slow - 1 .. n - 1, as slices (views) rather than gathers by index.
+            ends = cumsum[slow:]  # cumsum[t + 1]
+            fast_mean = (ends - cumsum[slow - fast : n + 1 - fast]) / fast
+            slow_mean = (ends - cumsum[: n + 1 - slow]) / slow
+            table[:, slow - 1 :] = np.where(fast_mean > slow_mean, 1, -1)
+            # Recursive summation errs by at most (m - 1) u times the sum of m positive terms;
+            # both running sums and the replay's own sum stay inside 4 (t + 2) u cumsum[t + 1]
+            # / fast.
+            bound = 4 * np.arange(slow + 1, n + 2) * _U * ends / fast
+            ambiguous[slow - 1 :] = np.abs(fast_mean - slow_mean) <= bound
     elif isinstance(params, MomentumParams):
         lookback, threshold = params.lookback, params.threshold
         # Element-wise division and subtraction round exactly as the scalar ones: no ambiguity.

@@ -154,6 +154,17 @@ def test_benchmark_figures_use_only_the_timestamps_both_series_share() -> None:
     assert close(metrics.alpha, (0.21 - 0.0 * 0.5) * 252)  # one shared return: beta is 0
 
 
+def test_a_benchmark_on_the_curves_own_timestamps_gives_the_aligned_figures_exactly() -> None:
+    equity = daily([100.0, 103.0, 98.5, 104.25, 101.0, 107.5])
+    benchmark = daily([50.0, 50.5, 49.0, 51.25, 50.75, 52.0])
+    # One extra timestamp (and a missing one) make the benchmark go through the alignment.
+    padded = pd.concat([benchmark, daily([53.0, float("nan")], start=START + pd.Timedelta(6, "D"))])
+    same = compute_metrics(equity, benchmark=benchmark, periods_per_year=252)
+    aligned = compute_metrics(equity, benchmark=padded, periods_per_year=252)
+    assert same == aligned
+    assert same.beta  # a benchmark that moved, so the figures were computed
+
+
 def test_without_a_benchmark_the_relative_figures_are_none() -> None:
     metrics = compute_metrics(daily(ZIGZAG), periods_per_year=252)
     assert metrics.alpha is None

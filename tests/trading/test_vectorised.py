@@ -222,7 +222,7 @@ async def test_metrics_are_compute_metrics_of_the_curve_with_the_replays_benchma
         ],
         traded_notional=float(sum((f.notional for f in replayed.fills), Decimal(0))),
     )
-    # Exactly: the benchmark figures skip pandas' alignment but not a single float operation.
+    # Exactly: the same function on the same curve, with the market's benchmark prepared once.
     assert ours.metrics == expected
     assert expected.beta  # a benchmark that moved, so the figures were computed
 

@@ -39,10 +39,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.loopback import LoopbackServer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kraken"
 NS = 1_000_000_000
@@ -145,7 +147,7 @@ class Tape:
         return cls({pair: trades})
 
 
-class FakeKraken:
+class FakeKraken(LoopbackServer):
     def __init__(self, now: int = 1_700_000_000, tape: Tape | None = None) -> None:
         self.now = now
         self.tape = tape or Tape()
@@ -162,29 +164,13 @@ class FakeKraken:
         self.observers: dict[str, Callable[[dict[str, str]], None]] = {}
         self._txids = itertools.count(1)
         self._lock = threading.RLock()
-        self._released = threading.Event()
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        super().__init__(_Handler, poll_interval=0.02)
 
     # ---- set-up -------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def start(self) -> FakeKraken:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        return f"http://127.0.0.1:{self.port}"
 
     def add_key(self, key: str, secret: str, permissions: tuple[str, ...] = FULL_TRADING) -> ApiKey:
         api_key = self.keys[key] = ApiKey(key, secret, permissions)
@@ -226,9 +212,6 @@ class FakeKraken:
     ) -> None:
         with self._lock:
             self.requests.append(Recorded(method, endpoint, params, key, outcome))
-
-    def hang(self) -> None:
-        self._released.wait(timeout=30)
 
     def authenticate(self, path: str, headers: Any, body: str, params: dict[str, str]) -> str:
         """The error code of a private request's credentials, or "" when they hold."""

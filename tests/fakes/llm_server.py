@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ Step = Say | CallTool | list[CallTool] | Fail | Hang
 Script = list[Step] | Callable[[dict[str, Any]], Step]
 
 
-class FakeLlm:
+class FakeLlm(LoopbackServer):
     def __init__(self, script: Script, latency_s: float = 0.0) -> None:
         self._script = script
         self._position = 0
@@ -67,15 +69,7 @@ class FakeLlm:
         self.errors: list[str] = []
         self.server_seconds = 0.0  # time spent inside the scripted latency, for benchmarks
         self._lock = threading.Lock()
-        self._released = threading.Event()
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_port)
+        super().__init__(_Handler)
 
     @property
     def openai_url(self) -> str:
@@ -84,16 +78,6 @@ class FakeLlm:
     @property
     def anthropic_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeLlm:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
     def assert_done(self) -> None:
         assert not self.errors, self.errors
@@ -113,9 +97,6 @@ class FakeLlm:
             step = self._script[self._position]
             self._position += 1
             return step
-
-    def hang(self) -> None:
-        self._released.wait(timeout=30)
 
 
 @contextmanager

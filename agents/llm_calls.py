@@ -22,19 +22,17 @@ from sqlalchemy import (
     String,
     Text,
     bindparam,
-    create_engine,
     event,
     insert,
     select,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from sqlalchemy.pool import StaticPool
 
 from trading.errors import FatalError
-from trading.storage import DecimalText, UtcDateTime
+from trading.storage import DecimalText, UtcDateTime, engine_for, is_in_memory_sqlite
 
 
 class BudgetExceeded(FatalError):
@@ -147,16 +145,10 @@ class LlmCallStore:
                 f"the LLM call store needs SQLite or PostgreSQL, got {dialect!r} in {url!r}"
             )
         self._store_answer = _INSERT_OR_IGNORE[dialect](CachedResponse)
-        if dialect == "sqlite" and _in_memory(parsed):
-            # One connection for the process, shared by its threads, or each thread would see
-            # an empty database; with no file, there is no log to write ahead or sync.
-            self.engine = create_engine(
-                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-            )
-        else:
-            self.engine = create_engine(url)
-            if dialect == "sqlite":
-                event.listen(self.engine, "connect", _wal_with_normal_sync)
+        self.engine = engine_for(parsed)
+        # With no file (in memory) there is no log to write ahead or sync.
+        if dialect == "sqlite" and not is_in_memory_sqlite(parsed):
+            event.listen(self.engine, "connect", _wal_with_normal_sync)
         _Base.metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -238,10 +230,6 @@ _INSERT_OR_IGNORE: dict[str, Callable[[type[_Base]], Any]] = {
     "sqlite": lambda table: sqlite_insert(table).on_conflict_do_nothing(),
     "postgresql": lambda table: postgresql_insert(table).on_conflict_do_nothing(),
 }
-
-
-def _in_memory(url: URL) -> bool:
-    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
 
 
 def _wal_with_normal_sync(dbapi_connection: Any, connection_record: Any) -> None:

@@ -28,8 +28,9 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, defer, mapped_column
+from sqlalchemy.pool import StaticPool
 
 from trading.domain import Order, OrderFilled
 from trading.errors import ConfigError
@@ -159,9 +160,27 @@ def default_database_url(home: Path, mode: str = "replay") -> str:
     return f"sqlite:///{home / f'{mode}.db'}"
 
 
+def engine_for(url: str | URL) -> Engine:
+    """An engine for `url`. An in-memory SQLite database lives in its connection, so it gets
+    one connection for the whole process, shared by its threads; otherwise every session (and
+    every thread) would see a new, empty database."""
+    parsed = make_url(url)
+    if is_in_memory_sqlite(parsed):
+        return create_engine(
+            parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    return create_engine(parsed)
+
+
+def is_in_memory_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    )
+
+
 class Store:
     def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(url)
+        self.engine: Engine = engine_for(url)
         Base.metadata.create_all(self.engine)
 
     def close(self) -> None:

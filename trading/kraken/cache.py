@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Integer, String, create_engine, delete, insert, select
+from sqlalchemy import Integer, String, delete, insert, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.pool import StaticPool
 
-from trading.storage import DecimalText
+from trading.storage import DecimalText, engine_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +58,7 @@ class CandleCache:
     FILE_NAME = "kraken_candles.db"
 
     def __init__(self, url: str) -> None:
-        if url in ("sqlite://", "sqlite:///:memory:"):
-            # One connection for the whole process, or every session gets an empty database.
-            self._engine = create_engine(url, poolclass=StaticPool)
-        else:
-            self._engine = create_engine(url)
+        self._engine = engine_for(url)
         _Base.metadata.create_all(self._engine)
 
     @classmethod

@@ -16,13 +16,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
-from sqlalchemy import String, Text, create_engine, select
+from sqlalchemy import String, Text, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from sqlalchemy.pool import StaticPool
 
 from trading.domain import ZERO
 from trading.errors import FatalError
-from trading.storage import DecimalText, UtcDateTime
+from trading.storage import DecimalText, UtcDateTime, engine_for
 
 
 class Journal(StrEnum):
@@ -96,10 +95,7 @@ class JournalEntry:
 
 class OrderJournal:
     def __init__(self, url: str) -> None:
-        if url in ("sqlite://", "sqlite:///:memory:"):
-            self._engine = create_engine(url, poolclass=StaticPool)
-        else:
-            self._engine = create_engine(url)
+        self._engine = engine_for(url)
         _Base.metadata.create_all(self._engine)
 
     def close(self) -> None:

@@ -89,8 +89,13 @@ class LlmGateway:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         timer: Callable[[], float] = time.perf_counter,
+        seed: int | None = None,
     ) -> None:
+        """`seed` goes with every request: it is one of the parameters the cache key covers, so
+        runs with different seeds (an arena's repeats of a stochastic entrant) never share
+        answers; `drop_params` lets litellm leave it out for providers that take no seed."""
         self.run_id = run_id
+        self.seed = seed
         self.store = store
         self.clock = clock
         self.budget = budget or Budget()
@@ -109,6 +114,8 @@ class LlmGateway:
     async def complete(
         self, agent: str, models: tuple[ModelRef, ...], timeout_s: float, request: dict[str, Any]
     ) -> Any:
+        if self.seed is not None:
+            request = {**request, "seed": self.seed, "drop_params": True}
         keyed = [(ref, self._key(ref, request)) for ref in models]
         for ref, key in keyed:
             hit = self.store.cached(key)

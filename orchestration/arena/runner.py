@@ -56,22 +56,6 @@ class _Planned:
     models: list[ModelRef]
 
 
-class SeededGateway(LlmGateway):
-    """The gateway with a seed on every request. The seed is one of the parameters the cache
-    key covers, so repeats of an entrant never share answers; `drop_params` lets litellm leave
-    it out for providers that take no seed, so it costs nothing there."""
-
-    def __init__(self, *, seed: int, **options: Any) -> None:
-        super().__init__(**options)
-        self.seed = seed
-
-    async def complete(
-        self, agent: str, models: tuple[ModelRef, ...], timeout_s: float, request: dict[str, Any]
-    ) -> Any:
-        seeded = {**request, "seed": self.seed, "drop_params": True}
-        return await super().complete(agent, models, timeout_s, seeded)
-
-
 class Arena:
     """One competition. `replay` answers every LLM call from the cache; a replay passes what
     its original skipped (`skip`, entrant -> reason) and the models each LLM entrant could use
@@ -219,7 +203,7 @@ class Arena:
             return _Lane(entrant, repeat, seed, engine, agent, None)
         if self.calls is None or self.providers is None or seed is None:
             raise ConfigError(f"entrant {name!r} is an LLM entrant and needs providers")
-        gateway = SeededGateway(
+        gateway = LlmGateway(
             seed=seed,
             run_id=run_id,
             store=self.calls,

@@ -1,5 +1,6 @@
-"""The arena's seeded gateway: the seed reaches providers that take one, is dropped for those
-that do not, and keys the cache, so repeats of an entrant never share answers."""
+"""A gateway with a seed (an arena's stochastic entrants): the seed reaches providers that
+take one, is dropped for those that do not, and keys the cache, so repeats of an entrant never
+share answers."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from agents.gateway import LlmGateway
 from agents.llm_agent import LlmAgent, build_models
 from agents.llm_calls import LlmCallStore
 from agents.specs import AgentSpec
-from orchestration.arena.runner import SeededGateway
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.llm_server import FakeLlm, Say, fake_llm
 from trading.clock import ReplayClock
@@ -35,7 +36,7 @@ def server() -> Iterator[FakeLlm]:
 async def ask(server: FakeLlm, store: LlmCallStore, model: str, seed: int) -> None:
     catalog = Catalog.default()
     spec = AgentSpec(name="a", role="market_analyst", model=model, tools=(), timeout_s=5)
-    gateway = SeededGateway(seed=seed, run_id="r", store=store, clock=ReplayClock(NOW))
+    gateway = LlmGateway(seed=seed, run_id="r", store=store, clock=ReplayClock(NOW))
     agent = LlmAgent(spec, gateway, build_models(spec, loopback_providers(server)), catalog)
     view = PointInTimeView(catalog, ReplayClock(NOW))
     snapshot = Snapshot(NOW, ("SPX",), view, Ledger(cash=Decimal(100_000)).portfolio())

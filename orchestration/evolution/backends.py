@@ -14,8 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from orchestration.evolution.config import Backend, Metric
 from orchestration.evolution.evaluate import Evaluation, evaluate_quant
@@ -166,21 +165,3 @@ def quant_evaluator(
     if backend == "process":
         return ProcessEvaluator(context, workers)
     return RayEvaluator(context, workers)
-
-
-class Closing:
-    """`with Closing(evaluator):` shuts a pool down however the run ends."""
-
-    def __init__(self, evaluator: Evaluator) -> None:
-        self.evaluator = evaluator
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.evaluator.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,6 @@ from agents.manager import AgentManager
 from agents.providers import ProvidersConfig, load_providers
 from agents.quant import QuantAgent
 from orchestration.evolution.backends import (
-    Closing,
     Evaluator,
     Progress,
     QuantContext,
@@ -155,7 +155,7 @@ def evolve(
         describe = lambda g: llm_space.spec(g).model_dump(mode="json")  # noqa: E731
         evaluator = _llm_evaluator(genome, llm_space, providers, market, base, config, db_url,
                                    run_id)  # fmt: skip
-    with Closing(evaluator):
+    with closing(evaluator):
         if resume is None:  # only now: a config the space or backend refuses stores nothing
             store.create_run(run_id, config.described(), clock.now())
         evolution = Evolution(

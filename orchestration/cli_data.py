@@ -228,17 +228,7 @@ def backtest_json(result: ReplayResult, params: dict[str, Any]) -> dict[str, Any
         "final_equity": str(result.final_equity),
         "kill_switch": result.kill_switch or None,
         "metrics": result.metrics.model_dump(mode="json"),
-        "trades": [
-            {
-                "time": f.time.isoformat(),
-                "symbol": f.symbol,
-                "side": f.side.value,
-                "quantity": str(f.quantity),
-                "price": str(f.price),
-                "fee": str(f.fee),
-            }
-            for f in result.fills
-        ],
+        "trades": [f.trade_json() for f in result.fills],
         "equity": [{"time": t.isoformat(), "equity": str(v)} for t, _, v in result.equity],
     }
 

@@ -129,6 +129,17 @@ class OrderFilled:
     fee: Decimal
     liquidity: Liquidity
 
+    def trade_json(self) -> dict[str, str]:
+        """The fill as a trade in JSON documents: exact decimal strings, ISO time."""
+        return {
+            "time": self.time.isoformat(),
+            "symbol": self.symbol,
+            "side": self.side.value,
+            "quantity": str(self.quantity),
+            "price": str(self.price),
+            "fee": str(self.fee),
+        }
+
     @property
     def notional(self) -> Decimal:
         return self.quantity * self.price

@@ -89,17 +89,7 @@ def entrant_run(
         repeat=repeat,
         seed=seed,
         equity=[(t, v) for t, _, v in result.equity],
-        fills=[
-            {
-                "time": f.time.isoformat(),
-                "symbol": f.symbol,
-                "side": f.side.value,
-                "quantity": str(f.quantity),
-                "price": str(f.price),
-                "fee": str(f.fee),
-            }
-            for f in result.fills
-        ],
+        fills=[f.trade_json() for f in result.fills],
         metrics=result.metrics,
         round_trips=len(result.round_trips),
         final_equity=result.final_equity,

@@ -17,18 +17,14 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agno.agent import Agent
-from agno.models.litellm import LiteLLM
-from agno.models.message import Message
-from agno.run.base import RunStatus
 from pydantic import BaseModel, Field, ValidationError
 
 from agents.gateway import LlmGateway, LlmUnavailable, ModelClient
 from agents.prompts import instructions, reask, thesis_request
 from agents.providers import ModelRef, ProvidersConfig, availability
-from agents.specs import Abstention, AgentSpec, Closed, Thesis
+from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Closed, Thesis
 from tools.context import ToolContext
 from tools.registry import TOOLS, ToolSpec, bind
 from trading.clock import ReplayClock
@@ -36,13 +32,11 @@ from trading.data import Catalog
 from trading.decision import Decision, Snapshot
 from trading.errors import ConfigError, TradepitError
 
+if TYPE_CHECKING:
+    from agno.models.message import Message
+
 MAX_REASKS = 2
 TOOL_CALLS_PER_ATTEMPT = 8
-# Tools an agent may not hold: its portfolio is in the prompt, and orders are the team's
-# decision after the risk gate, never an analyst's side effect.
-NOT_FOR_AGENTS = frozenset({"get_portfolio", "analyze_portfolio"}) | frozenset(
-    t.name for t in TOOLS if t.trading
-)
 WEIGHT_PLACES = Decimal("0.0001")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the tools' clock before the first snapshot
 
@@ -97,6 +91,11 @@ class LlmAgent:
         self._clock = ReplayClock(_EPOCH)
         self._context = ToolContext.paper(catalog, clock=self._clock, session=spec.name)
         lock = asyncio.Lock()
+        # agno (and litellm under it) take seconds to import; a command that never builds an
+        # LLM agent (`tradepit --help`, a quant arena) must not pay that, so it loads here.
+        from agno.agent import Agent
+        from agno.models.litellm import LiteLLM
+
         self._agent = Agent(
             name=spec.name,
             model=LiteLLM(
@@ -136,6 +135,8 @@ class LlmAgent:
             weight=portfolio.weight(symbol),
             note=note,
         )
+        from agno.models.message import Message
+
         messages = [Message(role="user", content=prompt)]
         attempts: list[Attempt] = []
         called: set[str] = {"prompt"}
@@ -170,6 +171,8 @@ class LlmAgent:
 
     async def _ask(self, messages: list[Message]) -> tuple[str, list[ToolUse]]:
         self._client.error = None
+        from agno.run.base import RunStatus
+
         output = await self._agent.arun(input=list(messages))
         if self._client.error is not None:
             # agno turns exceptions into an errored run; ours carry meaning, so raise them.

@@ -11,6 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools.registry import TOOLS
 
+# Tools an agent may not hold: its portfolio is in the prompt, and orders are the team's
+# decision after the risk gate, never an analyst's side effect.
+NOT_FOR_AGENTS = frozenset({"get_portfolio", "analyze_portfolio"}) | frozenset(
+    t.name for t in TOOLS if t.trading
+)
+
 TOOL_NAMES = frozenset(spec.name for spec in TOOLS)
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 

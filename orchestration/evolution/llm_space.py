@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from agents.llm_agent import NOT_FOR_AGENTS
 from agents.manager import describe, validate_spec
 from agents.providers import ProvidersConfig
-from agents.specs import AgentSpec, Role
+from agents.specs import NOT_FOR_AGENTS, AgentSpec, Role
 from orchestration.evolution.config import GeneSetting, LlmGenome
 from orchestration.evolution.genes import (
     ChoiceGene,

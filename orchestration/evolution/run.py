@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -35,7 +35,6 @@ from orchestration.evolution.config import Backend, EvolveConfig, LlmGenome, Qua
 from orchestration.evolution.engine import Evolution, EvolutionResult, Watcher
 from orchestration.evolution.evaluate import Evaluation
 from orchestration.evolution.genes import Genome
-from orchestration.evolution.llm_evaluate import LlmEvaluator
 from orchestration.evolution.llm_space import LlmSpace
 from orchestration.evolution.space import KIND, RISK, QuantSpace, quant_candidate
 from orchestration.evolution.store import EvolutionStore
@@ -46,6 +45,9 @@ from trading.data import Catalog
 from trading.errors import ConfigError
 from trading.replay import ReplayConfig
 from trading.risk import RiskLimits
+
+if TYPE_CHECKING:
+    from orchestration.evolution.llm_evaluate import LlmEvaluator
 
 EVOLVED_DIR = "evolved"
 
@@ -194,6 +196,9 @@ def _llm_evaluator(
 ) -> Evaluator:
     store = LlmCallStore(db_url)
     budget = Budget(genome.budget.max_tokens, genome.budget.max_usd)
+    # agno and litellm take seconds to import: only a run that evolves an LLM agent pays that.
+    from orchestration.evolution.llm_evaluate import LlmEvaluator
+
     inner = LlmEvaluator(
         space=space,
         providers=providers,

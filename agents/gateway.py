@@ -1,13 +1,16 @@
 """The one door every LLM call goes through: cache, budget, retries, fallback and the cost log.
 
-agno's `LiteLLM` model sends each request to `client.acompletion(**kwargs)`; a `ModelClient`
-stands in for litellm there, so every provider and every agent shares one code path:
+agno's `LiteLLM` model sends each request, in OpenAI chat-completion form, to
+`client.acompletion(**kwargs)`; a `ModelClient` stands in for litellm there, so every provider
+and every agent shares one code path:
 
 1. The request is keyed by (model reference, messages, tools, parameters). A cached answer
    is returned as it was first given; a replay accepts nothing else.
 2. Otherwise the budget is checked, and the models are tried in order (primary, then the
    fallback), each with retries and exponential backoff on rate limits, timeouts and server
-   errors. Client errors (bad key, bad request) move straight to the next model.
+   errors. Client errors (bad key, bad request) move straight to the next model. The request
+   travels on the model's wire (`agents.wire`): OpenAI-compatible servers directly, the others
+   through litellm's translation.
 3. Every answered call is priced from `providers.yaml`, cached and logged in one commit,
    then charged.
 """
@@ -15,21 +18,17 @@ stands in for litellm there, so every provider and every agent shares one code p
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from agents.llm_calls import Budget, LlmCall, LlmCallStore, cache_key
 from agents.providers import ModelRef
+from agents.wire import litellm_module, wire_for
 from trading.clock import Clock
 from trading.errors import FatalError, RetryableError
 
-# litellm's TypedDicts trip this pydantic warning, worded "Item ... is" or "Items ... are".
-LITELLM_TYPES_WARNING = r"Items? .* using the `ReadOnly` qualifier"
 # Request fields that shape the answer besides model, messages and tools.
 _ANSWER_PARAMS = ("temperature", "top_p", "max_tokens", "tool_choice", "seed", "response_format")
 
@@ -56,25 +55,6 @@ class RetryPolicy:
         return float(min(self.max_delay_s, max(backoff, retry_after or 0.0)))
 
 
-def litellm_module() -> Any:
-    """litellm, imported without its network price-map fetch and its console banner."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    # litellm's own types trip a pydantic warning on first use; it says nothing to a user.
-    warnings.filterwarnings("ignore", message=LITELLM_TYPES_WARNING, category=UserWarning)
-    import litellm
-
-    litellm.suppress_debug_info = True
-    return litellm
-
-
-async def close_model_clients() -> None:
-    """Close the HTTP clients litellm caches for the running event loop. Call it before the
-    loop ends: litellm keeps them alive across calls, and once their loop is gone nothing can
-    close their sockets but the garbage collector, which warns about each one."""
-    if "litellm" in sys.modules:  # nothing to close where no model was ever called
-        await litellm_module().close_litellm_async_clients()
-
-
 class LlmGateway:
     """One per run: owns the cost log, the cache and the budget for all of the run's agents."""
 
@@ -93,7 +73,8 @@ class LlmGateway:
     ) -> None:
         """`seed` goes with every request: it is one of the parameters the cache key covers, so
         runs with different seeds (an arena's repeats of a stochastic entrant) never share
-        answers; `drop_params` lets litellm leave it out for providers that take no seed."""
+        answers; `drop_params` lets litellm leave it out for providers that take no seed (the
+        OpenAI wire sends it: OpenAI-compatible servers take it or ignore it)."""
         self.run_id = run_id
         self.seed = seed
         self.store = store
@@ -139,39 +120,22 @@ class LlmGateway:
     async def _call(
         self, agent: str, ref: ModelRef, key: str, timeout_s: float, request: dict[str, Any]
     ) -> Any:
-        litellm = self._litellm
-        retryable = (
-            litellm.RateLimitError,
-            litellm.Timeout,
-            litellm.APIConnectionError,
-            litellm.InternalServerError,
-            litellm.ServiceUnavailableError,
-            litellm.BadGatewayError,
-        )
+        wire = wire_for(ref)
         last = ""
         for attempt in range(self.retry.attempts):
             self.budget.ensure_room()
             started = self._timer()
             try:
-                response = await litellm.acompletion(
-                    **request,
-                    model=ref.litellm_model,
-                    api_base=ref.provider.base_url,
-                    api_key=ref.provider.api_key() or "none",
-                    timeout=timeout_s,
-                    num_retries=0,  # retries are ours: counted, backed off and logged here
-                )
-            except retryable as error:
-                last = f"{ref.reference} {type(error).__name__}: {_redact(error, ref)}"
+                payload = await wire.send(ref, request, timeout_s)
+            except Exception as error:
+                failure = f"{ref.reference} {type(error).__name__}: {_redact(error, ref)}"
+                if not wire.retryable(error):  # a bad key, a bad request: no use trying again
+                    raise LlmUnavailable(failure) from None
+                last = failure
                 if attempt + 1 < self.retry.attempts:
-                    await self._sleep(self.retry.delay(attempt, _retry_after(error)))
+                    await self._sleep(self.retry.delay(attempt, wire.retry_after(error)))
                 continue
-            except Exception as error:  # not worth retrying: a bad key, a bad request
-                raise LlmUnavailable(
-                    f"{ref.reference} {type(error).__name__}: {_redact(error, ref)}"
-                ) from None
             latency = self._timer() - started
-            payload = response.model_dump(mode="json")
             call = self._priced(agent, ref, key, payload, latency=latency, cached=False)
             # Saved before charging: if this call ends the budget, a replay still has it.
             self.store.save(call, payload)
@@ -230,15 +194,6 @@ class ModelClient:
 
     def completion(self, **request: Any) -> Any:
         raise FatalError("LLM agents run asynchronously; call arun, not run")
-
-
-def _retry_after(error: Exception) -> float | None:
-    """The provider's Retry-After in seconds, where it sent one (litellm keeps the headers)."""
-    headers = getattr(error, "litellm_response_headers", None) or {}
-    try:
-        return float(headers.get("retry-after", ""))
-    except (TypeError, ValueError):
-        return None
 
 
 def _redact(error: Exception, ref: ModelRef) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from decimal import Decimal
@@ -84,9 +85,14 @@ def thesis_request(
     ]
     if note:
         lines.append(note)
-    schema = json.dumps(Thesis.model_json_schema(), separators=(",", ":"))
-    rules = ANSWER_RULES.format(low=-spec.max_weight, high=spec.max_weight, schema=schema)
+    rules = ANSWER_RULES.format(low=-spec.max_weight, high=spec.max_weight, schema=_thesis_schema())
     return "\n".join([*lines, "", rules])
+
+
+@functools.cache
+def _thesis_schema() -> str:
+    # Built once: pydantic regenerates the schema on every call, a millisecond a turn.
+    return json.dumps(Thesis.model_json_schema(), separators=(",", ":"))
 
 
 def reask(error: str) -> str:

@@ -41,6 +41,11 @@ class ModelInfo(Closed):
     input_per_mtok: Decimal = Field(ge=0, description="USD per million prompt tokens.")
     output_per_mtok: Decimal = Field(ge=0, description="USD per million completion tokens.")
     cutoff: date | None = Field(None, description="Training-data cut-off, where published.")
+    reasoning: bool = Field(
+        False,
+        description="An OpenAI reasoning model (o-series, gpt-5): sent max_completion_tokens "
+        "instead of max_tokens, and no temperature, which such models refuse.",
+    )
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         return (
@@ -204,25 +209,22 @@ def check_model(ref: ModelRef, timeout: float = 30.0) -> CheckResult:
         raise ConfigError(
             f"{ref.provider_name}: ${ref.provider.api_key_env} is not set; export it to check"
         )
-    # litellm fetches a price list from the internet on import unless told to use its own.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    litellm.suppress_debug_info = True  # its "Give Feedback" banner is noise in a CLI
     started = time.perf_counter()
     try:
-        # The async call inside asyncio.run: litellm's sync path leaves an event loop open.
-        response = asyncio.run(_acompletion(litellm, ref, timeout))
-    except Exception as error:  # litellm maps every provider's failures to its own types
+        # The wire's async call inside asyncio.run, which also closes the clients it opened.
+        payload = asyncio.run(_check_call(ref, timeout))
+    except Exception as error:  # each wire maps its provider's failures to its own types
         raise ProviderError(
             f"{ref.reference}: the check call failed: {_redact(str(error), ref)}"
         ) from None
     latency = time.perf_counter() - started
-    usage = response.usage
-    prompt, completion = int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
+    usage = payload.get("usage") or {}
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    choices = payload.get("choices") or [{}]
     return CheckResult(
         reference=ref.reference,
-        reply=str(response.choices[0].message.content or "").strip(),
+        reply=str((choices[0].get("message") or {}).get("content") or "").strip(),
         prompt_tokens=prompt,
         completion_tokens=completion,
         cost_usd=ref.info.cost(prompt, completion),
@@ -230,17 +232,18 @@ def check_model(ref: ModelRef, timeout: float = 30.0) -> CheckResult:
     )
 
 
-async def _acompletion(litellm: Any, ref: ModelRef, seconds: float) -> Any:
-    return await litellm.acompletion(
-        model=ref.litellm_model,
-        api_base=ref.provider.base_url,
-        api_key=ref.provider.api_key() or "none",
-        messages=[{"role": "user", "content": "Reply with the single word OK."}],
-        max_tokens=5,
-        temperature=0,
-        timeout=seconds,
-        num_retries=0,
-    )
+async def _check_call(ref: ModelRef, seconds: float) -> Any:
+    from agents.wire import close_model_clients, wire_for  # the wire imports this module
+
+    request = {
+        "messages": [{"role": "user", "content": "Reply with the single word OK."}],
+        "max_tokens": 5,
+        "temperature": 0,
+    }
+    try:
+        return await wire_for(ref).send(ref, request, seconds)
+    finally:
+        await close_model_clients()
 
 
 def _redact(message: str, ref: ModelRef) -> str:

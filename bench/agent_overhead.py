@@ -1,15 +1,17 @@
 """Framework time per LLM agent turn against a zero-latency loopback model, and the wall time of
 8 agents in parallel against 8 in sequence when each model reply takes 200 ms, in one run.
 
-A turn is `LlmAgent.thesis(snapshot, "SPX")`: agno, the gateway (cache lookup, litellm's OpenAI
-client over loopback HTTP, the SQLite cache and cost log), for a turn with a tool the in-process
+A turn is `LlmAgent.thesis(snapshot, "SPX")`: agno, the gateway (cache lookup, the OpenAI wire
+over loopback HTTP, the SQLite cache and cost log), for a turn with a tool the in-process
 `get_market_summary`, and validation of the JSON thesis. The model is the scripted loopback
 server of the tests (tests/fakes/llm_server.py), on threads of this process. Each turn asks
 about a different day, so the response cache never answers for the model, except in the cached
 figure, which asks the same questions again.
 
 Goals: overhead (a turn's wall time minus the server's scripted latency) under 20 ms per turn;
-8 agents in parallel within 1.3x of one agent's turn.
+8 agents in parallel within 1.3x of one agent's turn. They are measured on the OpenAI wire,
+which every OpenAI-compatible provider takes; a no-tool turn on the Anthropic wire, where
+litellm translates each request, is printed beside them for comparison.
 
     python bench/agent_overhead.py [--turns 100] [--rounds 5] [--profile]
 """
@@ -43,6 +45,7 @@ from agents.gateway import LlmGateway
 from agents.llm_agent import LlmAgent, build_models
 from agents.llm_calls import LlmCallStore
 from agents.specs import AgentSpec, Role
+from agents.wire import close_model_clients
 from tools.context import ToolContext
 from tools.market import get_market_summary
 from trading.clock import ReplayClock
@@ -57,6 +60,8 @@ from tests.fakes.agents import loopback_providers, thesis_json  # noqa: E402 (pa
 from tests.fakes.llm_server import CallTool, FakeLlm, Say, Step, fake_llm  # noqa: E402
 
 SYMBOL = "SPX"
+OPENAI = "local:primary"  # an OpenAI-compatible server (tests/fakes/agents.py)
+ANTHROPIC = "claude:claude-test"
 FIRST_DAY = 1000  # index of the first SPX bar asked about (late 2002); each turn takes the next
 WARMUP_TURNS = 3
 TEAM = 8
@@ -139,8 +144,10 @@ class Rig:
         start = self._series.bar(FIRST_DAY).close_time
         return LlmGateway(run_id=f"bench-{self._stores}", store=store, clock=ReplayClock(start))
 
-    def agent(self, server: FakeLlm, gateway: LlmGateway, name: str = "analyst") -> LlmAgent:
-        spec = AgentSpec(name=name, role=Role.MARKET_ANALYST, model="local:primary")
+    def agent(
+        self, server: FakeLlm, gateway: LlmGateway, name: str = "analyst", model: str = OPENAI
+    ) -> LlmAgent:
+        spec = AgentSpec(name=name, role=Role.MARKET_ANALYST, model=model)
         return LlmAgent(spec, gateway, build_models(spec, loopback_providers(server)), self.catalog)
 
 
@@ -198,10 +205,15 @@ def stopwatch(gateway: LlmGateway) -> Iterator[dict[str, float]]:
 
 async def zero_latency(rig: Rig, count: int) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for label, script, calls in (("direct", answer_at_once, 1), ("tool", call_a_tool_first, 2)):
+    kinds = (
+        ("direct", answer_at_once, 1, OPENAI),
+        ("tool", call_a_tool_first, 2, OPENAI),
+        ("anthropic", answer_at_once, 1, ANTHROPIC),
+    )
+    for label, script, calls, model in kinds:
         with fake_llm(script) as server:
             gateway = rig.gateway()
-            agent = rig.agent(server, gateway)
+            agent = rig.agent(server, gateway, model=model)
             warm = await turns(agent, rig.days(WARMUP_TURNS))
             found.setdefault("cold", warm[0])  # the process's first turn: lazy imports
             asked = rig.days(count)
@@ -299,7 +311,7 @@ def print_parts(zero: dict[str, Any]) -> None:
     row("  SQLite cache write + cost log (LlmCallStore.save)", lambda p, _: p.get("save", 0.0))
     row("  SQLite cost log of a cache hit (LlmCallStore.record)", lambda p, _: p.get("record", 0.0))
     row(
-        "  litellm, loopback HTTP, server (gateway - SQLite)",
+        "  OpenAI wire, loopback HTTP, server (gateway - SQLite)",
         lambda p, _: p["complete"] - sum(p.get(k, 0.0) for k in sqlite),
     )
     row("  agno, tool, prompt, validation (turn - gateway)", lambda p, t: t - p["complete"])
@@ -323,6 +335,7 @@ def report(zero: dict[str, Any], tool: list[float], latency: dict[str, list[floa
         ("no tool: 1 LLM call", zero["direct"], 1),
         ("one tool: 2 LLM calls + get_market_summary", zero["tool"], 2),
         ("cached: the tool turn again, 2 cache hits", zero["cached"], 2),
+        ("no tool, Anthropic wire (litellm)", zero["anthropic"], 1),
     )
     for label, seconds, calls in rows:
         median = median_ms(seconds)
@@ -418,7 +431,7 @@ def print_profile(stats: pstats.Stats, count: int) -> None:
     turn_ms = turn * 1e3 / count
     agno = entered(under("agno"), under("agents"))
     gateway = entered(named("agents/gateway.py", "complete"), lambda f: True)
-    litellm = entered(under("litellm", "openai", "httpx", "httpcore"), under("agents"))
+    wire = entered(under("litellm", "openai", "httpx", "httpcore"), under("agents"))
     store = entered(
         named("agents/llm_calls.py", "cached", "save", "record"),
         named("agents/gateway.py", "_call", "complete"),
@@ -433,8 +446,8 @@ def print_profile(stats: pstats.Stats, count: int) -> None:
     print(f"  LlmAgent.thesis, all of it (CPU on the event loop)    {turn_ms:6.2f}")
     print(f"    agno Agent.arun, all of it                         {agno:6.2f}")
     print(f"      our gateway (complete), all of it                {gateway:6.2f}")
-    print(f"        litellm.acompletion + ModelResponse (litellm,  {litellm:6.2f}")
-    print("          openai SDK, httpx)")
+    print(f"        the OpenAI wire + ModelResponse (openai SDK,   {wire:6.2f}")
+    print("          httpx, litellm)")
     print(f"        SQLite: cache lookups, cache writes, cost log  {store:6.2f}")
     print(f"      tool hop to the worker thread (not the tool)     {hop:6.2f}")
     print(f"      agno itself (arun minus gateway and tool hop)    {agno - gateway - hop:6.2f}")
@@ -459,15 +472,18 @@ def print_profile(stats: pstats.Stats, count: int) -> None:
 
 
 async def run(rig: Rig, args: argparse.Namespace) -> bool:
-    # One event loop for everything: litellm keeps its HTTP clients from call to call.
-    zero = await zero_latency(rig, args.turns)
-    tool = tool_seconds(rig, args.turns)
-    latency = await with_latency(rig, args.rounds)
-    met = report(zero, tool, latency)
-    if args.profile:
-        print_profile(await profiled(rig, PROFILE_TURNS), PROFILE_TURNS)
-    elif not met:
-        print("a goal was missed: run with --profile to see where a turn's time goes")
+    # One event loop for everything: the wires keep their HTTP clients from call to call.
+    try:
+        zero = await zero_latency(rig, args.turns)
+        tool = tool_seconds(rig, args.turns)
+        latency = await with_latency(rig, args.rounds)
+        met = report(zero, tool, latency)
+        if args.profile:
+            print_profile(await profiled(rig, PROFILE_TURNS), PROFILE_TURNS)
+        elif not met:
+            print("a goal was missed: run with --profile to see where a turn's time goes")
+    finally:
+        await close_model_clients()
     return met
 
 

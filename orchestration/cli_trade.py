@@ -24,8 +24,9 @@ from typing import Annotated
 
 import typer
 
-from agents.gateway import LlmGateway, ReplayMiss, close_model_clients
+from agents.gateway import LlmGateway, ReplayMiss
 from agents.llm_calls import Budget, BudgetExceeded
+from agents.wire import close_model_clients
 from orchestration.cli_common import (
     DataFiles,
     JsonFlag,

@@ -66,11 +66,11 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 async def _close_model_clients(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """After an async test that called a model, close the HTTP clients litellm cached for its
-    event loop, as the commands do before their loops end; otherwise the garbage collector
-    finds their sockets in some later test and fails that one instead."""
+    """After an async test that called a model, close the HTTP clients kept for its event
+    loop, as the commands do before their loops end; otherwise the garbage collector finds
+    their sockets in some later test and fails that one instead."""
     yield
-    if inspect.iscoroutinefunction(request.function) and "litellm" in sys.modules:
-        from agents.gateway import close_model_clients
+    if inspect.iscoroutinefunction(request.function) and "agents.wire" in sys.modules:
+        from agents.wire import close_model_clients
 
         await close_model_clients()

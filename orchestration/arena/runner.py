@@ -29,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from agents.gateway import LlmGateway, close_model_clients
+from agents.gateway import LlmGateway
 from agents.llm_calls import Budget, LlmCallStore
 from agents.providers import Availability, ModelRef, ProvidersConfig, availability
 from agents.quant import build_quant_agent
 from agents.specs import AgentSpec
+from agents.wire import close_model_clients
 from orchestration.arena.config import ArenaConfig, Entrant
 from orchestration.arena.market import LoadedSource
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage, Skipped, entrant_run

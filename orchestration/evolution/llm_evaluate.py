@@ -12,10 +12,11 @@ from decimal import Decimal
 
 import pandas as pd
 
-from agents.gateway import LlmGateway, close_model_clients
+from agents.gateway import LlmGateway
 from agents.llm_agent import LlmAgent, build_models
 from agents.llm_calls import Budget, LlmCallStore
 from agents.providers import ProvidersConfig
+from agents.wire import close_model_clients
 from orchestration.evolution.config import Metric
 from orchestration.evolution.evaluate import Evaluation, scored, window_config
 from orchestration.evolution.genes import Genome

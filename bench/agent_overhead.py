@@ -9,9 +9,9 @@ about a different day, so the response cache never answers for the model, except
 figure, which asks the same questions again.
 
 Goals: overhead (a turn's wall time minus the server's scripted latency) under 20 ms per turn;
-8 agents in parallel within 1.3x of one agent's turn. They are measured on the OpenAI wire,
-which every OpenAI-compatible provider takes; a no-tool turn on the Anthropic wire, where
-litellm translates each request, is printed beside them for comparison.
+8 agents in parallel within 1.3x of one agent's turn. Turns are measured on both wires the
+tests speak, OpenAI chat completions and Anthropic messages, and the slower one is held to the
+goal; the parallel comparison runs on the OpenAI wire.
 
     python bench/agent_overhead.py [--turns 100] [--rounds 5] [--profile]
 """
@@ -79,7 +79,14 @@ def answer_at_once(body: dict[str, Any]) -> Step:
 
 
 def call_a_tool_first(body: dict[str, Any]) -> Step:
-    return CITES_TOOL if body["messages"][-1]["role"] == "tool" else SUMMARY
+    return CITES_TOOL if has_tool_result(body["messages"][-1]) else SUMMARY
+
+
+def has_tool_result(message: dict[str, Any]) -> bool:
+    """An OpenAI tool message, or an Anthropic user turn carrying a tool_result block."""
+    content = message.get("content")
+    blocks = content if isinstance(content, list) else []
+    return message["role"] == "tool" or any(b.get("type") == "tool_result" for b in blocks)
 
 
 def loopback(host: str) -> bool:
@@ -208,7 +215,8 @@ async def zero_latency(rig: Rig, count: int) -> dict[str, Any]:
     kinds = (
         ("direct", answer_at_once, 1, OPENAI),
         ("tool", call_a_tool_first, 2, OPENAI),
-        ("anthropic", answer_at_once, 1, ANTHROPIC),
+        ("anthropic_direct", answer_at_once, 1, ANTHROPIC),
+        ("anthropic_tool", call_a_tool_first, 2, ANTHROPIC),
     )
     for label, script, calls, model in kinds:
         with fake_llm(script) as server:
@@ -306,12 +314,12 @@ def print_parts(zero: dict[str, Any]) -> None:
         print(f"{label:54s} {' '.join(cells)}")
 
     sqlite = ("cached", "save", "record")
-    row("whole turn", lambda parts, total: total)
+    row("whole turn (OpenAI wire)", lambda parts, total: total)
     row("  SQLite cache lookup (LlmCallStore.cached)", lambda p, _: p.get("cached", 0.0))
     row("  SQLite cache write + cost log (LlmCallStore.save)", lambda p, _: p.get("save", 0.0))
     row("  SQLite cost log of a cache hit (LlmCallStore.record)", lambda p, _: p.get("record", 0.0))
     row(
-        "  OpenAI wire, loopback HTTP, server (gateway - SQLite)",
+        "  the wire, loopback HTTP, server (gateway - SQLite)",
         lambda p, _: p["complete"] - sum(p.get(k, 0.0) for k in sqlite),
     )
     row("  agno, tool, prompt, validation (turn - gateway)", lambda p, t: t - p["complete"])
@@ -332,10 +340,11 @@ def report(zero: dict[str, Any], tool: list[float], latency: dict[str, list[floa
     )
     print(f"{'turn':44s} {'median':>9s} {'p95':>9s} {'per call':>9s} {'- floor':>9s}")
     rows = (
-        ("no tool: 1 LLM call", zero["direct"], 1),
-        ("one tool: 2 LLM calls + get_market_summary", zero["tool"], 2),
+        ("no tool: 1 LLM call (OpenAI wire)", zero["direct"], 1),
+        ("one tool: 2 LLM calls + a tool (OpenAI wire)", zero["tool"], 2),
+        ("no tool (Anthropic wire)", zero["anthropic_direct"], 1),
+        ("one tool (Anthropic wire)", zero["anthropic_tool"], 2),
         ("cached: the tool turn again, 2 cache hits", zero["cached"], 2),
-        ("no tool, Anthropic wire (litellm)", zero["anthropic"], 1),
     )
     for label, seconds, calls in rows:
         median = median_ms(seconds)
@@ -364,7 +373,9 @@ def report(zero: dict[str, Any], tool: list[float], latency: dict[str, list[floa
     )
     print(f"{f'{TEAM} agents in parallel (gather)':34s} {parallel:6.3f} s")
     print()
-    direct, with_tool = median_ms(zero["direct"]), median_ms(zero["tool"])
+    # The slower wire of the two is held to the goal.
+    direct = max(median_ms(zero["direct"]), median_ms(zero["anthropic_direct"]))
+    with_tool = max(median_ms(zero["tool"]), median_ms(zero["anthropic_tool"]))
     goals = [
         (
             f"overhead per turn, no tool: {direct:.1f} ms (goal < {OVERHEAD_GOAL_MS:.0f} ms)",

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import anthropic
+import pytest
+
+from agents.anthropic_format import anthropic_request, openai_response
 from agents.providers import ModelRef, ProvidersConfig
 from agents.wire import wire_for
-from tests.fakes.llm_server import FakeLlm, Say, fake_llm
+from tests.fakes.llm_server import Fail, FakeLlm, Say, fake_llm
 
 REQUEST: dict[str, Any] = {
     "messages": [{"role": "user", "content": "Reply with OK."}],
@@ -54,3 +58,138 @@ async def test_a_reasoning_model_gets_max_completion_tokens_and_no_temperature()
     assert body["max_completion_tokens"] == 50
     assert "max_tokens" not in body
     assert "temperature" not in body
+
+
+def claude_model(server: FakeLlm) -> ModelRef:
+    prices = {"input_per_mtok": "1", "output_per_mtok": "2"}
+    config = ProvidersConfig.model_validate(
+        {
+            "providers": {
+                "claude": {
+                    "protocol": "anthropic",
+                    "base_url": server.anthropic_url,
+                    "key_required": False,
+                    "models": {"c": prices},
+                }
+            }
+        }
+    )
+    return config.resolve("claude:c")
+
+
+# A conversation as agno sends it: two tool calls answered in parallel, then a re-ask.
+CONVERSATION: dict[str, Any] = {
+    "messages": [
+        {"role": "system", "content": "You are an analyst."},
+        {"role": "user", "content": "Judge SPX."},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "get_market_summary", "arguments": '{"symbols": ["SPX"]}'},
+                },
+                {
+                    "id": "c2",
+                    "type": "function",
+                    "function": {"name": "get_news_sentiment", "arguments": "{not json"},
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": '{"price": "1213.60"}'},
+        {"role": "tool", "tool_call_id": "c2", "content": "Error: bad arguments"},
+        {"role": "assistant", "content": "up"},
+        {"role": "user", "content": "Reply in JSON."},
+    ],
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_market_summary",
+                "description": "Prices.",
+                "parameters": {"type": "object", "properties": {"symbols": {"type": "array"}}},
+            },
+        }
+    ],
+    "tool_choice": "required",
+    "temperature": 0.2,
+    "max_tokens": 300,
+    "seed": 7,
+    "drop_params": True,
+}
+
+
+def test_an_openai_conversation_becomes_anthropic_messages() -> None:
+    body = anthropic_request("claude-x", CONVERSATION)
+    assert body["model"] == "claude-x"
+    assert body["system"] == "You are an analyst."
+    assert (body["max_tokens"], body["temperature"]) == (300, 0.2)
+    assert "seed" not in body  # Anthropic has no seed
+    assert "drop_params" not in body
+    assert body["tool_choice"] == {"type": "any"}
+    assert body["tools"] == [
+        {
+            "name": "get_market_summary",
+            "description": "Prices.",
+            "input_schema": {"type": "object", "properties": {"symbols": {"type": "array"}}},
+        }
+    ]
+    user, calls, results, answer, reask = body["messages"]
+    assert user == {"role": "user", "content": [{"type": "text", "text": "Judge SPX."}]}
+    assert calls["role"] == "assistant"
+    assert [b["input"] for b in calls["content"]] == [{"symbols": ["SPX"]}, {}]
+    # Both results in one user turn: Anthropic's turns alternate.
+    assert results["role"] == "user"
+    assert [(b["type"], b["tool_use_id"]) for b in results["content"]] == [
+        ("tool_result", "c1"),
+        ("tool_result", "c2"),
+    ]
+    assert answer == {"role": "assistant", "content": [{"type": "text", "text": "up"}]}
+    assert reask["content"][0]["text"] == "Reply in JSON."
+
+
+def test_tool_choice_names_a_tool_or_is_refused() -> None:
+    named = {"type": "function", "function": {"name": "get_market_summary"}}
+    body = anthropic_request("c", {**CONVERSATION, "tool_choice": named})
+    assert body["tool_choice"] == {"type": "tool", "name": "get_market_summary"}
+    with pytest.raises(ValueError, match="unsupported tool_choice"):
+        anthropic_request("c", {**CONVERSATION, "tool_choice": "sometimes"})
+
+
+def test_an_anthropic_answer_reads_as_a_chat_completion() -> None:
+    answer = openai_response(
+        {
+            "id": "msg_1",
+            "model": "c",
+            "content": [
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "t1", "name": "get_market_summary", "input": {"a": 1}},
+            ],
+            "stop_reason": "tool_use",
+            "usage": {"input_tokens": 10, "cache_read_input_tokens": 90, "output_tokens": 5},
+        }
+    )
+    [choice] = answer["choices"]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] == "Checking."
+    [call] = choice["message"]["tool_calls"]
+    assert call["function"] == {"name": "get_market_summary", "arguments": '{"a": 1}'}
+    # Tokens read from Anthropic's prompt cache are prompt tokens too.
+    assert answer["usage"] == {"prompt_tokens": 100, "completion_tokens": 5, "total_tokens": 105}
+
+
+async def test_the_anthropic_wire_round_trip_and_its_retryable_failures() -> None:
+    with fake_llm([Fail(429, retry_after=3), Fail(529), Fail(401), Say("OK")]) as server:
+        ref = claude_model(server)
+        wire = wire_for(ref)
+        failures = []
+        for _ in range(3):
+            with pytest.raises(anthropic.APIStatusError) as failed:
+                await wire.send(ref, CONVERSATION, timeout_s=5)
+            failures.append((wire.retryable(failed.value), wire.retry_after(failed.value)))
+        payload = await wire.send(ref, CONVERSATION, timeout_s=5)
+        assert server.paths == ["/v1/messages"] * 4
+    assert failures == [(True, 3.0), (True, None), (False, None)]
+    assert payload["choices"][0]["message"]["content"] == "OK"

@@ -40,7 +40,6 @@ from orchestration.cli_common import (
     stdout,
     tradepit_home,
 )
-from orchestration.debate import build_team
 from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent
 from orchestration.live import KrakenMode
 from orchestration.live_view import LiveView, LlmSpend
@@ -59,9 +58,9 @@ from orchestration.trade_report import Output, replay_check, report
 from orchestration.trade_setup import (
     BudgetLimits,
     Prepared,
+    gateway_and_team,
     resolve_providers,
     resolve_team,
-    run_gateway,
     run_meta,
     stored_setup,
 )
@@ -323,11 +322,12 @@ def _new(
     if store.run(run_id) is not None:
         fail(f"run {run_id!r} already exists; resume it with --resume {run_id} or pick a new id")
     limits = limits or BudgetLimits()
-    calls, gateway = run_gateway(runnable.config, run_id, url, lambda _: limits.budget())
-    built = build_team(
+    calls, gateway, built = gateway_and_team(
         runnable.config,
+        run_id,
+        url,
+        lambda _: limits.budget(),
         catalog=market,
-        gateway=gateway,
         providers=providers,
         lookup=runnable.agents.__getitem__,
     )
@@ -357,16 +357,16 @@ def _resume(
     providers = resolve_providers(providers_file, setup.providers, setup.team)
     limits = limits or setup.limits
     # The run's budget counts what its earlier processes paid; a replay stays one.
-    calls, gateway = run_gateway(
+    market = catalog(setup.data)
+    calls, gateway, built = gateway_and_team(
         setup.team,
         run_id,
         url,
         lambda log: limits.budget(log.calls(run_id)),
+        catalog=market,
+        providers=providers,
+        lookup=setup.lookup,
         replay="replay_of" in stored.meta,
-    )
-    market = catalog(setup.data)
-    built = build_team(
-        setup.team, catalog=market, gateway=gateway, providers=providers, lookup=setup.lookup
     )
     return Prepared(
         run_id,
@@ -394,10 +394,16 @@ def _replay(
         fail(f"run {original!r} committed no cycle; there is nothing to replay")
     # The cache is keyed by the question, not the run: the original's answers, in the same
     # database, answer the replay.
-    calls, gateway = run_gateway(setup.team, run_id, url, lambda _: Budget(), replay=True)
     market = catalog(setup.data)
-    built = build_team(
-        setup.team, catalog=market, gateway=gateway, providers=providers, lookup=setup.lookup
+    calls, gateway, built = gateway_and_team(
+        setup.team,
+        run_id,
+        url,
+        lambda _: Budget(),
+        catalog=market,
+        providers=providers,
+        lookup=setup.lookup,
+        replay=True,
     )
     meta = {**stored.meta, "replay_of": original}
     return Prepared(

@@ -20,7 +20,7 @@ from typing import Final
 from agents.gateway import LlmGateway
 from agents.llm_calls import LlmCallStore
 from orchestration.cli_common import fail, parse_decimal, stderr
-from orchestration.debate import Team, build_team
+from orchestration.debate import Team
 from orchestration.live import (
     DEFAULT_LIMITS,
     KrakenMode,
@@ -36,9 +36,9 @@ from orchestration.trade_setup import (
     BudgetLimits,
     Prepared,
     Skipped,
+    gateway_and_team,
     resolve_providers,
     resolve_team,
-    run_gateway,
     run_meta,
     stored_setup,
 )
@@ -229,18 +229,15 @@ def new_kraken_run(
         client=_client(flags),
         cache=CandleCache.in_directory(home / "cache"),
     )
-    calls, gateway = run_gateway(runnable.config, run_id, url, lambda _: budget.budget())
-    try:
-        built = build_team(
-            runnable.config,
-            catalog=run.catalog,
-            gateway=gateway,
-            providers=providers,
-            lookup=runnable.agents.__getitem__,
-        )
-    except BaseException:
-        _close(calls)
-        raise
+    calls, gateway, built = gateway_and_team(
+        runnable.config,
+        run_id,
+        url,
+        lambda _: budget.budget(),
+        catalog=run.catalog,
+        providers=providers,
+        lookup=runnable.agents.__getitem__,
+    )
     return _prepared(run, store, calls, gateway, built, flags, runnable.skipped, runnable.warnings)
 
 
@@ -286,20 +283,15 @@ def resume_kraken_run(
         cache=CandleCache.in_directory(home / "cache"),
     )
     # The run's budget counts what its earlier processes paid.
-    calls, gateway = run_gateway(
-        setup.team, run_id, url, lambda log: budget.budget(log.calls(run_id))
+    calls, gateway, built = gateway_and_team(
+        setup.team,
+        run_id,
+        url,
+        lambda log: budget.budget(log.calls(run_id)),
+        catalog=run.catalog,
+        providers=providers,
+        lookup=setup.lookup,
     )
-    try:
-        built = build_team(
-            setup.team,
-            catalog=run.catalog,
-            gateway=gateway,
-            providers=providers,
-            lookup=setup.lookup,
-        )
-    except BaseException:
-        _close(calls)
-        raise
     return _prepared(run, store, calls, gateway, built, flags, setup.skipped, ())
 
 
@@ -373,8 +365,3 @@ def _prepared(
         warnings=warnings,
         resume_flags=resume_flags,
     )
-
-
-def _close(calls: LlmCallStore | None) -> None:
-    if calls is not None:
-        calls.close()

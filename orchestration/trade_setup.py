@@ -25,7 +25,7 @@ from agents.llm_calls import Budget, LlmCall, LlmCallStore
 from agents.manager import AgentManager
 from agents.providers import ProvidersConfig, load_providers
 from agents.specs import AgentSpec
-from orchestration.debate import Team
+from orchestration.debate import Team, build_team
 from orchestration.loop import LoopResult, TradingLoop
 from orchestration.team import Member, TeamConfig, explain, load_team
 from trading.clock import LiveClock
@@ -148,23 +148,35 @@ def resolve_providers(
     return stored
 
 
-def run_gateway(
+def gateway_and_team(
     team: TeamConfig,
     run_id: str,
     url: str,
     budget: Callable[[LlmCallStore], Budget],
     *,
+    catalog: Catalog,
+    providers: ProvidersConfig | None,
+    lookup: Callable[[str], AgentSpec] | None,
     replay: bool = False,
-) -> tuple[LlmCallStore | None, LlmGateway | None]:
-    """The run's one gateway, with its call log and cache in the run's own database; none for
-    a team of quant members only (importing litellm costs seconds)."""
-    if not has_llm_members(team):
-        return None, None
-    log = LlmCallStore(url)
-    gateway = LlmGateway(
-        run_id=run_id, store=log, clock=LiveClock(), budget=budget(log), replay=replay
-    )
-    return log, gateway
+) -> tuple[LlmCallStore | None, LlmGateway | None, Team]:
+    """The run's one gateway, with its call log and cache in the run's own database (none for
+    a team of quant members only: importing the LLM stack costs seconds), and the team built
+    on it. A team that fails to build closes the call log again before the error goes on."""
+    log = gateway = None
+    if has_llm_members(team):
+        log = LlmCallStore(url)
+        gateway = LlmGateway(
+            run_id=run_id, store=log, clock=LiveClock(), budget=budget(log), replay=replay
+        )
+    try:
+        built = build_team(
+            team, catalog=catalog, gateway=gateway, providers=providers, lookup=lookup
+        )
+    except BaseException:
+        if log is not None:
+            log.close()
+        raise
+    return log, gateway, built
 
 
 def runnable_team(

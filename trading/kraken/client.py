@@ -18,9 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
-
-import ccxt
+from typing import TYPE_CHECKING, Any, Final
 
 from trading.domain import Instrument
 from trading.errors import UnknownSymbolError
@@ -36,6 +34,9 @@ from trading.kraken.errors import (
     KrakenRejected,
     KrakenUnreachable,
 )
+
+if TYPE_CHECKING:
+    import ccxt
 
 DEFAULT_URL: Final = "https://api.kraken.com"
 URL_ENV: Final = "TRADEPIT_KRAKEN_URL"
@@ -111,6 +112,11 @@ class KrakenClient:
         if credentials is not None:
             config["apiKey"] = credentials.api_key.get_secret_value()
             config["secret"] = credentials.api_secret.get_secret_value()
+        # ccxt loads with the first client: it takes most of a second to import, which every
+        # `tradepit` command (its --help included) would pay otherwise.
+        import ccxt
+
+        self._ccxt = ccxt
         self._exchange = ccxt.kraken(config)
         self._exchange.logger = WireLog(credentials)
         api = dict(self._exchange.urls["api"])
@@ -160,13 +166,14 @@ class KrakenClient:
         method = "GET" if scope == "public" else "POST"
         try:
             response = self._exchange.request(endpoint, [scope], method, dict(params or {}))
-        except ccxt.BaseError as error:
+        except self._ccxt.BaseError as error:
             raise self._mapped(endpoint, error) from None
         return response["result"] if isinstance(response, dict) else response
 
     def _mapped(self, endpoint: str, error: ccxt.BaseError) -> KrakenError:
         """Kraken's codes and tradepit's class for a ccxt error. `from None` above drops the
         ccxt chain, whose messages we did not write."""
+        ccxt = self._ccxt
         codes = _kraken_codes(str(error))
         said = ", ".join(codes) if codes else type(error).__name__
         message = redact(f"Kraken {endpoint}: {said}", self.credentials)
@@ -212,7 +219,7 @@ class KrakenClient:
     def _load_markets(self) -> None:
         try:
             self._exchange.load_markets()
-        except ccxt.BaseError as error:
+        except self._ccxt.BaseError as error:
             raise self._mapped("AssetPairs", error) from None
 
     def asset_code(self, kraken_asset: str) -> str:

@@ -53,8 +53,8 @@ from trading.replay import (
     ReplayConfig,
     ReplayResult,
     Tick,
-    describe_instruments,
 )
+from trading.replay_config import describe_instruments
 from trading.storage import DecisionRow, Store
 
 __all__ = [

@@ -22,8 +22,8 @@ from trading.replay import (
     CycleEngine,
     ReplayConfig,
     Tick,
-    instruments_from_description,
 )
+from trading.replay_config import instruments_from_description
 from trading.storage import Store
 
 

@@ -19,7 +19,7 @@ the record of those) and a rebuild cannot replay its fills from bars.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -33,91 +33,15 @@ from trading.data import BarSeries, Catalog, PointInTimeView
 from trading.decision import Decision, Snapshot, TradingAgent
 from trading.domain import ZERO, Bar, Instrument, Order, OrderEvent, OrderFilled, OrderType
 from trading.errors import ConfigError
-from trading.ledger import Ledger, MarginSettings, Portfolio, RoundTrip
+from trading.ledger import Ledger, Portfolio, RoundTrip
 from trading.metrics import ClosedTrade, PerformanceMetrics, compute_metrics
 from trading.paper import PaperExecutor
-from trading.risk import RiskGate, RiskLimits, RiskReview
+from trading.replay_config import ReplayConfig as ReplayConfig  # part of the replay's interface
+from trading.risk import RiskGate, RiskReview
 from trading.sizing import proposals_for_targets
 from trading.storage import Store
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayConfig:
-    symbols: tuple[str, ...]
-    start: date | None = None
-    end: date | None = None
-    cash: Decimal = Decimal(100_000)
-    costs: CostModel = field(default_factory=CostModel)
-    limits: RiskLimits = field(default_factory=RiskLimits)
-    margin: MarginSettings = field(default_factory=MarginSettings)
-    rebalance_threshold: Decimal = Decimal("0.02")
-    flatten_on_kill: bool = True
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "symbols": list(self.symbols),
-            "start": self.start.isoformat() if self.start else None,
-            "end": self.end.isoformat() if self.end else None,
-            "cash": str(self.cash),
-            "costs": self.costs.model_dump(mode="json"),
-            "limits": self.limits.model_dump(mode="json"),
-            "margin": {
-                "allow_shorting": self.margin.allow_shorting,
-                "short_margin": str(self.margin.short_margin),
-                "max_cash_borrow": str(self.margin.max_cash_borrow),
-            },
-            "rebalance_threshold": str(self.rebalance_threshold),
-            "flatten_on_kill": self.flatten_on_kill,
-        }
-
-    @classmethod
-    def from_description(cls, described: Mapping[str, Any]) -> ReplayConfig:
-        """The config `describe` wrote (extra keys beside it are ignored), exactly: a stored run
-        is resumed from it."""
-        try:
-            margin = described["margin"]
-            return cls(
-                symbols=tuple(described["symbols"]),
-                start=_date_or_none(described["start"]),
-                end=_date_or_none(described["end"]),
-                cash=Decimal(described["cash"]),
-                costs=CostModel.model_validate(described["costs"]),
-                limits=RiskLimits.model_validate(described["limits"]),
-                margin=MarginSettings(
-                    allow_shorting=bool(margin["allow_shorting"]),
-                    short_margin=Decimal(margin["short_margin"]),
-                    max_cash_borrow=Decimal(margin["max_cash_borrow"]),
-                ),
-                rebalance_threshold=Decimal(described["rebalance_threshold"]),
-                flatten_on_kill=bool(described["flatten_on_kill"]),
-            )
-        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
-            raise ConfigError(f"a stored run config is unreadable: {error!r}") from error
-
-
-def describe_instruments(instruments: Mapping[str, Instrument]) -> dict[str, dict[str, str]]:
-    return {
-        symbol: {
-            "quote_currency": i.quote_currency,
-            "quantity_increment": str(i.quantity_increment),
-            "price_increment": str(i.price_increment),
-        }
-        for symbol, i in sorted(instruments.items())
-    }
-
-
-def instruments_from_description(described: Mapping[str, Any]) -> dict[str, Instrument]:
-    return {
-        symbol: Instrument(
-            symbol,
-            quote_currency=str(i["quote_currency"]),
-            quantity_increment=Decimal(i["quantity_increment"]),
-            price_increment=Decimal(i["price_increment"]),
-        )
-        for symbol, i in described.items()
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,10 +485,6 @@ def _benchmark(series: BarSeries, equity: Sequence[tuple[datetime, Decimal, Deci
 def _equity_series(equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
     index = pd.DatetimeIndex([t for t, _, _ in equity])
     return pd.Series([float(v) for _, _, v in equity], index=index, name="equity")
-
-
-def _date_or_none(text: str | None) -> date | None:
-    return None if text is None else date.fromisoformat(text)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -15,11 +15,8 @@ from trading.costs import CostModel
 from trading.domain import Instrument, Liquidity, Order, OrderFilled, OrderType, Side
 from trading.errors import ConfigError
 from trading.ledger import MarginSettings
-from trading.replay import (
-    ReplayConfig,
-    describe_instruments,
-    instruments_from_description,
-)
+from trading.replay import ReplayConfig
+from trading.replay_config import describe_instruments, instruments_from_description
 from trading.risk import RiskLimits
 from trading.storage import Store
 

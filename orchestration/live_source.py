@@ -4,6 +4,7 @@ waiting on an injected clock and sleep, on Kraken's closed candles (see `orchest
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -96,7 +97,9 @@ class LiveSource:
         if tick is not None:
             return tick
         if cycle < len(self._past):
-            tick = self._again(cycle)
+            # Kraken's REST calls block; on a worker thread they leave the event loop free for
+            # a stop signal and the live view.
+            tick = await asyncio.to_thread(self._again, cycle)
         elif cycle == 0 or cycle - 1 in self._ticks:
             tick = await self._next(cycle)
         else:
@@ -150,7 +153,7 @@ class LiveSource:
         now = await self._until(due)
         waited = 0.0
         while True:
-            bars = self._latest(now)
+            bars = await asyncio.to_thread(self._latest, now)
             if closing is None or all(b.close_time >= closing for b in bars):
                 return self._make(cycle, now, bars)
             if waited >= self.commit_wait_s:

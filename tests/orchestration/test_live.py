@@ -4,7 +4,9 @@ without a second order, and no secret anywhere. A fake clock moves only when the
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -552,3 +554,38 @@ async def test_a_new_run_will_not_trade_while_another_runs_order_is_still_workin
         await live_run(world, store, Scripted(["0.5"]), run_id="run")
     assert len(world.kraken.calls("AddOrder")) == 1
     assert store.run("run") is None
+
+
+async def test_kraken_requests_of_the_cycles_leave_the_event_loop_free(world: World) -> None:
+    """A stop signal and the live view run on the event loop: the source's candle requests
+    must not hold it while Kraken answers."""
+    beats = [0]
+    moved: list[int] = []  # event-loop heartbeats while each candle request was in flight
+
+    def slow_candles(params: dict[str, str]) -> None:
+        before = beats[0]
+        time.sleep(0.1)  # Kraken taking its time (the server thread; the client waits)
+        moved.append(beats[0] - before)
+
+    async def heartbeat() -> None:
+        while True:
+            beats[0] += 1
+            await asyncio.sleep(0.005)
+
+    world.kraken.observers["OHLC"] = slow_candles
+    beating = asyncio.create_task(heartbeat())
+    try:
+        await run_kraken_loop(
+            Scripted(["0"]),
+            run_id="free",
+            store=world.store(),
+            symbols=[BTC],
+            timeframe="5m",
+            max_cycles=3,
+            **world.ports(keys=False),
+        )
+    finally:
+        beating.cancel()
+    # The run's set-up fetches history before the loop starts; the cycles' fetches run on a
+    # worker thread, so the heartbeat goes on through them.
+    assert any(moved), moved

@@ -26,6 +26,7 @@ the first cycle (an exchange reconcile); the events it returns are committed wit
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -370,13 +371,18 @@ class TradingLoop:
         found: Sequence[OrderEvent] = (),
     ) -> None:
         engine.events.extend(found)
-        events = [*found, *engine.settle(tick)]
+        # Settling and executing may call an exchange, whose client blocks: on a worker thread
+        # they leave the event loop free for a stop signal and the live view. The engine is
+        # touched by one thread at a time, since each step is awaited.
+        events = [*found, *(await asyncio.to_thread(engine.settle, tick))]
         log: DecisionLog | None = None
         transcript: dict[str, Any] | None = None
         if not tick.last:
             decision = await engine.decide(self.agent, tick)
             transcript = _transcript_of(self.agent)
-            log, more = engine.execute(self.agent.name, decision, tick, submit)
+            log, more = await asyncio.to_thread(
+                engine.execute, self.agent.name, decision, tick, submit
+            )
             events = events + more
         fills = [e for e in events if isinstance(e, OrderFilled)]
         changed = sorted({e.order_id for e in events})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -557,26 +557,30 @@ async def test_a_new_run_will_not_trade_while_another_runs_order_is_still_workin
 
 
 async def test_kraken_requests_of_the_cycles_leave_the_event_loop_free(world: World) -> None:
-    """A stop signal and the live view run on the event loop: the source's candle requests
-    must not hold it while Kraken answers."""
+    """A stop signal and the live view run on the event loop: the cycles' candle and order-book
+    requests must not hold it while Kraken answers."""
     beats = [0]
-    moved: list[int] = []  # event-loop heartbeats while each candle request was in flight
+    moved: dict[str, list[int]] = {"OHLC": [], "Depth": []}  # heartbeats during each request
 
-    def slow_candles(params: dict[str, str]) -> None:
-        before = beats[0]
-        time.sleep(0.1)  # Kraken taking its time (the server thread; the client waits)
-        moved.append(beats[0] - before)
+    def slow(endpoint: str) -> Callable[[dict[str, str]], None]:
+        def answer_slowly(params: dict[str, str]) -> None:
+            before = beats[0]
+            time.sleep(0.1)  # Kraken taking its time (the server thread; the client waits)
+            moved[endpoint].append(beats[0] - before)
+
+        return answer_slowly
 
     async def heartbeat() -> None:
         while True:
             beats[0] += 1
             await asyncio.sleep(0.005)
 
-    world.kraken.observers["OHLC"] = slow_candles
+    for endpoint in moved:
+        world.kraken.observers[endpoint] = slow(endpoint)
     beating = asyncio.create_task(heartbeat())
     try:
-        await run_kraken_loop(
-            Scripted(["0"]),
+        result = await run_kraken_loop(
+            Scripted(["0.5", "0"]),  # a buy, filled on the book next cycle, then a sale
             run_id="free",
             store=world.store(),
             symbols=[BTC],
@@ -586,6 +590,9 @@ async def test_kraken_requests_of_the_cycles_leave_the_event_loop_free(world: Wo
         )
     finally:
         beating.cancel()
-    # The run's set-up fetches history before the loop starts; the cycles' fetches run on a
-    # worker thread, so the heartbeat goes on through them.
-    assert any(moved), moved
+    assert result.status == "finished"
+    # The run's set-up fetches history before the loop starts; the cycles' requests run on
+    # worker threads, so the heartbeat goes on through them.
+    assert any(moved["OHLC"]), moved
+    assert moved["Depth"], "no order-book request was made"
+    assert all(moved["Depth"]), moved

@@ -10,7 +10,7 @@ import pytest
 from agents.anthropic_format import anthropic_request, openai_response
 from agents.providers import ModelRef, ProvidersConfig
 from agents.wire import wire_for
-from tests.fakes.llm_server import Fail, FakeLlm, Say, fake_llm
+from tests.fakes.llm_server import Fail, FakeLlm, Hang, Say, fake_llm
 
 REQUEST: dict[str, Any] = {
     "messages": [{"role": "user", "content": "Reply with OK."}],
@@ -193,3 +193,12 @@ async def test_the_anthropic_wire_round_trip_and_its_retryable_failures() -> Non
         assert server.paths == ["/v1/messages"] * 4
     assert failures == [(True, 3.0), (True, None), (False, None)]
     assert payload["choices"][0]["message"]["content"] == "OK"
+
+
+async def test_an_anthropic_call_past_its_timeout_fails_as_retryable() -> None:
+    with fake_llm([Hang()]) as server:
+        ref = claude_model(server)
+        wire = wire_for(ref)
+        with pytest.raises(anthropic.APITimeoutError) as failed:
+            await wire.send(ref, CONVERSATION, timeout_s=0.3)
+    assert wire.retryable(failed.value)

@@ -25,7 +25,7 @@ from typing import Any
 
 from agents.llm_calls import Budget, LlmCall, LlmCallStore, cache_key
 from agents.providers import ModelRef
-from agents.wire import litellm_module, wire_for
+from agents.wire import failure_text, litellm_module, wire_for
 from trading.clock import Clock
 from trading.errors import FatalError, RetryableError
 
@@ -197,6 +197,6 @@ class ModelClient:
 
 
 def _redact(error: Exception, ref: ModelRef) -> str:
-    message = " ".join(str(error).split())[:300]
+    message = failure_text(error)[:300]
     key = ref.provider.api_key()
     return message.replace(key, "***") if key else message

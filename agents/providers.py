@@ -209,13 +209,15 @@ def check_model(ref: ModelRef, timeout: float = 30.0) -> CheckResult:
         raise ConfigError(
             f"{ref.provider_name}: ${ref.provider.api_key_env} is not set; export it to check"
         )
+    from agents.wire import failure_text  # agents.wire imports this module
+
     started = time.perf_counter()
     try:
         # The wire's async call inside asyncio.run, which also closes the clients it opened.
         payload = asyncio.run(_check_call(ref, timeout))
     except Exception as error:  # each wire maps its provider's failures to its own types
         raise ProviderError(
-            f"{ref.reference}: the check call failed: {_redact(str(error), ref)}"
+            f"{ref.reference}: the check call failed: {_redact(failure_text(error), ref)}"
         ) from None
     latency = time.perf_counter() - started
     usage = payload.get("usage") or {}
@@ -233,7 +235,7 @@ def check_model(ref: ModelRef, timeout: float = 30.0) -> CheckResult:
 
 
 async def _check_call(ref: ModelRef, seconds: float) -> Any:
-    from agents.wire import close_model_clients, wire_for  # the wire imports this module
+    from agents.wire import close_model_clients, wire_for  # agents.wire imports this module
 
     request = {
         "messages": [{"role": "user", "content": "Reply with the single word OK."}],

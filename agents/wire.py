@@ -187,6 +187,17 @@ class LiteLLMWire:
         return _seconds(headers.get("retry-after"))
 
 
+def failure_text(error: Exception) -> str:
+    """What went wrong, on one line: the SDKs' messages ("Connection error.", "Request timed
+    out.") say little, and the transport's cause beneath them names the host and the reason
+    (an aiohttp connection refusal even reaches the openai SDK as a timeout)."""
+    text = " ".join(str(error).split())
+    cause = error.__cause__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text} ({' '.join(str(cause).split())})"
+    return text
+
+
 def _seconds(value: Any) -> float | None:
     try:
         return float(value)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from agents.providers import availability, check_model, load_providers
+from agents.providers import ProviderError, availability, check_model, load_providers
 from orchestration.cli import app
 from trading.errors import ConfigError
 
@@ -263,3 +263,14 @@ def test_cli_lists_and_checks_providers(
     )
     assert checked.exit_code == 0, checked.stderr
     assert json.loads(checked.stdout)["reply"] == "OK"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_check_that_cannot_connect_names_the_host(
+    tmp_path: Path, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-123")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "ak-test-456")
+    config = load_providers(loopback_providers(tmp_path, 9))  # nothing listens on port 9
+    with pytest.raises(ProviderError, match=r"the check call failed: .*127\.0\.0\.1:9"):
+        check_model(config.resolve(provider + ":" + next(iter(config.providers[provider].models))))

@@ -4,6 +4,7 @@ adopt the result only if it beats its parent out of sample."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
@@ -15,6 +16,7 @@ from orchestration.cli_common import JsonFlag, clean_errors, fail, stderr, stdou
 from orchestration.evolution.backends import import_ray
 from orchestration.evolution.config import Backend, EvolveConfig, load_config
 from orchestration.evolution.engine import GenerationSummary
+from orchestration.evolution.events import JsonLinesWatcher, write_error
 from orchestration.evolution.report import plot_fitness, result_json
 from orchestration.evolution.run import Outcome, describe_quant, evolve, stored_config
 from orchestration.evolution.store import EvolutionStore
@@ -32,6 +34,9 @@ class _Shown:
         self.task = bar.add_task("starting", total=None)
         self.describe = describe
         self.fitness = fitness
+
+    def started(self, run_id: str, generations: int) -> None:
+        pass
 
     def evaluating(self, label: str, total: int) -> None:
         self.bar.reset(self.task, total=total, description=label)
@@ -76,6 +81,12 @@ def evolve_command(
         typer.Option(help="Where quant genomes are scored: serial, process or ray."),
     ] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Processes of the pool.")] = None,
+    events: Annotated[
+        str | None,
+        typer.Option(
+            metavar="jsonl", help="Print one JSON event per line (progress, fold, result)."
+        ),
+    ] = None,
 ) -> None:
     """Evolve an agent: a genetic search per walk-forward fold on the training windows; the
     best child is adopted only if it beats its parent on the validation window.
@@ -85,7 +96,12 @@ def evolve_command(
     is stored, so `--resume RUN_ID` continues an interrupted run to the same result. The
     adopted genome is saved: an LLM spec as an agent (`tradepit agents show NAME`), a quant
     one as `$TRADEPIT_HOME/evolved/NAME.yaml` with the `tradepit backtest` command that runs it.
+    `--events jsonl` prints the progress as JSON lines instead, for a program to read.
     """
+    if events not in (None, "jsonl"):
+        fail(f"--events takes jsonl, got {events!r}")
+    if events and as_json:
+        fail("--events and --json both write to standard output; pick one")
     if backend is not None and backend not in get_args(Backend):
         fail(f"--backend takes serial, process or ray, got {backend!r}")
     if backend == "ray":
@@ -95,12 +111,19 @@ def evolve_command(
     home = tradepit_home()
     url = db or default_database_url(home, "replay")
     store = EvolutionStore(url)
+    lines: JsonLinesWatcher | None = None
     try:
         settings: EvolveConfig = (
             load_config(config) if config is not None else stored_config(store, str(resume))
         )
+        if events:
+            lines = JsonLinesWatcher(sys.stdout, _describer(settings), settings.fitness)
         chosen: Backend | None = backend  # type: ignore[assignment]  # checked above
-        outcome = _run(settings, store, url, home, resume, chosen, workers, as_json)
+        outcome = _run(settings, store, url, home, resume, chosen, workers, as_json, lines)
+    except Exception as error:
+        if events:  # a reader of the lines learns of the failure there too, then stderr says it
+            write_error(sys.stdout, error, None if lines is None else lines.run_id)
+        raise
     finally:
         store.close()
     document = result_json(outcome.result, outcome.describe, settings.fitness, outcome.saved)
@@ -109,7 +132,9 @@ def evolve_command(
         plot = plot_fitness(outcome.result, report / "fitness.png", settings.fitness)
         document["report"] = {"json": str(report / "report.json"), "plot": str(plot)}
         (report / "report.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
-    if as_json:
+    if lines is not None:
+        lines.result(document)
+    elif as_json:
         print(json.dumps(document, indent=1))
     else:
         _print(outcome, document)
@@ -124,6 +149,7 @@ def _run(
     backend: Backend | None,
     workers: int | None,
     quiet: bool,
+    lines: JsonLinesWatcher | None,
 ) -> Outcome:
     def run(watcher: Any) -> Outcome:
         return evolve(
@@ -138,6 +164,8 @@ def _run(
             watcher=watcher,
         )
 
+    if lines is not None:
+        return run(lines)
     if quiet:
         return run(None)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -98,9 +98,13 @@ class JsonLinesEmitter:
         self.stream = stream
 
     def __call__(self, event: LoopEvent) -> None:
-        line = json.dumps(_strict(event.to_json()), default=str, allow_nan=False)
-        self.stream.write(line + "\n")
-        self.stream.flush()
+        write_json_line(self.stream, event.to_json())
+
+
+def write_json_line(stream: TextIO, event: Mapping[str, Any]) -> None:
+    """One event as one line of strict JSON, flushed."""
+    stream.write(json.dumps(_strict(dict(event)), default=str, allow_nan=False) + "\n")
+    stream.flush()
 
 
 def _strict(value: Any) -> Any:

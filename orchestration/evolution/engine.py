@@ -75,6 +75,10 @@ class EvolutionResult:
 class Watcher(Protocol):
     """What a caller sees as the run goes: a progress bar, printed lines, a test's hook."""
 
+    def started(self, run_id: str, generations: int) -> None:
+        """Before the first generation: the run's id and how many generations it has in all
+        (folds times generations per fold), those a resume finds stored included."""
+
     def evaluating(self, label: str, total: int) -> None: ...
 
     def evaluated(self, count: int) -> None: ...
@@ -85,6 +89,9 @@ class Watcher(Protocol):
 
 
 class Quiet:
+    def started(self, run_id: str, generations: int) -> None:
+        pass
+
     def evaluating(self, label: str, total: int) -> None:
         pass
 
@@ -130,6 +137,7 @@ class Evolution:
         stored = self.store.generations(run_id)
         decided = self.store.folds(run_id)
         result = EvolutionResult(run_id, self.space.parent, self.space.parent)
+        self.watcher.started(run_id, len(self.folds) * search.generations)
         population: list[Genome] = []
         scores: list[float] = []
         for fold in self.folds:

@@ -108,6 +108,45 @@ def test_people_see_each_generations_best_and_the_folds_side_by_side(tmp_path: P
     assert "adopted:" in out
 
 
+def test_events_are_json_lines_of_progress_folds_and_the_result(tmp_path: Path) -> None:
+    config = write(tmp_path, quant_raw())
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    code, out, err = invoke("evolve", "--config", str(config), "--events", "jsonl", "--db", db)
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["type"] for e in events] == [
+        "progress", "progress", "fold", "progress", "progress", "fold", "result"
+    ]  # fmt: skip
+    progress = [e for e in events if e["type"] == "progress"]
+    assert [(e["step"], e["total"]) for e in progress] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert [(e["fold"], e["generation"]) for e in progress] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    result = events[-1]
+    assert {e["run_id"] for e in events} == {result["run_id"]}
+    # The same figures as the result's document, which is what --json prints.
+    assert [e["best_score"] for e in progress] == [g["best_score"] for g in result["generations"]]
+    assert [e["adopted"] for e in events if e["type"] == "fold"] == [
+        f["adopted"] for f in result["folds"]
+    ]
+
+
+def test_a_failed_run_ends_its_events_with_an_error(tmp_path: Path) -> None:
+    raw = {**quant_raw(), "fitness": "profit"}
+    code, out, err = invoke("evolve", "--config", str(write(tmp_path, raw)), "--events", "jsonl",
+                            "--db", f"sqlite:///{tmp_path / 'run.db'}")  # fmt: skip
+    assert code == 2
+    [event] = [json.loads(line) for line in out.splitlines()]
+    assert event["type"] == "error"
+    assert "fitness" in event["error"]
+    assert event["details"]["run_id"] is None  # it failed before a run began
+    assert "fitness" in err
+
+
+def test_events_take_jsonl_alone(tmp_path: Path) -> None:
+    config = str(write(tmp_path, quant_raw()))
+    assert "--events takes jsonl" in bad("evolve", "--config", config, "--events", "xml")
+    assert "pick one" in bad("evolve", "--config", config, "--events", "jsonl", "--json")
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -9,10 +9,11 @@ hands each request to a wire:
   back (`agents.anthropic_format`).
 - `LiteLLMWire` for Gemini and Ollama, which litellm translates.
 
-The first two post through the provider's own SDK client (auth, API version, typed errors) but
-skip its typed request builder (`post(..., cast_to=dict[str, object])`), which validates every
-message against its TypedDicts: a call costs about 2 ms of CPU so, against 12 ms through
-litellm's bookkeeping (bench/agent_overhead.py), and agents run many calls on one event loop.
+The first two post the JSON body with aiohttp themselves. Through litellm a call cost about
+12 ms of CPU here (its own pricing and logging), through the providers' SDKs about 2 ms (their
+httpx layers), and with aiohttp alone under 1 ms (bench/agent_overhead.py): agents run many
+calls on one event loop, and all these two protocols need on top of HTTP is an auth header,
+a version header and the error statuses.
 
 Every wire answers with OpenAI chat-completion JSON, and tells a failure worth retrying (rate
 limit, timeout, lost connection, server error) from one that is not (a bad key, a bad request).
@@ -21,7 +22,7 @@ limit, timeout, lost connection, server error) from one that is not (a bad key, 
 from __future__ import annotations
 
 import asyncio
-import importlib
+import json
 import os
 import sys
 import warnings
@@ -33,8 +34,10 @@ from agents.providers import ModelRef
 
 # litellm's TypedDicts trip this pydantic warning, worded "Item ... is" or "Items ... are".
 LITELLM_TYPES_WARNING = r"Items? .* using the `ReadOnly` qualifier"
-# The statuses the SDKs themselves retry: timeout, lock conflict, rate limit; and every 5xx.
+# Statuses worth another try besides every 5xx (529 "overloaded" among them): request timeout,
+# lock conflict, rate limit; the providers' own SDKs retry the same.
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
+ANTHROPIC_VERSION = "2023-06-01"  # the messages API version these requests are written for
 
 
 class Wire(Protocol):
@@ -64,76 +67,99 @@ def litellm_module() -> Any:
 
 
 async def close_model_clients() -> None:
-    """Close the HTTP clients kept for the running event loop. Call it before the loop ends:
+    """Close the HTTP sessions kept for the running event loop. Call it before the loop ends:
     they stay open across calls, and once their loop is gone nothing can close their sockets
     but the garbage collector, which warns about each one."""
-    clients = _sdk_clients.pop(asyncio.get_running_loop(), {})
-    for client in clients.values():
-        await client.close()
+    session = _sessions.pop(asyncio.get_running_loop(), None)
+    if session is not None:
+        await session.close()
     if "litellm" in sys.modules:  # nothing to close where litellm was never loaded
         await litellm_module().close_litellm_async_clients()
 
 
-# One SDK client per (event loop, SDK, base URL, key): a client's connection pool belongs to the
-# loop it was opened on, and the weak key lets a forgotten loop take its clients with it.
-_sdk_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Any]] = (
-    weakref.WeakKeyDictionary()
-)
+# One aiohttp session per event loop: its connection pool belongs to the loop it was opened on,
+# and the weak key lets a forgotten loop take its session with it.
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
-class _SdkWire:
-    """A provider's own SDK client: openai and anthropic are generated alike, with the same
-    client options and error types."""
+class ProviderHttpError(Exception):
+    """The provider answered with an error status."""
 
-    sdk: str  # the SDK's module
-    client_class: str
+    def __init__(self, status: int, reason: str, message: str, retry_after: str | None) -> None:
+        super().__init__(f"HTTP {status} {reason}: {message}".rstrip(": "))
+        self.status = status
+        self.retry_after = _seconds(retry_after)
+
+
+class ProviderUnreachable(Exception):
+    """No answer: the connection failed or dropped, or the timeout passed."""
+
+
+class ProviderBadAnswer(Exception):
+    """An answer that is not a JSON object."""
+
+
+class _HttpWire:
     path: str
+
+    def url(self, ref: ModelRef) -> str:
+        return ref.provider.base_url.rstrip("/") + self.path
+
+    def headers(self, ref: ModelRef) -> dict[str, str]:
+        raise NotImplementedError
 
     def body(self, ref: ModelRef, request: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
-    def answer(self, payload: Any) -> Any:
+    def answer(self, payload: dict[str, Any]) -> Any:
         return payload
 
     async def send(self, ref: ModelRef, request: dict[str, Any], timeout_s: float) -> Any:
-        payload = await self._client(ref).post(
-            self.path,
-            body=self.body(ref, request),
-            cast_to=dict[str, object],
-            options={"timeout": timeout_s},
-        )
+        import aiohttp  # loaded with the first call, not at start-up
+
+        data = json.dumps(self.body(ref, request)).encode()
+        headers = {"Content-Type": "application/json", **self.headers(ref)}
+        try:
+            async with _session().post(
+                self.url(ref),
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as response:
+                text = await response.text()
+                if response.status >= 400:
+                    raise ProviderHttpError(
+                        response.status,
+                        response.reason or "",
+                        _error_message(text),
+                        response.headers.get("retry-after"),
+                    )
+        except TimeoutError:
+            raise ProviderUnreachable(f"no answer within {timeout_s:g} s") from None
+        except aiohttp.ClientError as error:
+            raise ProviderUnreachable(f"{type(error).__name__}: {error}") from None
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise ProviderBadAnswer(f"the answer is not a JSON object: {text[:200]!r}")
         return self.answer(payload)
 
     def retryable(self, error: Exception) -> bool:
-        sdk = importlib.import_module(self.sdk)
-        if isinstance(error, sdk.APIStatusError):
-            return error.status_code in _RETRYABLE_STATUSES or error.status_code >= 500
-        return isinstance(error, sdk.APIConnectionError)  # timeouts included
+        if isinstance(error, ProviderHttpError):
+            return error.status in _RETRYABLE_STATUSES or error.status >= 500
+        return isinstance(error, ProviderUnreachable)
 
     def retry_after(self, error: Exception) -> float | None:
-        response = getattr(error, "response", None)
-        return _seconds(response.headers.get("retry-after") if response is not None else None)
-
-    def _client(self, ref: ModelRef) -> Any:
-        clients = _sdk_clients.setdefault(asyncio.get_running_loop(), {})
-        key = (self.sdk, ref.provider.base_url, ref.provider.api_key() or "none")
-        client = clients.get(key)
-        if client is None:
-            # Loaded with the first call, not at start-up. Retries are the gateway's: counted,
-            # backed off and logged there.
-            sdk = importlib.import_module(self.sdk)
-            client = clients[key] = getattr(sdk, self.client_class)(
-                base_url=key[1],
-                api_key=key[2],
-                max_retries=0,
-                # The SDKs' aiohttp transport: about 0.5-1 ms less CPU per call than httpx's.
-                http_client=sdk.DefaultAioHttpClient(),
-            )
-        return client
+        return error.retry_after if isinstance(error, ProviderHttpError) else None
 
 
-class OpenAIWire(_SdkWire):
-    sdk, client_class, path = "openai", "AsyncOpenAI", "/chat/completions"
+class OpenAIWire(_HttpWire):
+    path = "/chat/completions"
+
+    def headers(self, ref: ModelRef) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ref.provider.api_key() or 'none'}"}
 
     def body(self, ref: ModelRef, request: dict[str, Any]) -> dict[str, Any]:
         body = {key: value for key, value in request.items() if key != "drop_params"}
@@ -146,13 +172,19 @@ class OpenAIWire(_SdkWire):
         return body
 
 
-class AnthropicWire(_SdkWire):
-    sdk, client_class, path = "anthropic", "AsyncAnthropic", "/v1/messages"
+class AnthropicWire(_HttpWire):
+    path = "/v1/messages"
+
+    def headers(self, ref: ModelRef) -> dict[str, str]:
+        return {
+            "x-api-key": ref.provider.api_key() or "none",
+            "anthropic-version": ANTHROPIC_VERSION,
+        }
 
     def body(self, ref: ModelRef, request: dict[str, Any]) -> dict[str, Any]:
         return anthropic_request(ref.model, request)
 
-    def answer(self, payload: Any) -> Any:
+    def answer(self, payload: dict[str, Any]) -> Any:
         return openai_response(payload)
 
 
@@ -188,14 +220,33 @@ class LiteLLMWire:
 
 
 def failure_text(error: Exception) -> str:
-    """What went wrong, on one line: the SDKs' messages ("Connection error.", "Request timed
-    out.") say little, and the transport's cause beneath them names the host and the reason
-    (an aiohttp connection refusal even reaches the openai SDK as a timeout)."""
+    """What went wrong, on one line, with the cause beneath where there is one: litellm's
+    messages ("Connection error.") say little, and the transport's cause names the host and
+    the reason."""
     text = " ".join(str(error).split())
     cause = error.__cause__
     if cause is not None and str(cause) and str(cause) not in text:
         text = f"{text} ({' '.join(str(cause).split())})"
     return text
+
+
+def _session() -> Any:
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        session = _sessions[loop] = aiohttp.ClientSession()
+    return session
+
+
+def _error_message(text: str) -> str:
+    """The message of an error answer: both protocols put it in {"error": {"message": ...}}."""
+    try:
+        found = json.loads(text)["error"]
+        return str(found["message"] if isinstance(found, dict) else found)
+    except (ValueError, KeyError, TypeError):
+        return " ".join(text.split())[:200]
 
 
 def _seconds(value: Any) -> float | None:

@@ -237,8 +237,8 @@ async def test_when_no_model_answers_the_agent_abstains(world: World) -> None:
     turn = await ask(world, fallback_model="local:backup")
     assert isinstance(turn.outcome, Abstention)
     assert turn.outcome.reason.startswith("no model answered")
-    assert "local:primary AuthenticationError" in turn.outcome.reason
-    assert "local:backup InternalServerError" in turn.outcome.reason
+    assert "local:primary ProviderHttpError: HTTP 401 Unauthorized: bad key" in turn.outcome.reason
+    assert "local:backup ProviderHttpError: HTTP 500" in turn.outcome.reason
 
 
 @scripted(SUMMARY)

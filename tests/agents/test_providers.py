@@ -234,9 +234,7 @@ def test_check_speaks_anthropic_messages(
     result = check_model(config.resolve("quick"))
     path, headers, body = seen[-1]
     assert path == "/v1/messages"
-    # The anthropic SDK sends the key as a bearer token; older clients used x-api-key.
-    sent = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
-    assert sent == "ak-test-456"
+    assert headers["x-api-key"] == "ak-test-456"
     assert "anthropic-version" in headers
     assert body["max_tokens"] == 5
     assert (result.reply, result.prompt_tokens) == ("OK", 14)

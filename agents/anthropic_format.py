@@ -6,7 +6,7 @@ spends about 15 ms of CPU per call on pricing and logging we do ourselves (a no-
 22 ms through it against 5 ms on the OpenAI wire, bench/agent_overhead.py), and agents run
 many calls in parallel on one event loop. It covers what agents send: system, user and
 assistant text, tool calls and their results, tool definitions and tool choice. The HTTP side
-(auth headers, API version, errors) is the anthropic SDK's own client (`agents.wire`).
+(auth and version headers, errors) is in `agents.wire`.
 """
 
 from __future__ import annotations

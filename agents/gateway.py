@@ -9,8 +9,8 @@ and every agent shares one code path:
 2. Otherwise the budget is checked, and the models are tried in order (primary, then the
    fallback), each with retries and exponential backoff on rate limits, timeouts and server
    errors. Client errors (bad key, bad request) move straight to the next model. The request
-   travels on the model's wire (`agents.wire`): OpenAI-compatible servers and Anthropic
-   through their own SDKs, Gemini and Ollama through litellm's translation.
+   travels on the model's wire (`agents.wire`): the OpenAI-compatible and Anthropic
+   protocols spoken directly, Gemini and Ollama through litellm's translation.
 3. Every answered call is priced from `providers.yaml`, cached and logged in one commit,
    then charged.
 """

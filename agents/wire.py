@@ -35,7 +35,7 @@ from agents.providers import ModelRef
 # litellm's TypedDicts trip this pydantic warning, worded "Item ... is" or "Items ... are".
 LITELLM_TYPES_WARNING = r"Items? .* using the `ReadOnly` qualifier"
 # Statuses worth another try besides every 5xx (529 "overloaded" among them): request timeout,
-# lock conflict, rate limit; the providers' own SDKs retry the same.
+# lock conflict, rate limit; the providers' own SDKs retry the same ones.
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
 ANTHROPIC_VERSION = "2023-06-01"  # the messages API version these requests are written for
 

@@ -442,7 +442,9 @@ def print_profile(stats: pstats.Stats, count: int) -> None:
     turn_ms = turn * 1e3 / count
     agno = entered(under("agno"), under("agents"))
     gateway = entered(named("agents/gateway.py", "complete"), lambda f: True)
-    wire = entered(under("litellm", "openai", "httpx", "httpcore"), under("agents"))
+    wire = entered(named("agents/wire.py", "send"), lambda f: True) + entered(
+        under("litellm"), under("agents")
+    )
     store = entered(
         named("agents/llm_calls.py", "cached", "save", "record"),
         named("agents/gateway.py", "_call", "complete"),
@@ -457,8 +459,7 @@ def print_profile(stats: pstats.Stats, count: int) -> None:
     print(f"  LlmAgent.thesis, all of it (CPU on the event loop)    {turn_ms:6.2f}")
     print(f"    agno Agent.arun, all of it                         {agno:6.2f}")
     print(f"      our gateway (complete), all of it                {gateway:6.2f}")
-    print(f"        the OpenAI wire + ModelResponse (openai SDK,   {wire:6.2f}")
-    print("          httpx, litellm)")
+    print(f"        the wire (aiohttp) + litellm's ModelResponse  {wire:6.2f}")
     print(f"        SQLite: cache lookups, cache writes, cost log  {store:6.2f}")
     print(f"      tool hop to the worker thread (not the tool)     {hop:6.2f}")
     print(f"      agno itself (arun minus gateway and tool hop)    {agno - gateway - hop:6.2f}")

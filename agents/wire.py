@@ -27,6 +27,7 @@ import os
 import sys
 import warnings
 import weakref
+from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 from agents.anthropic_format import anthropic_request, openai_response
@@ -99,17 +100,21 @@ class ProviderBadAnswer(Exception):
     """An answer that is not a JSON object."""
 
 
-class _HttpWire:
+class _HttpWire(ABC):
+    """A protocol spoken over aiohttp: each names its path, its headers and its body."""
+
     path: str
 
     def url(self, ref: ModelRef) -> str:
         return ref.provider.base_url.rstrip("/") + self.path
 
+    @abstractmethod
     def headers(self, ref: ModelRef) -> dict[str, str]:
-        raise NotImplementedError
+        """Authentication (and version) headers."""
 
+    @abstractmethod
     def body(self, ref: ModelRef, request: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        """The gateway's OpenAI-shaped request as this protocol's JSON body."""
 
     def answer(self, payload: dict[str, Any]) -> Any:
         return payload

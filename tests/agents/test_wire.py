@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from agents.anthropic_format import anthropic_request, openai_response
-from agents.providers import ModelRef, ProvidersConfig
+from agents.providers import ModelRef
 from agents.wire import ProviderHttpError, ProviderUnreachable, wire_for
+from tests.fakes.agents import loopback_providers
 from tests.fakes.llm_server import Fail, FakeLlm, Hang, Say, fake_llm
 
 REQUEST: dict[str, Any] = {
@@ -20,60 +22,33 @@ REQUEST: dict[str, Any] = {
 }
 
 
-def openai_model(server: FakeLlm, **info: Any) -> ModelRef:
-    prices = {"input_per_mtok": "1", "output_per_mtok": "2", **info}
-    config = ProvidersConfig.model_validate(
-        {
-            "providers": {
-                "local": {
-                    "protocol": "openai",
-                    "base_url": server.openai_url,
-                    "key_required": False,
-                    "models": {"m": prices},
-                }
-            }
-        }
-    )
-    return config.resolve("local:m")
+def model(server: FakeLlm, reference: str, **info: Any) -> ModelRef:
+    """`local:primary` (OpenAI protocol) or `claude:claude-test` (Anthropic) on the loopback
+    model, with `info` changed."""
+    ref = loopback_providers(server).resolve(reference)
+    return replace(ref, info=ref.info.model_copy(update=info))
 
 
 async def test_the_openai_wire_sends_the_request_as_it_is_and_answers_in_its_json() -> None:
     with fake_llm([Say("OK")]) as server:
-        ref = openai_model(server)
+        ref = model(server, "local:primary")
         payload = await wire_for(ref).send(ref, REQUEST, timeout_s=5)
         [body] = server.requests
     assert payload["choices"][0]["message"]["content"] == "OK"
     assert payload["usage"]["prompt_tokens"] == 20
     # drop_params is litellm's switch, not a field of the protocol; the seed goes as it is.
     sent = {name: value for name, value in REQUEST.items() if name != "drop_params"}
-    assert body == {**sent, "model": "m"}
+    assert body == {**sent, "model": "primary"}
 
 
 async def test_a_reasoning_model_gets_max_completion_tokens_and_no_temperature() -> None:
     with fake_llm([Say("OK")]) as server:
-        ref = openai_model(server, reasoning=True)
+        ref = model(server, "local:primary", reasoning=True)
         await wire_for(ref).send(ref, REQUEST, timeout_s=5)
         [body] = server.requests
     assert body["max_completion_tokens"] == 50
     assert "max_tokens" not in body
     assert "temperature" not in body
-
-
-def claude_model(server: FakeLlm) -> ModelRef:
-    prices = {"input_per_mtok": "1", "output_per_mtok": "2"}
-    config = ProvidersConfig.model_validate(
-        {
-            "providers": {
-                "claude": {
-                    "protocol": "anthropic",
-                    "base_url": server.anthropic_url,
-                    "key_required": False,
-                    "models": {"c": prices},
-                }
-            }
-        }
-    )
-    return config.resolve("claude:c")
 
 
 # A conversation as agno sends it: two tool calls answered in parallel, then a re-ask.
@@ -181,7 +156,7 @@ def test_an_anthropic_answer_reads_as_a_chat_completion() -> None:
 
 async def test_the_anthropic_wire_round_trip_and_its_retryable_failures() -> None:
     with fake_llm([Fail(429, retry_after=3), Fail(529), Fail(401), Say("OK")]) as server:
-        ref = claude_model(server)
+        ref = model(server, "claude:claude-test")
         wire = wire_for(ref)
         failures = []
         for _ in range(3):
@@ -196,7 +171,7 @@ async def test_the_anthropic_wire_round_trip_and_its_retryable_failures() -> Non
 
 async def test_an_anthropic_call_past_its_timeout_fails_as_retryable() -> None:
     with fake_llm([Hang()]) as server:
-        ref = claude_model(server)
+        ref = model(server, "claude:claude-test")
         wire = wire_for(ref)
         with pytest.raises(ProviderUnreachable, match=r"no answer within 0\.3 s") as failed:
             await wire.send(ref, CONVERSATION, timeout_s=0.3)

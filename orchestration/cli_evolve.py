@@ -15,7 +15,7 @@ from rich.table import Table
 from orchestration.cli_common import JsonFlag, clean_errors, fail, stderr, stdout, tradepit_home
 from orchestration.evolution.backends import import_ray
 from orchestration.evolution.config import Backend, EvolveConfig, load_config
-from orchestration.evolution.engine import GenerationSummary
+from orchestration.evolution.engine import GenerationSummary, Quiet
 from orchestration.evolution.events import JsonLinesWatcher, write_error
 from orchestration.evolution.report import plot_fitness, result_json
 from orchestration.evolution.run import Outcome, describe_quant, evolve, stored_config
@@ -26,17 +26,15 @@ from trading.storage import default_database_url
 EXAMPLE = Path(__file__).parent / "evolution" / "example.yaml"
 
 
-class _Shown:
-    """A progress bar per generation (stderr) and the best genome of each (stdout)."""
+class _Shown(Quiet):
+    """A progress bar per generation (stderr) and the best genome of each (stdout); the folds
+    come in the table at the end."""
 
     def __init__(self, bar: Progress, describe: Any, fitness: str) -> None:
         self.bar = bar
         self.task = bar.add_task("starting", total=None)
         self.describe = describe
         self.fitness = fitness
-
-    def started(self, run_id: str, generations: int) -> None:
-        pass
 
     def evaluating(self, label: str, total: int) -> None:
         self.bar.reset(self.task, total=total, description=label)
@@ -53,9 +51,6 @@ class _Shown:
             highlight=False,
             soft_wrap=True,
         )
-
-    def fold(self, report: dict[str, Any]) -> None:
-        pass
 
 
 @clean_errors

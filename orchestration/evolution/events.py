@@ -19,11 +19,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from orchestration.events import write_json_line
-from orchestration.evolution.engine import GenerationSummary
+from orchestration.evolution.engine import GenerationSummary, Quiet
 from orchestration.evolution.genes import Genome
 
 
-class JsonLinesWatcher:
+class JsonLinesWatcher(Quiet):
+    """A line per generation and per fold; the evaluations within a generation (genomes come in
+    their thousands) are left to the progress bar of a person's terminal."""
+
     def __init__(self, stream: TextIO, describe: Callable[[Genome], Any], fitness: str) -> None:
         self.stream = stream
         self.describe = describe
@@ -35,12 +38,6 @@ class JsonLinesWatcher:
     def started(self, run_id: str, generations: int) -> None:
         self.run_id = run_id
         self.total = generations
-
-    def evaluating(self, label: str, total: int) -> None:
-        pass  # a line per generation is enough for a reader; genomes come in their thousands
-
-    def evaluated(self, count: int) -> None:
-        pass
 
     def generation(self, summary: GenerationSummary) -> None:
         self.step += 1

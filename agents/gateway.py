@@ -25,7 +25,7 @@ from typing import Any
 
 from agents.llm_calls import Budget, LlmCall, LlmCallStore, cache_key
 from agents.providers import ModelRef
-from agents.wire import failure_text, litellm_module, wire_for
+from agents.wire import failure_text, litellm_module, token_counts, wire_for
 from trading.clock import Clock
 from trading.errors import FatalError, RetryableError
 
@@ -128,7 +128,9 @@ class LlmGateway:
             try:
                 payload = await wire.send(ref, request, timeout_s)
             except Exception as error:
-                failure = f"{ref.reference} {type(error).__name__}: {_redact(error, ref)}"
+                failure = (
+                    f"{ref.reference} {type(error).__name__}: {failure_text(error, ref)[:300]}"
+                )
                 if not wire.retryable(error):  # a bad key, a bad request: no use trying again
                     raise LlmUnavailable(failure) from None
                 last = failure
@@ -145,9 +147,7 @@ class LlmGateway:
     def _priced(
         self, agent: str, ref: ModelRef, key: str, payload: Any, *, latency: float, cached: bool
     ) -> LlmCall:
-        usage = payload.get("usage") or {}
-        prompt = int(usage.get("prompt_tokens") or 0)
-        completion = int(usage.get("completion_tokens") or 0)
+        prompt, completion = token_counts(payload)
         return LlmCall(
             run_id=self.run_id,
             agent=agent,
@@ -194,9 +194,3 @@ class ModelClient:
 
     def completion(self, **request: Any) -> Any:
         raise FatalError("LLM agents run asynchronously; call arun, not run")
-
-
-def _redact(error: Exception, ref: ModelRef) -> str:
-    message = failure_text(error)[:300]
-    key = ref.provider.api_key()
-    return message.replace(key, "***") if key else message

@@ -209,7 +209,7 @@ def check_model(ref: ModelRef, timeout: float = 30.0) -> CheckResult:
         raise ConfigError(
             f"{ref.provider_name}: ${ref.provider.api_key_env} is not set; export it to check"
         )
-    from agents.wire import failure_text  # agents.wire imports this module
+    from agents.wire import failure_text, token_counts  # agents.wire imports this module
 
     started = time.perf_counter()
     try:
@@ -217,12 +217,10 @@ def check_model(ref: ModelRef, timeout: float = 30.0) -> CheckResult:
         payload = asyncio.run(_check_call(ref, timeout))
     except Exception as error:  # each wire maps its provider's failures to its own types
         raise ProviderError(
-            f"{ref.reference}: the check call failed: {_redact(failure_text(error), ref)}"
+            f"{ref.reference}: the check call failed: {failure_text(error, ref)}"
         ) from None
     latency = time.perf_counter() - started
-    usage = payload.get("usage") or {}
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
+    prompt, completion = token_counts(payload)
     choices = payload.get("choices") or [{}]
     return CheckResult(
         reference=ref.reference,
@@ -246,8 +244,3 @@ async def _check_call(ref: ModelRef, seconds: float) -> Any:
         return await wire_for(ref).send(ref, request, seconds)
     finally:
         await close_model_clients()
-
-
-def _redact(message: str, ref: ModelRef) -> str:
-    key = ref.provider.api_key()
-    return message.replace(key, "***") if key else message

@@ -224,15 +224,22 @@ class LiteLLMWire:
         return _seconds(headers.get("retry-after"))
 
 
-def failure_text(error: Exception) -> str:
-    """What went wrong, on one line, with the cause beneath where there is one: litellm's
-    messages ("Connection error.") say little, and the transport's cause names the host and
-    the reason."""
+def failure_text(error: Exception, ref: ModelRef) -> str:
+    """What went wrong, on one line, with the cause beneath where there is one (litellm's
+    messages, "Connection error.", say little; the transport's cause names the host and the
+    reason), and the provider's key never in it."""
     text = " ".join(str(error).split())
     cause = error.__cause__
     if cause is not None and str(cause) and str(cause) not in text:
         text = f"{text} ({' '.join(str(cause).split())})"
-    return text
+    key = ref.provider.api_key()
+    return text.replace(key, "***") if key else text
+
+
+def token_counts(payload: Any) -> tuple[int, int]:
+    """Prompt and completion tokens of an answer in OpenAI chat-completion JSON."""
+    usage = payload.get("usage") or {}
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
 
 
 def _session() -> Any:

@@ -443,6 +443,12 @@ def order_key(run_id: str, cycle: int, symbol: str) -> str:
     return f"{run_id}-{cycle}-{symbol}"
 
 
+def _window(config: ReplayConfig, joined_by: str) -> str:
+    """The window as a person reads it; an open end is the data's own."""
+    start = config.start.isoformat() if config.start else "the first bar"
+    return start + joined_by + (config.end.isoformat() if config.end else "the last bar")
+
+
 def _timeline(series: dict[str, BarSeries], config: ReplayConfig) -> list[int]:
     """Close times (ns) of every bar of any symbol inside the window, in order."""
     stamps: list[np.ndarray[Any, Any]] = []
@@ -454,14 +460,14 @@ def _timeline(series: dict[str, BarSeries], config: ReplayConfig) -> list[int]:
             mask &= bars.times < _day_ns(config.end + timedelta(days=1))
         if not mask.any():
             raise ConfigError(
-                f"no {symbol} bars between {config.start} and {config.end}; "
+                f"no {symbol} bars between {_window(config, ' and ')}; "
                 f"{symbol} has data from {bars.first_time.date()} to {bars.last_time.date()}"
             )
         stamps.append(bars.close_times[mask])
     steps = [int(t) for t in np.unique(np.concatenate(stamps))]
     if len(steps) < 2:
         raise ConfigError(
-            f"the window {config.start} to {config.end} holds {len(steps)} bar; a replay needs "
+            f"the window {_window(config, ' to ')} holds {len(steps)} bar; a replay needs "
             "at least two (a decision and a fill)"
         )
     return steps

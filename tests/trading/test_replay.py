@@ -142,6 +142,13 @@ async def test_empty_window_is_a_clear_error() -> None:
         await run_replay(build_quant_agent("buy_and_hold"), catalog_of(series), config, run_id="r")
 
 
+async def test_an_empty_window_open_at_its_end_says_so_in_words() -> None:
+    series = daily_series("SPX", opens=[10, 11, 12])
+    config = ReplayConfig(symbols=("SPX",), start=date(2030, 1, 1))
+    with pytest.raises(ConfigError, match="no SPX bars between 2030-01-01 and the last bar;"):
+        await run_replay(build_quant_agent("buy_and_hold"), catalog_of(series), config, run_id="r")
+
+
 async def test_a_run_is_stored_with_orders_fills_equity_and_decisions(tmp_path) -> None:
     series = daily_series("SPX", opens=[10, 10, 11, 12], closes=[10, 11, 12, 9])
     store = Store(f"sqlite:///{tmp_path / 'runs.db'}")

@@ -30,7 +30,7 @@ from trading.domain import (
     OrderSubmitted,
     Side,
 )
-from trading.ledger import Ledger
+from trading.ledger import Ledger, book_fill
 from trading.replay import EnginePorts, ExecutorFactory
 from trading.storage import Store
 
@@ -90,10 +90,11 @@ class RecordedFills:
         events: list[OrderEvent] = []
         for fill in taken:
             self._waiting.remove(fill)
-            self.ledger.apply_fill(fill)
             order = self.orders.get(fill.order_id)
-            if order is not None:
-                order.apply(fill)
+            if order is None:
+                self.ledger.apply_fill(fill)
+            elif not book_fill(order, fill, self.ledger):
+                continue
             events.append(fill)
         return events
 

@@ -12,7 +12,7 @@ from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 from typing import Final, assert_never
 
-from trading.errors import InvalidOrderError, InvalidTransitionError
+from trading.errors import InvalidFillError, InvalidOrderError, InvalidTransitionError
 
 ZERO: Final = Decimal(0)
 ONE: Final = Decimal(1)
@@ -217,45 +217,56 @@ class Order:
 
     def apply(self, event: OrderEvent) -> bool:
         """Apply one event; return False for a duplicate fill (same trade id), which changes
-        nothing. Raise `InvalidTransitionError` for an event the current state does not accept."""
-        if event.order_id != self.id:
-            raise InvalidTransitionError(
-                f"event for order {event.order_id!r} applied to order {self.id!r}"
-            )
-        if isinstance(event, OrderFilled) and event.trade_id in self._trade_ids:
+        nothing. Raise `InvalidTransitionError` for an event the current state does not accept,
+        `InvalidFillError` for a fill that does not fit the order."""
+        if not self.accepts(event):
             return False
-        allowed = _TRANSITIONS.get((self.status, type(event)))
-        if allowed is None:
-            raise InvalidTransitionError(
-                f"order {self.id!r} is {self.status.value}; it cannot take {type(event).__name__}"
-            )
         match event:
             case OrderSubmitted():
                 self.status = OrderStatus.SUBMITTED
             case OrderAccepted():
                 self.status = OrderStatus.ACCEPTED
             case OrderRejected(reason=reason) | OrderCanceled(reason=reason):
-                self.status = next(iter(allowed))
+                self.status = next(iter(_TRANSITIONS[(self.status, type(event))]))
                 self.reason = reason
             case OrderFilled():
-                self._apply_fill(event)
+                self._trade_ids.add(event.trade_id)
+                self.filled_quantity += event.quantity
+                self._filled_notional += event.notional
+                self.fees += event.fee
+                self.status = (
+                    OrderStatus.FILLED
+                    if self.remaining_quantity == ZERO
+                    else OrderStatus.PARTIALLY_FILLED
+                )
             case _:
                 assert_never(event)
         self.events.append(event)
         return True
 
-    def _apply_fill(self, fill: OrderFilled) -> None:
-        if fill.side is not self.side or fill.symbol != self.symbol:
-            raise InvalidTransitionError(f"fill {fill.trade_id!r} does not match order {self.id!r}")
-        if not ZERO < fill.quantity <= self.remaining_quantity:
+    def accepts(self, event: OrderEvent) -> bool:
+        """Whether `apply(event)` would change the order, without changing it: False for a
+        duplicate fill; raises as `apply` does for an event the order cannot take. Callers
+        that book a fill elsewhere ask this first, so the order and the books move together."""
+        if event.order_id != self.id:
             raise InvalidTransitionError(
-                f"fill of {fill.quantity} exceeds the {self.remaining_quantity} left "
-                f"on order {self.id!r}"
+                f"event for order {event.order_id!r} applied to order {self.id!r}"
             )
-        self._trade_ids.add(fill.trade_id)
-        self.filled_quantity += fill.quantity
-        self._filled_notional += fill.notional
-        self.fees += fill.fee
-        self.status = (
-            OrderStatus.FILLED if self.remaining_quantity == ZERO else OrderStatus.PARTIALLY_FILLED
-        )
+        if isinstance(event, OrderFilled) and event.trade_id in self._trade_ids:
+            return False
+        if (self.status, type(event)) not in _TRANSITIONS:
+            raise InvalidTransitionError(
+                f"order {self.id!r} is {self.status.value}; it cannot take {type(event).__name__}"
+            )
+        if isinstance(event, OrderFilled):
+            self._check_fill(event)
+        return True
+
+    def _check_fill(self, fill: OrderFilled) -> None:
+        if fill.side is not self.side or fill.symbol != self.symbol:
+            raise InvalidFillError(f"fill {fill.trade_id!r} does not match order {self.id!r}")
+        if not ZERO < fill.quantity <= self.remaining_quantity:
+            raise InvalidFillError(
+                f"fill {fill.trade_id!r} of {fill.quantity} does not fit the "
+                f"{self.remaining_quantity} left on order {self.id!r}"
+            )

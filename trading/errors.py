@@ -42,3 +42,9 @@ class InvalidTransitionError(FatalError):
 
 class InsufficientFundsError(FatalError):
     """A fill the account cannot pay for under its margin settings."""
+
+
+class InvalidFillError(FatalError):
+    """A fill that breaks a rule of the books: a price or quantity that is not positive, a
+    negative fee, more than the order has left, a side or symbol that is not the order's.
+    Nothing is booked; from an exchange it stops the run with a report."""

@@ -3,7 +3,9 @@
 Shorts are liabilities: a short sale credits its proceeds to cash and the position is marked at a
 negative value, so equity is always cash plus the marked value of every position. A fill the
 account cannot pay for is refused with the reason; quantities are never rounded away ("dust"
-stays on the books until it is traded).
+stays on the books until it is traded). A fill that breaks a rule of the books (a price or
+quantity that is not positive, a negative fee) is refused whatever its source, and `book_fill`
+moves an order and the ledger together or neither.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
-from trading.domain import ZERO, OrderFilled, Side
-from trading.errors import FatalError, InsufficientFundsError
+from trading.domain import ZERO, Order, OrderFilled, Side
+from trading.errors import FatalError, InsufficientFundsError, InvalidFillError
 
 SECONDS_PER_YEAR: Final = Decimal(365 * 24 * 3600)  # borrow accrues ACT/365, as brokers quote it
 
@@ -205,10 +207,18 @@ class Ledger:
     def mark(self, symbol: str, price: Decimal) -> None:
         self.marks[symbol] = price
 
-    def apply_fill(self, fill: OrderFilled) -> None:
+    def check_fill(self, fill: OrderFilled) -> None:
+        """Raise if the books cannot take this fill: `InvalidFillError` for one that breaks a
+        rule whatever the account holds, `InsufficientFundsError` for one it cannot pay for."""
+        broken = _broken_rule(fill)
+        if broken:
+            raise InvalidFillError(f"fill {fill.trade_id!r} of order {fill.order_id!r}: {broken}")
         reason = self.refusal(fill.symbol, fill.side, fill.quantity, fill.price, fill.fee)
         if reason:
             raise InsufficientFundsError(reason)
+
+    def apply_fill(self, fill: OrderFilled) -> None:
+        self.check_fill(fill)
         position = self.positions.setdefault(fill.symbol, Position(fill.symbol))
         signed = fill.quantity * fill.side.sign
         self.cash -= signed * fill.price + fill.fee
@@ -270,3 +280,30 @@ class Ledger:
         self.round_trips.append(RoundTrip(position.symbol, opened, now, position.trip_pnl))
         position.trip_pnl = ZERO
         position.trip_opened_at = None
+
+
+def _broken_rule(fill: OrderFilled) -> str:
+    # A negative quantity would turn a buy into a sell that skips the margin check, a zero or
+    # negative price makes units out of nothing, a negative fee pays the account for trading.
+    if not fill.quantity.is_finite() or fill.quantity <= ZERO:
+        return f"quantity must be positive, got {fill.quantity!r}"
+    if not fill.price.is_finite() or fill.price <= ZERO:
+        return f"price must be positive, got {fill.price!r}"
+    if not fill.fee.is_finite() or fill.fee < ZERO:
+        return f"fee must not be negative, got {fill.fee!r}"
+    return ""
+
+
+def book_fill(order: Order, fill: OrderFilled, ledger: Ledger | None) -> bool:
+    """Book one fill on its order and in the ledger, both or neither: the order must accept it
+    (not a duplicate, not more than it has left) and the ledger must be able to take it before
+    either changes. Returns False for a duplicate trade id, which books nothing. With no
+    ledger (an executor that only reports), only the order moves."""
+    if not order.accepts(fill):
+        return False
+    if ledger is not None:
+        ledger.check_fill(fill)
+    order.apply(fill)
+    if ledger is not None:
+        ledger.apply_fill(fill)
+    return True

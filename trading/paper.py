@@ -37,7 +37,7 @@ from trading.domain import (
     Side,
 )
 from trading.errors import DataError
-from trading.ledger import Ledger
+from trading.ledger import Ledger, book_fill
 
 
 class PaperExecutor:
@@ -217,8 +217,7 @@ class PaperExecutor:
             fee=cost.total,
             liquidity=liquidity,
         )
-        self.ledger.apply_fill(fill)
-        order.apply(fill)
+        book_fill(order, fill, self.ledger)
         return fill
 
     def _cancel(self, order: Order, reason: str) -> OrderCanceled:

@@ -20,7 +20,7 @@ from trading.domain import (
     OrderType,
     Side,
 )
-from trading.errors import InvalidOrderError, InvalidTransitionError
+from trading.errors import InvalidFillError, InvalidOrderError, InvalidTransitionError
 
 T = datetime(2020, 1, 2, tzinfo=UTC)
 
@@ -75,8 +75,9 @@ def test_a_fill_before_acceptance_is_an_invalid_transition() -> None:
 
 def test_an_overfill_is_refused() -> None:
     order = accepted_order()
-    with pytest.raises(InvalidTransitionError, match="exceeds"):
+    with pytest.raises(InvalidFillError, match="does not fit the 10 left"):
         order.apply(filled("t1", "11"))
+    assert order.filled_quantity == 0
 
 
 def test_a_canceled_order_takes_no_more_events() -> None:

@@ -33,7 +33,7 @@ from trading.domain import (
 from trading.errors import DataError
 from trading.kraken.book import BookLevel, OrderBook, walk_book
 from trading.kraken.client import Pair
-from trading.ledger import Ledger
+from trading.ledger import Ledger, book_fill
 
 # Kraken Pro spot fees at the lowest 30-day volume tier ($0-$10,000): 0.25% maker, 0.40% taker.
 KRAKEN_MAKER_FEE_BPS: Final = Decimal(25)
@@ -169,8 +169,7 @@ class BookPaperExecutor:
             fee=fee,
             liquidity=liquidity,
         )
-        self.ledger.apply_fill(fill)
-        return self._apply(order, fill)
+        return [fill] if book_fill(order, fill, self.ledger) else []
 
     def _fee(
         self, order: Order, quantity: Decimal, notional: Decimal, liquidity: Liquidity

@@ -427,7 +427,12 @@ def _assemble(
         # The engine's clock stands at the cycle's time: fills are stamped in its window.
         if settings.mode == "paper":
             return BookPaperExecutor(
-                ports.ledger, market_data, ports.clock, ports.costs, instruments.__getitem__
+                ports.ledger,
+                market_data,
+                ports.clock,
+                ports.costs,
+                instruments.__getitem__,
+                gate=ports.gate,
             )
         return KrakenExecutor(
             kraken.client,

@@ -98,14 +98,15 @@ class ToolContext:
         view = PointInTimeView(catalog, clock)
         ledger = Ledger(cash=cash)
         costs = costs or CostModel()
-        executor = PaperExecutor(ledger, view, clock, costs)
+        gate = RiskGate(limits)
+        executor = PaperExecutor(ledger, view, clock, costs, gate=gate)
         return cls(
             catalog=catalog,
             clock=clock,
             view=view,
             ledger=ledger,
             executor=executor,
-            gate=RiskGate(limits),
+            gate=gate,
             costs=costs,
             session=session,
         )

@@ -24,7 +24,7 @@ from trading.domain import (
 )
 from trading.errors import ConfigError, InvalidOrderError
 from trading.replay import settle
-from trading.risk import OrderProposal
+from trading.risk import OrderProposal, review_price
 
 
 class RiskOut(Output):
@@ -58,7 +58,9 @@ def place_order(
     ] = None,
 ) -> OrderResult:
     """Place a paper order. It passes the risk gate first; a market order fills at the next
-    bar's open, a limit order when a later bar crosses its price.
+    bar's open, a limit order when a later bar crosses its price. The gate reviews a limit
+    order at the higher of its limit and the market, counts working orders as filled, and
+    checks the fill again if it comes at a higher price or after waiting.
 
     Args:
         symbol: Ticker symbol, for example SPX.
@@ -77,8 +79,10 @@ def place_order(
     for held in list(ctx.ledger.positions):
         ctx.ledger.mark(held, ctx.view.last_bar(held).close)
     ctx.gate.observe(now, ctx.ledger.equity())
-    proposal = OrderProposal(last.symbol, Side(side), quantity, limit_price or last.close)
-    [review] = ctx.gate.review([proposal], ctx.ledger.portfolio(), ctx.instruments)
+    price = review_price(order_type, limit_price, last.close)
+    proposal = OrderProposal(last.symbol, Side(side), quantity, price)
+    working = ctx.executor.open_orders()
+    [review] = ctx.gate.review([proposal], ctx.ledger.portfolio(), ctx.instruments, working)
     risk = RiskOut(
         verdict=review.verdict.value,
         approved_quantity=review.quantity,
@@ -104,6 +108,7 @@ def place_order(
         type=order_type,
         created_at=now,
         limit_price=limit_price,
+        risk_price=price,
     )
     ctx.executor.submit(order)
     note = ""

@@ -179,6 +179,9 @@ class Order:
     created_at: datetime
     limit_price: Decimal | None = None
     tag: str = ""
+    # The price the risk gate reviewed the order at (None: not reviewed, such as an order
+    # rebuilt from an exchange's records); a fill above it is reviewed again at its own price.
+    risk_price: Decimal | None = None
     status: OrderStatus = OrderStatus.INITIALIZED
     filled_quantity: Decimal = ZERO
     fees: Decimal = ZERO

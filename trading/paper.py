@@ -38,6 +38,7 @@ from trading.domain import (
 )
 from trading.errors import DataError
 from trading.ledger import Ledger, book_fill
+from trading.risk import RiskGate
 
 
 class PaperExecutor:
@@ -48,8 +49,11 @@ class PaperExecutor:
         clock: Clock,
         costs: CostModel,
         instrument_for: Callable[[str], Instrument] | Mapping[str, Instrument] | None = None,
+        gate: RiskGate | None = None,
     ) -> None:
+        """`gate` re-checks at fill time the orders it reviewed (`RiskGate.fill_allowance`)."""
         self.ledger = ledger
+        self.gate = gate
         self.view = view
         self.clock = clock
         self.costs = costs
@@ -57,6 +61,9 @@ class PaperExecutor:
         self.orders: dict[str, Order] = {}
         self._working: list[Order] = []
         self._raw_commission: dict[str, Decimal] = {}
+        # Orders that stayed open past a bar they could have filled on: the gate reviews their
+        # fills again, since the account may have changed while they waited.
+        self._rested: set[str] = set()
 
     def instrument(self, symbol: str) -> Instrument:
         if callable(self._instrument_for):
@@ -108,6 +115,8 @@ class PaperExecutor:
             if order.created_at > bar.time:
                 continue  # decided after this bar opened: it waits for the next one
             events.extend(self._try_fill(order, bar))
+            if order.status.is_open:
+                self._rested.add(order.id)
         self._working = [o for o in self._working if o.status.is_open]
         return events
 
@@ -128,13 +137,29 @@ class PaperExecutor:
             return []
         price, liquidity = priced
         events: list[OrderEvent] = []
+        # What the gate or the cash refuses is canceled; a limit order cut only by the
+        # participation cap keeps working.
+        refused = ""
         affordable, refusal = self._affordable(order, quantity, price, liquidity, instrument)
         if affordable < quantity:
             quantity, leftover_reason = affordable, refusal
+            refused = refusal
+        if self.gate is not None and quantity > ZERO:
+            allowed, why = self.gate.fill_allowance(
+                order,
+                quantity,
+                price,
+                self.ledger.portfolio(),
+                instrument,
+                rested=order.id in self._rested,
+            )
+            if allowed < quantity:
+                quantity, leftover_reason = allowed, why
+                refused = why
         if quantity > ZERO:
             events.append(self._fill(order, bar, quantity, price, liquidity))
         if order.remaining_quantity > ZERO and leftover_reason:
-            keeps_working = order.type is OrderType.LIMIT and not refusal
+            keeps_working = order.type is OrderType.LIMIT and not refused
             if not keeps_working:
                 events.append(self._cancel(order, leftover_reason))
         return events

@@ -155,6 +155,7 @@ class EnginePorts:
     clock: Clock
     costs: CostModel
     instruments: Mapping[str, Instrument]
+    gate: RiskGate
 
 
 ExecutorFactory = Callable[[EnginePorts], CycleExecutor]
@@ -168,7 +169,9 @@ class Benchmark(Protocol):
 
 def paper_executor(ports: EnginePorts) -> PaperExecutor:
     """The default: simulated fills on the next bar's open, with the run's costs."""
-    return PaperExecutor(ports.ledger, ports.view, ports.clock, ports.costs, ports.instruments)
+    return PaperExecutor(
+        ports.ledger, ports.view, ports.clock, ports.costs, ports.instruments, gate=ports.gate
+    )
 
 
 class CycleEngine:
@@ -192,16 +195,18 @@ class CycleEngine:
         self.clock = ReplayClock(datetime.fromtimestamp(0, UTC))
         self.view = PointInTimeView(catalog, self.clock)
         self.ledger = Ledger(cash=config.cash, margin=config.margin)
+        self.gate = RiskGate(config.limits)
         # Only the engine's own paper executor can be rebuilt from bars, open orders included.
         self.external_orders = executor is not None
         self.executor: CycleExecutor = (executor or paper_executor)(self.ports())
-        self.gate = RiskGate(config.limits)
         self.equity: list[tuple[datetime, Decimal, Decimal]] = []
         self.decisions: list[DecisionLog] = []
         self.events: list[OrderEvent] = []
 
     def ports(self) -> EnginePorts:
-        return EnginePorts(self.ledger, self.view, self.clock, self.config.costs, self.instruments)
+        return EnginePorts(
+            self.ledger, self.view, self.clock, self.config.costs, self.instruments, self.gate
+        )
 
     def use_executor(self, executor: ExecutorFactory) -> None:
         """Trade through another executor from now on (a resume rebuilds the past with one that
@@ -432,6 +437,7 @@ def _execute(
             quantity=review.quantity,
             type=OrderType.MARKET,
             created_at=now,
+            risk_price=proposal.reference_price,
         )
         events.extend(submit(order))
     return tuple(reviews), events

@@ -6,10 +6,20 @@ gate that blocks exits makes risk worse). The drawdown kill switch latches: once
 stays tripped for the rest of the run, and only exposure-reducing orders pass. Stop-loss and
 take-profit are checked on every bar against each position's average entry price; a crossed one
 closes the whole position.
+
+Every order is reviewed at the worst price it can fill at: a market order at the market, a limit
+order at the higher of its limit and the market (`review_price`), since a marketable limit fills
+at the market whatever its limit says, and the higher price makes the larger exposure and
+notional. Orders still working count as filled in full in the new order's direction, so two
+orders cannot each use the same headroom. At fill time the executor asks again
+(`fill_allowance`) when the fill's price is above the one the order was reviewed at (a gap, a
+thin book), or when the order rested past the bar it could first fill on (the account may have
+changed since): the limits hold at the price paid, against the portfolio as it stands.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,7 +27,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trading.domain import ZERO, Instrument, Side
+from trading.domain import ZERO, Instrument, Order, OrderType, Side
 from trading.ledger import Portfolio
 
 
@@ -77,6 +87,33 @@ class RiskReview:
     verdict: Verdict
     quantity: Decimal
     reasons: tuple[str, ...]
+
+
+def review_price(order_type: OrderType, limit_price: Decimal | None, market: Decimal) -> Decimal:
+    """The price the gate reviews an order at: the market for a market order; for a limit
+    order the higher of its limit and the market. A limit below the market (a marketable sell,
+    or a buy that waits) cannot make the order smaller than the market says it is."""
+    if order_type is OrderType.MARKET or limit_price is None:
+        return market
+    return max(limit_price, market)
+
+
+def _worst_case(
+    held: dict[str, Decimal], pending: dict[tuple[str, Side], Decimal], proposal: OrderProposal
+) -> dict[str, Decimal]:
+    """Positions as working orders could leave them, for reviewing `proposal`: its own symbol
+    with every working order of its direction filled, other symbols at the side of larger size."""
+    worst: dict[str, Decimal] = {}
+    for symbol in {*held, *(s for s, _ in pending)}:
+        current = held.get(symbol, ZERO)
+        if symbol == proposal.symbol:
+            side = proposal.side
+            worst[symbol] = current + pending.get((symbol, side), ZERO) * side.sign
+            continue
+        long = current + pending.get((symbol, Side.BUY), ZERO)
+        short = current - pending.get((symbol, Side.SELL), ZERO)
+        worst[symbol] = long if abs(long) >= abs(short) else short
+    return worst
 
 
 class RiskGate:
@@ -153,22 +190,67 @@ class RiskGate:
         proposals: list[OrderProposal],
         portfolio: Portfolio,
         instruments: dict[str, Instrument] | None = None,
+        working: Sequence[Order] = (),
     ) -> list[RiskReview]:
         """Review proposals in order, each against the portfolio as the earlier approvals
-        would leave it, so two orders cannot each use the same headroom."""
+        would leave it, so two orders cannot each use the same headroom. `working` orders may
+        still fill: each proposal is reviewed as if those of its own direction all filled, and
+        other symbols count at the larger exposure their working orders could leave."""
         held = {s: p.quantity for s, p in portfolio.positions.items()}
         prices = {s: p.mark for s, p in portfolio.positions.items()}
+        pending: dict[tuple[str, Side], Decimal] = {}
+        for order in working:
+            if order.status.is_open:
+                key = (order.symbol, order.side)
+                pending[key] = pending.get(key, ZERO) + order.remaining_quantity
+                prices.setdefault(order.symbol, order.risk_price or order.limit_price or ZERO)
         equity = portfolio.equity
         reviews = []
         for proposal in proposals:
             prices[proposal.symbol] = proposal.reference_price
             instrument = (instruments or {}).get(proposal.symbol) or Instrument(proposal.symbol)
-            review = self._review_one(proposal, held, prices, equity, instrument)
+            worst = _worst_case(held, pending, proposal) if pending else held
+            review = self._review_one(proposal, worst, prices, equity, instrument)
             held[proposal.symbol] = (
                 held.get(proposal.symbol, ZERO) + review.quantity * proposal.side.sign
             )
             reviews.append(review)
         return reviews
+
+    def fill_allowance(
+        self,
+        order: Order,
+        quantity: Decimal,
+        price: Decimal,
+        portfolio: Portfolio,
+        instrument: Instrument | None = None,
+        *,
+        rested: bool = False,
+    ) -> tuple[Decimal, str]:
+        """How much of a fill of `quantity` at `price` the limits allow now, and why not all.
+
+        An order the gate reviewed (`order.risk_price` set) that fills on the first bar it can,
+        at or below the price it was reviewed at, keeps its approval: its notional and exposure
+        are no larger than the gate saw. Above that price, or after resting (`rested`: the
+        account may have changed since the review), the fill is reviewed again at its own price
+        against the portfolio as it stands, so no gap, book or wait carries it past the limits."""
+        reviewed = order.risk_price
+        if reviewed is None or (price <= reviewed and not rested):
+            return quantity, ""
+        proposal = OrderProposal(order.symbol, order.side, quantity, price)
+        instruments = {order.symbol: instrument or Instrument(order.symbol)}
+        [review] = self.review([proposal], portfolio, instruments)
+        if review.quantity == quantity:
+            return quantity, ""
+        why = (
+            f"it rested since it was reviewed at {reviewed}"
+            if price <= reviewed
+            else f"above the {reviewed} it was reviewed at"
+        )
+        return review.quantity, (
+            f"risk gate at fill: {order.symbol} fills at {price}, {why}; "
+            + "; ".join(review.reasons)
+        )
 
     def _review_one(
         self,

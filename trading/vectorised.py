@@ -51,7 +51,7 @@ import pandas as pd
 
 from trading.costs import BPS, CostModel
 from trading.data import Catalog
-from trading.domain import ZERO, Bar, Instrument, Liquidity, OrderFilled, Side
+from trading.domain import ZERO, Bar, Instrument, Liquidity, Order, OrderFilled, OrderType, Side
 from trading.errors import InsufficientFundsError
 from trading.ledger import Ledger
 from trading.metrics import ClosedTrade, PerformanceMetrics, compute_metrics
@@ -63,6 +63,7 @@ from trading.vectorised_market import SLACK, Market, UnsupportedError
 from trading.vectorised_signals import signal_table
 
 TAKER: Final = Liquidity.TAKER
+MARKET: Final = OrderType.MARKET
 
 __all__ = [
     "Market",
@@ -474,6 +475,18 @@ class _Run:
         )
 
         order_id = f"vectorised-{step - 1}-{bar.symbol}"
+        reviewed = market.bar(k, step - 1).close
+        if price > reviewed:
+            # The paper executor's fill-time check: above the price it reviewed, the gate
+            # reviews the fill again (`RiskGate.fill_allowance`).
+            order = Order(
+                order_id, bar.symbol, side, quantity, MARKET, bar.time, risk_price=reviewed
+            )
+            quantity, _ = self.gate.fill_allowance(
+                order, quantity, price, ledger.portfolio(), instrument
+            )
+            if quantity <= ZERO:
+                return
 
         def filled(units: Decimal, fee: Decimal) -> OrderFilled:
             return OrderFilled(

@@ -16,6 +16,7 @@ from mcp_server.server import allowed_names, build_server, http_app
 from orchestration.cli import app
 from tools.context import ToolContext
 from trading.errors import ConfigError
+from trading.risk import RiskLimits
 
 AS_OF = datetime(2008, 9, 16, tzinfo=UTC)
 READ_ONLY = {
@@ -201,3 +202,22 @@ def test_list_tools_shows_order_tools_only_when_trading_is_allowed(trading: bool
     }
     if trading:
         assert tools["place_order"]["destructive"] is True
+
+
+async def test_a_marketable_limit_over_mcp_is_held_to_the_order_notional_cap() -> None:
+    # The reported bypass, word for word: a sell limit at 0.01 for 1,000,000 SPX, then one bar.
+    limits = RiskLimits(max_order_notional=Decimal(1000))
+    server = build_server(ToolContext.paper(as_of=AS_OF, limits=limits), allow_trading=True)
+    async with Client(server) as client:
+        await call(
+            client,
+            "place_order",
+            symbol="SPX",
+            side="sell",
+            quantity="1000000",
+            type="limit",
+            limit_price="0.01",
+        )
+        moved = await call(client, "advance_clock", bars=1)
+        [fill] = moved["fills"]
+        assert Decimal(fill["quantity"]) * Decimal(fill["price"]) <= 1000

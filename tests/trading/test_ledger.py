@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -9,9 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trading.domain import Liquidity, OrderFilled, Side
-from trading.errors import FatalError, InsufficientFundsError
-from trading.ledger import Ledger, MarginSettings
+from trading.domain import (
+    Liquidity,
+    Order,
+    OrderAccepted,
+    OrderFilled,
+    OrderSubmitted,
+    OrderType,
+    Side,
+)
+from trading.errors import FatalError, InsufficientFundsError, InvalidFillError
+from trading.ledger import Ledger, MarginSettings, book_fill
 
 T0 = datetime(2020, 1, 2, tzinfo=UTC)
 _counter = iter(range(10**9))
@@ -135,6 +144,84 @@ def test_borrow_accrues_daily_on_the_short_value() -> None:
     assert ledger.cash == Decimal("10999.8")
 
 
+@pytest.mark.parametrize(
+    ("side", "quantity", "price", "fee", "rule"),
+    [
+        (Side.BUY, "1", "0", "0", "price must be positive"),  # free units
+        (Side.BUY, "1", "-100", "0", "price must be positive"),
+        (Side.SELL, "1", "-100", "0", "price must be positive"),
+        (Side.BUY, "1", "100", "-1000", "fee must not be negative"),  # paid to trade
+        (Side.BUY, "-5", "100", "0", "quantity must be positive"),  # a short past the margin
+        (Side.SELL, "0", "100", "0", "quantity must be positive"),
+        (Side.BUY, "NaN", "100", "0", "quantity must be positive"),
+        (Side.BUY, "1", "Infinity", "0", "price must be positive"),
+    ],
+)
+def test_a_fill_that_breaks_a_rule_of_the_books_is_refused_and_books_nothing(
+    side: Side, quantity: str, price: str, fee: str, rule: str
+) -> None:
+    ledger = Ledger(cash=Decimal(1000))
+    ledger.apply_fill(fill(Side.BUY, "2", "100"))
+    before = copy.deepcopy(ledger)
+    with pytest.raises(InvalidFillError, match=rule):
+        ledger.apply_fill(fill(side, quantity, price, fee))
+    assert ledger == before
+
+
+def test_a_buy_of_a_negative_quantity_cannot_open_a_short_past_the_margin() -> None:
+    ledger = Ledger(cash=Decimal(0))
+    with pytest.raises(InvalidFillError):
+        ledger.apply_fill(fill(Side.BUY, "-1000000", "100"))
+    assert ledger.positions == {}
+    assert ledger.cash == 0
+
+
+def accepted(quantity: str = "10") -> Order:
+    order = Order("o-book", "SPX", Side.BUY, Decimal(quantity), OrderType.MARKET, T0)
+    order.apply(OrderSubmitted(order.id, T0))
+    order.apply(OrderAccepted(order.id, T0))
+    return order
+
+
+def order_fill(quantity: str, price: str = "100", trade_id: str = "k1") -> OrderFilled:
+    return OrderFilled(
+        "o-book",
+        T0,
+        trade_id,
+        "SPX",
+        Side.BUY,
+        Decimal(quantity),
+        Decimal(price),
+        Decimal(0),
+        Liquidity.TAKER,
+    )
+
+
+def test_a_fill_the_order_refuses_books_nothing_in_the_ledger() -> None:
+    # An exchange reporting more than the order's size: the ledger booked it, the order did not.
+    order, ledger = accepted("10"), Ledger(cash=Decimal(100_000))
+    with pytest.raises(InvalidFillError, match="does not fit the 10 left"):
+        book_fill(order, order_fill("11"), ledger)
+    assert ledger.quantity("SPX") == 0
+    assert ledger.cash == 100_000
+    assert order.filled_quantity == 0
+
+
+def test_a_fill_the_ledger_refuses_leaves_the_order_as_it_was() -> None:
+    order, ledger = accepted("10"), Ledger(cash=Decimal(500))
+    with pytest.raises(InsufficientFundsError):
+        book_fill(order, order_fill("10"), ledger)
+    assert order.filled_quantity == 0
+    assert order.events[-1] == OrderAccepted(order.id, T0)
+
+
+def test_the_same_fill_reported_twice_is_booked_once() -> None:
+    order, ledger = accepted("10"), Ledger(cash=Decimal(100_000))
+    assert book_fill(order, order_fill("4"), ledger)
+    assert not book_fill(order, order_fill("4"), ledger)
+    assert ledger.quantity("SPX") == order.filled_quantity == 4
+
+
 def test_negative_starting_cash_is_refused() -> None:
     with pytest.raises(FatalError, match="starting cash"):
         Ledger(cash=Decimal(-1))
@@ -212,3 +299,42 @@ def test_property_no_sequence_of_fills_creates_money(
         (p.unrealized_pnl(ledger.marks[s]) for s, p in ledger.positions.items()), Decimal(0)
     )
     assert realized_and_open == 0
+
+
+bad_fills = st.one_of(
+    st.tuples(st.just("quantity"), st.decimals(max_value="0", allow_nan=False, places=4)),
+    st.tuples(st.just("price"), st.decimals(max_value="0", allow_nan=False, places=2)),
+    st.tuples(st.just("fee"), st.decimals(max_value="-0.01", allow_nan=False, places=2)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=fills_strategy, bad=st.lists(st.tuples(st.integers(0, 30), bad_fills), max_size=5))
+def test_property_refused_fills_anywhere_in_a_sequence_change_nothing(
+    steps: list[tuple[Side, Decimal, Decimal, Decimal, str]],
+    bad: list[tuple[int, tuple[str, Decimal]]],
+) -> None:
+    """Bad fills mixed into any sequence are each refused and leave the ledger exactly as the
+    same sequence without them would."""
+    clean, mixed = Ledger(cash=Decimal(100_000)), Ledger(cash=Decimal(100_000))
+    _apply_all(clean, steps)
+    at = {index: rule for index, rule in bad}
+    for index, (side, quantity, price, fee, symbol) in enumerate(steps):
+        if index in at:
+            field, value = at[index]
+            broken = dict(quantity=quantity, price=price, fee=fee) | {field: value}
+            with pytest.raises(InvalidFillError):
+                mixed.apply_fill(fill(side, symbol=symbol, **broken))
+        try:
+            mixed.apply_fill(fill(side, quantity, price, fee, symbol))
+        except InsufficientFundsError:
+            pass
+        mixed.mark(symbol, price)
+    assert (mixed.cash, mixed.fees, mixed.realized_pnl) == (
+        clean.cash,
+        clean.fees,
+        clean.realized_pnl,
+    )
+    assert {s: p.quantity for s, p in mixed.positions.items()} == {
+        s: p.quantity for s, p in clean.positions.items()
+    }

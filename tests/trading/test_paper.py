@@ -22,6 +22,7 @@ from trading.domain import (
 )
 from trading.ledger import Ledger
 from trading.paper import PaperExecutor
+from trading.risk import RiskGate, RiskLimits
 
 DAY0 = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -165,3 +166,87 @@ def test_resubmitting_the_same_order_id_sends_nothing() -> None:
     order = h.order(Side.BUY, 1)
     assert h.executor.submit(order) == []
     assert len(h.executor.open_orders()) == 1
+
+
+def gated(h: Harness, limits: RiskLimits) -> RiskGate:
+    gate = RiskGate(limits)
+    h.executor.gate = gate
+    return gate
+
+
+def reviewed_order(h: Harness, side: Side, quantity: int, at: str) -> Order:
+    h._ids += 1
+    order = Order(
+        f"o{h._ids}",
+        h.series.symbol,
+        side,
+        Decimal(quantity),
+        OrderType.MARKET,
+        h.clock.now(),
+        risk_price=Decimal(at),
+    )
+    h.executor.submit(order)
+    return order
+
+
+def test_a_fill_above_the_reviewed_price_is_reviewed_again_at_its_own_price() -> None:
+    # Approved for 10 at the close of 100 under a 1,000 notional cap; the next bar opens at 125.
+    h = Harness(daily_series("SPX", opens=[100, 125, 125], closes=[100, 125, 125]))
+    gated(h, RiskLimits(max_order_notional=Decimal(1000)))
+    order = reviewed_order(h, Side.BUY, 10, at="100")
+    fill, canceled = h.next_bar()
+    assert isinstance(fill, OrderFilled)
+    assert fill.quantity == 8  # 1,000 / 125
+    assert isinstance(canceled, OrderCanceled)
+    assert "risk gate at fill" in canceled.reason
+    assert "order notional capped at 1000" in canceled.reason
+    assert order.status is OrderStatus.CANCELED
+    assert h.ledger.quantity("SPX") == 8
+
+
+def test_a_fill_at_or_below_the_reviewed_price_keeps_its_approval() -> None:
+    h = Harness(daily_series("SPX", opens=[100, 100, 100], closes=[100, 100, 100]))
+    gated(h, RiskLimits(max_order_notional=Decimal(1000)))
+    reviewed_order(h, Side.BUY, 10, at="100")
+    [fill] = h.next_bar()
+    assert isinstance(fill, OrderFilled)
+    assert fill.quantity == 10
+
+
+def test_a_short_that_gaps_up_is_capped_at_the_weight_limit_at_fill() -> None:
+    h = Harness(daily_series("SPX", opens=[100, 150, 150], closes=[100, 150, 150]))
+    gated(h, RiskLimits(max_position_weight=Decimal("0.5")))
+    reviewed_order(h, Side.SELL, 50, at="100")  # half of 10,000 at 100
+    fill, _ = h.next_bar()
+    assert isinstance(fill, OrderFilled)
+    assert fill.quantity == 33  # 0.5 x 10,000 / 150, in whole lots
+
+
+def test_a_limit_order_that_rested_is_reviewed_again_when_it_fills() -> None:
+    # Short 40 at 100 on 10,000 under a weight cap of 0.5; a sell limit at 110 for 5 more was
+    # within the cap when placed (45 x 110 <= 0.5 x 10,000). While it waits the price climbs to
+    # a close of 109, and the short has cost 360 of equity: at 110 only 3 more fit
+    # (43 x 110 <= 0.5 x 9,640 < 44 x 110).
+    h = Harness(daily_series("SPX", opens=[100, 100, 105, 110], closes=[100, 100, 109, 110]))
+    gated(h, RiskLimits(max_position_weight=Decimal("0.5")))
+    reviewed_order(h, Side.SELL, 40, at="100")
+    h.next_bar()
+    h._ids += 1
+    limit = Order(
+        f"o{h._ids}",
+        "SPX",
+        Side.SELL,
+        Decimal(5),
+        OrderType.LIMIT,
+        h.clock.now(),
+        limit_price=Decimal(110),
+        risk_price=Decimal(110),
+    )
+    h.executor.submit(limit)
+    assert h.next_bar() == []  # a high of 109: not reached, the order rests
+    h.ledger.mark("SPX", Decimal(109))
+    fill, canceled = h.next_bar()
+    assert isinstance(fill, OrderFilled)
+    assert (fill.price, fill.quantity) == (Decimal(110), 3)
+    assert isinstance(canceled, OrderCanceled)
+    assert "rested since it was reviewed at 110" in canceled.reason

@@ -335,3 +335,22 @@ def test_random_sma_genomes_match_the_replay(
         replayed,
         vectorised_backtest("sma_cross", validate_params("sma_cross", raw), BUNDLED, config),
     )
+
+
+async def test_fills_the_gate_cuts_at_a_gap_match_the_replay() -> None:
+    # Opens 3% away from the previous close: orders reviewed at the close under a weight cap
+    # of 0.5 are reviewed again at the open when it is higher, in both paths alike.
+    closes = [100 + 8 * np.sin(i / 4) for i in range(120)]
+    opens = [closes[0]] + [c * (1.03 if i % 2 else 0.97) for i, c in enumerate(closes[:-1])]
+    series = daily_series("AAA", opens=opens, closes=closes)
+    catalog = catalog_of(series)
+    limits = RiskLimits(max_position_weight=Decimal("0.5"))
+    config = ReplayConfig(symbols=("AAA",), limits=limits)
+    raw = {"fast": 2, "slow": 6, "allow_short": True}
+    replayed = await replay("sma_cross", raw, catalog, config, LOTS)
+    cut = [e for e in replayed.events if isinstance(e, OrderCanceled) and "at fill" in e.reason]
+    assert cut, "the fill-time check must bind on the gaps up"
+    params = validate_params("sma_cross", raw)
+    assert_same(
+        replayed, vectorised_backtest("sma_cross", params, catalog, config, instruments=LOTS)
+    )

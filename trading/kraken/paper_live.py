@@ -34,6 +34,7 @@ from trading.errors import DataError
 from trading.kraken.book import BookLevel, OrderBook, walk_book
 from trading.kraken.client import Pair
 from trading.ledger import Ledger, book_fill
+from trading.risk import RiskGate
 
 # Kraken Pro spot fees at the lowest 30-day volume tier ($0-$10,000): 0.25% maker, 0.40% taker.
 KRAKEN_MAKER_FEE_BPS: Final = Decimal(25)
@@ -66,8 +67,12 @@ class BookPaperExecutor:
         costs: CostModel | None = None,
         instrument_for: Callable[[str], Instrument] | None = None,
         depth: int = 100,
+        gate: RiskGate | None = None,
     ) -> None:
+        """`gate` re-checks at fill time the orders it reviewed (`RiskGate.fill_allowance`):
+        a book walked above the last close must not carry an order past the limits."""
         self.ledger = ledger
+        self.gate = gate
         self.books = books
         self.clock = clock
         self.costs = costs or kraken_costs()
@@ -75,6 +80,7 @@ class BookPaperExecutor:
         self.depth = depth
         self.orders: dict[str, Order] = {}
         self._fills = 0
+        self._gate_cut = ""  # why the gate cut the last fill taken, if it did
 
     # ---- the executor port --------------------------------------------------------------------
 
@@ -108,8 +114,12 @@ class BookPaperExecutor:
         events += self._apply(order, OrderAccepted(order.id, now))
         events += self._take(order, levels, limit, Liquidity.TAKER)
         if order.type is OrderType.MARKET and order.status.is_open:
-            reason = f"the {order.symbol} book holds only {order.filled_quantity} to take"
+            reason = self._gate_cut or (
+                f"the {order.symbol} book holds only {order.filled_quantity} to take"
+            )
             events += self._apply(order, OrderCanceled(order.id, now, reason))
+        elif self._gate_cut and order.status.is_open:
+            events += self._apply(order, OrderCanceled(order.id, now, self._gate_cut))
         return events
 
     def cancel(self, order_id: str, reason: str) -> list[OrderEvent]:
@@ -138,7 +148,10 @@ class BookPaperExecutor:
         for order in self.open_orders():
             if order.symbol == book.symbol and order.type is OrderType.LIMIT:
                 levels = book.side_taken_by(order.side)
-                events += self._take(order, levels, order.limit, Liquidity.MAKER)
+                events += self._take(order, levels, order.limit, Liquidity.MAKER, rested=True)
+                if self._gate_cut and order.status.is_open:
+                    now = self.clock.now()
+                    events += self._apply(order, OrderCanceled(order.id, now, self._gate_cut))
         return events
 
     def _take(
@@ -147,13 +160,28 @@ class BookPaperExecutor:
         levels: tuple[BookLevel, ...],
         limit: Decimal | None,
         liquidity: Liquidity,
+        *,
+        rested: bool = False,
     ) -> list[OrderEvent]:
+        self._gate_cut = ""
         walk = walk_book(levels, order.side, order.remaining_quantity, limit)
         if walk.filled == ZERO:
             return []
         # A taker pays each level's price; a resting maker order trades at its own limit.
         notional = walk.notional if liquidity is Liquidity.TAKER else walk.filled * order.limit
         price = notional / walk.filled
+        if self.gate is not None:
+            instrument = self._instrument_for(order.symbol)
+            allowed, why = self.gate.fill_allowance(
+                order, walk.filled, price, self.ledger.portfolio(), instrument, rested=rested
+            )
+            if allowed < walk.filled:
+                self._gate_cut = why
+                if allowed == ZERO:
+                    return []
+                walk = walk_book(levels, order.side, allowed, limit)
+                notional = walk.notional if liquidity is Liquidity.TAKER else allowed * order.limit
+                price = notional / walk.filled
         fee = self._fee(order, walk.filled, notional, liquidity)
         if self.ledger.refusal(order.symbol, order.side, walk.filled, price, fee):
             return []  # the cash no longer covers it: the order keeps waiting

@@ -31,6 +31,7 @@ from trading.kraken import (
     walk_book,
 )
 from trading.ledger import Ledger
+from trading.risk import RiskGate, RiskLimits
 
 D = Decimal
 
@@ -184,3 +185,18 @@ def test_paper_fills_come_from_krakens_live_book(
     executor.submit(placed)
     assert placed.average_fill_price == (D("0.5") * D("30300.1") + D("0.5") * D("30301"))
     assert kraken.calls("AddOrder") == []  # paper: nothing reaches the exchange
+
+
+def test_a_book_walked_above_the_reviewed_price_is_held_to_the_limits_at_fill() -> None:
+    # Reviewed at a last close of 100 under a 200 notional cap: 2 units. The book's asks are at
+    # 101 and 102, so at the price paid only 1.9703 units fit; the rest is canceled.
+    executor, ledger, _ = paper()
+    executor.gate = RiskGate(RiskLimits(max_order_notional=D(200)))
+    placed = order(Side.BUY, "2")
+    placed.risk_price = D(100)
+    events = executor.submit(placed)
+    fill = next(e for e in events if isinstance(e, OrderFilled))
+    assert fill.quantity * fill.price <= 200
+    assert isinstance(events[-1], OrderCanceled)
+    assert "risk gate at fill" in events[-1].reason
+    assert ledger.quantity("BTC/USD") == fill.quantity

@@ -77,11 +77,13 @@ class RecordedFills:
     def open_orders(self) -> list[Order]:
         return []
 
-    def process_bar(self, bar: Bar) -> list[OrderEvent]:
+    def process_bars(self, bars: Sequence[Bar]) -> list[OrderEvent]:
+        # The stored fills of these bars, in the order the original run booked them.
         now = self.clock.now()
+        symbols = {bar.symbol for bar in bars}
         return self._apply(
             lambda f: (
-                f.symbol == bar.symbol and f.time <= now and self._created.get(f.order_id) != f.time
+                f.symbol in symbols and f.time <= now and self._created.get(f.order_id) != f.time
             )
         )
 

@@ -12,7 +12,8 @@ so a replay is deterministic without a seed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -39,6 +40,21 @@ from trading.domain import (
 from trading.errors import DataError
 from trading.ledger import Ledger, book_fill
 from trading.risk import RiskGate
+from trading.sizing import CashNeed, share_cash
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A fill a bar offers an order, as it is cut on its way to the books."""
+
+    order: Order
+    bar: Bar
+    instrument: Instrument
+    quantity: Decimal
+    price: Decimal
+    liquidity: Liquidity
+    leftover: str  # why the rest of the order does not fill on this bar
+    refused: str = ""  # set when the cash or the gate cut it: the rest is canceled
 
 
 class PaperExecutor:
@@ -105,45 +121,87 @@ class PaperExecutor:
 
     # ---- simulation -------------------------------------------------------------------------
 
-    def process_bar(self, bar: Bar) -> list[OrderEvent]:
-        """Fill what this completed bar allows. Call once per bar, after the clock reached its
-        close, in time order."""
+    def process_bars(self, bars: Sequence[Bar]) -> list[OrderEvent]:
+        """Fill what the bars closing together allow. Call once per tick, after the clock
+        reached their close, in time order.
+
+        Sales fill first, so their cash funds the buys; then the buys, which share the cash
+        in proportion to what each needs when it cannot pay for all (`share_cash`); each group
+        in symbol order. Nothing depends on the order in which the symbols were given."""
+        by_symbol = {bar.symbol: bar for bar in bars}
+        due = [
+            o
+            for o in self._working
+            if o.status.is_open
+            and o.symbol in by_symbol
+            # decided after its bar opened: it waits for the next one
+            and o.created_at <= by_symbol[o.symbol].time
+        ]
+        due.sort(key=lambda o: (o.side is Side.BUY, o.symbol, o.created_at, o.id))
         events: list[OrderEvent] = []
-        for order in list(self._working):
-            if order.symbol != bar.symbol or not order.status.is_open:
+        plans: list[_Plan] = []
+        for order in due:
+            plan = self._plan(order, by_symbol[order.symbol])
+            if plan is None:
                 continue
-            if order.created_at > bar.time:
-                continue  # decided after this bar opened: it waits for the next one
-            events.extend(self._try_fill(order, bar))
+            if order.side is Side.SELL:
+                events.extend(self._book(plan))
+            else:
+                plans.append(plan)
+        budget = self.ledger.cash + self.ledger.margin.max_cash_borrow
+        needs = [
+            CashNeed(
+                p.quantity,
+                p.price,
+                self._cost(p.order, p.quantity, p.price, p.liquidity).total,
+                p.instrument,
+            )
+            for p in plans
+        ]
+        shares = share_cash(needs, budget)
+        for plan, share in zip(plans, shares, strict=True):
+            if share < plan.quantity:
+                plan.leftover = (
+                    f"cash shared among {len(plans)} buys: {budget} pays for {share} of "
+                    f"{plan.quantity} {plan.order.symbol}"
+                )
+                plan.quantity, plan.refused = share, plan.leftover
+            events.extend(self._book(plan))
+        for order in due:
             if order.status.is_open:
                 self._rested.add(order.id)
         self._working = [o for o in self._working if o.status.is_open]
         return events
 
-    def _try_fill(self, order: Order, bar: Bar) -> list[OrderEvent]:
+    def _plan(self, order: Order, bar: Bar) -> _Plan | None:
+        """The fill this bar offers the order before the cash and the gate have their say:
+        quantity under the participation cap, price, liquidity; None if it does not trade."""
         instrument = self.instrument(order.symbol)
         average_volume, volatility = self._recent_volume_and_volatility(bar)
         quantity = order.remaining_quantity
-        leftover_reason = ""
+        leftover = ""
         cap = self.costs.max_quantity_for_volume(average_volume)
         if cap is not None and quantity > cap:
             quantity = instrument.round_quantity(cap)
-            leftover_reason = (
+            leftover = (
                 f"participation cap: {self.costs.participation_cap} of average volume "
                 f"{average_volume:.0f} allows {quantity} per bar"
             )
         priced = self._price(order, bar, quantity, average_volume, volatility, instrument)
         if priced is None:
-            return []
+            return None
         price, liquidity = priced
+        return _Plan(order, bar, instrument, quantity, price, liquidity, leftover)
+
+    def _book(self, plan: _Plan) -> list[OrderEvent]:
+        """Fill what the cash and the gate allow of the plan. What they refuse is canceled;
+        a limit order cut only by the participation cap keeps working."""
+        order, quantity, price, liquidity = plan.order, plan.quantity, plan.price, plan.liquidity
+        instrument, leftover, refused = plan.instrument, plan.leftover, plan.refused
         events: list[OrderEvent] = []
-        # What the gate or the cash refuses is canceled; a limit order cut only by the
-        # participation cap keeps working.
-        refused = ""
         affordable, refusal = self._affordable(order, quantity, price, liquidity, instrument)
         if affordable < quantity:
-            quantity, leftover_reason = affordable, refusal
-            refused = refusal
+            quantity, leftover, refused = affordable, refusal, refusal
         if self.gate is not None and quantity > ZERO:
             allowed, why = self.gate.fill_allowance(
                 order,
@@ -154,14 +212,13 @@ class PaperExecutor:
                 rested=order.id in self._rested,
             )
             if allowed < quantity:
-                quantity, leftover_reason = allowed, why
-                refused = why
+                quantity, leftover, refused = allowed, why, why
         if quantity > ZERO:
-            events.append(self._fill(order, bar, quantity, price, liquidity))
-        if order.remaining_quantity > ZERO and leftover_reason:
+            events.append(self._fill(order, plan.bar, quantity, price, liquidity))
+        if order.remaining_quantity > ZERO and leftover:
             keeps_working = order.type is OrderType.LIMIT and not refused
             if not keeps_working:
-                events.append(self._cancel(order, leftover_reason))
+                events.append(self._cancel(order, leftover))
         return events
 
     def _price(

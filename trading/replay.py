@@ -130,8 +130,8 @@ class ReplayBars:
 
 class CycleExecutor(Protocol):
     """What a cycle needs of an executor: the port (`trading.executor.Executor`), the orders it
-    has seen by id, and `process_bar`, called for each bar a tick closes (fill what the bar
-    allows, or catch up with an exchange on that symbol). `PaperExecutor` is one."""
+    has seen by id, and `process_bars`, called with the bars a tick closes (fill what they
+    allow, or catch up with an exchange on their symbols). `PaperExecutor` is one."""
 
     @property
     def orders(self) -> Mapping[str, Order]: ...
@@ -142,7 +142,7 @@ class CycleExecutor(Protocol):
 
     def open_orders(self) -> list[Order]: ...
 
-    def process_bar(self, bar: Bar) -> list[OrderEvent]: ...
+    def process_bars(self, bars: Sequence[Bar]) -> list[OrderEvent]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,9 +368,8 @@ def settle(
 ) -> list[OrderEvent]:
     """What happens when bars close at `now` (the clock already there): the executor fills what
     they allow, the ledger marks to their closes and accrues borrow, the gate sees the equity."""
-    events: list[OrderEvent] = []
+    events = executor.process_bars(bars)
     for bar in bars:
-        events.extend(executor.process_bar(bar))
         ledger.mark(bar.symbol, bar.close)
     ledger.accrue_borrow(now, borrow_rate)
     ledger.time = now

@@ -1,8 +1,9 @@
-"""From target weights to order proposals."""
+"""From target weights to order proposals, and the cash that buys filling together share."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
@@ -60,5 +61,32 @@ def proposals_for_targets(
             continue
         side = Side.BUY if delta > ZERO else Side.SELL
         proposals.append(OrderProposal(symbol, side, abs(delta), price))
-    proposals.sort(key=lambda p: p.side is Side.BUY)
+    # Sales first, so their cash funds the buys; then by symbol, so the gate reviews the same
+    # orders in the same order whatever order the targets came in.
+    proposals.sort(key=lambda p: (p.side is Side.BUY, p.symbol))
     return proposals
+
+
+@dataclass(frozen=True, slots=True)
+class CashNeed:
+    """What one buy filling on a tick would pay: quantity at price, plus its fee."""
+
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    instrument: Instrument
+
+
+def share_cash(needs: Sequence[CashNeed], budget: Decimal) -> list[Decimal]:
+    """The quantities of buys that fill together when `budget` cannot pay for all of them:
+    each is cut by the same fraction, budget / total need, down to its lot, so no buy is
+    squeezed for coming later (a gap between the deciding close and the fill would otherwise
+    leave the last symbol short). Unchanged when the budget pays for all, and for a single
+    buy, which the ledger's own check cuts to what it pays for."""
+    total = sum((n.quantity * n.price + n.fee for n in needs), ZERO)
+    if len(needs) < 2 or total <= budget:
+        return [n.quantity for n in needs]
+    if budget <= ZERO:
+        return [ZERO for _ in needs]
+    fraction = budget / total
+    return [n.instrument.round_quantity(n.quantity * fraction) for n in needs]

@@ -57,7 +57,7 @@ from trading.ledger import Ledger
 from trading.metrics import ClosedTrade, PerformanceMetrics, compute_metrics
 from trading.replay import ReplayConfig
 from trading.risk import RiskGate
-from trading.sizing import proposals_for_targets
+from trading.sizing import CashNeed, proposals_for_targets, share_cash
 from trading.strategies import QuantParams
 from trading.vectorised_market import SLACK, Market, UnsupportedError
 from trading.vectorised_signals import signal_table
@@ -85,6 +85,17 @@ class Trade(NamedTuple):
     quantity: Decimal
     price: Decimal
     fee: Decimal
+
+
+class _Planned(NamedTuple):
+    """A market order's fill at its bar's open before the gate and the cash have their say."""
+
+    bar: Bar
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    reviewed: Decimal  # the deciding close, the price the gate reviewed the order at
+    lots: Instrument
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,21 +457,38 @@ class _Run:
         return orders
 
     def _fill(self, orders: list[tuple[str, Side, Decimal]], step: int) -> None:
-        """Settle `step` as `trading.replay.settle` does: each symbol's order fills at its
-        bar's open (as `PaperExecutor._try_fill`), then the symbol is marked to the close."""
-        market, ledger = self.market, self.ledger
-        by_symbol = {symbol: (side, quantity) for symbol, side, quantity in orders}
+        """Settle `step` as `trading.replay.settle` does with `PaperExecutor.process_bars`:
+        sales fill first at their bars' opens, then buys, sharing the cash when it cannot pay
+        for all (`share_cash`), each group in symbol order; then every symbol is marked."""
+        market, ledger, costs = self.market, self.ledger, self.costs
+        position = {symbol: k for k, symbol in enumerate(market.symbols)}
+        buys: list[_Planned] = []
+        for symbol, side, quantity in sorted(orders, key=lambda o: (o[1] is Side.BUY, o[0])):
+            k = position[symbol]
+            planned = self._plan(k, market.bar(k, step), side, quantity, step)
+            if planned is None:
+                continue
+            if side is Side.SELL:
+                self._book(planned)
+            else:
+                buys.append(planned)
+        if buys:
+            budget = ledger.cash + ledger.margin.max_cash_borrow
+            needs = [
+                CashNeed(b.quantity, b.price, costs.fee(b.quantity, b.price, TAKER).total, b.lots)
+                for b in buys
+            ]
+            for planned, share in zip(buys, share_cash(needs, budget), strict=True):
+                if share > ZERO:
+                    self._book(planned._replace(quantity=share))
         for k, symbol in enumerate(market.symbols):
-            bar = market.bar(k, step)
-            order = by_symbol.get(symbol)
-            if order is not None:
-                self._fill_one(k, bar, order[0], order[1], step)
-            ledger.mark(symbol, bar.close)
+            ledger.mark(symbol, market.bar(k, step).close)
         quantities, self.directions = self._held()
         self.segments.append((step, float(ledger.cash), quantities))
 
-    def _fill_one(self, k: int, bar: Bar, side: Side, quantity: Decimal, step: int) -> None:
-        market, costs, ledger = self.market, self.costs, self.ledger
+    def _plan(self, k: int, bar: Bar, side: Side, quantity: Decimal, step: int) -> _Planned | None:
+        """`PaperExecutor._plan`: the quantity under the participation cap, and its price."""
+        market, costs = self.market, self.costs
         instrument = market.instruments[bar.symbol]
         average_volume, volatility = 0.0, 0.0
         if self.impact or not market.under_cap(k, step, float(quantity)):
@@ -469,18 +497,28 @@ class _Run:
             if cap is not None and quantity > cap:
                 quantity = instrument.round_quantity(cap)  # the rest is canceled
                 if quantity <= ZERO:
-                    return  # the cap allows less than a lot: nothing fills
+                    return None  # the cap allows less than a lot: nothing fills
         price = costs.market_fill_price(
             side, bar.open, quantity, average_volume, volatility, instrument.price_increment
         )
+        return _Planned(bar, side, quantity, price, market.bar(k, step - 1).close, instrument)
 
-        order_id = f"vectorised-{step - 1}-{bar.symbol}"
-        reviewed = market.bar(k, step - 1).close
-        if price > reviewed:
+    def _book(self, planned: _Planned) -> None:
+        """`PaperExecutor._book`: what the gate and the cash allow of the planned fill."""
+        costs, ledger = self.costs, self.ledger
+        bar, side, quantity, price, instrument = (
+            planned.bar,
+            planned.side,
+            planned.quantity,
+            planned.price,
+            planned.lots,
+        )
+        order_id = f"vectorised-{planned.bar.time.isoformat()}-{bar.symbol}"
+        if price > planned.reviewed:
             # The paper executor's fill-time check: above the price it reviewed, the gate
             # reviews the fill again (`RiskGate.fill_allowance`).
             order = Order(
-                order_id, bar.symbol, side, quantity, MARKET, bar.time, risk_price=reviewed
+                order_id, bar.symbol, side, quantity, MARKET, bar.time, risk_price=planned.reviewed
             )
             quantity, _ = self.gate.fill_allowance(
                 order, quantity, price, ledger.portfolio(), instrument

@@ -55,7 +55,7 @@ class Harness:
         """Move the clock to the close of the next bar and let the executor see it."""
         index = int((self.clock.now() - DAY0) / timedelta(days=1))
         self.clock.advance_to(DAY0 + timedelta(days=index + 1))
-        return list(self.executor.process_bar(self.series.bar(index)))
+        return list(self.executor.process_bars([self.series.bar(index)]))
 
 
 def test_market_order_decided_on_a_bar_fills_at_the_next_open() -> None:
@@ -250,3 +250,31 @@ def test_a_limit_order_that_rested_is_reviewed_again_when_it_fills() -> None:
     assert (fill.price, fill.quantity) == (Decimal(110), 3)
     assert isinstance(canceled, OrderCanceled)
     assert "rested since it was reviewed at 110" in canceled.reason
+
+
+def test_buys_filling_together_share_the_cash_whatever_order_they_were_sent_in() -> None:
+    # 50 + 50 units decided at a close of 100 on 10,000; both symbols open at 125, so the cash
+    # pays for 80 units. Each gets 40, whichever was sent first.
+    outcomes = []
+    for first, second in (("AAA", "BBB"), ("BBB", "AAA")):
+        a = daily_series("AAA", opens=[100, 125], closes=[100, 125])
+        b = daily_series("BBB", opens=[100, 125], closes=[100, 125])
+        clock = ReplayClock(DAY0 + timedelta(days=1))
+        ledger = Ledger(cash=Decimal(10_000))
+        lots = {s: Instrument(s, quantity_increment=Decimal(1)) for s in ("AAA", "BBB")}
+        executor = PaperExecutor(
+            ledger, PointInTimeView(catalog_of(a, b), clock), clock, CostModel(), lots
+        )
+        for n, symbol in enumerate((first, second)):
+            executor.submit(
+                Order(f"o{n}", symbol, Side.BUY, Decimal(50), OrderType.MARKET, clock.now())
+            )
+        clock.advance_to(DAY0 + timedelta(days=2))
+        bars = [a.bar(1), b.bar(1)] if first == "AAA" else [b.bar(1), a.bar(1)]
+        events = executor.process_bars(bars)
+        fills = {e.symbol: e.quantity for e in events if isinstance(e, OrderFilled)}
+        cuts = [e.reason for e in events if isinstance(e, OrderCanceled)]
+        outcomes.append((fills, ledger.cash))
+        assert fills == {"AAA": 40, "BBB": 40}
+        assert all("cash shared among 2 buys" in reason for reason in cuts)
+    assert outcomes[0] == outcomes[1]

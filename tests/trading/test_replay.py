@@ -10,13 +10,16 @@ import pytest
 from agents.quant import build_quant_agent
 from tests.helpers import catalog_of, daily_series
 from trading.costs import CostModel
+from trading.data import Catalog
 from trading.decision import Decision, Snapshot
-from trading.domain import Instrument, Side
+from trading.domain import Instrument, OrderFilled, Side
 from trading.errors import ConfigError
 from trading.replay import ReplayConfig, run_replay
 from trading.risk import RiskLimits
 from trading.storage import Store
+from trading.strategies import STRATEGIES
 
+BUNDLED = Catalog.default()
 LOTS = {"SPX": Instrument("SPX", quantity_increment=Decimal(1))}
 
 
@@ -171,3 +174,26 @@ async def test_a_run_is_stored_with_orders_fills_equity_and_decisions(tmp_path) 
     [order] = store.orders("run-1")
     assert (order.order_id, order.status) == ("run-1-0-SPX", "filled")
     store.close()
+
+
+@pytest.mark.parametrize("kind", sorted(STRATEGIES))
+async def test_the_order_the_symbols_are_typed_in_does_not_change_any_result(kind: str) -> None:
+    # SPX,IXIC ended at 139,354.13 and IXIC,SPX at 140,613.91 for momentum: the first symbol
+    # bought in full and the second was squeezed by the fees and the gap to the open.
+    results = []
+    for symbols in (("SPX", "IXIC"), ("IXIC", "SPX")):
+        config = ReplayConfig(
+            symbols=symbols,
+            start=date(2014, 1, 1),
+            end=date(2018, 12, 31),
+            costs=CostModel(taker_fee_bps=Decimal(10), half_spread_bps=Decimal(2)),
+        )
+        results.append(await run_replay(build_quant_agent(kind), BUNDLED, config, run_id="r"))
+    first, second = results
+    assert first.final_equity == second.final_equity
+    assert sorted(map(_fill_row, first.fills)) == sorted(map(_fill_row, second.fills))
+    assert first.fills, "the strategy must trade for the comparison to mean anything"
+
+
+def _fill_row(fill: OrderFilled) -> tuple[object, ...]:
+    return (fill.time, fill.symbol, fill.side, fill.quantity, fill.price, fill.fee)

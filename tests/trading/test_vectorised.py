@@ -354,3 +354,24 @@ async def test_fills_the_gate_cuts_at_a_gap_match_the_replay() -> None:
     assert_same(
         replayed, vectorised_backtest("sma_cross", params, catalog, config, instruments=LOTS)
     )
+
+
+async def test_buys_that_share_the_cash_at_a_gap_match_the_replay() -> None:
+    # Two symbols that open 3% above the deciding close on entry days: the buys cannot both be
+    # paid in full and share the cash, in the replay and in the vectorised path alike.
+    closes = [100 + 8 * np.sin(i / 5) for i in range(150)]
+    opens = [closes[0]] + [c * 1.03 for c in closes[:-1]]
+    a = daily_series("AAA", opens=opens, closes=closes)
+    b = daily_series("BBB", opens=opens, closes=[c * 1.001 for c in closes])
+    catalog = catalog_of(a, b)
+    lots = {s: Instrument(s, quantity_increment=Decimal(1)) for s in ("AAA", "BBB")}
+    costs = CostModel(taker_fee_bps=Decimal(10))
+    config = ReplayConfig(symbols=("BBB", "AAA"), costs=costs)
+    raw = {"fast": 3, "slow": 9}
+    replayed = await replay("sma_cross", raw, catalog, config, lots)
+    shared = [e for e in replayed.events if isinstance(e, OrderCanceled) and "shared" in e.reason]
+    assert shared, "the buys must have shared the cash"
+    params = validate_params("sma_cross", raw)
+    assert_same(
+        replayed, vectorised_backtest("sma_cross", params, catalog, config, instruments=lots)
+    )

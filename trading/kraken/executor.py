@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -259,10 +259,13 @@ class KrakenExecutor:
                     events += self._catch_up(entry, found[entry.txid])
         return events
 
-    def process_bar(self, bar: Bar) -> list[OrderEvent]:
-        """A bar of `bar.symbol` closed (the trading loop's cue): poll that symbol's orders, so
-        what Kraken filled lands in the ledger. Nothing working, no request."""
-        return self.poll(bar.symbol)
+    def process_bars(self, bars: Sequence[Bar]) -> list[OrderEvent]:
+        """Bars closed (the trading loop's cue): poll their symbols' orders, in symbol order,
+        so what Kraken filled lands in the ledger. Nothing working, no request."""
+        events: list[OrderEvent] = []
+        for symbol in sorted({bar.symbol for bar in bars}):
+            events += self.poll(symbol)
+        return events
 
     def reconcile(
         self, expected_balances: Mapping[str, Decimal] | None = None, tolerance: Decimal = ZERO

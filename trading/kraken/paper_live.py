@@ -10,7 +10,7 @@ the order is rejected with its reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Final, Protocol
 
@@ -133,14 +133,14 @@ class BookPaperExecutor:
 
     # ---- simulation ---------------------------------------------------------------------------
 
-    def process_bar(self, bar: Bar) -> list[OrderEvent]:
-        """A bar of `bar.symbol` closed (the trading loop's cue): resting limit orders of that
-        symbol fill against the book as it is now. No resting order, no request."""
-        if not any(
-            o.symbol == bar.symbol and o.type is OrderType.LIMIT for o in self.open_orders()
-        ):
-            return []
-        return self.process_book(self.books.order_book(bar.symbol, self.depth))
+    def process_bars(self, bars: Sequence[Bar]) -> list[OrderEvent]:
+        """Bars closed (the trading loop's cue): resting limit orders of their symbols fill
+        against each book as it is now, in symbol order. No resting order, no request."""
+        events: list[OrderEvent] = []
+        for symbol in sorted({bar.symbol for bar in bars}):
+            if any(o.symbol == symbol and o.type is OrderType.LIMIT for o in self.open_orders()):
+                events += self.process_book(self.books.order_book(symbol, self.depth))
+        return events
 
     def process_book(self, book: OrderBook) -> list[OrderEvent]:
         """Fill resting limit orders that this book trades through, at their limit (maker)."""

@@ -414,10 +414,10 @@ def test_a_closed_bar_polls_only_that_symbols_orders(
     [txid] = kraken.open_orders()
     kraken.fill(txid)
     eth = Bar("ETH/USD", at(NOW), at(NOW + 60), *[Decimal(1)] * 5)
-    assert executor.process_bar(eth) == []
+    assert executor.process_bars([eth]) == []
     assert kraken.calls("QueryOrders") == []
     btc = Bar("BTC/USD", at(NOW), at(NOW + 60), *[Decimal(1)] * 5)
-    assert kinds(executor.process_bar(btc)) == [OrderFilled]
+    assert kinds(executor.process_bars([btc])) == [OrderFilled]
     assert placed.status is OrderStatus.FILLED
 
 

@@ -150,17 +150,17 @@ def test_a_closed_bar_fills_resting_limits_on_the_book_and_reads_no_book_without
     books = CountingBooks(BOOK)
     executor = BookPaperExecutor(Ledger(cash=D(10000)), books, ReplayClock(at(NOW)))
     bar = Bar("BTC/USD", at(NOW), at(NOW + 60), D(100), D(101), D(99), D(100), D(1))
-    assert executor.process_bar(bar) == []
+    assert executor.process_bars([bar]) == []
     assert books.asked == 0  # nothing resting: the loop's cue costs no request
 
     executor.submit(order(Side.BUY, "1", limit="100.5"))
     books.current = book(bids=[("99", "1")], asks=[("100", "0.4"), ("100.5", "3")])
-    [fill] = executor.process_bar(bar)
+    [fill] = executor.process_bars([bar])
     assert isinstance(fill, OrderFilled)
     assert (fill.price, fill.liquidity) == (D("100.5"), Liquidity.MAKER)
     other = Bar("ETH/USD", at(NOW), at(NOW + 60), D(1), D(1), D(1), D(1), D(1))
     asked = books.asked
-    assert executor.process_bar(other) == []
+    assert executor.process_bars([other]) == []
     assert books.asked == asked
 
 

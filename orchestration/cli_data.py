@@ -30,6 +30,7 @@ from orchestration.cli_common import (
 )
 from trading.clock import LiveClock
 from trading.costs import CostModel
+from trading.metrics import benchmark_name
 from trading.replay import ReplayConfig, ReplayResult, run_replay
 from trading.risk import RiskLimits
 
@@ -227,6 +228,7 @@ def backtest_json(result: ReplayResult, params: dict[str, Any]) -> dict[str, Any
         "initial_cash": str(result.config.cash),
         "final_equity": str(result.final_equity),
         "kill_switch": result.kill_switch or None,
+        "benchmark": benchmark_name(result.config.symbols),
         "metrics": result.metrics.model_dump(mode="json"),
         "trades": [f.trade_json() for f in result.fills],
         "equity": [{"time": t.isoformat(), "equity": str(v)} for t, _, v in result.equity],
@@ -250,7 +252,7 @@ def _print_backtest(result: ReplayResult) -> None:
         ("initial cash", f"{result.config.cash:,.2f}"),
         ("final equity", f"{result.final_equity:,.2f}"),
         ("total return", pct(m.total_return)),
-        ("benchmark (buy and hold)", pct(m.benchmark_total_return)),
+        (f"benchmark: {benchmark_name(result.config.symbols)}", pct(m.benchmark_total_return)),
         ("annualised return", pct(m.annualized_return)),
         ("annualised volatility", pct(m.annualized_volatility)),
         ("Sharpe", num(m.sharpe)),

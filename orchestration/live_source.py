@@ -20,6 +20,7 @@ from trading.data.series import to_ns
 from trading.domain import Bar
 from trading.errors import ConfigError, DataError
 from trading.kraken import KrakenMarketData, timeframe_seconds
+from trading.metrics import equal_weight_buy_and_hold
 from trading.replay import Tick
 from trading.storage import Store
 
@@ -108,13 +109,21 @@ class LiveSource:
         return tick
 
     def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
-        """Buy and hold of the first symbol: its last close at each equity point."""
-        series = self.catalog.load(self.symbols[0])
+        """Equal-weight buy and hold of the symbols (`equal_weight_buy_and_hold`), from each
+        symbol's last close at each equity point, once every symbol has one."""
         times = [t for t, _, _ in equity]
         wanted = np.array([to_ns(t) for t in times], dtype=np.int64)
-        where = np.searchsorted(series.close_times, wanted, side="right") - 1
-        closes = [float(series.close[i]) if i >= 0 else math.nan for i in where]
-        return pd.Series(closes, index=pd.DatetimeIndex(times)).dropna()
+        rows = []
+        for symbol in self.symbols:
+            series = self.catalog.load(symbol)
+            where = np.searchsorted(series.close_times, wanted, side="right") - 1
+            rows.append([float(series.close[i]) if i >= 0 else math.nan for i in where])
+        closes = np.array(rows, dtype=np.float64).reshape(len(rows), len(times))
+        complete = np.asarray(~np.isnan(closes).any(axis=0), dtype=np.bool_)
+        index = pd.DatetimeIndex(times)[complete]
+        if not complete.any():
+            return pd.Series([], index=index, dtype=float)
+        return pd.Series(equal_weight_buy_and_hold(closes[:, complete]), index=index)
 
     def _make(self, cycle: int, now: datetime, bars: tuple[Bar, ...]) -> Tick:
         last = self.max_cycles is not None and cycle == self.max_cycles - 1

@@ -104,8 +104,8 @@ class CycleSource(Protocol):
     """Where cycles come from. `tick(n)` returns cycle n, waiting for it if it lies ahead (a
     live source sleeps on its injected clock), or None when the source has no more; a finite
     source marks its final tick `last`. A resume asks again for the committed cycles, so a
-    source must be able to give its past ticks once more. `benchmark` prices buy and hold of
-    the run's first symbol at the equity curve's times, for the metrics."""
+    source must be able to give its past ticks once more. `benchmark` prices equal-weight buy
+    and hold of the run's symbols at the equity curve's times, for the metrics."""
 
     @property
     def total(self) -> int | None: ...

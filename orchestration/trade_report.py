@@ -20,6 +20,7 @@ from orchestration.cli_common import stderr, stdout
 from orchestration.loop import LoopResult
 from orchestration.resume import stored_run
 from orchestration.trade_setup import Prepared
+from trading.metrics import benchmark_name
 from trading.storage import Store
 
 Output = Literal["people", "json", "events"]
@@ -105,6 +106,7 @@ def run_document(
         "final_cash": last.get("cash", str(stored.config.cash)),
         "kill_switch": last.get("kill_switch") or None,
         "fills": len(store.fills(run_id)),
+        "benchmark": benchmark_name(stored.config.symbols),
         "metrics": metrics,
         "budget": meta.get("budget"),
         "llm": {
@@ -164,6 +166,10 @@ def print_summary(console: Console, doc: Mapping[str, Any]) -> None:
         m = doc["metrics"]
         rows += [
             ("total return", f"{m['total_return']:.2%}"),
+        ]
+        if m["benchmark_total_return"] is not None:
+            rows.append((f"benchmark: {doc['benchmark']}", f"{m['benchmark_total_return']:.2%}"))
+        rows += [
             ("max drawdown", f"{m['max_drawdown']:.2%}"),
             ("Sharpe", f"{m['sharpe']:.3f}"),
         ]

@@ -95,10 +95,26 @@ class PerformanceMetrics(BaseModel):
     )
     turnover: float = Field(ge=0, description="Traded notional / mean equity, per year.")
     benchmark_total_return: float | None = Field(
-        description="Benchmark return over the timestamps it shares with the equity curve."
+        description="Return of the benchmark (equal-weight buy and hold of the run's symbols, "
+        "never rebalanced) over the timestamps it shares with the equity curve."
     )
     periods_per_year: float = Field(gt=0, description="Bars per year used to annualise.")
     bars: int = Field(ge=2, description="Points in the equity curve.")
+
+
+def benchmark_name(symbols: Sequence[str]) -> str:
+    """What a run's benchmark is, as every table and report names it."""
+    if len(symbols) == 1:
+        return f"buy and hold of {symbols[0]}"
+    return f"equal-weight buy and hold of {', '.join(sorted(symbols))}, never rebalanced"
+
+
+def equal_weight_buy_and_hold(closes: Floats) -> Floats:
+    """The value of equal parts of every symbol bought at the first column and held, never
+    rebalanced: the mean of each row of closes (one row per symbol) divided by its first
+    value. One symbol gives its closes over the first one, which compares the same way."""
+    values: Floats = np.mean(closes / closes[:, :1], axis=0)
+    return values
 
 
 def compute_metrics(

@@ -34,7 +34,12 @@ from trading.decision import Decision, Snapshot, TradingAgent
 from trading.domain import ZERO, Bar, Instrument, Order, OrderEvent, OrderFilled, OrderType
 from trading.errors import ConfigError
 from trading.ledger import Ledger, Portfolio, RoundTrip
-from trading.metrics import ClosedTrade, PerformanceMetrics, compute_metrics
+from trading.metrics import (
+    ClosedTrade,
+    PerformanceMetrics,
+    compute_metrics,
+    equal_weight_buy_and_hold,
+)
 from trading.paper import PaperExecutor
 from trading.replay_config import ReplayConfig as ReplayConfig  # part of the replay's interface
 from trading.risk import RiskGate, RiskReview
@@ -125,7 +130,7 @@ class ReplayBars:
 
     def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
         """Buy and hold of the first symbol: its closes over the same bars as the equity."""
-        return _benchmark(self.series[self.config.symbols[0]], equity)
+        return _benchmark([self.series[s] for s in self.config.symbols], equity)
 
 
 class CycleExecutor(Protocol):
@@ -487,10 +492,20 @@ def _bar_positions(series: BarSeries, steps: list[int]) -> list[int]:
     return [int(i) if hit else -1 for i, hit in zip(index, found, strict=True)]
 
 
-def _benchmark(series: BarSeries, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
-    """Buy and hold of the symbol: its closes over the same bars as the equity curve."""
-    closes = series.to_frame()["close"]
-    return closes.reindex(pd.DatetimeIndex([t for t, _, _ in equity])).dropna()
+def _benchmark(
+    series: Sequence[BarSeries], equity: Sequence[tuple[datetime, Decimal, Decimal]]
+) -> pd.Series:
+    """Equal-weight buy and hold of the run's symbols over the bars of the equity curve
+    (`trading.metrics.equal_weight_buy_and_hold`), from the first point at which every symbol
+    has a close; each symbol's last close stands where it has no bar of its own."""
+    times = pd.DatetimeIndex([t for t, _, _ in equity])
+    rows = [s.to_frame()["close"].reindex(times, method="ffill").to_numpy() for s in series]
+    closes = np.vstack(rows)
+    complete = ~np.isnan(closes).any(axis=0)
+    if not complete.any():
+        return pd.Series([], index=pd.DatetimeIndex([]), dtype=float)
+    values = equal_weight_buy_and_hold(closes[:, complete])
+    return pd.Series(values, index=times[complete])
 
 
 def _equity_series(equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:

@@ -15,7 +15,7 @@ from trading.data import BarSeries, Catalog
 from trading.data.series import from_ns
 from trading.domain import Bar, Instrument
 from trading.errors import ConfigError
-from trading.metrics import infer_periods_per_year
+from trading.metrics import equal_weight_buy_and_hold, infer_periods_per_year
 from trading.replay import ReplayBars, ReplayConfig
 
 Floats = np.ndarray[Any, np.dtype[np.float64]]
@@ -63,8 +63,10 @@ class Market:
         )
         first = self.series[0]
         self.index = pd.DatetimeIndex([from_ns(t) for t in first.times[self.positions[0]]])
-        # The replay's benchmark: the first symbol's close at each point of the curve.
-        self.benchmark = pd.Series(self.closes[0], index=self.index, name="benchmark")
+        # The replay's benchmark: equal-weight buy and hold of the symbols, at each point.
+        self.benchmark = pd.Series(
+            equal_weight_buy_and_hold(self.closes), index=self.index, name="benchmark"
+        )
         # What `compute_metrics` would infer from the index, which every genome shares.
         self.periods_per_year = infer_periods_per_year(self.index)
         # Sparse tables of closes: level j holds the extreme of 2**j steps from each step.

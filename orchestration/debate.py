@@ -39,7 +39,7 @@ from orchestration.track_record import TrackRecord, closes_from_view
 from trading.data import Catalog
 from trading.decision import Decision, Snapshot
 from trading.errors import ConfigError, FatalError
-from trading.strategies import QuantParams, strategy_targets, validate_params
+from trading.strategies import QuantParams, strategy_views, validate_params
 
 T = TypeVar("T")
 
@@ -73,7 +73,7 @@ class QuantMember:
 
     async def thesis(self, snapshot: Snapshot, symbol: str, note: str | None = None) -> Turn:
         if self._targets is None or self._targets[0] is not snapshot:
-            self._targets = (snapshot, strategy_targets(self.kind, self.params, snapshot))
+            self._targets = (snapshot, strategy_views(self.kind, self.params, snapshot))
         target = self._targets[1].get(symbol)
         signal = f"{self.kind} {self.params.model_dump(mode='json')}"
         if target is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 import talib
@@ -139,10 +139,15 @@ class Strategy:
     params: type[QuantParams]
     signal: SignalFn
     description: str
+    # False: a position the signal already holds is left as it is, never resized as its
+    # weight drifts (buy and hold buys once).
+    rebalances: bool = True
 
 
 STRATEGIES: Mapping[str, Strategy] = {
-    "buy_and_hold": Strategy(BuyAndHoldParams, _buy_and_hold, "Buy once and hold."),
+    "buy_and_hold": Strategy(
+        BuyAndHoldParams, _buy_and_hold, "Buy once and hold.", rebalances=False
+    ),
     "sma_cross": Strategy(
         SmaCrossParams, _sma_cross, "Long while the fast SMA is above the slow one."
     ),
@@ -158,11 +163,32 @@ STRATEGIES: Mapping[str, Strategy] = {
 }
 
 
+def strategy_views(kind: str, params: QuantParams, snapshot: Snapshot) -> dict[str, Decimal]:
+    """The weight strategy `kind` wants in every symbol of the snapshot: its opinion, as a team
+    member gives it, whatever the portfolio already holds."""
+    return {symbol: view.weight for symbol, view in _signals(kind, params, snapshot).items()}
+
+
 def strategy_targets(kind: str, params: QuantParams, snapshot: Snapshot) -> dict[str, Decimal]:
-    """Target weights of strategy `kind` for every symbol of the snapshot."""
+    """The weights strategy `kind` trades to: its views, less the symbols it already holds the
+    way its signal says when the strategy does not rebalance (buy and hold buys once)."""
+    rebalances = STRATEGIES[kind].rebalances
+    return {
+        symbol: view.weight
+        for symbol, view in _signals(kind, params, snapshot).items()
+        if rebalances or not view.held
+    }
+
+
+class _View(NamedTuple):
+    weight: Decimal
+    held: bool  # the portfolio is already on the side the signal says (not flat)
+
+
+def _signals(kind: str, params: QuantParams, snapshot: Snapshot) -> dict[str, _View]:
     signal_of = STRATEGIES[kind].signal
     share = Decimal(repr(params.weight)) / len(snapshot.symbols)
-    targets: dict[str, Decimal] = {}
+    views: dict[str, _View] = {}
     for symbol in snapshot.symbols:
         closes = snapshot.view.closes(symbol)
         held = snapshot.portfolio.quantity(symbol)
@@ -170,8 +196,8 @@ def strategy_targets(kind: str, params: QuantParams, snapshot: Snapshot) -> dict
         signal = signal_of(params, closes, current)
         if signal < 0 and not params.allow_short:
             signal = 0
-        targets[symbol] = share * signal
-    return targets
+        views[symbol] = _View(share * signal, signal == current != 0)
+    return views
 
 
 def validate_params(kind: str, params: Mapping[str, object] | None = None) -> QuantParams:

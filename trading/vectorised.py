@@ -58,7 +58,7 @@ from trading.metrics import ClosedTrade, PerformanceMetrics, compute_metrics
 from trading.replay import ReplayConfig
 from trading.risk import RiskGate
 from trading.sizing import CashNeed, proposals_for_targets, share_cash
-from trading.strategies import QuantParams
+from trading.strategies import STRATEGIES, QuantParams
 from trading.vectorised_market import SLACK, Market, UnsupportedError
 from trading.vectorised_signals import signal_table
 
@@ -238,6 +238,7 @@ class _Run:
         self.costs: CostModel = market.config.costs
         self.ledger = Ledger(cash=self.config.cash, margin=self.config.margin)
         self.gate = RiskGate(self.config.limits)
+        self.rebalances = STRATEGIES[kind].rebalances
         n = len(market.symbols)
         self.share = Decimal(repr(params.weight)) / n
         self.weight = float(self.share)
@@ -418,9 +419,12 @@ class _Run:
             closes[symbol] = market.bar(k, step).close
             ledger.mark(symbol, closes[symbol])
         directions = self.directions
+        signals = [int(self.tables[k][directions[k] + 1, step]) for k in range(len(directions))]
+        # `strategy_targets`: a strategy that does not rebalance leaves a held signal out.
         targets = {
-            symbol: self.share * int(self.tables[k][directions[k] + 1, step])
+            symbol: self.share * signals[k]
             for k, symbol in enumerate(market.symbols)
+            if self.rebalances or signals[k] != directions[k] or signals[k] == 0
         }
         # Sizing reads only equity and quantities; the gate reads the whole portfolio.
         portfolio = _Holdings(ledger) if self.gate_passes_all else ledger.portfolio()

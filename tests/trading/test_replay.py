@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
 from agents.quant import build_quant_agent
@@ -14,6 +15,7 @@ from trading.data import Catalog
 from trading.decision import Decision, Snapshot
 from trading.domain import Instrument, OrderFilled, Side
 from trading.errors import ConfigError
+from trading.metrics import benchmark_name
 from trading.replay import ReplayConfig, run_replay
 from trading.risk import RiskLimits
 from trading.storage import Store
@@ -197,3 +199,35 @@ async def test_the_order_the_symbols_are_typed_in_does_not_change_any_result(kin
 
 def _fill_row(fill: OrderFilled) -> tuple[object, ...]:
     return (fill.time, fill.symbol, fill.side, fill.quantity, fill.price, fill.fee)
+
+
+async def test_buy_and_hold_buys_each_symbol_once_and_holds() -> None:
+    # It made 7 fills on SPX,IXIC over 2014-2018, selling one to buy the other as they drifted.
+    config = ReplayConfig(symbols=("SPX", "IXIC"), start=date(2014, 1, 1), end=date(2018, 12, 31))
+    result = await run_replay(build_quant_agent("buy_and_hold"), BUNDLED, config, run_id="r")
+    assert sorted((f.symbol, f.side) for f in result.fills) == [
+        ("IXIC", Side.BUY),
+        ("SPX", Side.BUY),
+    ]
+    assert len({f.time for f in result.fills}) == 1
+
+
+async def test_the_benchmark_of_two_symbols_is_both_bought_in_equal_parts_and_held() -> None:
+    config = ReplayConfig(symbols=("SPX", "IXIC"), start=date(2014, 1, 1), end=date(2018, 12, 31))
+    result = await run_replay(build_quant_agent("buy_and_hold"), BUNDLED, config, run_id="r")
+    closes = {s: BUNDLED.load(s).to_frame()["close"] for s in config.symbols}
+    times = pd.DatetimeIndex([t for t, _, _ in result.equity])
+    spx, ixic = (closes[s].reindex(times).to_numpy() for s in ("SPX", "IXIC"))
+    held = (spx / spx[0] + ixic / ixic[0]) / 2
+    assert result.metrics.benchmark_total_return == pytest.approx(held[-1] - 1, rel=1e-12)
+    # Not the first symbol alone, which it was: SPX's 36.8% where both in equal parts made 48.5%.
+    assert result.metrics.benchmark_total_return != pytest.approx(spx[-1] / spx[0] - 1, rel=1e-3)
+    swapped = ReplayConfig(symbols=("IXIC", "SPX"), start=config.start, end=config.end)
+    again = await run_replay(build_quant_agent("buy_and_hold"), BUNDLED, swapped, run_id="r")
+    assert again.metrics.benchmark_total_return == result.metrics.benchmark_total_return
+
+
+def test_the_benchmark_is_named_for_what_it_holds() -> None:
+    assert benchmark_name(["SPX"]) == "buy and hold of SPX"
+    assert benchmark_name(["SPX", "IXIC"]) == benchmark_name(["IXIC", "SPX"])
+    assert benchmark_name(["SPX", "IXIC"]).startswith("equal-weight buy and hold of IXIC, SPX")

@@ -39,7 +39,7 @@ LOTS = {s: Instrument(s, quantity_increment=Decimal(1)) for s in ("SPX", "IXIC",
 
 GENOMES: list[tuple[str, dict[str, object]]] = [
     ("buy_and_hold", {}),
-    ("buy_and_hold", {"weight": 0.5}),  # drifts off half and is rebalanced
+    ("buy_and_hold", {"weight": 0.5}),  # drifts off half and is left to drift
     ("sma_cross", {"fast": 3, "slow": 10}),
     ("sma_cross", {"fast": 5, "slow": 20, "allow_short": True, "weight": 0.8}),
     ("momentum", {"lookback": 5}),

@@ -62,6 +62,11 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
+def note(message: str) -> None:
+    """A line on stderr that the run goes on after: what was skipped, cut or assumed."""
+    stderr.print(f"note: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
 def tradepit_home(home: Path | None = None) -> Path:
     """Where tradepit keeps its databases and agents: the given path, else $TRADEPIT_HOME, else
     ~/.tradepit."""

@@ -23,6 +23,7 @@ from orchestration.cli_common import (
     clean_errors,
     database,
     fail,
+    note,
     parse_date,
     parse_decimal,
     stderr,
@@ -31,7 +32,7 @@ from orchestration.cli_common import (
 from trading.clock import LiveClock
 from trading.costs import CostModel
 from trading.metrics import benchmark_name
-from trading.replay import ReplayConfig, ReplayResult, run_replay
+from trading.replay import ReplayBars, ReplayConfig, ReplayResult, run_replay
 from trading.risk import RiskLimits
 
 data_app = typer.Typer(
@@ -168,8 +169,9 @@ def backtest(
     )
     trading_agent = build_quant_agent(agent, _parse_params(param))
     market = catalog(data)
-    for s in symbols:
-        market.load(s)  # unknown symbols fail here, before a run is recorded
+    # Unknown symbols and empty windows fail here, before a run is recorded.
+    for cut in ReplayBars(market, config).uncovered():
+        note(cut)
     store = database(db)
     run_id = f"bt-{uuid.uuid4().hex[:12]}"
     try:
@@ -196,7 +198,8 @@ def backtest(
 def _with_progress(
     show: bool, run: Callable[[Callable[[int, int], None] | None], Any]
 ) -> ReplayResult:
-    if not show:
+    # Not on a pipe or a file: a finished bar there leaves a blank line behind.
+    if not show or not stderr.is_terminal:
         return asyncio.run(run(None))  # type: ignore[no-any-return]
     columns = (
         TextColumn("replaying"),

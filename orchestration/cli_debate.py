@@ -60,7 +60,7 @@ def show(
     if as_json:
         print(json.dumps(_document(run_id, cycle, row.transcript, decision), indent=1))
     else:
-        print_transcript(stdout, run_id, cycle, row.transcript, decision)
+        print_transcript(stdout, run_id, cycle, row.transcript, decision, moment=row.moment())
 
 
 def _document(
@@ -82,10 +82,12 @@ def print_transcript(
     cycle: int,
     transcript: Mapping[str, Any],
     decision: DecisionRecord | None,
+    *,
+    moment: str,
 ) -> None:
     llm = transcript.get("llm") or {}
     console.rule(f"run {run_id}, cycle {cycle}: team {transcript.get('team')}")
-    _say(console, f"time {transcript.get('time')}, symbols {', '.join(transcript['symbols'])}")
+    _say(console, f"as of {moment}, symbols {', '.join(transcript['symbols'])}")
     for step in transcript.get("steps", []):
         console.print()
         _say(console, f"step {step['name']} ({step['kind']}): {step['status']}", bold=True)

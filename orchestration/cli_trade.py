@@ -34,9 +34,9 @@ from orchestration.cli_common import (
     catalog,
     clean_errors,
     fail,
+    note,
     parse_date,
     parse_decimal,
-    stderr,
     stdout,
     tradepit_home,
 )
@@ -316,7 +316,9 @@ def _new(
     limits: BudgetLimits | None,
 ) -> Prepared:
     market = catalog(data)
-    ReplayBars(market, config)  # an unknown symbol or an empty window fails here, before any run
+    # An unknown symbol or an empty window fails here, before any run.
+    for cut in ReplayBars(market, config).uncovered():
+        note(cut)
     team_file, runnable, providers = resolve_team(team_path, providers_file, home)
     run_id = run_id or f"tr-{uuid.uuid4().hex[:12]}"
     if store.run(run_id) is not None:
@@ -428,9 +430,9 @@ def _replay(
 def _drive(prepared: Prepared, output: Output, *, hint: str) -> None:
     p = prepared
     for skipped in p.skipped:
-        _note(f"skipped LLM member {skipped.member!r}: {skipped.reason}")
+        note(f"skipped LLM member {skipped.member!r}: {skipped.reason}")
     for warning in p.warnings:
-        _note(warning)
+        note(warning)
     sinks: list[Callable[[LoopEvent], None]] = []
     view: LiveView | None = None
     if output == "events":
@@ -456,19 +458,19 @@ def _drive(prepared: Prepared, output: Output, *, hint: str) -> None:
         p.store.set_status(p.run_id, "stopped")
         committed = len(p.store.cycles(p.run_id, full=False))
         report(p, None, output)
-        _note(
+        note(
             f"stopped: {spent}. The cycle under way was not committed ({committed} cycles are "
             "stored; the LLM answers it received are cached and will not be paid again). "
             f"Resume with a larger budget: {hint} --budget-usd/--budget-tokens <more>"
         )
         raise typer.Exit(EXIT_BUDGET) from None
     except ReplayMiss as miss:
-        _note(f"the replay differs from run {p.replay_of!r}: {miss}")
+        note(f"the replay differs from run {p.replay_of!r}: {miss}")
         raise typer.Exit(EXIT_REPLAY_DIFFERS) from None
     differences = replay_check(p)
     report(p, result, output, differences)
     if result.status == "stopped" and p.replay_of is None:
-        _note(f"stopped after cycle {result.cycles - 1} ({loop.stop_requested}); resume: {hint}")
+        note(f"stopped after cycle {result.cycles - 1} ({loop.stop_requested}); resume: {hint}")
     if differences:
         raise typer.Exit(EXIT_REPLAY_DIFFERS)
 
@@ -567,7 +569,3 @@ def _spend(gateway: LlmGateway | None) -> LlmSpend:
 def _resume_hint(run_id: str, db: str | None, home: Path | None) -> str:
     where = f" --db {db}" if db else f" --home {home}" if home else ""
     return f"tradepit trade --resume {run_id}{where}"
-
-
-def _note(message: str) -> None:
-    stderr.print(f"note: {message}", markup=False, highlight=False, soft_wrap=True)

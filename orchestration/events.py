@@ -32,6 +32,7 @@ class ProgressEvent:
     message: str
     cycle: int
     time: datetime
+    as_of: str  # the cycle's moment as a person reads it (`trading.clock.moment_label`)
     equity: Decimal
     cash: Decimal
     fills: int  # fills this cycle
@@ -45,6 +46,7 @@ class ProgressEvent:
             "run_id": self.run_id,
             "cycle": self.cycle,
             "time": self.time.isoformat(),
+            "as_of": self.as_of,
             "equity": str(self.equity),
             "cash": str(self.cash),
             "fills": self.fills,

@@ -51,7 +51,7 @@ class LiveView:
         self._spend = spend
         self.progress: ProgressEvent | None = None
         self.decision: Mapping[str, Any] | None = None  # the latest decided cycle's transcript
-        self.decided_at: int | None = None
+        self.decided_at: tuple[int, str] = (0, "")  # the cycle and moment of `decision`
         self.fills = 0
         self.status = "starting"
         self._live = Live(console=console, auto_refresh=False, transient=False)
@@ -78,7 +78,7 @@ class LiveView:
             latest = self._transcript()
             # Between decisions the team has no transcript: keep showing the last decision.
             if latest is not None and latest is not self.decision:
-                self.decision, self.decided_at = latest, event.cycle
+                self.decision, self.decided_at = latest, (event.cycle, event.as_of)
         elif isinstance(event, ResultEvent):
             self.status = event.status
         elif isinstance(event, ErrorEvent):
@@ -102,7 +102,7 @@ class LiveView:
         rows = [
             ("status", self.status),
             ("cycle", f"{0 if p is None else p.step}/{total}"),
-            ("as of (UTC)", "-" if p is None else p.time.strftime("%Y-%m-%d %H:%M")),
+            ("as of", "-" if p is None else p.as_of),
             ("equity", "-" if p is None else f"{p.equity:,.2f}"),
             ("cash", "-" if p is None else f"{p.cash:,.2f}"),
             ("fills", str(self.fills)),
@@ -117,8 +117,9 @@ class LiveView:
         return table
 
     def _decision_table(self, transcript: Mapping[str, Any]) -> Table:
+        cycle, as_of = self.decided_at
         table = Table(
-            title=f"latest decision (cycle {self.decided_at}, {str(transcript.get('time'))[:10]})",
+            title=f"latest decision (cycle {cycle}, {as_of})",
             title_justify="left",
         )
         for column in ("symbol", "action", "target", "consensus", "confidence", "dissent"):

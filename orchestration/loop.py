@@ -41,7 +41,7 @@ import pandas as pd
 from orchestration.events import ErrorEvent, EventSink, LoopEvent, ProgressEvent, ResultEvent
 from orchestration.recorded import recorded_fills
 from orchestration.resume import ResumeError, StoredRun, bars_json, rebuild, stored_run
-from trading.clock import Clock
+from trading.clock import Clock, moment_label
 from trading.data import Catalog
 from trading.decision import TradingAgent
 from trading.domain import Instrument, Order, OrderEvent, OrderFilled
@@ -416,6 +416,7 @@ class TradingLoop:
             message=message or f"{_moment(tick)} equity {equity:.2f}",
             cycle=tick.cycle,
             time=tick.now,
+            as_of=_moment(tick),
             equity=equity,
             cash=cash,
             fills=fills,
@@ -454,10 +455,7 @@ def stop_on_signals(
 
 
 def _moment(tick: Tick) -> str:
-    # A replay's cycles are days; a live source's come minutes apart, so they show the time.
-    if tick.equity_time is None:
-        return tick.now.date().isoformat()
-    return tick.now.isoformat(timespec="seconds")
+    return moment_label(tick.bars[0].time, tick.now) if tick.bars else tick.now.isoformat()
 
 
 def _decision_row(log: DecisionLog) -> DecisionRow:

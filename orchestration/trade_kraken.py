@@ -19,7 +19,7 @@ from typing import Final
 
 from agents.gateway import LlmGateway
 from agents.llm_calls import LlmCallStore
-from orchestration.cli_common import fail, parse_decimal, stderr
+from orchestration.cli_common import fail, note, parse_decimal, stderr
 from orchestration.debate import Team
 from orchestration.live import (
     DEFAULT_LIMITS,
@@ -324,10 +324,6 @@ def risk_limits(risk: Mapping[str, str | None]) -> RiskLimits:
         if value is not None
     }
     return RiskLimits.model_validate({**DEFAULT_LIMITS.model_dump(), **given})
-
-
-def note(message: str) -> None:
-    stderr.print(f"note: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _client(flags: KrakenFlags) -> KrakenClient:

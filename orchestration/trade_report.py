@@ -97,8 +97,8 @@ def run_document(
         "source": "kraken" if isinstance(kraken, Mapping) else "bundled",
         "mode": kraken.get("mode") if isinstance(kraken, Mapping) else "paper",
         "symbols": list(stored.config.symbols),
-        "start": rows[0].time.date().isoformat() if rows else None,
-        "end": rows[-1].time.date().isoformat() if rows else None,
+        "start": rows[0].session().isoformat() if rows else None,
+        "end": rows[-1].session().isoformat() if rows else None,
         "cycles": len(rows),
         "total": None if result is None else result.total,
         "initial_cash": str(stored.config.cash),
@@ -120,6 +120,7 @@ def run_document(
             {
                 "cycle": row.cycle,
                 "time": row.time.isoformat(),
+                "as_of": row.moment(),
                 "targets": dict(targets.get(row.cycle, {})),
                 "consensus": {
                     key.removesuffix(".consensus"): value
@@ -185,14 +186,14 @@ def print_summary(console: Console, doc: Mapping[str, Any]) -> None:
             f" (the last {len(shown)} of {len(decisions)})" if len(shown) < len(decisions) else ""
         )
         listing = Table(title=title, title_justify="left")
-        # "as of": the moment the bars closed, in UTC. A bundled daily bar closes at the next
-        # midnight UTC, so Friday's decision reads Saturday 00:00, which a bare date would hide.
-        for column in ("cycle", "as of (UTC)", "targets", "consensus", "LLM calls", "tokens"):
+        # "as of": a daily bar's session date (`trading.clock.moment_label`), not its close
+        # stamp, midnight UTC of the next day; a shorter bar's cycle time in UTC.
+        for column in ("cycle", "as of", "targets", "consensus", "LLM calls", "tokens"):
             listing.add_column(column, justify="right" if column != "targets" else "left")
         for d in shown:
             listing.add_row(
                 str(d["cycle"]),
-                d["time"][:16].replace("T", " "),
+                d["as_of"],
                 ", ".join(f"{s} {w}" for s, w in d["targets"].items()) or "hold",
                 ", ".join(f"{s} {c:.0%}" for s, c in d["consensus"].items()) or "-",
                 str(d["llm_calls"]),

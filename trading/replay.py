@@ -128,8 +128,21 @@ class ReplayBars:
         )
         return Tick(cycle, _to_datetime(self.steps[cycle]), bars, cycle == len(self.steps) - 1)
 
+    def uncovered(self) -> list[str]:
+        """Where the window asked for runs past a symbol's data, in words: a run is cut to the
+        data it has, and a person should hear so rather than read a shorter period unawares."""
+        start, end = self.config.start, self.config.end
+        notes = []
+        for symbol, bars in self.series.items():
+            first, last = bars.first_time.date(), bars.last_time.date()
+            if start is not None and start < first:
+                notes.append(f"{symbol}'s data starts on {first}, after the start {start}")
+            if end is not None and end > last:
+                notes.append(f"{symbol}'s data ends on {last}, before the end {end}")
+        return notes
+
     def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
-        """Buy and hold of the first symbol: its closes over the same bars as the equity."""
+        """Equal-weight buy and hold of the symbols over the same bars as the equity."""
         return _benchmark([self.series[s] for s in self.config.symbols], equity)
 
 

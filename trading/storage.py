@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, defer, mapped_column
 from sqlalchemy.pool import StaticPool
 
+from trading.clock import moment_label, session_date
 from trading.domain import Order, OrderFilled
 from trading.errors import ConfigError
 
@@ -147,6 +148,18 @@ class CycleRecord(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     transcript: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     agent_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    def bar_time(self) -> datetime:
+        """The label of the first bar the cycle settled on; without bars, the cycle's time."""
+        return datetime.fromisoformat(self.bars[0]["time"]) if self.bars else self.time
+
+    def session(self) -> date:
+        """The day a person reads for the cycle (`trading.clock.session_date`)."""
+        return session_date(self.bar_time(), self.time)
+
+    def moment(self) -> str:
+        """The cycle's moment as tables show it (`trading.clock.moment_label`)."""
+        return moment_label(self.bar_time(), self.time)
 
 
 DecisionRow = tuple[datetime, str, dict[str, Decimal], str, list[dict[str, Any]], dict[str, str]]

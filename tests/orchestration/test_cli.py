@@ -95,6 +95,16 @@ def test_backtest_prints_a_table_for_people() -> None:
     assert "run id: bt-" in out
 
 
+def test_a_window_past_the_data_says_where_the_data_ends_instead_of_cutting_silently() -> None:
+    code, out, err = invoke(
+        "backtest", "--agent", "sma_cross", "--symbol", "SPX", "--start", "2018-06-01",
+        "--end", "2030-01-01", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert err.splitlines() == ["note: SPX's data ends on 2018-12-31, before the end 2030-01-01"]
+    assert json.loads(out)["end"] == "2018-12-31"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -11,7 +11,7 @@ import os
 import signal
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -495,6 +495,26 @@ def spec_fast() -> dict[str, Any]:
 BAD_TEAM = {"name": "desk", "members": [{"quant": "sma_cross", "colour": "red"}]}
 
 
+def test_daily_bars_are_dated_by_their_session_not_their_midnight_close(tmp_path: Path) -> None:
+    # It printed the period 2008-12-02 to 2009-01-01 and decisions "on" Saturdays: the close
+    # stamp of a daily bar is midnight UTC of the next day.
+    desk = Desk(tmp_path, None)
+    team = desk.team({"name": "q", "members": [{"quant": "sma_cross"}], "decide_every": 1})
+    window = ["--symbols", "SPX", "--start", "2008-12-01", "--end", "2008-12-31"]
+    code, out, err = desk.trade("--team", str(team), *window, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["start"], doc["end"]) == ("2008-12-01", "2008-12-31")
+    days = [date.fromisoformat(d["as_of"]) for d in doc["decisions"]]
+    assert days[0] == date(2008, 12, 1)
+    assert all(d.weekday() < 5 and d != date(2008, 12, 25) for d in days)
+    code, out, _ = desk.trade("--team", str(team), *window)
+    assert code == 0
+    assert "2008-12-01 to 2008-12-31" in out
+    assert "2008-12-24 " in out
+    assert "2008-12-27" not in out
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -564,10 +584,11 @@ def test_debate_show_prints_abstentions_refused_attempts_and_a_failed_step() -> 
         "llm": {"calls": 3, "cached": 0, "tokens": 90, "usd": "0.00012"},
     }
     console = Console(file=io.StringIO(), width=200)
-    print_transcript(console, "r", 5, transcript, None)
+    print_transcript(console, "r", 5, transcript, None, moment="2008-09-16")
     shown = console.file.getvalue()  # type: ignore[attr-defined]
     for expected in (
         "run r, cycle 5: team desk",
+        "as of 2008-09-16, symbols SPX",
         "bull on SPX: ABSTAINED: no valid thesis after 3 tries",
         "attempt 3 refused: answer: Invalid JSON",
         "step debate (debate): failed",
@@ -609,10 +630,10 @@ def test_the_live_view_shows_progress_money_the_latest_decision_and_llm_spend() 
     shown = console.file.getvalue()  # type: ignore[attr-defined]
     for expected in (
         "12/28",
-        "2008-09-18",
+        "2008-09-17",
         "101,234.50",
         "fills",
-        "latest decision (cycle 10, 2008-09-17)",
+        "latest decision (cycle 10, 2008-09-16)",
         "buy",
         "+0.544",
         "72%",
@@ -630,6 +651,7 @@ def progress(cycle: int, fills: int) -> ProgressEvent:
         message="",
         cycle=cycle,
         time=datetime(2008, 9, 7 + cycle, tzinfo=UTC),
+        as_of=f"2008-09-{6 + cycle:02d}",
         equity=Decimal("101234.50"),
         cash=Decimal("45000.00"),
         fills=fills,

@@ -269,7 +269,12 @@ async def test_events_are_json_lines_progress_then_result_or_error(store: Store)
     assert [e["type"] for e in progress] == ["progress"] * TOTAL
     assert [e["step"] for e in progress] == list(range(1, TOTAL + 1))
     assert {e["total"] for e in progress} == {TOTAL}
-    assert progress[0]["message"] == f"2020-01-02 equity {Decimal(10_000):.2f}"
+    # The first bar is the session of 2020-01-01, stamped at its close, midnight of the 2nd.
+    assert progress[0]["message"] == f"2020-01-01 equity {Decimal(10_000):.2f}"
+    assert (progress[0]["as_of"], progress[0]["time"]) == (
+        "2020-01-01",
+        "2020-01-02T00:00:00+00:00",
+    )
     assert result["type"] == "result"
     assert (result["status"], result["cycles"]) == ("finished", TOTAL)
     assert Decimal(result["final_equity"]) == Decimal(progress[-1]["equity"])

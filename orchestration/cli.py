@@ -38,7 +38,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
+    # Plain click help and errors: rich's panels cut option names and paths with an ellipsis
+    # at 80 columns and when piped.
+    rich_markup_mode=None,
 )
 # Commands first, then groups: the order `tradepit --help` lists them in.
 app.command("backtest")(backtest)

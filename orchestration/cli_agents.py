@@ -28,9 +28,9 @@ from orchestration.cli_common import (
 from trading.clock import LiveClock
 
 agents_app = typer.Typer(
+    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
     help="Saved LLM agents: create, list, show, update and remove them by name.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",
 )
 
 NameArgument = Annotated[str, typer.Argument(help="The agent's name: a-z, 0-9, - and _.")]

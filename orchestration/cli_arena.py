@@ -38,6 +38,7 @@ from trading.storage import default_database_url
 EXIT_NOT_REPRODUCED = 1
 
 arena_app = typer.Typer(
+    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
     help="Competitions: quant and LLM entrants on the same bars, ranked with statistics.",
     invoke_without_command=True,
 )

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, ParamSpec
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
+import annotated_types
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from trading.data import Catalog
@@ -22,6 +23,7 @@ from trading.storage import Store, default_database_url
 EXIT_BAD_INPUT = 2
 HOME_ENV = "TRADEPIT_HOME"
 P = ParamSpec("P")
+M = TypeVar("M", bound=BaseModel)
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -96,6 +98,37 @@ def parse_decimal(option: str, value: str, minimum: Decimal = Decimal(0)) -> Dec
     if not number.is_finite() or number < minimum:
         fail(f"{option} must be a finite number of at least {minimum}, got {value!r}")
     return number
+
+
+def model_from_flags(model: type[M], flags: Mapping[str, tuple[str, object]]) -> M:
+    """`model` built from command-line flags, given as {field: (flag, value)}. A value the model
+    refuses fails in one line naming the flag and the range the field allows, never the field:
+    `--fee-bps must be from 0 to 1000, got 1E+9`, not `taker_fee_bps=Decimal('1E+9')`."""
+    try:
+        return model(**{field: value for field, (_, value) in flags.items()})
+    except ValidationError as error:
+        item = error.errors()[0]
+        field = str(item["loc"][0]) if item["loc"] else ""
+        if field not in flags:
+            raise
+        flag, value = flags[field]
+        fail(f"{flag} must be {_allowed(model, field) or item['msg']}, got {value}")
+
+
+def _allowed(model: type[BaseModel], field: str) -> str:
+    """The range a numeric field's bounds allow, in words ("" when it has none)."""
+    words = []
+    for bound in model.model_fields[field].metadata:
+        match bound:
+            case annotated_types.Ge(ge=least):
+                words.append(f"at least {least}")
+            case annotated_types.Gt(gt=least):
+                words.append(f"above {least}")
+            case annotated_types.Le(le=most):
+                words.append(f"at most {most}")
+            case annotated_types.Lt(lt=most):
+                words.append(f"below {most}")
+    return " and ".join(words)
 
 
 def database(db: str | None) -> Store:

@@ -23,6 +23,7 @@ from orchestration.cli_common import (
     clean_errors,
     database,
     fail,
+    model_from_flags,
     note,
     parse_date,
     parse_decimal,
@@ -36,7 +37,9 @@ from trading.replay import ReplayBars, ReplayConfig, ReplayResult, run_replay
 from trading.risk import RiskLimits
 
 data_app = typer.Typer(
-    help="Market data: bundled datasets and your own files.", no_args_is_help=True
+    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
+    help="Market data: bundled datasets and your own files.",
+    no_args_is_help=True,
 )
 
 
@@ -144,21 +147,31 @@ def backtest(
     first, last = parse_date("--start", start), parse_date("--end", end)
     if first and last and first > last:
         fail(f"--start {first} is after --end {last}")
-    costs = CostModel(
-        taker_fee_bps=parse_decimal("--fee-bps", fee_bps),
-        maker_fee_bps=parse_decimal("--fee-bps", fee_bps),
-        half_spread_bps=parse_decimal("--slippage-bps", slippage_bps),
-        impact_coefficient=parse_decimal("--impact", impact),
-        commission_per_share=parse_decimal("--commission-per-share", commission_per_share),
-        min_commission=parse_decimal("--min-commission", min_commission),
-        borrow_rate=parse_decimal("--borrow-rate", borrow_rate),
-        participation_cap=parse_decimal(
-            "--participation-cap", participation_cap, Decimal("0.0001")
-        ),
+    fee = parse_decimal("--fee-bps", fee_bps)
+    costs = model_from_flags(
+        CostModel,
+        {
+            "taker_fee_bps": ("--fee-bps", fee),
+            "maker_fee_bps": ("--fee-bps", fee),
+            "half_spread_bps": ("--slippage-bps", parse_decimal("--slippage-bps", slippage_bps)),
+            "impact_coefficient": ("--impact", parse_decimal("--impact", impact)),
+            "commission_per_share": (
+                "--commission-per-share",
+                parse_decimal("--commission-per-share", commission_per_share),
+            ),
+            "min_commission": (
+                "--min-commission",
+                parse_decimal("--min-commission", min_commission),
+            ),
+            "borrow_rate": ("--borrow-rate", parse_decimal("--borrow-rate", borrow_rate)),
+            "participation_cap": (
+                "--participation-cap",
+                parse_decimal("--participation-cap", participation_cap, Decimal("0.0001")),
+            ),
+        },
     )
-    limits = RiskLimits(
-        max_drawdown=parse_decimal("--max-drawdown", max_drawdown) if max_drawdown else None
-    )
+    drawdown = parse_decimal("--max-drawdown", max_drawdown) if max_drawdown else None
+    limits = model_from_flags(RiskLimits, {"max_drawdown": ("--max-drawdown", drawdown)})
     config = ReplayConfig(
         symbols=symbols,
         start=first,

@@ -20,6 +20,7 @@ from orchestration.cli_common import JsonFlag, clean_errors, fail, stdout, trade
 from trading.storage import DecisionRecord, Store, default_database_url
 
 debate_app = typer.Typer(
+    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
     help="Team debates: the stored transcript behind each decision of a run.",
     no_args_is_help=True,
 )

@@ -16,6 +16,7 @@ from orchestration.cli_common import JsonFlag, clean_errors, stdout
 EXIT_CHECK_FAILED = 1
 
 kraken_app = typer.Typer(
+    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
     help="Kraken: check your API keys (placing nothing) and read live quotes.",
     no_args_is_help=True,
 )

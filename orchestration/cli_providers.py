@@ -12,6 +12,7 @@ from rich.table import Table
 from orchestration.cli_common import JsonFlag, ProvidersFile, clean_errors, fail, stderr, stdout
 
 providers_app = typer.Typer(
+    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
     help="LLM providers from providers.yaml: which are usable here, and a live check.",
     no_args_is_help=True,
 )

@@ -34,6 +34,7 @@ from orchestration.cli_common import (
     catalog,
     clean_errors,
     fail,
+    model_from_flags,
     note,
     parse_date,
     parse_decimal,
@@ -514,20 +515,31 @@ def _config(options: Mapping[str, object]) -> ReplayConfig:
     if first and last and first > last:
         fail(f"--start {first} is after --end {last}")
     fee = number("--fee-bps", "1")
-    costs = CostModel(
-        taker_fee_bps=fee,
-        maker_fee_bps=fee,
-        half_spread_bps=number("--slippage-bps", "1"),
-        impact_coefficient=number("--impact", "0"),
-        commission_per_share=number("--commission-per-share", "0"),
-        min_commission=number("--min-commission", "0"),
-        borrow_rate=number("--borrow-rate", "0"),
-        participation_cap=number("--participation-cap", "0.1", "0.0001"),
+    costs = model_from_flags(
+        CostModel,
+        {
+            "taker_fee_bps": ("--fee-bps", fee),
+            "maker_fee_bps": ("--fee-bps", fee),
+            "half_spread_bps": ("--slippage-bps", number("--slippage-bps", "1")),
+            "impact_coefficient": ("--impact", number("--impact", "0")),
+            "commission_per_share": (
+                "--commission-per-share",
+                number("--commission-per-share", "0"),
+            ),
+            "min_commission": ("--min-commission", number("--min-commission", "0")),
+            "borrow_rate": ("--borrow-rate", number("--borrow-rate", "0")),
+            "participation_cap": (
+                "--participation-cap",
+                number("--participation-cap", "0.1", "0.0001"),
+            ),
+        },
     )
-    limits = RiskLimits(
-        max_drawdown=optional("--max-drawdown"),
-        stop_loss=optional("--stop-loss"),
-        take_profit=optional("--take-profit"),
+    limits = model_from_flags(
+        RiskLimits,
+        {
+            flag.removeprefix("--").replace("-", "_"): (flag, optional(flag))
+            for flag in ("--max-drawdown", "--stop-loss", "--take-profit")
+        },
     )
     return ReplayConfig(
         symbols=names,

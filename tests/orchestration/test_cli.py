@@ -116,14 +116,18 @@ def test_a_window_past_the_data_says_where_the_data_ends_instead_of_cutting_sile
         (["--start", "2030-01-01", "--end", "2031-01-01"], "no SPX bars between 2030-01-01"),
         (["--start", "2010-01-01", "--end", "2009-01-01"], "is after --end"),
         (["--fee-bps", "-1"], "--fee-bps must be a finite number of at least 0"),
-        (["--fee-bps", "5000"], "taker_fee_bps"),
+        # It named the model's fields: taker_fee_bps=Decimal('5000'): Input should be ...
+        (["--fee-bps", "5000"], "--fee-bps must be at least 0 and at most 1000, got 5000"),
+        (["--impact", "11"], "--impact must be at least 0 and at most 10, got 11"),
+        (["--max-drawdown", "1.5"], "--max-drawdown must be above 0 and below 1, got 1.5"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_code_2(args: list[str], message: str) -> None:
     code, out, err = invoke("backtest", *args)
     assert code == 2
     assert message in err
-    assert len(err.strip().splitlines()) == 1
+    assert len(err.splitlines()) == 1  # no blank line before or after
+    assert "_bps" not in err
     assert out == ""
 
 
@@ -171,3 +175,15 @@ def test_help_teaches_every_command() -> None:
     code, out, _ = invoke("backtest", "--help")
     assert code == 0
     assert "--slippage-bps" in out
+
+
+def test_help_at_80_columns_keeps_every_option_and_path_whole() -> None:
+    # Rich's panels cut them with an ellipsis: "$TRADEPIT_KRAKEN_…", "KRAKEN_API_SECRET…".
+    commands = [["backtest"], ["trade"], ["evolve"], ["mcp"], ["arena"], ["data", "list"]]
+    for command in commands:
+        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+        assert result.exit_code == 0, command
+        assert "…" not in result.stdout, command
+        assert all(len(line) <= 80 for line in result.stdout.splitlines()), command
+    trade = runner.invoke(app, ["trade", "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert "$TRADEPIT_KRAKEN_URL" in trade.stdout

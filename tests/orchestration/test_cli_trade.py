@@ -530,6 +530,8 @@ def test_daily_bars_are_dated_by_their_session_not_their_midnight_close(tmp_path
         (["--resume", "r", "--cash", "5"], "--cash cannot change it"),
         (["--resume", "r", "--replay", "r"], "pick one"),
         (["--budget-usd", "-1"], "--budget-usd must be a finite number"),
+        (["--fee-bps", "1e9"], "--fee-bps must be at least 0 and at most 1000, got 1E+9"),
+        (["--stop-loss", "1"], "--stop-loss must be above 0 and below 1, got 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(

@@ -298,7 +298,7 @@ def test_an_llm_members_budget_stops_a_kraken_run_and_counts_across_resumes(
         (["--source", "kraken", "--start", "2024-01-01"], "--start: not for --source kraken"),
         (["--source", "kraken", "--fee-bps", "5"], "--fee-bps: not for --source kraken"),
         (["--source", "kraken", "--every", "0"], "--every takes a positive number of seconds"),
-        (["--source", "kraken", "--max-drawdown", "2"], "max_drawdown"),
+        (["--source", "kraken", "--max-drawdown", "2"], "--max-drawdown must be above 0"),
         (["--every", "60"], "--every: only with --source kraken"),
         (["--live"], "--live: only with --source kraken"),
         (["--source", "nyse"], "--source takes bundled or kraken, got 'nyse'"),

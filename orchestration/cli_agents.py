@@ -22,6 +22,7 @@ from orchestration.cli_common import (
     ProvidersFile,
     clean_errors,
     fail,
+    print_table,
     stdout,
     tradepit_home,
 )
@@ -140,7 +141,7 @@ def agents_list(home: Home = None, as_json: JsonFlag = False) -> None:
             a.updated_at.date().isoformat(),
             a.file_status,
         )
-    stdout.print(table)
+    print_table(stdout, table)
 
 
 @clean_errors
@@ -162,7 +163,7 @@ def agents_show(name: NameArgument, home: Home = None, as_json: JsonFlag = False
         table.add_row(field, Text("" if shown is None else str(shown)))  # text, not markup
     table.add_row("created", saved.created_at.isoformat(timespec="seconds"))
     table.add_row("updated", saved.updated_at.isoformat(timespec="seconds"))
-    stdout.print(table)
+    print_table(stdout, table)
     # Paths and commands on lines of their own, never wrapped, so they can be copied.
     lines = [f"file: {saved.path} ({saved.file_status})", _file_hint(saved)]
     for line in filter(None, lines):

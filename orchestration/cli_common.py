@@ -15,6 +15,8 @@ import annotated_types
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 
 from trading.data import Catalog
 from trading.errors import TradepitError
@@ -62,6 +64,20 @@ def _validation_message(item: Any) -> str:
 def fail(message: str) -> NoReturn:
     stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print a table whole: no cell is ever cut with an ellipsis (a figure that does not fit
+    folds onto the next line), and on a pipe or a file, which has no width of its own, the
+    table is printed as wide as its longest cells instead of folded to 80 columns."""
+    for column in table.columns:
+        column.overflow = "fold"
+    if not console.is_terminal:
+        natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+        if natural > console.width:
+            # print() cannot go wider than its console: the same file, at the table's width.
+            console = Console(file=console.file, width=natural, color_system=None)
+    console.print(table)
 
 
 def note(message: str) -> None:

@@ -27,6 +27,7 @@ from orchestration.cli_common import (
     note,
     parse_date,
     parse_decimal,
+    print_table,
     stderr,
     stdout,
 )
@@ -74,7 +75,7 @@ def data_list(data: DataFiles = None, as_json: JsonFlag = False) -> None:
             str(i.rows),
             _timeframe(i.timeframe),
         )
-    stdout.print(table)
+    print_table(stdout, table)
 
 
 def _timeframe(span: timedelta) -> str:
@@ -286,7 +287,7 @@ def _print_backtest(result: ReplayResult) -> None:
     ]
     for name, value in rows:
         table.add_row(name, value)
-    stdout.print(table)
+    print_table(stdout, table)
     if result.kill_switch:
         stdout.print(f"[bold red]{result.kill_switch}[/]")
     stdout.print(f"run id: {result.run_id}")

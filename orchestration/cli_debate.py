@@ -16,7 +16,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from orchestration.cli_common import JsonFlag, clean_errors, fail, stdout, tradepit_home
+from orchestration.cli_common import (
+    JsonFlag,
+    clean_errors,
+    fail,
+    print_table,
+    stdout,
+    tradepit_home,
+)
 from trading.storage import DecisionRecord, Store, default_database_url
 
 debate_app = typer.Typer(
@@ -181,7 +188,7 @@ def _decision(console: Console, merged: Mapping[str, Any]) -> None:
                 f"{v['weight']:.3f}",
                 f"{v['share']:.0%}",
             )
-        console.print(table)
+        print_table(console, table)
     for d in merged.get("dissent", []):
         _say(
             console,

@@ -12,7 +12,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestration.cli_common import JsonFlag, clean_errors, fail, stderr, stdout, tradepit_home
+from orchestration.cli_common import (
+    JsonFlag,
+    clean_errors,
+    fail,
+    print_table,
+    stderr,
+    stdout,
+    tradepit_home,
+)
 from orchestration.evolution.backends import import_ray
 from orchestration.evolution.config import Backend, EvolveConfig, load_config
 from orchestration.evolution.engine import GenerationSummary, Quiet
@@ -195,7 +203,7 @@ def _print(outcome: Outcome, document: dict[str, Any]) -> None:
             "yes" if f["adopted"] else "no",
             "n/a" if pbo is None else f"{pbo:.2f}",
         )
-    stdout.print(table)
+    print_table(stdout, table)
     adopted = document["adopted"]
     if adopted is None:
         stdout.print("adopted: nothing; the parent stands (no child beat it out of sample)")

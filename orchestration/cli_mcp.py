@@ -18,6 +18,7 @@ from orchestration.cli_common import (
     fail,
     parse_date,
     parse_decimal,
+    print_table,
     stdout,
 )
 
@@ -115,4 +116,4 @@ def _print_tools(specs: list[ToolSpec], as_json: bool) -> None:
     for t in specs:
         kind = "read-only" if t.read_only else "destructive (paper)"
         table.add_row(t.name, t.title, kind, t.summary)
-    stdout.print(table)
+    print_table(stdout, table)

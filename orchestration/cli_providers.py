@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orchestration.cli_common import JsonFlag, ProvidersFile, clean_errors, fail, stderr, stdout
+from orchestration.cli_common import (
+    JsonFlag,
+    ProvidersFile,
+    clean_errors,
+    fail,
+    print_table,
+    stderr,
+    stdout,
+)
 
 providers_app = typer.Typer(
     rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
@@ -59,7 +67,7 @@ def providers_list(providers: ProvidersFile = None, as_json: JsonFlag = False) -
         status = statuses[name]
         usable = "[green]yes[/]" if status.usable else "[red]no[/]"
         table.add_row(name, usable, status.reason, models)
-    stdout.print(table)
+    print_table(stdout, table)
     if config.aliases:
         stdout.print("aliases: " + ", ".join(f"{a} = {t}" for a, t in config.aliases.items()))
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.llm_calls import LlmCall
-from orchestration.cli_common import stderr, stdout
+from orchestration.cli_common import print_table, stderr, stdout
 from orchestration.loop import LoopResult
 from orchestration.resume import stored_run
 from orchestration.trade_setup import Prepared
@@ -178,7 +178,7 @@ def print_summary(console: Console, doc: Mapping[str, Any]) -> None:
         rows.append(("kill switch", doc["kill_switch"]))
     for name, value in rows:
         table.add_row(name, value)
-    console.print(table)
+    print_table(console, table)
     decisions = doc["decisions"]
     if decisions:
         shown = decisions[-SHOWN_DECISIONS:]
@@ -199,7 +199,7 @@ def print_summary(console: Console, doc: Mapping[str, Any]) -> None:
                 str(d["llm_calls"]),
                 str(d["llm_tokens"]),
             )
-        console.print(listing)
+        print_table(console, listing)
         console.print(
             f"the debate behind a decision: tradepit debate show {doc['run_id']} "
             f"{decisions[-1]['cycle']}",

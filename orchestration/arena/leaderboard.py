@@ -24,6 +24,7 @@ from rich.table import Table
 
 from orchestration.arena.config import ArenaConfig
 from orchestration.arena.results import ArenaResult, EntrantRun
+from orchestration.cli_common import print_table
 from trading.stats import (
     Interval,
     Spread,
@@ -277,7 +278,7 @@ def print_leaderboard(board: Leaderboard, console: Console) -> None:
             table.add_column(name, justify="right", no_wrap=name in (confidence, "vs bench"))
         for row in every:
             table.add_row(row["#"], row["entrant"], *(row[name] for name in names))
-        console.print(table)
+        print_table(console, table)
     for note in notes(board):
         console.print(note, markup=False, highlight=False, soft_wrap=True)
 

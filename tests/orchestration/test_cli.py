@@ -187,3 +187,15 @@ def test_help_at_80_columns_keeps_every_option_and_path_whole() -> None:
         assert all(len(line) <= 80 for line in result.stdout.splitlines()), command
     trade = runner.invoke(app, ["trade", "--help"], env={"COLUMNS": "80"}, terminal_width=80)
     assert "$TRADEPIT_KRAKEN_URL" in trade.stdout
+
+
+def test_tables_on_a_pipe_are_printed_whole_not_cut_to_80_columns() -> None:
+    args = ["backtest", "--symbol", "SPX,IXIC", "--start", "2017-01-01", "--end", "2017-12-31"]
+    result = runner.invoke(app, args, env={"COLUMNS": "40"}, terminal_width=40)
+    assert result.exit_code == 0, result.stderr
+    assert "…" not in result.stdout
+    # The row's label and its figure on one line, as wide as they need.
+    assert "benchmark: equal-weight buy and hold of IXIC, SPX, never rebalanced" in result.stdout
+    code, out, _ = invoke("data", "list")
+    assert code == 0
+    assert "…" not in out

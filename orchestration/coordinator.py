@@ -22,6 +22,11 @@ Choices, with the reasons:
 - Action: buy or sell when the merged target moves more than `hold_band` away from the current
   weight, else hold. The default band is the rebalance threshold of `trading.sizing`, below
   which no order would be sent anyway.
+- Majority: the team acts only when the side of the merged target carries at least
+  `min_consensus` of the weight (default half); otherwise it holds and says so. A weighted mean
+  can land on the minority's side when the minority is extreme: a bull wanting +0.90 with 37%
+  of the weight and a bear wanting -0.10 with 63% average to +0.27, a buy against most of the
+  team. The rule keeps the mean for sizing and lets only a majority set the direction.
 - Quorum: abstentions are left out of the weights and listed with their reasons. With fewer
   than `min_agents` valid theses (default 2: one surviving voice is not a team's view, and a
   provider outage should not hand the portfolio to whoever is left) the decision is hold, with
@@ -72,6 +77,12 @@ class CoordinatorConfig(_Closed):
     )
     hold_band: float = Field(
         0.02, ge=0.0, le=0.5, description="A smaller move from the current weight is a hold."
+    )
+    min_consensus: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of the weight the merged target's side must carry to act.",
     )
 
 
@@ -185,6 +196,9 @@ def coordinate(
     )
     move = merged - current_weight
     action: Action = "hold" if abs(move) <= cfg.hold_band else ("buy" if move > 0 else "sell")
+    split = action != "hold" and consensus < cfg.min_consensus
+    if split:
+        action = "hold"
     return CoordinatedDecision(
         symbol=symbol,
         action=action,
@@ -196,7 +210,9 @@ def coordinate(
         votes=votes,
         dissent=tuple(dissent),
         abstentions=abstentions,
-        rationale=_rationale(symbol, action, merged, current_weight, consensus, votes, dissent)
+        rationale=_rationale(
+            symbol, action, merged, current_weight, consensus, votes, dissent, split=split, cfg=cfg
+        )
         + _abstained(abstentions),
     )
 
@@ -310,8 +326,17 @@ def _rationale(
     consensus: float,
     votes: tuple[Vote, ...],
     dissent: list[Dissent],
+    *,
+    split: bool,
+    cfg: CoordinatorConfig,
 ) -> str:
-    if action == "hold":
+    if split:
+        side = _SIDE_NAMES[_side(merged, cfg.flat_band)]
+        head = (
+            f"{symbol}: hold at {current:+.2f} (team target {merged:+.2f} is {side}, but only "
+            f"{consensus:.0%} of the weight is; acting needs {cfg.min_consensus:.0%})"
+        )
+    elif action == "hold":
         head = f"{symbol}: hold at {current:+.2f} (team target {merged:+.2f} is within the band)"
     else:
         head = f"{symbol}: {action} to {merged:+.2f} from {current:+.2f}"

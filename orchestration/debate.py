@@ -29,7 +29,6 @@ from agents.specs import Abstention, AgentSpec, Evidence, Thesis
 from orchestration.coordinator import (
     Ballot,
     CoordinatedDecision,
-    CoordinatorConfig,
     coordinate,
     record_ballots,
     to_decision,
@@ -258,11 +257,7 @@ class Team:
         judge = self.members[str(step.judge)]  # the graph check guarantees a judge
         notes = {(judge.name, s): _judge_note(s, ballots[s]) for s in snapshot.symbols}
         turns = await self._ask_all(judge, snapshot, notes)
-        alone = CoordinatorConfig(
-            min_agents=1,
-            flat_band=self.config.coordinator.flat_band,
-            hold_band=self.config.coordinator.hold_band,
-        )
+        alone = self.config.coordinator.model_copy(update={"min_agents": 1})
         decided = {
             t.symbol: coordinate(
                 t.symbol,

@@ -278,3 +278,37 @@ def test_the_merged_target_lies_within_the_inputs_and_the_unit_range(
     assert sum(v.share for v in result.votes) == pytest.approx(1.0)
     assert sum(d.share for d in result.dissent) == pytest.approx(1.0 - result.consensus)
     to_decision([result])  # always convertible
+
+
+def test_the_team_does_not_act_against_most_of_its_weight() -> None:
+    # A bull at +0.90 with 37% of the weight and a bear at -0.10 with 63% average to +0.27:
+    # this was a buy, with the weight mostly on sell.
+    ballots: dict[str, Ballot] = {
+        "bull": thesis("buy", 0.37, 0.9),
+        "bear": thesis("sell", 0.63, -0.1),
+    }
+    result = coordinate("SPX", ballots, current_weight=0.0)
+    assert result.merged_weight == pytest.approx(0.27)
+    assert result.consensus == pytest.approx(0.37)
+    assert (result.action, result.target_weight) == ("hold", 0.0)
+    assert "only 37% of the weight is; acting needs 50%" in result.rationale
+    assert to_decision([result]).targets == {}
+    # The rule is a setting: a team that wants the plain weighted mean sets it to zero.
+    plain = coordinate("SPX", ballots, config=CoordinatorConfig(min_consensus=0.0))
+    assert (plain.action, plain.target_weight) == ("buy", pytest.approx(0.27))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    theses=st.lists(ballot(), min_size=1, max_size=8),
+    current=st.floats(min_value=-1.0, max_value=1.0),
+)
+def test_a_buy_or_sell_always_has_at_least_half_of_the_weight_on_its_side(
+    theses: list[Thesis], current: float
+) -> None:
+    ballots: dict[str, Ballot] = {f"a{i}": t for i, t in enumerate(theses)}
+    result = coordinate(
+        "SPX", ballots, current_weight=current, config=CoordinatorConfig(min_agents=1)
+    )
+    if result.action != "hold":
+        assert result.consensus >= 0.5

@@ -9,6 +9,7 @@ cannot withdraw, which is what a trading key should be. Should GetApiKeyInfo be 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -71,7 +72,10 @@ def check_keys(
     try:
         credentials = KrakenCredentials.from_env(environ)
     except ConfigError as error:
-        return KeyCheck(present=False, problems=(str(error),))
+        # Both set but the secret is not a key: present, and invalid without asking Kraken.
+        env = os.environ if environ is None else environ
+        both = all(env.get(name, "").strip() for name in (KEY_ENV, SECRET_ENV))
+        return KeyCheck(present=both, valid=False if both else None, problems=(str(error),))
     if credentials is None:
         return KeyCheck(
             present=False,

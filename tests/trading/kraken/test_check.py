@@ -62,9 +62,15 @@ def test_a_wrong_secret_is_reported_invalid(kraken: FakeKraken) -> None:
 def test_a_secret_that_is_not_base64_is_refused_without_showing_it(kraken: FakeKraken) -> None:
     garbled = "not base64 at all!"
     result = check(kraken, env(secret=garbled))
-    assert result.present is False
+    # Both keys are set: they are present, and the secret is no key ("keys present: no" it said).
+    assert (result.present, result.valid, result.ok) == (True, False, False)
+    assert result.lines()[:2] == [
+        "keys present: yes ($KRAKEN_API_KEY, $KRAKEN_API_SECRET)",
+        "keys valid: no",
+    ]
     assert "not base64" in result.problems[0]
     assert garbled not in result.problems[0]
+    assert not kraken.requests  # nothing was asked of Kraken with a secret that is no key
 
 
 def test_an_unreachable_kraken_gives_no_verdict_rather_than_a_wrong_one(kraken: FakeKraken) -> None:

@@ -197,3 +197,18 @@ async def test_the_order_the_symbols_are_typed_in_does_not_change_any_result(kin
 
 def _fill_row(fill: OrderFilled) -> tuple[object, ...]:
     return (fill.time, fill.symbol, fill.side, fill.quantity, fill.price, fill.fee)
+
+
+async def test_bars_from_before_1970_are_replayed() -> None:
+    series = daily_series("SPX", opens=[80, 80, 88], closes=[80, 88, 84], start=date(1965, 1, 4))
+    config = ReplayConfig(symbols=("SPX",), cash=Decimal(800))
+    result = await run_replay(
+        build_quant_agent("buy_and_hold"), catalog_of(series), config, run_id="r", instruments=LOTS
+    )
+    [fill] = result.fills
+    assert (fill.time, fill.quantity, fill.price) == (datetime(1965, 1, 5, tzinfo=UTC), 10, 80)
+    assert [(t.date(), e) for t, _, e in result.equity] == [
+        (date(1965, 1, 4), 800),
+        (date(1965, 1, 5), 880),
+        (date(1965, 1, 6), 840),
+    ]

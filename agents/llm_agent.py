@@ -15,7 +15,6 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,7 @@ from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Closed, Thesis
 from tools.context import ToolContext
 from tools.registry import TOOLS, ToolSpec, bind
 from trading.clock import ReplayClock
-from trading.data import Catalog
+from trading.data import EARLIEST, Catalog
 from trading.decision import Decision, Snapshot
 from trading.errors import ConfigError, TradepitError
 
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
 MAX_REASKS = 2
 TOOL_CALLS_PER_ATTEMPT = 8
 WEIGHT_PLACES = Decimal("0.0001")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the tools' clock before the first snapshot
 
 
 class ToolUse(Closed):
@@ -88,7 +86,7 @@ class LlmAgent:
         self.spec = spec
         self._client = _ErrorKeepingClient(gateway.client(spec.name, models, spec.timeout_s))
         # The tools' world: the run's data as of the snapshot being judged.
-        self._clock = ReplayClock(_EPOCH)
+        self._clock = ReplayClock(EARLIEST)
         self._context = ToolContext.paper(catalog, clock=self._clock, session=spec.name)
         lock = asyncio.Lock()
         # agno (and litellm under it) take seconds to import; a command that never builds an

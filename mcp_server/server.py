@@ -3,6 +3,7 @@
 Read-only tools are always served; order tools only with `allow_trading`, and then on paper.
 Over HTTP the server binds to loopback by default with the SDK's DNS-rebinding protection on,
 and a bearer token, when set, guards every request; a non-loopback bind without one is refused.
+Stateful sessions are few and short-lived (`session_limits`, `session_cap`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mcp_server.session_cap import PerClientSessionCap
+from mcp_server.session_limits import SessionLimits
 from tools.context import ToolContext
 from tools.registry import ToolSpec, bind, tools_for
 from trading.errors import ConfigError, TradepitError
@@ -157,12 +160,21 @@ def check_exposure(host: str, token: str | None) -> None:
         )
 
 
-def http_app(server: MCPServer, host: str, port: int, token: str | None) -> ASGIApp:
-    """The streamable-HTTP app with DNS-rebinding protection and the optional bearer token.
+def http_app(
+    server: MCPServer,
+    host: str,
+    port: int,
+    token: str | None,
+    limits: SessionLimits | None = None,
+) -> ASGIApp:
+    """The streamable-HTTP app with DNS-rebinding protection, session limits and the optional
+    bearer token.
 
     Only requests whose Host (and Origin, when a browser sends one) names this server are
-    served, so a web page cannot reach it through a DNS name it controls.
+    served, so a web page cannot reach it through a DNS name it controls. The token is
+    checked first, so a request without it never counts against a session limit.
     """
+    limits = limits or SessionLimits()
     check_exposure(host, token)
     names = allowed_names(host)
     security = TransportSecuritySettings(
@@ -170,8 +182,15 @@ def http_app(server: MCPServer, host: str, port: int, token: str | None) -> ASGI
         allowed_hosts=[f"{name}:{port}" for name in names],
         allowed_origins=[f"http://{name}:{port}" for name in names],
     )
-    app = server.streamable_http_app(
-        streamable_http_path=MCP_PATH, transport_security=security, host=host
+    app = PerClientSessionCap(
+        server.streamable_http_app(
+            streamable_http_path=MCP_PATH,
+            transport_security=security,
+            host=host,
+            max_sessions=limits.max_sessions,
+            session_idle_timeout=limits.idle_timeout,
+        ),
+        limits,
     )
     return BearerTokenGuard(app, token) if token else app
 
@@ -235,7 +254,13 @@ class BearerTokenGuard:
         return len(presented) == 1 and secrets.compare_digest(presented[0], self._expected)
 
 
-def run_http(server: MCPServer, host: str, port: int, auth_token: str | None) -> None:
+def run_http(
+    server: MCPServer,
+    host: str,
+    port: int,
+    auth_token: str | None,
+    limits: SessionLimits | None = None,
+) -> None:
     """Serve streamable HTTP at http://host:port/mcp until interrupted. Port 0 picks a free
     one. Once the socket listens, one line on stderr names the URL (never the token)."""
     import uvicorn  # only the HTTP transport needs it
@@ -243,7 +268,7 @@ def run_http(server: MCPServer, host: str, port: int, auth_token: str | None) ->
     check_exposure(host, auth_token)  # before anything binds
     listener = _listen(host, port)
     port = int(listener.getsockname()[1])
-    app = http_app(server, host, port, auth_token)
+    app = http_app(server, host, port, auth_token, limits)
     guarded = " (bearer token required)" if auth_token else ""
     print(f"{READY} http://{_host_header(host)}:{port}{MCP_PATH}{guarded}", file=sys.stderr)
     sys.stderr.flush()

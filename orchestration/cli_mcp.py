@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
@@ -10,6 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from mcp_server.session_limits import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_MAX_SESSIONS_PER_CLIENT,
+    SessionLimits,
+)
 from orchestration.cli_common import (
     DataFiles,
     JsonFlag,
@@ -56,6 +63,28 @@ def mcp(
     ] = None,
     data: DataFiles = None,
     cash: Annotated[str, typer.Option(help="Starting cash of the paper account.")] = "100000",
+    max_sessions: Annotated[
+        str,
+        typer.Option(
+            metavar="N",
+            help="HTTP: stateful sessions open at once, in all; one more is answered 503.",
+        ),
+    ] = str(DEFAULT_MAX_SESSIONS),
+    max_sessions_per_client: Annotated[
+        str,
+        typer.Option(
+            metavar="N",
+            help="HTTP: sessions one client address may hold; one more is answered 429. "
+            "Every local client shares 127.0.0.1.",
+        ),
+    ] = str(DEFAULT_MAX_SESSIONS_PER_CLIENT),
+    session_idle_timeout: Annotated[
+        str,
+        typer.Option(
+            metavar="SECONDS",
+            help="HTTP: seconds a session may go without a request before it is closed.",
+        ),
+    ] = f"{DEFAULT_IDLE_TIMEOUT:g}",
     list_tools: Annotated[
         bool, typer.Option("--list-tools", help="Print the tools that would be served and exit.")
     ] = False,
@@ -67,7 +96,8 @@ def mcp(
     bar) and no tool sees past it. Order tools appear only with --allow-trading, and trade on
     paper. Over stdio, stdout carries only the protocol; logs go to stderr. Over HTTP the
     endpoint is http://HOST:PORT/mcp, loopback by default, with Host/Origin checks against
-    DNS rebinding; binding elsewhere requires a bearer token.
+    DNS rebinding; binding elsewhere requires a bearer token. Clients on the older,
+    stateful protocol each hold a session; few are kept, and an idle one is closed.
     """
     from mcp_server.server import build_server, check_exposure, resolve_token, run_http, run_stdio
     from tools.context import ToolContext
@@ -77,6 +107,11 @@ def mcp(
         fail(f"--transport takes stdio or http, got {transport!r}")
     if port > 65535:
         fail(f"--port takes 0 to 65535, got {port!r}")
+    limits = SessionLimits(
+        max_sessions=_parse_count("--max-sessions", max_sessions),
+        idle_timeout=_parse_seconds("--session-idle-timeout", session_idle_timeout),
+        max_sessions_per_client=_parse_count("--max-sessions-per-client", max_sessions_per_client),
+    )
     if list_tools:
         _print_tools(tools_for(allow_trading), as_json)
         return
@@ -92,7 +127,27 @@ def mcp(
     if transport == "stdio":
         run_stdio(server)
     else:
-        run_http(server, host, port, token)
+        run_http(server, host, port, token, limits)
+
+
+def _parse_count(option: str, value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        fail(f"{option} takes a whole number of at least 1, got {value!r}")
+    return count
+
+
+def _parse_seconds(option: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        fail(f"{option} takes a finite number of seconds above 0, got {value!r}")
+    return seconds
 
 
 def _print_tools(specs: list[ToolSpec], as_json: bool) -> None:

@@ -92,13 +92,21 @@ def get_ohlcv(
         bars = [BarOut.of(series.bar(i)) for i in range(max(0, last - limit), last)]
     else:
         frame = ctx.view.frame(symbol)
+        left_out: datetime | None = None  # the first visible bar after `end`
         if end is not None:
-            frame = frame[frame.index <= pd.Timestamp(end)]
-        bars = _aggregate(frame, timeframe, now, series.price)[-limit:]
+            kept = frame.index <= pd.Timestamp(end)
+            if not kept.all():
+                left_out = frame.index[~kept][0].to_pydatetime()
+            frame = frame[kept]
+        bars = _aggregate(frame, timeframe, now, left_out, series.price)[-limit:]
     return OhlcvSeries(symbol=series.symbol, timeframe=timeframe, bars=bars)
 
 
-def _aggregate(frame: pd.DataFrame, timeframe: str, now: datetime, price: Any) -> list[BarOut]:
+def _aggregate(
+    frame: pd.DataFrame, timeframe: str, now: datetime, left_out: datetime | None, price: Any
+) -> list[BarOut]:
+    """`frame`'s bars in periods of `timeframe`. A period is partial while it runs past `now`,
+    or when `left_out`, the first bar cut away by the caller's `end`, falls inside it."""
     if frame.empty:
         return []
     naive = cast(pd.DatetimeIndex, frame.index).tz_convert("UTC").tz_localize(None)
@@ -124,8 +132,8 @@ def _aggregate(frame: pd.DataFrame, timeframe: str, now: datetime, price: Any) -
                 low=price(row.low),
                 close=price(row.close),
                 volume=Decimal(repr(float(row.volume))),
-                # The period is still running: its high, low and close may yet change.
-                partial=end > now,
+                # Still running, or cut short by `end`: its high, low and close are not final.
+                partial=end > now or (left_out is not None and left_out < end),
             )
         )
     return out

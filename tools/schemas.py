@@ -36,7 +36,9 @@ class BarOut(Output):
     close: Decimal
     volume: Decimal
     partial: bool = Field(
-        False, description="True for an aggregated bar whose period has not ended yet."
+        False,
+        description="True for an aggregated bar that lacks some of its period's bars: the "
+        "period has not ended yet, or `end` cut it short.",
     )
 
     @classmethod

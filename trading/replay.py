@@ -29,7 +29,7 @@ import pandas as pd
 
 from trading.clock import Clock, ReplayClock
 from trading.costs import CostModel
-from trading.data import BarSeries, Catalog, PointInTimeView
+from trading.data import EARLIEST, BarSeries, Catalog, PointInTimeView
 from trading.decision import Decision, Snapshot, TradingAgent
 from trading.domain import ZERO, Bar, Instrument, Order, OrderEvent, OrderFilled, OrderType
 from trading.errors import ConfigError
@@ -210,7 +210,7 @@ class CycleEngine:
         self.config = config
         self.run_id = run_id
         self.instruments = instruments or {}
-        self.clock = ReplayClock(datetime.fromtimestamp(0, UTC))
+        self.clock = ReplayClock(EARLIEST)  # before any bar, however old
         self.view = PointInTimeView(catalog, self.clock)
         self.ledger = Ledger(cash=config.cash, margin=config.margin)
         self.gate = RiskGate(config.limits)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import pandas as pd
@@ -23,11 +23,9 @@ from orchestration.evolution.genes import Genome
 from orchestration.evolution.llm_space import LlmSpace
 from orchestration.evolution.walkforward import Window
 from trading.clock import ReplayClock
-from trading.data import Catalog
+from trading.data import EARLIEST, Catalog
 from trading.decision import Decision, Snapshot, TradingAgent
 from trading.replay import ReplayConfig, run_replay
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the gateway clock before the first decision
 
 
 class _Clocked:
@@ -100,7 +98,7 @@ class LlmEvaluator:
 
     async def evaluate_one(self, genome: Genome, window: Window) -> Evaluation:
         spec = self.space.spec(genome)
-        clock = ReplayClock(_EPOCH)
+        clock = ReplayClock(EARLIEST)
         run_id = f"{self.run_id}-{window.label}-{genome.key}"
         gateway = LlmGateway(run_id=run_id, store=self.store, clock=clock, budget=self.budget)
         agent = LlmAgent(spec, gateway, build_models(spec, self.providers), self.catalog)

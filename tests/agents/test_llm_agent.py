@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from agents.llm_calls import Budget, BudgetExceeded, LlmCallStore
 from agents.specs import Abstention, AgentSpec, Role, Thesis
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.llm_server import CallTool, Fail, FakeLlm, Hang, Say, Script, fake_llm
+from tests.helpers import catalog_of, daily_series
 from trading.clock import ReplayClock
 from trading.data import Catalog, PointInTimeView
 from trading.decision import Snapshot
@@ -100,6 +101,21 @@ async def test_openai_wire_tool_call_result_and_thesis(world: World) -> None:
     assert summary["symbol"] == "SPX"
     assert summary["price"] == "1213.60"  # the real close of 2008-09-16, nothing later
     assert turn.attempts[0].tools[0].name == "get_market_summary"
+
+
+async def test_an_agent_deciding_in_1965_sees_its_tools_as_of_1965(tmp_path: Path) -> None:
+    # Daily closes 10, 11, 12, ... from 1965-01-04 into 1970: a clock that began at the epoch
+    # and only moves forward would show the model a close from 1969.
+    days = (date(1970, 2, 1) - date(1965, 1, 4)).days
+    series = daily_series("SPX", opens=[10.0 + n for n in range(days)], start=date(1965, 1, 4))
+    with fake_llm([SUMMARY, Say(thesis_json())]) as server:
+        world = World(server, tmp_path, catalog_of(series))
+        now = datetime(1965, 1, 6, tzinfo=UTC)  # the bars of the 4th and the 5th have closed
+        await world.agent().thesis(world.snapshot(now), "SPX")
+        server.assert_done()
+    [tool_message] = [m for m in server.requests[1]["messages"] if m["role"] == "tool"]
+    [summary] = json.loads(tool_message["content"])["symbols"]
+    assert summary["price"] == "11.0"  # 1965-01-05's close
 
 
 @scripted(SUMMARY, Say(thesis_json()))

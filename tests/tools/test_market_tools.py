@@ -90,6 +90,31 @@ def test_weekly_bars_aggregate_days_and_flag_the_running_week(
     assert running.close == spx_close(catalog, "2008-09-15")
 
 
+def test_a_week_cut_by_end_before_its_last_session_is_partial(
+    ctx: ToolContext, catalog: Catalog
+) -> None:
+    wednesday = datetime(2008, 9, 10, tzinfo=UTC)  # the week of 8-12 September ended long ago
+    weeks = get_ohlcv(ctx, "SPX", timeframe="1w", limit=2, end=wednesday).bars
+    assert [(w.time.date().isoformat(), w.partial) for w in weeks] == [
+        ("2008-09-01", False),
+        ("2008-09-08", True),  # Thursday's and Friday's sessions are left out
+    ]
+    assert weeks[1].close == spx_close(catalog, "2008-09-10")
+    friday = datetime(2008, 9, 12, tzinfo=UTC)  # the week's last session: the bar is whole
+    [whole] = get_ohlcv(ctx, "SPX", timeframe="1w", limit=1, end=friday).bars
+    assert not whole.partial
+    assert whole.close == spx_close(catalog, "2008-09-12")
+
+
+def test_a_month_cut_by_end_mid_month_is_partial(ctx: ToolContext) -> None:
+    mid_august = datetime(2008, 8, 15, tzinfo=UTC)
+    months = get_ohlcv(ctx, "SPX", timeframe="1mo", limit=2, end=mid_august).bars
+    assert [(m.time.date().isoformat(), m.partial) for m in months] == [
+        ("2008-07-01", False),
+        ("2008-08-01", True),
+    ]
+
+
 def test_a_timeframe_finer_than_the_data_is_refused(ctx: ToolContext) -> None:
     with pytest.raises(ConfigError, match="finer than the data"):
         get_ohlcv(ctx, "SPX", timeframe="1h")

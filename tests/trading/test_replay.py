@@ -231,3 +231,18 @@ def test_the_benchmark_is_named_for_what_it_holds() -> None:
     assert benchmark_name(["SPX"]) == "buy and hold of SPX"
     assert benchmark_name(["SPX", "IXIC"]) == benchmark_name(["IXIC", "SPX"])
     assert benchmark_name(["SPX", "IXIC"]).startswith("equal-weight buy and hold of IXIC, SPX")
+
+
+async def test_bars_from_before_1970_are_replayed() -> None:
+    series = daily_series("SPX", opens=[80, 80, 88], closes=[80, 88, 84], start=date(1965, 1, 4))
+    config = ReplayConfig(symbols=("SPX",), cash=Decimal(800))
+    result = await run_replay(
+        build_quant_agent("buy_and_hold"), catalog_of(series), config, run_id="r", instruments=LOTS
+    )
+    [fill] = result.fills
+    assert (fill.time, fill.quantity, fill.price) == (datetime(1965, 1, 5, tzinfo=UTC), 10, 80)
+    assert [(t.date(), e) for t, _, e in result.equity] == [
+        (date(1965, 1, 4), 800),
+        (date(1965, 1, 5), 880),
+        (date(1965, 1, 6), 840),
+    ]

@@ -1,7 +1,7 @@
 """Market data: bar series, their sources (bundled and files), a catalog over them, and the
 point-in-time view through which a run reads them without seeing the future."""
 
-from trading.data.series import BarSeries
+from trading.data.series import EARLIEST, LATEST, BarSeries
 from trading.data.sources import (
     BundledSource,
     Catalog,
@@ -12,6 +12,8 @@ from trading.data.sources import (
 from trading.data.view import PointInTimeView, VisibleArrays
 
 __all__ = [
+    "EARLIEST",
+    "LATEST",
     "BarSeries",
     "BundledSource",
     "Catalog",

@@ -19,7 +19,7 @@ from typing import Any, Final, NoReturn
 import numpy as np
 import pandas as pd
 
-from trading.data.series import BarSeries, FloatArray, IntArray, check_bars
+from trading.data.series import EARLIEST, LATEST, BarSeries, FloatArray, IntArray, check_bars
 from trading.errors import DataError
 
 CSV_SUFFIXES: Final = (".csv", ".csv.gz")
@@ -35,6 +35,7 @@ _COMPACT_DATE: Final = re.compile(r"\d{8}")
 _SECONDS_BELOW: Final = 10**11
 _MILLISECONDS_BELOW: Final = 10**14
 _INT64_MAX: Final = 2**63 - 1
+_SPAN: Final = f"{EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}"
 
 IntList = np.ndarray[Any, np.dtype[np.int64]]
 
@@ -234,7 +235,7 @@ def _times(table: _Table) -> IntArray:
         bad = np.asarray(stamps.isna())
         if bad.any():
             table.fail(int(np.argmax(bad)), "time", "empty cell (null)")
-        return np.asarray(stamps.as_unit("ns").asi8, dtype=np.int64)
+        return _nanoseconds(table, stamps, lambda i: stamps[i].isoformat())
     if pd.api.types.is_float_dtype(values):
         table.fail(0, "time", f"{values.iloc[0]!r}: fractional numbers are not timestamps")
     texts = list(_texts(values))
@@ -254,7 +255,17 @@ def _iso(table: _Table, texts: list[str], layout: str) -> IntArray:
     if bad.any():
         i = int(np.argmax(bad))
         table.fail(i, "time", "empty cell" if not texts[i] else f"{texts[i]!r} is not a timestamp")
-    return np.asarray(pd.DatetimeIndex(parsed).as_unit("ns").asi8, dtype=np.int64)
+    return _nanoseconds(table, pd.DatetimeIndex(parsed), texts.__getitem__)
+
+
+def _nanoseconds(table: _Table, stamps: pd.DatetimeIndex, shown: Callable[[int], str]) -> IntArray:
+    """The times as int64 nanoseconds; a time beyond their span (the year 9999 of a placeholder,
+    a medieval typo) is the cell's error, where pandas would raise OutOfBoundsDatetime."""
+    outside = np.asarray((stamps < pd.Timestamp(EARLIEST)) | (stamps > pd.Timestamp(LATEST)))
+    if outside.any():
+        i = int(np.argmax(outside))
+        table.fail(i, "time", f"{shown(i)!r} is outside the times tradepit can hold ({_SPAN})")
+    return np.asarray(stamps.as_unit("ns").asi8, dtype=np.int64)
 
 
 def _epoch(table: _Table, texts: list[str]) -> IntArray:

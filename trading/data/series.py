@@ -19,6 +19,11 @@ from trading.domain import Bar
 from trading.errors import DataError
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+# The span of times a series can hold: int64 nanoseconds since the epoch, in whole microseconds
+# (datetime's precision) so that each end survives `to_ns` and `from_ns`. A clock that waits
+# for the first bar starts at EARLIEST, not at the epoch, so bars from before 1970 replay too.
+EARLIEST: Final = EPOCH - timedelta(microseconds=2**63 // 1_000)
+LATEST: Final = EPOCH + timedelta(microseconds=(2**63 - 1) // 1_000)
 _ONE_DAY: Final = timedelta(days=1)
 _NS_PER_US: Final = 1_000
 _PRICE_COLUMNS: Final = ("open", "high", "low", "close")
@@ -174,6 +179,14 @@ class BarSeries:
             # Round the columns too, so analytics on floats and `bar()` Decimals agree.
             prices = {c: np.round(v, price_decimals) for c, v in prices.items()}
         step = timeframe // timedelta(microseconds=1) * _NS_PER_US
+        # int64 would wrap a close past LATEST round to 1677 without a word.
+        late = times > to_ns(LATEST) - step
+        if late.any():
+            label = from_ns(times[int(np.argmax(late))]).isoformat()
+            raise DataError(
+                f"{source}: {symbol} bar at {label} closes after {LATEST:%Y-%m-%d %H:%M:%S}, "
+                "the latest time tradepit can hold"
+            )
         return cls(
             symbol=symbol,
             source=source,

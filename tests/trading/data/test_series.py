@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trading.data import BarSeries
+from trading.data import EARLIEST, LATEST, BarSeries
+from trading.data.series import from_ns, to_ns
 from trading.errors import DataError
 
 
@@ -200,3 +201,14 @@ def test_from_frame_refuses_duplicate_times() -> None:
 def test_from_frame_names_missing_columns() -> None:
     with pytest.raises(DataError, match=r"lacks columns \['volume'\]"):
         BarSeries.from_frame("X", "t", frame(DAYS).drop(columns="volume"))
+
+
+def test_earliest_and_latest_are_the_ends_of_int64_nanoseconds_in_whole_microseconds() -> None:
+    assert EARLIEST == datetime(1677, 9, 21, 0, 12, 43, 145225, tzinfo=UTC)
+    assert LATEST == datetime(2262, 4, 11, 23, 47, 16, 854775, tzinfo=UTC)
+    int64 = np.iinfo(np.int64)
+    for end in (EARLIEST, LATEST):
+        assert int64.min < to_ns(end) <= int64.max  # int64.min itself is pandas' NaT
+        assert from_ns(to_ns(end)) == end
+    assert to_ns(EARLIEST - timedelta(microseconds=1)) < int64.min
+    assert to_ns(LATEST + timedelta(microseconds=1)) > int64.max

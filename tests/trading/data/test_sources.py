@@ -321,3 +321,45 @@ def test_huge_epoch_number_is_refused(tmp_path: Path) -> None:
         tmp_path, "time,open,high,low,close\n1577959200,1,1,1,1\n99999999999999999,1,1,1,1\n"
     )
     assert "row 3, column 'time': '99999999999999999' is not an epoch time" in error_of(path)
+
+
+@pytest.mark.parametrize("value", ["9999-12-31", "99991231", "1500-01-01", "2262-04-12"])
+def test_a_time_beyond_what_a_series_can_hold_names_the_file_and_row(
+    tmp_path: Path, value: str
+) -> None:
+    path = write(tmp_path, replace_cell(3, 0, value))
+    assert error_of(path) == (
+        f"{path}, row 3, column 'Date': {value!r} is outside the times tradepit can hold "
+        "(1677-09-21 to 2262-04-11)"
+    )
+
+
+def test_a_parquet_timestamp_in_the_year_9999_names_the_row(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "date": pd.Series(
+                [datetime(2020, 1, 2, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)],
+                dtype="datetime64[us, UTC]",
+            ),
+            "open": [1.0, 1.0],
+            "high": [1.0, 1.0],
+            "low": [1.0, 1.0],
+            "close": [1.0, 1.0],
+        }
+    )
+    path = tmp_path / "far.parquet"
+    frame.to_parquet(path)
+    assert error_of(path) == (
+        f"{path}, row 2, column 'date': '9999-12-31T00:00:00+00:00' is outside the times "
+        "tradepit can hold (1677-09-21 to 2262-04-11)"
+    )
+
+
+def test_a_bar_closing_after_the_latest_time_is_refused_not_wrapped_round(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "date,open,high,low,close\n2262-04-10,1,1,1,1\n2262-04-11,1,1,1,1\n")
+    assert error_of(path) == (
+        f"{path}: PRICES bar at 2262-04-11T00:00:00+00:00 closes after 2262-04-11 23:47:16, "
+        "the latest time tradepit can hold"
+    )

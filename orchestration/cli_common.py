@@ -89,8 +89,16 @@ def tradepit_home(home: Path | None = None) -> Path:
     """Where tradepit keeps its databases and agents: the given path, else $TRADEPIT_HOME, else
     ~/.tradepit."""
     if home is not None:
-        return home
-    return Path(os.environ.get(HOME_ENV, Path.home() / ".tradepit"))
+        path, named = home, f"--home {home}"
+    elif HOME_ENV in os.environ:
+        path = Path(os.environ[HOME_ENV])
+        named = f"${HOME_ENV} ({path})"
+    else:
+        path = Path.home() / ".tradepit"
+        named = str(path)
+    if path.exists() and not path.is_dir():
+        fail(f"{named} is a file; the tradepit home must be a directory")
+    return path
 
 
 def catalog(files: list[Path] | None) -> Catalog:

@@ -199,3 +199,21 @@ def test_tables_on_a_pipe_are_printed_whole_not_cut_to_80_columns() -> None:
     code, out, _ = invoke("data", "list")
     assert code == 0
     assert "…" not in out
+
+
+def test_a_home_that_is_a_file_is_one_line_naming_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It was a FileExistsError traceback out of mkdir.
+    afile = tmp_path / "home.txt"
+    afile.write_text("not a directory")
+    monkeypatch.setenv("TRADEPIT_HOME", str(afile))
+    code, out, err = invoke(*BACKTEST)
+    assert (code, out) == (2, "")
+    assert (
+        err == f"error: $TRADEPIT_HOME ({afile}) is a file; the tradepit home must be a directory\n"
+    )
+    monkeypatch.delenv("TRADEPIT_HOME")
+    code, _, err = invoke("debate", "show", "r", "1", "--home", str(afile))
+    assert code == 2
+    assert err.startswith(f"error: --home {afile} is a file")

@@ -19,7 +19,8 @@ Safe by construction:
 Fills come from Kraken's order records (`vol_exec`, `cost`, `fee`): `poll()` turns what was
 executed since the last look into one `OrderFilled` per order and change, so a fill is emitted
 once even across restarts (the journal keeps what was already reported), and `unbooked()`
-makes up fills a caller's books lack after it died between a poll and its own commit. As the
+makes up fills a caller's books lack after it died between a poll and its own commit. Either
+way a fill moves its order and the ledger together or neither (`book_fill`). As the
 trading loop's executor, `process_bar` polls the closed bar's symbol. Kraken's order record
 does not say maker or taker; market orders are reported as taker, limit orders as maker.
 """
@@ -59,7 +60,7 @@ from trading.kraken.errors import (
     ReconcileError,
 )
 from trading.kraken.store import Journal, JournalEntry, OrderJournal, new_entry
-from trading.ledger import Ledger
+from trading.ledger import Ledger, book_fill
 
 _IDS: Final = uuid.UUID("6f1c1c52-7d0e-4c57-9a53-3e1f2b8d4a10")  # namespace of our cl_ord_ids
 _QUERY_BATCH: Final = 50  # Kraken's QueryOrders takes at most 50 txids
@@ -355,9 +356,8 @@ class KrakenExecutor:
                 fee=fee - entry.fee,
                 liquidity=Liquidity.TAKER if order.type is OrderType.MARKET else Liquidity.MAKER,
             )
-            if self.ledger is not None:
-                self.ledger.apply_fill(fill)
-            events += self._apply(order, fill)
+            if book_fill(order, fill, self.ledger):
+                events.append(fill)
         status = str(info.get("status"))
         journal = {"closed": Journal.CLOSED, "canceled": Journal.CANCELED}.get(status)
         if status == "expired":
@@ -400,9 +400,8 @@ class KrakenExecutor:
                 entry.fee - held.fee,
                 Liquidity.TAKER if order.type is OrderType.MARKET else Liquidity.MAKER,
             )
-            if self.ledger is not None:
-                self.ledger.apply_fill(fill)
-            events += self._apply(order, fill)
+            if book_fill(order, fill, self.ledger):
+                events.append(fill)
             if entry.status is Journal.CANCELED and order.status.is_open:
                 why = entry.reason or "canceled by Kraken"
                 events += self._apply(order, OrderCanceled(order.id, self.clock.now(), why))

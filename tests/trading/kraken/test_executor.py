@@ -454,3 +454,54 @@ def test_fills_reported_but_never_booked_are_made_up_once_from_the_journal(
     assert restarted.orders["o1"].status is OrderStatus.FILLED
     assert restarted.unbooked(booked, lambda order_id: False) == []
     assert restarted.poll() == []
+
+
+# ---- the order and the ledger move together ----------------------------------------------------
+
+
+def test_a_fill_the_order_cannot_take_books_nothing_on_any_poll(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    ledger = Ledger(cash=Decimal(10000))
+    executor.ledger = ledger
+    placed = order()  # 0.01 BTC
+    executor.submit(placed)
+    [txid] = kraken.open_orders()
+    kraken.orders[txid].update(vol_exec="0.02000000", cost="580.00000", fee="1.45000")
+
+    for _ in range(3):
+        with pytest.raises(FatalError):
+            executor.poll()
+        assert ledger.quantity("BTC/USD") == 0
+        assert ledger.cash == Decimal(10000)
+        assert placed.filled_quantity == 0
+        assert executor.journal.entries()[0].executed == 0
+
+
+def test_a_made_up_fill_the_order_cannot_take_books_nothing(
+    kraken: FakeKraken,
+    executor: KrakenExecutor,
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    clock: ReplayClock,
+) -> None:
+    executor.submit(order())
+    entry = executor.journal.entries()[0]
+    # A journal that says twice the order's size was executed (written before payloads were
+    # checked): the order can never take it, so the ledger must not either.
+    executor.journal.update(
+        entry.client_order_id,
+        at(NOW),
+        status=Journal.CLOSED,
+        executed=Decimal("0.02"),
+        cost=Decimal(580),
+        fee=Decimal("1.45"),
+    )
+    ledger = Ledger(cash=Decimal(10000))
+    restarted = KrakenExecutor(
+        make_client(credentials), executor.journal, clock, live=True, ledger=ledger
+    )
+    with pytest.raises(FatalError):
+        restarted.unbooked({}, lambda order_id: True)
+    assert ledger.quantity("BTC/USD") == 0
+    assert ledger.cash == Decimal(10000)

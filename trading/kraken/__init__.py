@@ -35,6 +35,7 @@ from trading.kraken.errors import (
     KrakenRejected,
     KrakenUnreachable,
     ReconcileError,
+    VenueAnswerError,
 )
 from trading.kraken.executor import Booked, KrakenExecutor, ReconcileReport, client_order_id
 from trading.kraken.market_data import (
@@ -83,6 +84,7 @@ __all__ = [
     "ReconcileError",
     "ReconcileReport",
     "RetryPolicy",
+    "VenueAnswerError",
     "base_url_from_env",
     "check_keys",
     "client_order_id",

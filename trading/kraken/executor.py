@@ -16,7 +16,9 @@ Safe by construction:
   compares Kraken's open orders and balances with the journal and the expected balances; any
   disagreement raises `ReconcileError` with the whole report.
 
-Fills come from Kraken's order records (`vol_exec`, `cost`, `fee`): `poll()` turns what was
+Fills come from Kraken's order records (`vol_exec`, `cost`, `fee`), each checked first
+(`trading.kraken.answers`: a record that breaks a rule raises `VenueAnswerError` and books
+nothing): `poll()` turns what was
 executed since the last look into one `OrderFilled` per order and change, so a fill is emitted
 once even across restarts (the journal keeps what was already reported), and `unbooked()`
 makes up fills a caller's books lack after it died between a poll and its own commit. Either
@@ -33,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
 from trading.clock import Clock
 from trading.domain import (
@@ -51,6 +53,7 @@ from trading.domain import (
     Side,
 )
 from trading.errors import ConfigError, DataError
+from trading.kraken.answers import read_balances, read_order_record, read_section
 from trading.kraken.client import KrakenClient, Pair
 from trading.kraken.errors import (
     KrakenAuthError,
@@ -228,9 +231,10 @@ class KrakenExecutor:
             if "EOrder:Unknown order" not in error.codes:
                 raise
             # No longer open at Kraken (filled or canceled meanwhile): the query below tells.
-        found = self.client.private("QueryOrders", {"txid": entry.txid or ""})
+        query = {"txid": entry.txid or ""}
+        found = read_section("QueryOrders", self.client.private("QueryOrders", query))
         if entry.txid in found:
-            events += self._catch_up(entry, found[entry.txid], cancel_reason=reason)
+            events += self._catch_up("QueryOrders", entry, found[entry.txid], reason)
         return events
 
     def open_orders(self) -> list[Order]:
@@ -252,12 +256,11 @@ class KrakenExecutor:
         ]
         for start in range(0, len(working), _QUERY_BATCH):
             batch = working[start : start + _QUERY_BATCH]
-            found = self.client.private(
-                "QueryOrders", {"txid": ",".join(e.txid or "" for e in batch)}
-            )
+            query = {"txid": ",".join(e.txid or "" for e in batch)}
+            found = read_section("QueryOrders", self.client.private("QueryOrders", query))
             for entry in batch:
                 if entry.txid in found:
-                    events += self._catch_up(entry, found[entry.txid])
+                    events += self._catch_up("QueryOrders", entry, found[entry.txid])
         return events
 
     def process_bars(self, bars: Sequence[Bar]) -> list[OrderEvent]:
@@ -275,11 +278,13 @@ class KrakenExecutor:
         listing every disagreement; returns the report when there is none."""
         events = self.poll()
         problems: list[str] = []
-        kraken_open: dict[str, Any] = self.client.private("OpenOrders")["open"]
+        kraken_open = read_section("OpenOrders", self.client.private("OpenOrders"), "open")
         ours = {e.client_order_id: e for e in self.journal.entries()}
-        for txid, info in kraken_open.items():
+        for txid, listed in kraken_open.items():
+            info = read_section("OpenOrders", listed)
             entry = ours.get(str(info.get("cl_ord_id") or ""))
-            said = info.get("descr", {}).get("order", "?")
+            descr = info.get("descr")
+            said = descr.get("order", "?") if isinstance(descr, Mapping) else "?"
             if entry is None:
                 problems.append(
                     f"Kraken has open order {txid} ({said}) that tradepit did not place"
@@ -296,8 +301,8 @@ class KrakenExecutor:
                     f"{entry.status.value}, but Kraken does not hold it open"
                 )
         balances = {
-            self.client.asset_code(asset): Decimal(amount)
-            for asset, amount in self.client.private("Balance").items()
+            self.client.asset_code(asset): amount
+            for asset, amount in read_balances("Balance", self.client.private("Balance")).items()
         }
         for asset, expected in (expected_balances or {}).items():
             actual = balances.get(asset, ZERO)
@@ -318,11 +323,13 @@ class KrakenExecutor:
             self.journal.update(entry.client_order_id, now, status=Journal.REJECTED, reason=reason)
             return self._apply(order, OrderRejected(order.id, now, reason))
         query = {"cl_ord_id": entry.client_order_id}
-        found = self.client.private("OpenOrders", query)["open"]
+        endpoint = "OpenOrders"
+        found = read_section(endpoint, self.client.private(endpoint, query), "open")
         if not found:
             start = entry.created_at - timedelta(minutes=5)
             closed = {**query, "start": str(int(start.timestamp()))}
-            found = self.client.private("ClosedOrders", closed)["closed"]
+            endpoint = "ClosedOrders"
+            found = read_section(endpoint, self.client.private(endpoint, closed), "closed")
         if not found:
             reason = (
                 f"no answer to AddOrder and Kraken has no order with client order id "
@@ -334,16 +341,23 @@ class KrakenExecutor:
         entry = self.journal.update(entry.client_order_id, now, status=Journal.OPEN, txid=txid)
         _log.info("order %s resolved: Kraken holds it as %s", order.id, txid)
         events = self._apply(order, OrderAccepted(order.id, now))
-        return events + self._catch_up(entry, info)
+        return events + self._catch_up(endpoint, entry, info)
 
     def _catch_up(
-        self, entry: JournalEntry, info: Mapping[str, Any], cancel_reason: str | None = None
+        self,
+        endpoint: str,
+        entry: JournalEntry,
+        info: object,
+        cancel_reason: str | None = None,
     ) -> list[OrderEvent]:
+        """Book what Kraken's record `info` (from `endpoint`) adds to the journal's `entry`, once
+        the record passed every rule (`read_order_record`): a broken one changes nothing."""
         order = self._order(entry)
         now = self.clock.now()
-        executed, cost, fee = (Decimal(str(info[k])) for k in ("vol_exec", "cost", "fee"))
+        record = read_order_record(endpoint, entry, info)
+        executed, cost, fee = record.executed, record.cost, record.fee
         events: list[OrderEvent] = []
-        delta = executed - entry.executed
+        delta, added_cost, added_fee = record.added(entry)
         if delta > ZERO:
             fill = OrderFilled(
                 order_id=order.id,
@@ -352,20 +366,20 @@ class KrakenExecutor:
                 symbol=order.symbol,
                 side=order.side,
                 quantity=delta,
-                price=(cost - entry.cost) / delta,
-                fee=fee - entry.fee,
+                price=added_cost / delta,
+                fee=added_fee,
                 liquidity=Liquidity.TAKER if order.type is OrderType.MARKET else Liquidity.MAKER,
             )
             if book_fill(order, fill, self.ledger):
                 events.append(fill)
-        status = str(info.get("status"))
+        status = record.status
         journal = {"closed": Journal.CLOSED, "canceled": Journal.CANCELED}.get(status)
         if status == "expired":
             journal = Journal.CANCELED
         if journal is Journal.CLOSED and order.status.is_open:
             journal = Journal.CANCELED  # closed short of its volume: the rest is gone
         if journal is Journal.CANCELED and order.status.is_open:
-            why = cancel_reason or str(info.get("reason") or f"{status} by Kraken")
+            why = cancel_reason or record.reason or f"{status} by Kraken"
             events += self._apply(order, OrderCanceled(order.id, now, why))
         self.journal.update(
             entry.client_order_id, now, status=journal, executed=executed, cost=cost, fee=fee

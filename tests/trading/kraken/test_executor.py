@@ -35,6 +35,7 @@ from trading.kraken import (
     KrakenRateLimited,
     OrderJournal,
     ReconcileError,
+    VenueAnswerError,
     client_order_id,
 )
 from trading.ledger import Ledger
@@ -505,3 +506,90 @@ def test_a_made_up_fill_the_order_cannot_take_books_nothing(
         restarted.unbooked({}, lambda order_id: True)
     assert ledger.quantity("BTC/USD") == 0
     assert ledger.cash == Decimal(10000)
+
+
+# ---- Kraken's answers are checked before anything is booked -------------------------------------
+
+BROKEN_RECORDS = [
+    pytest.param(
+        {"vol_exec": "0.01000000", "cost": "0.00000", "fee": "0.00000"}, "cost", id="free"
+    ),
+    pytest.param(
+        # 0.006 more BTC for the 116 USD the first 0.004 cost
+        {"vol_exec": "0.01000000", "cost": "116.00000", "fee": "0.29000"},
+        "cost",
+        id="free-more",
+    ),
+    pytest.param(
+        {"vol_exec": "0.01000000", "cost": "290.00000", "fee": "-1000.00000"}, "fee", id="paid"
+    ),
+    pytest.param(
+        # 0.01 BTC for 29,000 USD: 2,900,000 a bitcoin against a buy limit of 29,000
+        {"vol_exec": "0.01000000", "cost": "29000.00000", "fee": "72.50000"},
+        "cost",
+        id="beyond-limit",
+    ),
+    pytest.param(
+        {"vol_exec": "0.02000000", "cost": "580.00000", "fee": "1.45000"}, "vol_exec", id="over"
+    ),
+    pytest.param(
+        {"vol_exec": "0.00200000", "cost": "58.00000", "fee": "0.14500"}, "vol_exec", id="falls"
+    ),
+    pytest.param({"status": "exploded"}, "status", id="status"),
+    pytest.param({"fee": "NaN"}, "fee", id="nan"),
+]
+
+
+@pytest.mark.parametrize(("record", "field"), BROKEN_RECORDS)
+def test_an_order_record_that_breaks_a_rule_stops_the_run_and_books_nothing(
+    kraken: FakeKraken, executor: KrakenExecutor, record: dict[str, str], field: str
+) -> None:
+    ledger = Ledger(cash=Decimal(10000))
+    executor.ledger = ledger
+    placed = order()  # buy 0.01 BTC, limit 29,000
+    executor.submit(placed)
+    [txid] = kraken.open_orders()
+    kraken.fill(txid, "0.004")
+    executor.poll()  # a first fill, booked: what the journal holds before the broken answer
+    before = (ledger.cash, ledger.quantity("BTC/USD"), placed.filled_quantity)
+    entry_before = executor.journal.entries()[0]
+
+    kraken.orders[txid].update(record)
+    with pytest.raises(VenueAnswerError) as stopped:
+        executor.poll()
+
+    error = stopped.value
+    assert isinstance(error, FatalError)
+    assert (error.order_id, error.field) == ("o1", field)
+    assert f"order 'o1' ({txid})" in str(error)
+    assert f"{field}={kraken.orders[txid][field]!r}" in str(error)
+    assert (ledger.cash, ledger.quantity("BTC/USD"), placed.filled_quantity) == before
+    assert executor.journal.entries()[0] == entry_before
+
+
+def test_a_fill_a_rounding_past_its_limit_is_booked(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    placed = order(quantity="0.00012345")
+    executor.submit(placed)
+    [txid] = kraken.open_orders()
+    # 0.00012345 x 29,000 is 3.58005; Kraken rounds the cost up in its last place.
+    kraken.orders[txid].update(
+        vol_exec="0.00012345", cost="3.58006", fee="0.00895", status="closed"
+    )
+    [fill] = executor.poll()
+    assert isinstance(fill, OrderFilled)
+    assert fill.price == Decimal("3.58006") / Decimal("0.00012345")
+    assert placed.status is OrderStatus.FILLED
+
+
+def test_a_sell_filled_below_its_limit_stops_the_run(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    placed = order(side=Side.SELL, quantity="0.01", limit="31000")
+    executor.submit(placed)
+    [txid] = kraken.open_orders()
+    kraken.orders[txid].update(vol_exec="0.01000000", cost="290.00000", fee="0.72500")
+    with pytest.raises(VenueAnswerError, match="below the sell limit 31000"):
+        executor.poll()
+    assert placed.filled_quantity == 0

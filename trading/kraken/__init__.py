@@ -37,7 +37,13 @@ from trading.kraken.errors import (
     ReconcileError,
     VenueAnswerError,
 )
-from trading.kraken.executor import Booked, KrakenExecutor, ReconcileReport, client_order_id
+from trading.kraken.executor import (
+    Booked,
+    KrakenExecutor,
+    LookupGrace,
+    ReconcileReport,
+    client_order_id,
+)
 from trading.kraken.market_data import (
     TIMEFRAMES,
     KrakenMarketData,
@@ -77,6 +83,7 @@ __all__ = [
     "KrakenSource",
     "KrakenUnreachable",
     "LiveCatalog",
+    "LookupGrace",
     "OrderBook",
     "OrderJournal",
     "Pair",

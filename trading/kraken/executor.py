@@ -10,7 +10,10 @@ Safe by construction:
   a refusal (funds, invalid order, rate limit, nonce) rejects the order, an authentication
   error rejects it and stops the run, and a lost reply or timeout leaves it `unknown`. An
   unknown order is resolved by asking Kraken for open and then closed orders with that client
-  order id (`poll`, `cancel` and `reconcile` do it), never by sending it again.
+  order id (`poll`, `cancel` and `reconcile` do it), never by sending it again. Kraken's
+  listings can lag its book, so an order not listed stays unknown until a lookup finds it or
+  the `LookupGrace` has passed (several lookups over a minute by the clock); meanwhile no new
+  live order for its symbol is sent, and `reconcile` names it.
 - **Reads and cancels retry** with backoff (the client's `RetryPolicy` and injected sleep).
 - **Reconcile before trading.** `reconcile()` catches up on every journalled order, then
   compares Kraken's open orders and balances with the journal and the expected balances; any
@@ -85,6 +88,21 @@ class Booked:
     fee: Decimal = ZERO
 
 
+@dataclass(frozen=True, slots=True)
+class LookupGrace:
+    """When an order whose AddOrder went unanswered, and that Kraken does not list, is
+    concluded never placed: after `lookups` lookups by this executor that found nothing, the
+    last at least `seconds` after AddOrder went out (by the executor's clock). A restart counts
+    again from zero, which can only wait longer."""
+
+    lookups: int = 3
+    seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.lookups < 1 or not self.seconds >= 0:
+            raise ConfigError(f"a lookup grace needs lookups >= 1 and seconds >= 0: {self!r}")
+
+
 @dataclass(frozen=True)
 class ReconcileReport:
     balances: dict[str, Decimal]
@@ -109,6 +127,7 @@ class KrakenExecutor:
         *,
         live: bool = False,
         ledger: Ledger | None = None,
+        grace: LookupGrace | None = None,
     ) -> None:
         if not client.has_credentials:
             raise ConfigError(
@@ -125,7 +144,9 @@ class KrakenExecutor:
         self.clock = clock
         self.live = live
         self.ledger = ledger
+        self.grace = grace or LookupGrace()
         self.orders: dict[str, Order] = {}
+        self._lookups: dict[str, int] = {}  # unanswered lookups by client order id
         self._restore()
 
     def __repr__(self) -> str:
@@ -146,6 +167,14 @@ class KrakenExecutor:
             return events + self._apply(order, OrderRejected(order.id, now, str(error)))
         self.orders[order.id] = order
         events = self._apply(order, OrderSubmitted(order.id, now))
+        blocking = self._unknown(pair.symbol)
+        if blocking is not None:
+            reason = (
+                f"order {blocking.order_id!r} for {pair.symbol} is unknown at Kraken (AddOrder "
+                f"got no answer and no lookup has found it yet); no new {pair.symbol} order "
+                "until it is found or proven absent"
+            )
+            return events + self._apply(order, OrderRejected(order.id, now, reason))
         lots = pair.instrument().round_quantity(order.quantity)
         if lots != order.quantity:
             reason = (
@@ -294,7 +323,14 @@ class KrakenExecutor:
                     f"Kraken has order {txid} ({said}) open; the journal says "
                     f"{entry.status.value} for {entry.order_id!r}"
                 )
-        for entry in self.journal.entries([Journal.OPEN, Journal.UNKNOWN, Journal.PENDING]):
+        for entry in self.journal.entries([Journal.UNKNOWN, Journal.PENDING]):
+            problems.append(
+                f"order {entry.order_id!r} ({entry.client_order_id}) is unknown: AddOrder got "
+                f"no answer and {self._lookups.get(entry.client_order_id, 0)} lookup(s) have not "
+                f"found it at Kraken; no new {entry.symbol} order until it is found or proven "
+                "absent"
+            )
+        for entry in self.journal.entries([Journal.OPEN]):
             if entry.txid not in kraken_open:
                 problems.append(
                     f"the journal has {entry.order_id!r} ({entry.txid or 'no txid'}) "
@@ -315,7 +351,8 @@ class KrakenExecutor:
 
     def _resolve(self, entry: JournalEntry) -> list[OrderEvent]:
         """Find an order whose AddOrder went unanswered: open first, then closed. Not found
-        in either means it never reached Kraken."""
+        in either, it stays unknown until the lookup grace has passed; then it never reached
+        Kraken."""
         order = self._order(entry)
         now = self.clock.now()
         if not entry.live:
@@ -331,14 +368,29 @@ class KrakenExecutor:
             endpoint = "ClosedOrders"
             found = read_section(endpoint, self.client.private(endpoint, closed), "closed")
         if not found:
+            looked = self._lookups[entry.client_order_id] = (
+                self._lookups.get(entry.client_order_id, 0) + 1
+            )
+            waited = (now - entry.created_at).total_seconds()
+            if looked < self.grace.lookups or waited < self.grace.seconds:
+                _log.warning(
+                    "order %s (%s) still unknown: not listed by Kraken in %d lookup(s) over %gs",
+                    order.id,
+                    entry.client_order_id,
+                    looked,
+                    waited,
+                )
+                return []
             reason = (
                 f"no answer to AddOrder and Kraken has no order with client order id "
-                f"{entry.client_order_id}: it was never placed"
+                f"{entry.client_order_id}: not found in {looked} lookups over {waited:g}s: "
+                "it was never placed"
             )
             self.journal.update(entry.client_order_id, now, status=Journal.REJECTED, reason=reason)
             return self._apply(order, OrderRejected(order.id, now, reason))
         txid, info = next(iter(found.items()))
         entry = self.journal.update(entry.client_order_id, now, status=Journal.OPEN, txid=txid)
+        self._lookups.pop(entry.client_order_id, None)
         _log.info("order %s resolved: Kraken holds it as %s", order.id, txid)
         events = self._apply(order, OrderAccepted(order.id, now))
         return events + self._catch_up(endpoint, entry, info)
@@ -457,6 +509,14 @@ class KrakenExecutor:
                 )
             )
         return order
+
+    def _unknown(self, symbol: str) -> JournalEntry | None:
+        """A live order of `symbol` whose fate Kraken has not told yet, when this executor
+        places live orders (a validate-only one places nothing, so nothing can double)."""
+        if not self.live:
+            return None
+        unresolved = self.journal.entries([Journal.PENDING, Journal.UNKNOWN])
+        return next((e for e in unresolved if e.live and e.symbol == symbol), None)
 
     def _order(self, entry: JournalEntry) -> Order:
         order = self.orders.get(entry.order_id)

@@ -33,6 +33,7 @@ from trading.kraken import (
     KrakenCredentials,
     KrakenExecutor,
     KrakenRateLimited,
+    LookupGrace,
     OrderJournal,
     ReconcileError,
     VenueAnswerError,
@@ -201,7 +202,39 @@ def test_a_lost_reply_to_a_market_order_is_found_among_the_closed_orders_with_it
     assert len(kraken.calls("AddOrder")) == 1
 
 
-def test_a_timed_out_order_kraken_never_saw_is_rejected_after_the_query(
+def not_listed_yet(kraken: FakeKraken, lookups: int = 1) -> None:
+    """Kraken's listings lag its book: the next `lookups` open/closed queries find nothing."""
+    kraken.script("OpenOrders", *[Reply("private_OpenOrders")] * lookups)
+    kraken.script("ClosedOrders", *[Reply("private_ClosedOrders_none")] * lookups)
+
+
+def test_an_unknown_order_not_listed_yet_stays_unknown_and_blocks_its_symbol_until_found(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    ledger = Ledger(cash=Decimal(10000))
+    executor.ledger = ledger
+    kraken.script("AddOrder", Drop())
+    placed = order(limit=None)  # Kraken fills it at once; its answer is lost
+    executor.submit(placed)
+    not_listed_yet(kraken)
+
+    assert executor.poll() == []
+    assert placed.status is OrderStatus.SUBMITTED
+    assert executor.journal.entries()[0].status is Journal.UNKNOWN
+
+    again = order("o2", limit=None)
+    assert kinds(executor.submit(again)) == [OrderSubmitted, OrderRejected]
+    assert "'o1' for BTC/USD is unknown at Kraken" in again.reason
+    assert len(kraken.calls("AddOrder")) == 1
+    assert executor.journal.by_order_id("o2") is None  # never sent, so never journalled
+
+    assert kinds(executor.poll()) == [OrderAccepted, OrderFilled]
+    assert ledger.quantity("BTC/USD") == Decimal("0.01")
+    assert kinds(executor.submit(order("o3", limit=None))) == [OrderSubmitted, OrderAccepted]
+    assert len(kraken.calls("AddOrder")) == 2
+
+
+def test_an_unknown_order_is_concluded_never_placed_only_after_lookups_over_the_grace_period(
     kraken: FakeKraken,
     make_client: ClientFactory,
     credentials: KrakenCredentials,
@@ -209,14 +242,39 @@ def test_a_timed_out_order_kraken_never_saw_is_rejected_after_the_query(
     clock: ReplayClock,
 ) -> None:
     kraken.script("AddOrder", Hang())
-    executor = KrakenExecutor(make_client(credentials, timeout_s=0.2), journal, clock, live=True)
+    client = make_client(credentials, timeout_s=0.2)
+    grace = LookupGrace(lookups=3, seconds=60)
+    executor = KrakenExecutor(client, journal, clock, live=True, grace=grace)
     placed = order()
     executor.submit(placed)
     assert journal.entries()[0].status is Journal.UNKNOWN
 
+    for seconds in (0, 30, 40):  # three lookups, but only 40 s after AddOrder went out
+        clock.advance_to(at(NOW + seconds))
+        assert executor.poll() == []
+        assert placed.status is OrderStatus.SUBMITTED
+    with pytest.raises(ReconcileError, match=r"'o1' .* is unknown: .* 4 lookup\(s\)"):
+        executor.reconcile()
+
+    clock.advance_to(at(NOW + 60))
     assert kinds(executor.poll()) == [OrderRejected]
-    assert "never placed" in placed.reason
+    assert "not found in 5 lookups over 60s: it was never placed" in placed.reason
+    assert journal.entries()[0].status is Journal.REJECTED
+    assert len(kraken.calls("OpenOrders")) == 6  # five lookups and the reconcile's listing
     assert len(kraken.calls("AddOrder")) == 1
+
+
+def test_reconcile_names_an_unknown_order_kraken_filled_and_the_balance_it_moved(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    kraken.script("AddOrder", Drop())
+    executor.submit(order(limit=None))
+    not_listed_yet(kraken)
+    with pytest.raises(ReconcileError) as stopped:
+        executor.reconcile({"BTC": Decimal("0.5"), "USD": Decimal(10000)})
+    assert "'o1'" in str(stopped.value)
+    assert "is unknown" in str(stopped.value)
+    assert "BTC: Kraken holds 0.5100000000, expected 0.5" in str(stopped.value)
 
 
 def test_an_unknown_order_left_by_a_crash_is_resolved_on_restart(

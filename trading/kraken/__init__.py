@@ -34,6 +34,7 @@ from trading.kraken.errors import (
     KrakenRateLimited,
     KrakenRejected,
     KrakenUnreachable,
+    KrakenUnreadable,
     ReconcileError,
     VenueAnswerError,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "KrakenRejected",
     "KrakenSource",
     "KrakenUnreachable",
+    "KrakenUnreadable",
     "LiveCatalog",
     "LookupGrace",
     "OrderBook",

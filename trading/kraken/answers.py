@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from trading.domain import ZERO
-from trading.kraken.errors import VenueAnswerError
+from trading.kraken.errors import KrakenUnreadable, VenueAnswerError
 from trading.kraken.store import JournalEntry
 
 LIMIT_TOLERANCE: Final = Decimal("0.001")  # 0.1% of the limit
@@ -88,6 +88,24 @@ def read_order_record(endpoint: str, entry: JournalEntry, info: object) -> Order
         _check_price(entry, executed - entry.executed, cost - entry.cost, cost, broken)
     reason = info.get("reason")
     return OrderRecord(executed, cost, fee, str(status), str(reason) if reason else "")
+
+
+def read_txid(result: object) -> str:
+    """The txid of a placed order from AddOrder's result; `KrakenUnreadable` when it holds
+    none, since the order may then be placed or not."""
+    txids = result.get("txid") if isinstance(result, Mapping) else None
+    if isinstance(txids, list) and len(txids) == 1 and isinstance(txids[0], str) and txids[0]:
+        return txids[0]
+    raise KrakenUnreadable(f"Kraken AddOrder: an answer without one txid: {result!r:.80}")
+
+
+def read_validated(result: object) -> str:
+    """What Kraken said of a validate-only order ("buy 0.01 XBTUSD @ limit 29000")."""
+    if not isinstance(result, Mapping):
+        raise KrakenUnreadable(f"Kraken AddOrder: an answer that is no object: {result!r:.80}")
+    descr = result.get("descr")
+    said = descr.get("order") if isinstance(descr, Mapping) else None
+    return said if isinstance(said, str) else ""
 
 
 def read_section(endpoint: str, result: object, key: str | None = None) -> dict[str, Any]:

@@ -52,6 +52,11 @@ class KrakenUnreachable(KrakenError, RetryableError):
     order, its fate is unknown until the open and closed orders are queried."""
 
 
+class KrakenUnreadable(KrakenUnreachable):
+    """An answer that cannot be read (cut short, empty, not JSON, without what the endpoint
+    always sends): as with no answer, the request may or may not have been processed."""
+
+
 class KrakenRejected(KrakenError, FatalError):
     """Any other refusal by Kraken; retrying the same request cannot help."""
 

@@ -56,7 +56,13 @@ from trading.domain import (
     Side,
 )
 from trading.errors import ConfigError, DataError
-from trading.kraken.answers import read_balances, read_order_record, read_section
+from trading.kraken.answers import (
+    read_balances,
+    read_order_record,
+    read_section,
+    read_txid,
+    read_validated,
+)
 from trading.kraken.client import KrakenClient, Pair
 from trading.kraken.errors import (
     KrakenAuthError,
@@ -216,9 +222,11 @@ class KrakenExecutor:
             params["validate"] = "true"
         try:
             result = self.client.private("AddOrder", params, retry=False)
-        except KrakenUnreachable as error:
+            txid = read_txid(result) if self.live else None
+            said = read_validated(result)
+        except KrakenUnreachable as error:  # no answer, or one that cannot be read
             if not self.live:
-                reason = f"{error}: no answer to a validate-only order; nothing was placed"
+                reason = f"{error}: no readable answer to a validate-only order; nothing was placed"
                 self.journal.update(cl_ord_id, now, status=Journal.REJECTED, reason=reason)
                 return self._apply(order, OrderRejected(order.id, now, reason))
             # It may or may not have reached Kraken: only a query can tell. Never resend.
@@ -233,13 +241,11 @@ class KrakenExecutor:
         except KrakenError as error:  # refused: funds, invalid, rate limit, nonce...
             self.journal.update(cl_ord_id, now, status=Journal.REJECTED, reason=str(error))
             return self._apply(order, OrderRejected(order.id, now, str(error)))
-        if not self.live:
-            said = result.get("descr", {}).get("order", "")
+        if txid is None:
             reason = f"validate only: Kraken accepted {said!r}; nothing was placed"
             self.journal.update(cl_ord_id, now, status=Journal.VALIDATED, reason=reason)
             events = self._apply(order, OrderAccepted(order.id, now))
             return events + self._apply(order, OrderCanceled(order.id, now, reason))
-        txid = str(result["txid"][0])
         self.journal.update(cl_ord_id, now, status=Journal.OPEN, txid=txid)
         return self._apply(order, OrderAccepted(order.id, now))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from tests.fakes.kraken_server import Drop, FakeKraken, Hang, Reply
+from tests.fakes.kraken_server import Drop, FakeKraken, Garbled, Hang, Reply
 from tests.trading.kraken.conftest import API_KEY, NOW, WRONG_SECRET, ClientFactory, at
 from trading.clock import ReplayClock
 from trading.domain import (
@@ -275,6 +275,63 @@ def test_reconcile_names_an_unknown_order_kraken_filled_and_the_balance_it_moved
     assert "'o1'" in str(stopped.value)
     assert "is unknown" in str(stopped.value)
     assert "BTC: Kraken holds 0.5100000000, expected 0.5" in str(stopped.value)
+
+
+# Answers that cannot be read in any mode, and those only a live order's cannot (a
+# validate-only answer has no txid).
+UNREADABLE = [
+    pytest.param('{"error": [], "result": {"descr": {"order": "buy 0.01000000 XB', id="cut-short"),
+    pytest.param("", id="empty"),
+    pytest.param('{"error": []}', id="no-result"),
+    pytest.param('{"error": [], "result": "placed"}', id="result-no-object"),
+]
+UNREADABLE_ADD_ORDER = [
+    *UNREADABLE,
+    pytest.param('{"error": [], "result": {"descr": {"order": "buy"}}}', id="no-txid"),
+    pytest.param('{"error": [], "result": {"txid": []}}', id="empty-txid"),
+    pytest.param('{"error": [], "result": {"txid": [7]}}', id="txid-no-text"),
+]
+
+
+@pytest.mark.parametrize("body", UNREADABLE_ADD_ORDER)
+def test_an_addorder_answer_that_cannot_be_read_leaves_a_live_order_unknown(
+    kraken: FakeKraken, executor: KrakenExecutor, body: str
+) -> None:
+    kraken.script("AddOrder", Garbled(body))
+    placed = order()
+
+    assert kinds(executor.submit(placed)) == [OrderSubmitted]
+    entry = executor.journal.entries()[0]
+    assert entry.status is Journal.UNKNOWN
+    assert "outcome unknown" in entry.reason
+
+    assert kinds(executor.poll()) == [OrderAccepted]  # Kraken placed it: found by asking
+    assert len(kraken.calls("AddOrder")) == 1
+
+
+@pytest.mark.parametrize("body", UNREADABLE)
+def test_an_addorder_answer_that_cannot_be_read_rejects_a_validate_only_order(
+    kraken: FakeKraken,
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    journal: OrderJournal,
+    clock: ReplayClock,
+    body: str,
+) -> None:
+    kraken.script("AddOrder", Garbled(body))
+    placed = order()
+    events = KrakenExecutor(make_client(credentials), journal, clock).submit(placed)
+    assert kinds(events) == [OrderSubmitted, OrderRejected]
+    assert "nothing was placed" in placed.reason
+    assert journal.entries()[0].status is Journal.REJECTED
+
+
+def test_a_read_whose_answer_cannot_be_read_is_retried(
+    kraken: FakeKraken, executor: KrakenExecutor, sleeps: list[float]
+) -> None:
+    kraken.script("Balance", Garbled('{"error": [], "resu'))
+    assert executor.client.private("Balance")["ZUSD"] == "10000.0000"
+    assert sleeps == [1.0]
 
 
 def test_an_unknown_order_left_by_a_crash_is_resolved_on_restart(

@@ -16,8 +16,9 @@ newest committed candle; Trades pages by a nanosecond `since`, at most 1000 trad
 
 Tests steer it with `script(endpoint, *faults)`: `Reply(fixture)` answers with that payload
 without processing, `Drop()` processes the request and then closes the connection without a
-reply (the order exists, the client saw nothing), `Hang()` holds the request until the client
-times out. Every request is recorded in `requests`, and `observers[endpoint]` is called with
+reply (the order exists, the client saw nothing), `Garbled(body)` processes it and answers
+with `body` as it is (cut short, empty, missing a field), `Hang()` holds the request until the
+client times out. Every request is recorded in `requests`, and `observers[endpoint]` is called with
 the parameters of each request as it arrives.
 
 Permission names follow Kraken's GetApiKeyInfo (`query-funds`, `withdraw-funds`,
@@ -105,11 +106,18 @@ class Drop:
 
 
 @dataclass(frozen=True)
+class Garbled:
+    """Process the request, then answer with `body` verbatim (HTTP 200, JSON content type)."""
+
+    body: str
+
+
+@dataclass(frozen=True)
 class Hang:
     """Hold the request unanswered (and unprocessed) until the client gives up."""
 
 
-Fault = Reply | Drop | Hang
+Fault = Reply | Drop | Garbled | Hang
 
 
 @dataclass(frozen=True)
@@ -560,18 +568,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         payload = fake.handle(endpoint, params, key)
         outcome = (
-            "dropped"
-            if isinstance(fault, Drop)
+            type(fault).__name__.lower()
+            if isinstance(fault, Drop | Garbled)
             else ("ok" if not payload["error"] else payload["error"][0])
         )
         fake.record(method, endpoint, params, key, outcome)
         if isinstance(fault, Drop):
             self.close_connection = True
             return
+        if isinstance(fault, Garbled):
+            self._send_bytes(200, fault.body.encode())
+            return
         self._send(200, payload)
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
+        self._send_bytes(status, json.dumps(payload).encode())
+
+    def _send_bytes(self, status: int, data: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

@@ -333,3 +333,27 @@ def test_a_bundled_run_neither_resumes_on_kraken_nor_takes_kraken_options(
     code, _, err = invoke("trade", "--resume", "b1", "--live")
     assert code == 2
     assert "run 'b1' did not trade on Kraken; go on without --live" in err
+
+
+def test_a_kraken_answer_that_breaks_a_rule_stops_a_live_run_with_one_line(
+    kraken: WallClockKraken, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_keys(monkeypatch)
+
+    def pays_the_account(params: dict[str, str]) -> None:
+        for order in kraken.orders.values():
+            if order.get("cl_ord_id"):
+                order["fee"] = "-1000.00000"
+
+    kraken.observers["QueryOrders"] = pays_the_account
+    code, _, err = trade(kraken, tmp_path, "--live", "--max-cycles", "3", "--run-id", "l1")
+
+    assert code == 2
+    [line] = err.strip().splitlines()[1:]  # after the --live warning
+    assert line.startswith("error: Kraken's QueryOrders answer breaks a rule for order 'l1-0-")
+    assert "fee='-1000.00000'" in line
+    assert "Traceback" not in err
+    store = Store(f"sqlite:///{home / 'live.db'}")
+    assert store.fills("l1") == []
+    assert store.run("l1").status == "failed"
+    store.close()

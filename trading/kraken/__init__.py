@@ -34,9 +34,17 @@ from trading.kraken.errors import (
     KrakenRateLimited,
     KrakenRejected,
     KrakenUnreachable,
+    KrakenUnreadable,
     ReconcileError,
+    VenueAnswerError,
 )
-from trading.kraken.executor import Booked, KrakenExecutor, ReconcileReport, client_order_id
+from trading.kraken.executor import (
+    Booked,
+    KrakenExecutor,
+    LookupGrace,
+    ReconcileReport,
+    client_order_id,
+)
 from trading.kraken.market_data import (
     TIMEFRAMES,
     KrakenMarketData,
@@ -75,7 +83,9 @@ __all__ = [
     "KrakenRejected",
     "KrakenSource",
     "KrakenUnreachable",
+    "KrakenUnreadable",
     "LiveCatalog",
+    "LookupGrace",
     "OrderBook",
     "OrderJournal",
     "Pair",
@@ -83,6 +93,7 @@ __all__ = [
     "ReconcileError",
     "ReconcileReport",
     "RetryPolicy",
+    "VenueAnswerError",
     "base_url_from_env",
     "check_keys",
     "client_order_id",

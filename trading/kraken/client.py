@@ -5,6 +5,7 @@ Kraken's error strings; this client asks it for Kraken's own payloads (`exchange
 reads them as exact decimals, since ccxt's parsed numbers are floats. Every ccxt error becomes
 one of `trading.kraken.errors` here, with secrets scrubbed from its message.
 
+An answer that cannot be read (cut short, empty) is `KrakenUnreadable`, a lost answer.
 Reads retry with exponential backoff on rate limits, nonce refusals and lost answers, waiting
 through an injected `sleep`; `private(..., retry=False)` is for what must never be resent (an
 order). Only the base URL differs between Kraken and the loopback fake the tests run against.
@@ -33,6 +34,7 @@ from trading.kraken.errors import (
     KrakenRateLimited,
     KrakenRejected,
     KrakenUnreachable,
+    KrakenUnreadable,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ DEFAULT_URL: Final = "https://api.kraken.com"
 URL_ENV: Final = "TRADEPIT_KRAKEN_URL"
 _AUTH_CODES: Final = ("EAPI:Invalid key", "EAPI:Invalid signature")
 _RETRYABLE: Final = (KrakenRateLimited, KrakenNonceRejected, KrakenUnreachable)
+_EXCERPT: Final = 80  # characters of an unreadable answer quoted in its error
 
 
 def base_url_from_env(environ: Mapping[str, str] | None = None) -> str:
@@ -168,7 +171,16 @@ class KrakenClient:
             response = self._exchange.request(endpoint, [scope], method, dict(params or {}))
         except self._ccxt.BaseError as error:
             raise self._mapped(endpoint, error) from None
-        return response["result"] if isinstance(response, dict) else response
+        # ccxt hands back the raw text of a body it cannot parse (cut short, empty): Kraken
+        # always answers an object with a "result", so anything else went wrong on the way.
+        if not isinstance(response, dict) or "result" not in response:
+            said = repr(response)[:_EXCERPT]
+            raise KrakenUnreadable(
+                redact(
+                    f"Kraken {endpoint}: an answer that cannot be read: {said}", self.credentials
+                )
+            )
+        return response["result"]
 
     def _mapped(self, endpoint: str, error: ccxt.BaseError) -> KrakenError:
         """Kraken's codes and tradepit's class for a ccxt error. `from None` above drops the

@@ -52,8 +52,37 @@ class KrakenUnreachable(KrakenError, RetryableError):
     order, its fate is unknown until the open and closed orders are queried."""
 
 
+class KrakenUnreadable(KrakenUnreachable):
+    """An answer that cannot be read (cut short, empty, not JSON, without what the endpoint
+    always sends): as with no answer, the request may or may not have been processed."""
+
+
 class KrakenRejected(KrakenError, FatalError):
     """Any other refusal by Kraken; retrying the same request cannot help."""
+
+
+class VenueAnswerError(KrakenError, FatalError):
+    """Kraken answered with something that breaks a rule of the books (a cost of 0, a negative
+    fee, a price beyond the limit, an executed volume that falls or passes the order's):
+    nothing of it is booked and the run stops with this report."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        subject: str,
+        field: str,
+        value: object,
+        rule: str,
+        order_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            f"Kraken's {endpoint} answer breaks a rule for {subject}: {field}={value!r} {rule}; "
+            "nothing of it was booked and the run stops"
+        )
+        self.endpoint = endpoint
+        self.order_id = order_id
+        self.field = field
+        self.value = value
 
 
 class ReconcileError(FatalError):

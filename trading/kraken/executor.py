@@ -10,16 +10,22 @@ Safe by construction:
   a refusal (funds, invalid order, rate limit, nonce) rejects the order, an authentication
   error rejects it and stops the run, and a lost reply or timeout leaves it `unknown`. An
   unknown order is resolved by asking Kraken for open and then closed orders with that client
-  order id (`poll`, `cancel` and `reconcile` do it), never by sending it again.
+  order id (`poll`, `cancel` and `reconcile` do it), never by sending it again. Kraken's
+  listings can lag its book, so an order not listed stays unknown until a lookup finds it or
+  the `LookupGrace` has passed (several lookups over a minute by the clock); meanwhile no new
+  live order for its symbol is sent, and `reconcile` names it.
 - **Reads and cancels retry** with backoff (the client's `RetryPolicy` and injected sleep).
 - **Reconcile before trading.** `reconcile()` catches up on every journalled order, then
   compares Kraken's open orders and balances with the journal and the expected balances; any
   disagreement raises `ReconcileError` with the whole report.
 
-Fills come from Kraken's order records (`vol_exec`, `cost`, `fee`): `poll()` turns what was
+Fills come from Kraken's order records (`vol_exec`, `cost`, `fee`), each checked first
+(`trading.kraken.answers`: a record that breaks a rule raises `VenueAnswerError` and books
+nothing): `poll()` turns what was
 executed since the last look into one `OrderFilled` per order and change, so a fill is emitted
 once even across restarts (the journal keeps what was already reported), and `unbooked()`
-makes up fills a caller's books lack after it died between a poll and its own commit. As the
+makes up fills a caller's books lack after it died between a poll and its own commit. Either
+way a fill moves its order and the ledger together or neither (`book_fill`). As the
 trading loop's executor, `process_bar` polls the closed bar's symbol. Kraken's order record
 does not say maker or taker; market orders are reported as taker, limit orders as maker.
 """
@@ -32,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
 from trading.clock import Clock
 from trading.domain import (
@@ -50,6 +56,13 @@ from trading.domain import (
     Side,
 )
 from trading.errors import ConfigError, DataError
+from trading.kraken.answers import (
+    read_balances,
+    read_order_record,
+    read_section,
+    read_txid,
+    read_validated,
+)
 from trading.kraken.client import KrakenClient, Pair
 from trading.kraken.errors import (
     KrakenAuthError,
@@ -59,7 +72,7 @@ from trading.kraken.errors import (
     ReconcileError,
 )
 from trading.kraken.store import Journal, JournalEntry, OrderJournal, new_entry
-from trading.ledger import Ledger
+from trading.ledger import Ledger, book_fill
 
 _IDS: Final = uuid.UUID("6f1c1c52-7d0e-4c57-9a53-3e1f2b8d4a10")  # namespace of our cl_ord_ids
 _QUERY_BATCH: Final = 50  # Kraken's QueryOrders takes at most 50 txids
@@ -79,6 +92,21 @@ class Booked:
     quantity: Decimal = ZERO
     notional: Decimal = ZERO
     fee: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class LookupGrace:
+    """When an order whose AddOrder went unanswered, and that Kraken does not list, is
+    concluded never placed: after `lookups` lookups by this executor that found nothing, the
+    last at least `seconds` after AddOrder went out (by the executor's clock). A restart counts
+    again from zero, which can only wait longer."""
+
+    lookups: int = 3
+    seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.lookups < 1 or not self.seconds >= 0:
+            raise ConfigError(f"a lookup grace needs lookups >= 1 and seconds >= 0: {self!r}")
 
 
 @dataclass(frozen=True)
@@ -105,6 +133,7 @@ class KrakenExecutor:
         *,
         live: bool = False,
         ledger: Ledger | None = None,
+        grace: LookupGrace | None = None,
     ) -> None:
         if not client.has_credentials:
             raise ConfigError(
@@ -121,7 +150,9 @@ class KrakenExecutor:
         self.clock = clock
         self.live = live
         self.ledger = ledger
+        self.grace = grace or LookupGrace()
         self.orders: dict[str, Order] = {}
+        self._lookups: dict[str, int] = {}  # unanswered lookups by client order id
         self._restore()
 
     def __repr__(self) -> str:
@@ -142,6 +173,14 @@ class KrakenExecutor:
             return events + self._apply(order, OrderRejected(order.id, now, str(error)))
         self.orders[order.id] = order
         events = self._apply(order, OrderSubmitted(order.id, now))
+        blocking = self._unknown(pair.symbol)
+        if blocking is not None:
+            reason = (
+                f"order {blocking.order_id!r} for {pair.symbol} is unknown at Kraken (AddOrder "
+                f"got no answer and no lookup has found it yet); no new {pair.symbol} order "
+                "until it is found or proven absent"
+            )
+            return events + self._apply(order, OrderRejected(order.id, now, reason))
         lots = pair.instrument().round_quantity(order.quantity)
         if lots != order.quantity:
             reason = (
@@ -183,9 +222,11 @@ class KrakenExecutor:
             params["validate"] = "true"
         try:
             result = self.client.private("AddOrder", params, retry=False)
-        except KrakenUnreachable as error:
+            txid = read_txid(result) if self.live else None
+            said = read_validated(result)
+        except KrakenUnreachable as error:  # no answer, or one that cannot be read
             if not self.live:
-                reason = f"{error}: no answer to a validate-only order; nothing was placed"
+                reason = f"{error}: no readable answer to a validate-only order; nothing was placed"
                 self.journal.update(cl_ord_id, now, status=Journal.REJECTED, reason=reason)
                 return self._apply(order, OrderRejected(order.id, now, reason))
             # It may or may not have reached Kraken: only a query can tell. Never resend.
@@ -200,13 +241,11 @@ class KrakenExecutor:
         except KrakenError as error:  # refused: funds, invalid, rate limit, nonce...
             self.journal.update(cl_ord_id, now, status=Journal.REJECTED, reason=str(error))
             return self._apply(order, OrderRejected(order.id, now, str(error)))
-        if not self.live:
-            said = result.get("descr", {}).get("order", "")
+        if txid is None:
             reason = f"validate only: Kraken accepted {said!r}; nothing was placed"
             self.journal.update(cl_ord_id, now, status=Journal.VALIDATED, reason=reason)
             events = self._apply(order, OrderAccepted(order.id, now))
             return events + self._apply(order, OrderCanceled(order.id, now, reason))
-        txid = str(result["txid"][0])
         self.journal.update(cl_ord_id, now, status=Journal.OPEN, txid=txid)
         return self._apply(order, OrderAccepted(order.id, now))
 
@@ -227,9 +266,10 @@ class KrakenExecutor:
             if "EOrder:Unknown order" not in error.codes:
                 raise
             # No longer open at Kraken (filled or canceled meanwhile): the query below tells.
-        found = self.client.private("QueryOrders", {"txid": entry.txid or ""})
+        query = {"txid": entry.txid or ""}
+        found = read_section("QueryOrders", self.client.private("QueryOrders", query))
         if entry.txid in found:
-            events += self._catch_up(entry, found[entry.txid], cancel_reason=reason)
+            events += self._catch_up("QueryOrders", entry, found[entry.txid], reason)
         return events
 
     def open_orders(self) -> list[Order]:
@@ -251,12 +291,11 @@ class KrakenExecutor:
         ]
         for start in range(0, len(working), _QUERY_BATCH):
             batch = working[start : start + _QUERY_BATCH]
-            found = self.client.private(
-                "QueryOrders", {"txid": ",".join(e.txid or "" for e in batch)}
-            )
+            query = {"txid": ",".join(e.txid or "" for e in batch)}
+            found = read_section("QueryOrders", self.client.private("QueryOrders", query))
             for entry in batch:
                 if entry.txid in found:
-                    events += self._catch_up(entry, found[entry.txid])
+                    events += self._catch_up("QueryOrders", entry, found[entry.txid])
         return events
 
     def process_bars(self, bars: Sequence[Bar]) -> list[OrderEvent]:
@@ -274,11 +313,13 @@ class KrakenExecutor:
         listing every disagreement; returns the report when there is none."""
         events = self.poll()
         problems: list[str] = []
-        kraken_open: dict[str, Any] = self.client.private("OpenOrders")["open"]
+        kraken_open = read_section("OpenOrders", self.client.private("OpenOrders"), "open")
         ours = {e.client_order_id: e for e in self.journal.entries()}
-        for txid, info in kraken_open.items():
+        for txid, listed in kraken_open.items():
+            info = read_section("OpenOrders", listed)
             entry = ours.get(str(info.get("cl_ord_id") or ""))
-            said = info.get("descr", {}).get("order", "?")
+            descr = info.get("descr")
+            said = descr.get("order", "?") if isinstance(descr, Mapping) else "?"
             if entry is None:
                 problems.append(
                     f"Kraken has open order {txid} ({said}) that tradepit did not place"
@@ -288,15 +329,22 @@ class KrakenExecutor:
                     f"Kraken has order {txid} ({said}) open; the journal says "
                     f"{entry.status.value} for {entry.order_id!r}"
                 )
-        for entry in self.journal.entries([Journal.OPEN, Journal.UNKNOWN, Journal.PENDING]):
+        for entry in self.journal.entries([Journal.UNKNOWN, Journal.PENDING]):
+            problems.append(
+                f"order {entry.order_id!r} ({entry.client_order_id}) is unknown: AddOrder got "
+                f"no answer and {self._lookups.get(entry.client_order_id, 0)} lookup(s) have not "
+                f"found it at Kraken; no new {entry.symbol} order until it is found or proven "
+                "absent"
+            )
+        for entry in self.journal.entries([Journal.OPEN]):
             if entry.txid not in kraken_open:
                 problems.append(
                     f"the journal has {entry.order_id!r} ({entry.txid or 'no txid'}) "
                     f"{entry.status.value}, but Kraken does not hold it open"
                 )
         balances = {
-            self.client.asset_code(asset): Decimal(amount)
-            for asset, amount in self.client.private("Balance").items()
+            self.client.asset_code(asset): amount
+            for asset, amount in read_balances("Balance", self.client.private("Balance")).items()
         }
         for asset, expected in (expected_balances or {}).items():
             actual = balances.get(asset, ZERO)
@@ -309,7 +357,8 @@ class KrakenExecutor:
 
     def _resolve(self, entry: JournalEntry) -> list[OrderEvent]:
         """Find an order whose AddOrder went unanswered: open first, then closed. Not found
-        in either means it never reached Kraken."""
+        in either, it stays unknown until the lookup grace has passed; then it never reached
+        Kraken."""
         order = self._order(entry)
         now = self.clock.now()
         if not entry.live:
@@ -317,32 +366,56 @@ class KrakenExecutor:
             self.journal.update(entry.client_order_id, now, status=Journal.REJECTED, reason=reason)
             return self._apply(order, OrderRejected(order.id, now, reason))
         query = {"cl_ord_id": entry.client_order_id}
-        found = self.client.private("OpenOrders", query)["open"]
+        endpoint = "OpenOrders"
+        found = read_section(endpoint, self.client.private(endpoint, query), "open")
         if not found:
             start = entry.created_at - timedelta(minutes=5)
             closed = {**query, "start": str(int(start.timestamp()))}
-            found = self.client.private("ClosedOrders", closed)["closed"]
+            endpoint = "ClosedOrders"
+            found = read_section(endpoint, self.client.private(endpoint, closed), "closed")
         if not found:
+            looked = self._lookups[entry.client_order_id] = (
+                self._lookups.get(entry.client_order_id, 0) + 1
+            )
+            waited = (now - entry.created_at).total_seconds()
+            if looked < self.grace.lookups or waited < self.grace.seconds:
+                _log.warning(
+                    "order %s (%s) still unknown: not listed by Kraken in %d lookup(s) over %gs",
+                    order.id,
+                    entry.client_order_id,
+                    looked,
+                    waited,
+                )
+                return []
             reason = (
                 f"no answer to AddOrder and Kraken has no order with client order id "
-                f"{entry.client_order_id}: it was never placed"
+                f"{entry.client_order_id}: not found in {looked} lookups over {waited:g}s: "
+                "it was never placed"
             )
             self.journal.update(entry.client_order_id, now, status=Journal.REJECTED, reason=reason)
             return self._apply(order, OrderRejected(order.id, now, reason))
         txid, info = next(iter(found.items()))
         entry = self.journal.update(entry.client_order_id, now, status=Journal.OPEN, txid=txid)
+        self._lookups.pop(entry.client_order_id, None)
         _log.info("order %s resolved: Kraken holds it as %s", order.id, txid)
         events = self._apply(order, OrderAccepted(order.id, now))
-        return events + self._catch_up(entry, info)
+        return events + self._catch_up(endpoint, entry, info)
 
     def _catch_up(
-        self, entry: JournalEntry, info: Mapping[str, Any], cancel_reason: str | None = None
+        self,
+        endpoint: str,
+        entry: JournalEntry,
+        info: object,
+        cancel_reason: str | None = None,
     ) -> list[OrderEvent]:
+        """Book what Kraken's record `info` (from `endpoint`) adds to the journal's `entry`, once
+        the record passed every rule (`read_order_record`): a broken one changes nothing."""
         order = self._order(entry)
         now = self.clock.now()
-        executed, cost, fee = (Decimal(str(info[k])) for k in ("vol_exec", "cost", "fee"))
+        record = read_order_record(endpoint, entry, info)
+        executed, cost, fee = record.executed, record.cost, record.fee
         events: list[OrderEvent] = []
-        delta = executed - entry.executed
+        delta, added_cost, added_fee = record.added(entry)
         if delta > ZERO:
             fill = OrderFilled(
                 order_id=order.id,
@@ -351,21 +424,20 @@ class KrakenExecutor:
                 symbol=order.symbol,
                 side=order.side,
                 quantity=delta,
-                price=(cost - entry.cost) / delta,
-                fee=fee - entry.fee,
+                price=added_cost / delta,
+                fee=added_fee,
                 liquidity=Liquidity.TAKER if order.type is OrderType.MARKET else Liquidity.MAKER,
             )
-            if self.ledger is not None:
-                self.ledger.apply_fill(fill)
-            events += self._apply(order, fill)
-        status = str(info.get("status"))
+            if book_fill(order, fill, self.ledger):
+                events.append(fill)
+        status = record.status
         journal = {"closed": Journal.CLOSED, "canceled": Journal.CANCELED}.get(status)
         if status == "expired":
             journal = Journal.CANCELED
         if journal is Journal.CLOSED and order.status.is_open:
             journal = Journal.CANCELED  # closed short of its volume: the rest is gone
         if journal is Journal.CANCELED and order.status.is_open:
-            why = cancel_reason or str(info.get("reason") or f"{status} by Kraken")
+            why = cancel_reason or record.reason or f"{status} by Kraken"
             events += self._apply(order, OrderCanceled(order.id, now, why))
         self.journal.update(
             entry.client_order_id, now, status=journal, executed=executed, cost=cost, fee=fee
@@ -400,9 +472,8 @@ class KrakenExecutor:
                 entry.fee - held.fee,
                 Liquidity.TAKER if order.type is OrderType.MARKET else Liquidity.MAKER,
             )
-            if self.ledger is not None:
-                self.ledger.apply_fill(fill)
-            events += self._apply(order, fill)
+            if book_fill(order, fill, self.ledger):
+                events.append(fill)
             if entry.status is Journal.CANCELED and order.status.is_open:
                 why = entry.reason or "canceled by Kraken"
                 events += self._apply(order, OrderCanceled(order.id, self.clock.now(), why))
@@ -444,6 +515,14 @@ class KrakenExecutor:
                 )
             )
         return order
+
+    def _unknown(self, symbol: str) -> JournalEntry | None:
+        """A live order of `symbol` whose fate Kraken has not told yet, when this executor
+        places live orders (a validate-only one places nothing, so nothing can double)."""
+        if not self.live:
+            return None
+        unresolved = self.journal.entries([Journal.PENDING, Journal.UNKNOWN])
+        return next((e for e in unresolved if e.live and e.symbol == symbol), None)
 
     def _order(self, entry: JournalEntry) -> Order:
         order = self.orders.get(entry.order_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from tests.fakes.kraken_server import Drop, FakeKraken, Hang, Reply
+from tests.fakes.kraken_server import Drop, FakeKraken, Garbled, Hang, Reply
 from tests.trading.kraken.conftest import API_KEY, NOW, WRONG_SECRET, ClientFactory, at
 from trading.clock import ReplayClock
 from trading.domain import (
@@ -33,8 +33,10 @@ from trading.kraken import (
     KrakenCredentials,
     KrakenExecutor,
     KrakenRateLimited,
+    LookupGrace,
     OrderJournal,
     ReconcileError,
+    VenueAnswerError,
     client_order_id,
 )
 from trading.ledger import Ledger
@@ -200,7 +202,39 @@ def test_a_lost_reply_to_a_market_order_is_found_among_the_closed_orders_with_it
     assert len(kraken.calls("AddOrder")) == 1
 
 
-def test_a_timed_out_order_kraken_never_saw_is_rejected_after_the_query(
+def not_listed_yet(kraken: FakeKraken, lookups: int = 1) -> None:
+    """Kraken's listings lag its book: the next `lookups` open/closed queries find nothing."""
+    kraken.script("OpenOrders", *[Reply("private_OpenOrders")] * lookups)
+    kraken.script("ClosedOrders", *[Reply("private_ClosedOrders_none")] * lookups)
+
+
+def test_an_unknown_order_not_listed_yet_stays_unknown_and_blocks_its_symbol_until_found(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    ledger = Ledger(cash=Decimal(10000))
+    executor.ledger = ledger
+    kraken.script("AddOrder", Drop())
+    placed = order(limit=None)  # Kraken fills it at once; its answer is lost
+    executor.submit(placed)
+    not_listed_yet(kraken)
+
+    assert executor.poll() == []
+    assert placed.status is OrderStatus.SUBMITTED
+    assert executor.journal.entries()[0].status is Journal.UNKNOWN
+
+    again = order("o2", limit=None)
+    assert kinds(executor.submit(again)) == [OrderSubmitted, OrderRejected]
+    assert "'o1' for BTC/USD is unknown at Kraken" in again.reason
+    assert len(kraken.calls("AddOrder")) == 1
+    assert executor.journal.by_order_id("o2") is None  # never sent, so never journalled
+
+    assert kinds(executor.poll()) == [OrderAccepted, OrderFilled]
+    assert ledger.quantity("BTC/USD") == Decimal("0.01")
+    assert kinds(executor.submit(order("o3", limit=None))) == [OrderSubmitted, OrderAccepted]
+    assert len(kraken.calls("AddOrder")) == 2
+
+
+def test_an_unknown_order_is_concluded_never_placed_only_after_lookups_over_the_grace_period(
     kraken: FakeKraken,
     make_client: ClientFactory,
     credentials: KrakenCredentials,
@@ -208,14 +242,96 @@ def test_a_timed_out_order_kraken_never_saw_is_rejected_after_the_query(
     clock: ReplayClock,
 ) -> None:
     kraken.script("AddOrder", Hang())
-    executor = KrakenExecutor(make_client(credentials, timeout_s=0.2), journal, clock, live=True)
+    client = make_client(credentials, timeout_s=0.2)
+    grace = LookupGrace(lookups=3, seconds=60)
+    executor = KrakenExecutor(client, journal, clock, live=True, grace=grace)
     placed = order()
     executor.submit(placed)
     assert journal.entries()[0].status is Journal.UNKNOWN
 
+    for seconds in (0, 30, 40):  # three lookups, but only 40 s after AddOrder went out
+        clock.advance_to(at(NOW + seconds))
+        assert executor.poll() == []
+        assert placed.status is OrderStatus.SUBMITTED
+    with pytest.raises(ReconcileError, match=r"'o1' .* is unknown: .* 4 lookup\(s\)"):
+        executor.reconcile()
+
+    clock.advance_to(at(NOW + 60))
     assert kinds(executor.poll()) == [OrderRejected]
-    assert "never placed" in placed.reason
+    assert "not found in 5 lookups over 60s: it was never placed" in placed.reason
+    assert journal.entries()[0].status is Journal.REJECTED
+    assert len(kraken.calls("OpenOrders")) == 6  # five lookups and the reconcile's listing
     assert len(kraken.calls("AddOrder")) == 1
+
+
+def test_reconcile_names_an_unknown_order_kraken_filled_and_the_balance_it_moved(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    kraken.script("AddOrder", Drop())
+    executor.submit(order(limit=None))
+    not_listed_yet(kraken)
+    with pytest.raises(ReconcileError) as stopped:
+        executor.reconcile({"BTC": Decimal("0.5"), "USD": Decimal(10000)})
+    assert "'o1'" in str(stopped.value)
+    assert "is unknown" in str(stopped.value)
+    assert "BTC: Kraken holds 0.5100000000, expected 0.5" in str(stopped.value)
+
+
+# Answers that cannot be read in any mode, and those only a live order's cannot (a
+# validate-only answer has no txid).
+UNREADABLE = [
+    pytest.param('{"error": [], "result": {"descr": {"order": "buy 0.01000000 XB', id="cut-short"),
+    pytest.param("", id="empty"),
+    pytest.param('{"error": []}', id="no-result"),
+    pytest.param('{"error": [], "result": "placed"}', id="result-no-object"),
+]
+UNREADABLE_ADD_ORDER = [
+    *UNREADABLE,
+    pytest.param('{"error": [], "result": {"descr": {"order": "buy"}}}', id="no-txid"),
+    pytest.param('{"error": [], "result": {"txid": []}}', id="empty-txid"),
+    pytest.param('{"error": [], "result": {"txid": [7]}}', id="txid-no-text"),
+]
+
+
+@pytest.mark.parametrize("body", UNREADABLE_ADD_ORDER)
+def test_an_addorder_answer_that_cannot_be_read_leaves_a_live_order_unknown(
+    kraken: FakeKraken, executor: KrakenExecutor, body: str
+) -> None:
+    kraken.script("AddOrder", Garbled(body))
+    placed = order()
+
+    assert kinds(executor.submit(placed)) == [OrderSubmitted]
+    entry = executor.journal.entries()[0]
+    assert entry.status is Journal.UNKNOWN
+    assert "outcome unknown" in entry.reason
+
+    assert kinds(executor.poll()) == [OrderAccepted]  # Kraken placed it: found by asking
+    assert len(kraken.calls("AddOrder")) == 1
+
+
+@pytest.mark.parametrize("body", UNREADABLE)
+def test_an_addorder_answer_that_cannot_be_read_rejects_a_validate_only_order(
+    kraken: FakeKraken,
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    journal: OrderJournal,
+    clock: ReplayClock,
+    body: str,
+) -> None:
+    kraken.script("AddOrder", Garbled(body))
+    placed = order()
+    events = KrakenExecutor(make_client(credentials), journal, clock).submit(placed)
+    assert kinds(events) == [OrderSubmitted, OrderRejected]
+    assert "nothing was placed" in placed.reason
+    assert journal.entries()[0].status is Journal.REJECTED
+
+
+def test_a_read_whose_answer_cannot_be_read_is_retried(
+    kraken: FakeKraken, executor: KrakenExecutor, sleeps: list[float]
+) -> None:
+    kraken.script("Balance", Garbled('{"error": [], "resu'))
+    assert executor.client.private("Balance")["ZUSD"] == "10000.0000"
+    assert sleeps == [1.0]
 
 
 def test_an_unknown_order_left_by_a_crash_is_resolved_on_restart(
@@ -454,3 +570,141 @@ def test_fills_reported_but_never_booked_are_made_up_once_from_the_journal(
     assert restarted.orders["o1"].status is OrderStatus.FILLED
     assert restarted.unbooked(booked, lambda order_id: False) == []
     assert restarted.poll() == []
+
+
+# ---- the order and the ledger move together ----------------------------------------------------
+
+
+def test_a_fill_the_order_cannot_take_books_nothing_on_any_poll(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    ledger = Ledger(cash=Decimal(10000))
+    executor.ledger = ledger
+    placed = order()  # 0.01 BTC
+    executor.submit(placed)
+    [txid] = kraken.open_orders()
+    kraken.orders[txid].update(vol_exec="0.02000000", cost="580.00000", fee="1.45000")
+
+    for _ in range(3):
+        with pytest.raises(FatalError):
+            executor.poll()
+        assert ledger.quantity("BTC/USD") == 0
+        assert ledger.cash == Decimal(10000)
+        assert placed.filled_quantity == 0
+        assert executor.journal.entries()[0].executed == 0
+
+
+def test_a_made_up_fill_the_order_cannot_take_books_nothing(
+    kraken: FakeKraken,
+    executor: KrakenExecutor,
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    clock: ReplayClock,
+) -> None:
+    executor.submit(order())
+    entry = executor.journal.entries()[0]
+    # A journal that says twice the order's size was executed (written before payloads were
+    # checked): the order can never take it, so the ledger must not either.
+    executor.journal.update(
+        entry.client_order_id,
+        at(NOW),
+        status=Journal.CLOSED,
+        executed=Decimal("0.02"),
+        cost=Decimal(580),
+        fee=Decimal("1.45"),
+    )
+    ledger = Ledger(cash=Decimal(10000))
+    restarted = KrakenExecutor(
+        make_client(credentials), executor.journal, clock, live=True, ledger=ledger
+    )
+    with pytest.raises(FatalError):
+        restarted.unbooked({}, lambda order_id: True)
+    assert ledger.quantity("BTC/USD") == 0
+    assert ledger.cash == Decimal(10000)
+
+
+# ---- Kraken's answers are checked before anything is booked -------------------------------------
+
+BROKEN_RECORDS = [
+    pytest.param(
+        {"vol_exec": "0.01000000", "cost": "0.00000", "fee": "0.00000"}, "cost", id="free"
+    ),
+    pytest.param(
+        # 0.006 more BTC for the 116 USD the first 0.004 cost
+        {"vol_exec": "0.01000000", "cost": "116.00000", "fee": "0.29000"},
+        "cost",
+        id="free-more",
+    ),
+    pytest.param(
+        {"vol_exec": "0.01000000", "cost": "290.00000", "fee": "-1000.00000"}, "fee", id="paid"
+    ),
+    pytest.param(
+        # 0.01 BTC for 29,000 USD: 2,900,000 a bitcoin against a buy limit of 29,000
+        {"vol_exec": "0.01000000", "cost": "29000.00000", "fee": "72.50000"},
+        "cost",
+        id="beyond-limit",
+    ),
+    pytest.param(
+        {"vol_exec": "0.02000000", "cost": "580.00000", "fee": "1.45000"}, "vol_exec", id="over"
+    ),
+    pytest.param(
+        {"vol_exec": "0.00200000", "cost": "58.00000", "fee": "0.14500"}, "vol_exec", id="falls"
+    ),
+    pytest.param({"status": "exploded"}, "status", id="status"),
+    pytest.param({"fee": "NaN"}, "fee", id="nan"),
+]
+
+
+@pytest.mark.parametrize(("record", "field"), BROKEN_RECORDS)
+def test_an_order_record_that_breaks_a_rule_stops_the_run_and_books_nothing(
+    kraken: FakeKraken, executor: KrakenExecutor, record: dict[str, str], field: str
+) -> None:
+    ledger = Ledger(cash=Decimal(10000))
+    executor.ledger = ledger
+    placed = order()  # buy 0.01 BTC, limit 29,000
+    executor.submit(placed)
+    [txid] = kraken.open_orders()
+    kraken.fill(txid, "0.004")
+    executor.poll()  # a first fill, booked: what the journal holds before the broken answer
+    before = (ledger.cash, ledger.quantity("BTC/USD"), placed.filled_quantity)
+    entry_before = executor.journal.entries()[0]
+
+    kraken.orders[txid].update(record)
+    with pytest.raises(VenueAnswerError) as stopped:
+        executor.poll()
+
+    error = stopped.value
+    assert isinstance(error, FatalError)
+    assert (error.order_id, error.field) == ("o1", field)
+    assert f"order 'o1' ({txid})" in str(error)
+    assert f"{field}={kraken.orders[txid][field]!r}" in str(error)
+    assert (ledger.cash, ledger.quantity("BTC/USD"), placed.filled_quantity) == before
+    assert executor.journal.entries()[0] == entry_before
+
+
+def test_a_fill_a_rounding_past_its_limit_is_booked(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    placed = order(quantity="0.00012345")
+    executor.submit(placed)
+    [txid] = kraken.open_orders()
+    # 0.00012345 x 29,000 is 3.58005; Kraken rounds the cost up in its last place.
+    kraken.orders[txid].update(
+        vol_exec="0.00012345", cost="3.58006", fee="0.00895", status="closed"
+    )
+    [fill] = executor.poll()
+    assert isinstance(fill, OrderFilled)
+    assert fill.price == Decimal("3.58006") / Decimal("0.00012345")
+    assert placed.status is OrderStatus.FILLED
+
+
+def test_a_sell_filled_below_its_limit_stops_the_run(
+    kraken: FakeKraken, executor: KrakenExecutor
+) -> None:
+    placed = order(side=Side.SELL, quantity="0.01", limit="31000")
+    executor.submit(placed)
+    [txid] = kraken.open_orders()
+    kraken.orders[txid].update(vol_exec="0.01000000", cost="290.00000", fee="0.72500")
+    with pytest.raises(VenueAnswerError, match="below the sell limit 31000"):
+        executor.poll()
+    assert placed.filled_quantity == 0

@@ -88,9 +88,12 @@ def ticker(
 ) -> None:
     """Best bid and ask with their sizes, and the last price, of one pair (no key needed)."""
     from trading.clock import LiveClock
-    from trading.kraken import KrakenClient, KrakenMarketData
+    from trading.kraken import KrakenClient, KrakenMarketData, RetryPolicy
 
-    client = KrakenClient(base_url=_url(url), rate_limit=throttle)
+    # One retry, a second apart: a person is waiting, and a host that cannot be reached says
+    # so in a second or two instead of after 15 s of backoff.
+    retry = RetryPolicy(attempts=2, first_delay_s=1.0)
+    client = KrakenClient(base_url=_url(url), rate_limit=throttle, retry=retry)
     try:
         quote = KrakenMarketData(client, LiveClock()).ticker(symbol)
     finally:

@@ -4,11 +4,13 @@ are fit to trade with (exit 0) or not (exit 1); `ticker` prints a live quote."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
 
+import trading.kraken
 from orchestration.cli_kraken import kraken_app
 from tests.fakes.kraken_server import FULL_TRADING, FakeKraken, fake_kraken, make_secret
 
@@ -87,3 +89,23 @@ def test_ticker_of_an_unknown_pair_is_one_line_and_exit_2(kraken: FakeKraken) ->
     code, _, err = invoke("ticker", "NOPE/USD")
     assert code == 2
     assert err.startswith("error: Kraken has no pair 'NOPE/USD'")
+
+
+def test_ticker_of_a_host_that_cannot_be_reached_says_which_and_why_after_one_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # It waited 17.8 s through five tries and said only 'Kraken AssetPairs: NetworkError'.
+    waits: list[float] = []
+    client = trading.kraken.KrakenClient
+    monkeypatch.setattr(
+        trading.kraken, "KrakenClient", lambda **options: client(**options, sleep=waits.append)
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free once closed: nothing listens there
+    code, _, err = invoke("ticker", "BTC/USD", "--url", f"http://127.0.0.1:{port}")
+    assert code == 2
+    assert (
+        err == f"error: Kraken AssetPairs: could not reach 127.0.0.1:{port}: Connection refused\n"
+    )
+    assert waits == [1.0]  # one retry a second later, not 1 + 2 + 4 + 8 s of backoff

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 from trading.domain import Instrument
 from trading.errors import UnknownSymbolError
@@ -202,6 +204,9 @@ class KrakenClient:
         if isinstance(error, ccxt.InvalidNonce):
             return KrakenNonceRejected(message, codes)
         if isinstance(error, ccxt.NetworkError):  # timeouts, lost connections, unavailable
+            if not codes:  # ccxt says only "kraken GET URL": the transport knows why
+                host = urlsplit(self.base_url).netloc
+                message = f"Kraken {endpoint}: could not reach {host}: {_network_reason(error)}"
             return KrakenUnreachable(message, codes)
         return KrakenRejected(message, codes)
 
@@ -281,3 +286,21 @@ def _kraken_codes(message: str) -> tuple[str, ...]:
     if isinstance(errors, str):
         return (errors,)
     return tuple(str(e) for e in errors) if isinstance(errors, list) else ()
+
+
+def _network_reason(error: BaseException) -> str:
+    """Why a request reached no answer, from the transport's exceptions beneath ccxt's (the
+    operating system's words where it gave any: "Name or service not known", "Connection
+    refused"), else the innermost exception's name."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and len(chain) < 16:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    text = " ".join(str(e) for e in chain)
+    said = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if said:
+        return said.group(1).strip()
+    if any(isinstance(e, TimeoutError) or "timed out" in str(e).lower() for e in chain):
+        return "no answer in time"
+    return type(chain[-1]).__name__

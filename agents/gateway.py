@@ -12,7 +12,8 @@ and every agent shares one code path:
    travels on the model's wire (`agents.wire`): the OpenAI-compatible and Anthropic
    protocols spoken directly, Gemini and Ollama through litellm's translation.
 3. Every answered call is priced from `providers.yaml`, cached and logged in one commit,
-   then charged.
+   then charged. An answer whose token usage no call can have (`agents.usage`) is a failed
+   call instead, not retried, and never charged.
 
 An agent's turn (one thesis) opens a `turn` on its client: the turn may make so many model
 calls and last so long, cached calls included so that a replay stops where its original did.
@@ -25,6 +26,7 @@ otherwise never end its turn.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,9 +36,12 @@ from typing import Any
 
 from agents.llm_calls import Budget, LlmCall, LlmCallStore, cache_key
 from agents.providers import ModelRef
-from agents.wire import failure_text, litellm_module, token_counts, wire_for
+from agents.usage import BadUsage, token_counts
+from agents.wire import failure_text, litellm_module, wire_for
 from trading.clock import Clock
 from trading.errors import FatalError, RetryableError, TradepitError
+
+_log = logging.getLogger(__name__)
 
 # Request fields that shape the answer besides model, messages and tools.
 _ANSWER_PARAMS = ("temperature", "top_p", "max_tokens", "tool_choice", "seed", "response_format")
@@ -157,7 +162,8 @@ class LlmGateway:
         for ref, key in keyed:
             hit = self.store.cached(key)
             if hit is not None:
-                call = self._priced(agent, ref, key, hit, latency=0.0, cached=True)
+                counts = token_counts(hit)  # checked when it was stored
+                call = self._priced(agent, ref, key, counts, latency=0.0, cached=True)
                 self.store.record(call)
                 return self._settle(call, hit)
         if self.replay:
@@ -183,27 +189,38 @@ class LlmGateway:
             started = self.timer()
             try:
                 payload = await wire.send(ref, request, timeout_s)
+                counts = token_counts(payload)
             except Exception as error:
                 failure = (
                     f"{ref.reference} {type(error).__name__}: {failure_text(error, ref)[:300]}"
                 )
-                if not wire.retryable(error):  # a bad key, a bad request: no use trying again
+                if isinstance(error, BadUsage):
+                    _log.warning("agent %r: answer refused: %s", agent, failure)
+                # A bad key, a bad request, impossible usage: no use trying again.
+                if isinstance(error, BadUsage) or not wire.retryable(error):
                     raise LlmUnavailable(failure) from None
                 last = failure
                 if attempt + 1 < self.retry.attempts:
                     await self._sleep(self.retry.delay(attempt, wire.retry_after(error)))
                 continue
             latency = self.timer() - started
-            call = self._priced(agent, ref, key, payload, latency=latency, cached=False)
+            call = self._priced(agent, ref, key, counts, latency=latency, cached=False)
             # Saved before charging: if this call ends the budget, a replay still has it.
             self.store.save(call, payload)
             return self._settle(call, payload)
         raise LlmUnavailable(f"{last} (after {self.retry.attempts} tries)")
 
     def _priced(
-        self, agent: str, ref: ModelRef, key: str, payload: Any, *, latency: float, cached: bool
+        self,
+        agent: str,
+        ref: ModelRef,
+        key: str,
+        counts: tuple[int, int],
+        *,
+        latency: float,
+        cached: bool,
     ) -> LlmCall:
-        prompt, completion = token_counts(payload)
+        prompt, completion = counts
         return LlmCall(
             run_id=self.run_id,
             agent=agent,

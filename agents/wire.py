@@ -236,12 +236,6 @@ def failure_text(error: Exception, ref: ModelRef) -> str:
     return text.replace(key, "***") if key else text
 
 
-def token_counts(payload: Any) -> tuple[int, int]:
-    """Prompt and completion tokens of an answer in OpenAI chat-completion JSON."""
-    usage = payload.get("usage") or {}
-    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-
-
 def _session() -> Any:
     import aiohttp
 

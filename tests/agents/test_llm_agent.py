@@ -254,6 +254,27 @@ async def test_when_no_model_answers_the_agent_abstains(world: World) -> None:
     assert "local:backup ProviderHttpError: HTTP 500" in turn.outcome.reason
 
 
+@pytest.mark.parametrize(
+    ("world", "model"),
+    [
+        ([Say(thesis_json(), prompt_tokens=-10_000_000)], "local:primary"),
+        ([Say(thesis_json(), prompt_tokens=-10_000_000)], "claude:claude-test"),
+    ],
+    indirect=["world"],
+)
+async def test_negative_usage_is_a_failed_call_that_never_lowers_the_budget(
+    world: World, model: str
+) -> None:
+    gateway = world.gateway(budget=Budget(max_tokens=1000))
+    turn = await world.agent(gateway, model=model).thesis(world.snapshot(), "SPX")
+    assert isinstance(turn.outcome, Abstention)
+    field = "prompt_tokens" if model == "local:primary" else "input_tokens"
+    assert f"BadUsage: usage.{field} is -10000000, below 0" in turn.outcome.reason
+    assert (gateway.budget.tokens, gateway.budget.usd) == (0, Decimal(0))
+    assert world.store.calls("run-1") == []  # neither logged as answered nor cached
+    assert len(world.server.requests) == 1  # not retried: the provider would say it again
+
+
 @scripted(SUMMARY)
 async def test_the_budget_stops_the_run_with_a_clear_message(world: World) -> None:
     with pytest.raises(BudgetExceeded, match="token budget reached: 30 of 25 tokens"):

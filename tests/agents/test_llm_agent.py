@@ -6,6 +6,7 @@ never an order."""
 from __future__ import annotations
 
 import json
+from base64 import b64encode
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -45,6 +46,7 @@ class World:
         self.store = LlmCallStore(self.url)
         self.catalog = catalog
         self.delays: list[float] = []
+        self.key_env: str | None = None  # the variable the loopback providers' key is in
 
     async def _sleep(self, seconds: float) -> None:
         self.delays.append(seconds)
@@ -71,7 +73,7 @@ class World:
         fields: dict[str, Any] = {"name": "analyst", "role": Role.MARKET_ANALYST}
         fields |= {"model": "local:primary", "timeout_s": 1.0, **spec}
         agent_spec = AgentSpec(**fields)
-        models = build_models(agent_spec, loopback_providers(self.server))
+        models = build_models(agent_spec, loopback_providers(self.server, self.key_env))
         return LlmAgent(agent_spec, gateway or self.gateway(), models, self.catalog)
 
     def snapshot(self, now: datetime = NOW) -> Snapshot:
@@ -273,6 +275,29 @@ async def test_negative_usage_is_a_failed_call_that_never_lowers_the_budget(
     assert (gateway.budget.tokens, gateway.budget.usd) == (0, Decimal(0))
     assert world.store.calls("run-1") == []  # neither logged as answered nor cached
     assert len(world.server.requests) == 1  # not retried: the provider would say it again
+
+
+KEY = "sk-Live_7hG4kQ9zR2mXw5"
+ECHOED = f"no such key {KEY.upper()} (sent as Basic {b64encode(f'user:{KEY}'.encode()).decode()})"
+
+
+@pytest.mark.parametrize(
+    ("world", "model"),
+    [([Fail(401, ECHOED)], "local:primary"), ([Fail(401, ECHOED)], "claude:claude-test")],
+    indirect=["world"],
+)
+async def test_a_key_the_provider_echoes_in_any_encoding_stays_out_of_the_transcript(
+    world: World, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEPIT_TEST_LLM_KEY", KEY)
+    world.key_env = "TRADEPIT_TEST_LLM_KEY"
+    turn = await ask(world, model=model)
+    assert isinstance(turn.outcome, Abstention)
+    transcript = turn.model_dump_json()  # what the run database stores of the turn
+    assert "HTTP 401 Unauthorized: no such key [redacted] (sent as Basic " in transcript
+    assert transcript.count("[redacted]") == 2
+    for leaked in (KEY, KEY.upper(), b64encode(f"user:{KEY}".encode()).decode()):
+        assert leaked not in transcript
 
 
 @scripted(SUMMARY)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agents.usage import count, usage_of
+
 # Anthropic requires max_tokens; agents always set it, a bare request gets this.
 DEFAULT_MAX_TOKENS = 4096
 _FINISH_REASONS = {
@@ -90,13 +92,13 @@ def openai_response(payload: dict[str, Any]) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or None}
     if calls:
         message["tool_calls"] = calls
-    usage = payload.get("usage") or {}
+    usage = usage_of(payload)
     # Cache reads and writes are prompt tokens too, billed apart only by Anthropic's prices.
     prompt = sum(
-        int(usage.get(field) or 0)
+        count(usage, field)
         for field in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     )
-    completion = int(usage.get("output_tokens") or 0)
+    completion = count(usage, "output_tokens")
     return {
         "id": payload.get("id", ""),
         "object": "chat.completion",

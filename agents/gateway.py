@@ -12,22 +12,36 @@ and every agent shares one code path:
    travels on the model's wire (`agents.wire`): the OpenAI-compatible and Anthropic
    protocols spoken directly, Gemini and Ollama through litellm's translation.
 3. Every answered call is priced from `providers.yaml`, cached and logged in one commit,
-   then charged.
+   then charged. An answer whose token usage no call can have (`agents.usage`) is a failed
+   call instead, not retried, and never charged.
+
+An agent's turn (one thesis) opens a `turn` on its client: the turn may make so many model
+calls and last so long, cached calls included so that a replay stops where its original did.
+The call past the cap is refused and one in flight at the deadline is cut, both with
+`TurnLimitReached`, which the agent turns into an abstention: agno, past its tool-call limit,
+asks the model again with the tools still offered, so a model that keeps calling tools would
+otherwise never end its turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from agents.llm_calls import Budget, LlmCall, LlmCallStore, cache_key
 from agents.providers import ModelRef
-from agents.wire import failure_text, litellm_module, token_counts, wire_for
+from agents.usage import BadUsage, token_counts
+from agents.wire import failure_text, litellm_module, wire_for
 from trading.clock import Clock
-from trading.errors import FatalError, RetryableError
+from trading.errors import FatalError, RetryableError, TradepitError
+
+_log = logging.getLogger(__name__)
 
 # Request fields that shape the answer besides model, messages and tools.
 _ANSWER_PARAMS = ("temperature", "top_p", "max_tokens", "tool_choice", "seed", "response_format")
@@ -40,6 +54,53 @@ class LlmUnavailable(RetryableError):
 class ReplayMiss(FatalError):
     """A replay asked a question the original run never asked, so it cannot be answered
     without a real call: the data, the code or the agent's spec differs from the original."""
+
+
+class TurnLimitReached(TradepitError):
+    """A turn made as many model calls as it may, or ran past its deadline: the agent abstains
+    with this reason and the run goes on."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnLimits:
+    max_calls: int  # model calls in one turn, cached ones included
+    deadline_s: float  # from the turn's start, on the gateway's monotonic timer
+
+    def __post_init__(self) -> None:
+        if self.max_calls < 1 or not self.deadline_s > 0:
+            raise FatalError(f"turn limits must be positive, got {self!r}")
+
+
+@dataclass(slots=True)
+class _TurnState:
+    limits: TurnLimits
+    started: float
+    calls: int = 0
+
+    def admit(self, now: float) -> float:
+        """Count one more call, or refuse it; the seconds left before the deadline."""
+        if self.calls >= self.limits.max_calls:
+            cap = self.limits.max_calls
+            raise TurnLimitReached(
+                f"model call cap reached: {self.calls} calls in one turn (cap {cap}); "
+                "the model did not end its turn"
+            )
+        left = self.started + self.limits.deadline_s - now
+        if left <= 0:
+            raise self.past_deadline(now)
+        self.calls += 1
+        return left
+
+    def past_deadline(self, now: float) -> TurnLimitReached:
+        calls = f"{self.calls} model call{'s' if self.calls != 1 else ''}"
+        return TurnLimitReached(
+            f"turn deadline passed: {now - self.started:.0f} s of "
+            f"{self.limits.deadline_s:g} s, after {calls}"
+        )
+
+
+# The turn of the task asking: agno makes a turn's calls from the task that runs it.
+_turn: ContextVar[_TurnState | None] = ContextVar("tradepit_turn", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +144,7 @@ class LlmGateway:
         self.replay = replay
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._timer = timer
+        self.timer = timer  # monotonic: call latencies and turn deadlines
         self._litellm = litellm_module()
         self.calls: list[LlmCall] = []
 
@@ -101,7 +162,8 @@ class LlmGateway:
         for ref, key in keyed:
             hit = self.store.cached(key)
             if hit is not None:
-                call = self._priced(agent, ref, key, hit, latency=0.0, cached=True)
+                counts = token_counts(hit)  # checked when it was stored
+                call = self._priced(agent, ref, key, counts, latency=0.0, cached=True)
                 self.store.record(call)
                 return self._settle(call, hit)
         if self.replay:
@@ -124,30 +186,41 @@ class LlmGateway:
         last = ""
         for attempt in range(self.retry.attempts):
             self.budget.ensure_room()
-            started = self._timer()
+            started = self.timer()
             try:
                 payload = await wire.send(ref, request, timeout_s)
+                counts = token_counts(payload)
             except Exception as error:
                 failure = (
                     f"{ref.reference} {type(error).__name__}: {failure_text(error, ref)[:300]}"
                 )
-                if not wire.retryable(error):  # a bad key, a bad request: no use trying again
+                if isinstance(error, BadUsage):
+                    _log.warning("agent %r: answer refused: %s", agent, failure)
+                # A bad key, a bad request, impossible usage: no use trying again.
+                if isinstance(error, BadUsage) or not wire.retryable(error):
                     raise LlmUnavailable(failure) from None
                 last = failure
                 if attempt + 1 < self.retry.attempts:
                     await self._sleep(self.retry.delay(attempt, wire.retry_after(error)))
                 continue
-            latency = self._timer() - started
-            call = self._priced(agent, ref, key, payload, latency=latency, cached=False)
+            latency = self.timer() - started
+            call = self._priced(agent, ref, key, counts, latency=latency, cached=False)
             # Saved before charging: if this call ends the budget, a replay still has it.
             self.store.save(call, payload)
             return self._settle(call, payload)
         raise LlmUnavailable(f"{last} (after {self.retry.attempts} tries)")
 
     def _priced(
-        self, agent: str, ref: ModelRef, key: str, payload: Any, *, latency: float, cached: bool
+        self,
+        agent: str,
+        ref: ModelRef,
+        key: str,
+        counts: tuple[int, int],
+        *,
+        latency: float,
+        cached: bool,
     ) -> LlmCall:
-        prompt, completion = token_counts(payload)
+        prompt, completion = counts
         return LlmCall(
             run_id=self.run_id,
             agent=agent,
@@ -184,12 +257,34 @@ class ModelClient:
         self.models = models
         self.timeout_s = timeout_s
 
+    @contextmanager
+    def turn(self, limits: TurnLimits) -> Iterator[None]:
+        """Every call made inside counts against `limits` (see the module's docstring)."""
+        token = _turn.set(_TurnState(limits, started=self.gateway.timer()))
+        try:
+            yield
+        finally:
+            _turn.reset(token)
+
     async def acompletion(self, **request: Any) -> Any:
         # agno fills in its own model id and credentials; the gateway routes by ModelRef.
         for name in ("model", "api_key", "api_base", "timeout", "num_retries"):
             request.pop(name, None)
         if request.get("stream"):
             raise FatalError("streaming is not supported: answers must be cached whole")
+        turn = _turn.get()
+        if turn is None:
+            return await self._complete(request)
+        deadline = asyncio.timeout(turn.admit(self.gateway.timer()))
+        try:
+            async with deadline:
+                return await self._complete(request)
+        except TimeoutError:
+            if deadline.expired():
+                raise turn.past_deadline(self.gateway.timer()) from None
+            raise
+
+    async def _complete(self, request: dict[str, Any]) -> Any:
         return await self.gateway.complete(self.agent, self.models, self.timeout_s, request)
 
     def completion(self, **request: Any) -> Any:

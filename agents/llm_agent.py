@@ -2,8 +2,9 @@
 project's tools in-process and answers in JSON that must validate as a `Thesis`.
 
 An invalid answer (not JSON, wrong fields, a confidence of 7, evidence from a tool it never
-called) goes back to the model with the validation error, at most twice; after that, or when
-no model answers, the agent abstains with the reason. It never crashes the run and never turns
+called) goes back to the model with the validation error, at most twice; after that, when no
+model answers, or when the turn reaches its cap on model calls or its deadline, the agent
+abstains with the reason. It never crashes the run and never turns
 a failure into a hold. Only two things stop a run: the budget (`BudgetExceeded`) and a replay
 that meets a question its original never asked (`ReplayMiss`).
 """
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agents.gateway import LlmGateway, LlmUnavailable, ModelClient
+from agents.gateway import LlmGateway, LlmUnavailable, ModelClient, TurnLimitReached, TurnLimits
 from agents.prompts import instructions, reask, thesis_request
 from agents.providers import ModelRef, ProvidersConfig, availability
 from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Closed, Thesis
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
 
 MAX_REASKS = 2
 TOOL_CALLS_PER_ATTEMPT = 8
+# Room for an attempt that spends every tool call one by one (9 calls) and two short re-asks;
+# past it the model is looping, which agno's tool-call limit does not stop.
+MODEL_CALLS_PER_TURN = 16
+TURN_DEADLINE_TIMEOUTS = 5  # a turn may last five of its calls' timeouts
 WEIGHT_PLACES = Decimal("0.0001")
 
 
@@ -85,6 +90,7 @@ class LlmAgent:
         _quiet_agno()
         self.spec = spec
         self._client = _ErrorKeepingClient(gateway.client(spec.name, models, spec.timeout_s))
+        self._limits = TurnLimits(MODEL_CALLS_PER_TURN, TURN_DEADLINE_TIMEOUTS * spec.timeout_s)
         # The tools' world: the run's data as of the snapshot being judged.
         self._clock = ReplayClock(EARLIEST)
         self._context = ToolContext.paper(catalog, clock=self._clock, session=spec.name)
@@ -135,7 +141,12 @@ class LlmAgent:
         )
         from agno.models.message import Message
 
-        messages = [Message(role="user", content=prompt)]
+        with self._client.turn(self._limits):
+            return await self._converse(symbol, [Message(role="user", content=prompt)])
+
+    async def _converse(self, symbol: str, messages: list[Message]) -> Turn:
+        from agno.models.message import Message
+
         attempts: list[Attempt] = []
         called: set[str] = {"prompt"}
         error = ""
@@ -144,6 +155,8 @@ class LlmAgent:
                 reply, tools = await self._ask(messages)
             except LlmUnavailable as failure:
                 return self._turn(symbol, attempts, f"no model answered: {failure}")
+            except TurnLimitReached as limit:
+                return self._turn(symbol, attempts, str(limit))
             called |= {t.name for t in tools if not t.error}
             try:
                 thesis = self._validate(reply, symbol, called)
@@ -273,6 +286,7 @@ class _ErrorKeepingClient:
     def __init__(self, client: ModelClient) -> None:
         self._client = client
         self.error: TradepitError | None = None
+        self.turn = client.turn
 
     async def acompletion(self, **request: Any) -> Any:
         try:

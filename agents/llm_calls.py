@@ -39,6 +39,10 @@ class BudgetExceeded(FatalError):
     """The run spent its token or dollar budget; it stops cleanly, saying which and how much."""
 
 
+class InvalidCharge(FatalError, ValueError):
+    """A call with negative tokens or cost: charged, it would give the budget back."""
+
+
 def cache_key(
     model: str,
     messages: Sequence[Mapping[str, Any]],
@@ -88,7 +92,13 @@ class Budget:
         self.usd = Decimal(0)
 
     def charge(self, call: LlmCall) -> None:
-        """Add a call's cost (cached calls are free), then stop the run if a limit is passed."""
+        """Add a call's cost (cached calls are free), then stop the run if a limit is passed.
+        A negative count or cost is refused (`InvalidCharge`) and changes nothing."""
+        if min(call.prompt_tokens, call.completion_tokens) < 0 or call.cost_usd < 0:
+            raise InvalidCharge(
+                f"a charge cannot be negative: {call.prompt_tokens} prompt and "
+                f"{call.completion_tokens} completion tokens, ${call.cost_usd} ({call.model})"
+            )
         if call.cached:
             return
         self.tokens += call.tokens

@@ -209,18 +209,19 @@ def check_model(ref: ModelRef, timeout: float = 30.0) -> CheckResult:
         raise ConfigError(
             f"{ref.provider_name}: ${ref.provider.api_key_env} is not set; export it to check"
         )
-    from agents.wire import failure_text, token_counts  # agents.wire imports this module
+    from agents.usage import token_counts
+    from agents.wire import failure_text  # agents.wire imports this module
 
     started = time.perf_counter()
     try:
         # The wire's async call inside asyncio.run, which also closes the clients it opened.
         payload = asyncio.run(_check_call(ref, timeout))
+        prompt, completion = token_counts(payload)
     except Exception as error:  # each wire maps its provider's failures to its own types
         raise ProviderError(
             f"{ref.reference}: the check call failed: {failure_text(error, ref)}"
         ) from None
     latency = time.perf_counter() - started
-    prompt, completion = token_counts(payload)
     choices = payload.get("choices") or [{}]
     return CheckResult(
         reference=ref.reference,

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from agents.anthropic_format import anthropic_request, openai_response
 from agents.providers import ModelRef
+from trading.redaction import redact
 
 # litellm's TypedDicts trip this pydantic warning, worded "Item ... is" or "Items ... are".
 LITELLM_TYPES_WARNING = r"Items? .* using the `ReadOnly` qualifier"
@@ -227,19 +228,12 @@ class LiteLLMWire:
 def failure_text(error: Exception, ref: ModelRef) -> str:
     """What went wrong, on one line, with the cause beneath where there is one (litellm's
     messages, "Connection error.", say little; the transport's cause names the host and the
-    reason), and the provider's key never in it."""
+    reason), and the provider's key never in it, in any form it may be echoed in."""
     text = " ".join(str(error).split())
     cause = error.__cause__
     if cause is not None and str(cause) and str(cause) not in text:
         text = f"{text} ({' '.join(str(cause).split())})"
-    key = ref.provider.api_key()
-    return text.replace(key, "***") if key else text
-
-
-def token_counts(payload: Any) -> tuple[int, int]:
-    """Prompt and completion tokens of an answer in OpenAI chat-completion JSON."""
-    usage = payload.get("usage") or {}
-    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    return redact(text, [ref.provider.api_key()])
 
 
 def _session() -> Any:

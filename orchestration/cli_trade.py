@@ -57,11 +57,13 @@ from orchestration.trade_kraken import (
 )
 from orchestration.trade_report import Output, replay_check, report
 from orchestration.trade_setup import (
+    DEFAULT_BUDGET_HELP,
     BudgetLimits,
     Prepared,
     gateway_and_team,
     resolve_providers,
     resolve_team,
+    run_budget,
     run_meta,
     stored_setup,
 )
@@ -156,11 +158,17 @@ def trade(
         typer.Option(metavar="jsonl", help="Print one JSON event per line (progress, result)."),
     ] = None,
     budget_usd: Annotated[
-        str | None, typer.Option(help="Stop the run when its LLM calls cost this many dollars.")
+        str | None,
+        typer.Option(
+            help=f"Stop the run when its LLM calls cost this many dollars {DEFAULT_BUDGET_HELP}."
+        ),
     ] = None,
     budget_tokens: Annotated[
         int | None,
-        typer.Option(min=1, help="Stop the run when its LLM calls used this many tokens."),
+        typer.Option(
+            min=1,
+            help=f"Stop the run when its LLM calls used this many tokens {DEFAULT_BUDGET_HELP}.",
+        ),
     ] = None,
     db: Annotated[
         str | None,
@@ -324,7 +332,7 @@ def _new(
     run_id = run_id or f"tr-{uuid.uuid4().hex[:12]}"
     if store.run(run_id) is not None:
         fail(f"run {run_id!r} already exists; resume it with --resume {run_id} or pick a new id")
-    limits = limits or BudgetLimits()
+    limits = run_budget(limits)
     calls, gateway, built = gateway_and_team(
         runnable.config,
         run_id,
@@ -358,7 +366,7 @@ def _resume(
     stored = stored_run(store, run_id)
     setup = stored_setup(run_id, stored.meta)
     providers = resolve_providers(providers_file, setup.providers, setup.team)
-    limits = limits or setup.limits
+    limits = run_budget(limits, setup.limits)
     # The run's budget counts what its earlier processes paid; a replay stays one.
     market = catalog(setup.data)
     calls, gateway, built = gateway_and_team(

@@ -39,6 +39,7 @@ from orchestration.trade_setup import (
     gateway_and_team,
     resolve_providers,
     resolve_team,
+    run_budget,
     run_meta,
     stored_setup,
 )
@@ -203,7 +204,7 @@ def new_kraken_run(
     run_id = run_id or f"kr-{uuid.uuid4().hex[:12]}"
     if store.run(run_id) is not None:
         fail(f"run {run_id!r} already exists; resume it with --resume {run_id} or pick a new id")
-    budget = limits or BudgetLimits()
+    budget = run_budget(limits)
     if mode == "live":
         stderr.print(
             "warning: --live places REAL orders on Kraken with the account of "
@@ -275,7 +276,7 @@ def resume_kraken_run(
     check_resume_mode(run_id, settings.mode, flags)
     setup = stored_setup(run_id, stored.meta)
     providers = resolve_providers(providers_file, setup.providers, setup.team)
-    budget = limits or setup.limits
+    budget = run_budget(limits, setup.limits)
     run = prepare_kraken_resume(
         run_id=run_id,
         store=store,

@@ -85,6 +85,28 @@ class BudgetLimits:
                 budget.usd += call.cost_usd
         return budget
 
+    @property
+    def bounded(self) -> bool:
+        return self.usd is not None or self.tokens is not None
+
+
+# What a run may spend when no budget is given: a model that loops or a team larger than
+# meant stops there (resumable with a larger budget) instead of spending without end.
+DEFAULT_BUDGET = BudgetLimits(usd=Decimal(5), tokens=2_000_000)
+DEFAULT_BUDGET_HELP = (
+    f"[default: ${DEFAULT_BUDGET.usd} and {DEFAULT_BUDGET.tokens} tokens when neither "
+    "budget is given]"
+)
+
+
+def run_budget(given: BudgetLimits | None, stored: BudgetLimits | None = None) -> BudgetLimits:
+    """The budget given, else the one the run started with, else `DEFAULT_BUDGET` (a run
+    stored with no limit, from before there was a default, gets it too)."""
+    for limits in (given, stored):
+        if limits is not None and limits.bounded:
+            return limits
+    return DEFAULT_BUDGET
+
 
 @dataclass(frozen=True)
 class Prepared:

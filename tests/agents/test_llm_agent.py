@@ -6,7 +6,8 @@ never an order."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from base64 import b64encode
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +16,13 @@ from typing import Any
 import pytest
 
 from agents.gateway import LlmGateway, ReplayMiss, RetryPolicy
-from agents.llm_agent import LlmAgent, Turn, build_models, decision_from_theses
+from agents.llm_agent import (
+    MODEL_CALLS_PER_TURN,
+    LlmAgent,
+    Turn,
+    build_models,
+    decision_from_theses,
+)
 from agents.llm_calls import Budget, BudgetExceeded, LlmCallStore
 from agents.specs import Abstention, AgentSpec, Role, Thesis
 from tests.fakes.agents import loopback_providers, thesis_json
@@ -40,11 +47,18 @@ class World:
         self.store = LlmCallStore(self.url)
         self.catalog = catalog
         self.delays: list[float] = []
+        self.key_env: str | None = None  # the variable the loopback providers' key is in
 
     async def _sleep(self, seconds: float) -> None:
         self.delays.append(seconds)
 
-    def gateway(self, *, replay: bool = False, budget: Budget | None = None) -> LlmGateway:
+    def gateway(
+        self,
+        *,
+        replay: bool = False,
+        budget: Budget | None = None,
+        timer: Callable[[], float] | None = None,
+    ) -> LlmGateway:
         return LlmGateway(
             run_id="run-1",
             store=self.store,
@@ -53,13 +67,14 @@ class World:
             replay=replay,
             retry=RetryPolicy(attempts=2, base_delay_s=0.5),
             sleep=self._sleep,
+            **({} if timer is None else {"timer": timer}),
         )
 
     def agent(self, gateway: LlmGateway | None = None, **spec: Any) -> LlmAgent:
         fields: dict[str, Any] = {"name": "analyst", "role": Role.MARKET_ANALYST}
         fields |= {"model": "local:primary", "timeout_s": 1.0, **spec}
         agent_spec = AgentSpec(**fields)
-        models = build_models(agent_spec, loopback_providers(self.server))
+        models = build_models(agent_spec, loopback_providers(self.server, self.key_env))
         return LlmAgent(agent_spec, gateway or self.gateway(), models, self.catalog)
 
     def snapshot(self, now: datetime = NOW) -> Snapshot:
@@ -257,6 +272,50 @@ async def test_when_no_model_answers_the_agent_abstains(world: World) -> None:
     assert "local:backup ProviderHttpError: HTTP 500" in turn.outcome.reason
 
 
+@pytest.mark.parametrize(
+    ("world", "model"),
+    [
+        ([Say(thesis_json(), prompt_tokens=-10_000_000)], "local:primary"),
+        ([Say(thesis_json(), prompt_tokens=-10_000_000)], "claude:claude-test"),
+    ],
+    indirect=["world"],
+)
+async def test_negative_usage_is_a_failed_call_that_never_lowers_the_budget(
+    world: World, model: str
+) -> None:
+    gateway = world.gateway(budget=Budget(max_tokens=1000))
+    turn = await world.agent(gateway, model=model).thesis(world.snapshot(), "SPX")
+    assert isinstance(turn.outcome, Abstention)
+    field = "prompt_tokens" if model == "local:primary" else "input_tokens"
+    assert f"BadUsage: usage.{field} is -10000000, below 0" in turn.outcome.reason
+    assert (gateway.budget.tokens, gateway.budget.usd) == (0, Decimal(0))
+    assert world.store.calls("run-1") == []  # neither logged as answered nor cached
+    assert len(world.server.requests) == 1  # not retried: the provider would say it again
+
+
+KEY = "sk-Live_7hG4kQ9zR2mXw5"
+ECHOED = f"no such key {KEY.upper()} (sent as Basic {b64encode(f'user:{KEY}'.encode()).decode()})"
+
+
+@pytest.mark.parametrize(
+    ("world", "model"),
+    [([Fail(401, ECHOED)], "local:primary"), ([Fail(401, ECHOED)], "claude:claude-test")],
+    indirect=["world"],
+)
+async def test_a_key_the_provider_echoes_in_any_encoding_stays_out_of_the_transcript(
+    world: World, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEPIT_TEST_LLM_KEY", KEY)
+    world.key_env = "TRADEPIT_TEST_LLM_KEY"
+    turn = await ask(world, model=model)
+    assert isinstance(turn.outcome, Abstention)
+    transcript = turn.model_dump_json()  # what the run database stores of the turn
+    assert "HTTP 401 Unauthorized: no such key [redacted] (sent as Basic " in transcript
+    assert transcript.count("[redacted]") == 2
+    for leaked in (KEY, KEY.upper(), b64encode(f"user:{KEY}".encode()).decode()):
+        assert leaked not in transcript
+
+
 @scripted(SUMMARY)
 async def test_the_budget_stops_the_run_with_a_clear_message(world: World) -> None:
     with pytest.raises(BudgetExceeded, match="token budget reached: 30 of 25 tokens"):
@@ -295,6 +354,67 @@ async def test_an_agent_decides_every_nth_bar_and_holds_in_between(world: World)
     days = [NOW + timedelta(days=n) for n in range(4)]
     targets = [(await agent.decide(world.snapshot(day))).targets for day in days]
     assert targets == [{"SPX": Decimal("0.5")}, {}, {"SPX": Decimal("0.5")}, {}]
+
+
+def tools_forever(then: int) -> Callable[[dict[str, Any]], Any]:
+    """A model that answers every request with a tool call, `then` times, then a thesis."""
+    asked = iter(range(then))
+    return lambda body: SUMMARY if next(asked, None) is not None else Say(thesis_json())
+
+
+@pytest.mark.parametrize("world", [tools_forever(then=100)], indirect=True)
+async def test_a_model_that_keeps_calling_tools_abstains_at_the_call_cap(world: World) -> None:
+    turn = await ask(world)
+    # Past agno's tool-call limit the model is asked again with the tools still offered; the
+    # gateway's door refuses the call past the turn's cap instead.
+    assert len(world.server.requests) == MODEL_CALLS_PER_TURN
+    assert isinstance(turn.outcome, Abstention)
+    assert turn.outcome.reason == (
+        f"model call cap reached: {MODEL_CALLS_PER_TURN} calls in one turn "
+        f"(cap {MODEL_CALLS_PER_TURN}); the model did not end its turn"
+    )
+
+
+class ModelTime:
+    """The gateway's monotonic timer, moved by the scripted model: each answer takes 3 s, two
+    tool calls and then a thesis."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def thinking(self, body: dict[str, Any]) -> Any:
+        self.now += 3.0
+        return SUMMARY if self.now < 9 else Say(thesis_json())
+
+
+MODEL_TIME = ModelTime()
+
+
+@pytest.mark.parametrize("world", [MODEL_TIME.thinking], indirect=True)
+async def test_a_turn_past_its_deadline_abstains_before_the_next_call(world: World) -> None:
+    # A call timeout of 1 s gives the turn 5 s: two 3 s answers, and the third is not asked.
+    agent = world.agent(world.gateway(timer=MODEL_TIME), timeout_s=1.0)
+    turn = await agent.thesis(world.snapshot(), "SPX")
+    assert len(world.server.requests) == 2
+    assert isinstance(turn.outcome, Abstention)
+    assert turn.outcome.reason == "turn deadline passed: 6 s of 5 s, after 2 model calls"
+
+
+@scripted(Hang())
+async def test_a_call_in_flight_at_the_deadline_is_cut_there(world: World) -> None:
+    readings = iter([0.0])  # the turn opens at 0 s; its only call starts at 4.9 s of 5
+    turn = await ask_with_timer(world, lambda: next(readings, 4.9))
+    assert isinstance(turn.outcome, Abstention)
+    assert turn.outcome.reason == "turn deadline passed: 5 s of 5 s, after 1 model call"
+    assert world.delays == []  # cut, not timed out and retried
+
+
+async def ask_with_timer(world: World, timer: Callable[[], float]) -> Turn:
+    agent = world.agent(world.gateway(timer=timer), timeout_s=1.0)
+    return await agent.thesis(world.snapshot(), "SPX")
 
 
 def turn_of(outcome: Thesis | Abstention) -> Turn:

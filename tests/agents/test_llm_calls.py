@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from agents.llm_calls import Budget, BudgetExceeded, LlmCall, LlmCallStore, cache_key
+from agents.llm_calls import (
+    Budget,
+    BudgetExceeded,
+    InvalidCharge,
+    LlmCall,
+    LlmCallStore,
+    cache_key,
+)
 from trading.errors import FatalError
 
 T = datetime(2026, 1, 2, tzinfo=UTC)
@@ -63,6 +70,19 @@ def test_a_dollar_budget_stops_the_run_and_cached_calls_are_free() -> None:
     assert budget.usd == Decimal("0.0015")
     with pytest.raises(BudgetExceeded, match=r"dollar budget reached: \$0.0030 of \$0.0020"):
         budget.charge(call(usd="0.0015"))
+
+
+@pytest.mark.parametrize(
+    ("tokens", "usd"), [((-1, 0), "0"), ((0, -10_000_000), "0"), ((10, 10), "-0.01")]
+)
+def test_a_negative_charge_is_refused_and_leaves_the_budget_as_it_was(
+    tokens: tuple[int, int], usd: str
+) -> None:
+    budget = Budget(max_tokens=1000)
+    budget.charge(call((100, 50)))
+    with pytest.raises(InvalidCharge, match="cannot be negative"):
+        budget.charge(call(tokens, usd))
+    assert (budget.tokens, budget.usd) == (150, Decimal("0.001"))
 
 
 def test_budgets_must_be_positive() -> None:

@@ -9,9 +9,10 @@ from agents.providers import ProvidersConfig
 from tests.fakes.llm_server import FakeLlm
 
 
-def loopback_providers(server: FakeLlm) -> ProvidersConfig:
+def loopback_providers(server: FakeLlm, api_key_env: str | None = None) -> ProvidersConfig:
     """`local:primary` and `local:backup` speak OpenAI chat completions, `claude:claude-test`
-    Anthropic messages, all at $1/M prompt and $2/M completion tokens."""
+    Anthropic messages, all at $1/M prompt and $2/M completion tokens; with `api_key_env`
+    both send the key in that variable."""
     prices = {"input_per_mtok": "1.00", "output_per_mtok": "2.00"}
     return ProvidersConfig.model_validate(
         {
@@ -20,12 +21,14 @@ def loopback_providers(server: FakeLlm) -> ProvidersConfig:
                     "protocol": "openai",
                     "base_url": server.openai_url,
                     "key_required": False,
+                    "api_key_env": api_key_env,
                     "models": {"primary": prices, "backup": prices},
                 },
                 "claude": {
                     "protocol": "anthropic",
                     "base_url": server.anthropic_url,
                     "key_required": False,
+                    "api_key_env": api_key_env,
                     "models": {"claude-test": prices},
                 },
             }

@@ -174,7 +174,7 @@ def test_a_debating_team_trades_end_to_end_and_debate_show_reads_its_transcript(
     meta = run.config["meta"]
     assert meta["team_yaml"] == team.read_text()
     assert meta["agents"]["bear"]["role"] == "bear"  # the saved agent, as it was at the start
-    assert meta["budget"] == {"usd": None, "tokens": None}
+    assert meta["budget"] == {"usd": "5", "tokens": 2_000_000}  # the default budget
     transcript = cycle.transcript
     assert transcript is not None
     assert [s["name"] for s in transcript["steps"]] == ["analysts", "debate", "merge"]
@@ -355,6 +355,31 @@ def test_a_budget_stops_the_run_cleanly_and_a_resume_pays_no_answer_twice(
     assert "the replay differs from run 'run-b'" in err
     assert "asked something the original run never asked" in err
     assert len(server.requests) == 6
+
+
+def test_without_a_budget_the_default_one_stops_the_run(tmp_path: Path) -> None:
+    # One answer of 2,000,000 prompt tokens (and 10 completion tokens) passes the default
+    # token budget: the run stops at the first decision, instead of spending without end.
+    huge = Say(thesis_json(evidence=PROMPT), prompt_tokens=2_000_000)
+    with fake_llm([huge]) as server:
+        desk = Desk(tmp_path, server)
+        team = bull_and_quants(desk)
+        code, _, err = desk.trade("--team", str(team), *WINDOW, "--run-id", "run-d")
+        server.assert_done()
+    assert code == EXIT_BUDGET
+    assert "token budget reached: 2000010 of 2000000 tokens spent" in err
+    store = desk.store()
+    run = store.run("run-d")
+    store.close()
+    assert run is not None
+    assert run.config["meta"]["budget"] == {"usd": "5", "tokens": 2_000_000}
+
+
+def test_help_says_which_budget_applies_when_none_is_given() -> None:
+    code, out, _ = invoke("trade", "--help")
+    assert code == 0
+    flat = " ".join(out.replace("│", " ").split())
+    assert "default: $5 and 2000000 tokens when neither budget is given" in flat
 
 
 def test_a_signal_stops_after_the_cycle_and_the_run_resumes(tmp_path: Path) -> None:

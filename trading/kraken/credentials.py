@@ -16,10 +16,10 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from trading.errors import ConfigError
+from trading.redaction import redact as redact_secrets
 
 KEY_ENV: Final = "KRAKEN_API_KEY"
 SECRET_ENV: Final = "KRAKEN_API_SECRET"  # noqa: S105 - a variable name, not a secret
-_HIDDEN: Final = "[redacted]"
 
 
 class KrakenCredentials(BaseModel):
@@ -57,13 +57,8 @@ class KrakenCredentials(BaseModel):
 
 
 def redact(text: str, credentials: KrakenCredentials | None) -> str:
-    """`text` with the key and the secret replaced, wherever they occur."""
-    if credentials is None:
-        return text
-    for secret in credentials.secrets():
-        if secret:
-            text = text.replace(secret, _HIDDEN)
-    return text
+    """`text` with the key and the secret replaced, wherever and however they occur."""
+    return text if credentials is None else redact_secrets(text, credentials.secrets())
 
 
 class WireLog:

@@ -28,11 +28,19 @@ from orchestration.cli_common import (
     stderr,
     stdout,
 )
+from orchestration.cli_risk import (
+    DailyLossLimit,
+    MaxDrawdown,
+    MaxGrossExposure,
+    MaxPositionWeight,
+    StopLoss,
+    TakeProfit,
+    risk_limits,
+)
 from trading.clock import LiveClock
 from trading.costs import CostModel
 from trading.metrics import benchmark_name
 from trading.replay import ReplayConfig, ReplayResult, run_replay
-from trading.risk import RiskLimits
 
 data_app = typer.Typer(
     help="Market data: bundled datasets and your own files.", no_args_is_help=True
@@ -123,9 +131,12 @@ def backtest(
     participation_cap: Annotated[
         str, typer.Option(help="Most of the average daily volume one order takes per bar.")
     ] = "0.1",
-    max_drawdown: Annotated[
-        str | None, typer.Option(help="Kill switch: stop adding risk at this drawdown, e.g. 0.3.")
-    ] = None,
+    max_position_weight: MaxPositionWeight = None,
+    max_gross_exposure: MaxGrossExposure = None,
+    daily_loss_limit: DailyLossLimit = None,
+    max_drawdown: MaxDrawdown = None,
+    stop_loss: StopLoss = None,
+    take_profit: TakeProfit = None,
     db: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")
     ] = None,
@@ -135,7 +146,8 @@ def backtest(
 
     Point-in-time data, agent decision, risk gate, paper fills at the next bar's open with fees
     and slippage, ledger and metrics, stored in the database. `--fee-bps 0 --slippage-bps 0`
-    means no costs at all: fills at exactly the next open.
+    means no costs at all: fills at exactly the next open. The risk options are those of
+    `tradepit trade`, so the command `tradepit evolve` saves replays the limits it tuned.
     """
     symbols = tuple(s.strip().upper() for s in symbol.split(",") if s.strip())
     if not symbols:
@@ -155,8 +167,15 @@ def backtest(
             "--participation-cap", participation_cap, Decimal("0.0001")
         ),
     )
-    limits = RiskLimits(
-        max_drawdown=parse_decimal("--max-drawdown", max_drawdown) if max_drawdown else None
+    limits = risk_limits(
+        {
+            "--max-position-weight": max_position_weight,
+            "--max-gross-exposure": max_gross_exposure,
+            "--daily-loss-limit": daily_loss_limit,
+            "--max-drawdown": max_drawdown,
+            "--stop-loss": stop_loss,
+            "--take-profit": take_profit,
+        }
     )
     config = ReplayConfig(
         symbols=symbols,

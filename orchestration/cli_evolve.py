@@ -1,5 +1,5 @@
 """`tradepit evolve`: tune an agent's parameters by genetic search over walk-forward folds, and
-adopt the result only if it beats its parent out of sample."""
+adopt the result only if it beats its parent and the benchmark out of sample."""
 
 from __future__ import annotations
 
@@ -84,10 +84,12 @@ def evolve_command(
     ] = None,
 ) -> None:
     """Evolve an agent: a genetic search per walk-forward fold on the training windows; the
-    best child is adopted only if it beats its parent on the validation window.
+    best child is adopted only if, on the validation window, it beats its parent and the
+    benchmark (buy and hold of the symbols in equal parts), or the config's min_validation.
 
     Prints the best genome of every generation, then each fold's in-sample and out-of-sample
-    scores side by side and the probability of backtest overfitting (CSCV). Every generation
+    scores side by side with the benchmark's, what was adopted or why nothing was, and the
+    probability of backtest overfitting (CSCV; above 0.5: likely overfit). Every generation
     is stored, so `--resume RUN_ID` continues an interrupted run to the same result. The
     adopted genome is saved: an LLM spec as an agent (`tradepit agents show NAME`), a quant
     one as `$TRADEPIT_HOME/evolved/NAME.yaml` with the `tradepit backtest` command that runs it.
@@ -180,10 +182,10 @@ def _describer(settings: EvolveConfig) -> Any:
 def _print(outcome: Outcome, document: dict[str, Any]) -> None:
     table = Table(title=f"evolution {outcome.result.run_id} ({outcome.config.fitness})")
     for column in ("fold", "train", "validation", "child IS", "parent IS", "child OOS",
-                   "parent OOS", "adopted", "PBO"):  # fmt: skip
+                   "parent OOS", "bench OOS", "adopted", "PBO"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("train", "validation") else "right")
     for f in outcome.result.folds:
-        pbo = f["pbo"]["pbo"]
+        benchmark = f.get("benchmark")  # absent from folds stored before the hurdle existed
         table.add_row(
             str(f["fold"] + 1),
             f"{f['train']['start']} to {f['train']['end']}",
@@ -192,17 +194,31 @@ def _print(outcome: Outcome, document: dict[str, Any]) -> None:
             f"{f['in_sample']['parent']:.4f}",
             f"{f['out_of_sample']['child']:.4f}",
             f"{f['out_of_sample']['parent']:.4f}",
+            "n/a" if benchmark is None else f"{benchmark['score']:.4f}",
             "yes" if f["adopted"] else "no",
-            "n/a" if pbo is None else f"{pbo:.2f}",
+            _pbo_cell(f["pbo"]),
         )
     stdout.print(table)
+    if outcome.config.min_validation is not None:
+        stdout.print(
+            f"hurdle: min_validation {outcome.config.min_validation} (instead of the benchmark)",
+            markup=False,
+            highlight=False,
+        )
+    stdout.print(document["verdict"], markup=False, highlight=False, soft_wrap=True)
+    for warning in document["warnings"]:
+        stdout.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     adopted = document["adopted"]
-    if adopted is None:
-        stdout.print("adopted: nothing; the parent stands (no child beat it out of sample)")
-    else:
+    if adopted is not None:
         stdout.print(f"adopted: {json.dumps(adopted)}", markup=False, highlight=False)
     saved = document["saved"]
     if saved:
         stdout.print(f"saved: {json.dumps(saved)}", markup=False, highlight=False)
     if "report" in document:
         stdout.print(f"report: {document['report']['json']}, {document['report']['plot']}")
+
+
+def _pbo_cell(pbo: dict[str, Any]) -> str:
+    if pbo["pbo"] is None:
+        return "n/a"
+    return f"{pbo['pbo']:.2f}" + (" overfit" if pbo.get("likely_overfit") else "")

@@ -18,12 +18,19 @@ from orchestration.evolution.config import Backend, EvolveConfig, load_config
 from orchestration.evolution.engine import GenerationSummary, Quiet
 from orchestration.evolution.events import JsonLinesWatcher, write_error
 from orchestration.evolution.report import plot_fitness, result_json
-from orchestration.evolution.run import Outcome, describe_quant, evolve, stored_config
+from orchestration.evolution.run import (
+    EvolutionInterrupted,
+    Outcome,
+    describe_quant,
+    evolve,
+    stored_config,
+)
 from orchestration.evolution.store import EvolutionStore
 from trading.clock import LiveClock
 from trading.storage import default_database_url
 
 EXAMPLE = Path(__file__).parent / "evolution" / "example.yaml"
+EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
 
 
 class _Shown(Quiet):
@@ -94,6 +101,9 @@ def evolve_command(
     adopted genome is saved: an LLM spec as an agent (`tradepit agents show NAME`), a quant
     one as `$TRADEPIT_HOME/evolved/NAME.yaml` with the `tradepit backtest` command that runs it.
     `--events jsonl` prints the progress as JSON lines instead, for a program to read.
+
+    Exit codes: 0 finished; 2 bad input; 130 interrupted by Ctrl-C, which prints the run's
+    id and the `--resume` command that continues it.
     """
     if events not in (None, "jsonl"):
         fail(f"--events takes jsonl, got {events!r}")
@@ -117,6 +127,19 @@ def evolve_command(
             lines = JsonLinesWatcher(sys.stdout, _describer(settings), settings.fitness)
         chosen: Backend | None = backend  # type: ignore[assignment]  # checked above
         outcome = _run(settings, store, url, home, resume, chosen, workers, as_json, lines)
+    except EvolutionInterrupted as stop:
+        if events:
+            write_error(sys.stdout, stop, stop.run_id)
+        where = f" --db {db}" if db else ""
+        stderr.print(
+            f"interrupted: run {stop.run_id} keeps {stop.stored} of {stop.total} generations "
+            "(every one it finished); continue it to the same result with: "
+            f"tradepit evolve --resume {stop.run_id}{where}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as error:
         if events:  # a reader of the lines learns of the failure there too, then stderr says it
             write_error(sys.stdout, error, None if lines is None else lines.run_id)

@@ -56,6 +56,17 @@ if TYPE_CHECKING:
 EVOLVED_DIR = "evolved"
 
 
+class EvolutionInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, once the run is stored: which run, and how many of its generations
+    a resume (`evolve(..., resume=run_id)`) will find and not compute again."""
+
+    def __init__(self, run_id: str, stored: int, total: int) -> None:
+        super().__init__(f"run {run_id} interrupted with {stored} of {total} generations stored")
+        self.run_id = run_id
+        self.stored = stored
+        self.total = total
+
+
 @dataclass(slots=True)
 class Outcome:
     result: EvolutionResult
@@ -178,6 +189,11 @@ def evolve(
         )
         try:
             result = evolution.run()
+        except KeyboardInterrupt as interrupt:
+            store.set_status(run_id, "interrupted", clock.now())
+            total = len(folds) * config.search.generations
+            stored = len(store.generations(run_id))
+            raise EvolutionInterrupted(run_id, stored, total) from interrupt
         except BaseException:
             store.set_status(run_id, "interrupted", clock.now())
             raise

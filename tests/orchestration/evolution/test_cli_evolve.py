@@ -5,7 +5,10 @@ bad config."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import signal
+import subprocess
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,12 +21,14 @@ from typer.testing import CliRunner
 
 from orchestration.cli import app
 from orchestration.cli_evolve import EXAMPLE
+from orchestration.evolution import engine
 from orchestration.evolution.config import QuantGenome, load_config
 from orchestration.evolution.engine import EvolutionResult
 from orchestration.evolution.evaluate import evaluate_quant
 from orchestration.evolution.genes import Genome
 from orchestration.evolution.run import base_config, load_quant_spec, save_adopted
 from orchestration.evolution.space import RISK, RISK_GENES, QuantSpace
+from orchestration.evolution.store import EvolutionStore
 from orchestration.evolution.walkforward import Window
 from tests.orchestration.evolution.configs import quant_config, quant_raw
 from trading.clock import ReplayClock
@@ -253,3 +258,84 @@ def test_a_risk_limit_out_of_range_names_its_flag() -> None:
     err = bad("backtest", "--stop-loss", "1.5")
     assert err.startswith("error: --stop-loss: ")
     assert "'1.5'" in err
+
+
+def test_ctrl_c_says_which_run_was_kept_and_how_to_resume_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path, quant_raw())
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    bred = engine.next_generation
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt  # as Ctrl-C lands while the search breeds generation 2
+
+    monkeypatch.setattr(engine, "next_generation", interrupted)
+    code, out, err = invoke("evolve", "--config", str(config), "--json", "--db", db)
+    assert code == 130
+    assert out == ""
+    [run_id] = (
+        EvolutionStore(db)
+        .engine.connect()
+        .exec_driver_sql("select id from evolution_runs")
+        .scalars()
+    )
+    assert f"run {run_id}" in err
+    assert "1 of 4 generations" in err
+    hint = err[err.index("tradepit evolve --resume") :].split("\n")[0].strip()
+    assert hint == f"tradepit evolve --resume {run_id} --db {db}"
+    # The command it prints continues the run to its end.
+    monkeypatch.setattr(engine, "next_generation", bred)
+    code, out, err = invoke(*shlex.split(hint)[1:], "--json")
+    assert code == 0, err
+    assert json.loads(out)["run_id"] == run_id
+
+
+def test_ctrl_c_to_a_pooled_run_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    """A real Ctrl-C reaches the whole process group, pool workers included: the parent says
+    how to resume, and no worker buries that under a traceback of its own."""
+    raw = quant_raw(parallel={"backend": "process", "workers": 2}, search={"generations": 50})
+    config = write(tmp_path, raw)
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    root = Path(__file__).resolve().parents[3]
+    with subprocess.Popen(  # noqa: S603 - our own interpreter running our own CLI
+        [
+            sys.executable,
+            "-c",
+            "from orchestration.cli import main; main()",
+            "evolve",
+            "--config",
+            str(config),
+            "--db",
+            db,
+            "--events",
+            "jsonl",
+        ],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    ) as child:
+        assert child.stdout is not None
+        try:
+            # No sleeping: wait on the run's own report of a finished generation.
+            first = json.loads(child.stdout.readline())
+            assert first["type"] == "progress", first
+            os.killpg(child.pid, signal.SIGINT)
+            out, err = child.communicate(timeout=120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=30)
+    assert child.returncode == 130, err
+    assert "Traceback" not in err, err
+    [said] = err.strip().splitlines()
+    run_id = first["run_id"]
+    assert said.startswith(f"interrupted: run {run_id} keeps ")
+    assert said.endswith(f"tradepit evolve --resume {run_id} --db {db}")
+    assert json.loads(out.splitlines()[-1])["details"] == {
+        "kind": "EvolutionInterrupted",
+        "run_id": run_id,
+    }

@@ -31,11 +31,19 @@ from orchestration.cli_common import (
     stderr,
     stdout,
 )
+from orchestration.cli_risk import (
+    DailyLossLimit,
+    MaxDrawdown,
+    MaxGrossExposure,
+    MaxPositionWeight,
+    StopLoss,
+    TakeProfit,
+    risk_limits,
+)
 from trading.clock import LiveClock
 from trading.costs import CostModel
 from trading.metrics import benchmark_name
 from trading.replay import ReplayBars, ReplayConfig, ReplayResult, run_replay
-from trading.risk import RiskLimits
 
 data_app = typer.Typer(
     rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
@@ -128,9 +136,12 @@ def backtest(
     participation_cap: Annotated[
         str, typer.Option(help="Most of the average daily volume one order takes per bar.")
     ] = "0.1",
-    max_drawdown: Annotated[
-        str | None, typer.Option(help="Kill switch: stop adding risk at this drawdown, e.g. 0.3.")
-    ] = None,
+    max_position_weight: MaxPositionWeight = None,
+    max_gross_exposure: MaxGrossExposure = None,
+    daily_loss_limit: DailyLossLimit = None,
+    max_drawdown: MaxDrawdown = None,
+    stop_loss: StopLoss = None,
+    take_profit: TakeProfit = None,
     db: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")
     ] = None,
@@ -140,7 +151,8 @@ def backtest(
 
     Point-in-time data, agent decision, risk gate, paper fills at the next bar's open with fees
     and slippage, ledger and metrics, stored in the database. `--fee-bps 0 --slippage-bps 0`
-    means no costs at all: fills at exactly the next open.
+    means no costs at all: fills at exactly the next open. The risk options are those of
+    `tradepit trade`, so the command `tradepit evolve` saves replays the limits it tuned.
     """
     symbols = tuple(s.strip().upper() for s in symbol.split(",") if s.strip())
     if not symbols:
@@ -171,8 +183,16 @@ def backtest(
             ),
         },
     )
-    drawdown = parse_decimal("--max-drawdown", max_drawdown) if max_drawdown else None
-    limits = model_from_flags(RiskLimits, {"max_drawdown": ("--max-drawdown", drawdown)})
+    limits = risk_limits(
+        {
+            "--max-position-weight": max_position_weight,
+            "--max-gross-exposure": max_gross_exposure,
+            "--daily-loss-limit": daily_loss_limit,
+            "--max-drawdown": max_drawdown,
+            "--stop-loss": stop_loss,
+            "--take-profit": take_profit,
+        }
+    )
     config = ReplayConfig(
         symbols=symbols,
         start=first,

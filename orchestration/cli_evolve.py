@@ -1,5 +1,5 @@
 """`tradepit evolve`: tune an agent's parameters by genetic search over walk-forward folds, and
-adopt the result only if it beats its parent out of sample."""
+adopt the result only if it beats its parent and the benchmark out of sample."""
 
 from __future__ import annotations
 
@@ -26,12 +26,19 @@ from orchestration.evolution.config import Backend, EvolveConfig, load_config
 from orchestration.evolution.engine import GenerationSummary, Quiet
 from orchestration.evolution.events import JsonLinesWatcher, write_error
 from orchestration.evolution.report import plot_fitness, result_json
-from orchestration.evolution.run import Outcome, describe_quant, evolve, stored_config
+from orchestration.evolution.run import (
+    EvolutionInterrupted,
+    Outcome,
+    describe_quant,
+    evolve,
+    stored_config,
+)
 from orchestration.evolution.store import EvolutionStore
 from trading.clock import LiveClock
 from trading.storage import default_database_url
 
 EXAMPLE = Path(__file__).parent / "evolution" / "example.yaml"
+EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
 
 
 class _Shown(Quiet):
@@ -92,14 +99,19 @@ def evolve_command(
     ] = None,
 ) -> None:
     """Evolve an agent: a genetic search per walk-forward fold on the training windows; the
-    best child is adopted only if it beats its parent on the validation window.
+    best child is adopted only if, on the validation window, it beats its parent and the
+    benchmark (buy and hold of the symbols in equal parts), or the config's min_validation.
 
     Prints the best genome of every generation, then each fold's in-sample and out-of-sample
-    scores side by side and the probability of backtest overfitting (CSCV). Every generation
+    scores side by side with the benchmark's, what was adopted or why nothing was, and the
+    probability of backtest overfitting (CSCV; above 0.5: likely overfit). Every generation
     is stored, so `--resume RUN_ID` continues an interrupted run to the same result. The
     adopted genome is saved: an LLM spec as an agent (`tradepit agents show NAME`), a quant
     one as `$TRADEPIT_HOME/evolved/NAME.yaml` with the `tradepit backtest` command that runs it.
     `--events jsonl` prints the progress as JSON lines instead, for a program to read.
+
+    Exit codes: 0 finished; 2 bad input; 130 interrupted by Ctrl-C, which prints the run's
+    id and the `--resume` command that continues it.
     """
     if events not in (None, "jsonl"):
         fail(f"--events takes jsonl, got {events!r}")
@@ -123,6 +135,19 @@ def evolve_command(
             lines = JsonLinesWatcher(sys.stdout, _describer(settings), settings.fitness)
         chosen: Backend | None = backend  # type: ignore[assignment]  # checked above
         outcome = _run(settings, store, url, home, resume, chosen, workers, as_json, lines)
+    except EvolutionInterrupted as stop:
+        if events:
+            write_error(sys.stdout, stop, stop.run_id)
+        where = f" --db {db}" if db else ""
+        stderr.print(
+            f"interrupted: run {stop.run_id} keeps {stop.stored} of {stop.total} generations "
+            "(every one it finished); continue it to the same result with: "
+            f"tradepit evolve --resume {stop.run_id}{where}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as error:
         if events:  # a reader of the lines learns of the failure there too, then stderr says it
             write_error(sys.stdout, error, None if lines is None else lines.run_id)
@@ -188,10 +213,10 @@ def _describer(settings: EvolveConfig) -> Any:
 def _print(outcome: Outcome, document: dict[str, Any]) -> None:
     table = Table(title=f"evolution {outcome.result.run_id} ({outcome.config.fitness})")
     for column in ("fold", "train", "validation", "child IS", "parent IS", "child OOS",
-                   "parent OOS", "adopted", "PBO"):  # fmt: skip
+                   "parent OOS", "bench OOS", "adopted", "PBO"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("train", "validation") else "right")
     for f in outcome.result.folds:
-        pbo = f["pbo"]["pbo"]
+        benchmark = f.get("benchmark")  # absent from folds stored before the hurdle existed
         table.add_row(
             str(f["fold"] + 1),
             f"{f['train']['start']} to {f['train']['end']}",
@@ -200,17 +225,31 @@ def _print(outcome: Outcome, document: dict[str, Any]) -> None:
             f"{f['in_sample']['parent']:.4f}",
             f"{f['out_of_sample']['child']:.4f}",
             f"{f['out_of_sample']['parent']:.4f}",
+            "n/a" if benchmark is None else f"{benchmark['score']:.4f}",
             "yes" if f["adopted"] else "no",
-            "n/a" if pbo is None else f"{pbo:.2f}",
+            _pbo_cell(f["pbo"]),
         )
     print_table(stdout, table)
+    if outcome.config.min_validation is not None:
+        stdout.print(
+            f"hurdle: min_validation {outcome.config.min_validation} (instead of the benchmark)",
+            markup=False,
+            highlight=False,
+        )
+    stdout.print(document["verdict"], markup=False, highlight=False, soft_wrap=True)
+    for warning in document["warnings"]:
+        stdout.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     adopted = document["adopted"]
-    if adopted is None:
-        stdout.print("adopted: nothing; the parent stands (no child beat it out of sample)")
-    else:
+    if adopted is not None:
         stdout.print(f"adopted: {json.dumps(adopted)}", markup=False, highlight=False)
     saved = document["saved"]
     if saved:
         stdout.print(f"saved: {json.dumps(saved)}", markup=False, highlight=False)
     if "report" in document:
         stdout.print(f"report: {document['report']['json']}, {document['report']['plot']}")
+
+
+def _pbo_cell(pbo: dict[str, Any]) -> str:
+    if pbo["pbo"] is None:
+        return "n/a"
+    return f"{pbo['pbo']:.2f}" + (" overfit" if pbo.get("likely_overfit") else "")

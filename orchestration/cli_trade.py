@@ -41,11 +41,13 @@ from orchestration.cli_common import (
     stdout,
     tradepit_home,
 )
+from orchestration.cli_risk import MaxDrawdown, StopLoss, TakeProfit, risk_limits
 from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent
 from orchestration.live import KrakenMode
 from orchestration.live_view import LiveView, LlmSpend
 from orchestration.loop import LoopResult, TradingLoop, stop_on_signals, stored_run
 from orchestration.trade_kraken import (
+    RISK_OPTIONS,
     KrakenFlags,
     check_source,
     choose_mode,
@@ -70,7 +72,6 @@ from orchestration.trade_setup import (
 from trading.clock import LiveClock
 from trading.costs import CostModel
 from trading.replay import ReplayBars, ReplayConfig
-from trading.risk import RiskLimits
 from trading.storage import Store
 
 # Exit codes beside 0 (finished, or stopped on request), 1 (a bug) and 2 (bad input).
@@ -205,15 +206,9 @@ def trade(
         str | None,
         typer.Option(help="Most of the average daily volume one order takes [default: 0.1]."),
     ] = None,
-    max_drawdown: Annotated[
-        str | None, typer.Option(help="Kill switch at this drawdown, e.g. 0.3.")
-    ] = None,
-    stop_loss: Annotated[
-        str | None, typer.Option(help="Close a position this far against its entry, e.g. 0.05.")
-    ] = None,
-    take_profit: Annotated[
-        str | None, typer.Option(help="Close a position this far in its favour, e.g. 0.1.")
-    ] = None,
+    max_drawdown: MaxDrawdown = None,
+    stop_loss: StopLoss = None,
+    take_profit: TakeProfit = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Let a team trade cycle by cycle, durably: history on paper, or Kraken live.
@@ -512,10 +507,6 @@ def _config(options: Mapping[str, object]) -> ReplayConfig:
     def number(option: str, default: str, least: str = "0") -> Decimal:
         return parse_decimal(option, text(option) or default, Decimal(least))
 
-    def optional(option: str) -> Decimal | None:
-        value = text(option)
-        return None if value is None else parse_decimal(option, value)
-
     names = tuple(s.strip().upper() for s in (text("--symbols") or "SPX").split(",") if s.strip())
     if not names:
         fail("--symbols needs at least one symbol")
@@ -542,13 +533,7 @@ def _config(options: Mapping[str, object]) -> ReplayConfig:
             ),
         },
     )
-    limits = model_from_flags(
-        RiskLimits,
-        {
-            flag.removeprefix("--").replace("-", "_"): (flag, optional(flag))
-            for flag in ("--max-drawdown", "--stop-loss", "--take-profit")
-        },
-    )
+    limits = risk_limits({option: text(option) for option in RISK_OPTIONS})
     return ReplayConfig(
         symbols=names,
         start=first,

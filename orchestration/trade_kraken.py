@@ -19,7 +19,8 @@ from typing import Final
 
 from agents.gateway import LlmGateway
 from agents.llm_calls import LlmCallStore
-from orchestration.cli_common import fail, model_from_flags, note, parse_decimal, stderr
+from orchestration.cli_common import fail, note, parse_decimal, stderr
+from orchestration.cli_risk import risk_limits as shared_risk_limits
 from orchestration.debate import Team
 from orchestration.live import (
     DEFAULT_LIMITS,
@@ -319,14 +320,7 @@ def check_resume_mode(run_id: str, mode: KrakenMode, flags: KrakenFlags) -> None
 def risk_limits(risk: Mapping[str, str | None]) -> RiskLimits:
     """The Kraken run's default limits (headroom for the move between close and book) with the
     risk flags given on top; validated, so an out-of-range value is one clear line."""
-    flags: dict[str, tuple[str, object]] = {
-        field: ("", value) for field, value in DEFAULT_LIMITS.model_dump().items()
-    }
-    for option, value in risk.items():
-        if value is not None:
-            field = option.removeprefix("--").replace("-", "_")
-            flags[field] = (option, parse_decimal(option, value))
-    return model_from_flags(RiskLimits, flags)
+    return shared_risk_limits(risk, DEFAULT_LIMITS)
 
 
 def _client(flags: KrakenFlags) -> KrakenClient:

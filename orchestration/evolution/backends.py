@@ -9,10 +9,12 @@ Results come back in the order the tasks were given, and evaluation is a pure fu
 from __future__ import annotations
 
 import math
-import multiprocessing
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,6 +95,27 @@ class SerialEvaluator:
         pass
 
 
+class _WorkerProcess(SpawnProcess):
+    """A pool worker that ignores SIGINT from its first instruction. Ctrl-C reaches the whole
+    process group: the parent stops the run, says how to resume it and shuts the pool down,
+    and a worker's own KeyboardInterrupt traceback (even one raised while it still imports)
+    would bury that. An interpreter started with SIGINT ignored keeps it ignored."""
+
+    def start(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            super().start()  # only the main thread may set handlers; nothing to hand down
+            return
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            super().start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+class _WorkerContext(SpawnContext):
+    Process = _WorkerProcess
+
+
 class ProcessEvaluator:
     """A local pool. Workers are spawned, not forked: a fork would copy this process's
     threads and open database connections, and spawn behaves the same on every platform."""
@@ -101,7 +124,7 @@ class ProcessEvaluator:
         self.workers = workers
         self.pool = ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=_WorkerContext(),
             initializer=_init_worker,
             initargs=(context,),
         )

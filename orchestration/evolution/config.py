@@ -143,6 +143,13 @@ class EvolveConfig(Closed):
     market: Market
     walk_forward: WalkForward
     fitness: Metric = "sharpe"
+    min_validation: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="The fitness a child must beat on a validation window to be adopted, "
+        "instead of the benchmark's (buy and hold of the symbols in equal parts) on the same "
+        "window; it must beat its parent too.",
+    )
     search: Search = Field(default_factory=Search)
     parallel: Parallel = Field(default_factory=Parallel)
     pbo_blocks: int = Field(8, ge=2, le=32, description="Even number of CSCV blocks.")

@@ -4,7 +4,10 @@ For each fold, the population evolves for `generations` generations scored on th
 training window only. Its best genome (the child) then meets the incumbent (at first the
 config's parent) on the fold's validation window, which the search never saw; the child is
 adopted, and becomes the incumbent the next fold must beat, only if it scores strictly higher
-there. The next fold's search starts from this fold's last population.
+there than the incumbent and than the hurdle: the benchmark on the same window, or the
+config's `min_validation` (`orchestration.evolution.adoption`). The run's result is adopted
+only if its final incumbent clears the last window's hurdle as well. The next fold's search
+starts from this fold's last population.
 
 Every random draw of generation g of fold f comes from a generator seeded with (seed, f, g),
 so a run is a function of its config, and a resumed run, which reloads the generations it
@@ -13,14 +16,16 @@ already has, continues exactly as the uninterrupted run would have.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from orchestration.evolution.adoption import decide, hurdle, pbo_warning, verdict
 from orchestration.evolution.backends import Evaluator
-from orchestration.evolution.config import EvolveConfig
+from orchestration.evolution.benchmark import BenchmarkScore
+from orchestration.evolution.config import EvolveConfig, Metric
 from orchestration.evolution.evaluate import Evaluation
 from orchestration.evolution.ga import initial_population, next_generation, ranking
 from orchestration.evolution.genes import Genome
@@ -63,8 +68,25 @@ class EvolutionResult:
 
     @property
     def adopted(self) -> Genome | None:
-        """The genome that won its way past the parent, or None when the parent stands."""
-        return None if self.incumbent == self.parent else self.incumbent
+        """The genome that won its way past the parent and still clears the hurdle on the last
+        validation window; None when the parent stands or nothing is good enough."""
+        if self.incumbent == self.parent:
+            return None
+        # A fold stored before the hurdle existed has no verdict on it: it stands as decided.
+        if self.folds and not self.folds[-1].get("incumbent_clears", True):
+            return None
+        return self.incumbent
+
+    def verdict(self, metric: Metric) -> str:
+        return verdict(self.folds, self.adopted is not None, metric)
+
+    def warnings(self) -> list[str]:
+        """A likely overfit search, per fold and over the run (PBO above one half)."""
+        said = [f"fold {f['fold'] + 1}: {w}" for f in self.folds for w in f.get("warnings", [])]
+        overall = pbo_warning(self.pbo)
+        if overall is not None and len(self.folds) > 1:
+            said.append(f"{overall} (the folds' mean)")
+        return said
 
     @property
     def pbo(self) -> float | None:
@@ -117,6 +139,7 @@ class Evolution:
         store: EvolutionStore,
         clock: Clock,
         describe: Any,
+        benchmark: Callable[[Window], BenchmarkScore],
         watcher: Watcher | None = None,
     ) -> None:
         self.run_id = run_id
@@ -127,6 +150,7 @@ class Evolution:
         self.store = store
         self.clock = clock
         self.describe = describe  # genome -> JSON-able description of the agent it stands for
+        self.benchmark = benchmark  # the benchmark's score on a (validation) window
         self.watcher = watcher or Quiet()
         self.cache: dict[tuple[str, str], Evaluation] = {}
 
@@ -185,7 +209,17 @@ class Evolution:
         train, val = fold.train.label, fold.validation.label
         child_oos = self.cache[val, child.key].score
         parent_oos = self.cache[val, parent.key].score
-        adopted = child != parent and child_oos > parent_oos
+        benchmark = self.benchmark(fold.validation)
+        bar = hurdle(benchmark, self.config.min_validation)
+        adopted, reason = decide(
+            same=child == parent,
+            child=child_oos,
+            parent=parent_oos,
+            bar=bar,
+            metric=self.config.fitness,
+        )
+        kept = child_oos if adopted else parent_oos
+        warning = pbo_warning(pbo["pbo"])
         report = {
             "fold": fold.index,
             "train": fold.train.to_json(),
@@ -197,9 +231,14 @@ class Evolution:
                 "child": self.cache[train, child.key].score,
             },
             "out_of_sample": {"parent": parent_oos, "child": child_oos},
+            "benchmark": benchmark.to_json(),
+            "hurdle": bar.to_json(),
             "adopted": adopted,
-            "reason": _reason(child == parent, adopted, child_oos, parent_oos),
-            "pbo": pbo,
+            "reason": reason,
+            # Whether the genome the next fold must beat is good enough on this window.
+            "incumbent_clears": kept > bar.score,
+            "pbo": {**pbo, "likely_overfit": warning is not None},
+            "warnings": [] if warning is None else [warning],
         }
         return report, new
 
@@ -232,11 +271,3 @@ class Evolution:
             "splits": found.splits,
             "median_logit": found.median_logit,
         }
-
-
-def _reason(same: bool, adopted: bool, child: float, parent: float) -> str:
-    if same:
-        return "the search's best is the incumbent itself"
-    if adopted:
-        return f"the child beat the incumbent out of sample ({child:.4f} > {parent:.4f})"
-    return f"the child did not beat the incumbent out of sample ({child:.4f} <= {parent:.4f})"

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from orchestration.evolution.config import Metric
 from orchestration.evolution.engine import EvolutionResult
 from orchestration.evolution.genes import Genome
 
@@ -16,7 +17,7 @@ Describe = Callable[[Genome], dict[str, Any]]
 
 
 def result_json(
-    result: EvolutionResult, describe: Describe, fitness: str, saved: dict[str, Any] | None
+    result: EvolutionResult, describe: Describe, fitness: Metric, saved: dict[str, Any] | None
 ) -> dict[str, Any]:
     adopted = result.adopted
     return {
@@ -36,6 +37,8 @@ def result_json(
         ],
         "folds": result.folds,
         "pbo": result.pbo,
+        "verdict": result.verdict(fitness),
+        "warnings": result.warnings(),
         "adopted": None if adopted is None else describe(adopted),
         "saved": saved,
     }

@@ -5,12 +5,14 @@ wired together; the adopted genome saved where the user can run it.
   `agents/NAME.yaml`), named by the config's `name`, ready for a team file or
   `tradepit agents show NAME`.
 - An adopted quant genome is written to `$TRADEPIT_HOME/evolved/NAME.yaml`: its strategy kind,
-  parameters and risk limits, with the `tradepit backtest` command that replays it; in Python,
-  `load_quant_spec` gives the agent and the risk limits back.
+  parameters and risk limits, with the `tradepit backtest` command that replays it over the
+  last validation window (risk limits, costs and window included) and the figures it scored
+  there; in Python, `load_quant_spec` gives the agent and the risk limits back.
 """
 
 from __future__ import annotations
 
+import shlex
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import closing
@@ -24,6 +26,7 @@ from agents.llm_calls import Budget, LlmCallStore
 from agents.manager import AgentManager
 from agents.providers import ProvidersConfig, load_providers
 from agents.quant import QuantAgent
+from orchestration.cli_risk import flag_of
 from orchestration.evolution.backends import (
     Evaluator,
     Progress,
@@ -31,6 +34,7 @@ from orchestration.evolution.backends import (
     Task,
     quant_evaluator,
 )
+from orchestration.evolution.benchmark import benchmark_on
 from orchestration.evolution.config import Backend, EvolveConfig, LlmGenome, QuantGenome
 from orchestration.evolution.engine import Evolution, EvolutionResult, Watcher
 from orchestration.evolution.evaluate import Evaluation
@@ -50,6 +54,17 @@ if TYPE_CHECKING:
     from orchestration.evolution.llm_evaluate import LlmEvaluator
 
 EVOLVED_DIR = "evolved"
+
+
+class EvolutionInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, once the run is stored: which run, and how many of its generations
+    a resume (`evolve(..., resume=run_id)`) will find and not compute again."""
+
+    def __init__(self, run_id: str, stored: int, total: int) -> None:
+        super().__init__(f"run {run_id} interrupted with {stored} of {total} generations stored")
+        self.run_id = run_id
+        self.stored = stored
+        self.total = total
 
 
 @dataclass(slots=True)
@@ -169,10 +184,16 @@ def evolve(
             store=store,
             clock=clock,
             describe=describe,
+            benchmark=lambda window: benchmark_on(market, base, window, config.fitness),
             watcher=watcher,
         )
         try:
             result = evolution.run()
+        except KeyboardInterrupt as interrupt:
+            store.set_status(run_id, "interrupted", clock.now())
+            total = len(folds) * config.search.generations
+            stored = len(store.generations(run_id))
+            raise EvolutionInterrupted(run_id, stored, total) from interrupt
         except BaseException:
             store.set_status(run_id, "interrupted", clock.now())
             raise
@@ -233,43 +254,55 @@ def save_adopted(
                 saved = manager.create(spec)
         return {"agent": saved.name, "file": str(saved.path)}
     path = home / EVOLVED_DIR / f"{config.name}.yaml"
+    replayed = replayed_window(result, config)
     document = {
         **describe_quant(adopted),
         "run_id": result.run_id,
-        "command": backtest_command(adopted, config),
+        "command": backtest_command(adopted, config, replayed),
+        "replays": replayed,
     }
-    missing = sorted(set(describe_quant(adopted)["risk"]) - {"max_drawdown"})
-    if missing:
-        document["note"] = (
-            f"{', '.join(missing)} not being options of `tradepit backtest`, the command "
-            "replays the strategy without them; in Python, "
-            "orchestration.evolution.run.load_quant_spec(this file) gives the agent and its "
-            "RiskLimits for trading.replay.run_replay"
-        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         f"# tradepit evolved quant agent {config.name!r} (run {result.run_id}).\n"
         + yaml.safe_dump(document, sort_keys=False),
         encoding="utf-8",
     )
-    return {key: document[key] for key in ("command", "note") if key in document} | {
-        "file": str(path)
+    return {"command": document["command"], "replays": replayed, "file": str(path)}
+
+
+def replayed_window(result: EvolutionResult, config: EvolveConfig) -> dict[str, Any]:
+    """The window the saved command replays: the last validation window, which judged the
+    adoption last, with the figures the adopted genome and the benchmark scored there (the
+    whole market range, with no figures, for a result that has no fold)."""
+    if not result.folds:
+        return {"start": config.market.start.isoformat(), "end": config.market.end.isoformat()}
+    last = result.folds[-1]
+    side = "child" if last["adopted"] else "parent"
+    return {
+        "start": last["validation"]["start"],
+        "end": last["validation"]["end"],
+        config.fitness: last["out_of_sample"][side],
+        f"benchmark_{config.fitness}": last["benchmark"]["score"],
     }
 
 
-def backtest_command(genome: Genome, config: EvolveConfig) -> str:
+def backtest_command(genome: Genome, config: EvolveConfig, window: dict[str, Any]) -> str:
+    """The `tradepit backtest` command that replays the genome as it was scored: its strategy,
+    risk limits, market, costs and window."""
     candidate = quant_candidate(genome)
-    params = " ".join(
-        f"--param {k}={v}" for k, v in candidate.params.model_dump(mode="json").items()
-    )
     market = config.market
-    command = (
-        f"tradepit backtest --agent {candidate.kind} --symbol {','.join(market.symbols)} "
-        f"{params} --fee-bps {market.fee_bps} --slippage-bps {market.slippage_bps}"
-    )
-    if "max_drawdown" in candidate.risk:
-        command += f" --max-drawdown {candidate.risk['max_drawdown']}"
-    return command
+    words = ["tradepit", "backtest", "--agent", candidate.kind,
+             "--symbol", ",".join(market.symbols), "--start", window["start"],
+             "--end", window["end"]]  # fmt: skip
+    for name, value in candidate.params.model_dump(mode="json").items():
+        words += ["--param", f"{name}={value}"]
+    words += ["--cash", str(market.cash), "--fee-bps", str(market.fee_bps),
+              "--slippage-bps", str(market.slippage_bps)]  # fmt: skip
+    for field, limit in candidate.risk.items():
+        words += [flag_of(field), repr(limit)]
+    for data in market.data:
+        words += ["--data", str(data.resolve())]
+    return shlex.join(words)
 
 
 def load_quant_spec(path: Path) -> tuple[QuantAgent, RiskLimits]:
@@ -291,6 +324,8 @@ def _summary(outcome: Outcome) -> dict[str, Any]:
     adopted = result.adopted
     return {
         "pbo": result.pbo,
+        "verdict": result.verdict(outcome.config.fitness),
+        "warnings": result.warnings(),
         "adopted": None if adopted is None else outcome.describe(adopted),
         "saved": outcome.saved,
         "folds": len(result.folds),

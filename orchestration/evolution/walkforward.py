@@ -3,12 +3,15 @@
 The folds are laid over the bars of the market between the config's start and end, anchored
 at the end so the last validation window closes on the last bar (the most recent data judges
 the final adoption). Validation windows follow each other without overlap; fold k trains on
-bars that all lie before its validation window by at least `embargo_bars` bars:
+bars that all lie before its validation window by at least `embargo_bars` bars. The first
+training window is `train_bars` long in both modes; an expanding one then grows by a
+validation window per fold (train_bars + k * validation_bars), a rolling one slides. Bars
+before the first training window (more history than the folds need) are left out of both:
 
-    expanding:  [train 0 ............][embargo][val 0]
-                [train 1 .........................][embargo][val 1]
-    rolling:         [train 0 ......][embargo][val 0]
-                           [train 1 ......][embargo][val 1]
+    expanding:  [train 0 ......][embargo][val 0]
+                [train 1 ...............][embargo][val 1]
+    rolling:    [train 0 ......][embargo][val 0]
+                       [train 1 ......][embargo][val 1]
 
 A replay takes whole days, so each window is also checked in dates: with intraday bars an
 embargo shorter than a day would let a training day and a validation day coincide.
@@ -77,7 +80,7 @@ def lay_out(times: list[int], walk: WalkForward) -> list[Fold]:
     for i in range(k):
         val_first = offset + train + gap + i * val
         train_last = val_first - gap - 1
-        train_first = 0 if walk.mode == "expanding" else train_last - train + 1
+        train_first = offset if walk.mode == "expanding" else train_last - train + 1
         folds.append(
             Fold(
                 i,

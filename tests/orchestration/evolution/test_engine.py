@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from orchestration.evolution.adoption import pbo_warning
+from orchestration.evolution.benchmark import BenchmarkScore
 from orchestration.evolution.config import EvolveConfig, QuantGenome, Search
 from orchestration.evolution.engine import Evolution, EvolutionResult, GenerationSummary, Quiet
 from orchestration.evolution.ga import next_generation, ranking
@@ -44,7 +46,9 @@ def scripted_run(
     train: Callable[[Genome], float],
     validation: Callable[[Genome], float],
     config: EvolveConfig | None = None,
+    benchmark: Callable[[Window], float] = lambda window: -1000.0,
 ) -> tuple[EvolutionResult, ScriptedEvaluator]:
+    """The benchmark scores far below any genome unless a test says otherwise."""
     config = config or scripted_config()
     tmp_path.mkdir(parents=True, exist_ok=True)
     assert isinstance(config.genome, QuantGenome)
@@ -58,6 +62,7 @@ def scripted_run(
         store=EvolutionStore(f"sqlite:///{tmp_path / 'evo.db'}"),
         clock=CLOCK,
         describe=lambda g: g.to_json(),
+        benchmark=lambda window: BenchmarkScore("scripted", benchmark(window), 0.0),
     )
     return evolution.run(), evaluator
 
@@ -121,6 +126,58 @@ def test_an_adopted_child_becomes_the_parent_the_next_fold_must_beat(tmp_path: P
     assert second["parent"] == first["child"]
     assert result.adopted is not None
     assert result.adopted.to_json() == (second["child"] if second["adopted"] else first["child"])
+
+
+def test_a_child_that_beats_its_parent_but_not_the_benchmark_is_not_adopted(
+    tmp_path: Path,
+) -> None:
+    # Out of sample the child beats its parent (the longer slow average wins) but the
+    # benchmark scores 1000: nothing is good enough, and the result says so.
+    result, _ = scripted_run(tmp_path, slow, slow, benchmark=lambda window: 1000.0)
+    assert [f["adopted"] for f in result.folds] == [False, False]
+    assert result.adopted is None
+    last = result.folds[-1]
+    assert last["out_of_sample"]["child"] > last["out_of_sample"]["parent"]
+    assert last["benchmark"]["score"] == 1000.0
+    child = last["out_of_sample"]["child"]
+    assert result.verdict("sharpe") == (
+        f"nothing adopted: the best child's validation Sharpe {child:.2f} is below the "
+        "benchmark's 1000.00"
+    )
+
+
+def test_a_min_validation_floor_stands_instead_of_the_benchmark(tmp_path: Path) -> None:
+    floored = scripted_config(min_validation=0.0)
+    result, _ = scripted_run(tmp_path / "a", slow, slow, floored, lambda window: 1000.0)
+    assert result.folds[0]["adopted"] is True
+    assert result.folds[0]["hurdle"] == {"score": 0.0, "source": "min_validation"}
+    assert result.adopted is not None
+    high = scripted_config(min_validation=1e6)
+    result, _ = scripted_run(tmp_path / "b", slow, slow, high)
+    assert result.adopted is None
+    assert "below the min_validation floor 1000000.00" in result.verdict("sharpe")
+
+
+def test_an_incumbent_below_the_last_benchmark_is_not_adopted(tmp_path: Path) -> None:
+    # Fold 1 adopts its child over a low benchmark; on fold 2's window the benchmark is out of
+    # reach, so the genome the run ends with loses to it on the most recent data.
+    result, _ = scripted_run(
+        tmp_path, slow, slow, benchmark=lambda w: -1000.0 if w.label.startswith("f0") else 1000.0
+    )
+    first, second = result.folds
+    assert (first["adopted"], second["adopted"]) == (True, False)
+    assert second["incumbent_clears"] is False
+    assert result.incumbent != result.parent
+    assert result.adopted is None
+    assert result.verdict("sharpe").startswith(
+        "nothing adopted: the fold 1 child's Sharpe on the last validation window"
+    )
+
+
+def test_a_pbo_above_one_half_warns_of_likely_overfitting() -> None:
+    assert pbo_warning(0.5714285714285714) == "PBO 0.57: likely overfit"
+    assert pbo_warning(0.5) is None
+    assert pbo_warning(None) is None
 
 
 def test_a_tie_out_of_sample_keeps_the_parent(tmp_path: Path) -> None:

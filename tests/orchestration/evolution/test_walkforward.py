@@ -9,7 +9,8 @@ from datetime import date
 
 import pytest
 
-from orchestration.evolution.config import WalkForward
+from orchestration.cli_evolve import EXAMPLE
+from orchestration.evolution.config import WalkForward, load_config
 from orchestration.evolution.evaluate import evaluate_quant, window_config
 from orchestration.evolution.genes import Genome
 from orchestration.evolution.run import base_config
@@ -47,12 +48,23 @@ def test_validation_windows_follow_training_after_the_embargo_without_overlap(mo
     assert folds[-1].validation.last == len(TIMES) - 1
 
 
-def test_expanding_windows_grow_from_the_start_and_rolling_ones_slide() -> None:
+def test_expanding_windows_start_at_train_bars_and_grow_while_rolling_ones_slide() -> None:
     expanding = lay_out(_days(TIMES), walk(mode="expanding"))
     rolling = lay_out(_days(TIMES), walk(mode="rolling"))
-    assert {f.train.first for f in expanding} == {0}
+    # train_bars is the first expanding window, as the config says; each later one adds the
+    # validation window before it. 1000 bars hold more than the folds need: the earliest
+    # bars are left out in both modes, so both start their first fold on the same bar.
+    assert [f.train.bars for f in expanding] == [200, 300, 400]
+    assert {f.train.first for f in expanding} == {rolling[0].train.first}
     assert [f.train.bars for f in rolling] == [200, 200, 200]
     assert [f.train.last for f in rolling] == [f.train.last for f in expanding]
+
+
+def test_the_first_expanding_window_of_the_example_is_train_bars_long() -> None:
+    config = load_config(EXAMPLE)
+    folds = lay_out(timeline(Catalog.default(), config.market), config.walk_forward)
+    assert config.walk_forward.mode == "expanding"
+    assert folds[0].train.bars == config.walk_forward.train_bars == 756
 
 
 def test_too_few_bars_for_the_folds_is_a_config_error() -> None:

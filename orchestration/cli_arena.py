@@ -170,7 +170,7 @@ def arena(
     if report is not None:
         from orchestration.arena.report import write_report
 
-        written = write_report(stored.leaderboard, stored.runs, report)
+        written = write_report(stored.leaderboard, stored.config, stored.runs, report)
     _print(stored, as_json, written)
     if competition.replay is not None and not competition.replay["equal"]:
         raise typer.Exit(EXIT_NOT_REPRODUCED)
@@ -192,7 +192,7 @@ def show(
     if report is not None:
         from orchestration.arena.report import write_report
 
-        written = write_report(stored.leaderboard, stored.runs, report)
+        written = write_report(stored.leaderboard, stored.config, stored.runs, report)
     _print(stored, as_json, written)
 
 

@@ -35,6 +35,12 @@ ProvidersFile = Annotated[
     Path | None,
     typer.Option("--providers", help="providers.yaml to use; default $TRADEPIT_PROVIDERS."),
 ]
+# The kill switch does more than refuse new risk: `trading.replay` flattens every position
+# once it trips (`ReplayConfig.flatten_on_kill`), and the gate keeps it tripped.
+MAX_DRAWDOWN_HELP = (
+    "Past this drawdown from the equity peak, e.g. 0.3, the kill switch sells everything and "
+    "holds cash for the rest of the run."
+)
 
 
 def clean_errors(command: Callable[P, None]) -> Callable[P, None]:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from agents.quant import STRATEGIES, build_quant_agent
 from orchestration.cli_common import (
+    MAX_DRAWDOWN_HELP,
     DataFiles,
     JsonFlag,
     catalog,
@@ -124,9 +125,7 @@ def backtest(
     participation_cap: Annotated[
         str, typer.Option(help="Most of the average daily volume one order takes per bar.")
     ] = "0.1",
-    max_drawdown: Annotated[
-        str | None, typer.Option(help="Kill switch: stop adding risk at this drawdown, e.g. 0.3.")
-    ] = None,
+    max_drawdown: Annotated[str | None, typer.Option(help=MAX_DRAWDOWN_HELP)] = None,
     db: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")
     ] = None,

@@ -28,6 +28,7 @@ from agents.gateway import LlmGateway, ReplayMiss
 from agents.llm_calls import Budget, BudgetExceeded
 from agents.wire import close_model_clients
 from orchestration.cli_common import (
+    MAX_DRAWDOWN_HELP,
     DataFiles,
     JsonFlag,
     ProvidersFile,
@@ -196,9 +197,7 @@ def trade(
         str | None,
         typer.Option(help="Most of the average daily volume one order takes [default: 0.1]."),
     ] = None,
-    max_drawdown: Annotated[
-        str | None, typer.Option(help="Kill switch at this drawdown, e.g. 0.3.")
-    ] = None,
+    max_drawdown: Annotated[str | None, typer.Option(help=MAX_DRAWDOWN_HELP)] = None,
     stop_loss: Annotated[
         str | None, typer.Option(help="Close a position this far against its entry, e.g. 0.05.")
     ] = None,

@@ -2,15 +2,18 @@
 charts embedded as base64 PNG, the leaderboard, notes, and every entrant's trades).
 
 Charts draw each entrant's mean equity over its runs (one run for deterministic entrants),
-normalised to its starting cash, and the drawdown of that curve.
+normalised to its starting cash, and the drawdown of that curve; an x marks where a run's kill
+switch tripped.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from io import BytesIO
 from pathlib import Path
+from typing import Literal
 
 import jinja2
 import matplotlib
@@ -18,14 +21,19 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display, no GUI toolkit
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.typing import ColorType
 
+from orchestration.arena.config import ArenaConfig
 from orchestration.arena.leaderboard import Leaderboard, cells, headers, notes
-from orchestration.arena.results import EntrantRun
+from orchestration.arena.results import EntrantRun, kill_point
 from trading.metrics import drawdown_series
 
 # A report lists at most this many fills per entrant; the database keeps them all.
 MAX_TRADES = 500
+KILL_LEGEND = "kill switch: sold everything, held cash from here"
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -75,12 +83,15 @@ its own ledger and the same costs.</p>
 """
 
 
-def write_report(board: Leaderboard, runs: Sequence[EntrantRun], directory: Path) -> list[Path]:
+def write_report(
+    board: Leaderboard, config: ArenaConfig, runs: Sequence[EntrantRun], directory: Path
+) -> list[Path]:
     """Write the PNG charts and the HTML report into `directory`; returns the files written."""
     directory.mkdir(parents=True, exist_ok=True)
     curves = mean_curves(runs)
-    equity_png = _png(_equity_figure(curves, board))
-    drawdown_png = _png(_drawdown_figure(curves, board))
+    kills = kill_times(runs, config)
+    equity_png = _png(equity_figure(curves, board, kills))
+    drawdown_png = _png(drawdown_figure(curves, board, kills))
     equity_path, drawdown_path = directory / "equity.png", directory / "drawdowns.png"
     equity_path.write_bytes(equity_png)
     drawdown_path.write_bytes(drawdown_png)
@@ -117,33 +128,68 @@ def mean_curves(runs: Sequence[EntrantRun]) -> dict[str, pd.Series]:
     return {name: pd.concat(curves, axis=1).mean(axis=1) for name, curves in grouped.items()}
 
 
+def kill_times(runs: Sequence[EntrantRun], config: ArenaConfig) -> dict[str, list[datetime]]:
+    """Each killed entrant's kill points (one per run that tripped), by entrant."""
+    kills: dict[str, list[datetime]] = {}
+    for run in runs:
+        point = kill_point(run, config.limits.max_drawdown)
+        if point is not None:
+            kills.setdefault(run.entrant, []).append(point.time)
+    return kills
+
+
 def _ordered(curves: dict[str, pd.Series], board: Leaderboard) -> list[tuple[str, pd.Series]]:
     return [(row.entrant, curves[row.entrant]) for row in board.rows if row.entrant in curves]
 
 
-def _equity_figure(curves: dict[str, pd.Series], board: Leaderboard) -> Figure:
+def equity_figure(
+    curves: dict[str, pd.Series], board: Leaderboard, kills: Mapping[str, Sequence[datetime]]
+) -> Figure:
     figure, axes = plt.subplots(figsize=(10, 5.5))
     for name, curve in _ordered(curves, board):
-        axes.plot(curve.index, curve.to_numpy(), label=name, linewidth=1.2)
+        (line,) = axes.plot(curve.index, curve.to_numpy(), label=name, linewidth=1.2)
+        _mark_kills(axes, curve, kills.get(name, ()), line.get_color())
     axes.set_title(f"Equity, x starting cash: {', '.join(board.symbols)}")
     axes.set_ylabel("equity / starting equity")
     axes.grid(alpha=0.3)
-    axes.legend(loc="upper left", fontsize="small")
+    _legend(axes, "upper left", killed=bool(kills))
     figure.tight_layout()
     return figure
 
 
-def _drawdown_figure(curves: dict[str, pd.Series], board: Leaderboard) -> Figure:
+def drawdown_figure(
+    curves: dict[str, pd.Series], board: Leaderboard, kills: Mapping[str, Sequence[datetime]]
+) -> Figure:
     figure, axes = plt.subplots(figsize=(10, 4.5))
     for name, curve in _ordered(curves, board):
-        drawdown = drawdown_series(curve)
-        axes.plot(drawdown.index, drawdown.to_numpy() * 100, label=name, linewidth=1.0)
+        drawdown = drawdown_series(curve) * 100
+        (line,) = axes.plot(drawdown.index, drawdown.to_numpy(), label=name, linewidth=1.0)
+        _mark_kills(axes, drawdown, kills.get(name, ()), line.get_color())
     axes.set_title("Drawdown from the running peak")
     axes.set_ylabel("%")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower left", fontsize="small")
+    _legend(axes, "lower left", killed=bool(kills))
     figure.tight_layout()
     return figure
+
+
+def _mark_kills(axes: Axes, series: pd.Series, times: Sequence[datetime], color: ColorType) -> None:
+    """An x on `series` at each kill point: there the entrant sold everything, and its line is
+    flat cash from then on."""
+    if not times:
+        return
+    points = series.loc[pd.DatetimeIndex(list(times))]
+    axes.plot(points.index, points.to_numpy(), linestyle="none", marker="x", markersize=9,
+              markeredgewidth=2, color=color)  # fmt: skip
+
+
+def _legend(axes: Axes, where: Literal["upper left", "lower left"], *, killed: bool) -> None:
+    handles, labels = axes.get_legend_handles_labels()
+    if killed:
+        handles.append(Line2D([], [], linestyle="none", marker="x", color="black",
+                              markersize=8, markeredgewidth=2))  # fmt: skip
+        labels.append(KILL_LEGEND)
+    axes.legend(handles, labels, loc=where, fontsize="small")
 
 
 def _png(figure: Figure) -> bytes:

@@ -63,9 +63,20 @@ def _validation_message(item: Any) -> str:
     return f"{where}={item.get('input')!r}: {item['msg']}"
 
 
+class BadInput(typer.Exit):
+    """What `fail` raises: exit 2, saying the message it printed (an event stream repeats it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(EXIT_BAD_INPUT)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def fail(message: str) -> NoReturn:
     stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_BAD_INPUT)
+    raise BadInput(message)
 
 
 def note(message: str) -> None:

@@ -16,9 +16,9 @@ import yaml
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
+from orchestration.arena.charts import drawdown_figure, equity_figure, kill_times, mean_curves
 from orchestration.arena.config import ArenaConfig
 from orchestration.arena.leaderboard import Leaderboard, build_leaderboard
-from orchestration.arena.report import drawdown_figure, equity_figure, kill_times, mean_curves
 from orchestration.arena.results import ArenaResult, EntrantRun, kill_point
 from orchestration.cli_arena import arena_app
 from trading.metrics import compute_metrics

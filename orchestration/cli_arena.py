@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from orchestration.arena.config import ArenaConfig, default_entrants, parse_config, read_config
 from orchestration.arena.market import KrakenAccess, arena_catalog, kraken_window
@@ -31,6 +32,13 @@ from orchestration.cli_common import (
     tradepit_home,
 )
 from orchestration.cli_kraken import ThrottleFlag
+from orchestration.events import (
+    ArenaProgress,
+    ArenaProgressEvent,
+    DocumentEvent,
+    JsonLinesEmitter,
+    errors_as_events,
+)
 from trading.clock import Clock, LiveClock
 from trading.data import Catalog
 from trading.storage import default_database_url
@@ -97,6 +105,14 @@ def arena(
     providers: ProvidersFile = None,
     as_json: JsonFlag = False,
     throttle: ThrottleFlag = True,
+    events: Annotated[
+        str | None,
+        typer.Option(
+            metavar="jsonl",
+            help="Print one JSON event per line: progress per block of bars and per finished "
+            "entrant, then the result document (or the error).",
+        ),
+    ] = None,
 ) -> None:
     """Run every entrant on the same point-in-time bars with its own ledger and the same
     costs; print the leaderboard (Sharpe intervals by block bootstrap, LLM calls and cost,
@@ -105,74 +121,86 @@ def arena(
 
     With --source kraken the entrants trade Kraken pairs (default BTC/USD,ETH/USD) on closed
     candles of --timeframe; without --start and --end the window is the days before today
-    whose candles Kraken's OHLC endpoint still serves."""
+    whose candles Kraken's OHLC endpoint still serves. `--events jsonl` prints the progress
+    and then the result as JSON lines instead, for a program to read, as `trade` does."""
     if ctx.invoked_subcommand is not None:
         return
-    url = db or default_database_url(tradepit_home(), "replay")
-    ports = ctx.find_object(ArenaPorts)
-    clock: Clock = ports.clock if ports is not None else LiveClock()
-    files = list(data or [])
-    show_progress = not as_json
-    if replay is not None:
-        given = {"--config": config, "--start": start, "--end": end, "--source": source}
-        given |= {"--symbols": symbols, "--timeframe": timeframe}
-        if any(value is not None for value in given.values()):
-            named = ", ".join(option for option, value in given.items() if value is not None)
-            fail(f"--replay reruns a stored arena as it was; drop {named}")
-        from orchestration.arena.competition import replay as replay_arena
+    if events not in (None, "jsonl"):
+        fail(f"--events takes jsonl, got {events!r}")
+    lines = JsonLinesEmitter(sys.stdout) if events else None
+    run_id = new_run_id()
+    with errors_as_events(lines, run_id):
+        if lines is not None and as_json:
+            fail("--events and --json both write to standard output; pick one")
+        url = db or default_database_url(tradepit_home(), "replay")
+        ports = ctx.find_object(ArenaPorts)
+        clock: Clock = ports.clock if ports is not None else LiveClock()
+        files = list(data or [])
+        if replay is not None:
+            given = {"--config": config, "--start": start, "--end": end, "--source": source}
+            given |= {"--symbols": symbols, "--timeframe": timeframe}
+            if any(value is not None for value in given.values()):
+                named = ", ".join(option for option, value in given.items() if value is not None)
+                fail(f"--replay reruns a stored arena as it was; drop {named}")
+            from orchestration.arena.competition import replay as replay_arena
 
-        stored = _stored(url, replay)
-        llm = _providers(stored.config, providers)
-        if not files and stored.data_files:  # the original's own files, unless told otherwise
-            files = [Path(f) for f in stored.data_files]
-        # A Kraken replay reads the candles from the cache; it fetches only what the cache lost.
-        _, market = _market(stored.config, files, clock, throttle)
-        competition = _with_progress(
-            show_progress,
-            lambda progress: replay_arena(
-                replay,
-                run_id=new_run_id(),
-                db_url=url,
-                catalog=market,
-                clock=clock,
-                providers=llm,
-                data_files=files,
-                progress=progress,
-            ),
-        )
+            stored = _stored(url, replay)
+            llm = _providers(stored.config, providers)
+            if not files and stored.data_files:  # the original's own files, unless told otherwise
+                files = [Path(f) for f in stored.data_files]
+            # A Kraken replay reads the candles from the cache; it fetches only what the cache lost.
+            _, market = _market(stored.config, files, clock, throttle)
+            competition = _with_progress(
+                lines,
+                not as_json,
+                lambda progress: replay_arena(
+                    replay,
+                    run_id=run_id,
+                    db_url=url,
+                    catalog=market,
+                    clock=clock,
+                    providers=llm,
+                    data_files=files,
+                    progress=progress,
+                ),
+            )
+        else:
+            from orchestration.arena.competition import compete
+
+            raw = read_config(config) if config is not None else {"entrants": default_entrants()}
+            if not isinstance(raw, Mapping):
+                fail(f"{config}: an arena config is a mapping with entrants")
+            options = {"start": start, "end": end, "workers": workers, "source": source}
+            options |= {"symbols": symbols, "timeframe": timeframe}
+            merged = _with_options(raw, options, clock)
+            chosen = parse_config(merged, str(config) if config is not None else "options")
+            chosen, market = _market(chosen, files, clock, throttle)
+            llm = _providers(chosen, providers)
+            chosen = _inline_saved_agents(chosen, llm)
+            competition = _with_progress(
+                lines,
+                not as_json,
+                lambda progress: compete(
+                    chosen,
+                    run_id=run_id,
+                    db_url=url,
+                    catalog=market,
+                    clock=clock,
+                    providers=llm,
+                    data_files=files,
+                    progress=progress,
+                ),
+            )
+        stored = _stored(url, competition.result.run_id)
+        written: list[Path] = []
+        if report is not None:
+            from orchestration.arena.report import write_report
+
+            written = write_report(stored.leaderboard, stored.config, stored.runs, report)
+    if lines is not None:
+        lines(DocumentEvent(document(stored, written)))
     else:
-        from orchestration.arena.competition import compete
-
-        raw = read_config(config) if config is not None else {"entrants": default_entrants()}
-        if not isinstance(raw, Mapping):
-            fail(f"{config}: an arena config is a mapping with entrants")
-        options = {"start": start, "end": end, "workers": workers, "source": source}
-        options |= {"symbols": symbols, "timeframe": timeframe}
-        merged = _with_options(raw, options, clock)
-        chosen = parse_config(merged, str(config) if config is not None else "options")
-        chosen, market = _market(chosen, files, clock, throttle)
-        llm = _providers(chosen, providers)
-        chosen = _inline_saved_agents(chosen, llm)
-        competition = _with_progress(
-            show_progress,
-            lambda progress: compete(
-                chosen,
-                run_id=new_run_id(),
-                db_url=url,
-                catalog=market,
-                clock=clock,
-                providers=llm,
-                data_files=files,
-                progress=progress,
-            ),
-        )
-    stored = _stored(url, competition.result.run_id)
-    written: list[Path] = []
-    if report is not None:
-        from orchestration.arena.report import write_report
-
-        written = write_report(stored.leaderboard, stored.runs, report)
-    _print(stored, as_json, written)
+        _print(stored, as_json, written)
     if competition.replay is not None and not competition.replay["equal"]:
         raise typer.Exit(EXIT_NOT_REPRODUCED)
 
@@ -193,7 +221,7 @@ def show(
     if report is not None:
         from orchestration.arena.report import write_report
 
-        written = write_report(stored.leaderboard, stored.runs, report)
+        written = write_report(stored.leaderboard, stored.config, stored.runs, report)
     _print(stored, as_json, written)
 
 
@@ -330,23 +358,24 @@ def _inline_saved_agents(config: ArenaConfig, providers: Any) -> ArenaConfig:
         return resolve_saved_agents(config, manager.get)
 
 
-def _with_progress(show: bool, run: Callable[[Callable[[str, int, int], None] | None], Any]) -> Any:
+def _with_progress(
+    lines: ArenaProgress | None, show: bool, run: Callable[[ArenaProgress | None], Any]
+) -> Any:
+    """Run with progress to `lines` (the event stream), else on a bar on stderr if `show`."""
+    if lines is not None:
+        return asyncio.run(run(lines))
     if not show:
         return asyncio.run(run(None))
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TaskProgressColumn(),
         TimeRemainingColumn(),
     )
-    labels = {"cycles": "arena: bars", "pool": "arena: quant entrants in workers"}
     with Progress(*columns, console=stderr, transient=True) as bar:
-        tasks: dict[str, Any] = {}
+        task = bar.add_task("arena", total=None)
 
-        def advance(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(labels.get(label, label), total=total)
-            if done % 20 == 0 or done == total or label == "pool":
-                bar.update(tasks[label], completed=done, total=total)
+        def advance(event: ArenaProgressEvent) -> None:
+            bar.update(task, completed=event.step, total=event.total, description=event.message)
 
         return asyncio.run(run(advance))

@@ -39,6 +39,12 @@ ProvidersFile = Annotated[
     Path | None,
     typer.Option("--providers", help="providers.yaml to use; default $TRADEPIT_PROVIDERS."),
 ]
+# The kill switch does more than refuse new risk: `trading.replay` flattens every position
+# once it trips (`ReplayConfig.flatten_on_kill`), and the gate keeps it tripped.
+MAX_DRAWDOWN_HELP = (
+    "Past this drawdown from the equity peak, e.g. 0.3, the kill switch sells everything and "
+    "holds cash for the rest of the run."
+)
 
 
 def clean_errors(command: Callable[P, None]) -> Callable[P, None]:
@@ -61,9 +67,20 @@ def _validation_message(item: Any) -> str:
     return f"{where}={item.get('input')!r}: {item['msg']}"
 
 
+class BadInput(typer.Exit):
+    """What `fail` raises: exit 2, saying the message it printed (an event stream repeats it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(EXIT_BAD_INPUT)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def fail(message: str) -> NoReturn:
     stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_BAD_INPUT)
+    raise BadInput(message)
 
 
 def print_table(console: Console, table: Table) -> None:

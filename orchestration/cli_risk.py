@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_common import model_from_flags, parse_decimal
+from orchestration.cli_common import MAX_DRAWDOWN_HELP, model_from_flags, parse_decimal
 from trading.risk import RiskLimits
 
 MaxPositionWeight = Annotated[
@@ -32,9 +32,7 @@ DailyLossLimit = Annotated[
 ]
 MaxDrawdown = Annotated[
     str | None,
-    typer.Option(
-        "--max-drawdown", help="Kill switch: stop adding risk at this drawdown, e.g. 0.3."
-    ),
+    typer.Option("--max-drawdown", help=MAX_DRAWDOWN_HELP),
 ]
 StopLoss = Annotated[
     str | None,

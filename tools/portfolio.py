@@ -46,7 +46,10 @@ class PortfolioState(Output):
     realized_pnl: Decimal
     fees: Decimal
     borrow_costs: Decimal
-    kill_switch: str | None = Field(description="Why the risk gate stopped new risk, if it did.")
+    kill_switch: str | None = Field(
+        description="Why the drawdown kill switch tripped, if it did: the run then sells "
+        "everything and holds cash to its end."
+    )
 
 
 @tool

@@ -3,7 +3,8 @@
 It sees each proposed order with the portfolio and a reference price and approves it, caps its
 quantity, or rejects it, always with the reasons. Orders that only shrink a position pass (a
 gate that blocks exits makes risk worse). The drawdown kill switch latches: once tripped it
-stays tripped for the rest of the run, and only exposure-reducing orders pass. Stop-loss and
+stays tripped for the rest of the run, and only exposure-reducing orders pass; the cycle engine
+(`trading.replay`, `flatten_on_kill`) then sells everything and holds cash. Stop-loss and
 take-profit are checked on every bar against each position's average entry price; a crossed one
 closes the whole position.
 
@@ -49,7 +50,11 @@ class RiskLimits(BaseModel):
         None, gt=0, lt=1, description="Loss since the previous day's close that blocks new risk."
     )
     max_drawdown: Decimal | None = Field(
-        None, gt=0, lt=1, description="Drawdown from the equity peak that trips the kill switch."
+        None,
+        gt=0,
+        lt=1,
+        description="Drawdown from the equity peak past which the kill switch trips: a replay or "
+        "trading run then sells everything and holds cash for the rest of the run.",
     )
     stop_loss: Decimal | None = Field(
         None,
@@ -65,6 +70,15 @@ class RiskLimits(BaseModel):
         description="Move in favour of a position, as a fraction of its average entry price, at "
         "which a bar's close closes the whole position (at the next bar's open).",
     )
+
+
+def drawdown_breach(peak: Decimal, equity: Decimal, limit: Decimal) -> Decimal | None:
+    """The kill switch's rule: the drawdown of `equity` from `peak` when it has reached `limit`,
+    else None (and None for a peak at or below zero, from which no drawdown is measured)."""
+    if peak <= ZERO:
+        return None
+    drawdown = (peak - equity) / peak
+    return drawdown if drawdown >= limit else None
 
 
 class Verdict(StrEnum):
@@ -147,9 +161,9 @@ class RiskGate:
             and start > ZERO
             and (start - equity) / start >= limits.daily_loss_limit
         )
-        if limits.max_drawdown is not None and not self.tripped and self.peak_equity > ZERO:
-            drawdown = (self.peak_equity - equity) / self.peak_equity
-            if drawdown >= limits.max_drawdown:
+        if limits.max_drawdown is not None and not self.tripped:
+            drawdown = drawdown_breach(self.peak_equity, equity, limits.max_drawdown)
+            if drawdown is not None:
                 self.tripped_reason = (
                     f"kill switch: drawdown {drawdown:.2%} from peak {self.peak_equity:.2f} "
                     f"reached the limit {limits.max_drawdown:.2%} at {now.isoformat()}"

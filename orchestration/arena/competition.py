@@ -14,8 +14,9 @@ from agents.providers import ProvidersConfig
 from orchestration.arena.config import ArenaConfig
 from orchestration.arena.leaderboard import Leaderboard, build_leaderboard
 from orchestration.arena.results import ArenaResult
-from orchestration.arena.runner import Arena, ArenaProgress, market_data_hash
+from orchestration.arena.runner import Arena, market_data_hash
 from orchestration.arena.store import ArenaStore, code_version, differences
+from orchestration.events import ArenaProgress
 from trading.clock import Clock
 from trading.data import Catalog
 from trading.errors import ConfigError

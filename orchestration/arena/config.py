@@ -136,7 +136,11 @@ class ArenaConfig(Closed):
         ),
         description="Fees and slippage, the same for every entrant.",
     )
-    limits: RiskLimits = Field(default_factory=RiskLimits)
+    limits: RiskLimits = Field(
+        default_factory=RiskLimits,
+        description="Risk limits, the same for every entrant; past max_drawdown the kill switch "
+        "sells everything and holds cash for the rest of the run.",
+    )
     rebalance_threshold: Decimal = Field(Decimal("0.02"), ge=0, le=1)
     benchmark: Name | None = Field(
         "buy_and_hold", description="The entrant Sharpe differences are measured against."

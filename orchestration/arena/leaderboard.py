@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestration.arena.config import ArenaConfig
-from orchestration.arena.results import ArenaResult, EntrantRun
+from orchestration.arena.results import ArenaResult, EntrantRun, kill_point
 from orchestration.cli_common import print_table
 from trading.stats import (
     Interval,
@@ -34,6 +34,10 @@ from trading.stats import (
     simple_returns,
     spread,
 )
+
+# Marks a killed entrant's name in the tables, as an x on the charts marks its kill point; "(!)"
+# marks possible memorisation.
+KILLED = "(x)"
 
 
 class Closed(BaseModel):
@@ -91,6 +95,11 @@ class Row(Closed):
     models: dict[str, str | None]
     memorisation: list[str]
     kill_switch: str | None
+    killed: str | None = Field(
+        None,
+        description="When the kill switch tripped and how far equity had fallen from its peak "
+        "(each run's, for several); the entrant then sold everything and held cash.",
+    )
 
 
 class SkippedView(Closed):
@@ -241,7 +250,18 @@ def _row(
         models=models,
         memorisation=memorisation_flags(config, models),
         kill_switch="; ".join(kill) or None,
+        killed=_killed(runs, config.limits.max_drawdown),
     )
+
+
+def _killed(runs: Sequence[EntrantRun], limit: Decimal | None) -> str | None:
+    points = [(run.repeat, kill_point(run, limit)) for run in runs]
+    labels = [
+        (f"run {repeat} " if len(runs) > 1 else "") + point.label()
+        for repeat, point in points
+        if point is not None
+    ]
+    return "; ".join(labels) or None
 
 
 def _returns(run: EntrantRun) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -300,7 +320,12 @@ def notes(board: Leaderboard) -> list[str]:
                 f"{row.total_return_spread.mean:.2%} ± {row.total_return_spread.std:.2%}"
             )
         lines += [f"{row.entrant} (!): {flag}" for flag in row.memorisation]
-        if row.kill_switch:
+        if row.killed:
+            lines.append(
+                f"{row.entrant} {KILLED}: killed {row.killed}; the kill switch sold everything "
+                "and held cash for the rest of the run"
+            )
+        elif row.kill_switch:
             lines.append(f"{row.entrant}: {row.kill_switch}")
     lines += [f"skipped {s.entrant}: {s.reason}" for s in board.skipped]
     return lines
@@ -315,6 +340,7 @@ def cells(row: Row) -> list[str]:
     """One row as the table shows it (the HTML report uses the same cells)."""
     versus = row.sharpe_vs_benchmark
     name = row.entrant + (" (!)" if row.memorisation else "")
+    name += f" {KILLED}" if row.killed else ""
     return [
         str(row.rank),
         name,

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from agents.llm_calls import LlmCall
 from orchestration.arena.config import ArenaConfig, EntrantKind
 from trading.metrics import PerformanceMetrics
 from trading.replay import ReplayResult
+from trading.risk import drawdown_breach
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,53 @@ class EntrantRun:
     final_equity: Decimal
     kill_switch: str
     llm: LlmUsage = field(default_factory=LlmUsage)
+
+    @property
+    def intraday(self) -> bool:
+        """Whether its bars are shorter than a day (a report then prints times, not dates)."""
+        return any(b - a < timedelta(days=1) for (a, _), (b, _) in pairwise(self.equity))
+
+
+@dataclass(frozen=True, slots=True)
+class KillPoint:
+    """Where a run's kill switch tripped: the equity point, its drawdown from the running peak,
+    and the limit it reached. From then on the run sold everything and held cash."""
+
+    time: datetime
+    drawdown: Decimal
+    limit: Decimal
+    intraday: bool = False
+
+    def label(self) -> str:
+        when = moment(self.time, self.intraday)
+        return f"{when}: drawdown {self.drawdown:.1%} past {self.limit:.1%}"
+
+
+def kill_point(run: EntrantRun, limit: Decimal | None) -> KillPoint | None:
+    """The first equity point whose drawdown from the running peak reached `limit`, by the
+    gate's own rule (`trading.risk.drawdown_breach`) on the same equity it observed; None for a
+    run whose kill switch did not trip."""
+    if not run.kill_switch or limit is None:
+        return None
+    peak: Decimal | None = None
+    for time, equity in run.equity:
+        peak = equity if peak is None else max(peak, equity)
+        drawdown = drawdown_breach(peak, equity, limit)
+        if drawdown is not None:
+            return KillPoint(time, drawdown, limit, run.intraday)
+    raise ValueError(
+        f"{run.entrant} run {run.repeat}: {run.kill_switch!r}, yet no equity point is "
+        f"{limit:.2%} below its peak"
+    )
+
+
+def moment(time: datetime, intraday: bool) -> str:
+    """A bar's time as a report prints it: the session date of a daily bar (labelled at its
+    midnight UTC), the UTC minute of a shorter one."""
+    utc = time.astimezone(UTC)
+    if intraday or utc.time() != clock_time(0):
+        return utc.strftime("%Y-%m-%d %H:%M UTC")
+    return utc.date().isoformat()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import multiprocessing
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -38,15 +39,16 @@ from agents.wire import close_model_clients
 from orchestration.arena.config import ArenaConfig, Entrant
 from orchestration.arena.market import LoadedSource
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage, Skipped, entrant_run
+from orchestration.events import ArenaProgress, ArenaProgressEvent
 from orchestration.team import Member, TeamConfig
-from trading.clock import Clock
+from trading.clock import Clock, moment_label
 from trading.data import Catalog
 from trading.decision import TradingAgent
 from trading.errors import ConfigError
 from trading.replay import CycleEngine, ReplayBars, ReplayConfig, run_replay
 
-# (label, done, total): "cycles" for the lockstep replay, "pool" for quant entrants in workers.
-ArenaProgress = Callable[[str, int, int], None]
+# The lockstep replay reports about this many blocks of bars, whatever the window's length.
+PROGRESS_BLOCKS = 50
 
 
 @dataclass(slots=True)
@@ -91,6 +93,9 @@ class Arena:
         self.progress = progress
         self.replay_config = config.replay_config()
         self._available: dict[str, Availability] = {}
+        # Progress in entrant-bars: every entrant run replays every bar.
+        self._step = 0
+        self._total = 0
 
     def plan(self) -> tuple[list[_Planned], list[Skipped]]:
         """Which entrants run and how often; LLM entrants without a usable model are skipped."""
@@ -148,7 +153,8 @@ class Arena:
         for plan in local:
             for repeat in range(plan.repeats):
                 lanes.append(self._lane(plan, repeat, budget))
-        pool_task = asyncio.ensure_future(self._pool([p.entrant for p in pooled]))
+        self._step, self._total = 0, bars.total * (len(lanes) + len(pooled))
+        pool_task = asyncio.ensure_future(self._pool([p.entrant for p in pooled], bars.total))
         try:
             local_runs = await self._lockstep(bars, lanes)
         finally:
@@ -226,20 +232,48 @@ class Arena:
         if not lanes:
             return []
         total = bars.total
+        block = max(1, math.ceil(total / PROGRESS_BLOCKS))
         for cycle in range(total):
             tick = bars.tick(cycle)
             for lane in lanes:
                 lane.engine.settle(tick)
-            if self.progress is not None:
-                self.progress("cycles", cycle + 1, total)
+            as_of = moment_label(tick.bars[0].time, tick.now)
             if tick.last:
                 break
+            self._step += len(lanes)
+            if (cycle + 1) % block == 0:
+                self._report(
+                    f"bar {cycle + 1} of {total} ({as_of}): {len(lanes)} entrant runs in step",
+                    cycle=cycle + 1,
+                    as_of=as_of,
+                )
             decisions = await asyncio.gather(*(ln.engine.decide(ln.agent, tick) for ln in lanes))
             for lane, decision in zip(lanes, decisions, strict=True):
                 lane.engine.execute(lane.entrant.entrant_name, decision, tick)
-        return [lane.finish(bars) for lane in lanes]
+        runs = []
+        for lane in lanes:  # each run's last bar is its last step
+            runs.append(lane.finish(bars))
+            self._step += 1
+            self._finished(runs[-1], total, as_of)
+        return runs
 
-    async def _pool(self, entrants: list[Entrant]) -> list[EntrantRun]:
+    def _report(self, message: str, **fields: Any) -> None:
+        if self.progress is not None:
+            event = ArenaProgressEvent(self.run_id, self._step, self._total, message, **fields)
+            self.progress(event)
+
+    def _finished(self, run: EntrantRun, cycle: int | None, as_of: str | None) -> None:
+        """An entrant run is done: in the lockstep replay at its last bar, or in a worker."""
+        where = "" if cycle is not None else " in a worker"
+        self._report(
+            f"{run.entrant} run {run.repeat} finished{where}: final equity {run.final_equity:.2f}",
+            entrant=run.entrant,
+            repeat=run.repeat,
+            cycle=cycle,
+            as_of=as_of,
+        )
+
+    async def _pool(self, entrants: list[Entrant], bars: int) -> list[EntrantRun]:
         if not entrants:
             return []
         loop = asyncio.get_running_loop()
@@ -256,7 +290,6 @@ class Arena:
             if self.config.source == "kraken"
             else None
         )
-        done = 0
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [
                 loop.run_in_executor(
@@ -273,9 +306,8 @@ class Arena:
             runs = []
             for future in asyncio.as_completed(futures):
                 runs.append(await future)
-                done += 1
-                if self.progress is not None:
-                    self.progress("pool", done, len(entrants))
+                self._step += bars
+                self._finished(runs[-1], None, None)
         return runs
 
 

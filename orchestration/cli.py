@@ -8,6 +8,7 @@ one clear line on stderr and exit code 2; anything else unexpected is a tracebac
     cli_arena      `arena` and `arena show` (competitions)
     cli_trade      `trade` (the trading loop, with resume, replay and LLM budgets)
     cli_debate     `debate show`
+    cli_runs       `runs list|show|delete|vacuum` (runs of every kind)
     cli_evolve     `evolve` (genetic search, adopted only out of sample)
     cli_mcp        `mcp`
     cli_providers  `providers list|check`
@@ -28,6 +29,7 @@ from orchestration.cli_evolve import evolve_command
 from orchestration.cli_kraken import kraken_app
 from orchestration.cli_mcp import mcp
 from orchestration.cli_providers import providers_app
+from orchestration.cli_runs import runs_app
 from orchestration.cli_trade import trade
 
 __all__ = ["EXIT_BAD_INPUT", "app", "backtest_json", "clean_errors", "fail", "main"]
@@ -53,6 +55,7 @@ app.add_typer(providers_app, name="providers")
 app.add_typer(agents_app, name="agents")
 app.add_typer(kraken_app, name="kraken")
 app.add_typer(debate_app, name="debate")
+app.add_typer(runs_app, name="runs")
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ the first cycle (an exchange reconcile); the events it returns are committed wit
 from __future__ import annotations
 
 import asyncio
+import copy
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -91,9 +92,10 @@ class TranscriptAgent(TradingAgent, Protocol):
 
 class StatefulAgent(TradingAgent, Protocol):
     """An agent whose decisions depend on what it saw before (a team's track record). The loop
-    stores `state()` with every cycle and hands the last one to `restore` on resume, since a
-    resume does not ask the agent about the cycles it rebuilds. An agent without these methods
-    must decide from its snapshot alone, as the quant agents do."""
+    reads `state()` after every cycle, stores it with the cycle when it differs from the one
+    stored before, and hands the latest to `restore` on resume, since a resume does not ask the
+    agent about the cycles it rebuilds. An agent without these methods must decide from its
+    snapshot alone, as the quant agents do."""
 
     def state(self) -> Mapping[str, Any]: ...
 
@@ -184,6 +186,8 @@ class TradingLoop:
         self.events = events
         self.clock = clock
         self._stop_reason = ""
+        # The agent's state as the run's database holds it: a cycle stores only a new one.
+        self._stored_state: dict[str, Any] | None = None
 
     # ---- control ----------------------------------------------------------------------------
 
@@ -213,6 +217,7 @@ class TradingLoop:
         executor unless `executor` builds another. `meta` is stored with the run's config for
         whoever resumes it (the CLI keeps the team file and data files there)."""
         self._stop_reason = ""
+        self._stored_state = None
         try:
             if self.store.run(run_id) is not None:
                 raise ConfigError(f"run {run_id!r} already exists; resume it or pick a new id")
@@ -281,6 +286,7 @@ class TradingLoop:
                         "agent has no restore(state) method"
                     )
                 restore(rebuilt.agent_state)
+            self._stored_state = rebuilt.agent_state
             tick = rebuilt.last_tick
             if tick is not None:
                 self._emit(
@@ -386,6 +392,8 @@ class TradingLoop:
             events = events + more
         fills = [e for e in events if isinstance(e, OrderFilled)]
         changed = sorted({e.order_id for e in events})
+        state = _state_of(self.agent)
+        new_state = state if state is not None and state != self._stored_state else None
         self.store.commit_cycle(
             engine.run_id,
             tick.cycle,
@@ -398,8 +406,10 @@ class TradingLoop:
             decision=None if log is None else _decision_row(log),
             details=None if log is None else dict(log.decision.details),
             transcript=transcript,
-            agent_state=_state_of(self.agent),
+            agent_state=new_state,
         )
+        if new_state is not None:
+            self._stored_state = new_state
         # Emitted only after the commit: a reader that sees cycle n knows it is stored.
         self._emit(self._progress(engine, tick, total, len(fills)))
 
@@ -487,4 +497,5 @@ def _state_of(agent: TradingAgent) -> dict[str, Any] | None:
     state = getattr(agent, "state", None)
     if not callable(state) or not callable(getattr(agent, "restore", None)):
         return None
-    return dict(state())
+    # A copy: the agent may change what it returned, and the loop compares it with the next.
+    return copy.deepcopy(dict(state()))

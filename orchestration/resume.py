@@ -69,7 +69,7 @@ def stored_run(store: Store, run_id: str) -> StoredRun:
 class Rebuilt:
     cycles: int  # how many cycles were committed, and so the next cycle's number
     last_tick: Tick | None
-    # The agent's state committed with the last cycle (None: it keeps none).
+    # The agent's state after the last cycle, the latest one stored (None: it keeps none).
     agent_state: dict[str, Any] | None
 
 
@@ -117,8 +117,13 @@ async def rebuild(store: Store, engine: CycleEngine, source: _Ticks, run_id: str
                 f"{'; '.join(differences[:5])}; it cannot be resumed safely"
             )
         last_tick = tick
-    last = store.cycle(run_id, len(rows) - 1) if rows else None
-    return Rebuilt(len(rows), last_tick, None if last is None else last.agent_state)
+    stored = store.agent_state(run_id)
+    if stored is not None and stored[0] >= len(rows):
+        raise ResumeError(
+            f"run {run_id!r} stored its agent's state after cycle {stored[0]}, but its last "
+            f"committed cycle is {len(rows) - 1}; it cannot be resumed safely"
+        )
+    return Rebuilt(len(rows), last_tick, None if stored is None else stored[1])
 
 
 def bars_json(bars: tuple[Bar, ...]) -> list[dict[str, str]]:

@@ -186,7 +186,56 @@ async def test_a_stateful_agent_resumes_from_its_stored_state_and_transcripts(
     cycle = store.cycle("run", 5)
     assert cycle is not None
     assert cycle.transcript == {"count": 6, "time": (START + timedelta(days=6)).isoformat()}
-    assert cycle.agent_state == {"count": 6}
+    # The final cycle only settles: the state it leaves is the one stored after the one before.
+    assert store.agent_state("run") == (TOTAL - 2, {"count": TOTAL - 1})
+
+
+class Latch:
+    """Goes long when the close rises, flat when it falls, and sizes each entry by how many it
+    made before: its state changes only when it enters or leaves, so most cycles store none."""
+
+    name = "latch"
+
+    def __init__(self, crash_at: int = -1) -> None:
+        self.long, self.entries = False, 0
+        self.crash_at = crash_at
+
+    async def decide(self, snapshot: Snapshot) -> Decision:
+        if cycle_of(snapshot) == self.crash_at:
+            raise RuntimeError("killed")
+        bars = snapshot.view.bars("SPX", 2)
+        rising = len(bars) == 2 and bars[1].close > bars[0].close
+        if rising and not self.long:
+            self.long, self.entries = True, self.entries + 1
+        elif not rising and self.long:
+            self.long = False
+        weight = Decimal(1) / (1 + self.entries % 3) if self.long else Decimal(0)
+        return Decision({"SPX": weight})
+
+    def state(self) -> dict[str, Any]:
+        return {"long": self.long, "entries": self.entries}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.long, self.entries = bool(state["long"]), int(state["entries"])
+
+
+async def test_a_state_stored_cycles_before_the_crash_resumes_into_the_uninterrupted_result(
+    store: Store,
+) -> None:
+    crash_at = next(
+        c for c in range(30, TOTAL) if CLOSES[c] > CLOSES[c - 1] and CLOSES[c - 1] > CLOSES[c - 2]
+    )
+    with pytest.raises(RuntimeError, match="killed"):
+        await loop(Latch(crash_at=crash_at + 3), store).start(
+            CONFIG, run_id="run", instruments=LOTS
+        )
+    stored = store.agent_state("run")
+    assert stored is not None
+    # The latch entered a few cycles before the crash and has held since: nothing newer stored.
+    assert stored[0] < crash_at + 2
+    result = await loop(Latch(), store).resume("run")
+    assert_same_run(result.replay, await uninterrupted(Latch()))
+    assert all(c.agent_state is None for c in store.cycles("run"))
 
 
 def desk() -> Team:

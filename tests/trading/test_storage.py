@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 
 from trading.costs import CostModel
@@ -18,7 +19,7 @@ from trading.ledger import MarginSettings
 from trading.replay import ReplayConfig
 from trading.replay_config import describe_instruments, instruments_from_description
 from trading.risk import RiskLimits
-from trading.storage import Store
+from trading.storage import CycleRecord, Store
 
 T = datetime(2020, 1, 2, tzinfo=UTC)
 
@@ -56,7 +57,8 @@ def test_a_cycle_is_committed_with_its_records_in_one_transaction(store: Store) 
     [cycle] = store.cycles("r")
     assert (cycle.cycle, cycle.time, cycle.ledger) == (0, T, {"cash": "9.99"})
     assert cycle.transcript == {"said": "buy", "at": T.isoformat()}
-    assert (cycle.details, cycle.agent_state) == ({"score": 0.5}, {"n": 1})
+    assert cycle.details == {"score": 0.5}
+    assert store.agent_state("r") == (0, {"n": 1})
     assert store.order_ids("r") == {"r-0-SPX"}
     assert [d.seq for d in store.decisions("r")] == [0]  # a decision's seq is its cycle
 
@@ -66,6 +68,50 @@ def test_a_cycle_is_committed_with_its_records_in_one_transaction(store: Store) 
     assert [f.trade_id for f in store.fills("r")] == ["t1"]
     assert store.cycle("r", 0) is not None
     assert store.cycle("r", 1) is None
+
+
+def test_the_agent_state_is_the_latest_one_given_and_stays_one_row(store: Store) -> None:
+    assert store.agent_state("r") is None
+    store.commit_cycle("r", 0, T, bars=[], ledger={}, agent_state={"n": 1})
+    store.commit_cycle("r", 1, T, bars=[], ledger={}, agent_state={"n": 2})
+    store.commit_cycle("r", 2, T, bars=[], ledger={})  # unchanged: nothing given
+    assert store.agent_state("r") == (1, {"n": 2})
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM agent_states")).scalar_one() == 1
+        stored = connection.execute(text("SELECT agent_state FROM cycles")).scalars().all()
+    assert stored == [None, None, None]  # SQL's NULL, not the text "null"
+
+
+def test_a_run_stored_with_a_state_per_cycle_reads_its_latest_one(store: Store) -> None:
+    for cycle in range(3):
+        store.commit_cycle("r", cycle, T, bars=[], ledger={})
+    # As runs were stored before the states table: in the cycle rows, JSON null where none.
+    with store.engine.begin() as connection:
+        for cycle, state in [(0, '{"n": 1}'), (1, '{"n": 2}'), (2, "null")]:
+            connection.execute(
+                update(CycleRecord)
+                .where(CycleRecord.cycle == cycle)
+                .values(agent_state=text(repr(state)))
+            )
+    assert store.agent_state("r") == (1, {"n": 2})
+
+
+def test_bars_are_stored_as_value_lists_and_read_back_as_dicts(store: Store) -> None:
+    bar = {
+        "symbol": "SPX",
+        "time": T.isoformat(),
+        "open": "1",
+        "high": "2",
+        "low": "0.5",
+        "close": "1.5",
+        "volume": "10",
+    }
+    store.commit_cycle("r", 0, T, bars=[bar], ledger={})
+    with store.engine.connect() as connection:
+        raw = connection.execute(text("SELECT bars FROM cycles")).scalar_one()
+    assert raw == f'[["SPX","{T.isoformat()}","1","2","0.5","1.5","10"]]'
+    assert store.cycles("r")[0].bars == [bar]
+    assert store.cycles("r")[0].bar_time() == T
 
 
 def test_a_status_change_needs_the_run(store: Store) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import warnings
 import weakref
@@ -233,7 +234,12 @@ def failure_text(error: Exception, ref: ModelRef) -> str:
     cause = error.__cause__
     if cause is not None and str(cause) and str(cause) not in text:
         text = f"{text} ({' '.join(str(cause).split())})"
+    # Object reprs say nothing to a person: aiohttp's "ssl:<ssl.SSLContext object at 0x7f...>".
+    text = _OBJECT_REPR.sub("", text)
     return redact(text, [ref.provider.api_key()])
+
+
+_OBJECT_REPR = re.compile(r"\s*(?:\w+:)?<[^<>]* object at 0x[0-9a-fA-F]+>")
 
 
 def _session() -> Any:

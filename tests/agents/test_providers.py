@@ -272,3 +272,18 @@ def test_a_check_that_cannot_connect_names_the_host(
     config = load_providers(loopback_providers(tmp_path, 9))  # nothing listens on port 9
     with pytest.raises(ProviderError, match=r"the check call failed: .*127\.0\.0\.1:9"):
         check_model(config.resolve(provider + ":" + next(iter(config.providers[provider].models))))
+
+
+def test_an_ollama_check_that_cannot_connect_shows_no_object_reprs(tmp_path: Path) -> None:
+    # litellm's message carried "ssl:<ssl.SSLContext object at 0x7f90296a9490>".
+    ollama = {
+        "protocol": "ollama",
+        "base_url": "http://127.0.0.1:9",  # nothing listens on port 9
+        "models": {"llama3.1": {"input_per_mtok": 0, "output_per_mtok": 0}},
+    }
+    config = load_providers(write(tmp_path, {"providers": {"ollama": ollama}}))
+    with pytest.raises(ProviderError) as raised:
+        check_model(config.resolve("ollama:llama3.1"), timeout=5)
+    said = str(raised.value)
+    assert "127.0.0.1:9" in said
+    assert "object at 0x" not in said

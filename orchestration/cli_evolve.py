@@ -59,7 +59,10 @@ class _Shown(Quiet):
 
     def generation(self, summary: GenerationSummary) -> None:
         best = json.dumps(self.describe(summary.best), separators=(",", ":"))
-        stdout.print(
+        # On a terminal the line goes through the bar's own console, which prints it above the
+        # bar; printed beside it, the bar's redraw wrote over the line. A pipe gets it plain.
+        console = self.bar.console if stdout.is_terminal else stdout
+        console.print(
             f"fold {summary.fold + 1} generation {summary.generation + 1}: best {self.fitness} "
             f"{summary.best_score:.4f}, mean {summary.mean_score:.4f}: {best}",
             markup=False,

@@ -4,6 +4,7 @@ bad config."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
@@ -17,8 +18,11 @@ from typing import Any
 
 import pytest
 import yaml
+from rich.console import Console
+from rich.progress import Progress
 from typer.testing import CliRunner
 
+from orchestration import cli_evolve
 from orchestration.cli import app
 from orchestration.cli_evolve import EXAMPLE
 from orchestration.evolution import engine
@@ -338,3 +342,17 @@ def test_ctrl_c_to_a_pooled_run_is_one_line_and_exit_130(tmp_path: Path) -> None
         "kind": "EvolutionInterrupted",
         "run_id": run_id,
     }
+
+
+def test_generation_lines_on_a_terminal_print_above_the_bar_not_under_its_redraw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # They went to stdout beside the live bar on stderr, and its redraw wrote over them.
+    screen, beside = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(cli_evolve, "stdout", Console(file=beside, force_terminal=True))
+    with Progress(console=Console(file=screen, force_terminal=True)) as bar:
+        shown = cli_evolve._Shown(bar, lambda genome: genome.to_json(), "sharpe")
+        best = Genome.of({"fast": 5})
+        shown.generation(engine.GenerationSummary(0, 0, (best,), (1.25,)))
+    assert "fold 1 generation 1: best sharpe 1.2500" in screen.getvalue()
+    assert beside.getvalue() == ""

@@ -37,3 +37,14 @@ def test_the_main_job_is_the_default_arena_on_the_bundled_data() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     _, tests = readme_commands()
     assert tests in (ROOT / ".ci" / "run").read_text()
+
+
+def test_ci_runs_the_readme_lint_and_type_check_line() -> None:
+    text = (ROOT / "README.md").read_text()
+    development = text[text.index("\n## Development") :]
+    block = re.search(r"```sh\n(.*?)```", development, re.S)
+    assert block is not None, "README's Development section holds the lint line"
+    [line] = [line for line in block.group(1).splitlines() if line.strip()]
+    assert "ruff check" in line
+    assert "mypy" in line
+    assert line in (ROOT / ".ci" / "run").read_text()

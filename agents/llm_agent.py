@@ -24,10 +24,11 @@ from pydantic import BaseModel, Field, ValidationError
 from agents.gateway import LlmGateway, LlmUnavailable, ModelClient, TurnLimitReached, TurnLimits
 from agents.prompts import instructions, reask, thesis_request
 from agents.providers import ModelRef, ProvidersConfig, availability
-from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Closed, Thesis
+from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Thesis
 from tools.context import ToolContext
 from tools.registry import TOOLS, ToolSpec, bind
 from trading.clock import ReplayClock
+from trading.closed import Closed
 from trading.data import EARLIEST, Catalog
 from trading.decision import Decision, Snapshot
 from trading.errors import ConfigError, TradepitError

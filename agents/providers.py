@@ -19,8 +19,9 @@ from typing import Any, Literal, Self
 
 import httpx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from trading.closed import Closed
 from trading.errors import ConfigError, RetryableError
 
 PROVIDERS_ENV = "TRADEPIT_PROVIDERS"
@@ -31,10 +32,6 @@ class ProviderError(RetryableError):
 
 
 MILLION = Decimal(1_000_000)
-
-
-class Closed(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class ModelInfo(Closed):

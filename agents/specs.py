@@ -7,9 +7,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from tools.registry import TOOLS
+from trading.closed import Closed
 
 # Tools an agent may not hold: its portfolio is in the prompt, and orders are the team's
 # decision after the risk gate, never an analyst's side effect.
@@ -30,10 +31,6 @@ class Role(StrEnum):
     RISK_MANAGER = "risk_manager"
     PORTFOLIO_MANAGER = "portfolio_manager"
     CUSTOM = "custom"
-
-
-class Closed(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class AgentSpec(Closed):

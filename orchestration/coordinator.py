@@ -43,20 +43,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from agents.specs import Abstention, Thesis
 from orchestration.track_record import NEUTRAL_WEIGHT, CoordinationError, TrackRecord
+from trading.closed import Closed
 from trading.decision import Decision
 
 Action = Literal["buy", "sell", "hold"]
 Side = Literal[-1, 0, 1]
 # Target weights reach the domain as Decimal with this many places: a millionth of equity.
 WEIGHT_PLACES = Decimal("0.000001")
-
-
-class _Closed(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 # An agent's answer on one symbol: its thesis, or its abstention (no valid thesis after the
@@ -70,7 +67,7 @@ class TrackWeights(Protocol):
     def weight(self, agent: str) -> float: ...
 
 
-class CoordinatorConfig(_Closed):
+class CoordinatorConfig(Closed):
     min_agents: int = Field(2, ge=1, le=100, description="Valid theses needed to act.")
     flat_band: float = Field(
         0.01, ge=0.0, le=0.5, description="|weight| at or below this counts as flat."
@@ -86,7 +83,7 @@ class CoordinatorConfig(_Closed):
     )
 
 
-class Vote(_Closed):
+class Vote(Closed):
     """How one agent's thesis counted."""
 
     agent: str
@@ -100,7 +97,7 @@ class Vote(_Closed):
     share: float = Field(description="weight / all weights, 0..1.")
 
 
-class Dissent(_Closed):
+class Dissent(Closed):
     """A vote on another side of the market than the final target."""
 
     agent: str
@@ -110,7 +107,7 @@ class Dissent(_Closed):
     gap: float = Field(description="|its target - the merged target|.")
 
 
-class CoordinatedDecision(_Closed):
+class CoordinatedDecision(Closed):
     """The team's decision for one symbol, before the risk gate; `model_dump(mode="json")`
     is its transcript record."""
 

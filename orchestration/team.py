@@ -24,17 +24,14 @@ from pathlib import Path
 from typing import Any, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from agents.specs import AgentSpec, Name
 from orchestration.coordinator import CoordinatorConfig
 from orchestration.track_record import TrackRecordConfig
+from trading.closed import Closed
 from trading.errors import ConfigError
 from trading.strategies import STRATEGIES
-
-
-class Closed(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Mode(StrEnum):

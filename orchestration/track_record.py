@@ -40,9 +40,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, Field, ValidationError
 
 from agents.specs import Thesis
+from trading.closed import Closed
 from trading.data import PointInTimeView
 from trading.errors import FatalError
 
@@ -56,11 +57,7 @@ class CoordinationError(FatalError):
     """The coordinator or a track record was used in a way that cannot be right."""
 
 
-class _Closed(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TrackRecordConfig(_Closed):
+class TrackRecordConfig(Closed):
     window: int = Field(60, ge=5, le=5000, description="Scored theses kept per agent.")
     prior_strength: float = Field(
         10.0, ge=0.0, le=1000.0, description="Neutral pseudo-theses every agent starts with."
@@ -78,7 +75,7 @@ class TrackRecordConfig(_Closed):
     )
 
 
-class PendingThesis(_Closed):
+class PendingThesis(Closed):
     """A directional thesis waiting for its horizon to pass."""
 
     agent: str
@@ -89,7 +86,7 @@ class PendingThesis(_Closed):
     confidence: float = Field(ge=0.0, le=1.0)
 
 
-class Outcome(_Closed):
+class Outcome(Closed):
     """A scored thesis: what the agent said and what the market did over its horizon."""
 
     symbol: str
@@ -104,7 +101,7 @@ class Outcome(_Closed):
         return self.direction * self.confidence
 
 
-class AgentSkill(_Closed):
+class AgentSkill(Closed):
     """An agent's record as the coordinator uses it; raw figures are None until defined."""
 
     agent: str
@@ -115,7 +112,7 @@ class AgentSkill(_Closed):
     weight: float = Field(description="Track-record weight: floor .. 1 + gain.")
 
 
-class TrackRecord(_Closed):
+class TrackRecord(Closed):
     """Rolling, point-in-time scores of every agent. Immutable: each step returns a new one."""
 
     config: TrackRecordConfig = TrackRecordConfig()

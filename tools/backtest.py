@@ -14,11 +14,12 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tools.context import ToolContext
 from tools.indicators import INDICATORS, Ohlcv, check_params, compute_indicator
 from tools.schemas import Output, Symbol, tool
+from trading.closed import Closed
 from trading.data.series import from_ns, to_ns
 from trading.decision import Decision, Snapshot, TradingAgent
 from trading.errors import ConfigError, LookaheadError
@@ -27,8 +28,8 @@ from trading.replay import ReplayConfig, ReplayResult, run_replay
 from trading.strategies import STRATEGIES, strategy_targets, validate_params
 
 
-class Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Spec(Closed):
+    """A strategy a backtest request names: a quant strategy or an indicator rule."""
 
 
 class QuantStrategySpec(Spec):

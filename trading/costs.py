@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from trading.closed import Closed
 from trading.domain import ZERO, Liquidity, Side
 
 BPS: Final = Decimal(10_000)
@@ -28,10 +29,8 @@ class FillCost:
         return self.exchange_fee + self.commission
 
 
-class CostModel(BaseModel):
+class CostModel(Closed):
     """Costs of trading. All zero means fills at exactly the reference price with no fee."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     taker_fee_bps: Decimal = Field(ZERO, ge=0, le=1000, description="Fee on notional, taker.")
     maker_fee_bps: Decimal = Field(ZERO, ge=0, le=1000, description="Fee on notional, maker.")

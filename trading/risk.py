@@ -26,16 +26,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from trading.closed import Closed
 from trading.domain import ZERO, Instrument, Order, OrderType, Side
 from trading.ledger import Portfolio
 
 
-class RiskLimits(BaseModel):
+class RiskLimits(Closed):
     """Caps as fractions of equity, unless named otherwise. None switches a check off."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_position_weight: Decimal = Field(
         Decimal(1), gt=0, le=10, description="Largest |position value| / equity per symbol."

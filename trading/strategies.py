@@ -15,8 +15,9 @@ from typing import Any, NamedTuple, Self
 
 import numpy as np
 import talib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from trading.closed import Closed
 from trading.decision import Snapshot
 from trading.domain import ZERO
 from trading.errors import ConfigError
@@ -24,9 +25,7 @@ from trading.errors import ConfigError
 Closes = np.ndarray[Any, np.dtype[np.float64]]
 
 
-class QuantParams(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class QuantParams(Closed):
     weight: float = Field(1.0, ge=0.0, le=1.0, description="Share of equity when in a position.")
     allow_short: bool = Field(False, description="Go short on a sell signal instead of flat.")
 

@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from agents.specs import AgentSpec, Name
 from orchestration.team import TeamConfig
+from trading.closed import Closed
 from trading.costs import CostModel
 from trading.errors import ConfigError
 from trading.replay import ReplayConfig
@@ -41,10 +42,6 @@ from trading.strategies import STRATEGIES, validate_params
 
 EntrantKind = Literal["quant", "agent", "team"]
 Source = Literal["bundled", "kraken"]
-
-
-class Closed(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Entrant(Closed):

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -25,6 +25,7 @@ from rich.table import Table
 from orchestration.arena.config import ArenaConfig
 from orchestration.arena.results import ArenaResult, EntrantRun, kill_point
 from orchestration.cli_common import print_table
+from trading.closed import Closed
 from trading.stats import (
     Interval,
     Spread,
@@ -38,10 +39,6 @@ from trading.stats import (
 # Marks a killed entrant's name in the tables, as an x on the charts marks its kill point; "(!)"
 # marks possible memorisation.
 KILLED = "(x)"
-
-
-class Closed(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class IntervalView(Closed):

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from trading.closed import Closed
 from trading.errors import ConfigError
 
 Backend = Literal["serial", "process", "ray"]
@@ -27,10 +28,6 @@ GeneSetting = Annotated[
     bool | int | float | str | list[Any] | None,
     Field(description="[low, high] to search, a list of options, or one fixed value."),
 ]
-
-
-class Closed(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Market(Closed):

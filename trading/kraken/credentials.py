@@ -13,8 +13,9 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
+from trading.closed import Closed
 from trading.errors import ConfigError
 from trading.redaction import redact as redact_secrets
 
@@ -22,10 +23,8 @@ KEY_ENV: Final = "KRAKEN_API_KEY"
 SECRET_ENV: Final = "KRAKEN_API_SECRET"  # noqa: S105 - a variable name, not a secret
 
 
-class KrakenCredentials(BaseModel):
+class KrakenCredentials(Closed):
     """A Kraken API key pair. `repr`, `str` and JSON dumps show only asterisks."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     api_key: SecretStr = Field(description=f"The API key, from ${KEY_ENV}.")
     api_secret: SecretStr = Field(description=f"The private key (base64), from ${SECRET_ENV}.")

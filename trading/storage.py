@@ -34,6 +34,7 @@ from sqlalchemy.pool import StaticPool
 
 from trading.domain import Order, OrderFilled
 from trading.errors import ConfigError
+from trading.storage_schema import create_schema
 
 
 class DecimalText(TypeDecorator[Decimal]):
@@ -181,7 +182,7 @@ def is_in_memory_sqlite(url: URL) -> bool:
 class Store:
     def __init__(self, url: str) -> None:
         self.engine: Engine = engine_for(url)
-        Base.metadata.create_all(self.engine)
+        create_schema(Base.metadata, self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -150,6 +150,19 @@ class CycleRecord(Base):
     agent_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class RunLeaseRecord(Base):
+    """Which process trades a run now (`trading.storage_lease`). No key to `runs`: a new run's
+    lease is taken before its row is written."""
+
+    __tablename__ = "run_leases"
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300))  # host:pid
+    # Tells apart two holders with the same host:pid (two loops in one process).
+    token: Mapped[str] = mapped_column(String(32))
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 DecisionRow = tuple[datetime, str, dict[str, Decimal], str, list[dict[str, Any]], dict[str, str]]
 
 

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from orchestration.resume import ResumeError
 from orchestration.team import TeamConfig
 from tests.helpers import catalog_of, daily_series
 from tests.orchestration import crash_run
+from trading.clock import LiveClock, ReplayClock
 from trading.costs import CostModel
 from trading.data import Catalog
 from trading.decision import Decision, Snapshot
@@ -38,6 +40,7 @@ from trading.errors import ConfigError
 from trading.replay import ReplayConfig, ReplayResult, order_key, run_replay
 from trading.risk import RiskLimits
 from trading.storage import CycleRecord, Store
+from trading.storage_lease import Lease, LeaseLostError, RunHeldError, RunLeases, this_holder
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -230,6 +233,79 @@ async def test_a_team_crashed_mid_run_resumes_into_the_uninterrupted_result(
     assert decided.transcript is not None
     assert decided.transcript["team"] == "desk"
     assert between.transcript is None  # the team decides on every second bar
+
+
+async def test_a_second_resume_of_a_run_being_traded_is_refused_and_trades_nothing(
+    store: Store,
+) -> None:
+    with pytest.raises(RuntimeError):
+        await loop(Sma(at=20, hook=crash), store).start(CONFIG, run_id="run", instruments=LOTS)
+    url = store.engine.url.render_as_string(hide_password=False)
+    second: list[object] = []
+
+    def resume_elsewhere() -> None:
+        # Another process on the same database: its own store and its own event loop.
+        other = Store(url)
+        try:
+            second.append(asyncio.run(loop(Sma(), other).resume("run")))
+        except Exception as error:  # what it met is the assertion
+            second.append(error)
+        finally:
+            other.close()
+
+    def while_trading() -> None:
+        thread = threading.Thread(target=resume_elsewhere)
+        thread.start()
+        thread.join(timeout=60)
+
+    # The first resume is deciding cycle 40 when the second one starts.
+    result = await loop(Sma(at=40, hook=while_trading), store).resume("run")
+    [refused] = second
+    assert isinstance(refused, RunHeldError), refused
+    assert re.fullmatch(
+        rf"run 'run' is held by {re.escape(this_holder())} since \S+; stop it first", str(refused)
+    )
+    assert (result.status, result.cycles) == ("finished", TOTAL)
+    assert_same_run(result.replay, await uninterrupted(Sma()))
+    assert RunLeases(store.engine, LiveClock()).current("run") is None  # released at the end
+
+
+class Recording(RunLeases):
+    """This process's leases, keeping what they hand out so a test can reach them."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store.engine, LiveClock())
+        self.held: list[Lease] = []
+
+    def take(self, run_id: str) -> Lease:
+        lease = super().take(run_id)
+        self.held.append(lease)
+        return lease
+
+
+async def test_a_loop_whose_lease_was_taken_over_stops_before_its_next_commit(
+    store: Store,
+) -> None:
+    leases = Recording(store)
+    later = ReplayClock(datetime.now(UTC) + timedelta(hours=1))  # past the lease's expiry
+
+    def taken_over() -> None:
+        # This process hung past its expiry; another host took the run, and a heartbeat
+        # (here called by hand) found out.
+        RunLeases(store.engine, later, holder="elsewhere:7").take("run")
+        with pytest.raises(LeaseLostError):
+            leases.held[0].renew()
+
+    trading = TradingLoop(Sma(at=30, hook=taken_over), CATALOG, store, leases=leases)
+    with pytest.raises(LeaseLostError, match="taken over by elsewhere:7; it stopped trading"):
+        await trading.start(CONFIG, run_id="run", instruments=LOTS)
+    assert [c.cycle for c in store.cycles("run")] == list(range(30))  # cycle 30 not committed
+    run = store.run("run")
+    assert run is not None
+    assert run.status == "running"  # the new holder's to change, not "failed"
+    current = leases.current("run")
+    assert current is not None
+    assert current.holder == "elsewhere:7"  # and the old holder's exit left it alone
 
 
 async def test_stop_ends_after_the_current_cycle_with_it_committed(store: Store) -> None:

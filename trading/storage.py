@@ -34,6 +34,7 @@ from sqlalchemy.pool import StaticPool
 
 from trading.domain import Order, OrderFilled
 from trading.errors import ConfigError
+from trading.storage_errors import report_unusable_databases
 from trading.storage_schema import create_schema
 
 
@@ -175,15 +176,19 @@ def default_database_url(home: Path, mode: str = "replay") -> str:
 
 
 def engine_for(url: str | URL) -> Engine:
-    """An engine for `url`. An in-memory SQLite database lives in its connection, so it gets
+    """An engine for `url`, raising StorageError for a damaged or unreachable database
+    (`trading.storage_errors`). An in-memory SQLite database lives in its connection, so it gets
     one connection for the whole process, shared by its threads; otherwise every session (and
     every thread) would see a new, empty database."""
     parsed = make_url(url)
     if is_in_memory_sqlite(parsed):
-        return create_engine(
+        engine = create_engine(
             parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
         )
-    return create_engine(parsed)
+    else:
+        engine = create_engine(parsed)
+    report_unusable_databases(engine)
+    return engine
 
 
 def is_in_memory_sqlite(url: URL) -> bool:

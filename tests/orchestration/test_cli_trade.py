@@ -436,6 +436,28 @@ def test_resuming_a_run_another_process_holds_is_one_line_naming_it_until_it_die
     assert json.loads(out)["status"] == "finished"
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_database_is_one_line_naming_it_and_exit_code_2(
+    tmp_path: Path, damage: str
+) -> None:
+    desk = Desk(tmp_path, None)
+    team = desk.team({"name": "quants", "mode": "vote", "decide_every": 2, "members": QUANTS})
+    code, _, err = desk.trade("--team", str(team), *WINDOW, "--run-id", "run-d")
+    assert code == 0, err
+    path = desk.home / "replay.db"
+    if damage == "garbage":
+        path.write_bytes(bytes(range(256)) * 64)
+    else:
+        with path.open("r+b") as file:
+            file.truncate(path.stat().st_size // 2)
+    for where in ([], ["--db", desk.db]):  # found in the home, or named
+        code, out, err = desk.trade("--resume", "run-d", *where)
+        assert code == 2, err
+        assert err.startswith(f"error: database {desk.db} cannot be used: ")
+        assert err.count("\n") == 1
+        assert out == ""
+
+
 # ---- what cannot run here ----------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from trading.costs import CostModel
 from trading.domain import Instrument, Liquidity, Order, OrderFilled, OrderType, Side
-from trading.errors import ConfigError
+from trading.errors import ConfigError, StorageError
 from trading.ledger import MarginSettings
 from trading.replay import ReplayConfig
 from trading.replay_config import describe_instruments, instruments_from_description
@@ -97,3 +97,29 @@ def test_a_config_reads_back_from_its_description_exactly() -> None:
 def test_an_unreadable_config_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="stored run config is unreadable"):
         ReplayConfig.from_description({"symbols": ["SPX"]})
+
+
+def test_a_file_that_is_not_a_database_is_a_storage_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    path.write_bytes(b"these are not the bytes of a database " * 200)
+    with pytest.raises(StorageError) as raised:
+        Store(f"sqlite:///{path}")
+    assert str(raised.value) == (
+        f"database sqlite:///{path} cannot be used: file is not a database; is it a tradepit "
+        "database? restore it from a backup or move it aside"
+    )
+
+
+def test_a_database_damaged_while_open_is_a_storage_error_at_the_next_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    store = Store(f"sqlite:///{path}")
+    for n in range(200):
+        store.create_run(f"r{n}", "trade", {"padding": "x" * 2000}, T)
+    store.engine.dispose()  # no page is cached: the next read goes to the file
+    with path.open("r+b") as file:
+        file.truncate(path.stat().st_size // 2)
+    with pytest.raises(StorageError, match="database disk image is malformed"):
+        store.runs()
+    store.close()

@@ -34,6 +34,7 @@ from sqlalchemy.pool import StaticPool
 
 from trading.domain import Order, OrderFilled
 from trading.errors import ConfigError
+from trading.storage_checksum import FILL_FIELDS, fills_checksum
 from trading.storage_errors import report_unusable_databases
 from trading.storage_schema import create_schema
 
@@ -149,6 +150,17 @@ class CycleRecord(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     transcript: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     agent_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class FillChecksumRecord(Base):
+    """The checksum of the fills one cycle committed (`trading.storage_checksum`), written in
+    the cycle's transaction. A table of its own, so databases written before it gain it."""
+
+    __tablename__ = "fill_checksums"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    cycle: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    trade_ids: Mapped[list[str]] = mapped_column(JSON)
 
 
 class RunLeaseRecord(Base):
@@ -270,9 +282,21 @@ class Store:
         """Everything one cycle produced, in one transaction: after a crash a cycle is either
         wholly stored or not at all. The cycle row's key also stops two processes from both
         committing the same cycle of one run."""
+        fills = list(fills)
         with self.engine.begin() as connection:
             decisions = [decision] if decision is not None else []
             _write(connection, run_id, orders, fills, equity, decisions, cycle)
+            connection.execute(
+                insert(FillChecksumRecord),
+                [
+                    {
+                        "run_id": run_id,
+                        "cycle": cycle,
+                        "sha256": fills_checksum(_fill_row(run_id, f) for f in fills),
+                        "trade_ids": [f.trade_id for f in fills],
+                    }
+                ],
+            )
             connection.execute(
                 insert(CycleRecord),
                 [
@@ -331,6 +355,12 @@ class Store:
         with Session(self.engine, expire_on_commit=False) as session:
             return session.get(CycleRecord, (run_id, cycle))
 
+    def fill_checksums(self, run_id: str) -> Sequence[FillChecksumRecord]:
+        """The run's per-cycle fill checksums, by cycle; none for cycles written before them."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(FillChecksumRecord).where(FillChecksumRecord.run_id == run_id)
+            return session.scalars(query.order_by(FillChecksumRecord.cycle)).all()
+
     def order_ids(self, run_id: str) -> set[str]:
         """The ids (idempotency keys) of every order stored for the run."""
         with Session(self.engine) as session:
@@ -377,21 +407,7 @@ def _write(
                 )
             )
         connection.execute(insert(OrderRecord), order_rows)
-    fill_rows = [
-        {
-            "run_id": run_id,
-            "trade_id": f.trade_id,
-            "order_id": f.order_id,
-            "symbol": f.symbol,
-            "side": f.side.value,
-            "quantity": f.quantity,
-            "price": f.price,
-            "fee": f.fee,
-            "liquidity": f.liquidity.value,
-            "time": f.time,
-        }
-        for f in fills
-    ]
+    fill_rows = [_fill_row(run_id, f) for f in fills]
     equity_rows = [
         {"run_id": run_id, "time": t, "cash": cash, "equity": value} for t, cash, value in equity
     ]
@@ -414,6 +430,26 @@ def _write(
         connection.execute(insert(EquityRecord), equity_rows)
     if decision_rows:
         connection.execute(insert(DecisionRecord), decision_rows)
+
+
+def _fill_row(run_id: str, f: OrderFilled) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "trade_id": f.trade_id,
+        "order_id": f.order_id,
+        "symbol": f.symbol,
+        "side": f.side.value,
+        "quantity": f.quantity,
+        "price": f.price,
+        "fee": f.fee,
+        "liquidity": f.liquidity.value,
+        "time": f.time,
+    }
+
+
+def fill_record_row(record: FillRecord) -> dict[str, Any]:
+    """A stored fill as the columns its cycle's checksum covers."""
+    return {field: getattr(record, field) for field in FILL_FIELDS}
 
 
 def _jsonable(value: Any) -> Any:

@@ -458,6 +458,31 @@ def test_a_damaged_database_is_one_line_naming_it_and_exit_code_2(
         assert out == ""
 
 
+def test_resuming_a_run_whose_fills_were_edited_is_one_line_naming_the_cycle(
+    tmp_path: Path,
+) -> None:
+    desk = Desk(tmp_path, None)
+    team = desk.team({"name": "quants", "mode": "vote", "decide_every": 2, "members": QUANTS})
+    code, _, err = desk.trade("--team", str(team), *WINDOW, "--run-id", "run-f")
+    assert code == 0, err
+    store = desk.store()
+    [first, *_] = [row for row in store.fill_checksums("run-f") if row.trade_ids]
+    with store.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE fills SET fee = '0' WHERE run_id = 'run-f' AND trade_id = :id"),
+            {"id": first.trade_ids[0]},
+        )
+    store.close()
+    code, out, err = desk.trade("--resume", "run-f")
+    assert code == 2
+    assert err.startswith(
+        f"error: run 'run-f': cycle {first.cycle}'s fills were changed since they were written: "
+        "checksum "
+    )
+    assert err.count("\n") == 1
+    assert out == ""
+
+
 # ---- what cannot run here ----------------------------------------------------------------------
 
 

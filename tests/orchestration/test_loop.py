@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, insert, update
 
 from agents.quant import build_quant_agent
 from orchestration.debate import Team, build_team
 from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent, ResultEvent
 from orchestration.loop import OnceOnly, TradingLoop, stop_on_signals
-from orchestration.resume import ResumeError
+from orchestration.resume import ResumeError, check_fills
 from orchestration.team import TeamConfig
 from tests.helpers import catalog_of, daily_series
 from tests.orchestration import crash_run
@@ -35,11 +35,11 @@ from trading.clock import LiveClock, ReplayClock
 from trading.costs import CostModel
 from trading.data import Catalog
 from trading.decision import Decision, Snapshot
-from trading.domain import Instrument, Order, OrderType, Side
+from trading.domain import Instrument, Liquidity, Order, OrderFilled, OrderType, Side
 from trading.errors import ConfigError
 from trading.replay import ReplayConfig, ReplayResult, order_key, run_replay
 from trading.risk import RiskLimits
-from trading.storage import CycleRecord, Store
+from trading.storage import CycleRecord, FillChecksumRecord, FillRecord, Store
 from trading.storage_lease import Lease, LeaseLostError, RunHeldError, RunLeases, this_holder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -423,6 +423,75 @@ async def test_a_ledger_that_differs_from_the_committed_one_is_a_clear_error(
         )
     with pytest.raises(ResumeError, match=r"committed at cycle 20 .*cash: committed '1000000'"):
         await loop(Sma(), store).resume("run")
+
+
+def change_a_fill(store: Store, how: str) -> int:
+    """Delete, duplicate or edit the run's third fill; the cycle that committed it."""
+    victim = store.fills("run")[2]
+    with store.engine.begin() as connection:
+        where = (FillRecord.run_id == "run", FillRecord.trade_id == victim.trade_id)
+        if how == "deleted":
+            connection.execute(delete(FillRecord).where(*where))
+        elif how == "duplicated":
+            copy = {**_row(victim), "trade_id": f"{victim.trade_id}-again"}
+            connection.execute(insert(FillRecord), [copy])
+        else:
+            connection.execute(update(FillRecord).where(*where).values(price=victim.price + 1))
+    # A paper fill is stamped with its bar's time, which the next cycle settles.
+    return next(c.cycle for c in store.cycles("run") if c.time > victim.time)
+
+
+@pytest.mark.parametrize("how", ["deleted", "duplicated", "edited"])
+async def test_fills_changed_since_their_cycle_was_written_stop_the_resume(
+    store: Store, how: str
+) -> None:
+    with pytest.raises(RuntimeError):
+        await loop(Sma(at=60, hook=crash), store).start(CONFIG, run_id="run", instruments=LOTS)
+    cycle = change_a_fill(store, how)
+    counted = {"deleted": "(1 fill written, 0 found)", "duplicated": "(1 fill written, 2 found)"}
+    with pytest.raises(ResumeError) as stopped:
+        await loop(Sma(), store).resume("run")
+    message = str(stopped.value)
+    assert re.fullmatch(
+        rf"run 'run': cycle {cycle}'s fills were changed since they were written: checksum "
+        r"[0-9a-f]{16} written, [0-9a-f]{16} now \(\d+ fills? written, \d+ found\); it cannot be "
+        r"resumed safely",
+        message,
+    ), message
+    assert counted.get(how, "(1 fill written, 1 found)") in message
+    assert len(store.cycles("run")) == 60  # nothing more was traded
+
+
+async def test_a_run_written_before_fill_checksums_resumes_and_gains_them(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        await loop(Sma(at=40, hook=crash), store).start(CONFIG, run_id="run", instruments=LOTS)
+    with store.engine.begin() as connection:
+        connection.execute(delete(FillChecksumRecord))  # as an older tradepit left it
+    with pytest.raises(RuntimeError):
+        await loop(Sma(at=70, hook=crash), store).resume("run")
+    assert [row.cycle for row in store.fill_checksums("run")] == list(range(40, 70))
+    result = await loop(Sma(), store).resume("run")  # its older fills are not strays
+    assert_same_run(result.replay, await uninterrupted(Sma()))
+
+
+def test_a_fill_of_the_last_cycle_before_the_upgrade_is_not_a_stray(store: Store) -> None:
+    # An exchange fill comes back stamped with the cycle's own time, so by time alone it
+    # would fall to the next cycle, the first one summed.
+    times = [START + timedelta(days=n) for n in range(3)]
+    store.create_run("run", "trade", {}, times[0])
+    for n, time in enumerate(times):
+        fill = OrderFilled(
+            f"run-{n}-SPX", time, f"run-{n}-SPX-1", "SPX", Side.BUY, Decimal(1), Decimal(100),
+            Decimal(0), Liquidity.TAKER,
+        )  # fmt: skip
+        store.commit_cycle("run", n, time, bars=[], ledger={}, fills=[fill])
+    with store.engine.begin() as connection:
+        connection.execute(delete(FillChecksumRecord).where(FillChecksumRecord.cycle < 2))
+    check_fills(store, "run", store.cycles("run", full=False))
+    with store.engine.begin() as connection:
+        connection.execute(update(FillRecord).values(price=Decimal(101)))
+    with pytest.raises(ResumeError, match="cycle 2's fills were changed"):
+        check_fills(store, "run", store.cycles("run", full=False))
 
 
 async def test_changed_market_data_is_a_clear_error_on_resume(store: Store) -> None:

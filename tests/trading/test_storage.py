@@ -4,7 +4,7 @@ exactly."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +18,8 @@ from trading.ledger import MarginSettings
 from trading.replay import ReplayConfig
 from trading.replay_config import describe_instruments, instruments_from_description
 from trading.risk import RiskLimits
-from trading.storage import Store
+from trading.storage import Store, fill_record_row
+from trading.storage_checksum import fills_checksum
 
 T = datetime(2020, 1, 2, tzinfo=UTC)
 
@@ -123,3 +124,18 @@ def test_a_database_damaged_while_open_is_a_storage_error_at_the_next_read(
     with pytest.raises(StorageError, match="database disk image is malformed"):
         store.runs()
     store.close()
+
+
+def test_a_cycle_commits_the_checksum_of_its_fills_as_they_read_back(store: Store) -> None:
+    east = timezone(timedelta(hours=5))
+    odd = OrderFilled(
+        "o", T.astimezone(east), "t9", "SPX", Side.SELL, Decimal("1.50"), Decimal("10.010"),
+        Decimal("0.001"), Liquidity.MAKER,
+    )  # fmt: skip
+    store.commit_cycle("r", 0, T, bars=[], ledger={}, fills=[fill("t1"), odd])
+    store.commit_cycle("r", 1, T, bars=[], ledger={})
+    first, empty = store.fill_checksums("r")
+    assert (first.cycle, first.trade_ids) == (0, ["t1", "t9"])
+    assert first.sha256 == fills_checksum(fill_record_row(f) for f in store.fills("r"))
+    assert (empty.trade_ids, empty.sha256) == ([], fills_checksum([]))
+    assert first.sha256 != fills_checksum(fill_record_row(f) for f in store.fills("r")[:1])

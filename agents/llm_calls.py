@@ -33,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from trading.errors import FatalError
 from trading.storage import DecimalText, UtcDateTime, engine_for, is_in_memory_sqlite
+from trading.storage_schema import create_schema
 
 
 class BudgetExceeded(FatalError):
@@ -159,7 +160,7 @@ class LlmCallStore:
         # With no file (in memory) there is no log to write ahead or sync.
         if dialect == "sqlite" and not is_in_memory_sqlite(parsed):
             event.listen(self.engine, "connect", _wal_with_normal_sync)
-        _Base.metadata.create_all(self.engine)
+        create_schema(_Base.metadata, self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

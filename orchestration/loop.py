@@ -12,6 +12,10 @@ restores the agent's state and goes on from the next cycle. The result equals a 
 never interrupted. Orders are named by (run, cycle, symbol), and a key already stored is never
 submitted again.
 
+One process at a time trades a run: `start` and `resume` take the run's lease
+(`trading.storage_lease`) and release it on the way out; a second process is refused with the
+holder's name, and one whose lease was taken over stops before its next commit.
+
 `stop()` (and SIGINT or SIGTERM, through `stop_on_signals`) lets the current cycle finish and
 commit, then the loop returns with status "stopped"; `resume` continues it later.
 
@@ -42,7 +46,7 @@ import pandas as pd
 from orchestration.events import ErrorEvent, EventSink, LoopEvent, ProgressEvent, ResultEvent
 from orchestration.recorded import recorded_fills
 from orchestration.resume import ResumeError, StoredRun, bars_json, rebuild, stored_run
-from trading.clock import Clock, moment_label
+from trading.clock import Clock, LiveClock, moment_label
 from trading.data import Catalog
 from trading.decision import TradingAgent
 from trading.domain import Instrument, Order, OrderEvent, OrderFilled
@@ -58,6 +62,7 @@ from trading.replay import (
 )
 from trading.replay_config import describe_instruments
 from trading.storage import DecisionRow, Store
+from trading.storage_lease import Lease, LeaseLostError, RunLeases
 
 __all__ = [
     "CycleSource",
@@ -177,14 +182,18 @@ class TradingLoop:
         *,
         events: EventSink | None = None,
         clock: Clock | None = None,
+        leases: RunLeases | None = None,
     ) -> None:
         """`clock` stamps the run's creation and end (the CLI passes a `LiveClock`); without
-        one the replay's own times are used, which keeps tests deterministic."""
+        one the replay's own times are used, which keeps tests deterministic. `leases` keep a
+        second process off the run; by default they are this process's, timed by `clock`, or
+        the wall clock (a lease's expiry is wall time, whatever the run replays)."""
         self.agent = agent
         self.catalog = catalog
         self.store = store
         self.events = events
         self.clock = clock
+        self.leases = leases or RunLeases(store.engine, clock or LiveClock())
         self._stop_reason = ""
         # The agent's state as the run's database holds it: a cycle stores only a new one.
         self._stored_state: dict[str, Any] | None = None
@@ -221,23 +230,24 @@ class TradingLoop:
         try:
             if self.store.run(run_id) is not None:
                 raise ConfigError(f"run {run_id!r} already exists; resume it or pick a new id")
-            if source is None:
-                source = ReplaySource(ReplayBars(self.catalog, config))
-            engine = CycleEngine(
-                self.catalog, config, run_id=run_id, instruments=instruments, executor=executor
-            )
-            found = list(start_up(engine)) if start_up is not None else []
-            first = await source.tick(0)
-            if first is None:
-                raise ConfigError(f"run {run_id!r}: its cycle source has no first cycle")
-            described = {
-                "agent": self.agent.name,
-                **config.describe(),
-                "instruments": describe_instruments(instruments or {}),
-                "meta": dict(meta or {}),
-            }
-            self.store.create_run(run_id, RUN_KIND, described, self._now(first.now))
-            return await self._drive(engine, source, 0, finished=False, found=found)
+            with self.leases.hold(run_id) as lease:
+                if source is None:
+                    source = ReplaySource(ReplayBars(self.catalog, config))
+                engine = CycleEngine(
+                    self.catalog, config, run_id=run_id, instruments=instruments, executor=executor
+                )
+                found = list(start_up(engine)) if start_up is not None else []
+                first = await source.tick(0)
+                if first is None:
+                    raise ConfigError(f"run {run_id!r}: its cycle source has no first cycle")
+                described = {
+                    "agent": self.agent.name,
+                    **config.describe(),
+                    "instruments": describe_instruments(instruments or {}),
+                    "meta": dict(meta or {}),
+                }
+                self.store.create_run(run_id, RUN_KIND, described, self._now(first.now))
+                return await self._drive(engine, source, 0, lease, finished=False, found=found)
         except Exception as error:
             self._emit_error(error, run_id)
             raise
@@ -256,57 +266,72 @@ class TradingLoop:
         `start_up` are the ones the run was started with (see `start`)."""
         self._stop_reason = ""
         try:
-            stored = stored_run(self.store, run_id)
-            if stored.kind != RUN_KIND:
-                raise ConfigError(
-                    f"run {run_id!r} is a {stored.kind!r} run; only {RUN_KIND!r} runs resume"
-                )
-            if stored.agent != self.agent.name:
-                raise ConfigError(
-                    f"run {run_id!r} was traded by agent {stored.agent!r}, not "
-                    f"{self.agent.name!r}: resume it with the same agent"
-                )
-            if source is None:
-                source = ReplaySource(ReplayBars(self.catalog, stored.config))
-            engine = CycleEngine(
-                self.catalog,
-                stored.config,
-                run_id=run_id,
-                instruments=stored.instruments,
-                executor=None if executor is None else recorded_fills(self.store, run_id),
-            )
-            rebuilt = await rebuild(self.store, engine, source, run_id)
-            if executor is not None:
-                engine.use_executor(executor)
-            if rebuilt.agent_state is not None:
-                restore = getattr(self.agent, "restore", None)
-                if not callable(restore):
+            # The lease first: what is stored (a status, the last cycle) may change until then.
+            with self.leases.hold(run_id) as lease:
+                stored = stored_run(self.store, run_id)
+                if stored.kind != RUN_KIND:
                     raise ConfigError(
-                        f"run {run_id!r} stored the state of agent {stored.agent!r}, but this "
-                        "agent has no restore(state) method"
+                        f"run {run_id!r} is a {stored.kind!r} run; only {RUN_KIND!r} runs resume"
                     )
-                restore(rebuilt.agent_state)
-            self._stored_state = rebuilt.agent_state
-            tick = rebuilt.last_tick
-            if tick is not None:
-                self._emit(
-                    self._progress(
-                        engine,
-                        tick,
-                        source.total,
-                        0,
-                        f"resumed after cycle {tick.cycle}: {rebuilt.cycles} committed cycles "
-                        "rebuilt and checked",
+                if stored.agent != self.agent.name:
+                    raise ConfigError(
+                        f"run {run_id!r} was traded by agent {stored.agent!r}, not "
+                        f"{self.agent.name!r}: resume it with the same agent"
                     )
-                )
-            finished = stored.status == "finished"
-            found = list(start_up(engine)) if start_up is not None and not finished else []
-            if not finished:
-                self.store.set_status(run_id, "running")
-            return await self._drive(engine, source, rebuilt.cycles, finished=finished, found=found)
+                return await self._continue(stored, lease, source, executor, start_up)
         except Exception as error:
             self._emit_error(error, run_id)
             raise
+
+    async def _continue(
+        self,
+        stored: StoredRun,
+        lease: Lease,
+        source: CycleSource | None,
+        executor: ExecutorFactory | None,
+        start_up: StartUp | None,
+    ) -> LoopResult:
+        run_id = stored.run_id
+        if source is None:
+            source = ReplaySource(ReplayBars(self.catalog, stored.config))
+        engine = CycleEngine(
+            self.catalog,
+            stored.config,
+            run_id=run_id,
+            instruments=stored.instruments,
+            executor=None if executor is None else recorded_fills(self.store, run_id),
+        )
+        rebuilt = await rebuild(self.store, engine, source, run_id)
+        if executor is not None:
+            engine.use_executor(executor)
+        if rebuilt.agent_state is not None:
+            restore = getattr(self.agent, "restore", None)
+            if not callable(restore):
+                raise ConfigError(
+                    f"run {run_id!r} stored the state of agent {stored.agent!r}, but this "
+                    "agent has no restore(state) method"
+                )
+            restore(rebuilt.agent_state)
+        self._stored_state = rebuilt.agent_state
+        tick = rebuilt.last_tick
+        if tick is not None:
+            self._emit(
+                self._progress(
+                    engine,
+                    tick,
+                    source.total,
+                    0,
+                    f"resumed after cycle {tick.cycle}: {rebuilt.cycles} committed cycles "
+                    "rebuilt and checked",
+                )
+            )
+        finished = stored.status == "finished"
+        found = list(start_up(engine)) if start_up is not None and not finished else []
+        if not finished:
+            self.store.set_status(run_id, "running")
+        return await self._drive(
+            engine, source, rebuilt.cycles, lease, finished=finished, found=found
+        )
 
     # ---- the cycle --------------------------------------------------------------------------
 
@@ -315,6 +340,7 @@ class TradingLoop:
         engine: CycleEngine,
         source: CycleSource,
         cycle: int,
+        lease: Lease,
         *,
         finished: bool,
         found: Sequence[OrderEvent] = (),
@@ -331,11 +357,13 @@ class TradingLoop:
                 tick = await source.tick(cycle)
                 if tick is None:
                     break
-                await self._cycle(engine, tick, source.total, guard, found)
+                await self._cycle(engine, tick, source.total, guard, lease, found)
                 found = ()
                 cycle += 1
                 if tick.last:
                     break
+        except LeaseLostError:
+            raise  # the run is another process's now, its status too
         except Exception:
             # The committed cycles stay; `resume` continues from them. The original error
             # matters more than a status that could not be written.
@@ -374,8 +402,10 @@ class TradingLoop:
         tick: Tick,
         total: int | None,
         submit: OnceOnly,
+        lease: Lease,
         found: Sequence[OrderEvent] = (),
     ) -> None:
+        lease.check()  # a process whose lease was taken over sends and commits nothing more
         engine.events.extend(found)
         # Settling and executing may call an exchange, whose client blocks: on a worker thread
         # they leave the event loop free for a stop signal and the live view. The engine is
@@ -394,6 +424,7 @@ class TradingLoop:
         changed = sorted({e.order_id for e in events})
         state = _state_of(self.agent)
         new_state = state if state is not None and state != self._stored_state else None
+        lease.check()  # deciding can take minutes: the lease may have gone meanwhile
         self.store.commit_cycle(
             engine.run_id,
             tick.cycle,

@@ -1,16 +1,18 @@
 """Reading a durable run back: its stored config, and its accounts rebuilt from the committed
 cycles.
 
-The rebuild replays each committed decision through the same `CycleEngine` the run used,
-without asking the agent, and compares the accounts with the snapshot committed with every
-cycle. Any difference (the database was edited, the market data or the code changed since the
+The rebuild first checks each cycle's fills against the checksum committed with them (a
+paper run's rebuild never reads them, so a row deleted, duplicated or edited would otherwise
+go unnoticed), then replays each committed decision through the same `CycleEngine` the run
+used, without asking the agent, and compares the accounts with the snapshot committed with
+every cycle. Any difference (the database was edited, the market data or the code changed since the
 run was written) is a `ResumeError` naming the first cycle and field that differ: a run that
 went on from a wrong ledger would trade on money it does not have.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -24,7 +26,8 @@ from trading.replay import (
     Tick,
 )
 from trading.replay_config import instruments_from_description
-from trading.storage import Store
+from trading.storage import CycleRecord, FillRecord, Store, fill_record_row
+from trading.storage_checksum import fills_checksum
 
 
 class ResumeError(FatalError):
@@ -77,6 +80,7 @@ async def rebuild(store: Store, engine: CycleEngine, source: _Ticks, run_id: str
     """Bring a fresh `engine` to the end of the run's last committed cycle, checking it
     against the database at every cycle."""
     rows = store.cycles(run_id, full=False)
+    check_fills(store, run_id, rows)
     decisions = {record.seq: record for record in store.decisions(run_id)}
     last_tick: Tick | None = None
     for expected, row in enumerate(rows):
@@ -124,6 +128,57 @@ async def rebuild(store: Store, engine: CycleEngine, source: _Ticks, run_id: str
             f"committed cycle is {len(rows) - 1}; it cannot be resumed safely"
         )
     return Rebuilt(len(rows), last_tick, None if stored is None else stored[1])
+
+
+def check_fills(store: Store, run_id: str, cycles: Sequence[CycleRecord]) -> None:
+    """ResumeError naming the first cycle whose stored fills no longer match the checksum it
+    committed. A fill row no checksum names (a copy under a new trade id) counts against the
+    cycle that committed its order's first fill, else the first cycle after its time (a paper
+    fill is stamped with the bar the next cycle settles)."""
+    sums = store.fill_checksums(run_id)
+    if not sums:
+        return  # written before fills had checksums
+    stored: dict[str, list[FillRecord]] = {}
+    for fill in store.fills(run_id):
+        stored.setdefault(fill.trade_id, []).append(fill)
+    committed_by = {t: row.cycle for row in sums for t in row.trade_ids}
+    order_cycle: dict[str, int] = {}
+    for trade_id, cycle in committed_by.items():  # in cycle order: the first fill's wins
+        for fill in stored.get(trade_id, []):
+            order_cycle.setdefault(fill.order_id, cycle)
+    # A run resumed after an upgrade: its earlier cycles' fills were never summed.
+    unsummed_until = next((c.time for c in cycles if c.cycle == sums[0].cycle - 1), None)
+    strays: dict[int, list[FillRecord]] = {}
+    for trade_id, fills in stored.items():
+        if trade_id in committed_by:
+            continue
+        for fill in fills:
+            if unsummed_until is not None and fill.time <= unsummed_until:
+                continue
+            strays.setdefault(_stray_cycle(fill, order_cycle, cycles), []).append(fill)
+    for row in sums:
+        found = [f for t in row.trade_ids for f in stored.get(t, [])] + strays.get(row.cycle, [])
+        now = fills_checksum(fill_record_row(f) for f in found)
+        if now != row.sha256:
+            raise ResumeError(
+                f"run {run_id!r}: cycle {row.cycle}'s fills were changed since they were "
+                f"written: checksum {row.sha256[:16]} written, {now[:16]} now "
+                f"({_count(len(row.trade_ids), 'fill')} written, {len(found)} found); it cannot be "
+                "resumed safely"
+            )
+
+
+def _stray_cycle(
+    fill: FillRecord, order_cycle: Mapping[str, int], cycles: Sequence[CycleRecord]
+) -> int:
+    if fill.order_id in order_cycle:
+        return order_cycle[fill.order_id]
+    later = (c.cycle for c in cycles if c.time > fill.time)
+    return next(later, cycles[-1].cycle if cycles else 0)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def bars_json(bars: tuple[Bar, ...]) -> list[dict[str, str]]:

@@ -48,3 +48,7 @@ class InvalidFillError(FatalError):
     """A fill that breaks a rule of the books: a price or quantity that is not positive, a
     negative fee, more than the order has left, a side or symbol that is not the order's.
     Nothing is booked; from an exchange it stops the run with a report."""
+
+
+class StorageError(FatalError):
+    """The database cannot be used: not a database, damaged, or not there to open."""

@@ -37,6 +37,9 @@ from sqlalchemy.pool import StaticPool
 from trading.clock import moment_label, session_date
 from trading.domain import Order, OrderFilled
 from trading.errors import ConfigError
+from trading.storage_checksum import FILL_FIELDS, fills_checksum
+from trading.storage_errors import report_unusable_databases
+from trading.storage_schema import create_schema
 
 
 class DecimalText(TypeDecorator[Decimal]):
@@ -212,6 +215,30 @@ class AgentStateRecord(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class FillChecksumRecord(Base):
+    """The checksum of the fills one cycle committed (`trading.storage_checksum`), written in
+    the cycle's transaction. A table of its own, so databases written before it gain it."""
+
+    __tablename__ = "fill_checksums"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    cycle: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    trade_ids: Mapped[list[str]] = mapped_column(JSON)
+
+
+class RunLeaseRecord(Base):
+    """Which process trades a run now (`trading.storage_lease`). No key to `runs`: a new run's
+    lease is taken before its row is written."""
+
+    __tablename__ = "run_leases"
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300))  # host:pid
+    # Tells apart two holders with the same host:pid (two loops in one process).
+    token: Mapped[str] = mapped_column(String(32))
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 DecisionRow = tuple[datetime, str, dict[str, Decimal], str, list[dict[str, Any]], dict[str, str]]
 
 
@@ -224,18 +251,22 @@ def default_database_url(home: Path, mode: str = "replay") -> str:
 
 
 def engine_for(url: str | URL) -> Engine:
-    """An engine for `url`. An in-memory SQLite database lives in its connection, so it gets
+    """An engine for `url`, raising StorageError for a damaged or unreachable database
+    (`trading.storage_errors`). An in-memory SQLite database lives in its connection, so it gets
     one connection for the whole process, shared by its threads; otherwise every session (and
     every thread) would see a new, empty database."""
     parsed = make_url(url)
     if is_in_memory_sqlite(parsed):
-        return create_engine(
+        engine = create_engine(
             parsed,
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
             json_serializer=_compact_json,
         )
-    return create_engine(parsed, json_serializer=_compact_json)
+    else:
+        engine = create_engine(parsed, json_serializer=_compact_json)
+    report_unusable_databases(engine)
+    return engine
 
 
 # JSON columns without the spaces after separators that json.dumps puts in by default.
@@ -251,7 +282,7 @@ def is_in_memory_sqlite(url: URL) -> bool:
 class Store:
     def __init__(self, url: str) -> None:
         self.engine: Engine = engine_for(url)
-        Base.metadata.create_all(self.engine)
+        create_schema(Base.metadata, self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -322,9 +353,21 @@ class Store:
         wholly stored or not at all. The cycle row's key also stops two processes from both
         committing the same cycle of one run. `agent_state` is the agent's state after the
         cycle, given when it changed: it replaces the stored one (`agent_state`)."""
+        fills = list(fills)
         with self.engine.begin() as connection:
             decisions = [decision] if decision is not None else []
             _write(connection, run_id, orders, fills, equity, decisions, cycle)
+            connection.execute(
+                insert(FillChecksumRecord),
+                [
+                    {
+                        "run_id": run_id,
+                        "cycle": cycle,
+                        "sha256": fills_checksum(_fill_row(run_id, f) for f in fills),
+                        "trade_ids": [f.trade_id for f in fills],
+                    }
+                ],
+            )
             connection.execute(
                 insert(CycleRecord),
                 [
@@ -404,6 +447,12 @@ class Store:
             row = session.execute(query).first()
             return None if row is None else (row.cycle, row.agent_state)
 
+    def fill_checksums(self, run_id: str) -> Sequence[FillChecksumRecord]:
+        """The run's per-cycle fill checksums, by cycle; none for cycles written before them."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(FillChecksumRecord).where(FillChecksumRecord.run_id == run_id)
+            return session.scalars(query.order_by(FillChecksumRecord.cycle)).all()
+
     def order_ids(self, run_id: str) -> set[str]:
         """The ids (idempotency keys) of every order stored for the run."""
         with Session(self.engine) as session:
@@ -450,21 +499,7 @@ def _write(
                 )
             )
         connection.execute(insert(OrderRecord), order_rows)
-    fill_rows = [
-        {
-            "run_id": run_id,
-            "trade_id": f.trade_id,
-            "order_id": f.order_id,
-            "symbol": f.symbol,
-            "side": f.side.value,
-            "quantity": f.quantity,
-            "price": f.price,
-            "fee": f.fee,
-            "liquidity": f.liquidity.value,
-            "time": f.time,
-        }
-        for f in fills
-    ]
+    fill_rows = [_fill_row(run_id, f) for f in fills]
     equity_rows = [
         {"run_id": run_id, "time": t, "cash": cash, "equity": value} for t, cash, value in equity
     ]
@@ -495,6 +530,26 @@ def _replace_state(connection: Connection, run_id: str, cycle: int, state: dict[
     connection.execute(
         insert(AgentStateRecord), [{"run_id": run_id, "cycle": cycle, "state": _jsonable(state)}]
     )
+
+
+def _fill_row(run_id: str, f: OrderFilled) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "trade_id": f.trade_id,
+        "order_id": f.order_id,
+        "symbol": f.symbol,
+        "side": f.side.value,
+        "quantity": f.quantity,
+        "price": f.price,
+        "fee": f.fee,
+        "liquidity": f.liquidity.value,
+        "time": f.time,
+    }
+
+
+def fill_record_row(record: FillRecord) -> dict[str, Any]:
+    """A stored fill as the columns its cycle's checksum covers."""
+    return {field: getattr(record, field) for field in FILL_FIELDS}
 
 
 def _jsonable(value: Any) -> Any:

@@ -10,6 +10,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -39,6 +41,7 @@ from trading.errors import ConfigError
 from trading.storage import Store
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
 PROMPT = [{"tool": "prompt", "detail": "last close 1213.60"}]
 # 28 SPX bars: with a decision on every tenth, the team decides at cycles 0, 10 and 20.
 WINDOW = ["--symbols", "SPX", "--start", "2008-09-02", "--end", "2008-10-09"]
@@ -407,6 +410,102 @@ def test_a_signal_stops_after_the_cycle_and_the_run_resumes(tmp_path: Path) -> N
         assert len(store.cycles("run-s")) == CYCLES
         store.close()
         assert len(server.requests) == 6
+
+
+# A process that holds a run's lease until its standard input closes (or it is killed).
+HOLDER = """
+import sys
+from trading.clock import LiveClock
+from trading.storage import Store
+from trading.storage_lease import RunLeases
+store = Store(sys.argv[1])
+lease = RunLeases(store.engine, LiveClock()).take(sys.argv[2])
+print("held", flush=True)
+sys.stdin.read()
+lease.release()
+"""
+
+
+def test_resuming_a_run_another_process_holds_is_one_line_naming_it_until_it_dies(
+    tmp_path: Path,
+) -> None:
+    desk = Desk(tmp_path, None)
+    team = desk.team({"name": "quants", "mode": "vote", "decide_every": 2, "members": QUANTS})
+    code, _, err = desk.trade("--team", str(team), *WINDOW, "--run-id", "run-h")
+    assert code == 0, err
+    with subprocess.Popen(  # noqa: S603 - our own interpreter running our own code
+        [sys.executable, "-c", HOLDER, desk.db, "run-h"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None
+        try:
+            assert holder.stdout.readline() == "held\n"
+            code, out, err = desk.trade("--resume", "run-h")
+            assert code == 2
+            assert err.startswith(
+                f"error: run 'run-h' is held by {socket.gethostname()}:{holder.pid} since "
+            )
+            assert err.endswith("; stop it first\n")
+            assert err.count("\n") == 1
+            assert out == ""
+        finally:
+            holder.kill()  # dies holding it: no release
+            holder.wait(timeout=30)
+    # Its holder is gone from this host, so the lease is stale and taken over.
+    code, out, err = desk.trade("--resume", "run-h", "--json")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "finished"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_database_is_one_line_naming_it_and_exit_code_2(
+    tmp_path: Path, damage: str
+) -> None:
+    desk = Desk(tmp_path, None)
+    team = desk.team({"name": "quants", "mode": "vote", "decide_every": 2, "members": QUANTS})
+    code, _, err = desk.trade("--team", str(team), *WINDOW, "--run-id", "run-d")
+    assert code == 0, err
+    path = desk.home / "replay.db"
+    if damage == "garbage":
+        path.write_bytes(bytes(range(256)) * 64)
+    else:
+        with path.open("r+b") as file:
+            file.truncate(path.stat().st_size // 2)
+    for where in ([], ["--db", desk.db]):  # found in the home, or named
+        code, out, err = desk.trade("--resume", "run-d", *where)
+        assert code == 2, err
+        assert err.startswith(f"error: database {desk.db} cannot be used: ")
+        assert err.count("\n") == 1
+        assert out == ""
+
+
+def test_resuming_a_run_whose_fills_were_edited_is_one_line_naming_the_cycle(
+    tmp_path: Path,
+) -> None:
+    desk = Desk(tmp_path, None)
+    team = desk.team({"name": "quants", "mode": "vote", "decide_every": 2, "members": QUANTS})
+    code, _, err = desk.trade("--team", str(team), *WINDOW, "--run-id", "run-f")
+    assert code == 0, err
+    store = desk.store()
+    [first, *_] = [row for row in store.fill_checksums("run-f") if row.trade_ids]
+    with store.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE fills SET fee = '0' WHERE run_id = 'run-f' AND trade_id = :id"),
+            {"id": first.trade_ids[0]},
+        )
+    store.close()
+    code, out, err = desk.trade("--resume", "run-f")
+    assert code == 2
+    assert err.startswith(
+        f"error: run 'run-f': cycle {first.cycle}'s fills were changed since they were written: "
+        "checksum "
+    )
+    assert err.count("\n") == 1
+    assert out == ""
 
 
 # ---- what cannot run here ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -20,24 +21,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, insert, update
 
 from agents.quant import build_quant_agent
 from orchestration.debate import Team, build_team
 from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent, ResultEvent
 from orchestration.loop import OnceOnly, TradingLoop, stop_on_signals
-from orchestration.resume import ResumeError
+from orchestration.resume import ResumeError, check_fills
 from orchestration.team import TeamConfig
 from tests.helpers import catalog_of, daily_series
 from tests.orchestration import crash_run
+from trading.clock import LiveClock, ReplayClock
 from trading.costs import CostModel
 from trading.data import Catalog
 from trading.decision import Decision, Snapshot
-from trading.domain import Instrument, Order, OrderType, Side
+from trading.domain import Instrument, Liquidity, Order, OrderFilled, OrderType, Side
 from trading.errors import ConfigError
 from trading.replay import ReplayConfig, ReplayResult, order_key, run_replay
 from trading.risk import RiskLimits
-from trading.storage import CycleRecord, Store
+from trading.storage import CycleRecord, FillChecksumRecord, FillRecord, Store
+from trading.storage_lease import Lease, LeaseLostError, RunHeldError, RunLeases, this_holder
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -281,6 +284,79 @@ async def test_a_team_crashed_mid_run_resumes_into_the_uninterrupted_result(
     assert between.transcript is None  # the team decides on every second bar
 
 
+async def test_a_second_resume_of_a_run_being_traded_is_refused_and_trades_nothing(
+    store: Store,
+) -> None:
+    with pytest.raises(RuntimeError):
+        await loop(Sma(at=20, hook=crash), store).start(CONFIG, run_id="run", instruments=LOTS)
+    url = store.engine.url.render_as_string(hide_password=False)
+    second: list[object] = []
+
+    def resume_elsewhere() -> None:
+        # Another process on the same database: its own store and its own event loop.
+        other = Store(url)
+        try:
+            second.append(asyncio.run(loop(Sma(), other).resume("run")))
+        except Exception as error:  # what it met is the assertion
+            second.append(error)
+        finally:
+            other.close()
+
+    def while_trading() -> None:
+        thread = threading.Thread(target=resume_elsewhere)
+        thread.start()
+        thread.join(timeout=60)
+
+    # The first resume is deciding cycle 40 when the second one starts.
+    result = await loop(Sma(at=40, hook=while_trading), store).resume("run")
+    [refused] = second
+    assert isinstance(refused, RunHeldError), refused
+    assert re.fullmatch(
+        rf"run 'run' is held by {re.escape(this_holder())} since \S+; stop it first", str(refused)
+    )
+    assert (result.status, result.cycles) == ("finished", TOTAL)
+    assert_same_run(result.replay, await uninterrupted(Sma()))
+    assert RunLeases(store.engine, LiveClock()).current("run") is None  # released at the end
+
+
+class Recording(RunLeases):
+    """This process's leases, keeping what they hand out so a test can reach them."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store.engine, LiveClock())
+        self.held: list[Lease] = []
+
+    def take(self, run_id: str) -> Lease:
+        lease = super().take(run_id)
+        self.held.append(lease)
+        return lease
+
+
+async def test_a_loop_whose_lease_was_taken_over_stops_before_its_next_commit(
+    store: Store,
+) -> None:
+    leases = Recording(store)
+    later = ReplayClock(datetime.now(UTC) + timedelta(hours=1))  # past the lease's expiry
+
+    def taken_over() -> None:
+        # This process hung past its expiry; another host took the run, and a heartbeat
+        # (here called by hand) found out.
+        RunLeases(store.engine, later, holder="elsewhere:7").take("run")
+        with pytest.raises(LeaseLostError):
+            leases.held[0].renew()
+
+    trading = TradingLoop(Sma(at=30, hook=taken_over), CATALOG, store, leases=leases)
+    with pytest.raises(LeaseLostError, match="taken over by elsewhere:7; it stopped trading"):
+        await trading.start(CONFIG, run_id="run", instruments=LOTS)
+    assert [c.cycle for c in store.cycles("run")] == list(range(30))  # cycle 30 not committed
+    run = store.run("run")
+    assert run is not None
+    assert run.status == "running"  # the new holder's to change, not "failed"
+    current = leases.current("run")
+    assert current is not None
+    assert current.holder == "elsewhere:7"  # and the old holder's exit left it alone
+
+
 async def test_stop_ends_after_the_current_cycle_with_it_committed(store: Store) -> None:
     trading: list[TradingLoop] = []
     agent = Sma(at=12, hook=lambda: trading[0].stop("enough"))
@@ -401,6 +477,75 @@ async def test_a_ledger_that_differs_from_the_committed_one_is_a_clear_error(
         )
     with pytest.raises(ResumeError, match=r"committed at cycle 20 .*cash: committed '1000000'"):
         await loop(Sma(), store).resume("run")
+
+
+def change_a_fill(store: Store, how: str) -> int:
+    """Delete, duplicate or edit the run's third fill; the cycle that committed it."""
+    victim = store.fills("run")[2]
+    with store.engine.begin() as connection:
+        where = (FillRecord.run_id == "run", FillRecord.trade_id == victim.trade_id)
+        if how == "deleted":
+            connection.execute(delete(FillRecord).where(*where))
+        elif how == "duplicated":
+            copy = {**_row(victim), "trade_id": f"{victim.trade_id}-again"}
+            connection.execute(insert(FillRecord), [copy])
+        else:
+            connection.execute(update(FillRecord).where(*where).values(price=victim.price + 1))
+    # A paper fill is stamped with its bar's time, which the next cycle settles.
+    return next(c.cycle for c in store.cycles("run") if c.time > victim.time)
+
+
+@pytest.mark.parametrize("how", ["deleted", "duplicated", "edited"])
+async def test_fills_changed_since_their_cycle_was_written_stop_the_resume(
+    store: Store, how: str
+) -> None:
+    with pytest.raises(RuntimeError):
+        await loop(Sma(at=60, hook=crash), store).start(CONFIG, run_id="run", instruments=LOTS)
+    cycle = change_a_fill(store, how)
+    counted = {"deleted": "(1 fill written, 0 found)", "duplicated": "(1 fill written, 2 found)"}
+    with pytest.raises(ResumeError) as stopped:
+        await loop(Sma(), store).resume("run")
+    message = str(stopped.value)
+    assert re.fullmatch(
+        rf"run 'run': cycle {cycle}'s fills were changed since they were written: checksum "
+        r"[0-9a-f]{16} written, [0-9a-f]{16} now \(\d+ fills? written, \d+ found\); it cannot be "
+        r"resumed safely",
+        message,
+    ), message
+    assert counted.get(how, "(1 fill written, 1 found)") in message
+    assert len(store.cycles("run")) == 60  # nothing more was traded
+
+
+async def test_a_run_written_before_fill_checksums_resumes_and_gains_them(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        await loop(Sma(at=40, hook=crash), store).start(CONFIG, run_id="run", instruments=LOTS)
+    with store.engine.begin() as connection:
+        connection.execute(delete(FillChecksumRecord))  # as an older tradepit left it
+    with pytest.raises(RuntimeError):
+        await loop(Sma(at=70, hook=crash), store).resume("run")
+    assert [row.cycle for row in store.fill_checksums("run")] == list(range(40, 70))
+    result = await loop(Sma(), store).resume("run")  # its older fills are not strays
+    assert_same_run(result.replay, await uninterrupted(Sma()))
+
+
+def test_a_fill_of_the_last_cycle_before_the_upgrade_is_not_a_stray(store: Store) -> None:
+    # An exchange fill comes back stamped with the cycle's own time, so by time alone it
+    # would fall to the next cycle, the first one summed.
+    times = [START + timedelta(days=n) for n in range(3)]
+    store.create_run("run", "trade", {}, times[0])
+    for n, time in enumerate(times):
+        fill = OrderFilled(
+            f"run-{n}-SPX", time, f"run-{n}-SPX-1", "SPX", Side.BUY, Decimal(1), Decimal(100),
+            Decimal(0), Liquidity.TAKER,
+        )  # fmt: skip
+        store.commit_cycle("run", n, time, bars=[], ledger={}, fills=[fill])
+    with store.engine.begin() as connection:
+        connection.execute(delete(FillChecksumRecord).where(FillChecksumRecord.cycle < 2))
+    check_fills(store, "run", store.cycles("run", full=False))
+    with store.engine.begin() as connection:
+        connection.execute(update(FillRecord).values(price=Decimal(101)))
+    with pytest.raises(ResumeError, match="cycle 2's fills were changed"):
+        check_fills(store, "run", store.cycles("run", full=False))
 
 
 async def test_changed_market_data_is_a_clear_error_on_resume(store: Store) -> None:

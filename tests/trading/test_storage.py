@@ -4,7 +4,7 @@ exactly."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,12 +14,13 @@ from sqlalchemy.exc import IntegrityError
 
 from trading.costs import CostModel
 from trading.domain import Instrument, Liquidity, Order, OrderFilled, OrderType, Side
-from trading.errors import ConfigError
+from trading.errors import ConfigError, StorageError
 from trading.ledger import MarginSettings
 from trading.replay import ReplayConfig
 from trading.replay_config import describe_instruments, instruments_from_description
 from trading.risk import RiskLimits
-from trading.storage import CycleRecord, Store
+from trading.storage import CycleRecord, Store, fill_record_row
+from trading.storage_checksum import fills_checksum
 
 T = datetime(2020, 1, 2, tzinfo=UTC)
 
@@ -143,3 +144,44 @@ def test_a_config_reads_back_from_its_description_exactly() -> None:
 def test_an_unreadable_config_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="stored run config is unreadable"):
         ReplayConfig.from_description({"symbols": ["SPX"]})
+
+
+def test_a_file_that_is_not_a_database_is_a_storage_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    path.write_bytes(b"these are not the bytes of a database " * 200)
+    with pytest.raises(StorageError) as raised:
+        Store(f"sqlite:///{path}")
+    assert str(raised.value) == (
+        f"database sqlite:///{path} cannot be used: file is not a database; is it a tradepit "
+        "database? restore it from a backup or move it aside"
+    )
+
+
+def test_a_database_damaged_while_open_is_a_storage_error_at_the_next_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    store = Store(f"sqlite:///{path}")
+    for n in range(200):
+        store.create_run(f"r{n}", "trade", {"padding": "x" * 2000}, T)
+    store.engine.dispose()  # no page is cached: the next read goes to the file
+    with path.open("r+b") as file:
+        file.truncate(path.stat().st_size // 2)
+    with pytest.raises(StorageError, match="database disk image is malformed"):
+        store.runs()
+    store.close()
+
+
+def test_a_cycle_commits_the_checksum_of_its_fills_as_they_read_back(store: Store) -> None:
+    east = timezone(timedelta(hours=5))
+    odd = OrderFilled(
+        "o", T.astimezone(east), "t9", "SPX", Side.SELL, Decimal("1.50"), Decimal("10.010"),
+        Decimal("0.001"), Liquidity.MAKER,
+    )  # fmt: skip
+    store.commit_cycle("r", 0, T, bars=[], ledger={}, fills=[fill("t1"), odd])
+    store.commit_cycle("r", 1, T, bars=[], ledger={})
+    first, empty = store.fill_checksums("r")
+    assert (first.cycle, first.trade_ids) == (0, ["t1", "t9"])
+    assert first.sha256 == fills_checksum(fill_record_row(f) for f in store.fills("r"))
+    assert (empty.trade_ids, empty.sha256) == ([], fills_checksum([]))
+    assert first.sha256 != fills_checksum(fill_record_row(f) for f in store.fills("r")[:1])

@@ -24,6 +24,7 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import ValidationError
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_server.session_cap import PerClientSessionCap
@@ -234,18 +235,9 @@ class BearerTokenGuard:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(_UNAUTHORIZED)).encode()),
-                        (b"www-authenticate", b'Bearer realm="tradepit"'),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": _UNAUTHORIZED})
+            challenge = {"www-authenticate": 'Bearer realm="tradepit"'}
+            refusal = Response(_UNAUTHORIZED, 401, challenge, media_type="application/json")
+            await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

@@ -5,7 +5,6 @@ Clients on the stateless protocol (2026-07-28 and later) open no session and are
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -16,6 +15,7 @@ from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp_types import INVALID_REQUEST
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_server.session_limits import SessionLimits
@@ -67,7 +67,7 @@ class PerClientSessionCap:
         client = _client_address(scope)
         held = self._held_by(client)
         if held >= self._cap:
-            await self._refuse(client, held, send)
+            await self._refuse(client, held, scope, receive, send)
             return
         self._opening[client] += 1
         opened: _Session | None = None
@@ -132,27 +132,21 @@ class PerClientSessionCap:
         held = sum(1 for session in self._sessions.values() if session.client == client)
         return held + self._opening[client]
 
-    async def _refuse(self, client: str, held: int, send: Send) -> None:
+    async def _refuse(
+        self, client: str, held: int, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         idle = f"{self._idle_timeout:g}"
         message = (
             f"too many open sessions from {client} ({held} of {self._cap}): "
             f"end one (HTTP DELETE) or let one sit idle for {idle} s"
         )
-        body = json.dumps(
-            {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(math.ceil(self._idle_timeout)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        body = {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": INVALID_REQUEST, "message": message},
+        }
+        retry_after = {"retry-after": str(math.ceil(self._idle_timeout))}
+        await JSONResponse(body, status_code=429, headers=retry_after)(scope, receive, send)
 
 
 def _may_open_session(scope: Scope) -> bool:

@@ -12,14 +12,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from orchestration.cli_common import JsonFlag, clean_errors, stdout, tradepit_home
+from orchestration.cli_common import JsonFlag, clean_errors, print_table, stdout, tradepit_home
 from orchestration.runs import KINDS, RunCatalog
 from trading.storage import default_database_url
 
 runs_app = typer.Typer(
     help="Runs of every kind in the run database: list, show, delete, vacuum.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
 )
 
 RunId = Annotated[str, typer.Argument(help="The run's id, as `tradepit runs list` shows it.")]
@@ -81,7 +81,7 @@ def runs_list(
             ",".join(e.symbols),
             Text(e.result),
         )
-    stdout.print(table)
+    print_table(stdout, table)
 
 
 @clean_errors

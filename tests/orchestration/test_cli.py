@@ -179,7 +179,7 @@ def test_help_teaches_every_command() -> None:
 
 def test_help_at_80_columns_keeps_every_option_and_path_whole() -> None:
     # Rich's panels cut them with an ellipsis: "$TRADEPIT_KRAKEN_…", "KRAKEN_API_SECRET…".
-    commands = [["backtest"], ["trade"], ["evolve"], ["mcp"], ["arena"], ["data", "list"]]
+    commands = [["backtest"], ["trade"], ["evolve"], ["mcp"], ["arena"], ["data", "list"], ["runs"]]
     for command in commands:
         result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
         assert result.exit_code == 0, command

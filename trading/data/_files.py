@@ -259,8 +259,8 @@ def _iso(table: _Table, texts: list[str], layout: str) -> IntArray:
 
 
 def _nanoseconds(table: _Table, stamps: pd.DatetimeIndex, shown: Callable[[int], str]) -> IntArray:
-    """The times as int64 nanoseconds; a time beyond their span (the year 9999 of a placeholder,
-    a medieval typo) is the cell's error, where pandas would raise OutOfBoundsDatetime."""
+    """The times as int64 nanoseconds; a time beyond their span (9999-12-31 written for "no
+    date", a medieval typo) is the cell's error, where pandas would raise OutOfBoundsDatetime."""
     outside = np.asarray((stamps < pd.Timestamp(EARLIEST)) | (stamps > pd.Timestamp(LATEST)))
     if outside.any():
         i = int(np.argmax(outside))

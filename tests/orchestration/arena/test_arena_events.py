@@ -13,20 +13,11 @@ import yaml
 from typer.testing import CliRunner
 
 from orchestration.cli_arena import arena_app
+from tests.orchestration.arena.test_cli_arena import QUANT, SHORT
 
 runner = CliRunner()
 
-ARENA = {
-    "name": "events",
-    "symbols": ["SPX", "IXIC"],
-    "start": "2017-01-01",
-    "end": "2017-12-31",  # 251 bars
-    "entrants": [
-        {"quant": "buy_and_hold"},
-        {"quant": "sma_cross", "name": "sma-fast", "params": {"fast": 5, "slow": 20}},
-        {"quant": "rsi"},
-    ],
-}
+ARENA = {**SHORT, "name": "events", "entrants": QUANT}  # 251 bars of SPX and IXIC in 2017
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from typing import Final
 from agents.gateway import LlmGateway
 from agents.llm_calls import LlmCallStore
 from orchestration.cli_common import fail, note, parse_decimal, stderr
-from orchestration.cli_risk import risk_limits as shared_risk_limits
+from orchestration.cli_risk import risk_limits
 from orchestration.debate import Team
 from orchestration.live import (
     DEFAULT_LIMITS,
@@ -50,7 +50,6 @@ from trading.kraken import (
     KrakenCredentials,
     base_url_from_env,
 )
-from trading.risk import RiskLimits
 from trading.storage import Store, default_database_url
 
 SOURCES: Final = ("bundled", "kraken")
@@ -198,7 +197,8 @@ def new_kraken_run(
         fail("--symbols needs at least one Kraken pair, e.g. BTC/USD")
     # Every local check before Kraken is asked anything (pairs, and with keys a reconcile).
     cash = parse_decimal("--cash", text("--cash") or DEFAULT_CASH, Decimal("0.01"))
-    risk = risk_limits({name: text(name) for name in RISK_OPTIONS})
+    # Kraken's default limits (headroom for the move between close and book), flags on top.
+    risk = risk_limits({name: text(name) for name in RISK_OPTIONS}, DEFAULT_LIMITS)
     team_file, runnable, providers = resolve_team(
         team_path if isinstance(team_path, Path) else None, providers_file, home
     )
@@ -315,12 +315,6 @@ def check_resume_mode(run_id: str, mode: KrakenMode, flags: KrakenFlags) -> None
         )
     if mode == "live" and not flags.live:
         fail(f"run {run_id!r} places real orders on Kraken; resume it with --live")
-
-
-def risk_limits(risk: Mapping[str, str | None]) -> RiskLimits:
-    """The Kraken run's default limits (headroom for the move between close and book) with the
-    risk flags given on top; validated, so an out-of-range value is one clear line."""
-    return shared_risk_limits(risk, DEFAULT_LIMITS)
 
 
 def _client(flags: KrakenFlags) -> KrakenClient:

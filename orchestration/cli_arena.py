@@ -70,7 +70,10 @@ def arena(
     db: Db = None,
     replay: Annotated[
         str | None,
-        typer.Option(help="Rerun a stored arena from its LLM cache (zero calls) and compare."),
+        typer.Option(
+            help="Rerun a stored arena from its LLM cache (zero calls) and compare; with the "
+            "providers the run stored, unless --providers is given."
+        ),
     ] = None,
     start: Annotated[str | None, typer.Option(help="Override the first day, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Override the last day, YYYY-MM-DD.")] = None,
@@ -122,7 +125,7 @@ def arena(
         from orchestration.arena.competition import replay as replay_arena
 
         stored = _stored(url, replay)
-        llm = _providers(stored.config, providers)
+        llm = _providers(stored.config, providers, stored.providers)
         if not files and stored.data_files:  # the original's own files, unless told otherwise
             files = [Path(f) for f in stored.data_files]
         # A Kraken replay reads the candles from the cache; it fetches only what the cache lost.
@@ -308,10 +311,13 @@ def _market(
     return arena_catalog(config, files, access)
 
 
-def _providers(config: ArenaConfig, path: Path | None) -> Any:
-    """providers.yaml, read only when some entrant needs an LLM."""
+def _providers(config: ArenaConfig, path: Path | None, stored: Any = None) -> Any:
+    """providers.yaml, read only when some entrant needs an LLM; a replay without --providers
+    takes the providers its original stored."""
     if all(e.quant is not None for e in config.entrants):
         return None
+    if path is None and stored is not None:
+        return stored
     from agents.providers import load_providers
 
     return load_providers(path)

@@ -260,7 +260,7 @@ def run_meta(
         "team": runnable.config.model_dump(mode="json"),
         "skipped": [{"member": s.member, "reason": s.reason} for s in runnable.skipped],
         "agents": {name: spec.model_dump(mode="json") for name, spec in runnable.agents.items()},
-        "providers": None if providers is None else providers.model_dump(mode="json"),
+        "providers": None if providers is None else providers.stored_form(),
         "data": [str(path.resolve()) for path in data],
         "budget": limits.to_json(),
     }

@@ -189,3 +189,43 @@ def test_a_replay_whose_answers_are_gone_stops_instead_of_calling_the_model(
     assert code == 2
     assert "asked something the original run never asked" in err
     assert len(server.requests) == asked
+
+
+def test_a_replay_without_providers_uses_the_ones_its_original_stored(
+    server: FakeLlm, files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The local model takes a key here, so that the run has a secret it must not store.
+    monkeypatch.delenv("TRADEPIT_PROVIDERS", raising=False)
+    monkeypatch.setenv("TRADEPIT_TEST_LOCAL_KEY", "sk-local-secret-4711")
+    providers = yaml.safe_load(Path(files["providers"]).read_text(encoding="utf-8"))
+    local = providers["providers"]["local"]
+    local |= {"key_required": True, "api_key_env": "TRADEPIT_TEST_LOCAL_KEY"}
+    Path(files["providers"]).write_text(yaml.safe_dump(providers), encoding="utf-8")
+    code, original, err = arena(
+        "--config", files["config"], "--providers", files["providers"], "--db", files["db"]
+    )
+    assert code == 0, err
+    assert original is not None
+    assert server.requests
+    Path(files["providers"]).unlink()
+    asked = len(server.requests)
+    code, replayed, err = arena("--replay", original["run_id"], "--db", files["db"])
+    assert code == 0, err
+    assert replayed is not None
+    assert len(server.requests) == asked
+    assert replayed["replay"]["equal"] is True
+    assert replayed["replay"]["llm_calls_made"] == 0
+    # What was stored: the key's variable, the URL, models and prices; never the key.
+    engine = sqlalchemy.create_engine(files["db"])
+    with engine.begin() as connection:
+        stored = connection.execute(
+            sqlalchemy.text("SELECT providers FROM arena_runs WHERE id = :id"),
+            {"id": original["run_id"]},
+        ).scalar_one()
+    engine.dispose()
+    local_stored = json.loads(stored)["providers"]["local"]
+    assert local_stored["api_key_env"] == "TRADEPIT_TEST_LOCAL_KEY"
+    assert local_stored["base_url"] == f"http://127.0.0.1:{server.port}/v1"
+    assert local_stored["models"]["primary"]["input_per_mtok"] == "1.00"
+    database = Path(files["db"].removeprefix("sqlite:///")).read_bytes()
+    assert b"sk-local-secret-4711" not in database

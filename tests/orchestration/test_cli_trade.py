@@ -26,7 +26,7 @@ from agents.manager import AgentManager
 from agents.providers import ProvidersConfig
 from agents.specs import AgentSpec
 from orchestration.cli import app
-from orchestration.cli_debate import print_transcript
+from orchestration.cli_debate import print_transcript, shortened
 from orchestration.cli_trade import EXIT_BUDGET, EXIT_REPLAY_DIFFERS
 from orchestration.events import ProgressEvent
 from orchestration.live_view import LiveView, LlmSpend
@@ -598,6 +598,63 @@ def test_debate_show_prints_abstentions_refused_attempts_and_a_failed_step() -> 
         "LLM: 3 calls (0 from the cache), 90 tokens, $0.00012",
     ):
         assert expected in shown, expected
+
+
+def test_debate_show_prints_each_attempts_reply_and_the_tools_of_one_that_timed_out() -> None:
+    # 19 characters a sentence: a 400-character cut at a character would split a figure.
+    reply = " ".join(f"close {1213 + n}.60," for n in range(60))
+    timed_out = {
+        "reply": "",
+        "tools": [{"name": "get_market_summary", "arguments": {"symbols": ["SPX"]}}],
+        "error": "no model answered: local:primary ProviderUnreachable: no answer within 5 s",
+        "answered": False,
+    }
+    turn = {
+        "agent": "bull",
+        "symbol": "SPX",
+        "attempts": [{"reply": reply, "tools": [], "error": "answer: Invalid JSON"}, timed_out],
+        "outcome": {"agent": "bull", "symbol": "SPX", "reason": timed_out["error"]},
+    }
+    transcript = {
+        "team": "desk",
+        "symbols": ["SPX"],
+        "steps": [{"name": "analysts", "kind": "theses", "status": "done", "turns": [turn]}],
+        "decisions": [],
+        "llm": {},
+    }
+    console = Console(file=io.StringIO(), width=100)
+    print_transcript(console, "r", 0, transcript, None, moment="2008-09-16")
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    [line] = [ln for ln in shown.splitlines() if "attempt 1 reply: " in ln]
+    text = line.split("attempt 1 reply: ")[1]
+    head, rest = text.split(" (")
+    assert rest == f"{len(reply) - len(head)} more chars; --json shows all)"
+    assert reply.startswith(head)
+    assert 380 <= len(head) <= 400
+    words = head.split()
+    assert words == reply.split()[: len(words)]  # whole figures and words only
+    assert "attempt 1 refused: answer: Invalid JSON" in shown
+    assert 'tool get_market_summary({"symbols": ["SPX"]})' in shown
+    assert "attempt 2: no model answered" in shown
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        json.dumps(
+            [{"close": 1213.6 + n, "weight": -0.45} for n in range(40)], separators=(",", ":")
+        ),
+        "x" * 450 + " tail",
+    ],
+    ids=["minified JSON", "one long token"],
+)
+def test_a_shortened_reply_never_ends_inside_a_figure(reply: str) -> None:
+    head, _, rest = shortened(reply).partition(" (")
+    assert rest == f"{len(reply) - len(head)} more chars; --json shows all)"
+    assert reply.startswith(head)
+    following = reply[len(head)]
+    assert not (head[-1].isalnum() and (following.isalnum() or following in ".,"))
+    assert head[-1] not in ".-"
 
 
 # ---- the live view -------------------------------------------------------------------------------

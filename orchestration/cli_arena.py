@@ -25,12 +25,14 @@ from orchestration.cli_common import (
     ProvidersFile,
     clean_errors,
     fail,
+    note,
     parse_date,
     stderr,
     stdout,
     tradepit_home,
 )
 from orchestration.cli_kraken import ThrottleFlag
+from orchestration.team import quorum_shortfall
 from trading.clock import Clock, LiveClock
 from trading.data import Catalog
 from trading.storage import default_database_url
@@ -125,6 +127,7 @@ def arena(
         from orchestration.arena.competition import replay as replay_arena
 
         stored = _stored(url, replay)
+        _quorum_notes(stored.config)
         llm = _providers(stored.config, providers, stored.providers)
         if not files and stored.data_files:  # the original's own files, unless told otherwise
             files = [Path(f) for f in stored.data_files]
@@ -153,6 +156,7 @@ def arena(
         options |= {"symbols": symbols, "timeframe": timeframe}
         merged = _with_options(raw, options, clock)
         chosen = parse_config(merged, str(config) if config is not None else "options")
+        _quorum_notes(chosen)
         chosen, market = _market(chosen, files, clock, throttle)
         llm = _providers(chosen, providers)
         chosen = _inline_saved_agents(chosen, llm)
@@ -309,6 +313,14 @@ def _market(
         cache = tradepit_home() / "cache"
         access = KrakenAccess(base_url_from_env(), cache, clock, rate_limit=throttle)
     return arena_catalog(config, files, access)
+
+
+def _quorum_notes(config: ArenaConfig) -> None:
+    """A note for each team entrant that can never act: it would look like a flat strategy."""
+    for entrant in config.entrants:
+        shortfall = quorum_shortfall(entrant.team) if entrant.team is not None else None
+        if shortfall is not None:
+            note(f"entrant {entrant.entrant_name!r}: {shortfall}")
 
 
 def _providers(config: ArenaConfig, path: Path | None, stored: Any = None) -> Any:

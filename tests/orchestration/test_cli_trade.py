@@ -472,6 +472,23 @@ def test_a_team_left_below_its_quorum_runs_with_a_warning(
     assert "needs 2 valid theses to act" in warning
 
 
+def test_a_team_that_can_never_reach_its_quorum_is_noted_at_the_start(tmp_path: Path) -> None:
+    desk = Desk(tmp_path, None)
+    lonely = desk.team({"name": "lonely", "decide_every": 10, "members": [QUANTS[0]]})
+    code, out, err = desk.trade("--team", str(lonely), *WINDOW, "--run-id", "r1", "--json")
+    assert code == 0, err
+    assert "note: team 'lonely' can never act: 1 member votes (sma_cross)" in err
+    assert "needs 2 valid theses to act (coordinator.min_agents)" in err
+    assert json.loads(out)["fills"] == 0
+    code, _, err = desk.trade("--replay", "r1")
+    assert code == 0, err
+    assert "note: team 'lonely' can never act" in err
+    pair = desk.team({"name": "pair", "decide_every": 10, "members": QUANTS}, "pair.yaml")
+    code, _, err = desk.trade("--team", str(pair), *WINDOW)
+    assert code == 0, err
+    assert "can never act" not in err
+
+
 def test_a_skipped_judge_or_an_emptied_step_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

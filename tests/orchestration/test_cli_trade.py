@@ -154,6 +154,13 @@ def test_a_debating_team_trades_end_to_end_and_debate_show_reads_its_transcript(
     assert (doc["status"], doc["cycles"], doc["total"]) == ("finished", CYCLES, CYCLES)
     assert doc["members"] == ["bull", "bear", "buy_and_hold"]
     assert [d["cycle"] for d in doc["decisions"]] == [0, 10, 20]
+    # Each decision: a thesis and a revision from each LLM member, the bull's thesis in two
+    # calls around its tool call; the quant member gives a thesis and does not revise.
+    assert doc["member_turns"] == {
+        "bull": {"calls": 9, "valid_theses": 6, "reasks": 0, "abstains": 0},
+        "bear": {"calls": 6, "valid_theses": 6, "reasks": 0, "abstains": 0},
+        "buy_and_hold": {"calls": 0, "valid_theses": 3, "reasks": 0, "abstains": 0},
+    }
     # Weights are confidence x a neutral track record: bull 0.8 at 0.6, bear's hold 0.5 at
     # the current weight 0, buy_and_hold 0.5 at 1.0: (0.48 + 0 + 0.5) / 1.8.
     first = doc["decisions"][0]
@@ -206,6 +213,46 @@ def test_a_debating_team_trades_end_to_end_and_debate_show_reads_its_transcript(
     assert code == 0, err
     assert json.loads(shown)["transcript"] == transcript
     assert json.loads(shown)["targets"] == {"SPX": "0.544444"}
+
+
+def test_members_that_never_answer_validly_show_as_abstentions_not_as_a_flat_team(
+    tmp_path: Path,
+) -> None:
+    # Two LLMs that never reply in JSON keep the team below its quorum of two: the quant
+    # member's signals never trade, and the report says whose answers were missing.
+    with fake_llm(lambda body: Say("Up, I think.")) as server:
+        desk = Desk(tmp_path, server)
+        team = desk.team(
+            {
+                "name": "mumblers",
+                "mode": "vote",
+                "decide_every": 10,
+                "members": [
+                    {"spec": spec("bull", "bull")},
+                    {"spec": spec("bear", "bear")},
+                    {"quant": "buy_and_hold"},
+                ],
+            }
+        )
+        code, out, err = desk.trade("--team", str(team), *WINDOW, "--run-id", "m1", "--json")
+        assert code == 0, err
+        doc = json.loads(out)
+        assert doc["fills"] == 0
+        # Three decisions; each LLM is asked once and re-asked twice each time, then abstains.
+        silent = {"calls": 9, "valid_theses": 0, "reasks": 6, "abstains": 3}
+        assert doc["member_turns"] == {
+            "bull": silent,
+            "bear": silent,
+            "buy_and_hold": {"calls": 0, "valid_theses": 3, "reasks": 0, "abstains": 0},
+        }
+        assert len(server.requests) == 18
+        code, shown, err = desk.trade("--replay", "m1")
+        assert code == 0, err
+    cells = [line.replace("│", " ").split() for line in shown.splitlines()]
+    assert ["bull", "9", "0", "6", "3"] in cells
+    assert ["buy_and_hold", "0", "3", "0", "0"] in cells
+    for header in ("member", "LLM calls", "valid theses", "re-asks", "abstains"):
+        assert header in shown
 
 
 @pytest.fixture(scope="module")

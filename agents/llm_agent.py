@@ -24,6 +24,7 @@ from agents.gateway import LlmGateway, LlmUnavailable, ModelClient
 from agents.prompts import instructions, reask, thesis_request
 from agents.providers import ModelRef, ProvidersConfig, availability
 from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Closed, Thesis
+from agents.turn_counts import TurnCounts
 from tools.context import ToolContext
 from tools.registry import TOOLS, ToolSpec, bind
 from trading.clock import ReplayClock
@@ -112,6 +113,7 @@ class LlmAgent:
         )
         self._bars_seen = 0
         self.turns: list[Turn] = []  # the latest decision's turns, for transcripts
+        self.turn_counts = TurnCounts()  # every turn's, for the run's report (calls aside)
 
     @property
     def name(self) -> str:
@@ -120,6 +122,13 @@ class LlmAgent:
     async def thesis(self, snapshot: Snapshot, symbol: str, note: str | None = None) -> Turn:
         """Ask for a thesis on `symbol` at the snapshot's moment; `note` adds context, such
         as the other agents' theses in a debate round."""
+        turn = await self._thesis(snapshot, symbol, note)
+        self.turn_counts += TurnCounts.of(
+            attempts=len(turn.attempts), valid=turn.thesis is not None
+        )
+        return turn
+
+    async def _thesis(self, snapshot: Snapshot, symbol: str, note: str | None) -> Turn:
         if snapshot.now > self._clock.now():
             self._clock.advance_to(snapshot.now)
         bar = snapshot.view.last_bar(symbol)

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from agents.providers import ProvidersConfig
+from agents.turn_counts import TurnCounts
 from orchestration.arena.config import ArenaConfig, parse_config
 from orchestration.arena.leaderboard import Leaderboard
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage
@@ -233,6 +234,7 @@ def _entrant_run(row: ArenaEntrantRunRecord) -> EntrantRun:
             tokens=int(llm["tokens"]),
             cost_usd=Decimal(llm["cost_usd"]),
             paid_usd=Decimal(llm["paid_usd"]),
+            answers=None if llm.get("answers") is None else TurnCounts.from_json(llm["answers"]),
         ),
     )
 

@@ -129,6 +129,9 @@ def test_llm_entrants_compete_and_a_replay_asks_the_model_nothing(
     assert solo["llm_tokens"] == 4 * 350
     assert solo["llm_cost_usd"] == str((4 * 300 * 1 + 4 * 50 * 2) / 1_000_000)
     assert solo["net_return"] < solo["total_return"]
+    assert (solo["llm_valid_theses"], solo["llm_reasks"], solo["llm_abstains"]) == (4, 0, 0)
+    assert (desk["llm_valid_theses"], desk["llm_reasks"], desk["llm_abstains"]) == (16, 0, 0)
+    assert rows["buy_and_hold"]["llm_valid_theses"] is None
     assert solo["trades"] > 0
     assert desk["trades"] > 0
     assert len(server.requests) == 2 * 4 + 16
@@ -229,3 +232,32 @@ def test_a_replay_without_providers_uses_the_ones_its_original_stored(
     assert local_stored["models"]["primary"]["input_per_mtok"] == "1.00"
     database = Path(files["db"].removeprefix("sqlite:///")).read_bytes()
     assert b"sk-local-secret-4711" not in database
+
+
+def test_an_llm_entrant_that_never_answers_validly_shows_its_abstentions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEPIT_HOME", str(tmp_path / "home"))
+    config = {
+        **ARENA,
+        "entrants": [{"quant": "buy_and_hold"}, {"agent": llm("mute", "market_analyst", 0.0)}],
+    }
+    (tmp_path / "arena.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    with fake_llm(lambda body: Say("It looks fine to me.")) as server:
+        providers = loopback_providers(server).model_dump(mode="json")
+        (tmp_path / "providers.yaml").write_text(yaml.safe_dump(providers), encoding="utf-8")
+        args = ["--config", str(tmp_path / "arena.yaml"), "--providers"]
+        args += [str(tmp_path / "providers.yaml"), "--db", f"sqlite:///{tmp_path / 'a.db'}"]
+        code, document, err = arena(*args)
+        assert code == 0, err
+        assert document is not None
+        shown = runner.invoke(arena_app, ["show", document["run_id"], "--db", args[-1]])
+    row = next(r for r in document["leaderboard"]["rows"] if r["entrant"] == "mute")
+    # Four decisions, each asked once and re-asked twice, then an abstention: flat, not idle.
+    assert row["llm_calls"] == 12
+    assert (row["llm_valid_theses"], row["llm_reasks"], row["llm_abstains"]) == (0, 8, 4)
+    assert row["trades"] == 0
+    cells = [line.split() for line in shown.stdout.splitlines()]
+    assert any(line[1:2] == ["mute"] and line[-4:] == ["12", "0", "8", "4"] for line in cells)
+    assert "valid theses" in shown.stdout
+    assert "mute: no valid thesis, 4 abstentions per run" in " ".join(shown.stdout.split())

@@ -25,6 +25,7 @@ from agents.gateway import LlmGateway, LlmUnavailable, ModelClient, TurnLimitRea
 from agents.prompts import instructions, reask, thesis_request
 from agents.providers import ModelRef, ProvidersConfig, availability
 from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Thesis
+from agents.turn_counts import TurnCounts
 from tools.context import ToolContext
 from tools.registry import TOOLS, ToolSpec, bind
 from trading.clock import ReplayClock
@@ -55,7 +56,9 @@ class ToolUse(Closed):
 class Attempt(Closed):
     reply: str
     tools: list[ToolUse] = Field(default_factory=list)
-    error: str | None = None  # why the reply was refused; None when it was accepted
+    error: str | None = None  # why the reply was refused, or why none came; None: accepted
+    # False when no model answered (a timeout, an outage): the tools are those it called first.
+    answered: bool = True
 
 
 class Turn(Closed):
@@ -117,6 +120,7 @@ class LlmAgent:
         )
         self._bars_seen = 0
         self.turns: list[Turn] = []  # the latest decision's turns, for transcripts
+        self.turn_counts = TurnCounts()  # every turn's, for the run's report (calls aside)
 
     @property
     def name(self) -> str:
@@ -125,6 +129,13 @@ class LlmAgent:
     async def thesis(self, snapshot: Snapshot, symbol: str, note: str | None = None) -> Turn:
         """Ask for a thesis on `symbol` at the snapshot's moment; `note` adds context, such
         as the other agents' theses in a debate round."""
+        turn = await self._thesis(snapshot, symbol, note)
+        self.turn_counts += TurnCounts.of(
+            attempts=len(turn.attempts), valid=turn.thesis is not None
+        )
+        return turn
+
+    async def _thesis(self, snapshot: Snapshot, symbol: str, note: str | None) -> Turn:
         if snapshot.now > self._clock.now():
             self._clock.advance_to(snapshot.now)
         bar = snapshot.view.last_bar(symbol)
@@ -153,11 +164,13 @@ class LlmAgent:
         error = ""
         for _ in range(1 + MAX_REASKS):
             try:
-                reply, tools = await self._ask(messages)
-            except LlmUnavailable as failure:
-                return self._turn(symbol, attempts, f"no model answered: {failure}")
+                reply, tools, failure = await self._ask(messages)
             except TurnLimitReached as limit:
                 return self._turn(symbol, attempts, str(limit))
+            if failure is not None:
+                reason = f"no model answered: {failure}"
+                attempts.append(Attempt(reply=reply, tools=tools, error=reason, answered=False))
+                return self._turn(symbol, attempts, reason)
             called |= {t.name for t in tools if not t.error}
             try:
                 thesis = self._validate(reply, symbol, called)
@@ -181,26 +194,35 @@ class LlmAgent:
         self.turns = [await self.thesis(snapshot, symbol) for symbol in snapshot.symbols]
         return decision_from_theses(self.spec, self.turns)
 
-    async def _ask(self, messages: list[Message]) -> tuple[str, list[ToolUse]]:
+    async def _ask(
+        self, messages: list[Message]
+    ) -> tuple[str, list[ToolUse], LlmUnavailable | None]:
+        """The reply and the tools called for it; or, when no model answered, the tools called
+        before that and why. Every other failure (the budget, a replay miss) is raised."""
         self._client.error = None
         from agno.run.base import RunStatus
 
         output = await self._agent.arun(input=list(messages))
-        if self._client.error is not None:
+        failure: LlmUnavailable | None = None
+        if isinstance(self._client.error, LlmUnavailable):
+            failure = self._client.error
+        elif self._client.error is not None:
             # agno turns exceptions into an errored run; ours carry meaning, so raise them.
             raise self._client.error
-        if output.status == RunStatus.error:
-            raise LlmUnavailable(f"the agent run failed: {output.content}")
+        elif output.status == RunStatus.error:
+            failure = LlmUnavailable(f"the agent run failed: {output.content}")
+        if failure is not None:
+            # An errored run lists no tools; the tool messages of its conversation hold them.
+            called = [m for m in output.messages or [] if m.role == "tool"]
+            tools = [
+                _tool_use(m.tool_name, m.tool_args, m.tool_call_error, m.content) for m in called
+            ]
+            return "", tools, failure
         tools = [
-            ToolUse(
-                name=str(t.tool_name),
-                arguments=dict(t.tool_args or {}),
-                error=bool(t.tool_call_error),
-                result=str(t.result or "")[:2000],
-            )
+            _tool_use(t.tool_name, t.tool_args, t.tool_call_error, t.result)
             for t in output.tools or []
         ]
-        return str(output.content or "").strip(), tools
+        return str(output.content or "").strip(), tools, None
 
     def _validate(self, reply: str, symbol: str, called: set[str]) -> Thesis:
         if not reply:
@@ -317,6 +339,15 @@ def _agent_tool(spec: ToolSpec, ctx: ToolContext, lock: asyncio.Lock) -> Callabl
     tool.__annotations__ = {**bound.__annotations__, "return": str}
     del tool.__wrapped__  # introspection must see the signature above
     return tool
+
+
+def _tool_use(name: object, arguments: object, error: object, result: object) -> ToolUse:
+    return ToolUse(
+        name=str(name),
+        arguments=dict(arguments) if isinstance(arguments, dict) else {},
+        error=bool(error),
+        result=str(result or "")[:2000],
+    )
 
 
 def _unfenced(reply: str) -> str:

@@ -16,6 +16,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import yaml
@@ -111,6 +112,23 @@ class ProvidersConfig(Closed):
                 f"{', '.join(sorted(provider.models))}"
             )
         return ModelRef(provider_name, model, provider, info)
+
+    def stored_form(self) -> dict[str, Any]:
+        """The config as a run stores it, so that a replay needs no providers file: aliases,
+        base URLs, the names of the key variables, models and prices. Keys are never in it
+        (they live in the environment), and a password written into a base URL is left out:
+        a replay calls no model, so it has no use for one."""
+        raw = self.model_dump(mode="json")
+        for provider in raw["providers"].values():
+            provider["base_url"] = _without_credentials(provider["base_url"])
+        return raw
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 @dataclass(frozen=True, slots=True)

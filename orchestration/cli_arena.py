@@ -26,6 +26,7 @@ from orchestration.cli_common import (
     ProvidersFile,
     clean_errors,
     fail,
+    note,
     parse_date,
     stderr,
     stdout,
@@ -39,6 +40,7 @@ from orchestration.events import (
     JsonLinesEmitter,
     errors_as_events,
 )
+from orchestration.team import quorum_shortfall
 from trading.clock import Clock, LiveClock
 from trading.data import Catalog
 from trading.storage import default_database_url
@@ -78,7 +80,10 @@ def arena(
     db: Db = None,
     replay: Annotated[
         str | None,
-        typer.Option(help="Rerun a stored arena from its LLM cache (zero calls) and compare."),
+        typer.Option(
+            help="Rerun a stored arena from its LLM cache (zero calls) and compare; with the "
+            "providers the run stored, unless --providers is given."
+        ),
     ] = None,
     start: Annotated[str | None, typer.Option(help="Override the first day, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Override the last day, YYYY-MM-DD.")] = None,
@@ -145,7 +150,8 @@ def arena(
             from orchestration.arena.competition import replay as replay_arena
 
             stored = _stored(url, replay)
-            llm = _providers(stored.config, providers)
+            _quorum_notes(stored.config)
+            llm = _providers(stored.config, providers, stored.providers)
             if not files and stored.data_files:  # the original's own files, unless told otherwise
                 files = [Path(f) for f in stored.data_files]
             # A Kraken replay reads the candles from the cache; it fetches only what the cache lost.
@@ -174,6 +180,7 @@ def arena(
             options |= {"symbols": symbols, "timeframe": timeframe}
             merged = _with_options(raw, options, clock)
             chosen = parse_config(merged, str(config) if config is not None else "options")
+            _quorum_notes(chosen)
             chosen, market = _market(chosen, files, clock, throttle)
             llm = _providers(chosen, providers)
             chosen = _inline_saved_agents(chosen, llm)
@@ -336,10 +343,21 @@ def _market(
     return arena_catalog(config, files, access)
 
 
-def _providers(config: ArenaConfig, path: Path | None) -> Any:
-    """providers.yaml, read only when some entrant needs an LLM."""
+def _quorum_notes(config: ArenaConfig) -> None:
+    """A note for each team entrant that can never act: it would look like a flat strategy."""
+    for entrant in config.entrants:
+        shortfall = quorum_shortfall(entrant.team) if entrant.team is not None else None
+        if shortfall is not None:
+            note(f"entrant {entrant.entrant_name!r}: {shortfall}")
+
+
+def _providers(config: ArenaConfig, path: Path | None, stored: Any = None) -> Any:
+    """providers.yaml, read only when some entrant needs an LLM; a replay without --providers
+    takes the providers its original stored."""
     if all(e.quant is not None for e in config.entrants):
         return None
+    if path is None and stored is not None:
+        return stored
     from agents.providers import load_providers
 
     return load_providers(path)

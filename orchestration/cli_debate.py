@@ -1,6 +1,7 @@
 """`tradepit debate show RUN_ID CYCLE`: how a team reached one decision, read back from the
 transcript the trading loop stored with that cycle: each step of the team's graph, every
-member's thesis, revision or abstention with the tool calls behind it, the merged decision
+member's thesis, revision or abstention with each attempt's reply and the tool calls behind
+it (a reply past 400 characters shortened at a word, never inside a figure), the merged decision
 with its weights, consensus and dissent, the risk gate's reviews, and the LLM calls and tokens
 the decision took."""
 
@@ -25,6 +26,9 @@ from orchestration.cli_common import (
     tradepit_home,
 )
 from trading.storage import DecisionRecord, Store, default_database_url
+
+# Characters of a model's reply a transcript line shows; --json has them all.
+SHOWN_REPLY_CHARS = 400
 
 debate_app = typer.Typer(
     rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
@@ -147,8 +151,43 @@ def _turn(console: Console, turn: Mapping[str, Any]) -> None:
                 console,
                 f"      tool {tool['name']}({json.dumps(tool.get('arguments', {}))}){failed}",
             )
-        if attempt.get("error"):
-            _say(console, f"      attempt {number} refused: {attempt['error']}")
+        error = attempt.get("error")
+        if not attempt.get("answered", True):
+            same = error == outcome.get("reason")
+            _say(console, f"      attempt {number}: {'no model answered' if same else error}")
+            continue
+        _say(console, f"      attempt {number} reply: {shortened(attempt.get('reply', ''))}")
+        if error:
+            _say(console, f"      attempt {number} refused: {error}")
+
+
+def shortened(text: str, limit: int = SHOWN_REPLY_CHARS) -> str:
+    """A reply as a transcript line shows it: whole up to `limit` characters, else cut where
+    no word or figure is split, saying how much is left out."""
+    text = text.strip()
+    if not text:
+        return "(empty)"
+    if len(text) <= limit:
+        return text
+    cut = limit
+    while cut > 0 and _joined(text, cut):
+        cut -= 1
+    if cut == 0:  # one token longer than the limit: show it whole
+        cut = limit
+        while cut < len(text) and _joined(text, cut):
+            cut += 1
+    shown = text[:cut].rstrip()
+    left = len(text) - len(shown)
+    return f"{shown} ({left} more chars; --json shows all)" if left else shown
+
+
+def _joined(text: str, at: int) -> bool:
+    """Whether `at` falls inside a word or a figure (1,213.60, -0.45, 12%)."""
+    return _in_token(text[at - 1]) and _in_token(text[at])
+
+
+def _in_token(char: str) -> bool:
+    return char.isalnum() or char in ".,%+-_"
 
 
 def _revision(console: Console, revision: Mapping[str, Any]) -> None:

@@ -63,6 +63,7 @@ from orchestration.trade_setup import (
     BudgetLimits,
     Prepared,
     gateway_and_team,
+    quorum_warnings,
     resolve_providers,
     resolve_team,
     run_budget,
@@ -383,6 +384,7 @@ def _resume(
         gateway,
         lambda loop: loop.resume(run_id),
         skipped=setup.skipped,
+        warnings=quorum_warnings(setup.team, setup.skipped),
     )
 
 
@@ -423,6 +425,7 @@ def _replay(
             stored.config, run_id=run_id, instruments=stored.instruments, meta=meta
         ),
         skipped=setup.skipped,
+        warnings=quorum_warnings(setup.team, setup.skipped),
         replay_of=original,
         replay_cycles=committed,
     )

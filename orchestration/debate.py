@@ -26,6 +26,7 @@ from agents.gateway import LlmGateway
 from agents.llm_agent import LlmAgent, Turn, build_models, usable_models
 from agents.providers import ProvidersConfig
 from agents.specs import Abstention, AgentSpec, Evidence, Thesis
+from agents.turn_counts import TurnCounts
 from orchestration.coordinator import (
     Ballot,
     CoordinatedDecision,
@@ -122,6 +123,15 @@ class Team:
     def transcript(self) -> dict[str, Any] | None:
         """The latest decision's transcript (None between decisions)."""
         return self._transcript
+
+    @property
+    def turn_counts(self) -> TurnCounts:
+        """How the LLM members' requests for theses went over the run, all together."""
+        counts = TurnCounts()
+        for member in self.members.values():
+            if isinstance(member, LlmAgent):
+                counts += member.turn_counts
+        return counts
 
     def state(self) -> dict[str, Any]:
         """What a resumed run needs to decide as this one would: the track record."""

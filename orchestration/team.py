@@ -179,6 +179,37 @@ def order(steps: list[Step]) -> list[list[Step]]:
     return waves
 
 
+def quorum_shortfall(config: TeamConfig) -> str | None:
+    """Why the team can never act, if it cannot: its final merge reads the theses of fewer
+    members than the coordinator needs valid ones (`coordinator.min_agents`), so every decision
+    is a hold whatever they say. A judge decides alone, so a judged team has no quorum."""
+    steps = {s.name: s for s in config.graph()}
+    read = {name for s in steps.values() for name in s.after}
+    [final] = [s for s in steps.values() if s.name not in read]  # check_graph ensures one
+    if final.kind is StepKind.JUDGE:
+        return None
+    voters: list[str] = []
+    pending = list(final.after)
+    seen: set[str] = set()
+    while pending:
+        step = steps[pending.pop()]
+        if step.name in seen:
+            continue
+        seen.add(step.name)
+        voters += [m for m in step.members if m not in voters]
+        pending += step.after
+    needed = config.coordinator.min_agents
+    if len(voters) >= needed:
+        return None
+    ordered = [m.member_name for m in config.all_members() if m.member_name in voters]
+    votes = f"{len(ordered)} member votes" if len(ordered) == 1 else f"{len(ordered)} members vote"
+    return (
+        f"team {config.name!r} can never act: {votes} ({', '.join(ordered)}) and its coordinator "
+        f"needs {needed} valid theses to act (coordinator.min_agents), so it will always hold; "
+        f"add members or set coordinator: {{min_agents: {max(1, len(ordered))}}}"
+    )
+
+
 def load_team(path: Path) -> TeamConfig:
     """A team file; errors name the file, the field and the problem."""
     try:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.llm_calls import LlmCall
+from agents.turn_counts import counts_by_member
 from orchestration.cli_common import print_table, stderr, stdout
 from orchestration.loop import LoopResult
 from orchestration.resume import stored_run
@@ -76,7 +77,7 @@ def run_document(
     """The run as one JSON document: money and quantities as exact decimal strings."""
     stored = stored_run(store, run_id)
     record = store.run(run_id)
-    rows = store.cycles(run_id, full=False)
+    rows = store.cycles(run_id)  # with the transcripts, whose turns are counted
     targets = {d.seq: d.targets for d in store.decisions(run_id)}
     last = rows[-1].ledger if rows else {}
     meta = stored.meta
@@ -86,11 +87,21 @@ def run_document(
     metrics = None
     if result is not None and result.replay is not None:
         metrics = result.replay.metrics.model_dump(mode="json")
+    members = [_member_name(m) for m in team.get("members", [])]
+    turns = [
+        turn
+        for row in rows
+        for step in (row.transcript or {}).get("steps", [])
+        for turn in step.get("turns", [])
+    ]
+    member_turns = counts_by_member(turns, (c.agent for c in calls), members)
     return {
         "run_id": run_id,
         "status": None if record is None else record.status,
         "team": stored.agent,
-        "members": [_member_name(m) for m in team.get("members", [])],
+        "members": members,
+        # Per member: LLM calls, valid theses, re-asks and abstentions, over every decision.
+        "member_turns": {name: counts.to_json() for name, counts in member_turns.items()},
         "skipped": meta.get("skipped", []),
         "replay_of": meta.get("replay_of"),
         # Runs of the bundled data trade on paper; a Kraken run says how it traded.
@@ -179,6 +190,7 @@ def print_summary(console: Console, doc: Mapping[str, Any]) -> None:
     for name, value in rows:
         table.add_row(name, value)
     print_table(console, table)
+    _print_member_turns(console, doc["member_turns"])
     decisions = doc["decisions"]
     if decisions:
         shown = decisions[-SHOWN_DECISIONS:]
@@ -206,6 +218,22 @@ def print_summary(console: Console, doc: Mapping[str, Any]) -> None:
             markup=False,
             highlight=False,
         )
+
+
+def _print_member_turns(console: Console, member_turns: Mapping[str, Mapping[str, int]]) -> None:
+    """Whose answers the decisions rest on: a member that only abstained is not a flat one."""
+    if not member_turns:
+        return
+    table = Table(title="members' answers", title_justify="left")
+    table.add_column("member")
+    for column in ("LLM calls", "valid theses", "re-asks", "abstains"):
+        table.add_column(column, justify="right")
+    for name, counts in member_turns.items():
+        table.add_row(
+            name,
+            *(str(counts[k]) for k in ("calls", "valid_theses", "reasks", "abstains")),
+        )
+    print_table(console, table)
 
 
 def replay_differences(store: Store, original: str, replay: str) -> list[str]:

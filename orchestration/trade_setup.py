@@ -11,7 +11,7 @@ saved agent must not change a resumed run), the providers, the data files and th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +27,7 @@ from agents.providers import ProvidersConfig, load_providers
 from agents.specs import AgentSpec
 from orchestration.debate import Team, build_team
 from orchestration.loop import LoopResult, TradingLoop
-from orchestration.team import Member, TeamConfig, explain, load_team
+from orchestration.team import Member, TeamConfig, explain, load_team, quorum_shortfall
 from trading.clock import LiveClock
 from trading.data import Catalog
 from trading.errors import ConfigError
@@ -230,7 +230,7 @@ def runnable_team(
         except ConfigError as unusable:
             skipped.append(Skipped(member.member_name, str(unusable)))
     if not skipped:
-        return Runnable(config, agents, (), ())
+        return Runnable(config, agents, (), quorum_warnings(config))
     gone = {s.member for s in skipped}
     if config.judge is not None and config.judge.member_name in gone:
         raise ConfigError(
@@ -257,15 +257,18 @@ def runnable_team(
             f"team {config.name!r} without {sorted(gone)!r} (no usable model here) is not a "
             f"valid team: {explain(error, raw)}; " + "; ".join(s.reason for s in skipped)
         ) from None
-    warnings = []
-    if len(left) < runnable.coordinator.min_agents:
-        warnings.append(
-            f"only {len(left)} member(s) left and the coordinator needs "
-            f"{runnable.coordinator.min_agents} valid theses to act (coordinator.min_agents): "
-            "the team will hold"
-        )
     kept = {name: spec for name, spec in agents.items() if name not in gone}
-    return Runnable(runnable, kept, tuple(skipped), tuple(warnings))
+    return Runnable(runnable, kept, tuple(skipped), quorum_warnings(runnable, skipped))
+
+
+def quorum_warnings(team: TeamConfig, skipped: Sequence[Skipped] = ()) -> tuple[str, ...]:
+    """The note a run starts with when its team can never act (`team.quorum_shortfall`)."""
+    shortfall = quorum_shortfall(team)
+    if shortfall is None:
+        return ()
+    if skipped:
+        shortfall += f" (after skipping {', '.join(repr(s.member) for s in skipped)})"
+    return (shortfall,)
 
 
 def run_meta(
@@ -282,7 +285,7 @@ def run_meta(
         "team": runnable.config.model_dump(mode="json"),
         "skipped": [{"member": s.member, "reason": s.reason} for s in runnable.skipped],
         "agents": {name: spec.model_dump(mode="json") for name, spec in runnable.agents.items()},
-        "providers": None if providers is None else providers.model_dump(mode="json"),
+        "providers": None if providers is None else providers.stored_form(),
         "data": [str(path.resolve()) for path in data],
         "budget": limits.to_json(),
     }

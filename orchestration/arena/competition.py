@@ -165,6 +165,7 @@ async def _run(
             data_files=data_files,
             replay_of=replay_of,
             replay_report=report,
+            providers=providers,
         )
         return Competition(result, board, report)
     finally:

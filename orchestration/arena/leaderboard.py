@@ -22,6 +22,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from agents.turn_counts import TurnCounts
 from orchestration.arena.config import ArenaConfig
 from orchestration.arena.results import ArenaResult, EntrantRun, kill_point
 from orchestration.cli_common import print_table
@@ -85,6 +86,11 @@ class Row(Closed):
     llm_tokens: float
     llm_cost_usd: Decimal = Field(description="Priced LLM cost per run, cached calls included.")
     net_return: float = Field(description="Total return after paying the LLM cost.")
+    # Per run, for LLM entrants (None for the others, and for runs stored before they were
+    # counted): a model that never answers validly trades like a flat strategy.
+    llm_valid_theses: float | None = Field(None, description="Valid theses per run.")
+    llm_reasks: float | None = Field(None, description="Re-asks after a refused reply, per run.")
+    llm_abstains: float | None = Field(None, description="Abstentions per run.")
     sharpe_interval: IntervalView
     sharpe_vs_benchmark: IntervalView | None
     total_return_spread: SpreadView | None
@@ -218,6 +224,12 @@ def _row(
     net = [float((r.final_equity - r.llm.cost_usd) / cash) - 1.0 for r in runs]
     several = len(runs) > 1
     kill = sorted({r.kill_switch for r in runs if r.kill_switch})
+    counted = [r.llm.answers for r in runs]
+    answers = [a for a in counted if a is not None]
+    # Quant entrants and quant-only teams ask nothing; older stored runs did not count.
+    asked = len(answers) == len(runs) and (
+        runs[0].kind == "agent" or any(a != TurnCounts() for a in answers)
+    )
     return Row(
         rank=0,
         entrant=name,
@@ -238,6 +250,9 @@ def _row(
         llm_tokens=_mean([r.llm.tokens for r in runs]),
         llm_cost_usd=sum(costs, Decimal(0)) / len(costs),
         net_return=_mean(net),
+        llm_valid_theses=_mean([a.valid_theses for a in answers]) if asked else None,
+        llm_reasks=_mean([a.reasks for a in answers]) if asked else None,
+        llm_abstains=_mean([a.abstains for a in answers]) if asked else None,
         sharpe_interval=IntervalView.of(own),
         sharpe_vs_benchmark=IntervalView.of(versus) if versus is not None else None,
         total_return_spread=(
@@ -280,13 +295,16 @@ def print_leaderboard(board: Leaderboard, console: Console) -> None:
     )
     every = cells_by_header(board)
     confidence = f"{board.bootstrap.confidence:.0%} CI"
-    groups = (
+    groups: list[tuple[str, list[str]]] = [
         (title, ["return", "ann.", "Sortino", "max DD", "Calmar", "net return"]),
         ("Sharpe ratio (the ranking)", ["runs", "Sharpe", confidence, "vs bench"]),
         ("Trading and LLM costs, per run", [
             "win rate", "turnover", "trades", "LLM calls", "tokens", "LLM $",
         ]),
-    )  # fmt: skip
+    ]  # fmt: skip
+    if any(row.llm_valid_theses is not None for row in board.rows):
+        answers = ["LLM calls", "valid theses", "re-asks", "abstains"]
+        groups.append(("LLM answers, per run", answers))
     for caption, names in groups:
         table = Table(title=caption, box=box.SIMPLE_HEAD)
         table.add_column("#", justify="right")
@@ -317,6 +335,11 @@ def notes(board: Leaderboard) -> list[str]:
                 f"{row.total_return_spread.mean:.2%} ± {row.total_return_spread.std:.2%}"
             )
         lines += [f"{row.entrant} (!): {flag}" for flag in row.memorisation]
+        if row.llm_valid_theses == 0 and row.llm_abstains:
+            lines.append(
+                f"{row.entrant}: no valid thesis, {_count(row.llm_abstains)} abstentions per "
+                "run: its positions stood still because its models never answered validly"
+            )
         if row.killed:
             lines.append(
                 f"{row.entrant} {KILLED}: killed {row.killed}; the kill switch sold everything "
@@ -357,7 +380,10 @@ def cells(row: Row) -> list[str]:
         _count(row.llm_tokens),
         f"{row.llm_cost_usd:.4f}",
         _pct(row.net_return),
-    ]
+        *("—" if count is None else _count(count) for count in (
+            row.llm_valid_theses, row.llm_reasks, row.llm_abstains
+        )),
+    ]  # fmt: skip
 
 
 def headers(board: Leaderboard) -> list[str]:
@@ -365,6 +391,7 @@ def headers(board: Leaderboard) -> list[str]:
         "#", "entrant", "runs", "return", "ann.", "Sharpe",
         f"{board.bootstrap.confidence:.0%} CI", "vs bench", "Sortino", "max DD",
         "Calmar", "win rate", "turnover", "trades", "LLM calls", "tokens", "LLM $", "net return",
+        "valid theses", "re-asks", "abstains",
     ]  # fmt: skip
 
 

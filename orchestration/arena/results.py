@@ -4,7 +4,7 @@ it skipped and why. Plain data, light to import: the store, leaderboard and repo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from decimal import Decimal
@@ -12,6 +12,7 @@ from itertools import pairwise
 from typing import Any
 
 from agents.llm_calls import LlmCall
+from agents.turn_counts import TurnCounts
 from orchestration.arena.config import ArenaConfig, EntrantKind
 from trading.metrics import PerformanceMetrics
 from trading.replay import ReplayResult
@@ -27,15 +28,19 @@ class LlmUsage:
     # the entrant costs. `paid_usd` is what this run actually paid (fresh calls only).
     cost_usd: Decimal = Decimal(0)
     paid_usd: Decimal = Decimal(0)
+    # How the requests for theses went: a model that never answers validly trades like a
+    # flat strategy, and only these say which it was. None: stored before they were counted.
+    answers: TurnCounts | None = None
 
     @classmethod
-    def of(cls, calls: Sequence[LlmCall]) -> LlmUsage:
+    def of(cls, calls: Sequence[LlmCall], answers: TurnCounts | None = None) -> LlmUsage:
         return cls(
             calls=len(calls),
             cached=sum(1 for c in calls if c.cached),
             tokens=sum(c.tokens for c in calls),
             cost_usd=sum((c.cost_usd for c in calls), Decimal(0)),
             paid_usd=sum((c.cost_usd for c in calls if not c.cached), Decimal(0)),
+            answers=replace(answers or TurnCounts(), calls=len(calls)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -45,6 +50,7 @@ class LlmUsage:
             "tokens": self.tokens,
             "cost_usd": str(self.cost_usd),
             "paid_usd": str(self.paid_usd),
+            "answers": None if self.answers is None else self.answers.to_json(),
         }
 
 

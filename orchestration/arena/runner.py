@@ -324,7 +324,10 @@ class _Lane:
 
     def finish(self, bars: ReplayBars) -> EntrantRun:
         result = self.engine.result(self.entrant.entrant_name, bars)
-        usage = LlmUsage.of(self.gateway.calls) if self.gateway is not None else LlmUsage()
+        usage = LlmUsage()
+        if self.gateway is not None:
+            # LLM agents and teams count their members' turns; quant teams have no gateway.
+            usage = LlmUsage.of(self.gateway.calls, getattr(self.agent, "turn_counts", None))
         return entrant_run(result, self.entrant.kind, self.repeat, self.seed, usage)
 
 

@@ -1,6 +1,7 @@
 """Arena runs in the run database, beside the LLM call log and response cache: the config (with
-saved agents inlined), seeds, the data files and a hash of the market data, the code version,
-the leaderboard and every entrant run's equity curve and fills. `tradepit arena show` reprints
+saved agents inlined), the providers it used (never a key: `ProvidersConfig.stored_form`), seeds,
+the data files and a hash of the market data, the code version, the leaderboard and every
+entrant run's equity curve and fills. `tradepit arena show` reprints
 a run from here, and a replay compares its own runs with these.
 """
 
@@ -14,9 +15,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, create_engine, select
+from pydantic import ValidationError
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Engine,
+    Integer,
+    String,
+    create_engine,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from agents.providers import ProvidersConfig
+from agents.turn_counts import TurnCounts
 from orchestration.arena.config import ArenaConfig, parse_config
 from orchestration.arena.leaderboard import Leaderboard
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage
@@ -44,6 +58,8 @@ class ArenaRunRecord(_Base):
     code_version: Mapped[dict[str, Any]] = mapped_column(JSON)
     leaderboard: Mapped[dict[str, Any]] = mapped_column(JSON)
     replay_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # None for a run of quant entrants only, and for runs stored before providers were.
+    providers: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class ArenaEntrantRunRecord(_Base):
@@ -78,6 +94,7 @@ class StoredArena:
     leaderboard: Leaderboard
     replay_report: dict[str, Any] | None
     runs: list[EntrantRun]
+    providers: ProvidersConfig | None = None
 
 
 class ArenaStore:
@@ -86,6 +103,7 @@ class ArenaStore:
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
         _Base.metadata.create_all(self.engine)
+        _add_providers_column(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -101,6 +119,7 @@ class ArenaStore:
         data_files: Sequence[Path] = (),
         replay_of: str | None = None,
         replay_report: dict[str, Any] | None = None,
+        providers: ProvidersConfig | None = None,
     ) -> None:
         with Session(self.engine) as session, session.begin():
             session.add(
@@ -118,6 +137,7 @@ class ArenaStore:
                     code_version=code_version,
                     leaderboard=board.model_dump(mode="json"),
                     replay_report=replay_report,
+                    providers=None if providers is None else providers.stored_form(),
                 )
             )
             for run in result.runs:
@@ -166,6 +186,7 @@ class ArenaStore:
                 leaderboard=Leaderboard.model_validate(record.leaderboard),
                 replay_report=record.replay_report,
                 runs=[_entrant_run(row) for row in rows],
+                providers=_providers(run_id, record.providers),
             )
 
     def run_ids(self) -> list[str]:
@@ -173,6 +194,25 @@ class ArenaStore:
             return list(
                 session.scalars(select(ArenaRunRecord.id).order_by(ArenaRunRecord.created_at))
             )
+
+
+def _add_providers_column(engine: Engine) -> None:
+    """A database made before runs stored their providers gets the column (empty for them)."""
+    columns = {c["name"] for c in inspect(engine).get_columns(ArenaRunRecord.__tablename__)}
+    if "providers" not in columns:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE arena_runs ADD COLUMN providers JSON"))
+
+
+def _providers(run_id: str, stored: dict[str, Any] | None) -> ProvidersConfig | None:
+    if stored is None:
+        return None
+    try:
+        return ProvidersConfig.model_validate(stored)
+    except (ValidationError, ConfigError) as error:
+        raise ConfigError(
+            f"stored arena run {run_id!r}: its providers are unreadable: {error}"
+        ) from None
 
 
 def _entrant_run(row: ArenaEntrantRunRecord) -> EntrantRun:
@@ -194,6 +234,7 @@ def _entrant_run(row: ArenaEntrantRunRecord) -> EntrantRun:
             tokens=int(llm["tokens"]),
             cost_usd=Decimal(llm["cost_usd"]),
             paid_usd=Decimal(llm["paid_usd"]),
+            answers=None if llm.get("answers") is None else TurnCounts.from_json(llm["answers"]),
         ),
     )
 

@@ -254,6 +254,31 @@ async def test_a_timeout_is_retried(world: World) -> None:
     assert world.delays == [0.5]
 
 
+@scripted(SUMMARY, Hang(), Hang())
+async def test_the_tool_calls_of_an_attempt_that_timed_out_are_in_its_turn(world: World) -> None:
+    turn = await ask(world)
+    assert isinstance(turn.outcome, Abstention)
+    assert turn.outcome.reason.startswith("no model answered")
+    [attempt] = turn.attempts
+    assert [(t.name, t.arguments) for t in attempt.tools] == [
+        ("get_market_summary", {"symbols": ["SPX"]})
+    ]
+    assert '"symbol":"SPX"' in attempt.tools[0].result
+    assert attempt.answered is False
+    assert attempt.reply == ""
+    assert "no answer within 1 s (after 2 tries)" in (attempt.error or "")
+
+
+@scripted(Say("not json"), Fail(401, "bad key"))
+async def test_a_re_ask_that_gets_no_answer_is_the_turns_last_attempt(world: World) -> None:
+    turn = await ask(world)
+    assert isinstance(turn.outcome, Abstention)
+    first, second = turn.attempts
+    assert (first.reply, first.answered) == ("not json", True)
+    assert (second.reply, second.tools, second.answered) == ("", [], False)
+    assert "HTTP 401 Unauthorized: bad key" in (second.error or "")
+
+
 @scripted(Fail(500), Fail(503), SUMMARY, Say(thesis_json()))
 async def test_the_fallback_model_answers_when_the_primary_keeps_failing(world: World) -> None:
     gateway = world.gateway()
@@ -311,7 +336,9 @@ async def test_a_key_the_provider_echoes_in_any_encoding_stays_out_of_the_transc
     assert isinstance(turn.outcome, Abstention)
     transcript = turn.model_dump_json()  # what the run database stores of the turn
     assert "HTTP 401 Unauthorized: no such key [redacted] (sent as Basic " in transcript
-    assert transcript.count("[redacted]") == 2
+    # The reason is recorded twice (the unanswered attempt and the abstain), each with two keys.
+    assert [a.answered for a in turn.attempts] == [False]
+    assert transcript.count("[redacted]") == 4
     for leaked in (KEY, KEY.upper(), b64encode(f"user:{KEY}".encode()).decode()):
         assert leaked not in transcript
 

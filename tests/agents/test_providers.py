@@ -46,6 +46,23 @@ def test_no_key_is_ever_stored_in_the_file() -> None:
     assert "sk-" not in text
 
 
+def test_the_stored_form_keeps_key_names_urls_and_prices_but_no_password() -> None:
+    config = load_providers(ROOT / "providers.yaml")
+    hosted = config.providers["openai"].model_copy(
+        update={"base_url": "https://user:hunter2@llm.example.com:8443/v1?region=eu"}
+    )
+    stored = config.model_copy(
+        update={"providers": {**config.providers, "openai": hosted}}
+    ).stored_form()
+    openai = stored["providers"]["openai"]
+    assert openai["base_url"] == "https://llm.example.com:8443/v1?region=eu"
+    assert openai["api_key_env"] == "OPENAI_API_KEY"
+    assert openai["models"]["gpt-4o-mini"]["input_per_mtok"] == "0.15"
+    assert stored["aliases"] == config.aliases
+    assert "hunter2" not in json.dumps(stored)
+    assert stored["providers"]["anthropic"]["base_url"] == "https://api.anthropic.com"
+
+
 def test_cost_is_priced_per_million_tokens() -> None:
     ref = load_providers(ROOT / "providers.yaml").resolve("anthropic:claude-sonnet-4-5")
     assert ref.info.cost(1_000, 500) == Decimal("0.0105")  # 1000*3/1e6 + 500*15/1e6

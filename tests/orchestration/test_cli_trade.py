@@ -28,7 +28,7 @@ from agents.manager import AgentManager
 from agents.providers import ProvidersConfig
 from agents.specs import AgentSpec
 from orchestration.cli import app
-from orchestration.cli_debate import print_transcript
+from orchestration.cli_debate import print_transcript, shortened
 from orchestration.cli_trade import EXIT_BUDGET, EXIT_REPLAY_DIFFERS
 from orchestration.events import ProgressEvent
 from orchestration.live_view import LiveView, LlmSpend
@@ -157,6 +157,13 @@ def test_a_debating_team_trades_end_to_end_and_debate_show_reads_its_transcript(
     assert (doc["status"], doc["cycles"], doc["total"]) == ("finished", CYCLES, CYCLES)
     assert doc["members"] == ["bull", "bear", "buy_and_hold"]
     assert [d["cycle"] for d in doc["decisions"]] == [0, 10, 20]
+    # Each decision: a thesis and a revision from each LLM member, the bull's thesis in two
+    # calls around its tool call; the quant member gives a thesis and does not revise.
+    assert doc["member_turns"] == {
+        "bull": {"calls": 9, "valid_theses": 6, "reasks": 0, "abstains": 0},
+        "bear": {"calls": 6, "valid_theses": 6, "reasks": 0, "abstains": 0},
+        "buy_and_hold": {"calls": 0, "valid_theses": 3, "reasks": 0, "abstains": 0},
+    }
     # Weights are confidence x a neutral track record: bull 0.8 at 0.6, bear's hold 0.5 at
     # the current weight 0, buy_and_hold 0.5 at 1.0: (0.48 + 0 + 0.5) / 1.8.
     first = doc["decisions"][0]
@@ -209,6 +216,46 @@ def test_a_debating_team_trades_end_to_end_and_debate_show_reads_its_transcript(
     assert code == 0, err
     assert json.loads(shown)["transcript"] == transcript
     assert json.loads(shown)["targets"] == {"SPX": "0.544444"}
+
+
+def test_members_that_never_answer_validly_show_as_abstentions_not_as_a_flat_team(
+    tmp_path: Path,
+) -> None:
+    # Two LLMs that never reply in JSON keep the team below its quorum of two: the quant
+    # member's signals never trade, and the report says whose answers were missing.
+    with fake_llm(lambda body: Say("Up, I think.")) as server:
+        desk = Desk(tmp_path, server)
+        team = desk.team(
+            {
+                "name": "mumblers",
+                "mode": "vote",
+                "decide_every": 10,
+                "members": [
+                    {"spec": spec("bull", "bull")},
+                    {"spec": spec("bear", "bear")},
+                    {"quant": "buy_and_hold"},
+                ],
+            }
+        )
+        code, out, err = desk.trade("--team", str(team), *WINDOW, "--run-id", "m1", "--json")
+        assert code == 0, err
+        doc = json.loads(out)
+        assert doc["fills"] == 0
+        # Three decisions; each LLM is asked once and re-asked twice each time, then abstains.
+        silent = {"calls": 9, "valid_theses": 0, "reasks": 6, "abstains": 3}
+        assert doc["member_turns"] == {
+            "bull": silent,
+            "bear": silent,
+            "buy_and_hold": {"calls": 0, "valid_theses": 3, "reasks": 0, "abstains": 0},
+        }
+        assert len(server.requests) == 18
+        code, shown, err = desk.trade("--replay", "m1")
+        assert code == 0, err
+    cells = [line.replace("│", " ").split() for line in shown.splitlines()]
+    assert ["bull", "9", "0", "6", "3"] in cells
+    assert ["buy_and_hold", "0", "3", "0", "0"] in cells
+    for header in ("member", "LLM calls", "valid theses", "re-asks", "abstains"):
+        assert header in shown
 
 
 @pytest.fixture(scope="module")
@@ -596,6 +643,23 @@ def test_a_team_left_below_its_quorum_runs_with_a_warning(
     assert "needs 2 valid theses to act" in warning
 
 
+def test_a_team_that_can_never_reach_its_quorum_is_noted_at_the_start(tmp_path: Path) -> None:
+    desk = Desk(tmp_path, None)
+    lonely = desk.team({"name": "lonely", "decide_every": 10, "members": [QUANTS[0]]})
+    code, out, err = desk.trade("--team", str(lonely), *WINDOW, "--run-id", "r1", "--json")
+    assert code == 0, err
+    assert "note: team 'lonely' can never act: 1 member votes (sma_cross)" in err
+    assert "needs 2 valid theses to act (coordinator.min_agents)" in err
+    assert json.loads(out)["fills"] == 0
+    code, _, err = desk.trade("--replay", "r1")
+    assert code == 0, err
+    assert "note: team 'lonely' can never act" in err
+    pair = desk.team({"name": "pair", "decide_every": 10, "members": QUANTS}, "pair.yaml")
+    code, _, err = desk.trade("--team", str(pair), *WINDOW)
+    assert code == 0, err
+    assert "can never act" not in err
+
+
 def test_a_skipped_judge_or_an_emptied_step_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -722,6 +786,63 @@ def test_debate_show_prints_abstentions_refused_attempts_and_a_failed_step() -> 
         "LLM: 3 calls (0 from the cache), 90 tokens, $0.00012",
     ):
         assert expected in shown, expected
+
+
+def test_debate_show_prints_each_attempts_reply_and_the_tools_of_one_that_timed_out() -> None:
+    # 19 characters a sentence: a 400-character cut at a character would split a figure.
+    reply = " ".join(f"close {1213 + n}.60," for n in range(60))
+    timed_out = {
+        "reply": "",
+        "tools": [{"name": "get_market_summary", "arguments": {"symbols": ["SPX"]}}],
+        "error": "no model answered: local:primary ProviderUnreachable: no answer within 5 s",
+        "answered": False,
+    }
+    turn = {
+        "agent": "bull",
+        "symbol": "SPX",
+        "attempts": [{"reply": reply, "tools": [], "error": "answer: Invalid JSON"}, timed_out],
+        "outcome": {"agent": "bull", "symbol": "SPX", "reason": timed_out["error"]},
+    }
+    transcript = {
+        "team": "desk",
+        "symbols": ["SPX"],
+        "steps": [{"name": "analysts", "kind": "theses", "status": "done", "turns": [turn]}],
+        "decisions": [],
+        "llm": {},
+    }
+    console = Console(file=io.StringIO(), width=100)
+    print_transcript(console, "r", 0, transcript, None, moment="2008-09-16")
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    [line] = [ln for ln in shown.splitlines() if "attempt 1 reply: " in ln]
+    text = line.split("attempt 1 reply: ")[1]
+    head, rest = text.split(" (")
+    assert rest == f"{len(reply) - len(head)} more chars; --json shows all)"
+    assert reply.startswith(head)
+    assert 380 <= len(head) <= 400
+    words = head.split()
+    assert words == reply.split()[: len(words)]  # whole figures and words only
+    assert "attempt 1 refused: answer: Invalid JSON" in shown
+    assert 'tool get_market_summary({"symbols": ["SPX"]})' in shown
+    assert "attempt 2: no model answered" in shown
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        json.dumps(
+            [{"close": 1213.6 + n, "weight": -0.45} for n in range(40)], separators=(",", ":")
+        ),
+        "x" * 450 + " tail",
+    ],
+    ids=["minified JSON", "one long token"],
+)
+def test_a_shortened_reply_never_ends_inside_a_figure(reply: str) -> None:
+    head, _, rest = shortened(reply).partition(" (")
+    assert rest == f"{len(reply) - len(head)} more chars; --json shows all)"
+    assert reply.startswith(head)
+    following = reply[len(head)]
+    assert not (head[-1].isalnum() and (following.isalnum() or following in ".,"))
+    assert head[-1] not in ".-"
 
 
 # ---- the live view -------------------------------------------------------------------------------

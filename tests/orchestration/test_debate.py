@@ -16,7 +16,7 @@ import pytest
 from agents.gateway import LlmGateway, RetryPolicy
 from agents.llm_calls import Budget, BudgetExceeded, LlmCallStore
 from orchestration.debate import Team, build_team
-from orchestration.team import TeamConfig, load_team
+from orchestration.team import TeamConfig, load_team, quorum_shortfall
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.llm_server import FakeLlm, Say, Step, fake_llm
 from trading.clock import ReplayClock
@@ -338,3 +338,41 @@ def test_a_custom_graph_runs_independent_steps_in_the_same_wave() -> None:
         ["trend", "speed"],
         ["merge"],
     ]
+
+
+PM = {"spec": {"name": "pm", "role": "portfolio_manager", "model": "local:primary"}}
+
+
+@pytest.mark.parametrize(
+    ("change", "shortfall"),
+    [
+        ({"members": [{"quant": "sma_cross"}]}, "1 member votes (sma_cross)"),
+        ({}, None),
+        ({"members": [{"quant": "sma_cross"}], "coordinator": {"min_agents": 1}}, None),
+        ({"coordinator": {"min_agents": 3}}, "2 members vote (sma_cross, momentum)"),
+        ({"members": [{"quant": "sma_cross"}], "mode": "judge", "judge": PM}, None),
+        (
+            {
+                "steps": [
+                    {"name": "trend", "kind": "theses", "members": ["sma_cross"]},
+                    {"name": "talk", "kind": "debate", "after": ["trend"]},
+                    {"name": "merge", "kind": "merge", "after": ["talk"]},
+                ]
+            },
+            "1 member votes (sma_cross)",  # momentum is in no step
+        ),
+    ],
+)
+def test_a_team_that_can_never_reach_its_quorum_is_told_so(
+    change: dict[str, Any], shortfall: str | None
+) -> None:
+    members = [{"quant": "sma_cross"}, {"quant": "momentum"}]
+    config = TeamConfig.model_validate({"name": "desk", "members": members, **change})
+    found = quorum_shortfall(config)
+    if shortfall is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert shortfall in found
+        assert "coordinator.min_agents" in found
+        assert "always hold" in found

@@ -128,6 +128,31 @@ def test_arena_show_reprints_a_stored_run(tmp_path: Path) -> None:
     assert f"run id: {document['run_id']}" in out
 
 
+def test_a_database_from_before_runs_stored_their_providers_still_shows_and_runs(
+    tmp_path: Path,
+) -> None:
+    document = run_json("--config", str(arena_file(tmp_path)))
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'home' / 'replay.db'}")
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("ALTER TABLE arena_runs DROP COLUMN providers"))
+    engine.dispose()
+    assert run_json("show", document["run_id"]) == document
+    assert run_json("--config", str(arena_file(tmp_path)))["run_id"] != document["run_id"]
+
+
+def test_a_team_entrant_that_can_never_reach_its_quorum_is_noted(tmp_path: Path) -> None:
+    lonely = {"team": {"name": "lonely", "members": [{"quant": "sma_cross"}]}}
+    code, out, err = invoke(
+        "--config", str(arena_file(tmp_path, entrants=[*QUANT, lonely])), "--json"
+    )
+    assert code == 0, err
+    assert "note: entrant 'lonely': team 'lonely' can never act: 1 member votes" in err
+    row = next(r for r in json.loads(out)["leaderboard"]["rows"] if r["entrant"] == "lonely")
+    assert row["trades"] == 0
+    _, _, quiet = invoke("--config", str(arena_file(tmp_path)), "--json")
+    assert "can never act" not in quiet
+
+
 def test_arena_show_of_an_unknown_run_is_one_line_and_exit_2() -> None:
     code, _, err = invoke("show", "arena-nope")
     assert code == 2

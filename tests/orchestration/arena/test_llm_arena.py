@@ -129,6 +129,9 @@ def test_llm_entrants_compete_and_a_replay_asks_the_model_nothing(
     assert solo["llm_tokens"] == 4 * 350
     assert solo["llm_cost_usd"] == str((4 * 300 * 1 + 4 * 50 * 2) / 1_000_000)
     assert solo["net_return"] < solo["total_return"]
+    assert (solo["llm_valid_theses"], solo["llm_reasks"], solo["llm_abstains"]) == (4, 0, 0)
+    assert (desk["llm_valid_theses"], desk["llm_reasks"], desk["llm_abstains"]) == (16, 0, 0)
+    assert rows["buy_and_hold"]["llm_valid_theses"] is None
     assert solo["trades"] > 0
     assert desk["trades"] > 0
     assert len(server.requests) == 2 * 4 + 16
@@ -189,3 +192,72 @@ def test_a_replay_whose_answers_are_gone_stops_instead_of_calling_the_model(
     assert code == 2
     assert "asked something the original run never asked" in err
     assert len(server.requests) == asked
+
+
+def test_a_replay_without_providers_uses_the_ones_its_original_stored(
+    server: FakeLlm, files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The local model takes a key here, so that the run has a secret it must not store.
+    monkeypatch.delenv("TRADEPIT_PROVIDERS", raising=False)
+    monkeypatch.setenv("TRADEPIT_TEST_LOCAL_KEY", "sk-local-secret-4711")
+    providers = yaml.safe_load(Path(files["providers"]).read_text(encoding="utf-8"))
+    local = providers["providers"]["local"]
+    local |= {"key_required": True, "api_key_env": "TRADEPIT_TEST_LOCAL_KEY"}
+    Path(files["providers"]).write_text(yaml.safe_dump(providers), encoding="utf-8")
+    code, original, err = arena(
+        "--config", files["config"], "--providers", files["providers"], "--db", files["db"]
+    )
+    assert code == 0, err
+    assert original is not None
+    assert server.requests
+    Path(files["providers"]).unlink()
+    asked = len(server.requests)
+    code, replayed, err = arena("--replay", original["run_id"], "--db", files["db"])
+    assert code == 0, err
+    assert replayed is not None
+    assert len(server.requests) == asked
+    assert replayed["replay"]["equal"] is True
+    assert replayed["replay"]["llm_calls_made"] == 0
+    # What was stored: the key's variable, the URL, models and prices; never the key.
+    engine = sqlalchemy.create_engine(files["db"])
+    with engine.begin() as connection:
+        stored = connection.execute(
+            sqlalchemy.text("SELECT providers FROM arena_runs WHERE id = :id"),
+            {"id": original["run_id"]},
+        ).scalar_one()
+    engine.dispose()
+    local_stored = json.loads(stored)["providers"]["local"]
+    assert local_stored["api_key_env"] == "TRADEPIT_TEST_LOCAL_KEY"
+    assert local_stored["base_url"] == f"http://127.0.0.1:{server.port}/v1"
+    assert local_stored["models"]["primary"]["input_per_mtok"] == "1.00"
+    database = Path(files["db"].removeprefix("sqlite:///")).read_bytes()
+    assert b"sk-local-secret-4711" not in database
+
+
+def test_an_llm_entrant_that_never_answers_validly_shows_its_abstentions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEPIT_HOME", str(tmp_path / "home"))
+    config = {
+        **ARENA,
+        "entrants": [{"quant": "buy_and_hold"}, {"agent": llm("mute", "market_analyst", 0.0)}],
+    }
+    (tmp_path / "arena.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    with fake_llm(lambda body: Say("It looks fine to me.")) as server:
+        providers = loopback_providers(server).model_dump(mode="json")
+        (tmp_path / "providers.yaml").write_text(yaml.safe_dump(providers), encoding="utf-8")
+        args = ["--config", str(tmp_path / "arena.yaml"), "--providers"]
+        args += [str(tmp_path / "providers.yaml"), "--db", f"sqlite:///{tmp_path / 'a.db'}"]
+        code, document, err = arena(*args)
+        assert code == 0, err
+        assert document is not None
+        shown = runner.invoke(arena_app, ["show", document["run_id"], "--db", args[-1]])
+    row = next(r for r in document["leaderboard"]["rows"] if r["entrant"] == "mute")
+    # Four decisions, each asked once and re-asked twice, then an abstention: flat, not idle.
+    assert row["llm_calls"] == 12
+    assert (row["llm_valid_theses"], row["llm_reasks"], row["llm_abstains"]) == (0, 8, 4)
+    assert row["trades"] == 0
+    cells = [line.split() for line in shown.stdout.splitlines()]
+    assert any(line[1:2] == ["mute"] and line[-4:] == ["12", "0", "8", "4"] for line in cells)
+    assert "valid theses" in shown.stdout
+    assert "mute: no valid thesis, 4 abstentions per run" in " ".join(shown.stdout.split())

@@ -268,6 +268,7 @@ class _Run:
             market.at_steps(k, signal_table(kind, params, s.close, market.cumsum(k)))
             for k, s in enumerate(market.series)
         ]
+        self.signals = self.tables  # what the strategy says, for its decisions as logged
         if self.share == ZERO:
             self.tables = [np.zeros_like(table) for table in self.tables]
         # Per symbol and row, the steps whose signal differs from the step before, found when

@@ -43,6 +43,7 @@ class Market:
         instruments: Mapping[str, Instrument] | None = None,
     ) -> None:
         bars = ReplayBars(catalog, config)  # the replay's own window and its errors
+        self.bars = bars
         self.config = config
         self.symbols = config.symbols
         given = instruments or {}
@@ -62,7 +63,9 @@ class Market:
             [s.close[p] for s, p in zip(self.series, self.positions, strict=True)]
         )
         first = self.series[0]
-        self.index = pd.DatetimeIndex([from_ns(t) for t in first.times[self.positions[0]]])
+        # Each step's label: its first symbol's bar's, as the replay stamps its equity points.
+        self.stamps = [from_ns(t) for t in first.times[self.positions[0]].tolist()]
+        self.index = pd.DatetimeIndex(self.stamps)
         # The replay's benchmark: equal-weight buy and hold of the symbols, at each point.
         self.benchmark = pd.Series(
             equal_weight_buy_and_hold(self.closes), index=self.index, name="benchmark"

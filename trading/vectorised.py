@@ -122,14 +122,14 @@ def supports(config: ReplayConfig, params: QuantParams | None = None) -> str | N
     for name, value in per_bar.items():
         if value is not None:
             return (
-                f"risk limit {name}={value!r} is judged on the equity or marks of every bar, "
-                "which the vectorised path does not replay; use run_replay"
+                f"risk limit {name}={value} is judged on the equity or marks of every bar, "
+                "which the vectorised path does not replay"
             )
     may_short = config.margin.allow_shorting and (params is None or params.allow_short)
     if config.costs.borrow_rate > ZERO and may_short:
         return (
-            f"borrow_rate={config.costs.borrow_rate!r} charges shorts on every bar, which the "
-            "vectorised path does not replay; use run_replay (or a long-only genome)"
+            f"borrow_rate={config.costs.borrow_rate} charges shorts on every bar, which the "
+            "vectorised path does not replay (it does run strategies that never short)"
         )
     return None
 

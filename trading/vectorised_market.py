@@ -160,12 +160,12 @@ def _aligned_positions(series: BarSeries, steps: Ints) -> Ints:
     if not inside.all() or not (series.close_times[index] == steps).all():
         raise UnsupportedError(
             f"{series.symbol} has no bar at some close times of the other symbols in the window; "
-            "the vectorised path needs one shared calendar (use run_replay)"
+            "the vectorised path needs one shared calendar"
         )
     if (series.times[index[1:]] < series.close_times[index[:-1]]).any():
         raise UnsupportedError(
             f"{series.symbol} bars overlap (a bar opens before the previous one closes), so a "
-            "market order would not fill on the next bar; use run_replay"
+            "market order would not fill on the next bar as the vectorised path assumes"
         )
     return index.astype(np.int64)
 

@@ -311,7 +311,9 @@ class _Run:
         first_change = stop
         for k, direction in enumerate(directions):
             first_change = min(first_change, self._first_change(k, direction, start))
-        if any(directions) and first_change > start:
+        # A strategy that does not rebalance leaves a held signal out of its targets, so
+        # drift alone never makes it trade.
+        if self.rebalances and any(directions) and first_change > start:
             _, cash, quantities = self.segments[-1]
             if not self._may_drift(start, first_change, cash, quantities):
                 return first_change if first_change < stop else -1

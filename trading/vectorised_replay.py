@@ -122,6 +122,22 @@ async def quant_backtest(
     return Backtest(result, "replay", reason)
 
 
+def vectorised_refusal(
+    catalog: Catalog,
+    config: ReplayConfig,
+    params: QuantParams,
+    instruments: Mapping[str, Instrument] | None = None,
+) -> str | None:
+    """None when `vectorised_replay` runs these params over this config and data, else why
+    not; the market it checks is prepared once and kept for the runs that follow."""
+    try:
+        _refuse(config, params)
+        _market(catalog, config, instruments)
+    except UnsupportedError as error:
+        return str(error)
+    return None
+
+
 async def vectorised_replay(
     agent: TradingAgent,
     kind: str,

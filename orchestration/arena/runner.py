@@ -6,7 +6,10 @@ own `CycleEngine` (clock, view, ledger, paper executor, risk gate). Runs in this
 lockstep: each cycle settles every engine, then all entrants decide at once (asyncio, so LLM
 entrants wait on their models together), then each decision goes through its own gate and
 executor. With `workers > 0`, quant entrants run instead in a pool of processes (each through
-`run_replay` over a catalog rebuilt from the same data files) while the LLM entrants run here.
+`quant_backtest` over a catalog read once per worker from the same data files) while the LLM
+entrants run here. Quant entrants that the vectorised path reproduces exactly
+(`trading.vectorised_replay`) run here through it, while the workers start and faster than a
+worker could start; the pool and the lockstep get only those it refuses.
 
 An LLM entrant whose models are not usable on this machine is skipped with the reason (the key
 or the local server that would enable it). A stochastic entrant (an LLM at temperature > 0)
@@ -43,7 +46,9 @@ from trading.clock import Clock
 from trading.data import Catalog
 from trading.decision import TradingAgent
 from trading.errors import ConfigError
-from trading.replay import CycleEngine, ReplayBars, ReplayConfig, run_replay
+from trading.replay import CycleEngine, ReplayBars, ReplayConfig
+from trading.strategies import validate_params
+from trading.vectorised_replay import quant_backtest, vectorised_refusal, vectorised_replay
 
 # (label, done, total): "cycles" for the lockstep replay, "pool" for quant entrants in workers.
 ArenaProgress = Callable[[str, int, int], None]
@@ -76,8 +81,12 @@ class Arena:
         skip: dict[str, str] | None = None,
         models: Mapping[str, Sequence[str]] | None = None,
         progress: ArenaProgress | None = None,
+        vectorised: bool = True,
     ) -> None:
+        """`vectorised=False` runs every quant entrant through the replay (the same results,
+        slower: for comparisons)."""
         self.config = config
+        self.vectorised = vectorised
         self.run_id = run_id
         self.catalog = catalog
         self.clock = clock
@@ -142,20 +151,24 @@ class Arena:
         if not planned:
             raise ConfigError("no entrant can run here: " + "; ".join(s.reason for s in skipped))
         budget = Budget(self.config.budget.max_tokens, self.config.budget.max_usd)
-        pooled = [p for p in planned if self.config.workers > 0 and p.entrant.quant is not None]
-        local = [p for p in planned if p not in pooled]
+        quant = [p for p in planned if p.entrant.quant is not None]
+        fast = [p for p in quant if self.vectorised and self._vectorisable(p.entrant)]
+        pooled = [p for p in quant if self.config.workers > 0 and p not in fast]
+        local = [p for p in planned if p not in pooled and p not in fast]
         lanes: list[_Lane] = []
         for plan in local:
             for repeat in range(plan.repeats):
                 lanes.append(self._lane(plan, repeat, budget))
+        # Started first, so that the workers start up while the vectorised entrants run here.
         pool_task = asyncio.ensure_future(self._pool([p.entrant for p in pooled]))
         try:
+            fast_runs = [await self._vectorised_run(p.entrant) for p in fast]
             local_runs = await self._lockstep(bars, lanes)
         finally:
             pooled_runs = await pool_task
             if any(lane.gateway is not None for lane in lanes):
                 await close_model_clients()
-        by_name = {r.entrant: r for r in pooled_runs}
+        by_name = {r.entrant: r for r in [*pooled_runs, *fast_runs]}
         runs: list[EntrantRun] = []
         for plan in planned:
             name = plan.entrant.entrant_name
@@ -178,6 +191,23 @@ class Arena:
             },
             data_hash=market_data_hash(self.catalog, self.replay_config.symbols),
         )
+
+    def _vectorisable(self, entrant: Entrant) -> bool:
+        params = validate_params(entrant.quant or "", entrant.params)
+        return vectorised_refusal(self.catalog, self.replay_config, params) is None
+
+    async def _vectorised_run(self, entrant: Entrant) -> EntrantRun:
+        name = entrant.entrant_name
+        agent = build_quant_agent(entrant.quant or "", entrant.params, name)
+        result = await vectorised_replay(
+            agent,
+            agent.kind,
+            agent.params,
+            self.catalog,
+            self.replay_config,
+            run_id=f"{self.run_id}/{name}/0",
+        )
+        return entrant_run(result, "quant", 0, None, LlmUsage())
 
     def _seed(self, plan: _Planned, repeat: int) -> int | None:
         if not plan.specs:
@@ -249,6 +279,9 @@ class Arena:
             "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         )
         context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            # Imported once by the fork server (when it starts), not by each worker.
+            context.set_forkserver_preload([__name__])
         workers = min(self.config.workers, len(entrants))
         # Kraken bars cannot be rebuilt from files: workers get the series themselves.
         loaded = (
@@ -309,9 +342,22 @@ def run_quant_entrant(
     if entrant.quant is None:
         raise ConfigError(f"entrant {entrant.entrant_name!r} is not a quant entrant")
     agent = build_quant_agent(entrant.quant, entrant.params, entrant.entrant_name)
-    catalog = Catalog([loaded]) if loaded is not None else Catalog.default(list(data_files))
-    result = asyncio.run(run_replay(agent, catalog, config, run_id=run_id))
-    return entrant_run(result, "quant", 0, None, LlmUsage())
+    if loaded is not None:
+        catalog = Catalog([loaded])
+    else:  # read once per worker, for every entrant it runs
+        files = tuple(data_files)
+        catalog = _WORKER_CATALOGS.get(files)
+        if catalog is None:
+            catalog = _WORKER_CATALOGS[files] = Catalog.default(list(files))
+    run = asyncio.run(
+        quant_backtest(agent, agent.kind, agent.params, catalog, config, run_id=run_id)
+    )
+    return entrant_run(run.result, "quant", 0, None, LlmUsage())
+
+
+# A worker's catalogs by data files: the files are read (and the vectorised path's markets
+# prepared) once per worker process rather than once per entrant.
+_WORKER_CATALOGS: dict[tuple[Path, ...], Catalog] = {}
 
 
 def market_data_hash(catalog: Catalog, symbols: Sequence[str]) -> str:

@@ -40,6 +40,7 @@ from agents.specs import AgentSpec
 from agents.wire import close_model_clients
 from orchestration.arena.config import ArenaConfig, Entrant
 from orchestration.arena.market import LoadedSource
+from orchestration.arena.quant_worker import QuantRun, run_quant
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage, Skipped, entrant_run
 from orchestration.team import Member, TeamConfig
 from trading.clock import Clock
@@ -48,7 +49,7 @@ from trading.decision import TradingAgent
 from trading.errors import ConfigError
 from trading.replay import CycleEngine, ReplayBars, ReplayConfig
 from trading.strategies import validate_params
-from trading.vectorised_replay import quant_backtest, vectorised_refusal, vectorised_replay
+from trading.vectorised_replay import vectorised_refusal, vectorised_replay
 
 # (label, done, total): "cycles" for the lockstep replay, "pool" for quant entrants in workers.
 ArenaProgress = Callable[[str, int, int], None]
@@ -280,8 +281,10 @@ class Arena:
         )
         context = multiprocessing.get_context(method)
         if method == "forkserver":
-            # Imported once by the fork server (when it starts), not by each worker.
-            context.set_forkserver_preload([__name__])
+            # Imported once by the fork server (when it starts), not by each worker; the
+            # worker's module leaves out the arena's config and the LLM stack, for a quicker
+            # start.
+            context.set_forkserver_preload([run_quant.__module__])
         workers = min(self.config.workers, len(entrants))
         # Kraken bars cannot be rebuilt from files: workers get the series themselves.
         loaded = (
@@ -294,8 +297,10 @@ class Arena:
             futures = [
                 loop.run_in_executor(
                     pool,
-                    run_quant_entrant,
-                    entrant,
+                    run_quant,
+                    entrant.quant or "",
+                    entrant.params,
+                    entrant.entrant_name,
                     self.replay_config,
                     self.data_files,
                     f"{self.run_id}/{entrant.entrant_name}/0",
@@ -303,9 +308,14 @@ class Arena:
                 )
                 for entrant in entrants
             ]
+
+            async def named(name: str, future: asyncio.Future[QuantRun]) -> EntrantRun:
+                return _quant_entrant_run(name, await future)
+
+            named_runs = [named(e.entrant_name, f) for e, f in zip(entrants, futures, strict=True)]
             runs = []
-            for future in asyncio.as_completed(futures):
-                runs.append(await future)
+            for finished in asyncio.as_completed(named_runs):
+                runs.append(await finished)
                 done += 1
                 if self.progress is not None:
                     self.progress("pool", done, len(entrants))
@@ -336,28 +346,27 @@ def run_quant_entrant(
     run_id: str,
     loaded: LoadedSource | None = None,
 ) -> EntrantRun:
-    """A quant entrant's whole replay, in a worker process: its own catalog over the same data
-    files (or the `loaded` series), the same config, hence the same bars and costs as every
-    other entrant."""
+    """A quant entrant's whole run as a worker runs it (`quant_worker.run_quant`)."""
     if entrant.quant is None:
         raise ConfigError(f"entrant {entrant.entrant_name!r} is not a quant entrant")
-    agent = build_quant_agent(entrant.quant, entrant.params, entrant.entrant_name)
-    if loaded is not None:
-        catalog = Catalog([loaded])
-    else:  # read once per worker, for every entrant it runs
-        files = tuple(data_files)
-        catalog = _WORKER_CATALOGS.get(files)
-        if catalog is None:
-            catalog = _WORKER_CATALOGS[files] = Catalog.default(list(files))
-    run = asyncio.run(
-        quant_backtest(agent, agent.kind, agent.params, catalog, config, run_id=run_id)
+    name = entrant.entrant_name
+    run = run_quant(entrant.quant, entrant.params, name, config, data_files, run_id, loaded)
+    return _quant_entrant_run(name, run)
+
+
+def _quant_entrant_run(name: str, run: QuantRun) -> EntrantRun:
+    return EntrantRun(
+        entrant=name,
+        kind="quant",
+        repeat=0,
+        seed=None,
+        equity=run.equity,
+        fills=run.fills,
+        metrics=run.metrics,
+        round_trips=run.round_trips,
+        final_equity=run.final_equity,
+        kill_switch=run.kill_switch,
     )
-    return entrant_run(run.result, "quant", 0, None, LlmUsage())
-
-
-# A worker's catalogs by data files: the files are read (and the vectorised path's markets
-# prepared) once per worker process rather than once per entrant.
-_WORKER_CATALOGS: dict[tuple[Path, ...], Catalog] = {}
 
 
 def market_data_hash(catalog: Catalog, symbols: Sequence[str]) -> str:

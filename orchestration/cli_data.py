@@ -43,7 +43,9 @@ from orchestration.cli_risk import (
 from trading.clock import LiveClock
 from trading.costs import CostModel
 from trading.metrics import benchmark_name
-from trading.replay import ReplayBars, ReplayConfig, ReplayResult, run_replay
+from trading.replay import ReplayBars, ReplayConfig
+from trading.vectorised import UnsupportedError
+from trading.vectorised_replay import PATH_CHOICES, Backtest, quant_backtest
 
 data_app = typer.Typer(
     rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
@@ -145,6 +147,13 @@ def backtest(
     db: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")
     ] = None,
+    path: Annotated[
+        str,
+        typer.Option(
+            help="How to run it: auto (the vectorised path where it reproduces the replay "
+            "exactly, else the replay), vectorised or replay. Both give the same result."
+        ),
+    ] = "auto",
     as_json: JsonFlag = False,
 ) -> None:
     """Replay one agent over history through the full decision cycle.
@@ -152,8 +161,12 @@ def backtest(
     Point-in-time data, agent decision, risk gate, paper fills at the next bar's open with fees
     and slippage, ledger and metrics, stored in the database. `--fee-bps 0 --slippage-bps 0`
     means no costs at all: fills at exactly the next open. The risk options are those of
-    `tradepit trade`, so the command `tradepit evolve` saves replays the limits it tuned.
+    `tradepit trade`, so the command `tradepit evolve` saves replays the limits it tuned. The
+    run goes through the vectorised path wherever that reproduces the replay exactly (the same
+    fills, equity, metrics and stored rows), else through the replay, and says which ran and why.
     """
+    if path not in PATH_CHOICES:
+        fail(f"--path takes {', '.join(PATH_CHOICES)}, got {path!r}")
     symbols = tuple(s.strip().upper() for s in symbol.split(",") if s.strip())
     if not symbols:
         fail("--symbol needs at least one symbol")
@@ -209,29 +222,32 @@ def backtest(
     store = database(db)
     run_id = f"bt-{uuid.uuid4().hex[:12]}"
     try:
-        result = _with_progress(
+        run = _with_progress(
             not as_json,
-            lambda progress: run_replay(
+            lambda progress: quant_backtest(
                 trading_agent,
+                trading_agent.kind,
+                trading_agent.params,
                 market,
                 config,
                 run_id=run_id,
+                path=path,
                 store=store,
                 created_at=LiveClock().now(),
                 progress=progress,
             ),
         )
+    except UnsupportedError as error:
+        fail(f"--path vectorised: {error}")
     finally:
         store.close()
     if as_json:
-        print(json.dumps(backtest_json(result, trading_agent.params.model_dump()), indent=1))
+        print(json.dumps(backtest_json(run, trading_agent.params.model_dump()), indent=1))
     else:
-        _print_backtest(result)
+        _print_backtest(run)
 
 
-def _with_progress(
-    show: bool, run: Callable[[Callable[[int, int], None] | None], Any]
-) -> ReplayResult:
+def _with_progress(show: bool, run: Callable[[Callable[[int, int], None] | None], Any]) -> Backtest:
     # Not on a pipe or a file: a finished bar there leaves a blank line behind.
     if not show or not stderr.is_terminal:
         return asyncio.run(run(None))  # type: ignore[no-any-return]
@@ -252,11 +268,15 @@ def _with_progress(
         return asyncio.run(run(advance))  # type: ignore[no-any-return]
 
 
-def backtest_json(result: ReplayResult, params: dict[str, Any]) -> dict[str, Any]:
+def backtest_json(run: Backtest, params: dict[str, Any]) -> dict[str, Any]:
     """The `--json` document. Money and quantities are exact decimal strings; metrics are
-    numbers."""
+    numbers. `path` says which path ran, `path_reason` why the replay ran under `--path auto`
+    (null otherwise)."""
+    result = run.result
     return {
         "run_id": result.run_id,
+        "path": run.path,
+        "path_reason": run.reason,
         "agent": result.agent,
         "params": params,
         "symbols": list(result.config.symbols),
@@ -272,7 +292,8 @@ def backtest_json(result: ReplayResult, params: dict[str, Any]) -> dict[str, Any
     }
 
 
-def _print_backtest(result: ReplayResult) -> None:
+def _print_backtest(run: Backtest) -> None:
+    result = run.result
     m = result.metrics
     table = Table(title=f"{result.agent} on {', '.join(result.config.symbols)}")
     table.add_column("metric")
@@ -304,10 +325,13 @@ def _print_backtest(result: ReplayResult) -> None:
         ("turnover (per year)", num(m.turnover)),
         ("fills", str(len(result.fills))),
         ("round trips", str(len(result.round_trips))),
+        ("path", run.path),
     ]
     for name, value in rows:
         table.add_row(name, value)
     print_table(stdout, table)
+    if run.reason is not None:  # a line of its own: the reason would widen the table
+        stdout.print(f"path: {run.describe()}", markup=False, highlight=False)
     if result.kill_switch:
         stdout.print(f"[bold red]{result.kill_switch}[/]")
     stdout.print(f"run id: {result.run_id}")

@@ -8,10 +8,11 @@ is data validated by pydantic; nothing a client sends is ever executed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import Field
@@ -21,11 +22,14 @@ from tools.indicators import INDICATORS, Ohlcv, check_params, compute_indicator
 from tools.schemas import Output, Symbol, tool
 from trading.closed import Closed
 from trading.data.series import from_ns, to_ns
-from trading.decision import Decision, Snapshot, TradingAgent
+from trading.decision import Decision, Snapshot
 from trading.errors import ConfigError, LookaheadError
 from trading.metrics import PerformanceMetrics
-from trading.replay import ReplayConfig, ReplayResult, run_replay
+from trading.replay import ReplayConfig, run_replay
 from trading.strategies import STRATEGIES, strategy_targets, validate_params
+from trading.vectorised_replay import Backtest, quant_backtest
+
+T = TypeVar("T")
 
 
 class Spec(Closed):
@@ -77,6 +81,13 @@ class BacktestSummary(Output):
     fills: int
     round_trips: int
     metrics: PerformanceMetrics
+    path: Literal["vectorised", "replay"] = Field(
+        description="Which engine ran: the vectorised path (built-in strategies, where it "
+        "reproduces the replay exactly) or the event-driven replay; both give the same result."
+    )
+    path_reason: str | None = Field(
+        None, description="Why the replay ran rather than the vectorised path; null otherwise."
+    )
 
 
 @tool
@@ -112,13 +123,22 @@ def backtest_strategy(
             f"the {series.symbol} bars up to {end} have not all closed by now "
             f"({ctx.now.isoformat()}): a backtest cannot reach past now"
         )
-    agent: TradingAgent = (
-        _QuantSpecAgent(spec) if isinstance(spec, QuantStrategySpec) else _RuleAgent(spec)
-    )
     config = ReplayConfig(
         symbols=(symbol.upper(),), start=start, end=end, cash=cash, costs=ctx.costs
     )
-    result = _run(agent, ctx, config)
+    run_id = f"{ctx.session}-backtest"
+    if isinstance(spec, QuantStrategySpec):
+        quant = _QuantSpecAgent(spec)
+        run = _run(
+            lambda: quant_backtest(
+                quant, quant.kind, quant.params, ctx.catalog, config, run_id=run_id
+            )
+        )
+    else:
+        rules = _RuleAgent(spec)
+        replayed = _run(lambda: run_replay(rules, ctx.catalog, config, run_id=run_id))
+        run = Backtest(replayed, "replay", "indicator rules run only through the replay")
+    result = run.result
     return BacktestSummary(
         symbol=symbol.upper(),
         start=result.equity[0][0],
@@ -128,19 +148,20 @@ def backtest_strategy(
         fills=len(result.fills),
         round_trips=len(result.round_trips),
         metrics=result.metrics,
+        path=run.path,
+        path_reason=run.reason,
     )
 
 
-def _run(agent: TradingAgent, ctx: ToolContext, config: ReplayConfig) -> ReplayResult:
-    coroutine = run_replay(agent, ctx.catalog, config, run_id=f"{ctx.session}-backtest")
+def _run(start: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coroutine)
-    # Called from inside an event loop (an MCP server's): the replay gets a thread and a loop
-    # of its own rather than blocking or re-entering the caller's.
+        return asyncio.run(start())
+    # Called from inside an event loop (an MCP server's): the run gets a thread and a loop of
+    # its own rather than blocking or re-entering the caller's.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        return pool.submit(lambda: asyncio.run(start())).result()
 
 
 class _QuantSpecAgent:

@@ -122,14 +122,14 @@ def supports(config: ReplayConfig, params: QuantParams | None = None) -> str | N
     for name, value in per_bar.items():
         if value is not None:
             return (
-                f"risk limit {name}={value!r} is judged on the equity or marks of every bar, "
-                "which the vectorised path does not replay; use run_replay"
+                f"risk limit {name}={value} is judged on the equity or marks of every bar, "
+                "which the vectorised path does not replay"
             )
     may_short = config.margin.allow_shorting and (params is None or params.allow_short)
     if config.costs.borrow_rate > ZERO and may_short:
         return (
-            f"borrow_rate={config.costs.borrow_rate!r} charges shorts on every bar, which the "
-            "vectorised path does not replay; use run_replay (or a long-only genome)"
+            f"borrow_rate={config.costs.borrow_rate} charges shorts on every bar, which the "
+            "vectorised path does not replay (it does run strategies that never short)"
         )
     return None
 
@@ -268,6 +268,7 @@ class _Run:
             market.at_steps(k, signal_table(kind, params, s.close, market.cumsum(k)))
             for k, s in enumerate(market.series)
         ]
+        self.signals = self.tables  # what the strategy says, for its decisions as logged
         if self.share == ZERO:
             self.tables = [np.zeros_like(table) for table in self.tables]
         # Per symbol and row, the steps whose signal differs from the step before, found when
@@ -310,7 +311,9 @@ class _Run:
         first_change = stop
         for k, direction in enumerate(directions):
             first_change = min(first_change, self._first_change(k, direction, start))
-        if any(directions) and first_change > start:
+        # A strategy that does not rebalance leaves a held signal out of its targets, so
+        # drift alone never makes it trade.
+        if self.rebalances and any(directions) and first_change > start:
             _, cash, quantities = self.segments[-1]
             if not self._may_drift(start, first_change, cash, quantities):
                 return first_change if first_change < stop else -1

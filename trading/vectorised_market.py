@@ -43,6 +43,7 @@ class Market:
         instruments: Mapping[str, Instrument] | None = None,
     ) -> None:
         bars = ReplayBars(catalog, config)  # the replay's own window and its errors
+        self.bars = bars
         self.config = config
         self.symbols = config.symbols
         given = instruments or {}
@@ -62,7 +63,9 @@ class Market:
             [s.close[p] for s, p in zip(self.series, self.positions, strict=True)]
         )
         first = self.series[0]
-        self.index = pd.DatetimeIndex([from_ns(t) for t in first.times[self.positions[0]]])
+        # Each step's label: its first symbol's bar's, as the replay stamps its equity points.
+        self.stamps = [from_ns(t) for t in first.times[self.positions[0]].tolist()]
+        self.index = pd.DatetimeIndex(self.stamps)
         # The replay's benchmark: equal-weight buy and hold of the symbols, at each point.
         self.benchmark = pd.Series(
             equal_weight_buy_and_hold(self.closes), index=self.index, name="benchmark"
@@ -157,12 +160,12 @@ def _aligned_positions(series: BarSeries, steps: Ints) -> Ints:
     if not inside.all() or not (series.close_times[index] == steps).all():
         raise UnsupportedError(
             f"{series.symbol} has no bar at some close times of the other symbols in the window; "
-            "the vectorised path needs one shared calendar (use run_replay)"
+            "the vectorised path needs one shared calendar"
         )
     if (series.times[index[1:]] < series.close_times[index[:-1]]).any():
         raise UnsupportedError(
             f"{series.symbol} bars overlap (a bar opens before the previous one closes), so a "
-            "market order would not fill on the next bar; use run_replay"
+            "market order would not fill on the next bar as the vectorised path assumes"
         )
     return index.astype(np.int64)
 

@@ -6,7 +6,10 @@ own `CycleEngine` (clock, view, ledger, paper executor, risk gate). Runs in this
 lockstep: each cycle settles every engine, then all entrants decide at once (asyncio, so LLM
 entrants wait on their models together), then each decision goes through its own gate and
 executor. With `workers > 0`, quant entrants run instead in a pool of processes (each through
-`run_replay` over a catalog rebuilt from the same data files) while the LLM entrants run here.
+`quant_backtest` over a catalog read once per worker from the same data files) while the LLM
+entrants run here. Quant entrants that the vectorised path reproduces exactly
+(`trading.vectorised_replay`) run here through it, while the workers start and faster than a
+worker could start; the pool and the lockstep get only those it refuses.
 
 An LLM entrant whose models are not usable on this machine is skipped with the reason (the key
 or the local server that would enable it). A stochastic entrant (an LLM at temperature > 0)
@@ -38,6 +41,7 @@ from agents.specs import AgentSpec
 from agents.wire import close_model_clients
 from orchestration.arena.config import ArenaConfig, Entrant
 from orchestration.arena.market import LoadedSource
+from orchestration.arena.quant_worker import QuantRun, run_quant
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage, Skipped, entrant_run
 from orchestration.events import ArenaProgress, ArenaProgressEvent
 from orchestration.team import Member, TeamConfig
@@ -45,7 +49,9 @@ from trading.clock import Clock, moment_label
 from trading.data import Catalog
 from trading.decision import TradingAgent
 from trading.errors import ConfigError
-from trading.replay import CycleEngine, ReplayBars, ReplayConfig, run_replay
+from trading.replay import CycleEngine, ReplayBars, ReplayConfig
+from trading.strategies import validate_params
+from trading.vectorised_replay import vectorised_refusal, vectorised_replay
 
 # The lockstep replay reports about this many blocks of bars, whatever the window's length.
 PROGRESS_BLOCKS = 50
@@ -78,8 +84,12 @@ class Arena:
         skip: dict[str, str] | None = None,
         models: Mapping[str, Sequence[str]] | None = None,
         progress: ArenaProgress | None = None,
+        vectorised: bool = True,
     ) -> None:
+        """`vectorised=False` runs every quant entrant through the replay (the same results,
+        slower: for comparisons)."""
         self.config = config
+        self.vectorised = vectorised
         self.run_id = run_id
         self.catalog = catalog
         self.clock = clock
@@ -147,21 +157,25 @@ class Arena:
         if not planned:
             raise ConfigError("no entrant can run here: " + "; ".join(s.reason for s in skipped))
         budget = Budget(self.config.budget.max_tokens, self.config.budget.max_usd)
-        pooled = [p for p in planned if self.config.workers > 0 and p.entrant.quant is not None]
-        local = [p for p in planned if p not in pooled]
+        quant = [p for p in planned if p.entrant.quant is not None]
+        fast = [p for p in quant if self.vectorised and self._vectorisable(p.entrant)]
+        pooled = [p for p in quant if self.config.workers > 0 and p not in fast]
+        local = [p for p in planned if p not in pooled and p not in fast]
         lanes: list[_Lane] = []
         for plan in local:
             for repeat in range(plan.repeats):
                 lanes.append(self._lane(plan, repeat, budget))
-        self._step, self._total = 0, bars.total * (len(lanes) + len(pooled))
+        self._step, self._total = 0, bars.total * (len(lanes) + len(pooled) + len(fast))
+        # Started first, so that the workers start up while the vectorised entrants run here.
         pool_task = asyncio.ensure_future(self._pool([p.entrant for p in pooled], bars.total))
         try:
+            fast_runs = [await self._vectorised_run(p.entrant, bars.total) for p in fast]
             local_runs = await self._lockstep(bars, lanes)
         finally:
             pooled_runs = await pool_task
             if any(lane.gateway is not None for lane in lanes):
                 await close_model_clients()
-        by_name = {r.entrant: r for r in pooled_runs}
+        by_name = {r.entrant: r for r in [*pooled_runs, *fast_runs]}
         runs: list[EntrantRun] = []
         for plan in planned:
             name = plan.entrant.entrant_name
@@ -184,6 +198,26 @@ class Arena:
             },
             data_hash=market_data_hash(self.catalog, self.replay_config.symbols),
         )
+
+    def _vectorisable(self, entrant: Entrant) -> bool:
+        params = validate_params(entrant.quant or "", entrant.params)
+        return vectorised_refusal(self.catalog, self.replay_config, params) is None
+
+    async def _vectorised_run(self, entrant: Entrant, bars: int) -> EntrantRun:
+        name = entrant.entrant_name
+        agent = build_quant_agent(entrant.quant or "", entrant.params, name)
+        result = await vectorised_replay(
+            agent,
+            agent.kind,
+            agent.params,
+            self.catalog,
+            self.replay_config,
+            run_id=f"{self.run_id}/{name}/0",
+        )
+        run = entrant_run(result, "quant", 0, None, LlmUsage())
+        self._step += bars
+        self._finished(run, None, None, where=" on the vectorised path")
+        return run
 
     def _seed(self, plan: _Planned, repeat: int) -> int | None:
         if not plan.specs:
@@ -262,9 +296,12 @@ class Arena:
             event = ArenaProgressEvent(self.run_id, self._step, self._total, message, **fields)
             self.progress(event)
 
-    def _finished(self, run: EntrantRun, cycle: int | None, as_of: str | None) -> None:
-        """An entrant run is done: in the lockstep replay at its last bar, or in a worker."""
-        where = "" if cycle is not None else " in a worker"
+    def _finished(
+        self, run: EntrantRun, cycle: int | None, as_of: str | None, where: str = ""
+    ) -> None:
+        """An entrant run is done: in the lockstep replay at its last bar, on the vectorised
+        path, or in a worker."""
+        where = where or ("" if cycle is not None else " in a worker")
         self._report(
             f"{run.entrant} run {run.repeat} finished{where}: final equity {run.final_equity:.2f}",
             entrant=run.entrant,
@@ -283,6 +320,11 @@ class Arena:
             "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         )
         context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            # Imported once by the fork server (when it starts), not by each worker; the
+            # worker's module leaves out the arena's config and the LLM stack, for a quicker
+            # start.
+            context.set_forkserver_preload([run_quant.__module__])
         workers = min(self.config.workers, len(entrants))
         # Kraken bars cannot be rebuilt from files: workers get the series themselves.
         loaded = (
@@ -294,8 +336,10 @@ class Arena:
             futures = [
                 loop.run_in_executor(
                     pool,
-                    run_quant_entrant,
-                    entrant,
+                    run_quant,
+                    entrant.quant or "",
+                    entrant.params,
+                    entrant.entrant_name,
                     self.replay_config,
                     self.data_files,
                     f"{self.run_id}/{entrant.entrant_name}/0",
@@ -303,9 +347,14 @@ class Arena:
                 )
                 for entrant in entrants
             ]
+
+            async def named(name: str, future: asyncio.Future[QuantRun]) -> EntrantRun:
+                return _quant_entrant_run(name, await future)
+
+            named_runs = [named(e.entrant_name, f) for e, f in zip(entrants, futures, strict=True)]
             runs = []
-            for future in asyncio.as_completed(futures):
-                runs.append(await future)
+            for finished in asyncio.as_completed(named_runs):
+                runs.append(await finished)
                 self._step += bars
                 self._finished(runs[-1], None, None)
         return runs
@@ -338,15 +387,27 @@ def run_quant_entrant(
     run_id: str,
     loaded: LoadedSource | None = None,
 ) -> EntrantRun:
-    """A quant entrant's whole replay, in a worker process: its own catalog over the same data
-    files (or the `loaded` series), the same config, hence the same bars and costs as every
-    other entrant."""
+    """A quant entrant's whole run as a worker runs it (`quant_worker.run_quant`)."""
     if entrant.quant is None:
         raise ConfigError(f"entrant {entrant.entrant_name!r} is not a quant entrant")
-    agent = build_quant_agent(entrant.quant, entrant.params, entrant.entrant_name)
-    catalog = Catalog([loaded]) if loaded is not None else Catalog.default(list(data_files))
-    result = asyncio.run(run_replay(agent, catalog, config, run_id=run_id))
-    return entrant_run(result, "quant", 0, None, LlmUsage())
+    name = entrant.entrant_name
+    run = run_quant(entrant.quant, entrant.params, name, config, data_files, run_id, loaded)
+    return _quant_entrant_run(name, run)
+
+
+def _quant_entrant_run(name: str, run: QuantRun) -> EntrantRun:
+    return EntrantRun(
+        entrant=name,
+        kind="quant",
+        repeat=0,
+        seed=None,
+        equity=run.equity,
+        fills=run.fills,
+        metrics=run.metrics,
+        round_trips=run.round_trips,
+        final_equity=run.final_equity,
+        kill_switch=run.kill_switch,
+    )
 
 
 def market_data_hash(catalog: Catalog, symbols: Sequence[str]) -> str:

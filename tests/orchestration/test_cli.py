@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from orchestration.cli import app
 from trading.data import Catalog
+from trading.storage import Store
 
 runner = CliRunner()
 
@@ -217,3 +218,72 @@ def test_a_home_that_is_a_file_is_one_line_naming_where_it_came_from(
     code, _, err = invoke("debate", "show", "r", "1", "--home", str(afile))
     assert code == 2
     assert err.startswith(f"error: --home {afile} is a file")
+
+
+def _without_run(report: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in report.items() if k not in ("run_id", "path", "path_reason")}
+
+
+def _columns(record: object) -> dict[str, object]:
+    """A stored row's columns, less those that name its run (ids hold the run id)."""
+    named = ("_sa_instance_state", "run_id", "order_id", "trade_id")
+    return {k: v for k, v in vars(record).items() if k not in named}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        BACKTEST,
+        [*BACKTEST, "--param", "allow_short=true", "--fee-bps", "5", "--impact", "0.5"],
+        ["backtest", "--agent", "momentum", "--symbol", "SPX,IXIC", "--start", "2005-01-01",
+         "--end", "2010-12-31", "--param", "lookback=20"],
+    ],
+)  # fmt: skip
+def test_backtest_takes_the_vectorised_path_and_reports_and_stores_what_the_replay_does(
+    args: list[str], tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    code, out, err = invoke(*args, "--db", db, "--json")
+    assert code == 0, err
+    fast = json.loads(out)
+    code, out, err = invoke(*args, "--db", db, "--path", "replay", "--json")
+    assert code == 0, err
+    slow = json.loads(out)
+    assert (fast["path"], fast["path_reason"]) == ("vectorised", None)
+    assert (slow["path"], slow["path_reason"]) == ("replay", None)
+    assert len(fast["trades"]) > 10
+    assert _without_run(fast) == _without_run(slow)
+    store = Store(db)
+    for read in (store.orders, store.fills, store.equity, store.decisions):
+        ours, theirs = read(fast["run_id"]), read(slow["run_id"])
+        assert theirs
+        assert [_columns(r) for r in ours] == [_columns(r) for r in theirs]
+    store.close()
+
+
+def test_a_backtest_the_vectorised_path_refuses_runs_the_replay_and_says_why() -> None:
+    code, out, err = invoke(*BACKTEST, "--max-drawdown", "0.1", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["path"] == "replay"
+    assert "max_drawdown=0.1" in report["path_reason"]
+    code, out, err = invoke(*BACKTEST, "--max-drawdown", "0.1")
+    assert code == 0, err
+    assert "replay (vectorised path: risk limit max_drawdown=0.1" in out
+    code, out, err = invoke(*BACKTEST)
+    assert code == 0, err
+    assert "path" in out
+    assert "vectorised" in out
+
+
+def test_a_forced_vectorised_path_it_cannot_take_is_one_line_and_exit_2() -> None:
+    code, out, err = invoke(*BACKTEST, "--max-drawdown", "0.1", "--path", "vectorised")
+    assert code == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert "--path vectorised" in err
+    assert "max_drawdown=0.1" in err
+    code, out, err = invoke(*BACKTEST, "--path", "fast")
+    assert code == 2
+    assert "--path" in err
+    assert "'fast'" in err

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from agents.quant import build_quant_agent
 from tools.backtest import StrategySpec, backtest_strategy
 from tools.context import ToolContext
+from trading.costs import CostModel
 from trading.errors import ConfigError, LookaheadError
+from trading.replay import ReplayConfig, run_replay
 
 SPEC = TypeAdapter(StrategySpec)
 
@@ -28,6 +32,32 @@ def test_a_quant_spec_backtests_like_the_agent(ctx: ToolContext) -> None:
     assert result.end.date() == date(2010, 12, 31)
     assert result.fills > 10
     assert result.metrics.bars > 1000
+
+
+@pytest.mark.parametrize("borrow", ["0", "0.05"])
+async def test_a_quant_spec_takes_the_vectorised_path_where_exact_with_the_replays_result(
+    borrow: str,
+) -> None:
+    costs = CostModel(taker_fee_bps=Decimal(2), borrow_rate=Decimal(borrow))
+    ctx = ToolContext.paper(as_of=datetime(2012, 1, 1, tzinfo=UTC), costs=costs)
+    raw = {"fast": 10, "slow": 50, "allow_short": True}
+    spec = SPEC.validate_python({"type": "quant", "strategy": "sma_cross", "params": raw})
+    result = backtest_strategy(ctx, spec, "SPX", date(2005, 1, 1), date(2010, 12, 31))
+    config = ReplayConfig(
+        symbols=("SPX",), start=date(2005, 1, 1), end=date(2010, 12, 31), costs=costs
+    )
+    replayed = await run_replay(
+        build_quant_agent("sma_cross", raw), ctx.catalog, config, run_id="r"
+    )
+    assert result.fills == len(replayed.fills) > 10
+    assert result.final_equity == replayed.final_equity
+    assert result.metrics == replayed.metrics
+    if borrow == "0":
+        assert (result.path, result.path_reason) == ("vectorised", None)
+    else:  # shorts pay borrow on every bar
+        assert result.path == "replay"
+        assert result.path_reason is not None
+        assert "borrow_rate=0.05" in result.path_reason
 
 
 def test_rules_over_indicators_enter_and_exit(ctx: ToolContext) -> None:
@@ -53,6 +83,9 @@ def test_rules_over_indicators_enter_and_exit(ctx: ToolContext) -> None:
     result = backtest_strategy(ctx, spec, "SPX", date(2008, 1, 1), date(2009, 12, 31))
     assert result.fills >= 2
     assert result.round_trips >= 1
+    assert result.path == "replay"
+    assert result.path_reason is not None
+    assert "rules" in result.path_reason
 
 
 def test_a_backtest_cannot_reach_past_now(ctx: ToolContext) -> None:

@@ -17,7 +17,7 @@ from agents.quant import build_quant_agent
 from tests.helpers import catalog_of, daily_series
 from trading.costs import CostModel
 from trading.data import Catalog
-from trading.domain import Instrument, OrderCanceled
+from trading.domain import Instrument, OrderCanceled, Side
 from trading.ledger import MarginSettings
 from trading.metrics import ClosedTrade, compute_metrics
 from trading.replay import ReplayBars, ReplayConfig, ReplayResult, run_replay
@@ -26,6 +26,7 @@ from trading.strategies import STRATEGIES, validate_params
 from trading.vectorised import (
     UnsupportedError,
     VectorisedResult,
+    _Run,
     supports,
     vectorised_backtest,
     vectorised_grid,
@@ -375,3 +376,23 @@ async def test_buys_that_share_the_cash_at_a_gap_match_the_replay() -> None:
     assert_same(
         replayed, vectorised_backtest("sma_cross", params, catalog, config, instruments=lots)
     )
+
+
+def test_a_strategy_that_does_not_rebalance_is_checked_only_where_its_signal_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Buy and hold leaves its positions out of its targets once bought: however far they
+    # drift, nothing can trade, and the exact code need not be asked (it was, ~3,300 times).
+    checked: list[int] = []
+    exact = _Run._decide
+
+    def counted(run: _Run, step: int) -> list[tuple[str, Side, Decimal]]:
+        checked.append(step)
+        return exact(run, step)
+
+    monkeypatch.setattr(_Run, "_decide", counted)
+    config = ReplayConfig(symbols=("SPX", "IXIC"), costs=USUAL)
+    params = validate_params("buy_and_hold", {"weight": 0.5})
+    result = vectorised_backtest("buy_and_hold", params, BUNDLED, config)
+    assert len(result.trades) == 2
+    assert checked == [0]

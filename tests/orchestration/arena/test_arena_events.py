@@ -18,6 +18,8 @@ from tests.orchestration.arena.test_cli_arena import QUANT, SHORT
 runner = CliRunner()
 
 ARENA = {**SHORT, "name": "events", "entrants": QUANT}  # 251 bars of SPX and IXIC in 2017
+# A stop loss keeps quant entrants off the vectorised path: on the lockstep replay or in workers.
+REPLAYED = {"limits": {"stop_loss": "0.5"}}
 
 
 @pytest.fixture(autouse=True)
@@ -33,11 +35,11 @@ def events_of(tmp_path: Path, *args: str, **fields: Any) -> tuple[int, list[dict
     return result.exit_code, [json.loads(line) for line in lines], result.stderr
 
 
-@pytest.mark.parametrize("workers", ["0", "2"])
+@pytest.mark.parametrize(("workers", "fields"), [("0", REPLAYED), ("2", REPLAYED), ("0", {})])
 def test_events_are_progress_per_bar_block_and_per_entrant_then_the_result(
-    tmp_path: Path, workers: str
+    tmp_path: Path, workers: str, fields: dict[str, Any]
 ) -> None:
-    code, events, err = events_of(tmp_path, "--workers", workers)
+    code, events, err = events_of(tmp_path, "--workers", workers, **fields)
     assert code == 0, err
     progress, result = events[:-1], events[-1]
     assert {e["type"] for e in progress} == {"progress"}
@@ -49,7 +51,10 @@ def test_events_are_progress_per_bar_block_and_per_entrant_then_the_result(
     assert run_ids == {result["run_id"]}
     finished = [e["entrant"] for e in progress if e["entrant"] is not None]
     assert sorted(finished) == ["buy_and_hold", "rsi", "sma-fast"]
-    if workers == "0":  # the lockstep replay reports blocks of bars within the entrants
+    if not fields:  # every entrant on the vectorised path, one event each
+        assert len(progress) == 3
+        assert all("on the vectorised path" in e["message"] for e in progress)
+    elif workers == "0":  # the lockstep replay reports blocks of bars within the entrants
         blocks = [e for e in progress if e["entrant"] is None]
         assert len(blocks) == 250 // 6  # blocks of ceil(251 / 50) bars, the last bar apart
         assert (blocks[0]["cycle"], blocks[0]["as_of"]) == (6, "2017-01-10")  # 6th session

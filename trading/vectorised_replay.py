@@ -1,0 +1,330 @@
+"""A quant strategy's whole replay result, through the vectorised path where it is exact.
+
+`trading.vectorised` finds the steps at which a quant strategy's replay could propose an order;
+at every other step the replay only settles nothing, marks the books, records the equity and
+logs a decision that sends no order. `vectorised_replay` runs the replay's own `CycleEngine`
+(agent, risk gate, paper executor, ledger) at those steps and at the bars that fill what they
+send, and writes the other steps down as the replay would have recorded them:
+
+- equity: `Ledger.equity()` at that bar's closes, the same Decimal operations in the same order
+  (cash + the sum of quantity x close over the positions held, which do not change there);
+- the decision: `strategy_targets` read from the signal tables, whose equality with the
+  strategy's own function at every bar and direction the vectorised tests check; the gate
+  reviewed nothing (no proposal), so the log holds no review.
+
+Orders, fills, events and their reasons thus come from the engine itself, the metrics from the
+engine's `result`, and the store gets the rows `run_replay` would write. `quant_backtest` picks
+the path (`auto`: vectorised where `trading.vectorised` accepts the config and data, else the
+replay) and says which ran and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+import numpy as np
+
+from trading.data import BarSeries, Catalog
+from trading.data.series import from_ns
+from trading.decision import Decision, TradingAgent
+from trading.domain import ZERO, Instrument
+from trading.replay import (
+    CycleEngine,
+    DecisionLog,
+    Progress,
+    ReplayConfig,
+    ReplayResult,
+    _persist,
+    _to_datetime,
+    run_replay,
+)
+from trading.storage import Store
+from trading.strategies import QuantParams
+
+# The vectorised path's internals: the candidate search lives with the rest of it.
+from trading.vectorised import UnsupportedError, _market, _refuse, _Run
+from trading.vectorised_market import Market
+
+PathName = Literal["vectorised", "replay"]
+PathChoice = Literal["auto", "vectorised", "replay"]
+PATH_CHOICES: tuple[PathChoice, ...] = ("auto", "vectorised", "replay")
+
+
+@dataclass(frozen=True, slots=True)
+class Backtest:
+    """A run's result and the path that produced it; `reason`: why the replay ran when the
+    vectorised path was allowed to (`auto`) but refused, else None."""
+
+    # Left out of the repr: `asyncio.run` (3.11) formats the repr of its task's result when it
+    # restores the SIGINT handler, which for a whole replay's result took ~0.1 s.
+    result: ReplayResult = field(repr=False)
+    path: PathName = "replay"
+    reason: str | None = None
+
+    def describe(self) -> str:
+        """The path as a person reads it: "vectorised", "replay" or "replay (vectorised path:
+        <why not>)"."""
+        return self.path if self.reason is None else f"replay (vectorised path: {self.reason})"
+
+
+async def quant_backtest(
+    agent: TradingAgent,
+    kind: str,
+    params: QuantParams,
+    catalog: Catalog,
+    config: ReplayConfig,
+    *,
+    run_id: str,
+    path: PathChoice = "auto",
+    store: Store | None = None,
+    created_at: datetime | None = None,
+    progress: Progress | None = None,
+    instruments: dict[str, Instrument] | None = None,
+) -> Backtest:
+    """Strategy `kind` with `params` (whose replay agent is `agent`) over `config`: through the
+    vectorised path or the replay as `path` says; both give the same result. A forced
+    `vectorised` that cannot be exact raises `UnsupportedError` with the reason."""
+    reason = None
+    if path != "replay":
+        try:
+            result = await vectorised_replay(
+                agent,
+                kind,
+                params,
+                catalog,
+                config,
+                run_id=run_id,
+                store=store,
+                created_at=created_at,
+                progress=progress,
+                instruments=instruments,
+            )
+        except UnsupportedError as error:
+            if path == "vectorised":
+                raise
+            reason = str(error)
+        else:
+            return Backtest(result, "vectorised")
+    result = await run_replay(
+        agent,
+        catalog,
+        config,
+        run_id=run_id,
+        store=store,
+        created_at=created_at,
+        progress=progress,
+        instruments=instruments,
+    )
+    return Backtest(result, "replay", reason)
+
+
+def vectorised_refusal(
+    catalog: Catalog,
+    config: ReplayConfig,
+    params: QuantParams,
+    instruments: Mapping[str, Instrument] | None = None,
+) -> str | None:
+    """None when `vectorised_replay` runs these params over this config and data, else why
+    not; the market it checks is prepared once and kept for the runs that follow."""
+    try:
+        _refuse(config, params)
+        _market(catalog, config, instruments)
+    except UnsupportedError as error:
+        return str(error)
+    return None
+
+
+async def vectorised_replay(
+    agent: TradingAgent,
+    kind: str,
+    params: QuantParams,
+    catalog: Catalog,
+    config: ReplayConfig,
+    *,
+    run_id: str,
+    store: Store | None = None,
+    created_at: datetime | None = None,
+    progress: Progress | None = None,
+    instruments: dict[str, Instrument] | None = None,
+) -> ReplayResult:
+    """What `run_replay(agent, ...)` returns (and stores) for `agent`, the quant strategy `kind`
+    with `params`. `UnsupportedError`, before anything is stored, where it cannot be exact."""
+    _refuse(config, params)
+    market = _market(catalog, config, instruments)  # data it cannot align is refused here
+    engine = CycleEngine(catalog, config, run_id=run_id, instruments=instruments)
+    bars = market.bars
+    if store is not None:
+        store.create_run(
+            run_id,
+            "backtest",
+            {"agent": agent.name, **config.describe()},
+            created_at or _to_datetime(bars.steps[0]),
+        )
+    sparse = _SparseRun(market, kind, params, engine, agent, progress)
+    await sparse.run()
+    result = engine.result(agent.name, bars)
+    if store is not None:
+        _persist(store, result, engine.clock.now())
+    return result
+
+
+class _SparseRun(_Run):
+    """The vectorised candidate search over the engine's own ledger: the engine steps through
+    the candidate bars and the bars that fill their orders; the rest is written down."""
+
+    def __init__(
+        self,
+        market: Market,
+        kind: str,
+        params: QuantParams,
+        engine: CycleEngine,
+        agent: TradingAgent,
+        progress: Progress | None,
+    ) -> None:
+        super().__init__(market, kind, params)
+        self.engine = engine
+        self.ledger = engine.ledger  # the search reads the account the engine trades on
+        self.agent = agent
+        self.progress = progress
+        self.bars = self.market.bars
+        self.index = {symbol: k for k, symbol in enumerate(self.market.symbols)}
+        self.settled = -1  # the last step the engine settled
+        self.pending_equity = 0  # the first step whose equity is not recorded yet
+        self.pending_decision = 0  # the first step whose decision is not logged yet
+        self._decisions: dict[tuple[int, ...], Decision] = {}
+        # The signals per symbol, direction held and step, as Python ints.
+        self.signal_rows: list[list[list[int]]] = [
+            [table[row].tolist() for row in range(3)] for table in self.signals
+        ]
+        self.moments = _moments(self.market.stamps, self.bars.steps, self.market.series[0])
+
+    async def run(self) -> None:
+        last = self.market.steps - 1
+        step = 0
+        while step < last:
+            candidate = self._next_candidate(step, last)
+            if candidate < 0:
+                break
+            if await self._decide_at(candidate):
+                self._fill_at(candidate + 1)
+            step = candidate + 1
+        self._settle(last)
+        self._write_decisions(last)
+
+    async def _decide_at(self, step: int) -> bool:
+        """The engine's decision at `step`; whether it left orders to fill on the next bar."""
+        self._settle(step)
+        self._write_decisions(step)
+        engine, tick = self.engine, self.bars.tick(step)
+        decision = await engine.decide(self.agent, tick)
+        engine.execute(self.agent.name, decision, tick)
+        self.pending_decision = step + 1
+        return bool(engine.executor.open_orders())
+
+    def _fill_at(self, step: int) -> None:
+        self._settle(step)
+        quantities, self.directions = self._held()
+        self.segments.append((step, float(self.ledger.cash), quantities))
+
+    def _settle(self, step: int) -> None:
+        """The engine settles `step`, after the steps before it are written down."""
+        if step <= self.settled:
+            return
+        # The replay's borrow accrual starts at the first bar and subtracts from the cash at
+        # the second even when nothing is short (a zero, which can change how the cash is
+        # written): both go through the engine, so its cash is the replay's from there on.
+        for early in (0, 1):
+            if self.settled < early < step:
+                self._settle(early)
+        self._write_decisions(step)
+        self._write_equity(step)
+        self.engine.settle(self.bars.tick(step))
+        self.settled, self.pending_equity = step, step + 1
+        if self.progress is not None:
+            self.progress(step + 1, self.market.steps)
+
+    def _write_equity(self, stop: int) -> None:
+        """Equity points of the steps from the first unrecorded one to `stop`, with the account
+        as it stands (nothing fills there): `Ledger.equity()` at each step's closes."""
+        start = self.pending_equity
+        if start >= stop:
+            return
+        market, ledger = self.market, self.ledger
+        stamps = market.stamps[start:stop]
+        cash = ledger.cash
+        held = [(self.index[s], p.quantity) for s, p in ledger.positions.items() if p.quantity]
+        if not held:
+            flat = cash + ZERO  # `market_value()` is an empty sum then
+            points = [(stamp, cash, flat) for stamp in stamps]
+        elif len(held) == 1:
+            k, quantity = held[0]
+            points = [
+                (stamp, cash, cash + (ZERO + quantity * close))
+                for stamp, close in zip(stamps, self._closes(k, start, stop), strict=True)
+            ]
+        else:
+            columns = [(q, self._closes(k, start, stop)) for k, q in held]
+            points = []
+            for i, stamp in enumerate(stamps):
+                value = ZERO
+                for quantity, closes in columns:
+                    value += quantity * closes[i]
+                points.append((stamp, cash, cash + value))
+        self.engine.equity.extend(points)
+        self.pending_equity = stop
+
+    def _closes(self, k: int, start: int, stop: int) -> list[Decimal]:
+        """Symbol k's closes at steps [start, stop) as its bars hold them."""
+        series = self.market.series[k]
+        price = series.price
+        return [price(c) for c in series.close[self.market.positions[k][start:stop]].tolist()]
+
+    def _write_decisions(self, stop: int) -> None:
+        """Decision logs of the steps from the first unlogged one to `stop`: the targets the
+        strategy gives at each (for the directions held, unchanged there), and no review."""
+        start = self.pending_decision
+        if start >= stop:
+            return
+        directions = tuple(self.directions)
+        rows = [rows[d + 1] for rows, d in zip(self.signal_rows, directions, strict=True)]
+        name, logs, moments = self.agent.name, self.engine.decisions, self.moments
+        signals: tuple[int, ...] = ()
+        decision = Decision({})
+        for step in range(start, stop):
+            now = tuple(row[step] for row in rows) if len(rows) > 1 else (rows[0][step],)
+            if now != signals:  # runs of steps with the same signals share one decision
+                signals, decision = now, self._decision(now, directions)
+            logs.append(DecisionLog(moments[step], name, decision, ()))
+        self.pending_decision = stop
+
+    def _decision(self, signals: tuple[int, ...], directions: tuple[int, ...]) -> Decision:
+        """`strategy_targets`: weight x signal per symbol, less a held signal of a strategy
+        that does not rebalance. Decisions are immutable, so equal ones are shared."""
+        key = signals + directions
+        decision = self._decisions.get(key)
+        if decision is None:
+            targets: Mapping[str, Decimal] = {
+                symbol: self.share * signals[k]
+                for k, symbol in enumerate(self.market.symbols)
+                if self.rebalances or signals[k] != directions[k] or signals[k] == 0
+            }
+            decision = self._decisions[key] = Decision(targets)
+        return decision
+
+
+def _moments(stamps: list[datetime], steps: list[int], first: BarSeries) -> list[datetime]:
+    """Each step's close time as the replay's clock reads it (`from_ns`): from the stamps (its
+    first symbol's bar labels) where every bar closes a fixed whole number of microseconds
+    after its label, which saves converting each."""
+    closes = np.asarray(steps, dtype=np.int64)
+    labels = first.times[np.searchsorted(first.close_times, closes)]
+    spans = closes - labels
+    whole = not (labels % 1000).any() and not (spans % 1000).any()
+    if whole and len(spans) and (spans == spans[0]).all():
+        span = timedelta(microseconds=int(spans[0]) // 1000)
+        return [stamp + span for stamp in stamps]
+    return [from_ns(t) for t in steps]

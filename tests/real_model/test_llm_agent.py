@@ -1,5 +1,5 @@
 """An LLM agent on a real model (SmolLM2-135M behind llama.cpp's OpenAI-compatible server):
-whatever it answers, each turn ends in an accepted thesis or a recorded abstain, an order comes
+whatever it answers, its turn ends in an accepted thesis or a recorded abstain, an order comes
 only from an accepted thesis, every call is logged and priced, and a replay with the server
 stopped gives the same decision from the cache alone."""
 
@@ -48,7 +48,7 @@ def gateway(store: LlmCallStore, run_id: str, *, replay: bool) -> LlmGateway:
 
 def snapshot() -> Snapshot:
     view = PointInTimeView(Catalog.default(), ReplayClock(NOW))
-    return Snapshot(NOW, ("SPX", "IXIC"), view, Ledger(cash=Decimal(100_000)).portfolio())
+    return Snapshot(NOW, ("SPX",), view, Ledger(cash=Decimal(100_000)).portfolio())
 
 
 async def test_a_real_model_decision_holds_whatever_the_model_says_and_replays_with_no_call(
@@ -61,7 +61,7 @@ async def test_a_real_model_decision_holds_whatever_the_model_says_and_replays_w
     decision = await original.decide(snapshot())
     elapsed = time.monotonic() - started
     turns = [settled(turn) for turn in original.turns]
-    assert [t.symbol for t in turns] == ["SPX", "IXIC"]
+    assert [t.symbol for t in turns] == ["SPX"]
     assert elapsed < len(turns) * TURN_DEADLINE_TIMEOUTS * TIMEOUT_S  # no turn hung
 
     # A target only from an accepted buy or sell; an abstain is recorded, never a hold.

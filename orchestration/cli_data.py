@@ -18,6 +18,7 @@ from rich.table import Table
 from agents.quant import STRATEGIES, build_quant_agent
 from orchestration.cli_common import (
     DataFiles,
+    Db,
     JsonFlag,
     catalog,
     clean_errors,
@@ -144,9 +145,7 @@ def backtest(
     max_drawdown: MaxDrawdown = None,
     stop_loss: StopLoss = None,
     take_profit: TakeProfit = None,
-    db: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")
-    ] = None,
+    db: Db = None,
     path: Annotated[
         str,
         typer.Option(

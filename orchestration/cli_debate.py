@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestration.cli_common import (
+    Db,
     JsonFlag,
     clean_errors,
     fail,
@@ -42,9 +43,7 @@ debate_app = typer.Typer(
 def show(
     run_id: Annotated[str, typer.Argument(help="The run, as `tradepit trade` named it.")],
     cycle: Annotated[int, typer.Argument(help="The cycle (0-based) whose decision to show.")],
-    db: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")
-    ] = None,
+    db: Db = None,
     home: Annotated[
         Path | None,
         typer.Option(help="The tradepit home; default $TRADEPIT_HOME, else ~/.tradepit."),

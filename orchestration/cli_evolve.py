@@ -13,7 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orchestration.cli_common import (
+    Db,
     JsonFlag,
+    check_report_dir,
     clean_errors,
     fail,
     print_table,
@@ -80,11 +82,13 @@ def evolve_command(
     as_json: JsonFlag = False,
     report: Annotated[
         Path | None,
-        typer.Option("--report", help="Directory for report.json and fitness.png."),
+        typer.Option(
+            "--report",
+            help="Directory for report.json and fitness.png.",
+            callback=check_report_dir,
+        ),
     ] = None,
-    db: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db.")
-    ] = None,
+    db: Db = None,
     resume: Annotated[
         str | None,
         typer.Option("--resume", help="Continue an interrupted run (its id) to the same result."),

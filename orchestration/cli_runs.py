@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from orchestration.cli_common import JsonFlag, clean_errors, print_table, stdout, tradepit_home
+from orchestration.cli_common import Db, JsonFlag, clean_errors, print_table, stdout, tradepit_home
 from orchestration.runs import KINDS, RunCatalog
 from trading.storage import default_database_url
 
@@ -26,14 +26,6 @@ RunId = Annotated[str, typer.Argument(help="The run's id, as `tradepit runs list
 KindOption = Annotated[
     str | None,
     typer.Option("--kind", help=f"Only runs of this kind: {', '.join(KINDS)}.", show_default=False),
-]
-Db = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db (Kraken runs: paper.db, live.db).",
-        show_default=False,
-    ),
 ]
 Home = Annotated[
     Path | None,

@@ -29,6 +29,7 @@ from agents.llm_calls import Budget, BudgetExceeded
 from agents.wire import close_model_clients
 from orchestration.cli_common import (
     DataFiles,
+    Db,
     JsonFlag,
     ProvidersFile,
     catalog,
@@ -172,12 +173,7 @@ def trade(
             help=f"Stop the run when its LLM calls used this many tokens {DEFAULT_BUDGET_HELP}.",
         ),
     ] = None,
-    db: Annotated[
-        str | None,
-        typer.Option(
-            help="SQLAlchemy URL; default $TRADEPIT_HOME/replay.db (Kraken: paper.db, live.db)."
-        ),
-    ] = None,
+    db: Db = None,
     providers: ProvidersFile = None,
     home: Annotated[
         Path | None,

@@ -9,11 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from orchestration.cli import app
+from tests.orchestration.test_cli import invoke
 
-runner = CliRunner()
 EVOLVE = Path(__file__).resolve().parents[2] / "orchestration" / "evolution" / "example.yaml"
 COMMANDS = [
     ["backtest", "--symbol", "SPX"],
@@ -28,11 +26,6 @@ COMMANDS = [
 @pytest.fixture(autouse=True)
 def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRADEPIT_HOME", str(tmp_path / "home"))
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from orchestration.cli_common import (
+from orchestration.cli.common import (
     JsonFlag,
     clean_errors,
     fail,

@@ -1,7 +1,7 @@
 """`tradepit trade`: a team trades through the durable trading loop, cycle by cycle, on the
 paper executor, with every cycle committed before the next; and the run-level LLM wiring: one
 gateway per run with its budget, its call log and its response cache in the run's database.
-`--source kraken` runs (live Kraken pairs) are set up in `orchestration.trade_kraken`.
+`--source kraken` runs (live Kraken pairs) are set up in `orchestration.cli.trade_kraken`.
 
 Three ways in: a new run (`--team`, `--symbols`, `--start`, `--end`, costs and limits), a
 resume of a stopped or crashed run (`--resume RUN_ID`: same team, same data, same LLM cache,
@@ -27,7 +27,7 @@ import typer
 from agents.gateway import LlmGateway, ReplayMiss
 from agents.llm_calls import Budget, BudgetExceeded
 from agents.wire import close_model_clients
-from orchestration.cli_common import (
+from orchestration.cli.common import (
     DataFiles,
     JsonFlag,
     ProvidersFile,
@@ -41,12 +41,9 @@ from orchestration.cli_common import (
     stdout,
     tradepit_home,
 )
-from orchestration.cli_risk import MaxDrawdown, StopLoss, TakeProfit, risk_limits
-from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent
-from orchestration.live import KrakenMode
-from orchestration.live_view import LiveView, LlmSpend
-from orchestration.loop import LoopResult, TradingLoop, stop_on_signals, stored_run
-from orchestration.trade_kraken import (
+from orchestration.cli.live_view import LiveView, LlmSpend
+from orchestration.cli.risk import MaxDrawdown, StopLoss, TakeProfit, risk_limits
+from orchestration.cli.trade_kraken import (
     RISK_OPTIONS,
     KrakenFlags,
     check_source,
@@ -57,8 +54,8 @@ from orchestration.trade_kraken import (
     on_kraken,
     resume_kraken_run,
 )
-from orchestration.trade_report import Output, replay_check, report
-from orchestration.trade_setup import (
+from orchestration.cli.trade_report import Output, replay_check, report
+from orchestration.cli.trade_setup import (
     DEFAULT_BUDGET_HELP,
     BudgetLimits,
     Prepared,
@@ -70,6 +67,9 @@ from orchestration.trade_setup import (
     run_meta,
     stored_setup,
 )
+from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent
+from orchestration.live import KrakenMode
+from orchestration.loop import LoopResult, TradingLoop, stop_on_signals, stored_run
 from trading.clock import LiveClock
 from trading.costs import CostModel
 from trading.replay import ReplayBars, ReplayConfig

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from orchestration.cli_common import JsonFlag, clean_errors, print_table, stdout, tradepit_home
+from orchestration.cli.common import JsonFlag, clean_errors, print_table, stdout, tradepit_home
 from orchestration.runs import KINDS, RunCatalog
 from trading.storage import default_database_url
 

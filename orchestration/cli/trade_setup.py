@@ -33,7 +33,7 @@ from trading.data import Catalog
 from trading.errors import ConfigError
 from trading.storage import Store
 
-DEFAULT_TEAM = Path(__file__).resolve().parent / "teams" / "default.yaml"
+DEFAULT_TEAM = Path(__file__).resolve().parents[1] / "teams" / "default.yaml"
 DEFAULT_TEAM_SOURCE = "the bundled example team (orchestration/teams/default.yaml)"
 
 

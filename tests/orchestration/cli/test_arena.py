@@ -15,7 +15,7 @@ import sqlalchemy
 import yaml
 from typer.testing import CliRunner
 
-from orchestration.cli_arena import arena_app
+from orchestration.cli.arena import arena_app
 
 runner = CliRunner()
 

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from orchestration.arena.config import ArenaConfig, default_entrants, parse_config, read_config
 from orchestration.arena.market import KrakenAccess, arena_catalog, kraken_window
 from orchestration.arena.store import ArenaStore, StoredArena
-from orchestration.cli_common import (
+from orchestration.cli.common import (
     DataFiles,
     JsonFlag,
     ProvidersFile,
@@ -32,7 +32,7 @@ from orchestration.cli_common import (
     stdout,
     tradepit_home,
 )
-from orchestration.cli_kraken import ThrottleFlag
+from orchestration.cli.kraken import ThrottleFlag
 from orchestration.events import (
     ArenaProgress,
     ArenaProgressEvent,

@@ -28,12 +28,12 @@ from agents.manager import AgentManager
 from agents.providers import ProvidersConfig
 from agents.specs import AgentSpec
 from orchestration.cli import app
-from orchestration.cli_debate import print_transcript, shortened
-from orchestration.cli_trade import EXIT_BUDGET, EXIT_REPLAY_DIFFERS
+from orchestration.cli.debate import print_transcript, shortened
+from orchestration.cli.live_view import LiveView, LlmSpend
+from orchestration.cli.trade import EXIT_BUDGET, EXIT_REPLAY_DIFFERS
+from orchestration.cli.trade_setup import Runnable, runnable_team
 from orchestration.events import ProgressEvent
-from orchestration.live_view import LiveView, LlmSpend
 from orchestration.team import TeamConfig
-from orchestration.trade_setup import Runnable, runnable_team
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.llm_server import CallTool, FakeLlm, Say, Step, fake_llm
 from trading.clock import ReplayClock
@@ -41,7 +41,7 @@ from trading.errors import ConfigError
 from trading.storage import Store
 
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROMPT = [{"tool": "prompt", "detail": "last close 1213.60"}]
 # 28 SPX bars: with a decision on every tenth, the team decides at cycles 0, 10 and 20.
 WINDOW = ["--symbols", "SPX", "--start", "2008-09-02", "--end", "2008-10-09"]

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from agents.manager import load_spec_file
 from orchestration.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 runner = CliRunner()
 
 

@@ -23,7 +23,7 @@ import yaml
 from typer.testing import CliRunner
 
 from orchestration.cli import app
-from orchestration.cli_trade import EXIT_BUDGET
+from orchestration.cli.trade import EXIT_BUDGET
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.kraken_server import FakeKraken, Tape
 from tests.fakes.llm_server import Say, fake_llm

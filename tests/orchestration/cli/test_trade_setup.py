@@ -10,7 +10,7 @@ import pytest
 from agents.gateway import LlmGateway
 from agents.llm_calls import Budget, LlmCallStore
 from agents.providers import ProvidersConfig
-from orchestration import trade_setup
+from orchestration.cli import trade_setup
 from orchestration.debate import Team
 from orchestration.team import TeamConfig
 from trading.data import Catalog

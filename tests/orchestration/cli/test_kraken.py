@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import trading.kraken
-from orchestration.cli_kraken import kraken_app
+from orchestration.cli.kraken import kraken_app
 from tests.fakes.kraken_server import FULL_TRADING, FakeKraken, fake_kraken, make_secret
 
 KEY = "TPKEY/cli+test"

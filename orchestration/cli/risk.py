@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_common import MAX_DRAWDOWN_HELP, model_from_flags, parse_decimal
+from orchestration.cli.common import MAX_DRAWDOWN_HELP, model_from_flags, parse_decimal
 from trading.risk import RiskLimits
 
 MaxPositionWeight = Annotated[

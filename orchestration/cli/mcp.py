@@ -17,7 +17,7 @@ from mcp_server.session_limits import (
     DEFAULT_MAX_SESSIONS_PER_CLIENT,
     SessionLimits,
 )
-from orchestration.cli_common import (
+from orchestration.cli.common import (
     DataFiles,
     JsonFlag,
     catalog,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orchestration.cli_common import (
+from orchestration.cli.common import (
     JsonFlag,
     ProvidersFile,
     clean_errors,

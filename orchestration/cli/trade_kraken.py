@@ -19,8 +19,19 @@ from typing import Final
 
 from agents.gateway import LlmGateway
 from agents.llm_calls import LlmCallStore
-from orchestration.cli_common import fail, note, parse_decimal, stderr
-from orchestration.cli_risk import risk_limits
+from orchestration.cli.common import fail, note, parse_decimal, stderr
+from orchestration.cli.risk import risk_limits
+from orchestration.cli.trade_setup import (
+    BudgetLimits,
+    Prepared,
+    Skipped,
+    gateway_and_team,
+    resolve_providers,
+    resolve_team,
+    run_budget,
+    run_meta,
+    stored_setup,
+)
 from orchestration.debate import Team
 from orchestration.live import (
     DEFAULT_LIMITS,
@@ -33,17 +44,6 @@ from orchestration.live import (
     prepare_kraken_run,
 )
 from orchestration.loop import stored_run
-from orchestration.trade_setup import (
-    BudgetLimits,
-    Prepared,
-    Skipped,
-    gateway_and_team,
-    resolve_providers,
-    resolve_team,
-    run_budget,
-    run_meta,
-    stored_setup,
-)
 from trading.kraken import (
     CandleCache,
     KrakenClient,

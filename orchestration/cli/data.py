@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agents.quant import STRATEGIES, build_quant_agent
-from orchestration.cli_common import (
+from orchestration.cli.common import (
     DataFiles,
     JsonFlag,
     catalog,
@@ -31,7 +31,7 @@ from orchestration.cli_common import (
     stderr,
     stdout,
 )
-from orchestration.cli_risk import (
+from orchestration.cli.risk import (
     DailyLossLimit,
     MaxDrawdown,
     MaxGrossExposure,

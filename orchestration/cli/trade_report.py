@@ -17,10 +17,10 @@ from rich.table import Table
 
 from agents.llm_calls import LlmCall
 from agents.turn_counts import counts_by_member
-from orchestration.cli_common import print_table, stderr, stdout
+from orchestration.cli.common import print_table, stderr, stdout
+from orchestration.cli.trade_setup import Prepared
 from orchestration.loop import LoopResult
 from orchestration.resume import stored_run
-from orchestration.trade_setup import Prepared
 from trading.metrics import benchmark_name
 from trading.storage import Store
 

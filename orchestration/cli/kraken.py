@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_common import JsonFlag, clean_errors, stdout
+from orchestration.cli.common import JsonFlag, clean_errors, stdout
 
 EXIT_CHECK_FAILED = 1
 

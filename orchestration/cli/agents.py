@@ -17,7 +17,7 @@ from rich.text import Text
 from agents.manager import AgentManager, SavedAgent, load_spec_file, revise, validate_spec
 from agents.providers import load_providers
 from agents.specs import TOOL_NAMES, Role
-from orchestration.cli_common import (
+from orchestration.cli.common import (
     JsonFlag,
     ProvidersFile,
     clean_errors,

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestration.cli_common import (
+from orchestration.cli.common import (
     JsonFlag,
     clean_errors,
     fail,
@@ -37,7 +37,7 @@ from orchestration.evolution.store import EvolutionStore
 from trading.clock import LiveClock
 from trading.storage import default_database_url
 
-EXAMPLE = Path(__file__).parent / "evolution" / "example.yaml"
+EXAMPLE = Path(__file__).parents[1] / "evolution" / "example.yaml"
 EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
 
 

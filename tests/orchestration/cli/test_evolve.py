@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.progress import Progress
 from typer.testing import CliRunner
 
-from orchestration import cli_evolve
 from orchestration.cli import app
-from orchestration.cli_evolve import EXAMPLE
+from orchestration.cli import evolve as cli_evolve
+from orchestration.cli.evolve import EXAMPLE
 from orchestration.evolution import engine
 from orchestration.evolution.config import QuantGenome, load_config
 from orchestration.evolution.engine import EvolutionResult

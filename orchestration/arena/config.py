@@ -32,7 +32,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from agents.specs import AgentSpec, Name
-from orchestration.team import TeamConfig
+from orchestration.team.config import TeamConfig
 from trading.closed import Closed
 from trading.costs import CostModel
 from trading.errors import ConfigError

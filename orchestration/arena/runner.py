@@ -44,7 +44,7 @@ from orchestration.arena.market import LoadedSource
 from orchestration.arena.quant_worker import QuantRun, run_quant
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage, Skipped, entrant_run
 from orchestration.events import ArenaProgress, ArenaProgressEvent
-from orchestration.team import Member, TeamConfig
+from orchestration.team.config import Member, TeamConfig
 from trading.clock import Clock, moment_label
 from trading.data import Catalog
 from trading.decision import TradingAgent
@@ -237,7 +237,7 @@ class Arena:
             return _Lane(entrant, repeat, seed, engine, agent, None)
         # agno and litellm load only when an LLM entrant runs: they take seconds to import.
         from agents.llm_agent import LlmAgent
-        from orchestration.debate import build_team
+        from orchestration.team.runtime import build_team
 
         if not plan.specs:  # a team of quant members only: no model to call
             agent = build_team(_named(_team(entrant), name), catalog=self.catalog)

@@ -40,7 +40,7 @@ from orchestration.events import (
     JsonLinesEmitter,
     errors_as_events,
 )
-from orchestration.team import quorum_shortfall
+from orchestration.team.config import quorum_shortfall
 from trading.clock import Clock, LiveClock
 from trading.data import Catalog
 from trading.storage import default_database_url

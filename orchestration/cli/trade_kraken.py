@@ -32,7 +32,6 @@ from orchestration.cli.trade_setup import (
     run_meta,
     stored_setup,
 )
-from orchestration.debate import Team
 from orchestration.live import (
     DEFAULT_LIMITS,
     KrakenMode,
@@ -44,6 +43,7 @@ from orchestration.live import (
     prepare_kraken_run,
 )
 from orchestration.loop import stored_run
+from orchestration.team.runtime import Team
 from trading.kraken import (
     CandleCache,
     KrakenClient,

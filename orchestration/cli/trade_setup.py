@@ -25,9 +25,9 @@ from agents.llm_calls import Budget, LlmCall, LlmCallStore
 from agents.manager import AgentManager
 from agents.providers import ProvidersConfig, load_providers
 from agents.specs import AgentSpec
-from orchestration.debate import Team, build_team
 from orchestration.loop import LoopResult, TradingLoop
-from orchestration.team import Member, TeamConfig, explain, load_team, quorum_shortfall
+from orchestration.team.config import Member, TeamConfig, explain, load_team, quorum_shortfall
+from orchestration.team.runtime import Team, build_team
 from trading.clock import LiveClock
 from trading.data import Catalog
 from trading.errors import ConfigError

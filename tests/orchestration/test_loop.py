@@ -24,11 +24,11 @@ import pytest
 from sqlalchemy import delete, insert, update
 
 from agents.quant import build_quant_agent
-from orchestration.debate import Team, build_team
 from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent, ResultEvent
 from orchestration.loop import OnceOnly, TradingLoop, stop_on_signals
 from orchestration.resume import ResumeError, check_fills
-from orchestration.team import TeamConfig
+from orchestration.team.config import TeamConfig
+from orchestration.team.runtime import Team, build_team
 from tests.helpers import catalog_of, daily_series
 from tests.orchestration import crash_run
 from trading.clock import LiveClock, ReplayClock

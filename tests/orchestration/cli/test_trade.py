@@ -33,7 +33,7 @@ from orchestration.cli.live_view import LiveView, LlmSpend
 from orchestration.cli.trade import EXIT_BUDGET, EXIT_REPLAY_DIFFERS
 from orchestration.cli.trade_setup import Runnable, runnable_team
 from orchestration.events import ProgressEvent
-from orchestration.team import TeamConfig
+from orchestration.team.config import TeamConfig
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.llm_server import CallTool, FakeLlm, Say, Step, fake_llm
 from trading.clock import ReplayClock

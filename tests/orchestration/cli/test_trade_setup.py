@@ -11,8 +11,8 @@ from agents.gateway import LlmGateway
 from agents.llm_calls import Budget, LlmCallStore
 from agents.providers import ProvidersConfig
 from orchestration.cli import trade_setup
-from orchestration.debate import Team
-from orchestration.team import TeamConfig
+from orchestration.team.config import TeamConfig
+from orchestration.team.runtime import Team
 from trading.data import Catalog
 from trading.errors import ConfigError
 

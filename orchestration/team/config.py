@@ -27,8 +27,8 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from agents.specs import AgentSpec, Name
-from orchestration.coordinator import CoordinatorConfig
-from orchestration.track_record import TrackRecordConfig
+from orchestration.team.coordinator import CoordinatorConfig
+from orchestration.team.track_record import TrackRecordConfig
 from trading.closed import Closed
 from trading.errors import ConfigError
 from trading.strategies import STRATEGIES

@@ -46,7 +46,7 @@ from typing import Literal, Protocol
 from pydantic import Field
 
 from agents.specs import Abstention, Thesis
-from orchestration.track_record import NEUTRAL_WEIGHT, CoordinationError, TrackRecord
+from orchestration.team.track_record import NEUTRAL_WEIGHT, CoordinationError, TrackRecord
 from trading.closed import Closed
 from trading.decision import Decision
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.specs import Thesis
-from orchestration.track_record import (
+from orchestration.team.track_record import (
     CoordinationError,
     TrackRecord,
     TrackRecordConfig,

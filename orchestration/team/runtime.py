@@ -27,15 +27,15 @@ from agents.llm_agent import LlmAgent, Turn, build_models, usable_models
 from agents.providers import ProvidersConfig
 from agents.specs import Abstention, AgentSpec, Evidence, Thesis
 from agents.turn_counts import TurnCounts
-from orchestration.coordinator import (
+from orchestration.team.config import Step, StepKind, TeamConfig, order
+from orchestration.team.coordinator import (
     Ballot,
     CoordinatedDecision,
     coordinate,
     record_ballots,
     to_decision,
 )
-from orchestration.team import Step, StepKind, TeamConfig, order
-from orchestration.track_record import TrackRecord, closes_from_view
+from orchestration.team.track_record import TrackRecord, closes_from_view
 from trading.data import Catalog
 from trading.decision import Decision, Snapshot
 from trading.errors import ConfigError, FatalError

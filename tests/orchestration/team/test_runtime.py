@@ -15,8 +15,8 @@ import pytest
 
 from agents.gateway import LlmGateway, RetryPolicy
 from agents.llm_calls import Budget, BudgetExceeded, LlmCallStore
-from orchestration.debate import Team, build_team
-from orchestration.team import TeamConfig, load_team, quorum_shortfall
+from orchestration.team.config import TeamConfig, load_team, quorum_shortfall
+from orchestration.team.runtime import Team, build_team
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.llm_server import FakeLlm, Say, Step, fake_llm
 from trading.clock import ReplayClock
@@ -332,7 +332,7 @@ def test_a_custom_graph_runs_independent_steps_in_the_same_wave() -> None:
             ],
         }
     )
-    from orchestration.team import order
+    from orchestration.team.config import order
 
     assert [[s.name for s in wave] for wave in order(config.graph())] == [
         ["trend", "speed"],

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.specs import Abstention, Thesis
-from orchestration.coordinator import (
+from orchestration.team.coordinator import (
     Ballot,
     CoordinatedDecision,
     CoordinatorConfig,
@@ -21,7 +21,7 @@ from orchestration.coordinator import (
     to_decision,
     weight_to_decimal,
 )
-from orchestration.track_record import CoordinationError, TrackRecord
+from orchestration.team.track_record import CoordinationError, TrackRecord
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 

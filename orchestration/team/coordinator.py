@@ -46,7 +46,8 @@ from typing import Literal, Protocol
 from pydantic import Field
 
 from agents.specs import Abstention, Thesis
-from orchestration.team.track_record import NEUTRAL_WEIGHT, CoordinationError, TrackRecord
+from orchestration.team.errors import CoordinationError
+from orchestration.team.track_record import NEUTRAL_WEIGHT, TrackRecord
 from trading.closed import Closed
 from trading.decision import Decision
 

@@ -43,18 +43,14 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, Field, ValidationError
 
 from agents.specs import Thesis
+from orchestration.team.errors import CoordinationError
 from trading.closed import Closed
 from trading.data import PointInTimeView
-from trading.errors import FatalError
 
 # The time a close became known (its bar's close_time) and the close, oldest first.
 CloseHistory = Sequence[tuple[datetime, float]]
 
 NEUTRAL_WEIGHT = 1.0
-
-
-class CoordinationError(FatalError):
-    """The coordinator or a track record was used in a way that cannot be right."""
 
 
 class TrackRecordConfig(Closed):

@@ -21,7 +21,8 @@ from orchestration.team.coordinator import (
     to_decision,
     weight_to_decimal,
 )
-from orchestration.team.track_record import CoordinationError, TrackRecord
+from orchestration.team.errors import CoordinationError
+from orchestration.team.track_record import TrackRecord
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 

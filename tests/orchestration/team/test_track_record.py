@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.specs import Thesis
+from orchestration.team.errors import CoordinationError
 from orchestration.team.track_record import (
-    CoordinationError,
     TrackRecord,
     TrackRecordConfig,
     closes_from_view,

@@ -68,7 +68,7 @@ from orchestration.cli.trade_setup import (
     stored_setup,
 )
 from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent
-from orchestration.live import KrakenMode
+from orchestration.live.kraken import KrakenMode
 from orchestration.loop import LoopResult, TradingLoop, stop_on_signals, stored_run
 from trading.clock import LiveClock
 from trading.costs import CostModel

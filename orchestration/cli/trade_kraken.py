@@ -1,5 +1,5 @@
 """`tradepit trade --source kraken`: a team trades live Kraken pairs through the durable loop
-(`orchestration.live`), on paper at Kraken's book by default, with validate-only orders
+(`orchestration.live.kraken`), on paper at Kraken's book by default, with validate-only orders
 (`--validate`) or with real ones (`--live`, and both keys in the environment).
 
 The mode is settled before any database is opened, because it picks the database: paper runs
@@ -32,7 +32,7 @@ from orchestration.cli.trade_setup import (
     run_meta,
     stored_setup,
 )
-from orchestration.live import (
+from orchestration.live.kraken import (
     DEFAULT_LIMITS,
     KrakenMode,
     KrakenRun,

@@ -1,7 +1,7 @@
 """Trading on live Kraken data: a cycle source that waits for time to pass, and the entry points
 behind `tradepit trade --source kraken`.
 
-`LiveSource` (in `orchestration.live_source`) gives a cycle every `every_s` seconds, or on each
+`LiveSource` (in `orchestration.live.source`) gives a cycle every `every_s` seconds, or on each
 new closed bar of a timeframe, waiting on an injected clock and sleep. A cycle's bars are the
 newest candle of each symbol that has closed by the clock and that Kraken has committed: a
 forming candle never enters a snapshot. A resume asks for the committed cycles again; they
@@ -40,7 +40,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal, cast
 
 from orchestration.events import EventSink
-from orchestration.live_source import LiveSource, PastCycle, Sleep, past_cycles
+from orchestration.live.source import LiveSource, PastCycle, Sleep, past_cycles
 from orchestration.loop import (
     LoopResult,
     StartUp,

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from agents.quant import build_quant_agent
 from orchestration.events import LoopEvent, ProgressEvent, ResultEvent
-from orchestration.live import (
+from orchestration.live.kraken import (
     is_kraken_run,
     kraken_mode,
     prepare_kraken_run,

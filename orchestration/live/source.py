@@ -1,5 +1,6 @@
 """The live cycle source: a cycle every N seconds, or on each new closed bar of a timeframe,
-waiting on an injected clock and sleep, on Kraken's closed candles (see `orchestration.live`).
+waiting on an injected clock and sleep, on Kraken's closed candles (see
+`orchestration.live.kraken`).
 """
 
 from __future__ import annotations

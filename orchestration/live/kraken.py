@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -51,10 +50,9 @@ from orchestration.loop import (
 from trading.clock import Clock, LiveClock
 from trading.data import Catalog
 from trading.decision import TradingAgent
-from trading.domain import ZERO, OrderEvent, OrderFilled, Side
+from trading.domain import OrderEvent
 from trading.errors import ConfigError
 from trading.kraken import (
-    Booked,
     BookPaperExecutor,
     CandleCache,
     KrakenClient,
@@ -63,12 +61,12 @@ from trading.kraken import (
     KrakenMarketData,
     OrderJournal,
     Pair,
-    ReconcileError,
     base_url_from_env,
     kraken_catalog,
     kraken_costs,
     timeframe_seconds,
 )
+from trading.kraken.bookkeeping import preflight, reconcile_on_resume
 from trading.replay import (
     CycleEngine,
     CycleExecutor,
@@ -80,7 +78,6 @@ from trading.risk import RiskLimits
 from trading.storage import Store
 
 __all__ = [
-    "BALANCE_TOLERANCE",
     "DEFAULT_LIMITS",
     "KrakenMode",
     "KrakenPorts",
@@ -89,7 +86,6 @@ __all__ = [
     "LiveSource",
     "PastCycle",
     "Sleep",
-    "expected_balances",
     "is_kraken_run",
     "kraken_mode",
     "past_cycles",
@@ -107,9 +103,6 @@ _log = logging.getLogger(__name__)
 DEFAULT_LIMITS: Final = RiskLimits(
     max_position_weight=Decimal("0.95"), max_gross_exposure=Decimal("0.95")
 )
-# Kraken books USD to 4 places: each fill may round the balance by up to one unit of the last,
-# so a resume allows this much per fill of the run (and once more for the display).
-BALANCE_TOLERANCE: Final = Decimal("0.0001")
 
 
 def kraken_mode(
@@ -452,22 +445,12 @@ def _preflight(
     run_id: str,
     cash: Decimal,
 ) -> KrakenRunSettings:
-    """Before a new run: no other run's order still working, Kraken and the journal agree,
-    and a live run's cash is there. Returns the settings with the starting balances."""
-    executor = KrakenExecutor(
-        kraken.client, kraken.journal, kraken.clock, live=settings.mode == "live"
-    )
-    _refuse_others(executor, _owner(run_id, settings.symbols))
-    report = executor.reconcile()
-    assets = {a for p in pairs for a in (p.base, p.quote)}
-    balances = {a: report.balances.get(a, ZERO) for a in sorted(assets)}
-    quote = pairs[0].quote
-    if settings.mode == "live" and balances[quote] < cash:
-        raise ReconcileError(
-            f"Kraken reconcile: {quote}: Kraken holds {balances[quote]}, less than the run's "
-            f"cash {cash}; lower the cash or fund the account"
-        )
-    if settings.mode != "live":
+    """Before a new run (`bookkeeping.preflight`). Returns the settings with the starting
+    balances, live."""
+    live = settings.mode == "live"
+    executor = KrakenExecutor(kraken.client, kraken.journal, kraken.clock, live=live)
+    balances = preflight(executor, pairs, run_id, settings.symbols, cash, live=live)
+    if not live:
         return settings
     return replace(settings, start_balances=balances)
 
@@ -481,75 +464,17 @@ def _reconcile_on_resume(
             raise ConfigError(f"a {settings.mode} Kraken run needs its KrakenExecutor")
         # Fills found now belong to the next cycle: stamp them after the last committed one.
         engine.clock.advance_to(max(engine.clock.now(), kraken.clock.now()))
-        owns = _owner(engine.run_id, settings.symbols)
-        _refuse_others(executor, owns)
-        # First what a crashed process polled but never stored, then what happened since.
-        found = executor.unbooked(_booked(store, engine.run_id), owns)
-        found += executor.poll()
-        expected, tolerance = None, BALANCE_TOLERANCE
-        if settings.mode == "live":
-            stored = [
-                (f.symbol, Side(f.side), f.quantity, f.price, f.fee)
-                for f in store.fills(engine.run_id)
-            ]
-            polled = [
-                (f.symbol, f.side, f.quantity, f.price, f.fee)
-                for f in found
-                if isinstance(f, OrderFilled)
-            ]
-            expected = expected_balances(settings.start_balances, pairs, [*stored, *polled])
-            tolerance *= 1 + len(stored) + len(polled)
-        report = executor.reconcile(expected, tolerance)
-        return [*found, *report.events]
+        live = settings.mode == "live"
+        return reconcile_on_resume(
+            executor,
+            store,
+            engine.run_id,
+            settings.symbols,
+            pairs,
+            start_balances=settings.start_balances if live else None,
+        )
 
     return start_up
-
-
-def expected_balances(
-    start: Mapping[str, Decimal],
-    pairs: Sequence[Pair],
-    fills: Iterable[tuple[str, Side, Decimal, Decimal, Decimal]],
-) -> dict[str, Decimal]:
-    """What Kraken should hold of the pairs' assets: the start plus every (symbol, side,
-    quantity, price, fee) fill, fees paid in the quote currency as Kraken charges them."""
-    by_symbol = {p.symbol: p for p in pairs}
-    expected = {a: start.get(a, ZERO) for p in pairs for a in (p.base, p.quote)}
-    for symbol, side, quantity, price, fee in fills:
-        pair = by_symbol[symbol]
-        expected[pair.base] += side.sign * quantity
-        expected[pair.quote] -= side.sign * quantity * price + fee
-    return expected
-
-
-def _booked(store: Store, run_id: str) -> dict[str, Booked]:
-    booked: dict[str, Booked] = {}
-    for f in store.fills(run_id):
-        held = booked.get(f.order_id, Booked())
-        booked[f.order_id] = Booked(
-            held.quantity + f.quantity, held.notional + f.quantity * f.price, held.fee + f.fee
-        )
-    return booked
-
-
-def _owner(run_id: str, symbols: Sequence[str]) -> Callable[[str], bool]:
-    """Whether an order id is one of the run's keys, `order_key(run_id, cycle, symbol)`; a
-    plain prefix test would claim run "a-1"'s orders for run "a"."""
-    pattern = re.compile(rf"{re.escape(run_id)}-\d+-(?P<symbol>.+)")
-
-    def owns(order_id: str) -> bool:
-        found = pattern.fullmatch(order_id)
-        return found is not None and found["symbol"] in symbols
-
-    return owns
-
-
-def _refuse_others(executor: KrakenExecutor, owns: Callable[[str], bool]) -> None:
-    others = sorted(o.id for o in executor.open_orders() if not owns(o.id))
-    if others:
-        raise ReconcileError(
-            f"Kraken reconcile: orders of another run are still working: {', '.join(others)}; "
-            "resume that run, or cancel them at Kraken, before trading"
-        )
 
 
 def _signals(loop: TradingLoop, enabled: bool) -> AbstractContextManager[None]:

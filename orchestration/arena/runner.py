@@ -33,9 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from agents.availability import Availability, availability
 from agents.gateway import LlmGateway
 from agents.llm_calls import Budget, LlmCallStore
-from agents.providers import Availability, ModelRef, ProvidersConfig, availability
+from agents.providers import ModelRef, ProvidersConfig
 from agents.quant import build_quant_agent
 from agents.specs import AgentSpec
 from agents.wire import close_model_clients

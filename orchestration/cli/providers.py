@@ -30,7 +30,8 @@ providers_app = typer.Typer(
 @clean_errors
 def providers_list(providers: ProvidersFile = None, as_json: JsonFlag = False) -> None:
     """Each provider, its models with prices and cut-offs, and whether it is usable here."""
-    from agents.providers import availability, load_providers
+    from agents.availability import availability
+    from agents.providers import load_providers
 
     config = load_providers(providers)
     statuses = {name: availability(provider) for name, provider in config.providers.items()}
@@ -82,7 +83,8 @@ def providers_check(
     as_json: JsonFlag = False,
 ) -> None:
     """Make one tiny real call (a few tokens) to prove a provider's key, URL and model work."""
-    from agents.providers import ProviderError, check_model, load_providers
+    from agents.availability import check_model
+    from agents.providers import ProviderError, load_providers
 
     config = load_providers(providers)
     if ":" not in name and name not in config.aliases:

@@ -51,10 +51,10 @@ from trading.data import Catalog
 from trading.decision import TradingAgent
 from trading.domain import Instrument, Order, OrderEvent, OrderFilled
 from trading.errors import ConfigError
+from trading.executor import ExecutorFactory
 from trading.replay import (
     CycleEngine,
     DecisionLog,
-    ExecutorFactory,
     ReplayBars,
     ReplayConfig,
     ReplayResult,

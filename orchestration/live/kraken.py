@@ -52,6 +52,7 @@ from trading.data import Catalog
 from trading.decision import TradingAgent
 from trading.domain import OrderEvent
 from trading.errors import ConfigError
+from trading.executor import CycleExecutor, EnginePorts, ExecutorFactory
 from trading.kraken import (
     BookPaperExecutor,
     CandleCache,
@@ -67,13 +68,7 @@ from trading.kraken import (
     timeframe_seconds,
 )
 from trading.kraken.bookkeeping import preflight, reconcile_on_resume
-from trading.replay import (
-    CycleEngine,
-    CycleExecutor,
-    EnginePorts,
-    ExecutorFactory,
-    ReplayConfig,
-)
+from trading.replay import CycleEngine, ReplayConfig
 from trading.risk import RiskLimits
 from trading.storage import Store
 

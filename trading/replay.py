@@ -33,6 +33,7 @@ from trading.decision import Decision, Snapshot, TradingAgent
 from trading.domain import ZERO, Bar, Instrument, Order, OrderEvent, OrderFilled, OrderType
 from trading.errors import ConfigError
 from trading.executor import CycleExecutor, EnginePorts, ExecutorFactory
+from trading.ids import OrderId
 from trading.ledger import Ledger, Portfolio, RoundTrip
 from trading.metrics import (
     ClosedTrade,
@@ -415,7 +416,7 @@ def _execute(
             continue
         proposal = review.proposal
         order = Order(
-            id=order_key(run_id, cycle, proposal.symbol),
+            id=str(OrderId(run_id, cycle, proposal.symbol)),
             symbol=proposal.symbol,
             side=proposal.side,
             quantity=review.quantity,
@@ -425,12 +426,6 @@ def _execute(
         )
         events.extend(submit(order))
     return tuple(reviews), events
-
-
-def order_key(run_id: str, cycle: int, symbol: str) -> str:
-    """The order id and idempotency key: (run, cycle, symbol) names the order, so a resumed
-    run (or an exchange deduplicating client order ids) can never take it twice."""
-    return f"{run_id}-{cycle}-{symbol}"
 
 
 def _window(config: ReplayConfig, joined_by: str) -> str:

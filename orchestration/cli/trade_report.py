@@ -21,6 +21,7 @@ from orchestration.cli.common import print_table, stderr, stdout
 from orchestration.cli.trade_setup import Prepared
 from orchestration.loop import LoopResult
 from orchestration.resume import stored_run
+from trading.ids import OrderId
 from trading.metrics import benchmark_name
 from trading.storage import Store
 
@@ -265,12 +266,14 @@ def replay_differences(store: Store, original: str, replay: str) -> list[str]:
 
 
 def _comparable(ledger: Mapping[str, Any], run_id: str) -> dict[str, Any]:
-    """A ledger snapshot without its run's name: order ids begin with the run id."""
+    """A ledger snapshot without its run's name, which its order ids (`OrderId`) hold."""
     orders = ledger.get("open_orders") or {}
-    return {
-        **ledger,
-        "open_orders": {key.removeprefix(f"{run_id}-"): q for key, q in orders.items()},
-    }
+    return {**ledger, "open_orders": {_unnamed(key, run_id): q for key, q in orders.items()}}
+
+
+def _unnamed(order_id: str, run_id: str) -> str:
+    key = OrderId.parse(order_id, run_id)
+    return order_id if key is None else f"{key.cycle}-{key.symbol}"
 
 
 def _member_name(member: Mapping[str, Any]) -> str:

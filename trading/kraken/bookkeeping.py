@@ -12,12 +12,12 @@ Any difference stops the run with `ReconcileError`, naming it, before an order l
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Final
 
 from trading.domain import ZERO, OrderEvent, OrderFilled, Side
+from trading.ids import OrderId
 from trading.kraken.client import Pair
 from trading.kraken.errors import ReconcileError
 from trading.kraken.executor import Booked, KrakenExecutor
@@ -123,13 +123,11 @@ def booked(store: Store, run_id: str) -> dict[str, Booked]:
 
 
 def run_owns(run_id: str, symbols: Sequence[str]) -> Callable[[str], bool]:
-    """Whether an order id is one of the run's keys, `order_key(run_id, cycle, symbol)`; a
-    plain prefix test would claim run "a-1"'s orders for run "a"."""
-    pattern = re.compile(rf"{re.escape(run_id)}-\d+-(?P<symbol>.+)")
+    """Whether an order id is one of the run's keys (`OrderId`) on one of its symbols."""
 
     def owns(order_id: str) -> bool:
-        found = pattern.fullmatch(order_id)
-        return found is not None and found["symbol"] in symbols
+        key = OrderId.parse(order_id, run_id)
+        return key is not None and key.symbol in symbols
 
     return owns
 

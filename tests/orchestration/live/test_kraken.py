@@ -32,6 +32,7 @@ from tests.trading.kraken.conftest import API_KEY, NOW, SECRET, at
 from trading.decision import Decision, Snapshot
 from trading.domain import Bar
 from trading.errors import ConfigError
+from trading.ids import OrderId
 from trading.kraken import (
     CandleCache,
     KrakenClient,
@@ -41,7 +42,6 @@ from trading.kraken import (
     RetryPolicy,
     client_order_id,
 )
-from trading.replay import order_key
 from trading.storage import FillRecord, Store
 
 HOUR = 3600
@@ -156,7 +156,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 def key(run: str, cycle: int) -> str:
-    return client_order_id(order_key(run, cycle, BTC))
+    return client_order_id(str(OrderId(run, cycle, BTC)))
 
 
 def assert_booked_as_kraken_filled(fill: FillRecord, order: dict[str, Any]) -> None:
@@ -448,7 +448,7 @@ async def test_a_restart_after_a_crash_does_not_send_an_order_twice(world: World
     assert is_kraken_run(store, "live")
     assert len(world.kraken.calls("AddOrder")) == 1
     [fill] = store.fills("live")  # found by the start-up reconcile, committed with cycle 0
-    assert fill.order_id == order_key("live", 0, BTC)
+    assert fill.order_id == str(OrderId("live", 0, BTC))
     assert store.cycles("live")[0].ledger["positions"][BTC]["quantity"] == str(fill.quantity)
 
     # Resumed once more, the run is rebuilt from its stored fills, matching every cycle.

@@ -52,7 +52,9 @@ from trading.closed import Closed
 from trading.decision import Decision
 
 Action = Literal["buy", "sell", "hold"]
-Side = Literal[-1, 0, 1]
+# The direction a ballot takes: 1 long, 0 flat, -1 short. Not `trading.domain.Side`, an
+# order's buy or sell: a ballot may take none.
+Direction = Literal[-1, 0, 1]
 # Target weights reach the domain as Decimal with this many places: a millionth of equity.
 WEIGHT_PLACES = Decimal("0.000001")
 
@@ -92,7 +94,7 @@ class Vote(Closed):
     confidence: float
     stated_target: float = Field(description="The target_weight the thesis gave.")
     target: float = Field(description="The target it counted for (the current one for hold).")
-    side: Side
+    side: Direction
     track_weight: float
     weight: float = Field(description="confidence x track_weight.")
     share: float = Field(description="weight / all weights, 0..1.")
@@ -307,7 +309,7 @@ def _vote(
     )
 
 
-def _side(weight: float, flat_band: float) -> Side:
+def _side(weight: float, flat_band: float) -> Direction:
     if abs(weight) <= flat_band:
         return 0
     return 1 if weight > 0 else -1

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from trading.closed import Closed
+from trading.config_files import field_of, problem, read_yaml
 from trading.errors import ConfigError, RetryableError
 
 PROVIDERS_ENV = "TRADEPIT_PROVIDERS"
@@ -162,24 +162,16 @@ def default_path() -> Path:
 
 def load_providers(path: Path | None = None) -> ProvidersConfig:
     path = path or default_path()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror}); set {PROVIDERS_ENV}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    raw = read_yaml(path, fix=f"set {PROVIDERS_ENV}")
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: expected a mapping with 'providers', got {type(raw).__name__}")
     try:
         return ProvidersConfig.model_validate(raw)
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            field = ".".join(str(p) for p in item["loc"])
-            problem = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "extra_forbidden":
-                problem = "unknown field; remove it or check its spelling"
-            problems.append(f"{field}: {problem} (got {item.get('input')!r})")
+        problems = [
+            f"{field_of(item['loc'])}: {problem(item)} (got {item.get('input')!r})"
+            for item in error.errors()
+        ]
         raise ConfigError(f"{path}: " + "; ".join(problems)) from None
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None

@@ -23,13 +23,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from agents.specs import AgentSpec, Name
 from orchestration.team.coordinator import CoordinatorConfig
 from orchestration.team.track_record import TrackRecordConfig
 from trading.closed import Closed
+from trading.config_files import field_of, problem, read_yaml
 from trading.errors import ConfigError
 from trading.strategies import STRATEGIES
 
@@ -212,12 +212,7 @@ def quorum_shortfall(config: TeamConfig) -> str | None:
 
 def load_team(path: Path) -> TeamConfig:
     """A team file; errors name the file, the field and the problem."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the team file ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    raw = read_yaml(path, "the team file")
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: a team file is a mapping with name and members")
     try:
@@ -231,13 +226,10 @@ def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
     problems = []
     for item in error.errors():
         loc = list(item["loc"])
-        where = ".".join(str(p) for p in loc) or "team"
+        where = field_of(loc) or "team"
         if len(loc) >= 2 and loc[0] == "members" and isinstance(loc[1], int):
-            where = f"member {_member_label(raw, loc[1])}: " + ".".join(str(p) for p in loc[2:])
-        problem = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            problem = "unknown field; remove it or check its spelling"
-        problems.append(f"{where.rstrip(': ')}: {problem}")
+            where = f"member {_member_label(raw, loc[1])}: " + field_of(loc[2:])
+        problems.append(f"{where.rstrip(': ')}: {problem(item)}")
     return "; ".join(problems)
 
 

@@ -1,5 +1,16 @@
 """Agents: anything that turns a point-in-time snapshot into target positions: quant baselines
-and LLM agents behind the same interface."""
+and LLM agents behind the same interface.
+
+    specs       the agent spec (the evolvable genome) and the typed thesis
+    quant       quant baseline agents
+    llm_agent   an LLM agent on agno: tools, re-asks, abstains
+    manager     saved agents (`tradepit agents ...`)
+    providers   providers.yaml, typed; availability: whether a provider is usable here, and a
+                real check call
+    gateway     the one door for every model call (cache, budget, cost log, retries), over the
+                wires (wire, anthropic_format); llm_calls, usage, turn_counts: its records
+    prompts     the roles' prompts
+"""
 
 import os
 

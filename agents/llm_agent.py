@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from agents.availability import availability
 from agents.gateway import LlmGateway, LlmUnavailable, ModelClient, TurnLimitReached, TurnLimits
 from agents.prompts import instructions, reask, thesis_request
-from agents.providers import ModelRef, ProvidersConfig, availability
+from agents.providers import ModelRef, ProvidersConfig
 from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Thesis
 from agents.turn_counts import TurnCounts
 from tools.context import ToolContext

@@ -36,6 +36,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from agents.providers import ProvidersConfig
 from agents.specs import AgentSpec
 from trading.clock import Clock
+from trading.config_files import field_of, problem, read_yaml
 from trading.errors import ConfigError
 from trading.storage import UtcDateTime
 
@@ -75,16 +76,13 @@ def describe(error: ValidationError) -> str:
     """Pydantic's errors as `field: problem (got value)`, the way providers.yaml reports them."""
     problems = []
     for item in error.errors():
-        field = ".".join(str(p) for p in item["loc"])
-        problem = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            problem = "unknown field; remove it or check its spelling"
+        field, said = field_of(item["loc"]), problem(item)
         if not field:  # a check of the whole spec: its input is the spec, too long to quote
-            problems.append(problem)
+            problems.append(said)
         elif item["type"] == "missing":  # its input is the enclosing mapping: no use either
-            problems.append(f"{field}: {problem}")
+            problems.append(f"{field}: {said}")
         else:
-            problems.append(f"{field}: {problem} (got {item.get('input')!r})")
+            problems.append(f"{field}: {said} (got {item.get('input')!r})")
     return "; ".join(problems)
 
 
@@ -102,12 +100,7 @@ def load_spec_file(path: Path, name: str | None = None) -> AgentSpec:
     `name`, when given, is the agent's name: the file may leave `name` out, and if it has one,
     the two must agree.
     """
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the agent file ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    raw = read_yaml(path, "the agent file")
     if not isinstance(raw, Mapping):
         raise ConfigError(
             f"{path}: an agent file is a mapping with name, role and model, "

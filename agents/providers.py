@@ -7,9 +7,7 @@ A provider names its wire protocol, base URL and the environment variable holdin
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -18,11 +16,10 @@ from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from trading.closed import Closed
+from trading.config_files import field_of, problem, read_yaml
 from trading.errors import ConfigError, RetryableError
 
 PROVIDERS_ENV = "TRADEPIT_PROVIDERS"
@@ -165,98 +162,16 @@ def default_path() -> Path:
 
 def load_providers(path: Path | None = None) -> ProvidersConfig:
     path = path or default_path()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror}); set {PROVIDERS_ENV}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    raw = read_yaml(path, fix=f"set {PROVIDERS_ENV}")
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: expected a mapping with 'providers', got {type(raw).__name__}")
     try:
         return ProvidersConfig.model_validate(raw)
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            field = ".".join(str(p) for p in item["loc"])
-            problem = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "extra_forbidden":
-                problem = "unknown field; remove it or check its spelling"
-            problems.append(f"{field}: {problem} (got {item.get('input')!r})")
+        problems = [
+            f"{field_of(item['loc'])}: {problem(item)} (got {item.get('input')!r})"
+            for item in error.errors()
+        ]
         raise ConfigError(f"{path}: " + "; ".join(problems)) from None
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class Availability:
-    usable: bool
-    reason: str
-
-
-def availability(provider: Provider, timeout: float = 0.5) -> Availability:
-    """Whether this machine can use the provider: its key is set, or its local server answers.
-    Says which variable or server would enable it when it cannot."""
-    if provider.local:
-        try:
-            httpx.get(provider.base_url, timeout=timeout)
-        except httpx.HTTPError:
-            return Availability(False, f"no server answering at {provider.base_url}")
-        return Availability(True, f"server answering at {provider.base_url}")
-    if provider.api_key():
-        return Availability(True, f"key in ${provider.api_key_env}")
-    return Availability(False, f"set ${provider.api_key_env} to enable it")
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    reference: str
-    reply: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: Decimal
-    latency_s: float
-
-
-def check_model(ref: ModelRef, timeout: float = 30.0) -> CheckResult:
-    """One tiny real call (a few tokens) to prove the key, URL and model work."""
-    if ref.provider.key_required and not ref.provider.local and not ref.provider.api_key():
-        raise ConfigError(
-            f"{ref.provider_name}: ${ref.provider.api_key_env} is not set; export it to check"
-        )
-    from agents.usage import token_counts
-    from agents.wire import failure_text  # agents.wire imports this module
-
-    started = time.perf_counter()
-    try:
-        # The wire's async call inside asyncio.run, which also closes the clients it opened.
-        payload = asyncio.run(_check_call(ref, timeout))
-        prompt, completion = token_counts(payload)
-    except Exception as error:  # each wire maps its provider's failures to its own types
-        raise ProviderError(
-            f"{ref.reference}: the check call failed: {failure_text(error, ref)}"
-        ) from None
-    latency = time.perf_counter() - started
-    choices = payload.get("choices") or [{}]
-    return CheckResult(
-        reference=ref.reference,
-        reply=str((choices[0].get("message") or {}).get("content") or "").strip(),
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        cost_usd=ref.info.cost(prompt, completion),
-        latency_s=latency,
-    )
-
-
-async def _check_call(ref: ModelRef, seconds: float) -> Any:
-    from agents.wire import close_model_clients, wire_for  # agents.wire imports this module
-
-    request = {
-        "messages": [{"role": "user", "content": "Reply with the single word OK."}],
-        "max_tokens": 5,
-        "temperature": 0,
-    }
-    try:
-        return await wire_for(ref).send(ref, request, seconds)
-    finally:
-        await close_model_clients()

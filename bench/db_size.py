@@ -22,9 +22,9 @@ from typing import Any
 
 from sqlalchemy import event, text
 
-from orchestration.debate import build_team
 from orchestration.loop import TradingLoop
-from orchestration.team import TeamConfig, load_team
+from orchestration.team.config import TeamConfig, load_team
+from orchestration.team.runtime import build_team
 from trading.data import Catalog
 from trading.replay import ReplayConfig
 from trading.storage import Store

@@ -20,8 +20,8 @@ holder's name, and one whose lease was taken over stops before its next commit.
 commit, then the loop returns with status "stopped"; `resume` continues it later.
 
 Cycles come from a `CycleSource`: replayed bars by default, or a live one
-(`orchestration.live.LiveSource`: every N seconds or on each new bar, waiting on an injected
-clock and sleep). Orders go to the engine's paper executor unless `start`/`resume` get an
+(`orchestration.live.source.LiveSource`: every N seconds or on each new bar, waiting on an
+injected clock and sleep). Orders go to the engine's paper executor unless `start`/`resume` get an
 `ExecutorFactory` (paper fills on a live book, or an exchange). Such a run is rebuilt on
 resume from its stored fills (`orchestration.recorded`), since a live book cannot fill the
 past again, and then trades on through the factory's executor. A `start_up` hook runs before
@@ -51,10 +51,10 @@ from trading.data import Catalog
 from trading.decision import TradingAgent
 from trading.domain import Instrument, Order, OrderEvent, OrderFilled
 from trading.errors import ConfigError
+from trading.executor import ExecutorFactory
 from trading.replay import (
     CycleEngine,
     DecisionLog,
-    ExecutorFactory,
     ReplayBars,
     ReplayConfig,
     ReplayResult,

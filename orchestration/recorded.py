@@ -30,8 +30,8 @@ from trading.domain import (
     OrderSubmitted,
     Side,
 )
+from trading.executor import EnginePorts, ExecutorFactory
 from trading.ledger import Ledger, book_fill
-from trading.replay import EnginePorts, ExecutorFactory
 from trading.storage import Store
 
 _Due = Callable[[OrderFilled], bool]

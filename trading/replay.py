@@ -18,7 +18,7 @@ the record of those) and a rebuild cannot replay its fills from bars.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -27,12 +27,13 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from trading.clock import Clock, ReplayClock
-from trading.costs import CostModel
+from trading.clock import ReplayClock
 from trading.data import EARLIEST, BarSeries, Catalog, PointInTimeView
 from trading.decision import Decision, Snapshot, TradingAgent
 from trading.domain import ZERO, Bar, Instrument, Order, OrderEvent, OrderFilled, OrderType
 from trading.errors import ConfigError
+from trading.executor import CycleExecutor, EnginePorts, ExecutorFactory
+from trading.ids import OrderId
 from trading.ledger import Ledger, Portfolio, RoundTrip
 from trading.metrics import (
     ClosedTrade,
@@ -144,39 +145,6 @@ class ReplayBars:
     def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
         """Equal-weight buy and hold of the symbols over the same bars as the equity."""
         return _benchmark([self.series[s] for s in self.config.symbols], equity)
-
-
-class CycleExecutor(Protocol):
-    """What a cycle needs of an executor: the port (`trading.executor.Executor`), the orders it
-    has seen by id, and `process_bars`, called with the bars a tick closes (fill what they
-    allow, or catch up with an exchange on their symbols). `PaperExecutor` is one."""
-
-    @property
-    def orders(self) -> Mapping[str, Order]: ...
-
-    def submit(self, order: Order) -> list[OrderEvent]: ...
-
-    def cancel(self, order_id: str, reason: str) -> list[OrderEvent]: ...
-
-    def open_orders(self) -> list[Order]: ...
-
-    def process_bars(self, bars: Sequence[Bar]) -> list[OrderEvent]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class EnginePorts:
-    """What an executor may be built on: the engine's ledger, its point-in-time view, its clock
-    (at the tick being run), the run's costs and instruments."""
-
-    ledger: Ledger
-    view: PointInTimeView
-    clock: Clock
-    costs: CostModel
-    instruments: Mapping[str, Instrument]
-    gate: RiskGate
-
-
-ExecutorFactory = Callable[[EnginePorts], CycleExecutor]
 
 
 class Benchmark(Protocol):
@@ -448,7 +416,7 @@ def _execute(
             continue
         proposal = review.proposal
         order = Order(
-            id=order_key(run_id, cycle, proposal.symbol),
+            id=str(OrderId(run_id, cycle, proposal.symbol)),
             symbol=proposal.symbol,
             side=proposal.side,
             quantity=review.quantity,
@@ -458,12 +426,6 @@ def _execute(
         )
         events.extend(submit(order))
     return tuple(reviews), events
-
-
-def order_key(run_id: str, cycle: int, symbol: str) -> str:
-    """The order id and idempotency key: (run, cycle, symbol) names the order, so a resumed
-    run (or an exchange deduplicating client order ids) can never take it twice."""
-    return f"{run_id}-{cycle}-{symbol}"
 
 
 def _window(config: ReplayConfig, joined_by: str) -> str:

@@ -28,12 +28,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Self
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from agents.specs import AgentSpec, Name
-from orchestration.team import TeamConfig
+from orchestration.team.config import TeamConfig
 from trading.closed import Closed
+from trading.config_files import field_of, problem, read_yaml
 from trading.costs import CostModel
 from trading.errors import ConfigError
 from trading.replay import ReplayConfig
@@ -277,12 +277,7 @@ def load_config(path: Path) -> ArenaConfig:
 def read_config(path: Path) -> Any:
     """The YAML of an arena config, not yet checked: the command line merges its options into
     it first, so that an option may complete what the file leaves out (a Kraken window)."""
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the arena config ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+    return read_yaml(path, "the arena config")
 
 
 def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
@@ -290,16 +285,15 @@ def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
     problems = []
     for item in error.errors():
         loc = list(item["loc"])
-        where = ".".join(str(p) for p in loc) or "arena"
+        where = field_of(loc) or "arena"
         if len(loc) >= 2 and loc[0] == "entrants" and isinstance(loc[1], int):
-            rest = ".".join(str(p) for p in loc[2:])
+            rest = field_of(loc[2:])
             where = f"entrant {_label(raw, loc[1])}" + (f": {rest}" if rest else "")
-        problem = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            problem = "unknown field; remove it or check its spelling"
-        elif "input" in item and not isinstance(item["input"], Mapping | list):
-            problem += f" (got {item['input']!r})"
-        problems.append(f"{where}: {problem}")
+        said = problem(item)
+        unknown = item["type"] == "extra_forbidden"
+        if not unknown and "input" in item and not isinstance(item["input"], Mapping | list):
+            said += f" (got {item['input']!r})"
+        problems.append(f"{where}: {said}")
     return "; ".join(problems)
 
 

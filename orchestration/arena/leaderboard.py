@@ -25,7 +25,7 @@ from rich.table import Table
 from agents.turn_counts import TurnCounts
 from orchestration.arena.config import ArenaConfig
 from orchestration.arena.results import ArenaResult, EntrantRun, kill_point
-from orchestration.cli_common import print_table
+from orchestration.cli.common import print_table
 from trading.closed import Closed
 from trading.stats import (
     Interval,

@@ -23,7 +23,7 @@ from orchestration.arena.charts import drawdown_figure, equity_figure, kill_time
 from orchestration.arena.config import ArenaConfig, Entrant
 from orchestration.arena.leaderboard import Leaderboard, cells, headers, notes
 from orchestration.arena.results import EntrantRun, moment
-from orchestration.team import Member
+from orchestration.team.config import Member
 from trading.errors import ConfigError
 from trading.strategies import validate_params
 

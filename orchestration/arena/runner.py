@@ -33,9 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from agents.availability import Availability, availability
 from agents.gateway import LlmGateway
 from agents.llm_calls import Budget, LlmCallStore
-from agents.providers import Availability, ModelRef, ProvidersConfig, availability
+from agents.providers import ModelRef, ProvidersConfig
 from agents.quant import build_quant_agent
 from agents.specs import AgentSpec
 from agents.wire import close_model_clients
@@ -44,7 +45,7 @@ from orchestration.arena.market import LoadedSource
 from orchestration.arena.quant_worker import QuantRun, run_quant
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage, Skipped, entrant_run
 from orchestration.events import ArenaProgress, ArenaProgressEvent
-from orchestration.team import Member, TeamConfig
+from orchestration.team.config import Member, TeamConfig
 from trading.clock import Clock, moment_label
 from trading.data import Catalog
 from trading.decision import TradingAgent
@@ -237,7 +238,7 @@ class Arena:
             return _Lane(entrant, repeat, seed, engine, agent, None)
         # agno and litellm load only when an LLM entrant runs: they take seconds to import.
         from agents.llm_agent import LlmAgent
-        from orchestration.debate import build_team
+        from orchestration.team.runtime import build_team
 
         if not plan.specs:  # a team of quant members only: no model to call
             agent = build_team(_named(_team(entrant), name), catalog=self.catalog)

@@ -14,10 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from trading.closed import Closed
+from trading.config_files import field_of, problem, read_yaml
 from trading.errors import ConfigError
 
 Backend = Literal["serial", "process", "ray"]
@@ -163,14 +163,7 @@ class EvolveConfig(Closed):
 
 
 def load_config(path: Path) -> EvolveConfig:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the config ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        problem = " ".join(str(error).split())
-        raise ConfigError(f"{path}: not valid YAML: {problem}") from None
-    config = parse_config(raw, str(path))
+    config = parse_config(read_yaml(path, "the config"), str(path))
     # Files named in the config are found beside it, wherever the command runs from.
     base = path.parent
     market = config.market.model_copy(update={"data": tuple(base / p for p in config.market.data)})
@@ -194,11 +187,11 @@ def explain(error: ValidationError) -> str:
     item = error.errors()[0]
     # Discriminated unions add the tag to the location ("genome.quant.kinds"); drop it.
     parts = [str(p) for p in item["loc"] if p not in ("quant", "llm")]
-    field = ".".join(parts) or "config"
-    message = item["msg"].removeprefix("Value error, ")
-    if item["type"] == "extra_forbidden":
-        return f"{field}: unknown field; remove it or check its spelling"
+    field = field_of(parts) or "config"
     if item["type"] == "missing":
         return f"{field}: required"
+    message = problem(item)
+    if item["type"] == "extra_forbidden":
+        return f"{field}: {message}"
     shown = repr(item.get("input"))
     return f"{field}: {message} (got {shown[:80]})" if len(shown) < 200 else f"{field}: {message}"

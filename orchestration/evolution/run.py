@@ -26,7 +26,7 @@ from agents.llm_calls import Budget, LlmCallStore
 from agents.manager import AgentManager
 from agents.providers import ProvidersConfig, load_providers
 from agents.quant import QuantAgent
-from orchestration.cli_risk import flag_of
+from orchestration.cli.risk import flag_of
 from orchestration.evolution.backends import (
     Evaluator,
     Progress,

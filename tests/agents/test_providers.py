@@ -15,7 +15,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from agents.providers import ProviderError, availability, check_model, load_providers
+from agents.availability import availability, check_model
+from agents.providers import ProviderError, load_providers
 from orchestration.cli import app
 from trading.errors import ConfigError
 

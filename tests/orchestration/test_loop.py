@@ -24,11 +24,11 @@ import pytest
 from sqlalchemy import delete, insert, update
 
 from agents.quant import build_quant_agent
-from orchestration.debate import Team, build_team
 from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent, ResultEvent
 from orchestration.loop import OnceOnly, TradingLoop, stop_on_signals
 from orchestration.resume import ResumeError, check_fills
-from orchestration.team import TeamConfig
+from orchestration.team.config import TeamConfig
+from orchestration.team.runtime import Team, build_team
 from tests.helpers import catalog_of, daily_series
 from tests.orchestration import crash_run
 from trading.clock import LiveClock, ReplayClock
@@ -37,7 +37,8 @@ from trading.data import Catalog
 from trading.decision import Decision, Snapshot
 from trading.domain import Instrument, Liquidity, Order, OrderFilled, OrderType, Side
 from trading.errors import ConfigError
-from trading.replay import ReplayConfig, ReplayResult, order_key, run_replay
+from trading.ids import OrderId
+from trading.replay import ReplayConfig, ReplayResult, run_replay
 from trading.risk import RiskLimits
 from trading.storage import CycleRecord, FillChecksumRecord, FillRecord, Store
 from trading.storage_lease import Lease, LeaseLostError, RunHeldError, RunLeases, this_holder
@@ -432,11 +433,16 @@ def test_an_idempotency_key_already_stored_is_never_submitted_again() -> None:
         sent.append(order.id)
         return []
 
-    guard = OnceOnly(submit, stored={order_key("run", 7, "SPX")})
+    guard = OnceOnly(submit, stored={str(OrderId("run", 7, "SPX"))})
     for cycle in (7, 8, 8):
         guard(
             Order(
-                order_key("run", cycle, "SPX"), "SPX", Side.BUY, Decimal(1), OrderType.MARKET, START
+                str(OrderId("run", cycle, "SPX")),
+                "SPX",
+                Side.BUY,
+                Decimal(1),
+                OrderType.MARKET,
+                START,
             )
         )
     assert sent == ["run-8-SPX"]
@@ -448,7 +454,7 @@ async def test_a_resumed_run_skips_an_order_key_it_already_stored(store: Store) 
     # and stored it, then died before committing cycle 2.
     with pytest.raises(RuntimeError):
         await loop(Counting(crash_at=2), store).start(CONFIG, run_id="run", instruments=LOTS)
-    key = order_key("run", 2, "SPX")
+    key = str(OrderId("run", 2, "SPX"))
     want = await run_replay(Counting(), CATALOG, CONFIG, run_id="run", instruments=LOTS)
     assert [o.id for o in want.orders][:2] == ["run-0-SPX", key]
     sent = Order(key, "SPX", Side.SELL, Decimal(1), OrderType.MARKET, START)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from orchestration.debate import build_team
 from orchestration.loop import TradingLoop
-from orchestration.team import TeamConfig
+from orchestration.team.config import TeamConfig
+from orchestration.team.runtime import build_team
 from trading.data import Catalog
 from trading.replay import ReplayConfig
 from trading.storage import Store

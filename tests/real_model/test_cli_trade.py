@@ -19,7 +19,7 @@ from agents.llm_agent import TURN_DEADLINE_TIMEOUTS
 from agents.llm_calls import LlmCallStore
 from agents.specs import Abstention, Thesis
 from orchestration.cli import app
-from orchestration.coordinator import CoordinatorConfig
+from orchestration.team.coordinator import CoordinatorConfig
 from tests.real_model.checks import logged, outcomes, transcript_turns
 from tests.real_model.server import MODEL, ModelServer, providers
 from trading.storage import Store

@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from agents.llm_calls import LlmCallStore
-from orchestration.cli_arena import arena_app
+from orchestration.cli.arena import arena_app
 from tests.real_model.checks import logged
 from tests.real_model.server import MODEL, ModelServer, providers
 

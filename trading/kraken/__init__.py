@@ -10,6 +10,7 @@ and a validate-only-by-default executor that never sends an order twice.
     executor     KrakenExecutor: client order ids journalled first, unknown orders resolved by
                  query, reconcile before trading
     store        the order journal
+    bookkeeping  a run's orders and balances at Kraken: preflight, reconcile on resume
     check        `check_keys`: present, valid, and unable to withdraw
 """
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from orchestration.cli_arena import arena_app
-from tests.orchestration.arena.test_cli_arena import QUANT, SHORT
+from orchestration.cli.arena import arena_app
+from tests.orchestration.cli.test_arena import QUANT, SHORT
 
 runner = CliRunner()
 

@@ -20,7 +20,7 @@ from orchestration.arena.charts import drawdown_figure, equity_figure, kill_time
 from orchestration.arena.config import ArenaConfig
 from orchestration.arena.leaderboard import Leaderboard, build_leaderboard
 from orchestration.arena.results import ArenaResult, EntrantRun, kill_point
-from orchestration.cli_arena import arena_app
+from orchestration.cli.arena import arena_app
 from trading.metrics import compute_metrics
 
 runner = CliRunner()

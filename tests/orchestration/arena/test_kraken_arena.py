@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from orchestration.arena.config import parse_config
 from orchestration.arena.market import kraken_window
 from orchestration.arena.store import ArenaStore
-from orchestration.cli_arena import ArenaPorts, arena_app
+from orchestration.cli.arena import ArenaPorts, arena_app
 from tests.fakes.kraken_server import FakeKraken, Tape, fake_kraken
 from trading.clock import ReplayClock
 from trading.errors import ConfigError

@@ -14,7 +14,7 @@ import sqlalchemy
 import yaml
 from typer.testing import CliRunner
 
-from orchestration.cli_arena import arena_app
+from orchestration.cli.arena import arena_app
 from tests.fakes.agents import loopback_providers
 from tests.fakes.llm_server import FakeLlm, Say, fake_llm
 

@@ -21,7 +21,7 @@ from orchestration.arena.charts import drawdown_figure, equity_figure, mean_curv
 from orchestration.arena.config import ArenaConfig
 from orchestration.arena.leaderboard import build_leaderboard
 from orchestration.arena.results import ArenaResult, EntrantRun
-from orchestration.cli_arena import arena_app
+from orchestration.cli.arena import arena_app
 from trading.metrics import compute_metrics
 
 runner = CliRunner()

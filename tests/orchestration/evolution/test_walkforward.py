@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from orchestration.cli_evolve import EXAMPLE
+from orchestration.cli.evolve import EXAMPLE
 from orchestration.evolution.config import WalkForward, load_config
 from orchestration.evolution.evaluate import evaluate_quant, window_config
 from orchestration.evolution.genes import Genome

@@ -1,0 +1,357 @@
+"""`tradepit agents`: saved LLM agents, created, listed, shown, updated and removed by name.
+
+The agent manager (agents/manager.py) keeps each agent in `$TRADEPIT_HOME/agents.db` and as
+`$TRADEPIT_HOME/agents/NAME.yaml`; this module only turns options into specs and prints.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, assert_never
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from agents.manager import AgentManager, SavedAgent, load_spec_file, revise, validate_spec
+from agents.providers import load_providers
+from agents.specs import TOOL_NAMES, Role
+from orchestration.cli.common import (
+    JsonFlag,
+    ProvidersFile,
+    clean_errors,
+    fail,
+    print_table,
+    stdout,
+    tradepit_home,
+)
+from trading.clock import LiveClock
+
+agents_app = typer.Typer(
+    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
+    help="Saved LLM agents: create, list, show, update and remove them by name.",
+    no_args_is_help=True,
+)
+
+NameArgument = Annotated[str, typer.Argument(help="The agent's name: a-z, 0-9, - and _.")]
+Home = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help="The tradepit home; default $TRADEPIT_HOME, else ~/.tradepit.",
+        show_default=False,
+    ),
+]
+SpecFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--file",
+        "-f",
+        help="A YAML (or JSON) agent spec, like the files in $TRADEPIT_HOME/agents/.",
+    ),
+]
+Force = Annotated[
+    bool, typer.Option("--force", help="Overwrite a YAML file that was edited by hand.")
+]
+# Numbers stay text here: the spec parses and bounds them, so a bad one is one clear line.
+RoleOption = Annotated[
+    str | None, typer.Option("--role", help=f"One of: {', '.join(r.value for r in Role)}.")
+]
+ModelOption = Annotated[
+    str | None, typer.Option("--model", help="provider:model from providers.yaml, or an alias.")
+]
+FallbackOption = Annotated[
+    str | None, typer.Option("--fallback-model", help="Used when the model fails or is unusable.")
+]
+TemperatureOption = Annotated[str | None, typer.Option("--temperature", help="0 to 1.5.")]
+MaxTokensOption = Annotated[
+    str | None, typer.Option("--max-tokens", help="64 to 16384 tokens per reply.")
+]
+ToolsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tools", help=f"Comma-separated, '' for none; from: {', '.join(sorted(TOOL_NAMES))}."
+    ),
+]
+PersonaOption = Annotated[
+    str | None, typer.Option("--persona", help="The system prompt; custom role only.")
+]
+MaxWeightOption = Annotated[
+    str | None, typer.Option("--max-weight", help="Largest |target weight|, 0 to 1.")
+]
+MinConfidenceOption = Annotated[
+    str | None,
+    typer.Option("--min-confidence", help="Theses below this confidence count as hold, 0 to 1."),
+]
+TimeoutOption = Annotated[
+    str | None, typer.Option("--timeout", help="Seconds per LLM call, 1 to 600.")
+]
+DecideEveryOption = Annotated[
+    str | None, typer.Option("--decide-every", help="Decide on every n-th bar, 1 to 250.")
+]
+NULLABLE = ("persona", "fallback_model")
+
+
+def _manager(
+    home: Path | None, providers: Path | None = None, *, check: bool = False
+) -> AgentManager:
+    """The home's agents; with `check`, model references are validated against providers.yaml."""
+    config = load_providers(providers) if check else None
+    return AgentManager.at_home(tradepit_home(home), LiveClock(), config)
+
+
+def _changes(**options: str | None) -> dict[str, Any]:
+    """The spec fields given on the command line; tools split on commas."""
+    changes: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    if "tools" in changes:
+        changes["tools"] = [t.strip() for t in changes["tools"].split(",") if t.strip()]
+    if "timeout" in changes:
+        changes["timeout_s"] = changes.pop("timeout")
+    return changes
+
+
+@clean_errors
+def agents_list(home: Home = None, as_json: JsonFlag = False) -> None:
+    """List the saved agents: role, models, main settings, and whether each YAML file still
+    matches the database.
+
+    Example: `tradepit agents list --json`
+    """
+    with _manager(home) as manager:
+        saved = manager.list()
+    if as_json:
+        print(json.dumps({"agents": [_document(a) for a in saved]}, indent=2))
+        return
+    if not saved:
+        stdout.print("no agents yet; create one with `tradepit agents create --help`", markup=False)
+        return
+    table = Table(title="Agents")
+    for column in ("name", "role", "models", "temp", "tools", "updated", "file"):
+        wraps = column == "tools"  # the one long cell: fold it, never cut a tool's name
+        table.add_column(column, no_wrap=not wraps, overflow="fold" if wraps else "ellipsis")
+    for a in saved:
+        s = a.spec
+        table.add_row(
+            s.name,
+            s.role.value,
+            Text(s.model + (f"\nthen {s.fallback_model}" if s.fallback_model else "")),
+            f"{s.temperature:g}",
+            "\n".join(s.tools),
+            a.updated_at.date().isoformat(),
+            a.file_status,
+        )
+    print_table(stdout, table)
+
+
+@clean_errors
+def agents_show(name: NameArgument, home: Home = None, as_json: JsonFlag = False) -> None:
+    """Show one agent's full spec, as the database holds it, and its YAML file's state.
+
+    Example: `tradepit agents show bull --json`
+    """
+    with _manager(home) as manager:
+        saved = manager.show(name)
+    if as_json:
+        print(json.dumps(_document(saved), indent=2))
+        return
+    table = Table(title=f"agent {saved.name}", show_header=False)
+    table.add_column("field", no_wrap=True)
+    table.add_column("value")
+    for field, value in saved.spec.model_dump(mode="json").items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        table.add_row(field, Text("" if shown is None else str(shown)))  # text, not markup
+    table.add_row("created", saved.created_at.isoformat(timespec="seconds"))
+    table.add_row("updated", saved.updated_at.isoformat(timespec="seconds"))
+    print_table(stdout, table)
+    # Paths and commands on lines of their own, never wrapped, so they can be copied.
+    lines = [f"file: {saved.path} ({saved.file_status})", _file_hint(saved)]
+    for line in filter(None, lines):
+        stdout.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@clean_errors
+def agents_create(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="The agent's name; optional with --file.", show_default=False),
+    ] = None,
+    file: SpecFile = None,
+    role: RoleOption = None,
+    model: ModelOption = None,
+    fallback_model: FallbackOption = None,
+    temperature: TemperatureOption = None,
+    max_tokens: MaxTokensOption = None,
+    tools: ToolsOption = None,
+    persona: PersonaOption = None,
+    max_weight: MaxWeightOption = None,
+    min_confidence: MinConfidenceOption = None,
+    timeout: TimeoutOption = None,
+    decide_every: DecideEveryOption = None,
+    providers: ProvidersFile = None,
+    force: Force = False,
+    home: Home = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Save a new agent, from options or from a YAML file (options then override the file).
+
+    The model references must be in providers.yaml; every number is checked against its
+    bounds. The agent is written to the database and to `$TRADEPIT_HOME/agents/NAME.yaml`.
+
+    Examples:
+
+        tradepit agents create bull --role bull --model fast --temperature 0.3
+        tradepit agents create tech --role technical_analyst --model deep \\
+            --fallback-model fast --tools compute_indicator,get_ohlcv
+        tradepit agents create contrarian --role custom --model deep \\
+            --persona "You fade crowded trades and say why."
+        tradepit agents create --file spec.yaml
+    """
+    changes = _changes(
+        role=role,
+        model=model,
+        fallback_model=fallback_model,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        tools=tools,
+        persona=persona,
+        max_weight=max_weight,
+        min_confidence=min_confidence,
+        timeout=timeout,
+        decide_every=decide_every,
+    )
+    if file is not None:
+        spec = revise(load_spec_file(file, name), changes)
+    else:
+        if name is None:
+            fail("give the agent's name (tradepit agents create NAME ...), or --file")
+        missing = [option for option in ("role", "model") if option not in changes]
+        if missing:
+            fail(f"creating agent {name!r} needs --{' and --'.join(missing)} (or --file)")
+        spec = validate_spec({"name": name, **changes}, f"agent {name!r}")
+    with _manager(home, providers, check=True) as manager:
+        saved = manager.create(spec, force=force, source=file)
+    _report("created", saved, as_json)
+
+
+@clean_errors
+def agents_update(
+    name: NameArgument,
+    file: SpecFile = None,
+    role: RoleOption = None,
+    model: ModelOption = None,
+    fallback_model: FallbackOption = None,
+    temperature: TemperatureOption = None,
+    max_tokens: MaxTokensOption = None,
+    tools: ToolsOption = None,
+    persona: PersonaOption = None,
+    max_weight: MaxWeightOption = None,
+    min_confidence: MinConfidenceOption = None,
+    timeout: TimeoutOption = None,
+    decide_every: DecideEveryOption = None,
+    unset: Annotated[
+        list[str] | None,
+        typer.Option("--unset", help="Clear persona or fallback_model (repeatable)."),
+    ] = None,
+    providers: ProvidersFile = None,
+    force: Force = False,
+    home: Home = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change an agent: only the fields given change, and the result is checked as a whole.
+
+    `--file` applies a whole spec, such as the agent's own YAML file after editing it by hand.
+    With no change at all, the YAML file is rewritten from the database (`--force` discards a
+    hand edit).
+
+    Examples:
+
+        tradepit agents update bull --temperature 0.5 --max-tokens 2048
+        tradepit agents update bull --fallback-model local
+        tradepit agents update bull --unset fallback_model
+        tradepit agents update bull --file ~/.tradepit/agents/bull.yaml
+    """
+    changes = _changes(
+        role=role,
+        model=model,
+        fallback_model=fallback_model,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        tools=tools,
+        persona=persona,
+        max_weight=max_weight,
+        min_confidence=min_confidence,
+        timeout=timeout,
+        decide_every=decide_every,
+    )
+    for field in unset or []:
+        key = field.replace("-", "_")
+        if key not in NULLABLE:
+            fail(f"--unset takes {' or '.join(NULLABLE)}, got {field!r}")
+        if key in changes:
+            fail(f"--unset {field} and --{key.replace('_', '-')} contradict each other")
+        changes[key] = None
+    if file is not None:
+        changes = {**load_spec_file(file, name).model_dump(mode="json"), **changes}
+    with _manager(home, providers, check=True) as manager:
+        saved = manager.update(name, changes, force=force, source=file)
+    _report("updated", saved, as_json)
+
+
+@clean_errors
+def agents_remove(name: NameArgument, home: Home = None, as_json: JsonFlag = False) -> None:
+    """Delete an agent: its database record and its YAML file.
+
+    Example: `tradepit agents remove bull`
+    """
+    with _manager(home) as manager:
+        path = manager.path(name)
+        manager.remove(name)
+    if as_json:
+        print(json.dumps({"removed": name, "file": str(path)}))
+        return
+    stdout.print(f"removed agent {name!r} and {path}", markup=False, highlight=False)
+
+
+agents_app.command("list")(agents_list)
+agents_app.command("show")(agents_show)
+agents_app.command("create")(agents_create)
+agents_app.command("update")(agents_update)
+agents_app.command("remove")(agents_remove)
+
+
+def _document(saved: SavedAgent) -> dict[str, Any]:
+    return {
+        "name": saved.name,
+        "spec": saved.spec.model_dump(mode="json"),
+        "created_at": saved.created_at.isoformat(),
+        "updated_at": saved.updated_at.isoformat(),
+        "file": str(saved.path),
+        "file_status": saved.file_status,
+    }
+
+
+def _report(verb: str, saved: SavedAgent, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(_document(saved), indent=2))
+        return
+    stdout.print(f"{verb} agent {saved.name!r}: {saved.path}", markup=False, highlight=False)
+
+
+def _file_hint(saved: SavedAgent) -> str | None:
+    apply = f"tradepit agents update {saved.name} --file {saved.path}"
+    restore = f"tradepit agents update {saved.name} --force"
+    match saved.file_status:
+        case "same":
+            return None
+        case "edited":
+            return (
+                f"the file differs from the database: apply it with `{apply}`, "
+                f"or discard the edit with `{restore}`"
+            )
+        case "invalid":
+            return f"the file does not load; `{apply}` says why, `{restore}` rewrites it"
+        case "missing":
+            return f"the file is missing; `{restore}` writes it again"
+        case _:
+            assert_never(saved.file_status)

@@ -1,0 +1,354 @@
+"""`tradepit trade --source kraken`: a team trades live Kraken pairs through the durable loop
+(`orchestration.live.kraken`), on paper at Kraken's book by default, with validate-only orders
+(`--validate`) or with real ones (`--live`, and both keys in the environment).
+
+The mode is settled before any database is opened, because it picks the database: paper runs
+go to `$TRADEPIT_HOME/paper.db`, validate and live runs to `live.db`, so paper and live never
+share one. A resume finds the run in whichever of the home's databases holds it and trades on
+with the settings it stored; a live run resumes only with `--live` given again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Final
+
+from agents.gateway import LlmGateway
+from agents.llm_calls import LlmCallStore
+from orchestration.cli.common import fail, note, parse_decimal, stderr
+from orchestration.cli.risk import risk_limits
+from orchestration.cli.trade_setup import (
+    BudgetLimits,
+    Prepared,
+    Skipped,
+    gateway_and_team,
+    resolve_providers,
+    resolve_team,
+    run_budget,
+    run_meta,
+    stored_setup,
+)
+from orchestration.live.kraken import (
+    DEFAULT_LIMITS,
+    KrakenMode,
+    KrakenRun,
+    KrakenRunSettings,
+    is_kraken_run,
+    kraken_mode,
+    prepare_kraken_resume,
+    prepare_kraken_run,
+)
+from orchestration.loop import stored_run
+from orchestration.team.runtime import Team
+from trading.kraken import (
+    CandleCache,
+    KrakenClient,
+    KrakenCredentials,
+    base_url_from_env,
+)
+from trading.storage import Store, default_database_url
+
+SOURCES: Final = ("bundled", "kraken")
+RISK_OPTIONS: Final = ("--max-drawdown", "--stop-loss", "--take-profit")
+DEFAULT_SYMBOL: Final = "BTC/USD"
+DEFAULT_CASH: Final = "10000"
+DEFAULT_HISTORY_BARS: Final = 200
+# Options of a bundled run that mean nothing on Kraken: its own fees apply, and time is now.
+NOT_ON_KRAKEN: Final = (
+    "--start",
+    "--end",
+    "--data",
+    "--fee-bps",
+    "--slippage-bps",
+    "--impact",
+    "--commission-per-share",
+    "--min-commission",
+    "--borrow-rate",
+    "--participation-cap",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KrakenFlags:
+    """The `tradepit trade` options only a Kraken run takes, as given (None: not given)."""
+
+    paper: bool = False
+    validate: bool = False
+    live: bool = False
+    every: float | None = None
+    timeframe: str | None = None
+    max_cycles: int | None = None
+    history_bars: int | None = None
+    url: str | None = None
+    throttle: bool = True
+
+    def given(self) -> list[str]:
+        """The Kraken-only options given, by name (`--paper` is not one: it is the default)."""
+        named = {
+            "--validate": self.validate,
+            "--live": self.live,
+            "--every": self.every is not None,
+            "--timeframe": self.timeframe is not None,
+            "--max-cycles": self.max_cycles is not None,
+            "--history-bars": self.history_bars is not None,
+            "--url": self.url is not None,
+        }
+        return [name for name, on in named.items() if on]
+
+    def fixed_by_run(self) -> list[str]:
+        """The options a resume cannot change: the run keeps the cadence it started with."""
+        return [
+            name
+            for name in self.given()
+            if name in ("--every", "--timeframe", "--max-cycles", "--history-bars")
+        ]
+
+
+def check_source(source: str, flags: KrakenFlags, market: Mapping[str, object]) -> None:
+    """Refuse options that do not belong to the chosen source, before anything is opened."""
+    if source not in SOURCES:
+        fail(f"--source takes {' or '.join(SOURCES)}, got {source!r}")
+    if source == "bundled":
+        given = flags.given()
+        if given:
+            fail(f"{', '.join(given)}: only with --source kraken")
+        return
+    wrong = [name for name in NOT_ON_KRAKEN if market.get(name)]
+    if wrong:
+        fail(
+            f"{', '.join(wrong)}: not for --source kraken, which trades from now on at "
+            "Kraken's own fees"
+        )
+    if flags.every is not None and not flags.every > 0:
+        fail(f"--every takes a positive number of seconds, got {flags.every!r}")
+
+
+def choose_mode(flags: KrakenFlags) -> KrakenMode:
+    """The mode the flags ask for; keys are only looked at, never shown. Paper wins."""
+    wanted = [name for name, on in (("--validate", flags.validate), ("--live", flags.live)) if on]
+    if flags.paper and wanted:
+        note(f"--paper wins over {' and '.join(wanted)}: trading on paper, sending no order")
+        return "paper"
+    has_keys = KrakenCredentials.from_env() is not None
+    return kraken_mode(validate=flags.validate, live=flags.live, has_keys=has_keys)
+
+
+def database_url(mode: KrakenMode | None, db: str | None, home: Path) -> str:
+    """`--db`, else the home's database for the mode (None: a bundled run's replay.db)."""
+    if db is not None:
+        return db
+    return default_database_url(home, "replay" if mode is None else _database_of(mode))
+
+
+def _database_of(mode: KrakenMode) -> str:
+    return "paper" if mode == "paper" else "live"
+
+
+def locate_run(run_id: str, db: str | None, home: Path, source: str) -> str:
+    """The database that holds `run_id`: `--db`, else the first of the home's databases that
+    has it (replay, paper, live; only the Kraken ones with `--source kraken`), else the one a
+    new run of the source would use, for its "no run" error."""
+    if db is not None:
+        return db
+    modes: tuple[str, ...] = ("paper", "live")
+    if source != "kraken":
+        modes = ("replay", *modes)
+    for mode in modes:
+        # Look before opening: opening a Store creates its file, and a home would fill up
+        # with empty databases just for asking.
+        if not (home / f"{mode}.db").exists():
+            continue
+        url = default_database_url(home, mode)
+        store = Store(url)
+        try:
+            if store.run(run_id) is not None:
+                return url
+        finally:
+            store.close()
+    return default_database_url(home, modes[0])
+
+
+def new_kraken_run(
+    flags: KrakenFlags,
+    mode: KrakenMode,
+    store: Store,
+    url: str,
+    home: Path,
+    options: Mapping[str, object],
+    run_id: str | None,
+    providers_file: Path | None,
+    limits: BudgetLimits | None,
+) -> Prepared:
+    """A new Kraken run: the team resolved as for a bundled run, the run prepared on the
+    Kraken catalog (pairs checked, and, with keys, reconciled), then the team built on it.
+    `options` are the market options by name, as `tradepit trade` collects them."""
+
+    def text(option: str) -> str | None:
+        value = options.get(option)
+        return value if isinstance(value, str) else None
+
+    team_path = options.get("--team")
+    names = [s.strip() for s in (text("--symbols") or DEFAULT_SYMBOL).split(",") if s.strip()]
+    if not names:
+        fail("--symbols needs at least one Kraken pair, e.g. BTC/USD")
+    # Every local check before Kraken is asked anything (pairs, and with keys a reconcile).
+    cash = parse_decimal("--cash", text("--cash") or DEFAULT_CASH, Decimal("0.01"))
+    # Kraken's default limits (headroom for the move between close and book), flags on top.
+    risk = risk_limits({name: text(name) for name in RISK_OPTIONS}, DEFAULT_LIMITS)
+    team_file, runnable, providers = resolve_team(
+        team_path if isinstance(team_path, Path) else None, providers_file, home
+    )
+    run_id = run_id or f"kr-{uuid.uuid4().hex[:12]}"
+    if store.run(run_id) is not None:
+        fail(f"run {run_id!r} already exists; resume it with --resume {run_id} or pick a new id")
+    budget = run_budget(limits)
+    if mode == "live":
+        stderr.print(
+            "warning: --live places REAL orders on Kraken with the account of "
+            "$KRAKEN_API_KEY; Ctrl-C stops after the current cycle",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    run = prepare_kraken_run(
+        run_id=run_id,
+        store=store,
+        symbols=names,
+        timeframe=flags.timeframe or "1m",
+        every_s=flags.every,
+        max_cycles=flags.max_cycles,
+        paper=mode == "paper",
+        validate=mode == "validate",
+        live=mode == "live",
+        cash=cash,
+        limits=risk,
+        history_bars=flags.history_bars or DEFAULT_HISTORY_BARS,
+        meta=run_meta(team_file, runnable, providers, [], budget),
+        client=_client(flags),
+        cache=CandleCache.in_directory(home / "cache"),
+    )
+    calls, gateway, built = gateway_and_team(
+        runnable.config,
+        run_id,
+        url,
+        lambda _: budget.budget(),
+        catalog=run.catalog,
+        providers=providers,
+        lookup=runnable.agents.__getitem__,
+    )
+    return _prepared(run, store, calls, gateway, built, flags, runnable.skipped, runnable.warnings)
+
+
+def on_kraken(
+    store: Store, run_id: str, source: str, flags: KrakenFlags, resume: str | None
+) -> bool:
+    """Whether the stored run `run_id` goes on on Kraken (a resume of a Kraken run); refuses a
+    replay of one, and Kraken options for a run of the bundled data."""
+    stored_run(store, run_id)  # an unknown run is that error first
+    if is_kraken_run(store, run_id):
+        if resume is None:
+            fail(
+                f"run {run_id!r} traded on Kraken, whose live book cannot be asked again; "
+                "--replay re-runs runs of the bundled data"
+            )
+        return True
+    asked = flags.given() + (["--source kraken"] if source == "kraken" else [])
+    if asked:
+        fail(f"run {run_id!r} did not trade on Kraken; go on without {', '.join(asked)}")
+    return False
+
+
+def resume_kraken_run(
+    flags: KrakenFlags,
+    store: Store,
+    url: str,
+    home: Path,
+    run_id: str,
+    providers_file: Path | None,
+    limits: BudgetLimits | None,
+) -> Prepared:
+    """Go on with a stopped or crashed Kraken run, with its stored team, settings and budget."""
+    stored = stored_run(store, run_id)
+    settings = KrakenRunSettings.from_meta(run_id, stored.meta)
+    check_resume_mode(run_id, settings.mode, flags)
+    setup = stored_setup(run_id, stored.meta)
+    providers = resolve_providers(providers_file, setup.providers, setup.team)
+    budget = run_budget(limits, setup.limits)
+    run = prepare_kraken_resume(
+        run_id=run_id,
+        store=store,
+        client=_client(flags),
+        cache=CandleCache.in_directory(home / "cache"),
+    )
+    # The run's budget counts what its earlier processes paid.
+    calls, gateway, built = gateway_and_team(
+        setup.team,
+        run_id,
+        url,
+        lambda log: budget.budget(log.calls(run_id)),
+        catalog=run.catalog,
+        providers=providers,
+        lookup=setup.lookup,
+    )
+    return _prepared(run, store, calls, gateway, built, flags, setup.skipped, ())
+
+
+def check_resume_mode(run_id: str, mode: KrakenMode, flags: KrakenFlags) -> None:
+    """A run keeps its mode; a live one goes on placing real orders only when asked again."""
+    asked = [
+        name
+        for name, on in (
+            ("--paper", flags.paper),
+            ("--validate", flags.validate),
+            ("--live", flags.live),
+        )
+        if on and name != f"--{mode}"
+    ]
+    if asked:
+        fail(
+            f"run {run_id!r} trades on Kraken in {mode} mode as it was started; "
+            f"{', '.join(asked)} cannot change it"
+        )
+    if mode == "live" and not flags.live:
+        fail(f"run {run_id!r} places real orders on Kraken; resume it with --live")
+
+
+def _client(flags: KrakenFlags) -> KrakenClient:
+    # Built here rather than by the library so that --url and --no-throttle reach it.
+    url = flags.url.rstrip("/") if flags.url else base_url_from_env()
+    return KrakenClient(
+        base_url=url, credentials=KrakenCredentials.from_env(), rate_limit=flags.throttle
+    )
+
+
+def _prepared(
+    run: KrakenRun,
+    store: Store,
+    calls: LlmCallStore | None,
+    gateway: LlmGateway | None,
+    team: Team,
+    flags: KrakenFlags,
+    skipped: tuple[Skipped, ...],
+    warnings: tuple[str, ...],
+) -> Prepared:
+    resume_flags = " --live" if run.mode == "live" else ""
+    if flags.url:
+        resume_flags += f" --url {flags.url}"
+    if not flags.throttle:
+        resume_flags += " --no-throttle"
+    return Prepared(
+        run.run_id,
+        team,
+        run.catalog,
+        store,
+        calls,
+        gateway,
+        run.begin,
+        skipped=skipped,
+        warnings=warnings,
+        resume_flags=resume_flags,
+    )

@@ -6,6 +6,7 @@ never an order."""
 from __future__ import annotations
 
 import json
+import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +27,7 @@ from agents.llm_agent import (
 from agents.llm_calls import Budget, BudgetExceeded, LlmCallStore
 from agents.specs import Abstention, AgentSpec, Role, Thesis, ThesisReply
 from tests.fakes.agents import loopback_providers, thesis_json
-from tests.fakes.llm_server import CallTool, Fail, FakeLlm, Hang, Say, Script, fake_llm
+from tests.fakes.llm_server import CallTool, Drop, Fail, FakeLlm, Hang, Say, Script, fake_llm
 from tests.helpers import catalog_of, daily_series
 from trading.clock import ReplayClock
 from trading.data import Catalog, PointInTimeView
@@ -254,6 +255,27 @@ async def test_a_timeout_is_retried(world: World) -> None:
     turn = await ask(world)
     assert turn.thesis is not None
     assert world.delays == [0.5]
+
+
+@scripted(Drop(), SUMMARY, Say(thesis_json()))
+async def test_a_server_that_crashes_on_a_request_is_retried(world: World) -> None:
+    """A connection reset with no answer (llama.cpp's server segfaulting on a schema) is a
+    retryable failure like a 500."""
+    turn = await ask(world)
+    assert turn.thesis is not None
+    assert world.delays == [0.5]
+
+
+@scripted(Drop(), Drop())
+async def test_a_server_that_crashes_on_every_try_ends_the_turn_in_an_abstain(
+    world: World,
+) -> None:
+    started = time.perf_counter()
+    turn = await ask(world)
+    assert time.perf_counter() - started < 1.0  # the reset is seen at once, not at the timeout
+    assert isinstance(turn.outcome, Abstention)
+    assert turn.outcome.reason.startswith("no model answered")
+    assert "(after 2 tries)" in turn.outcome.reason
 
 
 @scripted(SUMMARY, Hang(), Hang())

@@ -110,12 +110,12 @@ class LlmAgent:
                 "(providers.yaml: tools: false); give the agent tools: [] to judge from the "
                 "figures in its prompt, or a model that calls tools"
             )
-        _quiet_agno()
+        quiet_agno()
         self.spec = spec
         # How the answer's schema is asked for (`agents.structured`), the same for every turn.
         self._mode = mode_for(models)
         self._submit = submit_tool() if self._mode == "tool_call" else None
-        self._client = _ErrorKeepingClient(gateway.client(spec.name, models, spec.timeout_s))
+        self._client = ErrorKeepingClient(gateway.client(spec.name, models, spec.timeout_s))
         self._limits = TurnLimits(MODEL_CALLS_PER_TURN, TURN_DEADLINE_TIMEOUTS * spec.timeout_s)
         # The tools' world: the run's data as of the snapshot being judged.
         self._clock = ReplayClock(EARLIEST)
@@ -124,15 +124,8 @@ class LlmAgent:
         # agno (and litellm under it) take seconds to import; a command that never builds an
         # LLM agent (`tradepit --help`, a quant arena) must not pay that, so it loads here.
         from agno.agent import Agent
-        from agno.models.litellm import LiteLLM
 
-        self._model = LiteLLM(
-            id=models[0].reference,
-            client=self._client,
-            temperature=spec.temperature,
-            max_tokens=spec.max_tokens,
-            append_trailing_user_message=False,
-        )
+        self._model = agno_model(self._client, models[0], spec.temperature, spec.max_tokens)
         self._agent = Agent(
             name=spec.name,
             model=self._model,
@@ -339,7 +332,23 @@ def usable_models(agent: str, models: Sequence[ModelRef]) -> list[ModelRef]:
     return usable
 
 
-class _ErrorKeepingClient:
+def agno_model(
+    client: ErrorKeepingClient, ref: ModelRef, temperature: float, max_tokens: int
+) -> Any:
+    """The agno model an agent (or `providers check`'s tool round) talks through: its calls
+    go to `client`, the gateway's door."""
+    from agno.models.litellm import LiteLLM
+
+    return LiteLLM(
+        id=ref.reference,
+        client=client,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        append_trailing_user_message=False,
+    )
+
+
+class ErrorKeepingClient:
     """Wraps the gateway's client to keep the exception agno would swallow."""
 
     def __init__(self, client: ModelClient) -> None:
@@ -403,7 +412,7 @@ def _explain(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def _quiet_agno() -> None:
+def quiet_agno() -> None:
     # agno logs tool failures to stdout, which would corrupt `--json` output; the transcript
     # records every tool error instead. Disabled, not levelled: agno resets its level each run.
     logging.getLogger("agno").disabled = True

@@ -31,6 +31,7 @@ NOW = datetime(2008, 9, 17, tzinfo=UTC)
 SUMMARY = CallTool("get_market_summary", {"symbols": ["SPX"]})
 HELD = ("get_market_summary", "compute_indicator", "get_news_sentiment")
 ANSWER = json.loads(thesis_json())
+PROMPT_EVIDENCE = [{"tool": "prompt", "detail": "last close 1213.60"}]
 
 
 def providers(server: FakeLlm, primary: str, backup: str = "none", **info: Any) -> ProvidersConfig:
@@ -215,6 +216,22 @@ async def test_a_tool_call_model_answers_through_submit_thesis(
     assert submit["parameters"] == answer_schema("SPX", HELD, 1.0)
     assert "response_format" not in first
     assert f"calling {SUBMIT_TOOL}" in first["messages"][-1]["content"]
+
+
+async def test_an_anthropic_model_answers_through_submit_thesis_too(
+    serve: Any, catalog: Catalog, store: LlmCallStore
+) -> None:
+    server = serve([CallTool(SUBMIT_TOOL, ANSWER | {"evidence": PROMPT_EVIDENCE})])
+    models = {
+        "claude-test": {"input_per_mtok": 1, "output_per_mtok": 2, "structured_output": "tool_call"}
+    }
+    claude = {"protocol": "anthropic", "base_url": server.anthropic_url, "key_required": False}
+    config = ProvidersConfig.model_validate({"providers": {"claude": {**claude, "models": models}}})
+    turn = await ask(agent_on(config, catalog, store, model="claude:claude-test"), catalog)
+    assert turn.thesis is not None
+    [body] = server.requests
+    [submit] = [t for t in body["tools"] if t["name"] == SUBMIT_TOOL]
+    assert submit["input_schema"] == answer_schema("SPX", HELD, 1.0)
 
 
 async def test_a_submission_citing_only_submit_thesis_is_re_asked(

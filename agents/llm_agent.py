@@ -25,7 +25,17 @@ from agents.availability import availability
 from agents.gateway import LlmGateway, LlmUnavailable, ModelClient, TurnLimitReached, TurnLimits
 from agents.prompts import instructions, reask, thesis_request
 from agents.providers import ModelRef, ProvidersConfig
-from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Thesis
+from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Thesis, ThesisReply
+from agents.structured import (
+    PROMPT_SOURCE,
+    SUBMIT_TOOL,
+    answer_schema,
+    mode_for,
+    request_params,
+    submit_tool,
+    submitted,
+    weight_bound_pct,
+)
 from agents.turn_counts import TurnCounts
 from tools.context import ToolContext
 from tools.registry import TOOLS, ToolSpec, bind
@@ -92,9 +102,21 @@ class LlmAgent:
                 f"agent {spec.name!r}: tools {barred!r} are not for agents (the portfolio is in "
                 "the prompt; orders are placed by the team after the risk gate); remove them"
             )
-        _quiet_agno()
+        unable = [ref.reference for ref in models if not ref.info.tools]
+        if spec.tools and unable:
+            # Refused, not rewritten: a model that cannot call tools would cite data it never
+            # saw. An agent without tools judges from the figures in its prompt.
+            raise ConfigError(
+                f"agent {spec.name!r}: model {', '.join(unable)} does not call tools "
+                "(providers.yaml: tools: false); give the agent tools: [] to judge from the "
+                "figures in its prompt, or a model that calls tools"
+            )
+        quiet_agno()
         self.spec = spec
-        self._client = _ErrorKeepingClient(gateway.client(spec.name, models, spec.timeout_s))
+        # How the answer's schema is asked for (`agents.structured`), the same for every turn.
+        self._mode = mode_for(models)
+        self._submit = submit_tool() if self._mode == "tool_call" else None
+        self._client = ErrorKeepingClient(gateway.client(spec.name, models, spec.timeout_s))
         self._limits = TurnLimits(MODEL_CALLS_PER_TURN, TURN_DEADLINE_TIMEOUTS * spec.timeout_s)
         # The tools' world: the run's data as of the snapshot being judged.
         self._clock = ReplayClock(EARLIEST)
@@ -103,19 +125,16 @@ class LlmAgent:
         # agno (and litellm under it) take seconds to import; a command that never builds an
         # LLM agent (`tradepit --help`, a quant arena) must not pay that, so it loads here.
         from agno.agent import Agent
-        from agno.models.litellm import LiteLLM
 
+        self._model = agno_model(self._client, models[0], spec.temperature, spec.max_tokens)
         self._agent = Agent(
             name=spec.name,
-            model=LiteLLM(
-                id=models[0].reference,
-                client=self._client,
-                temperature=spec.temperature,
-                max_tokens=spec.max_tokens,
-                append_trailing_user_message=False,
-            ),
+            model=self._model,
             instructions=instructions(spec),
-            tools=[_agent_tool(t, self._context, lock) for t in TOOLS if t.name in spec.tools],
+            tools=[
+                *(_agent_tool(t, self._context, lock) for t in TOOLS if t.name in spec.tools),
+                *([self._submit] if self._submit is not None else []),
+            ],
             tool_call_limit=TOOL_CALLS_PER_ATTEMPT,
             telemetry=False,
         )
@@ -141,6 +160,11 @@ class LlmAgent:
             self._clock.advance_to(snapshot.now)
         bar = snapshot.view.last_bar(symbol)
         portfolio = snapshot.portfolio
+        schema = answer_schema(symbol, self.spec.tools, self.spec.max_weight)
+        # One conversation at a time (see the class), so the model's parameters are this turn's.
+        self._model.request_params = request_params(self._mode, schema) or None
+        if self._submit is not None:
+            self._submit.parameters = schema
         prompt = thesis_request(
             self.spec,
             symbol=symbol,
@@ -150,6 +174,8 @@ class LlmAgent:
             equity=portfolio.equity,
             cash=portfolio.cash,
             weight=portfolio.weight(symbol),
+            schema=schema,
+            mode=self._mode,
             note=note,
         )
         from agno.models.message import Message
@@ -161,7 +187,7 @@ class LlmAgent:
         from agno.models.message import Message
 
         attempts: list[Attempt] = []
-        called: set[str] = {"prompt"}
+        called: set[str] = {PROMPT_SOURCE}
         error = ""
         for _ in range(1 + MAX_REASKS):
             try:
@@ -172,7 +198,7 @@ class LlmAgent:
                 reason = f"no model answered: {failure}"
                 attempts.append(Attempt(reply=reply, tools=tools, error=reason, answered=False))
                 return self._turn(symbol, attempts, reason)
-            called |= {t.name for t in tools if not t.error}
+            called |= {t.name for t in tools if not t.error and t.name != SUBMIT_TOOL}
             try:
                 thesis = self._validate(reply, symbol, called)
             except ValueError as refused:
@@ -219,34 +245,37 @@ class LlmAgent:
                 _tool_use(m.tool_name, m.tool_args, m.tool_call_error, m.content) for m in called
             ]
             return "", tools, failure
+        executions = output.tools or []
         tools = [
-            _tool_use(t.tool_name, t.tool_args, t.tool_call_error, t.result)
-            for t in output.tools or []
+            _tool_use(t.tool_name, t.tool_args, t.tool_call_error, t.result) for t in executions
         ]
-        return str(output.content or "").strip(), tools, None
+        # A tool_call model answers through submit_thesis: its arguments are the reply.
+        answers = [submitted(str(t.tool_name), t.tool_args) for t in executions]
+        answer = next((a for a in reversed(answers) if a is not None), None)
+        return answer or str(output.content or "").strip(), tools, None
 
     def _validate(self, reply: str, symbol: str, called: set[str]) -> Thesis:
         if not reply:
             raise ValueError("the reply was empty; a JSON object is required")
         try:
-            thesis = Thesis.model_validate_json(_unfenced(reply))
+            answer = ThesisReply.model_validate_json(_unfenced(reply))
         except ValidationError as invalid:
             raise ValueError(_explain(invalid)) from None
-        if thesis.symbol != symbol:
-            raise ValueError(f"symbol must be {symbol!r}, got {thesis.symbol!r}")
-        if abs(thesis.target_weight) > self.spec.max_weight:
+        if answer.symbol != symbol:
+            raise ValueError(f"symbol must be {symbol!r}, got {answer.symbol!r}")
+        bound = weight_bound_pct(self.spec.max_weight)
+        if abs(answer.target_weight_pct) > bound:
             raise ValueError(
-                f"target_weight {thesis.target_weight!r} is outside "
-                f"[-{self.spec.max_weight}, {self.spec.max_weight}]"
+                f"target_weight_pct {answer.target_weight_pct!r} is outside [-{bound}, {bound}]"
             )
-        uncited = sorted({e.tool for e in thesis.evidence} - called)
+        uncited = sorted({e.tool for e in answer.evidence} - called)
         if uncited:
             raise ValueError(
                 f"evidence cites {uncited!r}, which gave no result in this conversation; cite "
-                f"only tools you called ({', '.join(sorted(called - {'prompt'})) or 'none'}) "
+                f"only tools you called ({', '.join(sorted(called - {PROMPT_SOURCE})) or 'none'}) "
                 'or "prompt"'
             )
-        return thesis
+        return answer.thesis()
 
     def _turn(self, symbol: str, attempts: list[Attempt], reason: str) -> Turn:
         outcome = Abstention(agent=self.name, symbol=symbol, reason=reason)
@@ -304,7 +333,23 @@ def usable_models(agent: str, models: Sequence[ModelRef]) -> list[ModelRef]:
     return usable
 
 
-class _ErrorKeepingClient:
+def agno_model(
+    client: ErrorKeepingClient, ref: ModelRef, temperature: float, max_tokens: int
+) -> Any:
+    """The agno model an agent (or `providers check`'s tool round) talks through: its calls
+    go to `client`, the gateway's door."""
+    from agno.models.litellm import LiteLLM
+
+    return LiteLLM(
+        id=ref.reference,
+        client=client,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        append_trailing_user_message=False,
+    )
+
+
+class ErrorKeepingClient:
     """Wraps the gateway's client to keep the exception agno would swallow."""
 
     def __init__(self, client: ModelClient) -> None:
@@ -368,7 +413,7 @@ def _explain(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def _quiet_agno() -> None:
+def quiet_agno() -> None:
     # agno logs tool failures to stdout, which would corrupt `--json` output; the transcript
     # records every tool error instead. Disabled, not levelled: agno resets its level each run.
     logging.getLogger("agno").disabled = True

@@ -1,14 +1,17 @@
 """What each role is told. The prompt says what to look at; the reply's shape is fixed by the
-`Thesis` schema, which every role shares, so a debate can weigh any agent against any other."""
+`ThesisReply` schema, which every role shares, so a debate can weigh any agent against any
+other."""
 
 from __future__ import annotations
 
-import functools
 import json
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from agents.specs import AgentSpec, Role, Thesis
+from agents.providers import StructuredOutput
+from agents.specs import AgentSpec, Role
+from agents.structured import SUBMIT_TOOL, weight_bound_pct
 
 COMMON = """You are one member of a trading team. You judge one instrument at one moment in time.
 Everything you can see, from tools or from this conversation, was public at that moment; do not
@@ -79,14 +82,19 @@ def instructions(spec: AgentSpec) -> str:
 
 
 ANSWER_RULES = """Answer rules:
-- stance "buy" needs a positive target_weight; "sell" a target_weight of zero or below (below
-  zero is a short); "hold" keeps the current position whatever target_weight says.
-- target_weight is the share of equity to hold, between {low} and {high}.
-- confidence runs from 0 (a guess) to 1 (certain).
+- stance "buy" needs a positive target_weight_pct; "sell" a target_weight_pct of zero or below
+  (below zero is a short); "hold" keeps the current position whatever target_weight_pct says.
+- target_weight_pct is the share of equity to hold in whole percent, from {low} to {high}.
+- confidence_pct runs from 0 (a guess) to 100 (certain), in whole percent.
 - Every evidence item names the tool whose result it cites, or "prompt" for a figure stated in
   this message, and quotes the figure.
+{how}
 JSON schema of the answer:
 {schema}"""
+
+SUBMIT_BY_TOOL = (
+    f"Give your answer by calling {SUBMIT_TOOL} with the answer's fields as its arguments."
+)
 
 
 def thesis_request(
@@ -99,9 +107,12 @@ def thesis_request(
     equity: Decimal,
     cash: Decimal,
     weight: Decimal,
+    schema: dict[str, Any],
+    mode: StructuredOutput = "none",
     note: str | None = None,
 ) -> str:
-    """The user message asking for one thesis; the figures in it may be cited as "prompt"."""
+    """The user message asking for one thesis; the figures in it may be cited as "prompt".
+    `schema` is the answer's (`agents.structured.answer_schema`); `mode` how it is asked for."""
     lines = [
         f"Time now: {now.isoformat()} (UTC).",
         f"Instrument: {symbol}. Last close {last_close} (bar of {last_bar.date().isoformat()}).",
@@ -110,14 +121,12 @@ def thesis_request(
     ]
     if note:
         lines.append(note)
-    rules = ANSWER_RULES.format(low=-spec.max_weight, high=spec.max_weight, schema=_thesis_schema())
+    bound = weight_bound_pct(spec.max_weight)
+    how = SUBMIT_BY_TOOL if mode == "tool_call" else "Reply with the JSON object only."
+    rules = ANSWER_RULES.format(
+        low=-bound, high=bound, how=how, schema=json.dumps(schema, separators=(",", ":"))
+    )
     return "\n".join([*lines, "", rules])
-
-
-@functools.cache
-def _thesis_schema() -> str:
-    # Built once: pydantic regenerates the schema on every call, a millisecond a turn.
-    return json.dumps(Thesis.model_json_schema(), separators=(",", ":"))
 
 
 def reask(error: str) -> str:

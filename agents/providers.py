@@ -31,6 +31,8 @@ class ProviderError(RetryableError):
 
 MILLION = Decimal(1_000_000)
 
+StructuredOutput = Literal["json_schema", "json_mode", "tool_call", "none"]
+
 
 class ModelInfo(Closed):
     input_per_mtok: Decimal = Field(ge=0, description="USD per million prompt tokens.")
@@ -41,6 +43,26 @@ class ModelInfo(Closed):
         description="An OpenAI reasoning model (o-series, gpt-5): sent max_completion_tokens "
         "instead of max_tokens, and no temperature, which such models refuse.",
     )
+
+    structured_output: StructuredOutput = Field(
+        "none",
+        description="How the model can be held to the answer's JSON schema: json_schema "
+        "(response_format json_schema: OpenAI, vLLM, LM Studio, Ollama), json_mode "
+        "(response_format json_object with a schema: llama.cpp's server), tool_call (the "
+        "answer as the arguments of a submit_thesis tool call), or none (the schema is only "
+        "in the prompt).",
+    )
+    tools: bool = Field(
+        True,
+        description="Whether the model really calls tools (`tradepit providers check` tests "
+        "it); an agent holding tools refuses a model that does not.",
+    )
+
+    @model_validator(mode="after")
+    def _tool_output_needs_tools(self) -> Self:
+        if self.structured_output == "tool_call" and not self.tools:
+            raise ValueError("structured_output tool_call needs a model that calls tools")
+        return self
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         return (

@@ -82,7 +82,8 @@ class Evidence(Closed):
 
 
 class Thesis(Closed):
-    """One agent's view of one symbol."""
+    """One agent's view of one symbol, in fractions: what teams weigh. An LLM writes a
+    `ThesisReply`; a quant member states its exact target weight here directly."""
 
     symbol: str = Field(min_length=1, max_length=32)
     stance: Literal["buy", "sell", "hold"]
@@ -99,6 +100,57 @@ class Thesis(Closed):
         if self.stance == "sell" and self.target_weight > 0:
             raise ValueError("a sell stance needs a target_weight of zero or below")
         return self
+
+
+PERCENT = 100
+
+
+class EvidenceReply(Closed):
+    tool: str = Field(
+        max_length=64,
+        description='The tool whose result is cited, or "prompt" for a figure '
+        "stated in the request.",
+    )
+    detail: str = Field(max_length=500, description="The figure or fact taken from it.")
+
+
+class ThesisReply(Closed):
+    """A thesis as a model writes it: whole percents and closed choices, so that a model held
+    to this schema by constrained decoding (`agents.structured`) cannot write a weight of
+    -25.8 or a confidence of 7. It becomes a `Thesis`, in fractions, once it validates."""
+
+    symbol: str = Field(min_length=1, max_length=32, description="The instrument judged.")
+    stance: Literal["buy", "sell", "hold"]
+    confidence_pct: int = Field(
+        ge=0, le=PERCENT, description="Confidence in whole percent: 0 a guess, 100 certain."
+    )
+    target_weight_pct: int = Field(
+        ge=-PERCENT,
+        le=PERCENT,
+        description="Share of equity to hold, in whole percent; negative: short.",
+    )
+    horizon_days: int = Field(ge=1, le=365, description="Days the view is meant to hold.")
+    rationale: str = Field(min_length=1, max_length=2000)
+    evidence: list[EvidenceReply] = Field(min_length=1, max_length=10)
+
+    @model_validator(mode="after")
+    def _stance_matches_weight(self) -> Self:
+        if self.stance == "buy" and self.target_weight_pct <= 0:
+            raise ValueError("a buy stance needs a positive target_weight_pct")
+        if self.stance == "sell" and self.target_weight_pct > 0:
+            raise ValueError("a sell stance needs a target_weight_pct of zero or below")
+        return self
+
+    def thesis(self) -> Thesis:
+        return Thesis(
+            symbol=self.symbol,
+            stance=self.stance,
+            confidence=self.confidence_pct / PERCENT,
+            target_weight=self.target_weight_pct / PERCENT,
+            horizon_days=self.horizon_days,
+            rationale=self.rationale,
+            evidence=[Evidence(tool=e.tool, detail=e.detail) for e in self.evidence],
+        )
 
 
 class TradeDecision(Closed):

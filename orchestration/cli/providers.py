@@ -82,9 +82,11 @@ def providers_check(
     providers: ProvidersFile = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Make one tiny real call (a few tokens) to prove a provider's key, URL and model work."""
+    """Make one tiny real call (a few tokens) to prove a provider's key, URL and model work,
+    then one scripted tool round to see whether the model really calls tools."""
     from agents.availability import check_model
     from agents.providers import ProviderError, load_providers
+    from agents.tool_probe import probe_tools
 
     config = load_providers(providers)
     if ":" not in name and name not in config.aliases:
@@ -98,6 +100,7 @@ def providers_check(
     except ProviderError as error:
         stderr.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+    probe = probe_tools(ref)
     if as_json:
         print(
             json.dumps(
@@ -108,6 +111,9 @@ def providers_check(
                     "completion_tokens": result.completion_tokens,
                     "cost_usd": str(result.cost_usd),
                     "latency_s": round(result.latency_s, 3),
+                    "calls_tools": probe.calls_tools,
+                    "tools_detail": probe.detail,
+                    "tools_in_providers_yaml": ref.info.tools,
                 }
             )
         )
@@ -116,3 +122,14 @@ def providers_check(
         f"{result.reference}: answered {result.reply!r} in {result.latency_s:.2f}s, "
         f"{result.prompt_tokens}+{result.completion_tokens} tokens, ${result.cost_usd:.6f}"
     )
+    verdict = {True: "yes", False: "NO", None: "not known"}[probe.calls_tools]
+    stdout.print(f"calls tools: {verdict}, {probe.detail}", markup=False, highlight=False)
+    if probe.calls_tools is False and ref.info.tools:
+        stdout.print(
+            f"  set tools: false under providers.{ref.provider_name}.models.{ref.model} in "
+            "providers.yaml; agents on it then need tools: [] (they judge from their prompt)",
+            markup=False,
+            highlight=False,
+        )
+    elif probe.calls_tools and not ref.info.tools:
+        stdout.print("  providers.yaml says tools: false; it may be set to true", markup=False)

@@ -6,6 +6,7 @@ never an order."""
 from __future__ import annotations
 
 import json
+import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -24,9 +25,9 @@ from agents.llm_agent import (
     decision_from_theses,
 )
 from agents.llm_calls import Budget, BudgetExceeded, LlmCallStore
-from agents.specs import Abstention, AgentSpec, Role, Thesis
+from agents.specs import Abstention, AgentSpec, Role, Thesis, ThesisReply
 from tests.fakes.agents import loopback_providers, thesis_json
-from tests.fakes.llm_server import CallTool, Fail, FakeLlm, Hang, Say, Script, fake_llm
+from tests.fakes.llm_server import CallTool, Drop, Fail, FakeLlm, Hang, Say, Script, fake_llm
 from tests.helpers import catalog_of, daily_series
 from trading.clock import ReplayClock
 from trading.data import Catalog, PointInTimeView
@@ -106,7 +107,9 @@ async def ask(world: World, **spec: Any) -> Turn:
 @scripted(SUMMARY, Say(thesis_json()))
 async def test_openai_wire_tool_call_result_and_thesis(world: World) -> None:
     turn = await ask(world)
-    assert turn.thesis == Thesis.model_validate_json(thesis_json())
+    assert turn.thesis == ThesisReply.model_validate_json(thesis_json()).thesis()
+    assert turn.thesis is not None
+    assert (turn.thesis.confidence, turn.thesis.target_weight) == (0.7, 0.5)
     first, second = world.server.requests
     assert world.server.paths == ["/v1/chat/completions"] * 2
     offered = {tool["function"]["name"] for tool in first["tools"]}
@@ -176,7 +179,7 @@ async def test_a_reply_that_is_not_json_is_re_asked_with_the_error(world: World)
 
 @scripted(
     Say(json.dumps({"ticker": "SPX", "view": "up"})),
-    Say(thesis_json(confidence=7)),
+    Say(thesis_json(confidence_pct=700)),
     Say(thesis_json(stance="bullish")),
 )
 async def test_three_invalid_replies_end_in_a_recorded_abstain(world: World) -> None:
@@ -190,10 +193,10 @@ async def test_three_invalid_replies_end_in_a_recorded_abstain(world: World) -> 
     assert isinstance(turn.outcome, Abstention)
     errors = [a.error or "" for a in turn.attempts]
     assert "symbol: Field required" in errors[0]
-    assert "confidence: Input should be less than or equal to 1" in errors[1]
+    assert "confidence_pct: Input should be less than or equal to 100" in errors[1]
 
 
-@scripted(Say(thesis_json(confidence=7)), SUMMARY, Say(thesis_json()))
+@scripted(Say(thesis_json(confidence_pct=700)), SUMMARY, Say(thesis_json()))
 async def test_a_confidence_of_7_is_re_asked(world: World) -> None:
     turn = await ask(world)
     assert turn.thesis is not None
@@ -252,6 +255,27 @@ async def test_a_timeout_is_retried(world: World) -> None:
     turn = await ask(world)
     assert turn.thesis is not None
     assert world.delays == [0.5]
+
+
+@scripted(Drop(), SUMMARY, Say(thesis_json()))
+async def test_a_server_that_crashes_on_a_request_is_retried(world: World) -> None:
+    """A connection reset with no answer (llama.cpp's server segfaulting on a schema) is a
+    retryable failure like a 500."""
+    turn = await ask(world)
+    assert turn.thesis is not None
+    assert world.delays == [0.5]
+
+
+@scripted(Drop(), Drop())
+async def test_a_server_that_crashes_on_every_try_ends_the_turn_in_an_abstain(
+    world: World,
+) -> None:
+    started = time.perf_counter()
+    turn = await ask(world)
+    assert time.perf_counter() - started < 1.0  # the reset is seen at once, not at the timeout
+    assert isinstance(turn.outcome, Abstention)
+    assert turn.outcome.reason.startswith("no model answered")
+    assert "(after 2 tries)" in turn.outcome.reason
 
 
 @scripted(SUMMARY, Hang(), Hang())
@@ -375,7 +399,7 @@ def test_order_tools_are_refused_to_agents(world: World) -> None:
         world.agent(tools=("get_price", "place_order"))
 
 
-@scripted(SUMMARY, Say(thesis_json()), SUMMARY, Say(thesis_json(confidence=0.9)))
+@scripted(SUMMARY, Say(thesis_json()), SUMMARY, Say(thesis_json(confidence_pct=90)))
 async def test_an_agent_decides_every_nth_bar_and_holds_in_between(world: World) -> None:
     agent = world.agent(decide_every=2)
     days = [NOW + timedelta(days=n) for n in range(4)]
@@ -450,10 +474,10 @@ def turn_of(outcome: Thesis | Abstention) -> Turn:
 
 def test_hold_low_confidence_and_abstain_leave_positions_alone() -> None:
     spec = AgentSpec(name="a", role=Role.BULL, model="x:y", min_confidence=0.5, max_weight=0.3)
-    base = json.loads(thesis_json())
-    buy = Thesis.model_validate({**base, "target_weight": 0.25})
-    hold = Thesis.model_validate({**base, "stance": "hold"})
-    unsure = Thesis.model_validate({**base, "confidence": 0.4})
+    base = ThesisReply.model_validate_json(thesis_json()).thesis()
+    buy = base.model_copy(update={"target_weight": 0.25})
+    hold = base.model_copy(update={"stance": "hold"})
+    unsure = base.model_copy(update={"confidence": 0.4})
     assert decision_from_theses(spec, [turn_of(buy)]).targets == {"SPX": Decimal("0.25")}
     assert decision_from_theses(spec, [turn_of(hold)]).targets == {}
     low = decision_from_theses(spec, [turn_of(unsure)])

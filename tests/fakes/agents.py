@@ -37,12 +37,13 @@ def loopback_providers(server: FakeLlm, api_key_env: str | None = None) -> Provi
 
 
 def thesis_json(**change: Any) -> str:
-    """A valid thesis on SPX citing get_market_summary; `change` overrides fields."""
+    """A valid thesis reply (`ThesisReply`) on SPX citing get_market_summary; `change`
+    overrides fields."""
     thesis: dict[str, Any] = {
         "symbol": "SPX",
         "stance": "buy",
-        "confidence": 0.7,
-        "target_weight": 0.5,
+        "confidence_pct": 70,
+        "target_weight_pct": 50,
         "horizon_days": 20,
         "rationale": "The index bounced off its lows.",
         "evidence": [{"tool": "get_market_summary", "detail": "close 1213.60"}],

@@ -10,6 +10,8 @@ written.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -55,7 +57,13 @@ class Hang:
     """Hold the request without answering until the server stops: the client must time out."""
 
 
-Step = Say | CallTool | list[CallTool] | Fail | Hang
+@dataclass(frozen=True)
+class Drop:
+    """Reset the connection without an answer, as a server that crashes on a request does
+    (llama.cpp's server segfaulted on a large JSON schema)."""
+
+
+Step = Say | CallTool | list[CallTool] | Fail | Hang | Drop
 Script = list[Step] | Callable[[dict[str, Any]], Step]
 
 
@@ -129,6 +137,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if isinstance(step, Hang):
             self.fake.hang()
+            self.close_connection = True
+            return
+        if isinstance(step, Drop):
+            # Linger 0: close sends a reset (RST), not an orderly end, like a process dying.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             return
         if isinstance(step, Fail):

@@ -144,11 +144,13 @@ class ModelServer:
         return self._log.read().decode(errors="replace")[-4000:]
 
 
-def providers(server: ModelServer) -> ProvidersConfig:
+def providers(server: ModelServer, structured_output: str = "none") -> ProvidersConfig:
     """A providers file with one provider, `smollm`, speaking OpenAI chat completions to
-    `server`, as `local-openai` in providers.yaml would to any llama.cpp server."""
+    `server`, as `local-openai` in providers.yaml would to any llama.cpp server;
+    `structured_output` json_mode holds it to the answer's schema (llama.cpp's json_object
+    with a schema)."""
     provider = {"protocol": "openai", "base_url": server.openai_url, "key_required": False}
-    provider["models"] = {MODEL.split(":")[1]: PRICES}
+    provider["models"] = {MODEL.split(":")[1]: {**PRICES, "structured_output": structured_output}}
     return ProvidersConfig.model_validate({"providers": {"smollm": provider}})
 
 

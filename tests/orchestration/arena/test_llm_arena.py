@@ -26,12 +26,12 @@ def scripted_answer(body: dict[str, Any]) -> Say:
     first = next(m["content"] for m in body["messages"] if m["role"] == "user")
     symbol = first.split("Instrument: ")[1].split(".")[0]
     day = int(first.split("Time now: ")[1][8:10])
-    stance, weight = ("buy", 0.5) if day % 2 else ("sell", 0.0)
+    stance, weight = ("buy", 50) if day % 2 else ("sell", 0)
     thesis = {
         "symbol": symbol,
         "stance": stance,
-        "confidence": 0.8,
-        "target_weight": weight,
+        "confidence_pct": 80,
+        "target_weight_pct": weight,
         "horizon_days": 10,
         "rationale": f"day {day} says {stance}",
         "evidence": [{"tool": "prompt", "detail": "the last close"}],

@@ -58,12 +58,12 @@ REPLIES: dict[tuple[str, str], Step] = {
     # The bull looks at the market first (one tool call), then answers citing it.
     ("bull", "thesis"): SUMMARY,
     ("bull", "tool result"): Say(
-        thesis_json(stance="buy", target_weight=0.6, confidence=0.8, evidence=CITED)
+        thesis_json(stance="buy", target_weight_pct=60, confidence_pct=80, evidence=CITED)
     ),
-    ("bear", "thesis"): answer(stance="sell", target_weight=-0.4, confidence=0.5),
-    ("bull", "debate"): answer(stance="buy", target_weight=0.6, confidence=0.8),
+    ("bear", "thesis"): answer(stance="sell", target_weight_pct=-40, confidence_pct=50),
+    ("bull", "debate"): answer(stance="buy", target_weight_pct=60, confidence_pct=80),
     ("bear", "debate"): answer(
-        stance="hold", target_weight=0.0, confidence=0.5, rationale="The bull's case holds."
+        stance="hold", target_weight_pct=0, confidence_pct=50, rationale="The bull's case holds."
     ),
 }
 
@@ -312,7 +312,9 @@ def test_events_are_one_json_object_per_line(tmp_path: Path) -> None:
 @pytest.fixture
 def scripted(tmp_path: Path) -> Iterator[Desk]:
     """One LLM member, asked in turn: a list script, six answers for six decisions."""
-    script: list[Step] = [answer(stance="buy", target_weight=w, confidence=0.9) for w in SIX]
+    script: list[Step] = [
+        answer(stance="buy", target_weight_pct=round(w * 100), confidence_pct=90) for w in SIX
+    ]
     with fake_llm(script) as server:
         yield Desk(tmp_path, server)
         server.assert_done()
@@ -439,7 +441,7 @@ def test_a_signal_stops_after_the_cycle_and_the_run_resumes(tmp_path: Path) -> N
         asked.append(1)
         if len(asked) == 2:  # during the second decision, at cycle 5
             os.kill(os.getpid(), signal.SIGINT)
-        return answer(stance="buy", target_weight=0.5, confidence=0.9)
+        return answer(stance="buy", target_weight_pct=50, confidence_pct=90)
 
     with fake_llm(interrupting) as server:
         desk = Desk(tmp_path, server)

@@ -261,7 +261,9 @@ def test_an_llm_members_budget_stops_a_kraken_run_and_counts_across_resumes(
     team_file = tmp_path / "solo.yaml"
     team_file.write_text(yaml.safe_dump({**team, "members": [{"spec": bull}]}))
     evidence = [{"tool": "prompt", "detail": "BTC/USD closed at 30300.1"}]
-    thesis = Say(thesis_json(symbol=BTC, target_weight=0.5, confidence=0.9, evidence=evidence))
+    thesis = Say(
+        thesis_json(symbol=BTC, target_weight_pct=50, confidence_pct=90, evidence=evidence)
+    )
     with fake_llm([thesis, thesis, thesis]) as llm:
         providers = tmp_path / "providers.yaml"
         providers.write_text(yaml.safe_dump(loopback_providers(llm).model_dump(mode="json")))

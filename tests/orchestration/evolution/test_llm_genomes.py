@@ -35,7 +35,7 @@ def by_temperature(request: dict[str, Any]) -> Say:
     """A cool model buys, a hot one sells: the temperature gene decides the trade."""
     if request["temperature"] <= 0.5:
         return Say(thesis_json(evidence=PROMPT))
-    return Say(thesis_json(stance="sell", target_weight=0.0, evidence=PROMPT))
+    return Say(thesis_json(stance="sell", target_weight_pct=0, evidence=PROMPT))
 
 
 RAW: dict[str, Any] = {

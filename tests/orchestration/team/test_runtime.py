@@ -121,11 +121,11 @@ def replies(**table: Say) -> Any:
 
 
 DEBATE = {
-    "bull__thesis": answer(stance="buy", target_weight=0.6, confidence=0.8),
-    "bear__thesis": answer(stance="sell", target_weight=-0.4, confidence=0.5),
-    "bull__debate": answer(stance="buy", target_weight=0.6, confidence=0.8),
+    "bull__thesis": answer(stance="buy", target_weight_pct=60, confidence_pct=80),
+    "bear__thesis": answer(stance="sell", target_weight_pct=-40, confidence_pct=50),
+    "bull__debate": answer(stance="buy", target_weight_pct=60, confidence_pct=80),
     "bear__debate": answer(
-        stance="hold", target_weight=0.0, confidence=0.5, rationale="The bull's case holds."
+        stance="hold", target_weight_pct=0, confidence_pct=50, rationale="The bull's case holds."
     ),
 }
 
@@ -159,8 +159,8 @@ async def test_a_debate_records_revisions_and_merges_the_final_views(desk: Desk)
 
 
 @replies(
-    bull__thesis=answer(stance="buy", target_weight=0.6, confidence=0.8),
-    bear__thesis=answer(stance="sell", target_weight=-0.4, confidence=0.5),
+    bull__thesis=answer(stance="buy", target_weight_pct=60, confidence_pct=80),
+    bear__thesis=answer(stance="sell", target_weight_pct=-40, confidence_pct=50),
 )
 async def test_vote_mode_merges_first_theses_without_rebuttal(desk: Desk) -> None:
     team = desk.team(team_config("vote"))
@@ -174,11 +174,11 @@ async def test_vote_mode_merges_first_theses_without_rebuttal(desk: Desk) -> Non
 
 
 @replies(
-    bull__thesis=answer(stance="buy", target_weight=0.6, confidence=0.8),
-    bear__thesis=answer(stance="sell", target_weight=-0.4, confidence=0.5),
-    bull__debate=answer(stance="buy", target_weight=0.6, confidence=0.8),
-    bear__debate=answer(stance="sell", target_weight=-0.4, confidence=0.5),
-    portfolio__judge=answer(stance="buy", target_weight=0.25, confidence=0.6),
+    bull__thesis=answer(stance="buy", target_weight_pct=60, confidence_pct=80),
+    bear__thesis=answer(stance="sell", target_weight_pct=-40, confidence_pct=50),
+    bull__debate=answer(stance="buy", target_weight_pct=60, confidence_pct=80),
+    bear__debate=answer(stance="sell", target_weight_pct=-40, confidence_pct=50),
+    portfolio__judge=answer(stance="buy", target_weight_pct=25, confidence_pct=60),
 )
 async def test_in_judge_mode_the_judges_thesis_is_the_decision(desk: Desk) -> None:
     config = team_config("judge", judge={"spec": spec("pm", "portfolio_manager")})
@@ -196,7 +196,7 @@ async def test_in_judge_mode_the_judges_thesis_is_the_decision(desk: Desk) -> No
 
 @replies(
     bull__thesis=Say("buy buy buy"),
-    bear__thesis=answer(stance="sell", target_weight=-0.4, confidence=0.5),
+    bear__thesis=answer(stance="sell", target_weight_pct=-40, confidence_pct=50),
 )
 async def test_an_abstaining_member_is_left_out_and_reported(desk: Desk) -> None:
     team = desk.team(team_config("vote"))
@@ -248,8 +248,8 @@ async def test_the_budget_stops_the_run_not_just_the_step(desk: Desk) -> None:
 
 
 @replies(
-    bull__thesis=answer(stance="buy", target_weight=0.6, confidence=0.8),
-    bear__thesis=answer(stance="sell", target_weight=-0.4, confidence=0.5),
+    bull__thesis=answer(stance="buy", target_weight_pct=60, confidence_pct=80),
+    bear__thesis=answer(stance="sell", target_weight_pct=-40, confidence_pct=50),
 )
 async def test_a_team_replays_end_to_end_with_its_quant_member(desk: Desk) -> None:
     config = team_config("vote", decide_every=5)

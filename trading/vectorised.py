@@ -506,7 +506,12 @@ class _Run:
                 if quantity <= ZERO:
                     return None  # the cap allows less than a lot: nothing fills
         price = costs.market_fill_price(
-            side, bar.open, quantity, average_volume, volatility, instrument.price_increment
+            side,
+            bar.close if bar.open is None else bar.open,
+            quantity,
+            average_volume,
+            volatility,
+            instrument.price_increment,
         )
         return _Planned(bar, side, quantity, price, market.bar(k, step - 1).close, instrument)
 

@@ -55,7 +55,7 @@ def test_get_price_mid_bar_still_sees_only_the_previous_close(catalog: Catalog) 
 
 
 def test_unknown_symbol_lists_the_known_ones(ctx: ToolContext) -> None:
-    with pytest.raises(UnknownSymbolError, match="unknown symbol 'FOO'; available: IXIC, SPX"):
+    with pytest.raises(UnknownSymbolError, match="unknown symbol 'FOO'; available: AAPL, AMD"):
         get_price(ctx, "FOO")
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from trading.data._files import read_bar_file
 from trading.data.series import BarSeries
+from trading.data.universe import UniverseSource
 from trading.errors import DataError, UnknownSymbolError
 
 
@@ -38,6 +39,7 @@ class SymbolInfo:
     last: datetime
     rows: int
     timeframe: timedelta
+    description: str = ""  # what a bundled dataset is (its origin and caveats); "" for files
 
 
 # ---- the bundled dataset ------------------------------------------------------------------------
@@ -151,8 +153,10 @@ class Catalog:
 
     @classmethod
     def default(cls, data_files: Sequence[Path] = ()) -> Catalog:
-        """The bundled data plus one `FileSource` per file (files override bundled symbols)."""
-        return cls([BundledSource(), *(FileSource(Path(f)) for f in data_files)])
+        """The bundled data (indices and the stock universe) plus one `FileSource` per file
+        (files override bundled symbols)."""
+        bundled: list[MarketDataSource] = [BundledSource(), UniverseSource()]
+        return cls([*bundled, *(FileSource(Path(f)) for f in data_files)])
 
     def symbols(self) -> list[str]:
         return sorted(self._symbol_index())
@@ -174,8 +178,11 @@ class Catalog:
     def describe(self) -> list[SymbolInfo]:
         """One line per symbol, in symbol order (this loads every series)."""
         infos = []
+        index = self._symbol_index()
         for symbol in self.symbols():
             series = self.load(symbol)
+            source, own_name = index[symbol]
+            describe = getattr(source, "describe", None)
             infos.append(
                 SymbolInfo(
                     symbol=symbol,
@@ -184,6 +191,7 @@ class Catalog:
                     last=series.last_time,
                     rows=len(series),
                     timeframe=series.timeframe,
+                    description=describe(own_name) if callable(describe) else "",
                 )
             )
         return infos

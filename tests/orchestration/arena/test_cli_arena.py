@@ -299,3 +299,18 @@ def test_an_arena_on_a_data_file_replays_on_the_same_file(tmp_path: Path) -> Non
     replayed = run_json("--replay", original["run_id"], "--db", db)  # no --data: the stored file
     assert replayed["replay"]["equal"] is True
     assert replayed["data_hash"] == original["data_hash"]
+
+
+def test_a_leaderboard_on_the_stock_universe_says_it_is_survivorship_biased(
+    tmp_path: Path,
+) -> None:
+    stocks = {"symbols": ["AAPL", "MSFT"], "start": "2019-01-01", "end": "2019-06-30"}
+    config = str(arena_file(tmp_path, **stocks))
+    board = run_json("--config", config)["leaderboard"]
+    assert any("survivorship-biased universe" in line for line in board["data_notes"])
+    code, out, err = invoke("--config", config, "--report", str(tmp_path / "report"))
+    assert code == 0, err
+    assert "data: survivorship-biased universe" in out
+    assert "survivorship-biased universe" in (tmp_path / "report" / "report.html").read_text()
+    indices = run_json("--config", str(arena_file(tmp_path)))["leaderboard"]
+    assert indices["data_notes"] == []

@@ -107,7 +107,9 @@ class FileSource:
 
     Columns are matched case-insensitively: a time column (date, datetime, time or timestamp; or
     a Parquet DatetimeIndex), open, high, low, close, optional volume (zeros when missing) and an
-    optional symbol column for files holding several symbols. A single-symbol file is named by
+    optional symbol column for files holding several symbols. A file of closes only, long (time,
+    symbol, close) or wide (time, then one column per symbol), gives close-only daily series
+    that fill at the next close (`trading.data._files`). A single-symbol file is named by
     `symbol`, or else by its file name upper-cased. Times are ISO dates or datetimes (naive ones
     are UTC), YYYYMMDD, or integer epoch seconds or milliseconds. The file is read on first use;
     any bad cell raises `DataError` naming the file, row, column and value."""

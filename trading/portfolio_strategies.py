@@ -35,10 +35,8 @@ _PLACES = Decimal("0.000001")
 class PortfolioParams(QuantParams):
     """`weight` is the share of equity invested across the universe (1: fully invested)."""
 
-    rebalance: str = Field(
-        "monthly",
-        pattern="^(monthly|every_bar)$",
-        description="monthly: on the first bar of each calendar month; every_bar: each bar.",
+    monthly: bool = Field(
+        True, description="Rebalance on the first bar of each calendar month; false: every bar."
     )
 
 
@@ -145,7 +143,7 @@ PORTFOLIO_STRATEGIES: Mapping[str, PortfolioStrategy] = {
 
 def rebalance_due(params: PortfolioParams, snapshot: Snapshot) -> bool:
     """Monthly: the latest visible bar is the first of its calendar month (or the only one)."""
-    if params.rebalance == "every_bar":
+    if not params.monthly:
         return True
     times = snapshot.view.arrays(snapshot.symbols[0]).times
     if len(times) < 2:

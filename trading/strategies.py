@@ -28,6 +28,7 @@ __all__ = [
     "STRATEGIES",
     "QuantParams",
     "all_kinds",
+    "params_model",
     "strategy_targets",
     "strategy_views",
     "validate_params",
@@ -171,6 +172,14 @@ STRATEGIES: Mapping[str, Strategy] = {
 def all_kinds() -> list[str]:
     """Every quant strategy: the per-symbol ones, then the cross-sectional ones."""
     return [*STRATEGIES, *PORTFOLIO_STRATEGIES]
+
+
+def params_model(kind: str) -> type[QuantParams]:
+    """The parameter model of any strategy kind (`KeyError` for an unknown one)."""
+    found = STRATEGIES.get(kind) or PORTFOLIO_STRATEGIES.get(kind)
+    if found is None:
+        raise KeyError(kind)
+    return found.params
 
 
 def strategy_views(kind: str, params: QuantParams, snapshot: Snapshot) -> dict[str, Decimal]:

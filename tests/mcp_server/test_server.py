@@ -26,6 +26,7 @@ READ_ONLY = {
     "get_market_summary",
     "get_news_sentiment",
     "get_factor_series",
+    "evaluate_factor",
     "analyze_portfolio",
     "backtest_strategy",
     "get_portfolio",
@@ -222,3 +223,15 @@ async def test_a_marketable_limit_over_mcp_is_held_to_the_order_notional_cap() -
         moved = await call(client, "advance_clock", bars=1)
         [fill] = moved["fills"]
         assert Decimal(fill["quantity"]) * Decimal(fill["price"]) <= 1000
+
+
+async def test_evaluate_factor_takes_a_declared_factor_over_mcp() -> None:
+    server = build_server(ToolContext.paper(as_of=AS_OF), allow_trading=False)
+    factor = {"kind": "indicator", "name": "momentum", "window": 252, "skip": 21}
+    async with Client(server) as client:
+        result = await call(client, "evaluate_factor", factor=factor, lookback_bars=500)
+        assert [s["lag"] for s in result["ic"]] == [1, 5, 20]
+        assert result["last"] < AS_OF.isoformat()
+        assert len(result["symbols"]) == 20
+        code = {"kind": "code", "source": "import os"}
+        assert "kind" in await error_of(client, "evaluate_factor", factor=code)

@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from agents.quant import STRATEGIES, build_quant_agent
+from agents.quant import build_quant_agent
 from orchestration.cli_common import (
     DataFiles,
     JsonFlag,
@@ -47,6 +47,7 @@ from trading.data.universe import CLOSE_ONLY_NOTE, SP20, SURVIVORSHIP_NOTE, data
 from trading.data.universe import SOURCE_NAME as UNIVERSE_SOURCE
 from trading.metrics import benchmark_name
 from trading.replay import ReplayBars, ReplayConfig
+from trading.strategies import all_kinds
 from trading.vectorised import UnsupportedError
 from trading.vectorised_replay import PATH_CHOICES, Backtest, quant_backtest
 
@@ -131,7 +132,7 @@ def _parse_params(raw: list[str] | None) -> dict[str, str]:
 @clean_errors
 def backtest(
     agent: Annotated[
-        str, typer.Option(help=f"Agent to run: {', '.join(sorted(STRATEGIES))}.")
+        str, typer.Option(help=f"Agent to run: {', '.join(sorted(all_kinds()))}.")
     ] = "sma_cross",
     symbol: Annotated[
         str, typer.Option(help="Symbol(s) to trade, comma-separated, e.g. SPX or SPX,IXIC.")

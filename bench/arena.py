@@ -6,10 +6,11 @@ the bundled S&P 500 and NASDAQ Composite daily bars, 1999-2018 (20 years, two sy
 fees and slippage. Each entrant's result is the full decision cycle's (point-in-time
 snapshots, sizing, risk gate, paper fills, Decimal ledger, metrics): the vectorised path runs
 that engine only at the bars where something can trade, and the replay at every bar (in one
-process in lockstep). With a stop-loss, which the vectorised path does not replay, every
-entrant takes the replay, which the pool spreads over its workers (start-up counted). Each
-pair must give the same leaderboard, which is checked. An entrant-bar is one entrant going
-through one bar.
+process in lockstep). With a stop-loss, the vectorised path also runs the engine at every bar
+whose close may cross a position's level. With a drawdown kill switch, which the vectorised
+path does not replay, every entrant takes the replay, which the pool spreads over its workers
+(start-up counted). Each pair must give the same leaderboard, which is checked. An
+entrant-bar is one entrant going through one bar.
 
     python bench/arena.py [--workers N]
 """
@@ -77,20 +78,31 @@ def main() -> None:
     replay_seconds, replayed = run(0, vectorised=False)
     fast_seconds, fast = run(0, vectorised=True)
     stops = {"limits": {"stop_loss": "0.1"}}
-    one_seconds, one = run(0, vectorised=True, **stops)
-    pool_seconds, pooled = run(args.workers, vectorised=True, **stops)
+    stop_replay_seconds, stop_replayed = run(0, vectorised=False, **stops)
+    stop_fast_seconds, stop_fast = run(0, vectorised=True, **stops)
+    drawdown = {"limits": {"max_drawdown": "0.5"}}
+    one_seconds, one = run(0, vectorised=True, **drawdown)
+    pool_seconds, pooled = run(args.workers, vectorised=True, **drawdown)
     bars = len(replayed.runs[0].equity)
     entrant_bars = bars * len(replayed.runs)
 
     def rate(seconds: float) -> str:
         return f"{entrant_bars / seconds:,.0f} entrant-bars/s ({seconds:.2f} s)"
 
-    same = summary(replayed) == summary(fast) and summary(one) == summary(pooled)
+    same = (
+        summary(replayed) == summary(fast)
+        and summary(stop_replayed) == summary(stop_fast)
+        and summary(one) == summary(pooled)
+    )
     print(f"entrants: {len(replayed.runs)}; bars: {bars} (SPX and IXIC, 1999-2018)")
     print(f"replay, one process:          {rate(replay_seconds)}")
     print(f"vectorised path, one process: {rate(fast_seconds)}")
     print(f"speed-up of the vectorised path: {replay_seconds / fast_seconds:.2f}x")
-    print("with a stop-loss (the replay for every entrant):")
+    print("with a stop-loss of 10%:")
+    print(f"  replay, one process:          {rate(stop_replay_seconds)}")
+    print(f"  vectorised path, one process: {rate(stop_fast_seconds)}")
+    print(f"  speed-up of the vectorised path: {stop_replay_seconds / stop_fast_seconds:.2f}x")
+    print("with a drawdown kill switch of 50% (the replay for every entrant):")
     print(f"  one process:          {rate(one_seconds)}")
     print(f"  pool of {args.workers} processes: {rate(pool_seconds)}")
     print(f"  speed-up of the pool: {one_seconds / pool_seconds:.2f}x on {os.cpu_count()} CPUs "

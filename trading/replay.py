@@ -512,7 +512,7 @@ def _persist(store: Store, result: ReplayResult, finished_at: datetime) -> None:
             (
                 d.time,
                 d.agent,
-                dict(d.decision.targets),
+                d.decision.targets,  # shared by decisions that share it: written out once
                 d.decision.rationale,
                 d.risk_json(),
                 dict(d.decision.abstentions),

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from sqlalchemy.pool import StaticPool
 from trading.clock import moment_label, session_date
 from trading.domain import Order, OrderFilled
 from trading.errors import ConfigError
+from trading.storage_bulk import bulk_insert
 from trading.storage_checksum import FILL_FIELDS, fills_checksum
 from trading.storage_errors import report_unusable_databases
 from trading.storage_schema import create_schema
@@ -239,7 +241,9 @@ class RunLeaseRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-DecisionRow = tuple[datetime, str, dict[str, Decimal], str, list[dict[str, Any]], dict[str, str]]
+DecisionRow = tuple[
+    datetime, str, Mapping[str, Decimal], str, list[dict[str, Any]], Mapping[str, str]
+]
 
 
 def default_database_url(home: Path, mode: str = "replay") -> str:
@@ -460,6 +464,48 @@ class Store:
             return set(session.scalars(query))
 
 
+# From this many rows a batch goes through `bulk_insert`, which encodes each distinct value once;
+# a cycle's few rows take SQLAlchemy's cached statement, cheaper for them than a compile.
+_BULK_ROWS = 64
+_ORDER_COLUMNS = (
+    "run_id",
+    "order_id",
+    "symbol",
+    "side",
+    "type",
+    "quantity",
+    "limit_price",
+    "status",
+    "reason",
+    "filled_quantity",
+    "fees",
+    "created_at",
+)
+_FILL_COLUMNS = (
+    "run_id",
+    "trade_id",
+    "order_id",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "fee",
+    "liquidity",
+    "time",
+)
+_EQUITY_COLUMNS = ("run_id", "time", "cash", "equity")
+_DECISION_COLUMNS = (
+    "run_id",
+    "seq",
+    "time",
+    "agent",
+    "targets",
+    "rationale",
+    "risk",
+    "abstentions",
+)
+
+
 def _write(
     connection: Connection,
     run_id: str,
@@ -470,27 +516,25 @@ def _write(
     first_decision_seq: int,
 ) -> None:
     order_rows = [
-        {
-            "run_id": run_id,
-            "order_id": order.id,
-            "symbol": order.symbol,
-            "side": order.side.value,
-            "type": order.type.value,
-            "quantity": order.quantity,
-            "limit_price": order.limit_price,
-            "status": order.status.value,
-            "reason": order.reason,
-            "filled_quantity": order.filled_quantity,
-            "fees": order.fees,
-            "created_at": order.created_at,
-        }
+        (
+            run_id,
+            order.id,
+            order.symbol,
+            order.side.value,
+            order.type.value,
+            order.quantity,
+            order.limit_price,
+            order.status.value,
+            order.reason,
+            order.filled_quantity,
+            order.fees,
+            order.created_at,
+        )
         for order in orders
     ]
-    # Core executemany, not ORM objects: a replay writes thousands of rows and the ORM's
-    # per-object bookkeeping costs more than the replay itself.
     if order_rows:
         # An upsert that works on every database: replace the orders whose state moved.
-        ids = [row["order_id"] for row in order_rows]
+        ids = [row[1] for row in order_rows]
         for start in range(0, len(ids), 500):
             connection.execute(
                 delete(OrderRecord).where(
@@ -498,30 +542,45 @@ def _write(
                     OrderRecord.order_id.in_(ids[start : start + 500]),
                 )
             )
-        connection.execute(insert(OrderRecord), order_rows)
-    fill_rows = [_fill_row(run_id, f) for f in fills]
-    equity_rows = [
-        {"run_id": run_id, "time": t, "cash": cash, "equity": value} for t, cash, value in equity
+    fill_rows = [
+        tuple(row[n] for n in _FILL_COLUMNS) for row in map(_fill_row, repeat(run_id), fills)
     ]
+    equity_rows = [(run_id, t, cash, value) for t, cash, value in equity]
+    # Decisions share their targets (a run's decisions take a few distinct ones): each
+    # mapping is written out once, so that the bulk insert encodes it once.
+    written: dict[int, tuple[Mapping[str, Decimal], dict[str, str]]] = {}
+
+    def targets_of(targets: Mapping[str, Decimal]) -> dict[str, str]:
+        known = written.get(id(targets))
+        if known is None:
+            known = written[id(targets)] = (targets, {s: str(w) for s, w in targets.items()})
+        return known[1]
+
     decision_rows = [
-        {
-            "run_id": run_id,
-            "seq": first_decision_seq + i,
-            "time": t,
-            "agent": agent,
-            "targets": {s: str(w) for s, w in targets.items()},
-            "rationale": rationale,
-            "risk": _jsonable(risk) if risk else [],
-            "abstentions": abstentions,
-        }
+        (
+            run_id,
+            first_decision_seq + i,
+            t,
+            agent,
+            targets_of(targets),
+            rationale,
+            _jsonable(risk) if risk else [],
+            abstentions,
+        )
         for i, (t, agent, targets, rationale, risk, abstentions) in enumerate(decisions)
     ]
-    if fill_rows:
-        connection.execute(insert(FillRecord), fill_rows)
-    if equity_rows:
-        connection.execute(insert(EquityRecord), equity_rows)
-    if decision_rows:
-        connection.execute(insert(DecisionRecord), decision_rows)
+    for table, names, rows in (
+        (OrderRecord, _ORDER_COLUMNS, order_rows),
+        (FillRecord, _FILL_COLUMNS, fill_rows),
+        (EquityRecord, _EQUITY_COLUMNS, equity_rows),
+        (DecisionRecord, _DECISION_COLUMNS, decision_rows),
+    ):
+        if len(rows) >= _BULK_ROWS:
+            bulk_insert(connection, Base.metadata.tables[table.__tablename__], names, rows)
+        elif rows:
+            # Core executemany, not ORM objects: the ORM's per-object bookkeeping costs more
+            # than a replay itself.
+            connection.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
 
 
 def _replace_state(connection: Connection, run_id: str, cycle: int, state: dict[str, Any]) -> None:

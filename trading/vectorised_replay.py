@@ -12,6 +12,10 @@ send, and writes the other steps down as the replay would have recorded them:
   strategy's own function at every bar and direction the vectorised tests check; the gate
   reviewed nothing (no proposal), so the log holds no review.
 
+Stop-loss and take-profit, which `trading.vectorised` refuses, run here: a position's levels
+are fixed prices between two fills, so the engine also runs every bar whose close lies within
+a guard band of one (`_SparseRun._first_exit`), and the gate's own `protective_exits` decides.
+
 Orders, fills, events and their reasons thus come from the engine itself, the metrics from the
 engine's `result`, and the store gets the rows `run_replay` would write. `quant_backtest` picks
 the path (`auto`: vectorised where `trading.vectorised` accepts the config and data, else the
@@ -21,7 +25,7 @@ replay) and says which ran and why.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -47,7 +51,7 @@ from trading.strategies import QuantParams
 
 # The vectorised path's internals: the candidate search lives with the rest of it.
 from trading.vectorised import UnsupportedError, _market, _refuse, _Run
-from trading.vectorised_market import Market
+from trading.vectorised_market import SLACK, Market
 
 PathName = Literal["vectorised", "replay"]
 PathChoice = Literal["auto", "vectorised", "replay"]
@@ -131,7 +135,7 @@ def vectorised_refusal(
     """None when `vectorised_replay` runs these params over this config and data, else why
     not; the market it checks is prepared once and kept for the runs that follow."""
     try:
-        _refuse(config, params)
+        _refuse_sparse(config, params)
         _market(catalog, config, instruments)
     except UnsupportedError as error:
         return str(error)
@@ -153,7 +157,7 @@ async def vectorised_replay(
 ) -> ReplayResult:
     """What `run_replay(agent, ...)` returns (and stores) for `agent`, the quant strategy `kind`
     with `params`. `UnsupportedError`, before anything is stored, where it cannot be exact."""
-    _refuse(config, params)
+    _refuse_sparse(config, params)
     market = _market(catalog, config, instruments)  # data it cannot align is refused here
     engine = CycleEngine(catalog, config, run_id=run_id, instruments=instruments)
     bars = market.bars
@@ -170,6 +174,14 @@ async def vectorised_replay(
     if store is not None:
         _persist(store, result, engine.clock.now())
     return result
+
+
+def _refuse_sparse(config: ReplayConfig, params: QuantParams) -> None:
+    """`trading.vectorised`'s refusal, less stop-loss and take-profit: the engine itself runs
+    every bar at which a position may cross one (`_SparseRun._first_exit`), so its exits are
+    the replay's."""
+    limits = config.limits.model_copy(update={"stop_loss": None, "take_profit": None})
+    _refuse(replace(config, limits=limits), params)
 
 
 class _SparseRun(_Run):
@@ -201,6 +213,9 @@ class _SparseRun(_Run):
             [table[row].tolist() for row in range(3)] for table in self.signals
         ]
         self.moments = _moments(self.market.stamps, self.bars.steps, self.market.series[0])
+        limits = engine.config.limits
+        self.stop = None if limits.stop_loss is None else float(limits.stop_loss)
+        self.take = None if limits.take_profit is None else float(limits.take_profit)
 
     async def run(self) -> None:
         last = self.market.steps - 1
@@ -214,6 +229,42 @@ class _SparseRun(_Run):
             step = candidate + 1
         self._settle(last)
         self._write_decisions(last)
+
+    def _next_candidate(self, start: int, stop: int) -> int:
+        """The strategy's next candidate (`_Run._next_candidate`), or an earlier step at which
+        a stop-loss or take-profit may close a position."""
+        candidate = super()._next_candidate(start, stop)
+        if self.stop is None and self.take is None:
+            return candidate
+        exit_step = self._first_exit(start, stop if candidate < 0 else candidate)
+        return exit_step if exit_step >= 0 else candidate
+
+    def _first_exit(self, start: int, stop: int) -> int:
+        """The first step in [start, stop) whose close may cross a held position's stop-loss or
+        take-profit level (`RiskGate.protective_exits`), or -1. Quantities and average prices
+        do not change before `stop`, so each level is one price: long, a close at or below
+        average x (1 - stop) or at or above average x (1 + take); short, the mirror. A band
+        of SLACK around each level in floats keeps every close the exact rule may exit on; a
+        false alarm is a bar the engine runs to find nothing to exit."""
+        if start >= stop:
+            return -1
+        first = stop
+        for symbol, position in self.ledger.positions.items():
+            quantity, average = position.quantity, position.average_price
+            if quantity == ZERO or average <= ZERO:
+                continue
+            closes = self.market.closes[self.index[symbol], start:first]
+            price = float(average)
+            falls, rises = (self.stop, self.take) if quantity > ZERO else (self.take, self.stop)
+            near = np.zeros(len(closes), dtype=bool)
+            if falls is not None:
+                near |= closes <= price * (1 - falls) * (1 + SLACK) + price * SLACK
+            if rises is not None:
+                near |= closes >= price * (1 + rises) * (1 - SLACK) - price * SLACK
+            found = np.flatnonzero(near)
+            if found.size:
+                first = start + int(found[0])
+        return first if first < stop else -1
 
     async def _decide_at(self, step: int) -> bool:
         """The engine's decision at `step`; whether it left orders to fill on the next bar."""

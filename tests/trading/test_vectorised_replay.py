@@ -183,7 +183,7 @@ async def test_the_path_is_chosen_and_a_refusal_is_said() -> None:
         symbols=("SPX",),
         start=date(2008, 1, 1),
         end=date(2008, 12, 31),
-        limits=RiskLimits(stop_loss=Decimal("0.05")),
+        limits=RiskLimits(max_drawdown=Decimal("0.05")),
     )
 
     async def run(config: ReplayConfig, path: str) -> Any:
@@ -197,7 +197,7 @@ async def test_the_path_is_chosen_and_a_refusal_is_said() -> None:
     fallback = await run(stopped, "auto")
     assert fallback.path == "replay"
     assert fallback.reason is not None
-    assert "stop_loss" in fallback.reason
+    assert "max_drawdown" in fallback.reason
     assert fallback.result == await run_replay(agent, BUNDLED, stopped, run_id="p")
-    with pytest.raises(UnsupportedError, match="stop_loss"):
+    with pytest.raises(UnsupportedError, match="max_drawdown"):
         await run(stopped, "vectorised")

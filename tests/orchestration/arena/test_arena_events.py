@@ -18,8 +18,9 @@ from tests.orchestration.cli.test_arena import QUANT, SHORT
 runner = CliRunner()
 
 ARENA = {**SHORT, "name": "events", "entrants": QUANT}  # 251 bars of SPX and IXIC in 2017
-# A stop loss keeps quant entrants off the vectorised path: on the lockstep replay or in workers.
-REPLAYED = {"limits": {"stop_loss": "0.5"}}
+# A drawdown limit keeps quant entrants off the vectorised path: on the lockstep replay or in
+# workers.
+REPLAYED = {"limits": {"max_drawdown": "0.5"}}
 
 
 @pytest.fixture(autouse=True)

@@ -70,7 +70,7 @@ async def test_quant_entrants_take_the_vectorised_path_with_the_replays_runs(
 async def test_entrants_it_refuses_run_through_the_replay_here_and_in_the_pool(
     vectorised_runs: list[str],
 ) -> None:
-    stopped = {"limits": {"stop_loss": "0.05"}}
+    stopped = {"limits": {"max_drawdown": "0.5"}}  # judged every bar: the replay runs
     here = await arena(config(**stopped), vectorised=False)
     assert (await arena(config(**stopped))).runs == here.runs
     pooled = await arena(config(**stopped, workers=2))

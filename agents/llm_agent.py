@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, ValidationError
 
 from agents.gateway import LlmGateway, LlmUnavailable, ModelClient, TurnLimitReached, TurnLimits
+from agents.mcp_sources import caveat, refuse_on_history
+from agents.mcp_tools import McpToolset, external_server, own_server
 from agents.prompts import instructions, reask, thesis_request
 from agents.providers import ModelRef, ProvidersConfig, availability
 from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Thesis
@@ -68,6 +70,7 @@ class Turn(Closed):
     symbol: str
     attempts: list[Attempt]
     outcome: Thesis | Abstention
+    caveat: str | None = None  # e.g. the agent's external tools are not proven point-in-time
 
     @property
     def thesis(self) -> Thesis | None:
@@ -84,15 +87,22 @@ class LlmAgent:
         gateway: LlmGateway,
         models: Sequence[ModelRef],
         catalog: Catalog,
+        *,
+        on_history: bool = True,
     ) -> None:
+        """`on_history`: the run trades past bars (not a live market), so an external MCP
+        server that cannot be proven point-in-time is refused."""
         barred = sorted(set(spec.tools) & NOT_FOR_AGENTS)
         if barred:
             raise ConfigError(
                 f"agent {spec.name!r}: tools {barred!r} are not for agents (the portfolio is in "
                 "the prompt; orders are placed by the team after the risk gate); remove them"
             )
+        if on_history:
+            refuse_on_history(spec.name, spec.mcp_servers)
         _quiet_agno()
         self.spec = spec
+        self.caveat = caveat(spec.mcp_servers)
         self._client = _ErrorKeepingClient(gateway.client(spec.name, models, spec.timeout_s))
         self._limits = TurnLimits(MODEL_CALLS_PER_TURN, TURN_DEADLINE_TIMEOUTS * spec.timeout_s)
         # The tools' world: the run's data as of the snapshot being judged.
@@ -104,6 +114,11 @@ class LlmAgent:
         from agno.agent import Agent
         from agno.models.litellm import LiteLLM
 
+        self.mcp = self._mcp_toolset(gateway)
+        tools: list[Any] = [] if self.mcp is None else self.mcp.functions()
+        if spec.tools_via == "in_process":
+            tools += [_agent_tool(t, self._context, lock) for t in TOOLS if t.name in spec.tools]
+
         self._agent = Agent(
             name=spec.name,
             model=LiteLLM(
@@ -114,13 +129,32 @@ class LlmAgent:
                 append_trailing_user_message=False,
             ),
             instructions=instructions(spec),
-            tools=[_agent_tool(t, self._context, lock) for t in TOOLS if t.name in spec.tools],
+            tools=tools,
             tool_call_limit=TOOL_CALLS_PER_ATTEMPT,
             telemetry=False,
         )
         self._bars_seen = 0
         self.turns: list[Turn] = []  # the latest decision's turns, for transcripts
         self.turn_counts = TurnCounts()  # every turn's, for the run's report (calls aside)
+
+    def _mcp_toolset(self, gateway: LlmGateway) -> McpToolset | None:
+        """The spec's MCP servers, started and listed now: one that fails stops the run
+        before its first cycle."""
+        spec = self.spec
+        servers = [external_server(source) for source in spec.mcp_servers]
+        if spec.tools_via == "mcp":
+            from mcp_server.server import build_server
+
+            context = self._context
+            servers.insert(
+                0, own_server(spec.mcp_transport, spec.tools, lambda: build_server(context))
+            )
+        return McpToolset(spec.name, servers, gateway, self._clock) if servers else None
+
+    async def aclose(self) -> None:
+        """Close the agent's MCP connections (a run's end cancels them otherwise)."""
+        if self.mcp is not None:
+            await self.mcp.aclose()
 
     @property
     def name(self) -> str:
@@ -138,6 +172,8 @@ class LlmAgent:
     async def _thesis(self, snapshot: Snapshot, symbol: str, note: str | None) -> Turn:
         if snapshot.now > self._clock.now():
             self._clock.advance_to(snapshot.now)
+        if self.mcp is not None:
+            await self.mcp.connect()
         bar = snapshot.view.last_bar(symbol)
         portfolio = snapshot.portfolio
         prompt = thesis_request(
@@ -183,7 +219,13 @@ class LlmAgent:
                 ]
                 continue
             attempts.append(Attempt(reply=reply, tools=tools))
-            return Turn(agent=self.name, symbol=symbol, attempts=attempts, outcome=thesis)
+            return Turn(
+                agent=self.name,
+                symbol=symbol,
+                attempts=attempts,
+                outcome=thesis,
+                caveat=self.caveat,
+            )
         return self._turn(symbol, attempts, f"no valid thesis after {len(attempts)} tries: {error}")
 
     async def decide(self, snapshot: Snapshot) -> Decision:
@@ -249,7 +291,9 @@ class LlmAgent:
 
     def _turn(self, symbol: str, attempts: list[Attempt], reason: str) -> Turn:
         outcome = Abstention(agent=self.name, symbol=symbol, reason=reason)
-        return Turn(agent=self.name, symbol=symbol, attempts=attempts, outcome=outcome)
+        return Turn(
+            agent=self.name, symbol=symbol, attempts=attempts, outcome=outcome, caveat=self.caveat
+        )
 
 
 def decision_from_theses(spec: AgentSpec, turns: Sequence[Turn]) -> Decision:

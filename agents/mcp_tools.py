@@ -25,7 +25,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,10 +141,18 @@ def external_server(source: McpSource) -> Server:
 def _http_connect(source: HttpSource) -> Callable[[], Client]:
     token = source.token()  # a missing token fails here, when the agent is built
 
-    def connect() -> Client:
+    @contextlib.asynccontextmanager
+    async def transport() -> AsyncIterator[Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else None
-        http = create_mcp_http_client(headers=headers)
-        return Client(streamable_http_client(source.url, http_client=http))
+        # The SDK leaves a client it was given open; this one closes with the connection.
+        async with (
+            create_mcp_http_client(headers=headers) as http,
+            streamable_http_client(source.url, http_client=http) as streams,
+        ):
+            yield streams
+
+    def connect() -> Client:
+        return Client(transport())
 
     return connect
 

@@ -314,8 +314,9 @@ class McpToolset:
         try:
             async with asyncio.timeout(server.call_timeout_s):
                 client = await connection.client()
-                if server.set_clock:
+                if server.set_clock and connection.clock_at != at:
                     await client.call_tool(SET_CLOCK, {"now": at.isoformat()})
+                    connection.clock_at = at
                 result = await client.call_tool(tool, arguments)
         except TimeoutError:
             raise McpToolFailed(f"{where}: no answer within {server.call_timeout_s:g} s") from None
@@ -344,6 +345,7 @@ class _Connection:
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[Client] | None = None
         self._closing = asyncio.Event()
+        self.clock_at: datetime | None = None  # where the server's clock was last set
 
     async def client(self) -> Client:
         ready, task = self._ready, self._task

@@ -20,6 +20,7 @@ stored.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -165,6 +166,7 @@ def _devnull() -> Any:
     since each subprocess needs a real descriptor for its stderr."""
     if not _devnull_file:
         _devnull_file.append(open(os.devnull, "w"))
+        atexit.register(_devnull_file[0].close)
     return _devnull_file[0]
 
 

@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agents.availability import availability
 from agents.gateway import LlmGateway, LlmUnavailable, ModelClient, TurnLimitReached, TurnLimits
+from agents.mcp_sources import caveat, refuse_on_history
+from agents.mcp_tools import McpToolset, external_server, own_server
 from agents.prompts import instructions, reask, thesis_request
 from agents.providers import ModelRef, ProvidersConfig
 from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Thesis, ThesisReply
@@ -79,6 +81,7 @@ class Turn(Closed):
     symbol: str
     attempts: list[Attempt]
     outcome: Thesis | Abstention
+    caveat: str | None = None  # e.g. the agent's external tools are not proven point-in-time
 
     @property
     def thesis(self) -> Thesis | None:
@@ -95,7 +98,11 @@ class LlmAgent:
         gateway: LlmGateway,
         models: Sequence[ModelRef],
         catalog: Catalog,
+        *,
+        on_history: bool = True,
     ) -> None:
+        """`on_history`: the run trades past bars (not a live market), so an external MCP
+        server that cannot be proven point-in-time is refused."""
         barred = sorted(set(spec.tools) & NOT_FOR_AGENTS)
         if barred:
             raise ConfigError(
@@ -103,7 +110,7 @@ class LlmAgent:
                 "the prompt; orders are placed by the team after the risk gate); remove them"
             )
         unable = [ref.reference for ref in models if not ref.info.tools]
-        if spec.tools and unable:
+        if (spec.tools or spec.mcp_servers) and unable:
             # Refused, not rewritten: a model that cannot call tools would cite data it never
             # saw. An agent without tools judges from the figures in its prompt.
             raise ConfigError(
@@ -111,8 +118,11 @@ class LlmAgent:
                 "(providers.yaml: tools: false); give the agent tools: [] to judge from the "
                 "figures in its prompt, or a model that calls tools"
             )
+        if on_history:
+            refuse_on_history(spec.name, spec.mcp_servers)
         quiet_agno()
         self.spec = spec
+        self.caveat = caveat(spec.mcp_servers)
         # How the answer's schema is asked for (`agents.structured`), the same for every turn.
         self._mode = mode_for(models)
         self._submit = submit_tool() if self._mode == "tool_call" else None
@@ -127,20 +137,44 @@ class LlmAgent:
         from agno.agent import Agent
 
         self._model = agno_model(self._client, models[0], spec.temperature, spec.max_tokens)
+        self.mcp = self._mcp_toolset(gateway)
+        offered = [] if self.mcp is None else self.mcp.functions()
+        local = [t for t in TOOLS if t.name in spec.tools] if spec.tools_via == "in_process" else []
+        tools: list[Any] = [*offered, *(_agent_tool(t, self._context, lock) for t in local)]
+        # The tools a thesis may cite: those offered, in process or through MCP.
+        self._citable = tuple([str(f.name) for f in offered] + [t.name for t in local])
+        if self._submit is not None:
+            tools.append(self._submit)
         self._agent = Agent(
             name=spec.name,
             model=self._model,
             instructions=instructions(spec),
-            tools=[
-                *(_agent_tool(t, self._context, lock) for t in TOOLS if t.name in spec.tools),
-                *([self._submit] if self._submit is not None else []),
-            ],
+            tools=tools,
             tool_call_limit=TOOL_CALLS_PER_ATTEMPT,
             telemetry=False,
         )
         self._bars_seen = 0
         self.turns: list[Turn] = []  # the latest decision's turns, for transcripts
         self.turn_counts = TurnCounts()  # every turn's, for the run's report (calls aside)
+
+    def _mcp_toolset(self, gateway: LlmGateway) -> McpToolset | None:
+        """The spec's MCP servers, started and listed now: one that fails stops the run
+        before its first cycle."""
+        spec = self.spec
+        servers = [external_server(source) for source in spec.mcp_servers]
+        if spec.tools_via == "mcp":
+            from mcp_server.server import build_server
+
+            context = self._context
+            servers.insert(
+                0, own_server(spec.mcp_transport, spec.tools, lambda: build_server(context))
+            )
+        return McpToolset(spec.name, servers, gateway, self._clock) if servers else None
+
+    async def aclose(self) -> None:
+        """Close the agent's MCP connections (a run's end cancels them otherwise)."""
+        if self.mcp is not None:
+            await self.mcp.aclose()
 
     @property
     def name(self) -> str:
@@ -158,9 +192,11 @@ class LlmAgent:
     async def _thesis(self, snapshot: Snapshot, symbol: str, note: str | None) -> Turn:
         if snapshot.now > self._clock.now():
             self._clock.advance_to(snapshot.now)
+        if self.mcp is not None:
+            await self.mcp.connect()
         bar = snapshot.view.last_bar(symbol)
         portfolio = snapshot.portfolio
-        schema = answer_schema(symbol, self.spec.tools, self.spec.max_weight)
+        schema = answer_schema(symbol, self._citable, self.spec.max_weight)
         # One conversation at a time (see the class), so the model's parameters are this turn's.
         self._model.request_params = request_params(self._mode, schema) or None
         if self._submit is not None:
@@ -210,7 +246,13 @@ class LlmAgent:
                 ]
                 continue
             attempts.append(Attempt(reply=reply, tools=tools))
-            return Turn(agent=self.name, symbol=symbol, attempts=attempts, outcome=thesis)
+            return Turn(
+                agent=self.name,
+                symbol=symbol,
+                attempts=attempts,
+                outcome=thesis,
+                caveat=self.caveat,
+            )
         return self._turn(symbol, attempts, f"no valid thesis after {len(attempts)} tries: {error}")
 
     async def decide(self, snapshot: Snapshot) -> Decision:
@@ -279,7 +321,9 @@ class LlmAgent:
 
     def _turn(self, symbol: str, attempts: list[Attempt], reason: str) -> Turn:
         outcome = Abstention(agent=self.name, symbol=symbol, reason=reason)
-        return Turn(agent=self.name, symbol=symbol, attempts=attempts, outcome=outcome)
+        return Turn(
+            agent=self.name, symbol=symbol, attempts=attempts, outcome=outcome, caveat=self.caveat
+        )
 
 
 def decision_from_theses(spec: AgentSpec, turns: Sequence[Turn]) -> Decision:

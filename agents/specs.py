@@ -9,6 +9,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
+from agents.mcp_sources import McpSource, Transport, check_sources
 from tools.registry import TOOLS
 from trading.closed import Closed
 
@@ -61,6 +62,17 @@ class AgentSpec(Closed):
         le=250,
         description="Decide on every n-th bar and hold in between: LLM calls are slow and paid.",
     )
+    tools_via: Literal["in_process", "mcp"] = Field(
+        "in_process", description="Reach tradepit's own tools in-process or via its MCP server."
+    )
+    mcp_transport: Transport = Field(
+        "memory",
+        description="With tools_via mcp: the server in memory, or a stdio subprocess serving "
+        "the bundled data.",
+    )
+    mcp_servers: tuple[McpSource, ...] = Field(
+        (), max_length=8, description="External MCP servers, each with an allow-list of tools."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -73,6 +85,7 @@ class AgentSpec(Closed):
             raise ValueError(f"tools are listed twice: {list(self.tools)!r}")
         if (self.role is Role.CUSTOM) != (self.persona is not None):
             raise ValueError("a custom role needs a persona, and only a custom role takes one")
+        check_sources(self.mcp_servers)
         return self
 
 

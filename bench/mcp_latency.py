@@ -1,9 +1,13 @@
 """Round-trip latency of get_price over MCP (stdio and streamable HTTP, plus in memory for
-reference), next to a bare MCPServer whose one tool returns a constant, in the same run.
+reference), next to a bare MCPServer whose one tool returns a constant, in the same run; then an
+LLM agent's turn with one tool call (get_market_summary) in-process, through tradepit's MCP
+server in memory and over stdio (`tools_via: mcp`), against a zero-latency loopback model, so
+the turn's wall time is all framework time.
 
-Goal: tradepit's median within 1.5x of the bare server's on each real transport.
+Goals: tradepit's median within 1.5x of the bare server's on each real transport; an agent
+turn through MCP within 1.5x of the in-process turn's median, on each transport.
 
-    python bench/mcp_latency.py [--calls 200]
+    python bench/mcp_latency.py [--calls 200] [--turns 40]
 """
 
 from __future__ import annotations
@@ -26,6 +30,18 @@ from mcp.server import MCPServer
 
 from mcp_server.server import READY, build_server
 from tools.context import ToolContext
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
+from agent_overhead import Rig, call_a_tool_first, turns
+
+from agents.llm_agent import LlmAgent, build_models
+from agents.specs import AgentSpec, Role
+from agents.wire import close_model_clients
+from tests.fakes.agents import loopback_providers
+from tests.fakes.llm_server import fake_llm
+from trading.data import Catalog
+
+TURN_GOAL = 1.5
 
 TRADEPIT = [sys.executable, "-c", "from orchestration.cli import main; main()", "mcp"]
 START_TIMEOUT = 60.0
@@ -125,6 +141,29 @@ async def run(calls: int, bare_script: Path) -> dict[str, list[float]]:
     return results
 
 
+async def agent_turns(count: int, folder: Path) -> dict[str, list[float]]:
+    """Each way of reaching the tools gets its own agent, gateway and fresh days, so the
+    response cache never answers for the model; the first turns warm each up."""
+    rig = Rig(Catalog.default(), folder)
+    results: dict[str, list[float]] = {}
+    ways = {"in-process": {}, "mcp memory": {"tools_via": "mcp"}}
+    ways["mcp stdio"] = {"tools_via": "mcp", "mcp_transport": "stdio"}
+    with fake_llm(call_a_tool_first) as server:
+        for label, fields in ways.items():
+            spec = AgentSpec(
+                name="analyst", role=Role.MARKET_ANALYST, model="local:primary", **fields
+            )
+            models = build_models(spec, loopback_providers(server))
+            agent = LlmAgent(spec, rig.gateway(), models, rig.catalog)
+            try:
+                await turns(agent, rig.days(3))  # warm-up: imports, connections, caches
+                results[label] = await turns(agent, rig.days(count))
+            finally:
+                await agent.aclose()
+        await close_model_clients()
+    return results
+
+
 def p95(seconds: list[float]) -> float:
     return statistics.quantiles(seconds, n=20, method="inclusive")[-1]
 
@@ -132,12 +171,14 @@ def p95(seconds: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200, help="calls per server and transport")
+    parser.add_argument("--turns", type=int, default=40, help="agent turns per way of calling")
     args = parser.parse_args()
     os.environ.setdefault("AGNO_TELEMETRY", "false")
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "bare_server.py"
         script.write_text(f"READY = {READY!r}\n" + BARE_SERVER)
         results = asyncio.run(run(args.calls, script))
+        agent = asyncio.run(agent_turns(args.turns, Path(folder)))
     for label, seconds in results.items():
         print(
             f"{label:15s} median {statistics.median(seconds) * 1e3:7.3f} ms   "
@@ -149,6 +190,17 @@ def main() -> None:
         tail = p95(ours) / p95(bare)
         goal = "" if transport == "memory" else "  (goal: median <= 1.5)"
         print(f"{transport:6s} tradepit / bare: median {median:.2f}x, p95 {tail:.2f}x{goal}")
+    print("agent turn with one tool call, zero-latency model (all framework time):")
+    for label, seconds in agent.items():
+        print(
+            f"  {label:11s} median {statistics.median(seconds) * 1e3:7.2f} ms   "
+            f"p95 {p95(seconds) * 1e3:7.2f} ms   ({len(seconds)} turns)"
+        )
+    direct = statistics.median(agent["in-process"])
+    for label in ("mcp memory", "mcp stdio"):
+        ratio = statistics.median(agent[label]) / direct
+        verdict = "met" if ratio <= TURN_GOAL else "NOT met"
+        print(f"  {label} / in-process: median {ratio:.2f}x (goal <= {TURN_GOAL}: {verdict})")
 
 
 if __name__ == "__main__":

@@ -239,6 +239,7 @@ def new_kraken_run(
         catalog=run.catalog,
         providers=providers,
         lookup=runnable.agents.__getitem__,
+        on_history=False,  # a live market: external MCP servers need no point-in-time proof
     )
     return _prepared(run, store, calls, gateway, built, flags, runnable.skipped, runnable.warnings)
 
@@ -293,6 +294,7 @@ def resume_kraken_run(
         catalog=run.catalog,
         providers=providers,
         lookup=setup.lookup,
+        on_history=False,
     )
     return _prepared(run, store, calls, gateway, built, flags, setup.skipped, ())
 

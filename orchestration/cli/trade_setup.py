@@ -180,6 +180,7 @@ def gateway_and_team(
     providers: ProvidersConfig | None,
     lookup: Callable[[str], AgentSpec] | None,
     replay: bool = False,
+    on_history: bool = True,
 ) -> tuple[LlmCallStore | None, LlmGateway | None, Team]:
     """The run's one gateway, with its call log and cache in the run's own database (none for
     a team of quant members only: importing the LLM stack costs seconds), and the team built
@@ -192,7 +193,12 @@ def gateway_and_team(
         )
     try:
         built = build_team(
-            team, catalog=catalog, gateway=gateway, providers=providers, lookup=lookup
+            team,
+            catalog=catalog,
+            gateway=gateway,
+            providers=providers,
+            lookup=lookup,
+            on_history=on_history,
         )
     except BaseException:
         if log is not None:

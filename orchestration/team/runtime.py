@@ -447,11 +447,13 @@ def build_team(
     gateway: LlmGateway | None = None,
     providers: ProvidersConfig | None = None,
     lookup: Callable[[str], AgentSpec] | None = None,
+    on_history: bool = True,
 ) -> Team:
     """The team's members, built: saved agents through `lookup` (the agent manager), inline
     specs as they are, quant strategies with validated parameters. LLM members need a gateway
     and providers; where none of a member's models is usable here, the error says what would
-    enable one."""
+    enable one. `on_history`: the run trades past bars, where an external MCP server must be
+    marked point-in-time; False on a live market."""
     members: dict[str, Member] = {}
     for member in config.all_members():
         name = member.member_name
@@ -476,5 +478,5 @@ def build_team(
         models = build_models(spec, providers)
         if not gateway.replay:
             models = usable_models(spec.name, models)
-        members[name] = LlmAgent(spec, gateway, models, catalog)
+        members[name] = LlmAgent(spec, gateway, models, catalog, on_history=on_history)
     return Team(config, members, gateway)

@@ -112,6 +112,10 @@ def test_every_option_reaches_the_spec() -> None:
         "min_confidence": 0.4,
         "timeout_s": 30.0,
         "decide_every": 10,
+        # Tool sources have no option yet: set in a spec file, they default to in-process.
+        "tools_via": "in_process",
+        "mcp_transport": "memory",
+        "mcp_servers": [],
     }
 
 

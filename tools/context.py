@@ -12,6 +12,7 @@ from tools.news import NewsSource, SentimentModel, bundled_news
 from trading.clock import Clock, ReplayClock
 from trading.costs import CostModel
 from trading.data import Catalog, PointInTimeView
+from trading.data.factors import PointInTimeFactors, bundled_factors
 from trading.data.series import from_ns
 from trading.domain import Instrument
 from trading.errors import ConfigError
@@ -39,6 +40,7 @@ class ToolContext:
         session: str = "paper",
         news: NewsSource | None = None,
         sentiment: SentimentModel | None = None,
+        factors: PointInTimeFactors | None = None,
     ) -> None:
         self.catalog = catalog
         self.clock = clock
@@ -52,6 +54,7 @@ class ToolContext:
         self.session = session
         self.news = news
         self.sentiment = sentiment
+        self._factors = factors
         self._order_numbers = itertools.count(1)
 
     def news_source(self) -> NewsSource:
@@ -59,6 +62,13 @@ class ToolContext:
         if self.news is None:
             self.news = bundled_news()
         return self.news
+
+    @property
+    def factors(self) -> PointInTimeFactors:
+        """The VIX and Fama-French factors as known at now (the bundled ones by default)."""
+        if self._factors is None:
+            self._factors = PointInTimeFactors(bundled_factors(), self.clock)
+        return self._factors
 
     def sentiment_model(self) -> SentimentModel:
         if self.sentiment is None:

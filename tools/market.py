@@ -118,6 +118,7 @@ def _aggregate(
         close=("close", "last"),
         volume=("volume", "sum"),
     )
+    closes_only = bool(frame["volume"].isna().all())  # a sum of NaN volumes would say 0
     out = []
     for label, row in grouped.iterrows():
         period = cast(pd.Period, label)
@@ -127,16 +128,21 @@ def _aggregate(
             BarOut(
                 time=start,
                 close_time=end,
-                open=price(row.open),
-                high=price(row.high),
-                low=price(row.low),
+                # A close-only series has no open, range or volume (NaN): None, not invented.
+                open=None if math.isnan(row.open) else price(row.open),
+                high=None if math.isnan(row.high) else price(row.high),
+                low=None if math.isnan(row.low) else price(row.low),
                 close=price(row.close),
-                volume=Decimal(repr(float(row.volume))),
+                volume=None if closes_only else Decimal(repr(float(row.volume))),
                 # Still running, or cut short by `end`: its high, low and close are not final.
                 partial=end > now or (left_out is not None and left_out < end),
             )
         )
     return out
+
+
+# Indicators that read the high, low or volume, which a close-only series does not have.
+_NEEDS_RANGE = frozenset({"atr", "obv", "vwap_deviation", "volume_ratio"})
 
 
 class IndicatorPoint(Output):
@@ -178,6 +184,11 @@ def compute_indicator(
     arrays = ctx.view.arrays(symbol)
     if len(arrays) == 0:
         raise LookaheadError(f"no {symbol} bar has closed by {ctx.now.isoformat()}")
+    if indicator in _NEEDS_RANGE and ctx.catalog.load(symbol).close_only:
+        raise ConfigError(
+            f"{symbol} has closes only (no high, low or volume), which {indicator!r} needs; "
+            "use a closes indicator: sma, ema, rsi, macd, bbands, volatility, skew, kurtosis"
+        )
     data = Ohlcv(arrays.open, arrays.high, arrays.low, arrays.close, arrays.volume)
     outputs = compute_series(indicator, data, params or {})
     times = arrays.times[-history:]

@@ -19,6 +19,8 @@ from typing import Any
 
 from tools.backtest import backtest_strategy
 from tools.context import ToolContext
+from tools.factor_tools import evaluate_factor
+from tools.factors import get_factor_series
 from tools.market import (
     compute_indicator,
     get_market_summary,
@@ -57,6 +59,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(compute_indicator, "Technical indicator", read_only=True),
     ToolSpec(get_market_summary, "Market summary", read_only=True),
     ToolSpec(get_news_sentiment, "News sentiment", read_only=True),
+    ToolSpec(get_factor_series, "Market factor series", read_only=True),
+    ToolSpec(evaluate_factor, "Evaluate a cross-sectional factor", read_only=True),
     ToolSpec(analyze_portfolio, "Portfolio risk", read_only=True),
     ToolSpec(backtest_strategy, "Backtest a strategy", read_only=True),
     ToolSpec(get_portfolio, "Portfolio", read_only=True),

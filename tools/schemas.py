@@ -30,11 +30,11 @@ class Output(BaseModel):
 class BarOut(Output):
     time: datetime = Field(description="Start of the bar's period (UTC).")
     close_time: datetime = Field(description="When the bar closed (UTC).")
-    open: Decimal
-    high: Decimal
-    low: Decimal
+    open: Decimal | None = Field(description="None where the data has closes only.")
+    high: Decimal | None = Field(description="None where the data has closes only.")
+    low: Decimal | None = Field(description="None where the data has closes only.")
     close: Decimal
-    volume: Decimal
+    volume: Decimal | None = Field(description="None where the data has closes only.")
     partial: bool = Field(
         False,
         description="True for an aggregated bar that lacks some of its period's bars: the "

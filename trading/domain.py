@@ -76,16 +76,22 @@ class Instrument:
 @dataclass(frozen=True, slots=True)
 class Bar:
     """One OHLCV bar. `time` labels the period's start; `close_time` is when it is complete, the
-    first moment at which anything may know its high, low or close."""
+    first moment at which anything may know its high, low or close. A bar of a close-only series
+    (`BarSeries.close_only`: daily adjusted closes) has None for open, high, low and volume:
+    nothing invents them, and orders on it fill at its close (market on close)."""
 
     symbol: str
     time: datetime
     close_time: datetime
-    open: Decimal
-    high: Decimal
-    low: Decimal
+    open: Decimal | None
+    high: Decimal | None
+    low: Decimal | None
     close: Decimal
-    volume: Decimal
+    volume: Decimal | None
+
+    @property
+    def close_only(self) -> bool:
+        return self.open is None
 
 
 # ---- order events -------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 A market order decided on bar t fills at bar t+1's open (never at a price the decision saw),
 moved by half the spread and square-root impact. A limit order fills when a later bar's range
 crosses its price: at the open if the bar opens through it (taker), else at the limit (maker).
+On a close-only series (no open, range or volume) both fill at bar t+1's close instead (market
+on close), and no participation cap applies, there being no volume to cap by.
 Fills take at most the participation cap of the average daily volume per bar; what the cap or
 the cash leaves of a market order is canceled with the reason, while a limit order keeps
 working. Volume and volatility come only from bars before the fill bar. Nothing here is random,
@@ -230,10 +232,13 @@ class PaperExecutor:
         volatility: float,
         instrument: Instrument,
     ) -> tuple[Decimal, Liquidity] | None:
+        # A close-only bar has no open and no range: orders fill at its close (market on
+        # close), a limit order only when the close is at or through its limit.
+        start = bar.close if bar.open is None else bar.open
         if order.type is OrderType.MARKET:
             price = self.costs.market_fill_price(
                 order.side,
-                bar.open,
+                start,
                 quantity,
                 average_volume,
                 volatility,
@@ -242,12 +247,12 @@ class PaperExecutor:
             return price, Liquidity.TAKER
         limit = order.limit
         if order.side is Side.BUY:
-            if bar.open <= limit:
-                return bar.open, Liquidity.TAKER
-            return (limit, Liquidity.MAKER) if bar.low <= limit else None
-        if bar.open >= limit:
-            return bar.open, Liquidity.TAKER
-        return (limit, Liquidity.MAKER) if bar.high >= limit else None
+            if start <= limit:
+                return start, Liquidity.TAKER
+            return (limit, Liquidity.MAKER) if bar.low is not None and bar.low <= limit else None
+        if start >= limit:
+            return start, Liquidity.TAKER
+        return (limit, Liquidity.MAKER) if bar.high is not None and bar.high >= limit else None
 
     def _affordable(
         self,
@@ -329,7 +334,8 @@ class PaperExecutor:
         start = max(0, end - self.costs.volume_window)
         volume = arrays.volume[start:end]
         closes = arrays.close[max(0, start - 1) : end]
-        average_volume = float(volume.mean()) if volume.size else 0.0
+        # A close-only series carries no volume (NaN): no average, so no participation cap.
+        average_volume = float(volume.mean()) if volume.size and bar.volume is not None else 0.0
         volatility = 0.0
         if closes.size > 2:
             volatility = float(np.std(np.diff(np.log(closes)), ddof=1))

@@ -42,6 +42,12 @@ class RiskLimits(Closed):
     max_gross_exposure: Decimal = Field(
         Decimal(1), gt=0, le=10, description="Largest sum of |position values| / equity."
     )
+    max_net_exposure: Decimal | None = Field(
+        None,
+        ge=0,
+        le=10,
+        description="Largest |sum of signed position values| / equity: longs less shorts.",
+    )
     max_order_notional: Decimal | None = Field(
         None, gt=0, description="Largest notional of one order, in the quote currency."
     )
@@ -312,6 +318,20 @@ class RiskGate:
         if allowed > gross_room:
             allowed = max(gross_room, ZERO)
             reasons.append(f"gross exposure capped at {limits.max_gross_exposure}")
+        if limits.max_net_exposure is not None:
+            sign = proposal.side.sign
+            net_now = (
+                sum(
+                    (q * prices.get(s, price) for s, q in held.items() if s != proposal.symbol),
+                    ZERO,
+                )
+                + (current + reducing * sign) * price
+            )
+            # Adding moves the net in the order's direction; room is what the cap leaves there.
+            net_room = (limits.max_net_exposure * equity - sign * net_now) / price
+            if allowed > net_room:
+                allowed = max(net_room, ZERO)
+                reasons.append(f"net exposure capped at {limits.max_net_exposure}")
         if limits.max_order_notional is not None:
             order_room = limits.max_order_notional / price - reducing
             if allowed > order_room:

@@ -17,17 +17,24 @@ import numpy as np
 import talib
 from pydantic import Field, ValidationError, model_validator
 
-from trading.closed import Closed
 from trading.decision import Snapshot
 from trading.domain import ZERO
 from trading.errors import ConfigError
+from trading.portfolio_strategies import PORTFOLIO_STRATEGIES, PortfolioParams, portfolio_targets
+from trading.quant_params import QuantParams
+
+__all__ = [
+    "PORTFOLIO_STRATEGIES",
+    "STRATEGIES",
+    "QuantParams",
+    "all_kinds",
+    "params_model",
+    "strategy_targets",
+    "strategy_views",
+    "validate_params",
+]
 
 Closes = np.ndarray[Any, np.dtype[np.float64]]
-
-
-class QuantParams(Closed):
-    weight: float = Field(1.0, ge=0.0, le=1.0, description="Share of equity when in a position.")
-    allow_short: bool = Field(False, description="Go short on a sell signal instead of flat.")
 
 
 class BuyAndHoldParams(QuantParams):
@@ -162,15 +169,33 @@ STRATEGIES: Mapping[str, Strategy] = {
 }
 
 
+def all_kinds() -> list[str]:
+    """Every quant strategy: the per-symbol ones, then the cross-sectional ones."""
+    return [*STRATEGIES, *PORTFOLIO_STRATEGIES]
+
+
+def params_model(kind: str) -> type[QuantParams]:
+    """The parameter model of any strategy kind (`KeyError` for an unknown one)."""
+    found = STRATEGIES.get(kind) or PORTFOLIO_STRATEGIES.get(kind)
+    if found is None:
+        raise KeyError(kind)
+    return found.params
+
+
 def strategy_views(kind: str, params: QuantParams, snapshot: Snapshot) -> dict[str, Decimal]:
     """The weight strategy `kind` wants in every symbol of the snapshot: its opinion, as a team
-    member gives it, whatever the portfolio already holds."""
+    member gives it, whatever the portfolio already holds. A cross-sectional strategy gives
+    its views on its rebalancing days only."""
+    if isinstance(params, PortfolioParams):
+        return portfolio_targets(kind, params, snapshot)
     return {symbol: view.weight for symbol, view in _signals(kind, params, snapshot).items()}
 
 
 def strategy_targets(kind: str, params: QuantParams, snapshot: Snapshot) -> dict[str, Decimal]:
     """The weights strategy `kind` trades to: its views, less the symbols it already holds the
     way its signal says when the strategy does not rebalance (buy and hold buys once)."""
+    if isinstance(params, PortfolioParams):
+        return portfolio_targets(kind, params, snapshot)
     rebalances = STRATEGIES[kind].rebalances
     return {
         symbol: view.weight
@@ -202,13 +227,14 @@ def _signals(kind: str, params: QuantParams, snapshot: Snapshot) -> dict[str, _V
 def validate_params(kind: str, params: Mapping[str, object] | None = None) -> QuantParams:
     """Typed parameters of strategy `kind` from raw values (strings from a command line are
     converted), with errors that name the strategy, the parameter and what is allowed."""
-    strategy = STRATEGIES.get(kind)
-    if strategy is None:
-        raise ConfigError(f"unknown agent {kind!r}; available: {', '.join(sorted(STRATEGIES))}")
+    found = STRATEGIES.get(kind) or PORTFOLIO_STRATEGIES.get(kind)
+    if found is None:
+        available = ", ".join(sorted(all_kinds()))
+        raise ConfigError(f"unknown agent {kind!r}; available: {available}")
     try:
-        return strategy.params.model_validate(dict(params or {}))
+        return found.params.model_validate(dict(params or {}))
     except ValidationError as error:
-        raise ConfigError(_explain(kind, strategy.params, error)) from None
+        raise ConfigError(_explain(kind, found.params, error)) from None
 
 
 def _explain(kind: str, params: type[QuantParams], error: ValidationError) -> str:

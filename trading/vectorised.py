@@ -55,6 +55,7 @@ from trading.domain import ZERO, Bar, Instrument, Liquidity, Order, OrderFilled,
 from trading.errors import InsufficientFundsError
 from trading.ledger import Ledger
 from trading.metrics import ClosedTrade, PerformanceMetrics, compute_metrics
+from trading.portfolio_strategies import PortfolioParams
 from trading.replay import ReplayConfig
 from trading.risk import RiskGate
 from trading.sizing import CashNeed, proposals_for_targets, share_cash
@@ -112,6 +113,8 @@ def supports(config: ReplayConfig, params: QuantParams | None = None) -> str | N
 
     With `params`, a long-only genome is accepted under a borrow rate (it never borrows).
     Data can still be refused when run: symbols whose bars do not share one calendar."""
+    if isinstance(params, PortfolioParams):
+        return "cross-sectional strategies decide on the whole universe; they run on the replay"
     limits = config.limits
     per_bar = {
         "max_drawdown": limits.max_drawdown,
@@ -506,7 +509,12 @@ class _Run:
                 if quantity <= ZERO:
                     return None  # the cap allows less than a lot: nothing fills
         price = costs.market_fill_price(
-            side, bar.open, quantity, average_volume, volatility, instrument.price_increment
+            side,
+            bar.close if bar.open is None else bar.open,
+            quantity,
+            average_volume,
+            volatility,
+            instrument.price_increment,
         )
         return _Planned(bar, side, quantity, price, market.bar(k, step - 1).close, instrument)
 

@@ -51,6 +51,12 @@ class Market:
         # none of them builds a default per call.
         self.instruments = {s: given.get(s) or Instrument(s) for s in self.symbols}
         self.series = [bars.series[s] for s in self.symbols]
+        close_only = [s.symbol for s in self.series if s.close_only]
+        if close_only:
+            raise UnsupportedError(
+                f"{', '.join(close_only)} {'has' if len(close_only) == 1 else 'have'} closes "
+                "only, filled at the next close; the vectorised path fills at the next open"
+            )
         steps = np.asarray(bars.steps, dtype=np.int64)
         self.positions = [_aligned_positions(s, steps) for s in self.series]
         self.steps = len(steps)

@@ -19,6 +19,7 @@ from orchestration.arena.store import ArenaStore, code_version, differences
 from orchestration.events import ArenaProgress
 from trading.clock import Clock
 from trading.data import Catalog
+from trading.data.universe import dataset_notes
 from trading.errors import ConfigError
 
 
@@ -143,7 +144,8 @@ async def _run(
             progress=progress,
         )
         result = await arena.run()
-        board = build_leaderboard(result)
+        symbols = config.replay_config().symbols
+        board = build_leaderboard(result, dataset_notes(catalog.load(s) for s in symbols))
         report = None
         if replay_of is not None:
             found = differences(compare_with, result.runs)

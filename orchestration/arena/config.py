@@ -35,10 +35,11 @@ from orchestration.team.config import TeamConfig
 from trading.closed import Closed
 from trading.config_files import field_of, problem, read_yaml
 from trading.costs import CostModel
+from trading.data.universe import UNIVERSES
 from trading.errors import ConfigError
 from trading.replay import ReplayConfig
 from trading.risk import RiskLimits
-from trading.strategies import STRATEGIES, validate_params
+from trading.strategies import PORTFOLIO_STRATEGIES, STRATEGIES, all_kinds, validate_params
 
 EntrantKind = Literal["quant", "agent", "team"]
 Source = Literal["bundled", "kraken"]
@@ -48,7 +49,7 @@ class Entrant(Closed):
     """Exactly one of `quant` (a strategy), `agent` (an inline LLM agent spec) or `team`."""
 
     name: Name | None = Field(None, description="Leaderboard name; default the kind's name.")
-    quant: str | None = Field(None, description="A quant strategy: " + ", ".join(STRATEGIES))
+    quant: str | None = Field(None, description="A quant strategy: " + ", ".join(all_kinds()))
     params: dict[str, Any] = Field(default_factory=dict, description="Quant parameters.")
     agent: AgentSpec | None = Field(None, description="An LLM agent spec, as a spec file has.")
     team: TeamConfig | None = Field(None, description="A team, as a team file has.")
@@ -253,6 +254,33 @@ def default_entrants() -> list[dict[str, Any]]:
             }
         },
     ]
+
+
+# `tradepit arena --universe sp20`: five years of the bundled stock universe, before the
+# pandemic years a model is likeliest to remember.
+UNIVERSE_START = date(2015, 1, 1)
+UNIVERSE_END = date(2019, 12, 31)
+
+
+def universe_config(name: str) -> dict[str, Any]:
+    """The ready competition on a bundled universe: the cross-sectional baselines (equal
+    weight the benchmark), buy and hold, and the same LLM agent and team as the default arena,
+    all over every symbol of the universe at once."""
+    if name not in UNIVERSES:
+        raise ConfigError(f"unknown universe {name!r}; available: {', '.join(UNIVERSES)}")
+    llm_entrants = [e for e in default_entrants() if "quant" not in e]
+    return {
+        "name": name,
+        "symbols": list(UNIVERSES[name]),
+        "start": UNIVERSE_START.isoformat(),
+        "end": UNIVERSE_END.isoformat(),
+        "benchmark": "equal_weight",
+        "entrants": [
+            *({"quant": kind} for kind in PORTFOLIO_STRATEGIES),
+            {"quant": "buy_and_hold"},
+            *llm_entrants,
+        ],
+    }
 
 
 def default_config() -> ArenaConfig:

@@ -134,6 +134,10 @@ class Leaderboard(Closed):
     bootstrap: BootstrapView
     rows: list[Row]
     skipped: list[SkippedView]
+    data_notes: list[str] = Field(
+        default_factory=list,
+        description="The data's caveats: a survivorship-biased universe, close-only fills.",
+    )
 
     def row(self, entrant: str) -> Row:
         for row in self.rows:
@@ -142,7 +146,7 @@ class Leaderboard(Closed):
         raise KeyError(entrant)
 
 
-def build_leaderboard(result: ArenaResult) -> Leaderboard:
+def build_leaderboard(result: ArenaResult, data_notes: Sequence[str] = ()) -> Leaderboard:
     config = result.config
     by_entrant: dict[str, list[EntrantRun]] = {}
     for run in result.runs:
@@ -191,6 +195,7 @@ def build_leaderboard(result: ArenaResult) -> Leaderboard:
         ),
         rows=[row.model_copy(update={"rank": i + 1}) for i, row in enumerate(rows)],
         skipped=[SkippedView(entrant=s.entrant, reason=s.reason) for s in result.skipped],
+        data_notes=list(data_notes),
     )
 
 
@@ -348,6 +353,7 @@ def notes(board: Leaderboard) -> list[str]:
         elif row.kill_switch:
             lines.append(f"{row.entrant}: {row.kill_switch}")
     lines += [f"skipped {s.entrant}: {s.reason}" for s in board.skipped]
+    lines += [f"data: {line}" for line in board.data_notes]
     return lines
 
 

@@ -17,7 +17,13 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from orchestration.arena.config import ArenaConfig, default_entrants, parse_config, read_config
+from orchestration.arena.config import (
+    ArenaConfig,
+    default_entrants,
+    parse_config,
+    read_config,
+    universe_config,
+)
 from orchestration.arena.market import KrakenAccess, arena_catalog, kraken_window
 from orchestration.arena.store import ArenaStore, StoredArena
 from orchestration.cli.common import (
@@ -45,6 +51,7 @@ from orchestration.events import (
 from orchestration.team.config import quorum_shortfall
 from trading.clock import Clock, LiveClock
 from trading.data import Catalog
+from trading.data.universe import UNIVERSES
 from trading.storage import default_database_url
 
 EXIT_NOT_REPRODUCED = 1
@@ -102,6 +109,14 @@ def arena(
         str | None,
         typer.Option(help="Comma-separated symbols of one source: SPX,IXIC or BTC/USD,ETH/USD."),
     ] = None,
+    universe: Annotated[
+        str | None,
+        typer.Option(
+            help="A bundled universe: sp20 (20 S&P 500 stocks, survivorship-biased). Without "
+            "--config: its ready competition (cross-sectional baselines and the LLM entrants); "
+            "with one: that config's entrants on the universe's symbols."
+        ),
+    ] = None,
     timeframe: Annotated[
         str | None,
         typer.Option(help="Kraken candle length: 1m, 5m, 15m, 30m, 1h, 4h or 1d (default 1d)."),
@@ -146,7 +161,7 @@ def arena(
         files = list(data or [])
         if replay is not None:
             given = {"--config": config, "--start": start, "--end": end, "--source": source}
-            given |= {"--symbols": symbols, "--timeframe": timeframe}
+            given |= {"--symbols": symbols, "--timeframe": timeframe, "--universe": universe}
             if any(value is not None for value in given.values()):
                 named = ", ".join(option for option, value in given.items() if value is not None)
                 fail(f"--replay reruns a stored arena as it was; drop {named}")
@@ -176,7 +191,18 @@ def arena(
         else:
             from orchestration.arena.competition import compete
 
-            raw = read_config(config) if config is not None else {"entrants": default_entrants()}
+            if universe is not None and symbols is not None:
+                fail("--universe and --symbols both name the symbols; give one")
+            if universe is not None and universe not in UNIVERSES:
+                fail(f"--universe takes one of {', '.join(UNIVERSES)}, got {universe!r}")
+            if config is not None:
+                raw = read_config(config)
+            elif universe is not None:
+                raw = universe_config(universe)
+            else:
+                raw = {"entrants": default_entrants()}
+            if universe is not None and config is not None:
+                symbols = ",".join(UNIVERSES[universe])
             if not isinstance(raw, Mapping):
                 fail(f"{config}: an arena config is a mapping with entrants")
             options = {"start": start, "end": end, "workers": workers, "source": source}

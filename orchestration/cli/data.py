@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -43,6 +43,9 @@ from orchestration.cli.risk import (
 )
 from trading.clock import LiveClock
 from trading.costs import CostModel
+from trading.data import SymbolInfo
+from trading.data.universe import CLOSE_ONLY_NOTE, SP20, SURVIVORSHIP_NOTE, dataset_notes
+from trading.data.universe import SOURCE_NAME as UNIVERSE_SOURCE
 from trading.metrics import benchmark_name
 from trading.replay import ReplayBars, ReplayConfig
 from trading.vectorised import UnsupportedError
@@ -69,10 +72,11 @@ def data_list(data: DataFiles = None, as_json: JsonFlag = False) -> None:
                 "last": i.last.date().isoformat(),
                 "rows": i.rows,
                 "timeframe": _timeframe(i.timeframe),
+                "description": i.description,
             }
             for i in infos
         ]
-        print(json.dumps({"symbols": rows}, indent=2))
+        print(json.dumps({"symbols": rows, "notes": _source_notes(infos)}, indent=2))
         return
     table = Table(title="Market data")
     for column in ("symbol", "source", "first", "last", "rows", "timeframe"):
@@ -87,6 +91,23 @@ def data_list(data: DataFiles = None, as_json: JsonFlag = False) -> None:
             _timeframe(i.timeframe),
         )
     print_table(stdout, table)
+    for line in _source_notes(infos):
+        stdout.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _source_notes(infos: list[SymbolInfo]) -> list[str]:
+    """One line per bundled dataset: what it is and its caveats (survivorship bias)."""
+    lines: dict[str, str] = {}
+    for info in infos:
+        if info.source == UNIVERSE_SOURCE:
+            lines[info.source] = (
+                f"{info.source}: {len(SP20)} S&P 500 stocks ({', '.join(SP20)}), daily "
+                f"adjusted closes 1990-01-02 to 2022-12-28 (skfolio, BSD-3). "
+                f"{SURVIVORSHIP_NOTE}. {CLOSE_ONLY_NOTE}."
+            )
+        elif info.description:
+            lines[info.symbol] = f"{info.symbol}: {info.description}"
+    return list(lines.values())
 
 
 def _timeframe(span: timedelta) -> str:
@@ -218,6 +239,7 @@ def backtest(
     # Unknown symbols and empty windows fail here, before a run is recorded.
     for cut in ReplayBars(market, config).uncovered():
         note(cut)
+    notes = dataset_notes(market.load(s) for s in config.symbols)
     store = database(db)
     run_id = f"bt-{uuid.uuid4().hex[:12]}"
     try:
@@ -241,9 +263,10 @@ def backtest(
     finally:
         store.close()
     if as_json:
-        print(json.dumps(backtest_json(run, trading_agent.params.model_dump()), indent=1))
+        params = trading_agent.params.model_dump()
+        print(json.dumps(backtest_json(run, params, notes), indent=1))
     else:
-        _print_backtest(run)
+        _print_backtest(run, notes)
 
 
 def _with_progress(show: bool, run: Callable[[Callable[[int, int], None] | None], Any]) -> Backtest:
@@ -267,10 +290,12 @@ def _with_progress(show: bool, run: Callable[[Callable[[int, int], None] | None]
         return asyncio.run(run(advance))  # type: ignore[no-any-return]
 
 
-def backtest_json(run: Backtest, params: dict[str, Any]) -> dict[str, Any]:
+def backtest_json(
+    run: Backtest, params: dict[str, Any], notes: Sequence[str] = ()
+) -> dict[str, Any]:
     """The `--json` document. Money and quantities are exact decimal strings; metrics are
     numbers. `path` says which path ran, `path_reason` why the replay ran under `--path auto`
-    (null otherwise)."""
+    (null otherwise); `data_notes` what the data's caveats are (a survivorship-biased universe)."""
     result = run.result
     return {
         "run_id": result.run_id,
@@ -284,6 +309,7 @@ def backtest_json(run: Backtest, params: dict[str, Any]) -> dict[str, Any]:
         "initial_cash": str(result.config.cash),
         "final_equity": str(result.final_equity),
         "kill_switch": result.kill_switch or None,
+        "data_notes": list(notes),
         "benchmark": benchmark_name(result.config.symbols),
         "metrics": result.metrics.model_dump(mode="json"),
         "trades": [f.trade_json() for f in result.fills],
@@ -291,7 +317,7 @@ def backtest_json(run: Backtest, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _print_backtest(run: Backtest) -> None:
+def _print_backtest(run: Backtest, notes: Sequence[str]) -> None:
     result = run.result
     m = result.metrics
     table = Table(title=f"{result.agent} on {', '.join(result.config.symbols)}")
@@ -333,4 +359,6 @@ def _print_backtest(run: Backtest) -> None:
         stdout.print(f"path: {run.describe()}", markup=False, highlight=False)
     if result.kill_switch:
         stdout.print(f"[bold red]{result.kill_switch}[/]")
+    for line in notes:
+        stdout.print(f"data: {line}", markup=False, highlight=False, soft_wrap=True)
     stdout.print(f"run id: {result.run_id}")

@@ -31,7 +31,7 @@ from orchestration.evolution.genes import (
 )
 from trading.errors import ConfigError
 from trading.risk import RiskLimits
-from trading.strategies import STRATEGIES, QuantParams
+from trading.strategies import QuantParams, all_kinds, params_model
 
 KIND = "kind"
 RISK = "risk."
@@ -75,7 +75,7 @@ def quant_candidate(genome: Genome) -> QuantCandidate:
     kind = str(genes[KIND])
     params = {k: v for k, v in genes.items() if k != KIND and not k.startswith(RISK)}
     risk = {k.removeprefix(RISK): _float(v) for k, v in genes.items() if k.startswith(RISK)}
-    return QuantCandidate(kind, STRATEGIES[kind].params.model_validate(params), risk)
+    return QuantCandidate(kind, params_model(kind).model_validate(params), risk)
 
 
 def bounds(model: type[BaseModel], field: str) -> tuple[float, float, bool]:
@@ -168,11 +168,11 @@ class QuantSpace:
 
     def __init__(self, config: QuantGenome) -> None:
         self.config = config
-        unknown = [k for k in config.kinds if k not in STRATEGIES]
+        unknown = [k for k in config.kinds if k not in all_kinds()]
         if unknown:
             raise ConfigError(
                 f"genome.kinds: unknown kind {unknown[0]!r}; available: "
-                f"{', '.join(sorted(STRATEGIES))}"
+                f"{', '.join(sorted(all_kinds()))}"
             )
         for kind in config.params:
             if kind not in config.kinds:
@@ -195,7 +195,7 @@ class QuantSpace:
         self._parent = self._parent_genome()
 
     def _kind_genes(self, kind: str) -> tuple[list[Gene], dict[str, GeneValue]]:
-        model = STRATEGIES[kind].params
+        model = params_model(kind)
         settings = self.config.params.get(kind, {})
         for name in settings:
             if name not in model.model_fields:
@@ -254,14 +254,14 @@ class QuantSpace:
         parent = self.config.parent
         if parent is None:
             kind = self.kinds[0]
-            params = STRATEGIES[kind].params().model_dump()
+            params = params_model(kind)().model_dump()
             risk: dict[str, float] = {}
         else:
             kind, params, risk = parent.kind, parent.params, parent.risk
-            if kind not in STRATEGIES:
+            if kind not in all_kinds():
                 raise ConfigError(f"genome.parent.kind: unknown kind {kind!r}")
         try:
-            full = STRATEGIES[kind].params.model_validate(params).model_dump()
+            full = params_model(kind).model_validate(params).model_dump()
             RiskLimits.model_validate({k: Decimal(repr(v)) for k, v in risk.items()})
         except ValidationError as error:
             raise ConfigError(f"genome.parent: {explain(error)}") from None

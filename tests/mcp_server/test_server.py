@@ -25,6 +25,8 @@ READ_ONLY = {
     "compute_indicator",
     "get_market_summary",
     "get_news_sentiment",
+    "get_factor_series",
+    "evaluate_factor",
     "analyze_portfolio",
     "backtest_strategy",
     "get_portfolio",
@@ -124,8 +126,8 @@ async def test_every_tool_answers_with_structured_content() -> None:
 async def test_bad_input_comes_back_as_a_clear_tool_error() -> None:
     server = build_server(ToolContext.paper(as_of=AS_OF), allow_trading=True)
     async with Client(server) as client:
-        assert await error_of(client, "get_price", symbol="FOO") == (
-            "unknown symbol 'FOO'; available: IXIC, SPX"
+        assert (await error_of(client, "get_price", symbol="FOO")).startswith(
+            "unknown symbol 'FOO'; available: AAPL, AMD,"
         )
         assert await error_of(client, "place_order", symbol="SPX", side="buy", quantity="-1") == (
             "quantity: Input should be greater than 0 (got '-1')"
@@ -221,3 +223,15 @@ async def test_a_marketable_limit_over_mcp_is_held_to_the_order_notional_cap() -
         moved = await call(client, "advance_clock", bars=1)
         [fill] = moved["fills"]
         assert Decimal(fill["quantity"]) * Decimal(fill["price"]) <= 1000
+
+
+async def test_evaluate_factor_takes_a_declared_factor_over_mcp() -> None:
+    server = build_server(ToolContext.paper(as_of=AS_OF), allow_trading=False)
+    factor = {"kind": "indicator", "name": "momentum", "window": 252, "skip": 21}
+    async with Client(server) as client:
+        result = await call(client, "evaluate_factor", factor=factor, lookback_bars=500)
+        assert [s["lag"] for s in result["ic"]] == [1, 5, 20]
+        assert result["last"] < AS_OF.isoformat()
+        assert len(result["symbols"]) == 20
+        code = {"kind": "code", "source": "import os"}
+        assert "kind" in await error_of(client, "evaluate_factor", factor=code)

@@ -55,7 +55,7 @@ def test_get_price_mid_bar_still_sees_only_the_previous_close(catalog: Catalog) 
 
 
 def test_unknown_symbol_lists_the_known_ones(ctx: ToolContext) -> None:
-    with pytest.raises(UnknownSymbolError, match="unknown symbol 'FOO'; available: IXIC, SPX"):
+    with pytest.raises(UnknownSymbolError, match="unknown symbol 'FOO'; available: AAPL, AMD"):
         get_price(ctx, "FOO")
 
 
@@ -168,3 +168,13 @@ def test_news_sentiment_is_point_in_time_and_quotes_headlines(ctx: ToolContext) 
         ToolContext.paper(as_of=datetime(2008, 9, 14, tzinfo=UTC)), "SPX", lookback_hours=24
     )
     assert not any("Lehman" in item.quoted_title for item in earlier.items)
+
+
+def test_close_only_bars_aggregate_without_inventing_a_range() -> None:
+    ctx = ToolContext.paper(as_of=datetime(2019, 1, 1, tzinfo=UTC))
+    [week] = get_ohlcv(ctx, "AAPL", timeframe="1w", limit=1).bars
+    assert (week.open, week.high, week.low, week.volume) == (None, None, None, None)
+    assert week.close == Decimal("37.951")
+    with pytest.raises(ConfigError, match=r"AAPL has closes only .* 'atr' needs"):
+        compute_indicator(ctx, "AAPL", "atr")
+    assert compute_indicator(ctx, "AAPL", "rsi").values["rsi"] is not None

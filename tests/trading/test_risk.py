@@ -99,3 +99,16 @@ def test_daily_loss_limit_blocks_new_risk_for_that_day_only() -> None:
     [allowed] = gate.review([buy(1)], portfolio("9400"), LOT)
     assert allowed.verdict is Verdict.APPROVED
     assert not gate.tripped
+
+
+def test_net_exposure_caps_longs_less_shorts_and_lets_a_hedge_through() -> None:
+    limits = RiskLimits(max_gross_exposure=Decimal(3), max_net_exposure=Decimal("0.5"))
+    gate = RiskGate(limits)
+    held = portfolio("10000", IXIC="-20")  # equity 8_000, net -2_000
+    [long] = gate.review([buy(80)], held, LOT)
+    # The net may rise from -2_000 to +4_000 (half the equity): 60 SPX at 100.
+    assert long.quantity == 60
+    assert "net exposure capped at 0.5" in long.reasons[0]
+    [short] = gate.review([sell(30)], held, LOT)
+    assert short.quantity == 20  # from -2_000 down to -4_000
+    assert RiskLimits().max_net_exposure is None

@@ -1,4 +1,9 @@
-"""Reading OHLCV bars from CSV and Parquet files, with errors that point at the bad cell.
+"""Reading bars from CSV and Parquet files, with errors that point at the bad cell.
+
+Three layouts: OHLCV rows (with an optional symbol column for several symbols); closes only in
+long form (time, symbol, close); and closes only in wide form (a time column, then one column
+per symbol, where an empty cell means no close that day). Closes-only files give close-only
+series (`BarSeries.close_only`): nothing invents their open, high, low or volume.
 
 Every error names the file, the row and the column and quotes the offending value, so a user can
 open the file and fix it. CSV cells are parsed from their text (not by a parser that would turn a
@@ -19,7 +24,17 @@ from typing import Any, Final, NoReturn
 import numpy as np
 import pandas as pd
 
-from trading.data.series import EARLIEST, LATEST, BarSeries, FloatArray, IntArray, check_bars
+from trading.data.series import (
+    EARLIEST,
+    LATEST,
+    BarSeries,
+    FloatArray,
+    IntArray,
+    check_bars,
+    check_closes,
+    close_only_series,
+    infer_timeframe,
+)
 from trading.errors import DataError
 
 CSV_SUFFIXES: Final = (".csv", ".csv.gz")
@@ -27,6 +42,7 @@ PARQUET_SUFFIXES: Final = (".parquet", ".pq")
 TIME_NAMES: Final = ("date", "datetime", "time", "timestamp")
 REQUIRED: Final = ("open", "high", "low", "close")
 
+_WIDE: Final = "wide:"
 _INTEGER: Final = re.compile(r"-?\d+")
 _COMPACT_DATE: Final = re.compile(r"\d{8}")
 # Epoch seconds below 1e11 reach the year 5138; as milliseconds 1e11 is only 1973. Above 1e14
@@ -42,12 +58,18 @@ IntList = np.ndarray[Any, np.dtype[np.int64]]
 
 @dataclass(frozen=True)
 class _Table:
-    """A file's columns under our names; `rows[i]` is the row number a user sees for position i."""
+    """A file's columns under our names; `rows[i]` is the row number a user sees for position i.
+    `wide` lists the symbol columns of a wide closes file (their names are the symbols)."""
 
     file: str
     columns: dict[str, pd.Series]
     names: dict[str, str]
     rows: IntList
+    wide: tuple[str, ...] = ()
+
+    @property
+    def closes_only(self) -> bool:
+        return bool(self.wide) or "open" not in self.columns
 
     def fail(self, i: int, column: str, problem: str) -> NoReturn:
         name = self.names.get(column, column)
@@ -75,6 +97,13 @@ def read_bar_file(
     if path.stat().st_size == 0:
         raise DataError(f"{file}: the file is empty")
     table = _read_csv(path, file) if suffix in CSV_SUFFIXES else _read_parquet(path, file)
+    if table.wide:
+        if symbol is not None:
+            raise DataError(
+                f"{file} has one column per symbol ({', '.join(table.wide)}); the symbol "
+                f"argument {symbol!r} is only for single-symbol files"
+            )
+        return _wide(table)
     if "symbol" in table.columns:
         if symbol is not None:
             raise DataError(
@@ -86,6 +115,8 @@ def read_bar_file(
         default = (symbol or path.name[: -len(suffix)]).strip().upper()
         symbols = np.full(len(table.rows), default, dtype=object)
     times = _times(table)
+    if table.closes_only:
+        return _long_closes(table, symbols, times)
     values = {c: _numbers(table, c) for c in (*REQUIRED, "volume")}
     result: dict[str, BarSeries] = {}
     for name in dict.fromkeys(symbols):
@@ -99,6 +130,44 @@ def read_bar_file(
 
 def _row_namer(rows: IntList) -> Callable[[int], int]:
     return lambda i: int(rows[i])
+
+
+def _long_closes(table: _Table, symbols: Any, times: IntArray) -> dict[str, BarSeries]:
+    closes = _numbers(table, "close")
+    result: dict[str, BarSeries] = {}
+    for name in dict.fromkeys(symbols):
+        picked = np.flatnonzero(symbols == name)
+        check_closes(
+            times[picked], closes[picked], table.file, _row_namer(table.rows[picked]), table.names
+        )
+        result[str(name)] = _close_series(str(name), table.file, times[picked], closes[picked])
+    return result
+
+
+def _wide(table: _Table) -> dict[str, BarSeries]:
+    times = _times(table)
+    result: dict[str, BarSeries] = {}
+    for column in table.wide:
+        symbol, shown = column.removeprefix(_WIDE), table.names[column]
+        closes = _numbers(table, column, empty_allowed=True)
+        picked = np.flatnonzero(~np.isnan(closes))
+        if picked.size == 0:
+            raise DataError(f"{table.file}, column {shown!r}: no closes at all")
+        rows = _row_namer(table.rows[picked])
+        check_closes(times[picked], closes[picked], table.file, rows, {"close": shown})
+        result[symbol] = _close_series(symbol, table.file, times[picked], closes[picked])
+    return result
+
+
+def _close_series(symbol: str, file: str, times: IntArray, closes: FloatArray) -> BarSeries:
+    frame = pd.Series(closes, index=pd.to_datetime(times, unit="ns", utc=True))
+    timeframe = infer_timeframe(times, f"{file}: {symbol}") if len(times) > 1 else None
+    if timeframe is not None and timeframe != timedelta(days=1):
+        raise DataError(
+            f"{file}: {symbol} has closes only, which tradepit reads as daily bars; its rows are "
+            f"{timeframe} apart"
+        )
+    return close_only_series(symbol, file, frame)
 
 
 # ---- reading ------------------------------------------------------------------------------------
@@ -127,7 +196,7 @@ def _read_csv(path: Path, file: str) -> _Table:
     }
     names = {ours: header[at].strip() for ours, at in positions.items()}
     rows = np.array([line for line, _ in records], dtype=np.int64)
-    return _Table(file, columns, names, rows)
+    return _Table(file, columns, names, rows, _wide_symbols(positions))
 
 
 def _csv_records(path: Path) -> tuple[int, list[str] | None, list[tuple[int, list[str]]]]:
@@ -174,14 +243,29 @@ def _read_parquet(path: Path, file: str) -> _Table:
     positions = _locate(file, lower, shown)
     columns = {ours: cells[at] for ours, at in positions.items()}
     names = {ours: shown[at] for ours, at in positions.items()}
-    return _Table(file, columns, names, np.arange(1, len(frame) + 1, dtype=np.int64))
+    rows = np.arange(1, len(frame) + 1, dtype=np.int64)
+    return _Table(file, columns, names, rows, _wide_symbols(positions))
 
 
 def _locate(file: str, lower: list[str], shown: list[str]) -> dict[str, int]:
-    """Positions of our columns among the file's (matched case-insensitively)."""
+    """Positions of our columns among the file's (matched case-insensitively). A file with a
+    time column and no open, high, low or close is a wide closes file: its other columns are
+    symbols, keyed here as `wide:SYMBOL`."""
     found = {name: i for i, name in reversed(list(enumerate(lower)))}
     time_name = next((n for n in TIME_NAMES if n in found), None)
     missing = [n for n in REQUIRED if n not in found]
+    ranges = [n for n in REQUIRED if n != "close" and n in found]
+    if time_name is not None and not ranges:
+        if "close" in found:  # closes only, long form: time, close and perhaps symbol
+            names = ("close", "symbol")
+            return {"time": found[time_name]} | {n: found[n] for n in names if n in found}
+        wide = {
+            _WIDE + shown[i].strip().upper(): i
+            for i, name in enumerate(lower)
+            if name != time_name and shown[i].strip() and name not in ("symbol", "volume")
+        }
+        if wide and "symbol" not in found:
+            return {"time": found[time_name], **wide}
     if time_name is None:
         missing.insert(0, "/".join(TIME_NAMES))
     if missing:
@@ -192,6 +276,10 @@ def _locate(file: str, lower: list[str], shown: list[str]) -> dict[str, int]:
     positions = {"time": found[time_name]} if time_name else {}
     positions |= {n: found[n] for n in (*REQUIRED, "volume", "symbol") if n in found}
     return positions
+
+
+def _wide_symbols(positions: dict[str, int]) -> tuple[str, ...]:
+    return tuple(name for name in positions if name.startswith(_WIDE))
 
 
 # ---- parsing cells ------------------------------------------------------------------------------
@@ -206,21 +294,23 @@ def _missing(value: object) -> bool:
     return value is None or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
-def _numbers(table: _Table, column: str) -> FloatArray:
+def _numbers(table: _Table, column: str, *, empty_allowed: bool = False) -> FloatArray:
+    """The column as floats; an empty cell is an error unless `empty_allowed` (then NaN)."""
     values = table.columns.get(column)
     if values is None:  # only volume is optional: a file without it reports none traded
         return np.zeros(len(table.rows), dtype=np.float64)
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.isnan(numbers)
-        if bad.any():
+        if bad.any() and not empty_allowed:
             table.fail(int(np.argmax(bad)), column, "empty cell (null or NaN)")
         return numbers
     texts = list(_texts(values))
     numbers = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce").to_numpy(
         dtype=np.float64, na_value=np.nan
     )
-    bad = ~np.isfinite(numbers)
+    empty = np.array([not t for t in texts], dtype=bool)
+    bad = ~np.isfinite(numbers) & ~(empty & empty_allowed)
     if bad.any():
         i = int(np.argmax(bad))
         table.fail(i, column, "empty cell" if not texts[i] else f"{texts[i]!r} is not a number")

@@ -57,7 +57,10 @@ class BarSeries:
     """Bars of one symbol, oldest first. `times` label each bar's start and `close_times` are when
     it is complete, both int64 nanoseconds since the epoch (UTC). Prices are float64 columns;
     `bar(i)` turns them into `Decimal`, rounded to `price_decimals` places when that is set (data
-    stored as binary floats, such as 1229.229980, would otherwise carry float noise into money)."""
+    stored as binary floats, such as 1229.229980, would otherwise carry float noise into money).
+
+    A `close_only` series (daily adjusted closes) holds NaN in open, high, low and volume, and
+    its bars have None there: nothing invents them."""
 
     symbol: str
     source: str
@@ -70,6 +73,7 @@ class BarSeries:
     close: FloatArray
     volume: FloatArray
     price_decimals: int | None = None
+    close_only: bool = False
     # Bars already built: a replay asks for the same bar several times (executor, marks, sizing)
     # and building one converts five floats to Decimal.
     _bars: dict[int, Bar] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -100,15 +104,16 @@ class BarSeries:
             return cached
         if not 0 <= i < len(self.times):
             raise IndexError(f"bar {i} of {self.symbol} is out of range (0..{len(self) - 1})")
+        only = self.close_only
         bar = self._bars[i] = Bar(
             symbol=self.symbol,
             time=from_ns(self.times[i]),
             close_time=from_ns(self.close_times[i]),
-            open=self.price(self.open[i]),
-            high=self.price(self.high[i]),
-            low=self.price(self.low[i]),
+            open=None if only else self.price(self.open[i]),
+            high=None if only else self.price(self.high[i]),
+            low=None if only else self.price(self.low[i]),
             close=self.price(self.close[i]),
-            volume=_quantity(float(self.volume[i])),
+            volume=None if only else _quantity(float(self.volume[i])),
         )
         return bar
 
@@ -193,10 +198,42 @@ class BarSeries:
             timeframe=timeframe,
             times=times,
             close_times=times + np.int64(step),
+            open=prices["open"],
+            high=prices["high"],
+            low=prices["low"],
+            close=prices["close"],
             volume=columns["volume"],
             price_decimals=price_decimals,
-            **prices,
         )
+
+
+def close_only_series(
+    symbol: str, source: str, closes: pd.Series, price_decimals: int | None = None
+) -> BarSeries:
+    """A daily series of closes only (indexed by date, naive taken as UTC): open, high, low and
+    volume are NaN, never made up from the close. Bad closes or times raise `DataError`."""
+    index = pd.DatetimeIndex(closes.index)
+    index = index.tz_localize(UTC) if index.tz is None else index.tz_convert(UTC)
+    times = np.asarray(index.as_unit("ns").asi8, dtype=np.int64)
+    close = np.asarray(closes, dtype=np.float64)
+    check_closes(times, close, f"{source} ({symbol})", lambda i: i + 1)
+    if price_decimals is not None:
+        close = np.round(close, price_decimals)
+    missing = np.full(len(times), np.nan)
+    return BarSeries(
+        symbol=symbol,
+        source=source,
+        timeframe=_ONE_DAY,
+        times=times,
+        close_times=times + np.int64(to_ns(EPOCH + _ONE_DAY)),
+        open=missing,
+        high=missing,
+        low=missing,
+        close=close,
+        volume=missing,
+        price_decimals=price_decimals,
+        close_only=True,
+    )
 
 
 def _quantity(value: float) -> Decimal:
@@ -263,6 +300,32 @@ def check_bars(
     if bad.any():
         i = int(np.argmax(bad))
         fail(i, "volume", f"{float(columns['volume'][i])!r} is negative")
+    _check_times(times, fail, row_number)
+
+
+def check_closes(
+    times: IntArray,
+    close: FloatArray,
+    file: str,
+    row_number: Callable[[int], int],
+    names: Mapping[str, str] | None = None,
+) -> None:
+    """The checks a close-only series passes: finite positive closes, times strictly rising."""
+
+    def fail(i: int, column: str, problem: str) -> NoReturn:
+        name = (names or {}).get(column, column)
+        raise DataError(f"{file}, row {row_number(i)}, column {name!r}: {problem}")
+
+    bad = ~np.isfinite(close) | (close <= 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        fail(i, "close", f"{float(close[i])!r} is not a positive price")
+    _check_times(times, fail, row_number)
+
+
+def _check_times(
+    times: IntArray, fail: Callable[[int, str, str], NoReturn], row_number: Callable[[int], int]
+) -> None:
     step = np.diff(times)
     bad = step <= 0
     if bad.any():

@@ -15,6 +15,7 @@ import pandas as pd
 
 from trading.data._files import read_bar_file
 from trading.data.series import BarSeries
+from trading.data.universe import UniverseSource
 from trading.errors import DataError, UnknownSymbolError
 
 
@@ -38,6 +39,7 @@ class SymbolInfo:
     last: datetime
     rows: int
     timeframe: timedelta
+    description: str = ""  # what a bundled dataset is (its origin and caveats); "" for files
 
 
 # ---- the bundled dataset ------------------------------------------------------------------------
@@ -105,7 +107,9 @@ class FileSource:
 
     Columns are matched case-insensitively: a time column (date, datetime, time or timestamp; or
     a Parquet DatetimeIndex), open, high, low, close, optional volume (zeros when missing) and an
-    optional symbol column for files holding several symbols. A single-symbol file is named by
+    optional symbol column for files holding several symbols. A file of closes only, long (time,
+    symbol, close) or wide (time, then one column per symbol), gives close-only daily series
+    that fill at the next close (`trading.data._files`). A single-symbol file is named by
     `symbol`, or else by its file name upper-cased. Times are ISO dates or datetimes (naive ones
     are UTC), YYYYMMDD, or integer epoch seconds or milliseconds. The file is read on first use;
     any bad cell raises `DataError` naming the file, row, column and value."""
@@ -151,8 +155,10 @@ class Catalog:
 
     @classmethod
     def default(cls, data_files: Sequence[Path] = ()) -> Catalog:
-        """The bundled data plus one `FileSource` per file (files override bundled symbols)."""
-        return cls([BundledSource(), *(FileSource(Path(f)) for f in data_files)])
+        """The bundled data (indices and the stock universe) plus one `FileSource` per file
+        (files override bundled symbols)."""
+        bundled: list[MarketDataSource] = [BundledSource(), UniverseSource()]
+        return cls([*bundled, *(FileSource(Path(f)) for f in data_files)])
 
     def symbols(self) -> list[str]:
         return sorted(self._symbol_index())
@@ -174,8 +180,11 @@ class Catalog:
     def describe(self) -> list[SymbolInfo]:
         """One line per symbol, in symbol order (this loads every series)."""
         infos = []
+        index = self._symbol_index()
         for symbol in self.symbols():
             series = self.load(symbol)
+            source, own_name = index[symbol]
+            describe = getattr(source, "describe", None)
             infos.append(
                 SymbolInfo(
                     symbol=symbol,
@@ -184,6 +193,7 @@ class Catalog:
                     last=series.last_time,
                     rows=len(series),
                     timeframe=series.timeframe,
+                    description=describe(own_name) if callable(describe) else "",
                 )
             )
         return infos

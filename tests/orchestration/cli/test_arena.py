@@ -299,3 +299,43 @@ def test_an_arena_on_a_data_file_replays_on_the_same_file(tmp_path: Path) -> Non
     replayed = run_json("--replay", original["run_id"], "--db", db)  # no --data: the stored file
     assert replayed["replay"]["equal"] is True
     assert replayed["data_hash"] == original["data_hash"]
+
+
+def test_a_leaderboard_on_the_stock_universe_says_it_is_survivorship_biased(
+    tmp_path: Path,
+) -> None:
+    stocks = {"symbols": ["AAPL", "MSFT"], "start": "2019-01-01", "end": "2019-06-30"}
+    config = str(arena_file(tmp_path, **stocks))
+    board = run_json("--config", config)["leaderboard"]
+    assert any("survivorship-biased universe" in line for line in board["data_notes"])
+    code, out, err = invoke("--config", config, "--report", str(tmp_path / "report"))
+    assert code == 0, err
+    assert "data: survivorship-biased universe" in out
+    assert "survivorship-biased universe" in (tmp_path / "report" / "report.html").read_text()
+    indices = run_json("--config", str(arena_file(tmp_path)))["leaderboard"]
+    assert indices["data_notes"] == []
+
+
+def test_arena_universe_sp20_is_a_ready_competition_of_the_cross_sectional_baselines() -> None:
+    document = run_json("--universe", "sp20", "--start", "2019-01-01", "--end", "2019-12-31")
+    board = document["leaderboard"]
+    assert len(board["symbols"]) == 20
+    ranked = {row["entrant"] for row in board["rows"]}
+    assert {"equal_weight", "xs_momentum", "low_volatility", "min_variance"} <= ranked
+    assert board["benchmark"] == "equal_weight"
+    # The LLM entrants are there, skipped here for want of a usable provider.
+    assert {s["entrant"] for s in board["skipped"]} == {"llm-analyst", "llm-desk"}
+    assert any("survivorship-biased universe" in line for line in board["data_notes"])
+
+
+def test_arena_universe_with_a_config_trades_its_entrants_on_the_universe(tmp_path: Path) -> None:
+    config = arena_file(tmp_path, entrants=[{"quant": "equal_weight"}], benchmark=None)
+    args = ["--config", str(config), "--universe", "sp20", "--start", "2019-01-01"]
+    board = run_json(*args, "--end", "2019-03-31")["leaderboard"]
+    assert len(board["symbols"]) == 20
+    code, _, err = invoke("--universe", "sp99")
+    assert code == 2
+    assert err.strip() == "error: --universe takes one of sp20, got 'sp99'"
+    code, _, err = invoke("--universe", "sp20", "--symbols", "AAPL")
+    assert code == 2
+    assert "--universe and --symbols" in err

@@ -356,3 +356,26 @@ def test_generation_lines_on_a_terminal_print_above_the_bar_not_under_its_redraw
         shown.generation(engine.GenerationSummary(0, 0, (best,), (1.25,)))
     assert "fold 1 generation 1: best sharpe 1.2500" in screen.getvalue()
     assert beside.getvalue() == ""
+
+
+def test_evolution_tunes_a_cross_sectional_baseline_on_the_stock_universe(tmp_path: Path) -> None:
+    raw = quant_raw(
+        market={"symbols": ["AAPL", "MSFT", "KO", "XOM", "JNJ"]},
+        genome={
+            "type": "quant",
+            "kinds": ["low_volatility", "xs_momentum"],
+            "params": {
+                "low_volatility": {"window": [10, 60], "top": [0.2, 0.6]},
+                "xs_momentum": {"lookback": [21, 100], "skip": [0, 10]},
+            },
+        },
+        min_validation=-5.0,
+    )
+    config = write(tmp_path, raw)
+    code, out, err = invoke("evolve", "--config", str(config), "--json",
+                            "--db", f"sqlite:///{tmp_path / 'run.db'}")  # fmt: skip
+    assert code == 0, err
+    document = json.loads(out)
+    assert len(document["generations"]) == 4
+    kinds = {document["parent"]["kind"], *(g["best"]["kind"] for g in document["generations"])}
+    assert kinds <= {"low_volatility", "xs_momentum"}

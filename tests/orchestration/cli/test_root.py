@@ -287,3 +287,31 @@ def test_a_forced_vectorised_path_it_cannot_take_is_one_line_and_exit_2() -> Non
     assert code == 2
     assert "--path" in err
     assert "'fast'" in err
+
+
+def test_data_list_says_what_the_stock_universe_is_and_that_it_is_survivorship_biased() -> None:
+    code, out, _ = invoke("data", "list", "--json")
+    assert code == 0
+    document = json.loads(out)
+    rows = {row["symbol"]: row for row in document["symbols"]}
+    assert rows["AAPL"]["source"] == "bundled:skfolio"
+    assert rows["AAPL"]["rows"] == 8313
+    assert rows["XOM"]["last"] == "2022-12-28"
+    assert any("survivorship-biased universe" in line for line in document["notes"])
+    code, out, _ = invoke("data", "list")
+    assert code == 0
+    assert "survivorship-biased universe" in out
+    assert "participation cap is off" in out
+
+
+def test_a_backtest_on_the_universe_says_it_is_survivorship_biased() -> None:
+    args = ["backtest", "--agent", "buy_and_hold", "--symbol", "AAPL,MSFT"]
+    code, out, err = invoke(*args, "--start", "2020-01-01", "--end", "2020-03-31", "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["path"] == "replay"
+    assert "closes only" in document["path_reason"]
+    assert "survivorship-biased universe" in document["data_notes"][0]
+    code, out, err = invoke(*args, "--start", "2020-01-01", "--end", "2020-03-31")
+    assert code == 0, err
+    assert "survivorship-biased universe" in out

@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import FrameSource, daily_series
 from trading.data import BarSeries, Catalog, MarketDataSource, SymbolInfo
+from trading.data.universe import SP20
 from trading.errors import UnknownSymbolError
 
 
@@ -25,7 +26,8 @@ class CountingSource(FrameSource):
 def test_unknown_symbol_error_lists_the_available_symbols() -> None:
     with pytest.raises(UnknownSymbolError) as caught:
         Catalog.default().load("FOO")
-    assert str(caught.value) == "unknown symbol 'FOO'; available: IXIC, SPX"
+    available = ", ".join(sorted(["IXIC", "SPX", *SP20]))
+    assert str(caught.value) == f"unknown symbol 'FOO'; available: {available}"
 
 
 def test_symbols_are_looked_up_case_insensitively() -> None:
@@ -66,7 +68,7 @@ def test_describe_summarises_each_symbol() -> None:
 
 def test_default_catalog_offers_the_bundled_symbols() -> None:
     infos = {info.symbol: info for info in Catalog.default().describe()}
-    assert set(infos) == {"IXIC", "SPX"}
+    assert set(infos) == {"IXIC", "SPX", *SP20}
     assert infos["SPX"].rows == 5031
     assert infos["SPX"].source == "bundled:arch"
 
@@ -76,7 +78,7 @@ def test_a_data_file_adds_its_symbol_and_overrides_a_bundled_one(tmp_path: Path)
     (tmp_path / "spx.csv").write_text(text)
     (tmp_path / "eth.csv").write_text(text)
     catalog = Catalog.default([tmp_path / "spx.csv", tmp_path / "eth.csv"])
-    assert catalog.symbols() == ["ETH", "IXIC", "SPX"]
+    assert catalog.symbols() == sorted(["ETH", "IXIC", "SPX", *SP20])
     assert len(catalog.load("SPX")) == 2
     assert catalog.load("spx").source == str(tmp_path / "spx.csv")
 

@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar, cast
 
+from agents.anonymise import presented
 from agents.gateway import LlmGateway
 from agents.llm_agent import LlmAgent, Turn, build_models, usable_models
 from agents.providers import ProvidersConfig
@@ -35,6 +37,7 @@ from orchestration.team.coordinator import (
     record_ballots,
     to_decision,
 )
+from orchestration.team.portfolio_notes import portfolio_debate_note, portfolio_judge_note
 from orchestration.team.track_record import TrackRecord, closes_from_view
 from trading.data import Catalog
 from trading.decision import Decision, Snapshot
@@ -93,6 +96,15 @@ class QuantMember:
             evidence=[Evidence(tool="strategy", detail=signal[:500])],
         )
         return Turn(agent=self.name, symbol=symbol, attempts=[], outcome=thesis)
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A member's answers for one step: a turn per symbol, and the records the transcript
+    keeps (the same turns, or one portfolio turn for all symbols)."""
+
+    turns: list[Turn]
+    records: list[dict[str, Any]]
 
 
 class Team:
@@ -216,10 +228,9 @@ class Team:
             [self._ask_all(self.members[m], snapshot, {}) for m in step.members]
         )
         ballots: Ballots = {s: {} for s in snapshot.symbols}
-        turns = [turn for group in groups for turn in group]
-        for turn in turns:
+        for turn in (t for group in groups for t in group.turns):
             ballots[turn.symbol][turn.agent] = self._ballot(turn)
-        return ballots, {"turns": [t.model_dump(mode="json") for t in turns]}
+        return ballots, {"turns": [r for group in groups for r in group.records]}
 
     async def _debate(
         self, step: Step, snapshot: Snapshot, ballots: Ballots
@@ -236,10 +247,20 @@ class Team:
             }
             revisers = [a for a in debaters if getattr(self.members[a], "revises", True)]
             groups = await _all_settled(
-                [self._ask_all(self.members[a], snapshot, notes) for a in revisers]
+                [
+                    self._ask_all(
+                        self.members[a],
+                        snapshot,
+                        notes,
+                        portfolio_debate_note(
+                            round_no, step.rounds, a, current, _shown(self.members[a], snapshot)
+                        ),
+                    )
+                    for a in revisers
+                ]
             )
-            for turn in (t for group in groups for t in group):
-                turns.append({"round": round_no, **turn.model_dump(mode="json")})
+            turns += [{"round": round_no, **r} for group in groups for r in group.records]
+            for turn in (t for group in groups for t in group.turns):
                 before = current[turn.symbol].get(turn.agent)
                 after = self._ballot(turn)
                 if isinstance(after, Abstention) and before is not None:
@@ -266,7 +287,10 @@ class Team:
     ) -> tuple[Decided, dict[str, Any]]:
         judge = self.members[str(step.judge)]  # the graph check guarantees a judge
         notes = {(judge.name, s): _judge_note(s, ballots[s]) for s in snapshot.symbols}
-        turns = await self._ask_all(judge, snapshot, notes)
+        asked = await self._ask_all(
+            judge, snapshot, notes, portfolio_judge_note(ballots, _shown(judge, snapshot))
+        )
+        turns = asked.turns
         alone = self.config.coordinator.model_copy(update={"min_agents": 1})
         decided = {
             t.symbol: coordinate(
@@ -282,17 +306,27 @@ class Team:
         panel = self._merge(snapshot, ballots)[0]
         return decided, {
             "ballots": _dump_ballots(ballots),
-            "turns": [t.model_dump(mode="json") for t in turns],
+            "turns": asked.records,
             "panel": [panel[s].model_dump(mode="json") for s in snapshot.symbols],
         }
 
     async def _ask_all(
-        self, member: Member, snapshot: Snapshot, notes: Mapping[tuple[str, str], str]
-    ) -> list[Turn]:
-        return [
+        self,
+        member: Member,
+        snapshot: Snapshot,
+        notes: Mapping[tuple[str, str], str],
+        portfolio_note: str | None = None,
+    ) -> Asked:
+        """The member's view of every symbol: one turn per symbol with its own note, or, for
+        an agent that judges portfolios, one turn for all with `portfolio_note`."""
+        if isinstance(member, LlmAgent) and member.judges_portfolios:
+            asked = await member.portfolio(snapshot, portfolio_note)
+            return Asked(asked.turns(), [asked.model_dump(mode="json")])
+        turns = [
             await member.thesis(snapshot, symbol, notes.get((member.name, symbol)))
             for symbol in snapshot.symbols
         ]
+        return Asked(turns, [t.model_dump(mode="json") for t in turns])
 
     def _ballot(self, turn: Turn) -> Ballot:
         """The turn's outcome as it counts: below the agent's confidence floor, a hold."""
@@ -334,6 +368,11 @@ async def _all_settled(asks: Sequence[Awaitable[T]]) -> list[T]:
     if failures:
         raise next((f for f in failures if isinstance(f, FatalError)), failures[0])
     return cast(list[T], results)
+
+
+def _shown(member: Member, snapshot: Snapshot) -> dict[str, str]:
+    """The names `member` is shown the snapshot's symbols under (aliases when anonymised)."""
+    return presented(snapshot.symbols, getattr(member, "anonymiser", None))
 
 
 def _header(step: Step) -> dict[str, Any]:

@@ -241,7 +241,11 @@ class Arena:
         from orchestration.team.runtime import build_team
 
         if not plan.specs:  # a team of quant members only: no model to call
-            agent = build_team(_named(_team(entrant), name), catalog=self.catalog)
+            agent = build_team(
+                _named(_team(entrant), name),
+                catalog=self.catalog,
+                limits=self.replay_config.limits,
+            )
             return _Lane(entrant, repeat, seed, engine, agent, None)
         if self.calls is None or self.providers is None or seed is None:
             raise ConfigError(f"entrant {name!r} is an LLM entrant and needs providers")
@@ -259,7 +263,11 @@ class Arena:
         else:
             team = _named(_team(entrant), name)
             agent = build_team(
-                team, catalog=self.catalog, gateway=gateway, providers=self.providers
+                team,
+                catalog=self.catalog,
+                gateway=gateway,
+                providers=self.providers,
+                limits=self.replay_config.limits,
             )
         return _Lane(entrant, repeat, seed, engine, agent, gateway)
 

@@ -30,6 +30,7 @@ from orchestration.team.coordinator import CoordinatorConfig
 from orchestration.team.track_record import TrackRecordConfig
 from trading.closed import Closed
 from trading.config_files import field_of, problem, read_yaml
+from trading.construction import ConstructionConfig
 from trading.errors import ConfigError
 from trading.strategies import STRATEGIES
 
@@ -98,6 +99,11 @@ class TeamConfig(Closed):
     coordinator: CoordinatorConfig = CoordinatorConfig()
     track_record: TrackRecordConfig = TrackRecordConfig()
     steps: list[Step] | None = Field(None, description="A custom graph; default: from mode.")
+    construction: ConstructionConfig | None = Field(
+        None,
+        description="Portfolio construction between the merged views and the risk gate "
+        "(trading.construction); none: the merged views as they are, every cycle.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -39,9 +39,11 @@ from orchestration.team.coordinator import (
 )
 from orchestration.team.portfolio_notes import portfolio_debate_note, portfolio_judge_note
 from orchestration.team.track_record import TrackRecord, closes_from_view
+from trading.construction import construct
 from trading.data import Catalog
 from trading.decision import Decision, Snapshot
 from trading.errors import ConfigError, FatalError
+from trading.risk import RiskLimits
 from trading.strategies import QuantParams, strategy_views, validate_params
 
 T = TypeVar("T")
@@ -116,6 +118,7 @@ class Team:
         members: Mapping[str, Member],
         gateway: LlmGateway | None = None,
         track: TrackRecord | None = None,
+        limits: RiskLimits | None = None,
     ) -> None:
         missing = sorted({m.member_name for m in config.all_members()} - set(members))
         if missing:
@@ -124,6 +127,7 @@ class Team:
         self.members = dict(members)
         self.gateway = gateway
         self.track = track or TrackRecord(config=config.track_record)
+        self.limits = limits  # the run's caps, which construction honours as one vector
         self._waves = order(config.graph())
         self._bars_seen = 0
         self._transcript: dict[str, Any] | None = None
@@ -190,6 +194,18 @@ class Team:
         else:
             decisions = [_hold(snapshot, s, failure) for s in snapshot.symbols]
         decision = to_decision(decisions)
+        construction: dict[str, Any] | None = None
+        if self.config.construction is not None and failure is None:
+            built = construct(self.config.construction, decision.targets, snapshot, self.limits)
+            construction = {
+                "views": {s: str(w) for s, w in decision.targets.items()},
+                "targets": {s: str(w) for s, w in built.targets.items()},
+                "turnover": built.turnover,
+                "rebalanced": built.rebalanced,
+                "note": built.note,
+            }
+            rationale = f"{decision.rationale}\n{built.note}"
+            decision = Decision(built.targets, rationale=rationale, details=decision.details)
         usage = self._usage(calls_before)
         self._transcript = {
             "team": self.name,
@@ -197,6 +213,7 @@ class Team:
             "symbols": list(snapshot.symbols),
             "steps": steps,
             "decisions": [d.model_dump(mode="json") for d in decisions],
+            "construction": construction,
             "llm": usage,
             "track_record": {
                 name: self.track.skill(name).model_dump(mode="json") for name in self.members
@@ -486,6 +503,7 @@ def build_team(
     gateway: LlmGateway | None = None,
     providers: ProvidersConfig | None = None,
     lookup: Callable[[str], AgentSpec] | None = None,
+    limits: RiskLimits | None = None,
 ) -> Team:
     """The team's members, built: saved agents through `lookup` (the agent manager), inline
     specs as they are, quant strategies with validated parameters. LLM members need a gateway
@@ -516,4 +534,4 @@ def build_team(
         if not gateway.replay:
             models = usable_models(spec.name, models)
         members[name] = LlmAgent(spec, gateway, models, catalog)
-    return Team(config, members, gateway)
+    return Team(config, members, gateway, limits=limits)

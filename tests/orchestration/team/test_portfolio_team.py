@@ -20,6 +20,7 @@ from orchestration.team.runtime import build_team
 from tests.fakes.agents import loopback_providers, portfolio_json
 from tests.fakes.llm_server import Say, Step, fake_llm
 from trading.clock import ReplayClock
+from trading.construction import ConstructionConfig, Method
 from trading.data import Catalog, PointInTimeView
 from trading.data.universe import SP20
 from trading.decision import Snapshot
@@ -109,3 +110,22 @@ async def test_a_judge_reads_every_symbol_in_one_note_and_decides_in_one_call(
     assert decision.targets == {"JPM": Decimal("0.400000")}
     judged = json.dumps(requests[-1])
     assert "bull buy +30%" in judged
+
+
+async def test_the_teams_merged_views_go_through_construction_before_the_gate(
+    tmp_path: Path,
+) -> None:
+    def script(body: dict[str, Any]) -> Step:
+        return Say(portfolio_json(SP20, {"AAPL": 20, "JNJ": 20}))
+
+    team = config("vote", 0).model_copy(
+        update={"construction": ConstructionConfig(method=Method.INVERSE_VOLATILITY)}
+    )
+    decision, transcript, _ = await decide(tmp_path, team, script)
+    assert transcript is not None
+    built = transcript["construction"]
+    assert built["views"] == {"AAPL": "0.200000", "JNJ": "0.200000"}
+    assert built["rebalanced"]
+    assert sum(decision.targets.values()) == Decimal("0.400000")
+    assert decision.targets["JNJ"] > decision.targets["AAPL"]  # the calmer name gets more
+    assert "construction inverse_volatility" in decision.rationale

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar, cast
 
-from agents.anonymise import presented
+from agents.anonymise import Anonymiser, presented
 from agents.gateway import LlmGateway
 from agents.llm_agent import LlmAgent, Turn, build_models, usable_models
 from agents.providers import ProvidersConfig
@@ -504,6 +504,7 @@ def build_team(
     providers: ProvidersConfig | None = None,
     lookup: Callable[[str], AgentSpec] | None = None,
     limits: RiskLimits | None = None,
+    anonymiser: Anonymiser | None = None,
 ) -> Team:
     """The team's members, built: saved agents through `lookup` (the agent manager), inline
     specs as they are, quant strategies with validated parameters. LLM members need a gateway
@@ -533,5 +534,5 @@ def build_team(
         models = build_models(spec, providers)
         if not gateway.replay:
             models = usable_models(spec.name, models)
-        members[name] = LlmAgent(spec, gateway, models, catalog)
+        members[name] = LlmAgent(spec, gateway, models, catalog, anonymiser)
     return Team(config, members, gateway, limits=limits)

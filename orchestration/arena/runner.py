@@ -266,7 +266,7 @@ class Arena:
             replay=self.replay,
         )
         anonymiser = None
-        if entrant.anonymised:
+        if entrant.anonymised or (entrant.team is not None and entrant.team.anonymise):
             symbols = self.replay_config.symbols
             anonymiser = Anonymiser(symbols, _first_moment(self.config.start), self.config.seed)
         if entrant.agent is not None:

@@ -510,6 +510,11 @@ def build_team(
     specs as they are, quant strategies with validated parameters. LLM members need a gateway
     and providers; where none of a member's models is usable here, the error says what would
     enable one."""
+    if config.anonymise and anonymiser is None:
+        raise ConfigError(
+            f"team {config.name!r}: anonymise: true needs the run's first day (--start on a "
+            "replay, or an arena's start) to rebase prices to and count days from"
+        )
     members: dict[str, Member] = {}
     for member in config.all_members():
         name = member.member_name

@@ -17,14 +17,24 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+from agents.anonymise import Anonymiser
 from agents.availability import availability
 from agents.gateway import LlmGateway, LlmUnavailable, ModelClient, TurnLimitReached, TurnLimits
 from agents.mcp_sources import caveat, refuse_on_history
 from agents.mcp_tools import McpToolset, external_server, own_server
+from agents.portfolio_thesis import (
+    PortfolioThesis,
+    PortfolioThesisReply,
+    check_reply,
+    now_text,
+    portfolio_request,
+    portfolio_schema,
+    to_thesis,
+)
 from agents.prompts import instructions, reask, thesis_request
 from agents.providers import ModelRef, ProvidersConfig
 from agents.specs import NOT_FOR_AGENTS, Abstention, AgentSpec, Thesis, ThesisReply
@@ -39,6 +49,7 @@ from agents.structured import (
     weight_bound_pct,
 )
 from agents.turn_counts import TurnCounts
+from agents.universe_table import render, universe_rows
 from tools.context import ToolContext
 from tools.registry import TOOLS, ToolSpec, bind
 from trading.clock import ReplayClock
@@ -57,6 +68,7 @@ TOOL_CALLS_PER_ATTEMPT = 8
 MODEL_CALLS_PER_TURN = 16
 TURN_DEADLINE_TIMEOUTS = 5  # a turn may last five of its calls' timeouts
 WEIGHT_PLACES = Decimal("0.0001")
+Answer = TypeVar("Answer", Thesis, PortfolioThesis)
 
 
 class ToolUse(Closed):
@@ -88,6 +100,35 @@ class Turn(Closed):
         return self.outcome if isinstance(self.outcome, Thesis) else None
 
 
+class PortfolioTurn(Closed):
+    """One request for a whole portfolio (`agents.portfolio_thesis`): one conversation for
+    every symbol of the snapshot, ending in a thesis per symbol or one abstention for all."""
+
+    agent: str
+    symbols: tuple[str, ...]
+    attempts: list[Attempt]
+    outcome: PortfolioThesis | Abstention
+
+    def turns(self) -> list[Turn]:
+        """Its views as single-symbol turns, the form debate and the coordinator weigh; the
+        attempts stay with this record, which the transcript keeps once."""
+        outcome = self.outcome
+        if isinstance(outcome, Abstention):
+            return [
+                Turn(
+                    agent=self.agent,
+                    symbol=s,
+                    attempts=[],
+                    outcome=outcome.model_copy(update={"symbol": s}),
+                )
+                for s in self.symbols
+            ]
+        theses = outcome.by_symbol()
+        return [
+            Turn(agent=self.agent, symbol=s, attempts=[], outcome=theses[s]) for s in self.symbols
+        ]
+
+
 class LlmAgent:
     """Lives for the whole run. Symbols are judged one after another (one agno agent, one
     conversation at a time); a team runs its agents concurrently."""
@@ -100,9 +141,17 @@ class LlmAgent:
         catalog: Catalog,
         *,
         on_history: bool = True,
+        anonymiser: Anonymiser | None = None,
     ) -> None:
         """`on_history`: the run trades past bars (not a live market), so an external MCP
         server that cannot be proven point-in-time is refused."""
+        if anonymiser is not None and (spec.tools or spec.mcp_servers):
+            # Tools read the real series under their real names and dates: they would undo
+            # the renaming and rebasing the table does.
+            raise ConfigError(
+                f"agent {spec.name!r}: anonymise: true needs an agent without tools (tools: "
+                "[]), which judges from the anonymised table in its prompt"
+            )
         barred = sorted(set(spec.tools) & NOT_FOR_AGENTS)
         if barred:
             raise ConfigError(
@@ -123,6 +172,7 @@ class LlmAgent:
         quiet_agno()
         self.spec = spec
         self.caveat = caveat(spec.mcp_servers)
+        self.anonymiser = anonymiser
         # How the answer's schema is asked for (`agents.structured`), the same for every turn.
         self._mode = mode_for(models)
         self._submit = submit_tool() if self._mode == "tool_call" else None
@@ -155,6 +205,7 @@ class LlmAgent:
         )
         self._bars_seen = 0
         self.turns: list[Turn] = []  # the latest decision's turns, for transcripts
+        self.portfolio_turns: list[PortfolioTurn] = []  # the latest decision's, if it asked so
         self.turn_counts = TurnCounts()  # every turn's, for the run's report (calls aside)
 
     def _mcp_toolset(self, gateway: LlmGateway) -> McpToolset | None:
@@ -219,7 +270,75 @@ class LlmAgent:
         with self._client.turn(self._limits):
             return await self._converse(symbol, [Message(role="user", content=prompt)])
 
+    @property
+    def judges_portfolios(self) -> bool:
+        """Whether it answers every symbol in one turn (`portfolio`) rather than one each."""
+        return self.spec.portfolio or self.anonymiser is not None
+
+    async def portfolio(self, snapshot: Snapshot, note: str | None = None) -> PortfolioTurn:
+        """Ask for a view on every symbol of the snapshot in one turn, from a point-in-time
+        table of the universe (anonymised when the agent is); `note` adds context, such as
+        the other members' views in a debate round."""
+        if snapshot.now > self._clock.now():
+            self._clock.advance_to(snapshot.now)
+        symbols = snapshot.symbols
+        anonymiser = self.anonymiser
+        shown = {s: s if anonymiser is None else anonymiser.alias(s) for s in symbols}
+        real = {name: s for s, name in shown.items()}
+        rows = universe_rows(snapshot, anonymiser)
+        schema = portfolio_schema([r.symbol for r in rows], self._citable, self.spec.max_weight)
+        self._model.request_params = request_params(self._mode, schema) or None
+        if self._submit is not None:
+            self._submit.parameters = schema
+        prompt = portfolio_request(
+            self.spec,
+            now=now_text(snapshot.now) if anonymiser is None else anonymiser.day(snapshot.now),
+            table=render(rows),
+            equity=snapshot.portfolio.equity,
+            cash=snapshot.portfolio.cash,
+            schema=schema,
+            mode=self._mode,
+            note=note,
+        )
+
+        def validate(reply: str, called: set[str]) -> PortfolioThesis:
+            answer = _parsed(PortfolioThesisReply, reply)
+            check_reply(answer, list(real), self.spec.max_weight, called)
+            return to_thesis(answer, real)
+
+        from agno.models.message import Message
+
+        with self._client.turn(self._limits):
+            attempts, outcome = await self._conversation(
+                [Message(role="user", content=prompt)], validate
+            )
+        result = PortfolioTurn(
+            agent=self.name,
+            symbols=symbols,
+            attempts=attempts,
+            outcome=outcome
+            if isinstance(outcome, PortfolioThesis)
+            else Abstention(agent=self.name, symbol=",".join(symbols), reason=outcome),
+        )
+        self.turn_counts += TurnCounts.of(
+            attempts=len(attempts), valid=isinstance(outcome, PortfolioThesis)
+        )
+        return result
+
     async def _converse(self, symbol: str, messages: list[Message]) -> Turn:
+        attempts, outcome = await self._conversation(
+            messages, lambda reply, called: self._validate(reply, symbol, called)
+        )
+        if isinstance(outcome, str):
+            return self._turn(symbol, attempts, outcome)
+        return Turn(
+            agent=self.name, symbol=symbol, attempts=attempts, outcome=outcome, caveat=self.caveat
+        )
+
+    async def _conversation(
+        self, messages: list[Message], validate: Callable[[str, set[str]], Answer]
+    ) -> tuple[list[Attempt], Answer | str]:
+        """The attempts, and the answer `validate` accepted or why none was (an abstention)."""
         from agno.models.message import Message
 
         attempts: list[Attempt] = []
@@ -229,14 +348,14 @@ class LlmAgent:
             try:
                 reply, tools, failure = await self._ask(messages)
             except TurnLimitReached as limit:
-                return self._turn(symbol, attempts, str(limit))
+                return attempts, str(limit)
             if failure is not None:
                 reason = f"no model answered: {failure}"
                 attempts.append(Attempt(reply=reply, tools=tools, error=reason, answered=False))
-                return self._turn(symbol, attempts, reason)
+                return attempts, reason
             called |= {t.name for t in tools if not t.error and t.name != SUBMIT_TOOL}
             try:
-                thesis = self._validate(reply, symbol, called)
+                answer = validate(reply, called)
             except ValueError as refused:
                 error = str(refused)
                 attempts.append(Attempt(reply=reply, tools=tools, error=error))
@@ -246,20 +365,18 @@ class LlmAgent:
                 ]
                 continue
             attempts.append(Attempt(reply=reply, tools=tools))
-            return Turn(
-                agent=self.name,
-                symbol=symbol,
-                attempts=attempts,
-                outcome=thesis,
-                caveat=self.caveat,
-            )
-        return self._turn(symbol, attempts, f"no valid thesis after {len(attempts)} tries: {error}")
+            return attempts, answer
+        return attempts, f"no valid thesis after {len(attempts)} tries: {error}"
 
     async def decide(self, snapshot: Snapshot) -> Decision:
         """Targets from this agent's own theses, every `decide_every` bars; hold in between."""
         self._bars_seen += 1
         if (self._bars_seen - 1) % self.spec.decide_every:
             return Decision({}, rationale="between decisions")
+        if self.judges_portfolios:
+            self.portfolio_turns = [await self.portfolio(snapshot)]
+            self.turns = self.portfolio_turns[0].turns()
+            return decision_from_theses(self.spec, self.turns)
         self.turns = [await self.thesis(snapshot, symbol) for symbol in snapshot.symbols]
         return decision_from_theses(self.spec, self.turns)
 
@@ -297,12 +414,7 @@ class LlmAgent:
         return answer or str(output.content or "").strip(), tools, None
 
     def _validate(self, reply: str, symbol: str, called: set[str]) -> Thesis:
-        if not reply:
-            raise ValueError("the reply was empty; a JSON object is required")
-        try:
-            answer = ThesisReply.model_validate_json(_unfenced(reply))
-        except ValidationError as invalid:
-            raise ValueError(_explain(invalid)) from None
+        answer = _parsed(ThesisReply, reply)
         if answer.symbol != symbol:
             raise ValueError(f"symbol must be {symbol!r}, got {answer.symbol!r}")
         bound = weight_bound_pct(self.spec.max_weight)
@@ -438,6 +550,19 @@ def _tool_use(name: object, arguments: object, error: object, result: object) ->
         error=bool(error),
         result=str(result or "")[:2000],
     )
+
+
+Reply = TypeVar("Reply", ThesisReply, PortfolioThesisReply)
+
+
+def _parsed(model: type[Reply], reply: str) -> Reply:
+    """The reply as `model`; `ValueError` with what is wrong, for the re-ask."""
+    if not reply:
+        raise ValueError("the reply was empty; a JSON object is required")
+    try:
+        return model.model_validate_json(_unfenced(reply))
+    except ValidationError as invalid:
+        raise ValueError(_explain(invalid)) from None
 
 
 def _unfenced(reply: str) -> str:

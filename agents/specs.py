@@ -56,6 +56,11 @@ class AgentSpec(Closed):
         0.0, ge=0.0, le=1.0, description="Theses below this confidence count as hold."
     )
     timeout_s: float = Field(60.0, ge=1.0, le=600.0, description="Per LLM call.")
+    portfolio: bool = Field(
+        False,
+        description="Judge every symbol of a decision in one turn, from a table of the "
+        "universe (one LLM call per decision, not one per symbol).",
+    )
     decide_every: int = Field(
         5,
         ge=1,

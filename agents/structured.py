@@ -33,6 +33,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pydantic import BaseModel
+
 from agents.providers import ModelRef, StructuredOutput
 from agents.specs import PERCENT, ThesisReply
 
@@ -65,14 +67,21 @@ def answer_schema(symbol: str, tools: Iterable[str], max_weight: float) -> dict[
 
 @functools.cache
 def _answer_schema(symbol: str, tools: tuple[str, ...], max_weight: float) -> dict[str, Any]:
-    raw = ThesisReply.model_json_schema()
-    schema: dict[str, Any] = _grammar_safe(_inlined(raw, raw.get("$defs", {})))
-    del schema["description"]  # the class docstring speaks to programmers, not to the model
+    schema = grammar_schema(ThesisReply)
     properties = schema["properties"]
     properties["symbol"]["enum"] = [symbol]
     bound = weight_bound_pct(max_weight)
     properties["target_weight_pct"] |= {"minimum": -bound, "maximum": bound}
     properties["evidence"]["items"]["properties"]["tool"]["enum"] = [*tools, PROMPT_SOURCE]
+    return schema
+
+
+def grammar_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """`model`'s JSON schema in the subset grammar engines handle (see the module's
+    docstring), without the class docstring, which speaks to programmers, not to the model."""
+    raw = model.model_json_schema()
+    schema: dict[str, Any] = _grammar_safe(_inlined(raw, raw.get("$defs", {})))
+    schema.pop("description", None)
     return schema
 
 

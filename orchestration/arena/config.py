@@ -56,6 +56,11 @@ class Entrant(Closed):
     repeats: int | None = Field(
         None, ge=1, le=50, description="Runs of this entrant if stochastic; default the arena's."
     )
+    anonymised: bool = Field(
+        False,
+        description="Show this LLM entrant the anonymised universe (agents.anonymise); the "
+        "arena's anonymise: true adds such a twin of every LLM entrant itself.",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
@@ -151,6 +156,13 @@ class ArenaConfig(Closed):
         0, ge=0, le=64, description="Processes for quant entrants; 0 runs them in this one."
     )
     entrants: list[Entrant] = Field(min_length=1, max_length=64)
+    anonymise: bool = Field(
+        False,
+        description="Run every LLM entrant twice, as given and shown the universe anonymised "
+        "(symbols ASSET_01..., prices rebased to 100 at the start, dates as day offsets), "
+        "and set the two side by side: how much of an edge is recall. The ledger trades the "
+        "real series either way.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -205,6 +217,9 @@ class ArenaConfig(Closed):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"entrant names must be unique; repeated: {twice!r}; set name:")
+        for entrant in self.entrants:
+            if self.anonymise or entrant.anonymised:
+                anonymisable(entrant)
         if self.benchmark is not None and self.benchmark not in names:
             raise ValueError(
                 f"benchmark {self.benchmark!r} is not an entrant; add it to entrants or set "
@@ -229,6 +244,30 @@ class ArenaConfig(Closed):
             if entrant.entrant_name == name:
                 return entrant
         raise ConfigError(f"arena {self.name!r} has no entrant {name!r}")
+
+
+ANONYMISED_SUFFIX = "-anonymised"
+
+
+def anonymised_twin(entrant: Entrant) -> Entrant:
+    """The entrant shown the anonymised universe, under its own leaderboard name."""
+    name = entrant.entrant_name + ANONYMISED_SUFFIX
+    return entrant.model_copy(update={"name": name, "anonymised": True})
+
+
+def anonymisable(entrant: Entrant) -> None:
+    """An anonymised LLM agent sees the universe as one table (a portfolio turn), and holds
+    no tools: they read the real series under real names and dates. Its plain twin must
+    judge the same way for the comparison to measure recall and nothing else."""
+    specs = [entrant.agent] if entrant.agent is not None else []
+    if entrant.team is not None:
+        specs += [m.spec for m in entrant.team.all_members() if m.spec is not None]
+    for spec in specs:
+        if spec.tools or not spec.portfolio:
+            raise ValueError(
+                f"anonymise: agent {spec.name!r} needs portfolio: true and tools: [] (it is "
+                "shown the anonymised universe as one table; tools read the real series)"
+            )
 
 
 def default_entrants() -> list[dict[str, Any]]:

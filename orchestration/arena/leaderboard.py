@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.turn_counts import TurnCounts
-from orchestration.arena.config import ArenaConfig
+from orchestration.arena.config import ANONYMISED_SUFFIX, ArenaConfig
 from orchestration.arena.results import ArenaResult, EntrantRun, kill_point
 from orchestration.cli.common import print_table
 from trading.closed import Closed
@@ -105,6 +105,20 @@ class Row(Closed):
     )
 
 
+class RecallView(Closed):
+    """An LLM entrant beside its anonymised twin (`anonymise: true`): the same agent on the
+    same series, once shown real names, prices and dates, once not. What it loses when
+    anonymised is an edge that may be recall rather than judgement."""
+
+    entrant: str
+    anonymised: str
+    total_return: float
+    anonymised_total_return: float
+    sharpe: float
+    anonymised_sharpe: float
+    sharpe_gap: float = Field(description="Sharpe as given less Sharpe anonymised.")
+
+
 class SkippedView(Closed):
     entrant: str
     reason: str
@@ -134,6 +148,10 @@ class Leaderboard(Closed):
     bootstrap: BootstrapView
     rows: list[Row]
     skipped: list[SkippedView]
+    recall: list[RecallView] = Field(
+        default_factory=list,
+        description="Each LLM entrant beside its anonymised twin, where the arena ran both.",
+    )
     data_notes: list[str] = Field(
         default_factory=list,
         description="The data's caveats: a survivorship-biased universe, close-only fills.",
@@ -195,8 +213,30 @@ def build_leaderboard(result: ArenaResult, data_notes: Sequence[str] = ()) -> Le
         ),
         rows=[row.model_copy(update={"rank": i + 1}) for i, row in enumerate(rows)],
         skipped=[SkippedView(entrant=s.entrant, reason=s.reason) for s in result.skipped],
+        recall=recall_pairs(rows),
         data_notes=list(data_notes),
     )
+
+
+def recall_pairs(rows: Sequence[Row]) -> list[RecallView]:
+    by_name = {row.entrant: row for row in rows}
+    pairs = []
+    for row in rows:
+        twin = by_name.get(row.entrant + ANONYMISED_SUFFIX)
+        if twin is None:
+            continue
+        pairs.append(
+            RecallView(
+                entrant=row.entrant,
+                anonymised=twin.entrant,
+                total_return=row.total_return,
+                anonymised_total_return=twin.total_return,
+                sharpe=row.sharpe,
+                anonymised_sharpe=twin.sharpe,
+                sharpe_gap=row.sharpe - twin.sharpe,
+            )
+        )
+    return pairs
 
 
 def memorisation_flags(config: ArenaConfig, models: Mapping[str, str | None]) -> list[str]:
@@ -319,8 +359,29 @@ def print_leaderboard(board: Leaderboard, console: Console) -> None:
         for row in every:
             table.add_row(row["#"], row["entrant"], *(row[name] for name in names))
         print_table(console, table)
+    if board.recall:
+        print_table(console, recall_table(board.recall))
     for note in notes(board):
         console.print(note, markup=False, highlight=False, soft_wrap=True)
+
+
+def recall_table(pairs: Sequence[RecallView]) -> Table:
+    table = Table(
+        title="With and without anonymise (what an entrant loses anonymised may be recall)",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("entrant", "return", "anonymised", "Sharpe", "anonymised", "Sharpe gap"):
+        table.add_column(name, justify="left" if name == "entrant" else "right")
+    for pair in pairs:
+        table.add_row(
+            pair.entrant,
+            _pct(pair.total_return),
+            _pct(pair.anonymised_total_return),
+            f"{pair.sharpe:.2f}",
+            f"{pair.anonymised_sharpe:.2f}",
+            f"{pair.sharpe_gap:+.2f}",
+        )
+    return table
 
 
 def notes(board: Leaderboard) -> list[str]:

@@ -28,11 +28,13 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from agents.anonymise import Anonymiser
 from agents.availability import Availability, availability
 from agents.gateway import LlmGateway
 from agents.llm_calls import Budget, LlmCallStore
@@ -40,7 +42,7 @@ from agents.providers import ModelRef, ProvidersConfig
 from agents.quant import build_quant_agent
 from agents.specs import AgentSpec
 from agents.wire import close_model_clients
-from orchestration.arena.config import ArenaConfig, Entrant
+from orchestration.arena.config import ArenaConfig, Entrant, anonymised_twin
 from orchestration.arena.market import LoadedSource
 from orchestration.arena.quant_worker import QuantRun, run_quant
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage, Skipped, entrant_run
@@ -144,6 +146,12 @@ class Arena:
             stochastic = any(spec.temperature > 0 for spec in specs)
             repeats = (entrant.repeats or self.config.repeats) if stochastic else 1
             planned.append(_Planned(entrant, repeats, specs, models))
+            if self.config.anonymise and not entrant.anonymised:
+                twin = anonymised_twin(entrant)
+                if twin.entrant_name in self.skip:
+                    skipped.append(Skipped(twin.entrant_name, self.skip[twin.entrant_name]))
+                else:
+                    planned.append(_Planned(twin, repeats, specs, models))
         return planned, skipped
 
     def _availability(self, ref: ModelRef) -> Availability:
@@ -241,7 +249,11 @@ class Arena:
         from orchestration.team.runtime import build_team
 
         if not plan.specs:  # a team of quant members only: no model to call
-            agent = build_team(_named(_team(entrant), name), catalog=self.catalog)
+            agent = build_team(
+                _named(_team(entrant), name),
+                catalog=self.catalog,
+                limits=self.replay_config.limits,
+            )
             return _Lane(entrant, repeat, seed, engine, agent, None)
         if self.calls is None or self.providers is None or seed is None:
             raise ConfigError(f"entrant {name!r} is an LLM entrant and needs providers")
@@ -253,13 +265,22 @@ class Arena:
             budget=budget,
             replay=self.replay,
         )
+        anonymiser = None
+        if entrant.anonymised or (entrant.team is not None and entrant.team.anonymise):
+            symbols = self.replay_config.symbols
+            anonymiser = Anonymiser(symbols, _first_moment(self.config.start), self.config.seed)
         if entrant.agent is not None:
             models = [m for m in _models(entrant.agent, self.providers) if m in plan.models]
-            agent = LlmAgent(entrant.agent, gateway, models, self.catalog)
+            agent = LlmAgent(entrant.agent, gateway, models, self.catalog, anonymiser=anonymiser)
         else:
             team = _named(_team(entrant), name)
             agent = build_team(
-                team, catalog=self.catalog, gateway=gateway, providers=self.providers
+                team,
+                catalog=self.catalog,
+                gateway=gateway,
+                providers=self.providers,
+                limits=self.replay_config.limits,
+                anonymiser=anonymiser,
             )
         return _Lane(entrant, repeat, seed, engine, agent, gateway)
 
@@ -488,6 +509,10 @@ def _team(entrant: Entrant) -> TeamConfig:
 
 def _named(team: TeamConfig, name: str) -> TeamConfig:
     return team if team.name == name else team.model_copy(update={"name": name})
+
+
+def _first_moment(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _iso(day: Any) -> str | None:

@@ -90,6 +90,15 @@ TimeoutOption = Annotated[
 DecideEveryOption = Annotated[
     str | None, typer.Option("--decide-every", help="Decide on every n-th bar, 1 to 250.")
 ]
+PortfolioOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--portfolio/--per-symbol",
+        help="Judge every symbol in one LLM call from a table of the universe, or one call "
+        "per symbol.",
+        show_default=False,
+    ),
+]
 NULLABLE = ("persona", "fallback_model")
 
 
@@ -101,10 +110,10 @@ def _manager(
     return AgentManager.at_home(tradepit_home(home), LiveClock(), config)
 
 
-def _changes(**options: str | None) -> dict[str, Any]:
+def _changes(**options: str | bool | None) -> dict[str, Any]:
     """The spec fields given on the command line; tools split on commas."""
     changes: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
-    if "tools" in changes:
+    if isinstance(changes.get("tools"), str):
         changes["tools"] = [t.strip() for t in changes["tools"].split(",") if t.strip()]
     if "timeout" in changes:
         changes["timeout_s"] = changes.pop("timeout")
@@ -188,6 +197,7 @@ def agents_create(
     min_confidence: MinConfidenceOption = None,
     timeout: TimeoutOption = None,
     decide_every: DecideEveryOption = None,
+    portfolio: PortfolioOption = None,
     providers: ProvidersFile = None,
     force: Force = False,
     home: Home = None,
@@ -219,6 +229,7 @@ def agents_create(
         min_confidence=min_confidence,
         timeout=timeout,
         decide_every=decide_every,
+        portfolio=portfolio,
     )
     if file is not None:
         spec = revise(load_spec_file(file, name), changes)
@@ -249,6 +260,7 @@ def agents_update(
     min_confidence: MinConfidenceOption = None,
     timeout: TimeoutOption = None,
     decide_every: DecideEveryOption = None,
+    portfolio: PortfolioOption = None,
     unset: Annotated[
         list[str] | None,
         typer.Option("--unset", help="Clear persona or fallback_model (repeatable)."),
@@ -283,6 +295,7 @@ def agents_update(
         min_confidence=min_confidence,
         timeout=timeout,
         decide_every=decide_every,
+        portfolio=portfolio,
     )
     for field in unset or []:
         key = field.replace("-", "_")

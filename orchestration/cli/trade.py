@@ -333,6 +333,7 @@ def _new(
         catalog=market,
         providers=providers,
         lookup=runnable.agents.__getitem__,
+        window=config,
     )
     meta = run_meta(team_file, runnable, providers, data, limits)
     return Prepared(
@@ -370,6 +371,7 @@ def _resume(
         providers=providers,
         lookup=setup.lookup,
         replay="replay_of" in stored.meta,
+        window=stored.config,
     )
     return Prepared(
         run_id,
@@ -408,6 +410,7 @@ def _replay(
         providers=providers,
         lookup=setup.lookup,
         replay=True,
+        window=stored.config,
     )
     meta = {**stored.meta, "replay_of": original}
     return Prepared(

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from agents.anonymise import Anonymiser
 from agents.gateway import LlmGateway
 from agents.llm_agent import build_models, usable_models
 from agents.llm_calls import Budget, LlmCall, LlmCallStore
@@ -31,6 +33,7 @@ from orchestration.team.runtime import Team, build_team
 from trading.clock import LiveClock
 from trading.data import Catalog
 from trading.errors import ConfigError
+from trading.replay_config import ReplayConfig
 from trading.storage import Store
 
 DEFAULT_TEAM = Path(__file__).resolve().parents[1] / "teams" / "default.yaml"
@@ -181,6 +184,7 @@ def gateway_and_team(
     lookup: Callable[[str], AgentSpec] | None,
     replay: bool = False,
     on_history: bool = True,
+    window: ReplayConfig | None = None,
 ) -> tuple[LlmCallStore | None, LlmGateway | None, Team]:
     """The run's one gateway, with its call log and cache in the run's own database (none for
     a team of quant members only: importing the LLM stack costs seconds), and the team built
@@ -199,12 +203,24 @@ def gateway_and_team(
             providers=providers,
             lookup=lookup,
             on_history=on_history,
+            limits=None if window is None else window.limits,
+            anonymiser=anonymiser_for(team, window),
         )
     except BaseException:
         if log is not None:
             log.close()
         raise
     return log, gateway, built
+
+
+def anonymiser_for(team: TeamConfig, window: ReplayConfig | None) -> Anonymiser | None:
+    """The renaming and rebasing of a team with `anonymise: true`, from the run's symbols
+    and start (None otherwise, and without a window: `build_team` then says why)."""
+    if not team.anonymise or window is None or window.start is None:
+        return None
+    day = window.start
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return Anonymiser(tuple(window.symbols), start)
 
 
 def runnable_team(

@@ -30,6 +30,7 @@ from orchestration.team.coordinator import CoordinatorConfig
 from orchestration.team.track_record import TrackRecordConfig
 from trading.closed import Closed
 from trading.config_files import field_of, problem, read_yaml
+from trading.construction import ConstructionConfig
 from trading.errors import ConfigError
 from trading.strategies import STRATEGIES
 
@@ -98,6 +99,17 @@ class TeamConfig(Closed):
     coordinator: CoordinatorConfig = CoordinatorConfig()
     track_record: TrackRecordConfig = TrackRecordConfig()
     steps: list[Step] | None = Field(None, description="A custom graph; default: from mode.")
+    construction: ConstructionConfig | None = Field(
+        None,
+        description="Portfolio construction between the merged views and the risk gate "
+        "(trading.construction); none: the merged views as they are, every cycle.",
+    )
+    anonymise: bool = Field(
+        False,
+        description="Show the LLM members the universe anonymised (symbols ASSET_01..., "
+        "prices rebased to 100 at the run's start, dates as day offsets), in one table per "
+        "decision; the ledger trades the real series. Members then hold no tools.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -110,6 +122,13 @@ class TeamConfig(Closed):
         if self.judge is not None and self.judge.quant is not None:
             raise ValueError("the judge must be an LLM agent, not a quant strategy")
         check_graph(self.graph(), set(names))
+        if self.anonymise:
+            armed = [m.spec.name for m in self.all_members() if m.spec and m.spec.tools]
+            if armed:
+                raise ValueError(
+                    f"anonymise: members {armed!r} hold tools, which read the real series "
+                    "under real names and dates; give them tools: []"
+                )
         return self
 
     def all_members(self) -> list[Member]:

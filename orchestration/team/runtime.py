@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar, cast
 
+from agents.anonymise import Anonymiser, presented
 from agents.gateway import LlmGateway
 from agents.llm_agent import LlmAgent, Turn, build_models, usable_models
 from agents.providers import ProvidersConfig
@@ -35,10 +37,13 @@ from orchestration.team.coordinator import (
     record_ballots,
     to_decision,
 )
+from orchestration.team.portfolio_notes import portfolio_debate_note, portfolio_judge_note
 from orchestration.team.track_record import TrackRecord, closes_from_view
+from trading.construction import construct
 from trading.data import Catalog
 from trading.decision import Decision, Snapshot
 from trading.errors import ConfigError, FatalError
+from trading.risk import RiskLimits
 from trading.strategies import QuantParams, strategy_views, validate_params
 
 T = TypeVar("T")
@@ -95,6 +100,15 @@ class QuantMember:
         return Turn(agent=self.name, symbol=symbol, attempts=[], outcome=thesis)
 
 
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A member's answers for one step: a turn per symbol, and the records the transcript
+    keeps (the same turns, or one portfolio turn for all symbols)."""
+
+    turns: list[Turn]
+    records: list[dict[str, Any]]
+
+
 class Team:
     """A `TradingAgent`: the whole graph runs on every `decide_every`-th snapshot."""
 
@@ -104,6 +118,7 @@ class Team:
         members: Mapping[str, Member],
         gateway: LlmGateway | None = None,
         track: TrackRecord | None = None,
+        limits: RiskLimits | None = None,
     ) -> None:
         missing = sorted({m.member_name for m in config.all_members()} - set(members))
         if missing:
@@ -112,6 +127,7 @@ class Team:
         self.members = dict(members)
         self.gateway = gateway
         self.track = track or TrackRecord(config=config.track_record)
+        self.limits = limits  # the run's caps, which construction honours as one vector
         self._waves = order(config.graph())
         self._bars_seen = 0
         self._transcript: dict[str, Any] | None = None
@@ -178,6 +194,18 @@ class Team:
         else:
             decisions = [_hold(snapshot, s, failure) for s in snapshot.symbols]
         decision = to_decision(decisions)
+        construction: dict[str, Any] | None = None
+        if self.config.construction is not None and failure is None:
+            built = construct(self.config.construction, decision.targets, snapshot, self.limits)
+            construction = {
+                "views": {s: str(w) for s, w in decision.targets.items()},
+                "targets": {s: str(w) for s, w in built.targets.items()},
+                "turnover": built.turnover,
+                "rebalanced": built.rebalanced,
+                "note": built.note,
+            }
+            rationale = f"{decision.rationale}\n{built.note}"
+            decision = Decision(built.targets, rationale=rationale, details=decision.details)
         usage = self._usage(calls_before)
         self._transcript = {
             "team": self.name,
@@ -185,6 +213,7 @@ class Team:
             "symbols": list(snapshot.symbols),
             "steps": steps,
             "decisions": [d.model_dump(mode="json") for d in decisions],
+            "construction": construction,
             "llm": usage,
             "track_record": {
                 name: self.track.skill(name).model_dump(mode="json") for name in self.members
@@ -216,10 +245,9 @@ class Team:
             [self._ask_all(self.members[m], snapshot, {}) for m in step.members]
         )
         ballots: Ballots = {s: {} for s in snapshot.symbols}
-        turns = [turn for group in groups for turn in group]
-        for turn in turns:
+        for turn in (t for group in groups for t in group.turns):
             ballots[turn.symbol][turn.agent] = self._ballot(turn)
-        return ballots, {"turns": [t.model_dump(mode="json") for t in turns]}
+        return ballots, {"turns": [r for group in groups for r in group.records]}
 
     async def _debate(
         self, step: Step, snapshot: Snapshot, ballots: Ballots
@@ -236,10 +264,20 @@ class Team:
             }
             revisers = [a for a in debaters if getattr(self.members[a], "revises", True)]
             groups = await _all_settled(
-                [self._ask_all(self.members[a], snapshot, notes) for a in revisers]
+                [
+                    self._ask_all(
+                        self.members[a],
+                        snapshot,
+                        notes,
+                        portfolio_debate_note(
+                            round_no, step.rounds, a, current, _shown(self.members[a], snapshot)
+                        ),
+                    )
+                    for a in revisers
+                ]
             )
-            for turn in (t for group in groups for t in group):
-                turns.append({"round": round_no, **turn.model_dump(mode="json")})
+            turns += [{"round": round_no, **r} for group in groups for r in group.records]
+            for turn in (t for group in groups for t in group.turns):
                 before = current[turn.symbol].get(turn.agent)
                 after = self._ballot(turn)
                 if isinstance(after, Abstention) and before is not None:
@@ -266,7 +304,10 @@ class Team:
     ) -> tuple[Decided, dict[str, Any]]:
         judge = self.members[str(step.judge)]  # the graph check guarantees a judge
         notes = {(judge.name, s): _judge_note(s, ballots[s]) for s in snapshot.symbols}
-        turns = await self._ask_all(judge, snapshot, notes)
+        asked = await self._ask_all(
+            judge, snapshot, notes, portfolio_judge_note(ballots, _shown(judge, snapshot))
+        )
+        turns = asked.turns
         alone = self.config.coordinator.model_copy(update={"min_agents": 1})
         decided = {
             t.symbol: coordinate(
@@ -282,17 +323,27 @@ class Team:
         panel = self._merge(snapshot, ballots)[0]
         return decided, {
             "ballots": _dump_ballots(ballots),
-            "turns": [t.model_dump(mode="json") for t in turns],
+            "turns": asked.records,
             "panel": [panel[s].model_dump(mode="json") for s in snapshot.symbols],
         }
 
     async def _ask_all(
-        self, member: Member, snapshot: Snapshot, notes: Mapping[tuple[str, str], str]
-    ) -> list[Turn]:
-        return [
+        self,
+        member: Member,
+        snapshot: Snapshot,
+        notes: Mapping[tuple[str, str], str],
+        portfolio_note: str | None = None,
+    ) -> Asked:
+        """The member's view of every symbol: one turn per symbol with its own note, or, for
+        an agent that judges portfolios, one turn for all with `portfolio_note`."""
+        if isinstance(member, LlmAgent) and member.judges_portfolios:
+            asked = await member.portfolio(snapshot, portfolio_note)
+            return Asked(asked.turns(), [asked.model_dump(mode="json")])
+        turns = [
             await member.thesis(snapshot, symbol, notes.get((member.name, symbol)))
             for symbol in snapshot.symbols
         ]
+        return Asked(turns, [t.model_dump(mode="json") for t in turns])
 
     def _ballot(self, turn: Turn) -> Ballot:
         """The turn's outcome as it counts: below the agent's confidence floor, a hold."""
@@ -334,6 +385,11 @@ async def _all_settled(asks: Sequence[Awaitable[T]]) -> list[T]:
     if failures:
         raise next((f for f in failures if isinstance(f, FatalError)), failures[0])
     return cast(list[T], results)
+
+
+def _shown(member: Member, snapshot: Snapshot) -> dict[str, str]:
+    """The names `member` is shown the snapshot's symbols under (aliases when anonymised)."""
+    return presented(snapshot.symbols, getattr(member, "anonymiser", None))
 
 
 def _header(step: Step) -> dict[str, Any]:
@@ -448,12 +504,19 @@ def build_team(
     providers: ProvidersConfig | None = None,
     lookup: Callable[[str], AgentSpec] | None = None,
     on_history: bool = True,
+    limits: RiskLimits | None = None,
+    anonymiser: Anonymiser | None = None,
 ) -> Team:
     """The team's members, built: saved agents through `lookup` (the agent manager), inline
     specs as they are, quant strategies with validated parameters. LLM members need a gateway
     and providers; where none of a member's models is usable here, the error says what would
     enable one. `on_history`: the run trades past bars, where an external MCP server must be
     marked point-in-time; False on a live market."""
+    if config.anonymise and anonymiser is None:
+        raise ConfigError(
+            f"team {config.name!r}: anonymise: true needs the run's first day (--start on a "
+            "replay, or an arena's start) to rebase prices to and count days from"
+        )
     members: dict[str, Member] = {}
     for member in config.all_members():
         name = member.member_name
@@ -478,5 +541,7 @@ def build_team(
         models = build_models(spec, providers)
         if not gateway.replay:
             models = usable_models(spec.name, models)
-        members[name] = LlmAgent(spec, gateway, models, catalog, on_history=on_history)
-    return Team(config, members, gateway)
+        members[name] = LlmAgent(
+            spec, gateway, models, catalog, on_history=on_history, anonymiser=anonymiser
+        )
+    return Team(config, members, gateway, limits=limits)

@@ -50,3 +50,27 @@ def thesis_json(**change: Any) -> str:
     }
     thesis.update(change)
     return json.dumps(thesis)
+
+
+def portfolio_json(
+    symbols: list[str] | tuple[str, ...],
+    weights: dict[str, int] | None = None,
+    **change: Any,
+) -> str:
+    """A valid portfolio reply (`PortfolioThesisReply`) over `symbols` citing the prompt: a
+    buy at `weights[symbol]` percent where given, a hold elsewhere; `change` overrides fields."""
+    weights = weights or {}
+    views = [
+        {
+            "symbol": symbol,
+            "stance": "buy" if weights.get(symbol, 0) > 0 else "hold",
+            "confidence_pct": 60,
+            "target_weight_pct": weights.get(symbol, 0),
+            "rationale": f"{symbol} trends up." if weights.get(symbol) else "No edge.",
+            "evidence": [{"tool": "prompt", "detail": f"{symbol} ret_63d in the table"}],
+        }
+        for symbol in symbols
+    ]
+    reply: dict[str, Any] = {"horizon_days": 21, "rationale": "Trend leaders.", "views": views}
+    reply.update(change)
+    return json.dumps(reply)

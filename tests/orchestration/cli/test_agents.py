@@ -98,6 +98,7 @@ def test_every_option_reaches_the_spec() -> None:
         "30",
         "--decide-every",
         "10",
+        "--portfolio",
     )["spec"]
     assert spec == {
         "name": "contrarian",
@@ -111,6 +112,7 @@ def test_every_option_reaches_the_spec() -> None:
         "max_weight": 0.5,
         "min_confidence": 0.4,
         "timeout_s": 30.0,
+        "portfolio": True,
         "decide_every": 10,
         # Tool sources have no option yet: set in a spec file, they default to in-process.
         "tools_via": "in_process",

@@ -31,7 +31,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy import JSON, String, create_engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from agents.providers import ProvidersConfig
 from agents.specs import AgentSpec
@@ -39,17 +39,14 @@ from trading.clock import Clock
 from trading.config_files import field_of, problem, read_yaml
 from trading.errors import ConfigError
 from trading.storage import UtcDateTime
+from trading.storage_schema import Base, create_schema
 
 AGENTS_DB = "agents.db"
 AGENTS_DIR = "agents"
 FileStatus = Literal["same", "edited", "invalid", "missing"]
 
 
-class _Base(DeclarativeBase):
-    pass
-
-
-class AgentSpecRecord(_Base):
+class AgentSpecRecord(Base):
     __tablename__ = "agent_specs"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -137,7 +134,7 @@ class AgentManager:
         providers: ProvidersConfig | None = None,
     ) -> None:
         self.engine = create_engine(url)
-        _Base.metadata.create_all(self.engine)
+        create_schema(self.engine, (AgentSpecRecord,))
         self.directory = directory
         self.clock = clock
         self.providers = providers

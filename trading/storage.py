@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, defer, mapped_column
+from sqlalchemy.orm import Mapped, Session, defer, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from trading.clock import moment_label, session_date
@@ -39,7 +39,7 @@ from trading.domain import Order, OrderFilled
 from trading.errors import ConfigError
 from trading.storage_checksum import FILL_FIELDS, fills_checksum
 from trading.storage_errors import report_unusable_databases
-from trading.storage_schema import create_schema
+from trading.storage_schema import Base, create_schema
 
 
 class DecimalText(TypeDecorator[Decimal]):
@@ -101,10 +101,6 @@ class CompactBars(TypeDecorator[list[dict[str, Any]]]):
             bar if isinstance(bar, dict) else dict(zip(self.FIELDS, bar, strict=True))
             for bar in value
         ]
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class RunRecord(Base):
@@ -239,6 +235,19 @@ class RunLeaseRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+# The run store's own tables in the one metadata (`trading.storage_schema.Base`).
+RUN_RECORDS: tuple[type[Base], ...] = (
+    RunRecord,
+    OrderRecord,
+    FillRecord,
+    EquityRecord,
+    DecisionRecord,
+    CycleRecord,
+    AgentStateRecord,
+    FillChecksumRecord,
+    RunLeaseRecord,
+)
+
 DecisionRow = tuple[datetime, str, dict[str, Decimal], str, list[dict[str, Any]], dict[str, str]]
 
 
@@ -282,7 +291,7 @@ def is_in_memory_sqlite(url: URL) -> bool:
 class Store:
     def __init__(self, url: str) -> None:
         self.engine: Engine = engine_for(url)
-        create_schema(Base.metadata, self.engine)
+        create_schema(self.engine, RUN_RECORDS)
 
     def close(self) -> None:
         self.engine.dispose()

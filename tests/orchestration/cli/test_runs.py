@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from agents.llm_calls import LlmCallRecord, LlmCallStore
 from orchestration.cli import app
 from tests.orchestration.evolution.configs import quant_raw
-from trading.storage import RunRecord, Store
+from trading.storage import RUN_RECORDS, Store
+from trading.storage_schema import table_of
 
 runner = CliRunner()
 TEAM = {
@@ -219,7 +220,7 @@ def test_delete_removes_the_run_and_all_its_rows_and_nothing_else(db: str) -> No
     assert deleted == {"deleted": "tr-one", "kind": "trade", "rows": before}
     store = Store(db)
     with store.engine.connect() as connection:
-        for table in RunRecord.metadata.sorted_tables:
+        for table in (table_of(record) for record in RUN_RECORDS):
             key = table.c.id if table.name == "runs" else table.c.run_id
             where = key == "tr-one"
             count = connection.execute(select(func.count()).select_from(table).where(where))

@@ -24,8 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import yaml
 from pydantic import ValidationError
@@ -36,6 +35,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from agents.providers import ProvidersConfig
 from agents.specs import AgentSpec
 from trading.clock import Clock
+from trading.closing import ClosesOnExit
 from trading.config_files import field_of, problem, read_yaml
 from trading.errors import ConfigError
 from trading.storage import UtcDateTime
@@ -123,7 +123,7 @@ def revise(spec: AgentSpec, changes: Mapping[str, Any]) -> AgentSpec:
     return validate_spec({**spec.model_dump(mode="json"), **changes}, f"agent {spec.name!r}")
 
 
-class AgentManager:
+class AgentManager(ClosesOnExit):
     """Agents saved in a database (any SQLAlchemy URL) and mirrored as YAML in `directory`."""
 
     def __init__(
@@ -152,17 +152,6 @@ class AgentManager:
 
     def close(self) -> None:
         self.engine.dispose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def path(self, name: str) -> Path:
         return self.directory / f"{name}.yaml"

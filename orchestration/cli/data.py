@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agents.quant import STRATEGIES, build_quant_agent
+from orchestration.cli import costs as window_and_costs
 from orchestration.cli.common import (
     DataFiles,
     Db,
@@ -28,21 +29,7 @@ from orchestration.cli.common import (
     stderr,
     stdout,
 )
-from orchestration.cli.costs import (
-    BorrowRate,
-    Cash,
-    CommissionPerShare,
-    CostFlags,
-    End,
-    FeeBps,
-    Impact,
-    MinCommission,
-    ParticipationCap,
-    SlippageBps,
-    Start,
-    parse_window,
-    starting_cash,
-)
+from orchestration.cli.costs import CostFlags, parse_window, starting_cash
 from orchestration.cli.risk import (
     DailyLossLimit,
     MaxDrawdown,
@@ -126,21 +113,21 @@ def backtest(
     symbol: Annotated[
         str, typer.Option(help="Symbol(s) to trade, comma-separated, e.g. SPX or SPX,IXIC.")
     ] = "SPX",
-    start: Start = None,
-    end: End = None,
+    start: window_and_costs.Start = None,
+    end: window_and_costs.End = None,
     param: Annotated[
         list[str] | None,
         typer.Option("--param", "-p", help="Agent parameter NAME=VALUE (repeatable)."),
     ] = None,
     data: DataFiles = None,
-    cash: Cash = None,
-    fee_bps: FeeBps = None,
-    slippage_bps: SlippageBps = None,
-    impact: Impact = None,
-    commission_per_share: CommissionPerShare = None,
-    min_commission: MinCommission = None,
-    borrow_rate: BorrowRate = None,
-    participation_cap: ParticipationCap = None,
+    cash: window_and_costs.Cash = None,
+    fee_bps: window_and_costs.FeeBps = None,
+    slippage_bps: window_and_costs.SlippageBps = None,
+    impact: window_and_costs.Impact = None,
+    commission_per_share: window_and_costs.CommissionPerShare = None,
+    min_commission: window_and_costs.MinCommission = None,
+    borrow_rate: window_and_costs.BorrowRate = None,
+    participation_cap: window_and_costs.ParticipationCap = None,
     max_position_weight: MaxPositionWeight = None,
     max_gross_exposure: MaxGrossExposure = None,
     daily_loss_limit: DailyLossLimit = None,

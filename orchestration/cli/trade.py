@@ -26,6 +26,7 @@ import typer
 from agents.gateway import LlmGateway, ReplayMiss
 from agents.llm_calls import Budget, BudgetExceeded
 from agents.wire import close_model_clients
+from orchestration.cli import costs as window_and_costs
 from orchestration.cli.common import (
     DataFiles,
     Db,
@@ -39,21 +40,7 @@ from orchestration.cli.common import (
     stdout,
     tradepit_home,
 )
-from orchestration.cli.costs import (
-    BorrowRate,
-    Cash,
-    CommissionPerShare,
-    CostFlags,
-    End,
-    FeeBps,
-    Impact,
-    MinCommission,
-    ParticipationCap,
-    SlippageBps,
-    Start,
-    parse_window,
-    starting_cash,
-)
+from orchestration.cli.costs import CostFlags, parse_window, starting_cash
 from orchestration.cli.live_view import LiveView, LlmSpend
 from orchestration.cli.risk import MaxDrawdown, StopLoss, TakeProfit, risk_limits
 from orchestration.cli.trade_kraken import (
@@ -115,8 +102,8 @@ def trade(
             "BTC/USD,ETH/USD (default BTC/USD)."
         ),
     ] = None,
-    start: Start = None,
-    end: End = None,
+    start: window_and_costs.Start = None,
+    end: window_and_costs.End = None,
     paper: Annotated[
         bool,
         typer.Option("--paper", help="Trade on paper (the default); wins over --validate/--live."),
@@ -191,14 +178,14 @@ def trade(
     providers: ProvidersFile = None,
     home: Home = None,
     data: DataFiles = None,
-    cash: Cash = None,
-    fee_bps: FeeBps = None,
-    slippage_bps: SlippageBps = None,
-    impact: Impact = None,
-    commission_per_share: CommissionPerShare = None,
-    min_commission: MinCommission = None,
-    borrow_rate: BorrowRate = None,
-    participation_cap: ParticipationCap = None,
+    cash: window_and_costs.Cash = None,
+    fee_bps: window_and_costs.FeeBps = None,
+    slippage_bps: window_and_costs.SlippageBps = None,
+    impact: window_and_costs.Impact = None,
+    commission_per_share: window_and_costs.CommissionPerShare = None,
+    min_commission: window_and_costs.MinCommission = None,
+    borrow_rate: window_and_costs.BorrowRate = None,
+    participation_cap: window_and_costs.ParticipationCap = None,
     max_drawdown: MaxDrawdown = None,
     stop_loss: StopLoss = None,
     take_profit: TakeProfit = None,

@@ -29,11 +29,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from trading.errors import FatalError
 from trading.storage import DecimalText, UtcDateTime, engine_for, is_in_memory_sqlite
-from trading.storage_schema import create_schema
+from trading.storage_schema import Base, create_schema
 
 
 class BudgetExceeded(FatalError):
@@ -118,11 +118,7 @@ class Budget:
             )
 
 
-class _Base(DeclarativeBase):
-    pass
-
-
-class LlmCallRecord(_Base):
+class LlmCallRecord(Base):
     __tablename__ = "llm_calls"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -137,7 +133,7 @@ class LlmCallRecord(_Base):
     time: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-class CachedResponse(_Base):
+class CachedResponse(Base):
     __tablename__ = "llm_cache"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     model: Mapped[str] = mapped_column(String(128))
@@ -160,7 +156,7 @@ class LlmCallStore:
         # With no file (in memory) there is no log to write ahead or sync.
         if dialect == "sqlite" and not is_in_memory_sqlite(parsed):
             event.listen(self.engine, "connect", _wal_with_normal_sync)
-        create_schema(_Base.metadata, self.engine)
+        create_schema(self.engine, (LlmCallRecord, CachedResponse))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -237,7 +233,7 @@ def _record(call: LlmCall) -> dict[str, Any]:
 
 # Both dialects spell "insert unless the key is there" as ON CONFLICT DO NOTHING, in one
 # statement, so a concurrent writer cannot slip in between a lookup and the insert.
-_INSERT_OR_IGNORE: dict[str, Callable[[type[_Base]], Any]] = {
+_INSERT_OR_IGNORE: dict[str, Callable[[type[Base]], Any]] = {
     "sqlite": lambda table: sqlite_insert(table).on_conflict_do_nothing(),
     "postgresql": lambda table: postgresql_insert(table).on_conflict_do_nothing(),
 }

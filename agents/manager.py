@@ -24,32 +24,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import JSON, String, create_engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from agents.providers import ProvidersConfig
 from agents.specs import AgentSpec
 from trading.clock import Clock
+from trading.closing import ClosesOnExit
 from trading.config_files import field_of, problem, read_yaml
 from trading.errors import ConfigError
 from trading.storage import UtcDateTime
+from trading.storage_schema import Base, create_schema
 
 AGENTS_DB = "agents.db"
 AGENTS_DIR = "agents"
 FileStatus = Literal["same", "edited", "invalid", "missing"]
 
 
-class _Base(DeclarativeBase):
-    pass
-
-
-class AgentSpecRecord(_Base):
+class AgentSpecRecord(Base):
     __tablename__ = "agent_specs"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -126,7 +123,7 @@ def revise(spec: AgentSpec, changes: Mapping[str, Any]) -> AgentSpec:
     return validate_spec({**spec.model_dump(mode="json"), **changes}, f"agent {spec.name!r}")
 
 
-class AgentManager:
+class AgentManager(ClosesOnExit):
     """Agents saved in a database (any SQLAlchemy URL) and mirrored as YAML in `directory`."""
 
     def __init__(
@@ -137,7 +134,7 @@ class AgentManager:
         providers: ProvidersConfig | None = None,
     ) -> None:
         self.engine = create_engine(url)
-        _Base.metadata.create_all(self.engine)
+        create_schema(self.engine, (AgentSpecRecord,))
         self.directory = directory
         self.clock = clock
         self.providers = providers
@@ -155,17 +152,6 @@ class AgentManager:
 
     def close(self) -> None:
         self.engine.dispose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def path(self, name: str) -> Path:
         return self.directory / f"{name}.yaml"

@@ -19,10 +19,10 @@ from sqlalchemy import String, Text, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from trading.storage import UtcDateTime
-from trading.storage_schema import create_schema
+from trading.storage_schema import Base, create_schema
 
 LISTING = "tools/list"  # the pseudo-tool under which a server's listing is stored
 
@@ -38,11 +38,7 @@ def call_key(server: str, tool: str, arguments: Mapping[str, Any], at: datetime)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class _Base(DeclarativeBase):
-    pass
-
-
-class McpCallRecord(_Base):
+class McpCallRecord(Base):
     __tablename__ = "mcp_calls"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -74,7 +70,7 @@ class McpCallStore:
         dialect = engine.dialect.name
         insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
         self._save = insert(McpCallRecord).on_conflict_do_nothing()
-        create_schema(_Base.metadata, engine)
+        create_schema(engine, (McpCallRecord,))
 
     def get(self, key: str) -> StoredCall | None:
         with self.engine.connect() as connection:

@@ -346,7 +346,7 @@ class TradingLoop:
         found: Sequence[OrderEvent] = (),
     ) -> LoopResult:
         run_id = engine.run_id
-        guard = OnceOnly(engine.executor.submit, self.store.order_ids(run_id))
+        guard = OnceOnly(engine.submit, self.store.order_ids(run_id))
         status: Literal["finished", "stopped"] = "finished"
         try:
             # A finished run has nothing left to do; a stop must not demote it to "stopped".
@@ -370,7 +370,7 @@ class TradingLoop:
             with suppress(Exception):
                 self.store.set_status(run_id, "failed")
             raise
-        replay = engine.result(self.agent.name, source) if len(engine.equity) >= 2 else None
+        replay = engine.result(self.agent.name, source) if engine.can_measure() else None
         if status == "stopped":
             self.store.set_status(run_id, "stopped")
         elif not finished:
@@ -406,7 +406,7 @@ class TradingLoop:
         found: Sequence[OrderEvent] = (),
     ) -> None:
         lease.check()  # a process whose lease was taken over sends and commits nothing more
-        engine.events.extend(found)
+        engine.adopt(found)
         # Settling and executing may call an exchange, whose client blocks: on a worker thread
         # they leave the event loop free for a stop signal and the live view. The engine is
         # touched by one thread at a time, since each step is awaited.
@@ -431,9 +431,9 @@ class TradingLoop:
             tick.now,
             bars=bars_json(tick.bars),
             ledger=engine.snapshot(),
-            orders=[engine.executor.orders[i] for i in changed],
+            orders=engine.orders(changed),
             fills=fills,
-            equity=[engine.equity[-1]],
+            equity=[engine.last_mark()],
             decision=None if log is None else _decision_row(log),
             details=None if log is None else dict(log.decision.details),
             transcript=transcript,
@@ -449,7 +449,7 @@ class TradingLoop:
     def _progress(
         self, engine: CycleEngine, tick: Tick, total: int | None, fills: int, message: str = ""
     ) -> ProgressEvent:
-        _, cash, equity = engine.equity[-1]
+        _, cash, equity = engine.last_mark()
         return ProgressEvent(
             run_id=engine.run_id,
             step=tick.cycle + 1,

@@ -14,20 +14,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, Engine, Table, delete, func, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase
 
 from agents.llm_calls import LlmCallRecord
+from agents.mcp_calls import McpCallRecord
 from orchestration.arena.store import ArenaEntrantRunRecord, ArenaRunRecord
-from orchestration.evolution.store import EvolutionRunRecord
+from orchestration.evolution.store import EVOLUTION_RECORDS, EvolutionRunRecord
 from trading.errors import ConfigError
-from trading.storage import RunRecord, engine_for, is_in_memory_sqlite
+from trading.storage import RUN_RECORDS, RunRecord, engine_for, is_in_memory_sqlite
+from trading.storage_schema import table_of
 
 Kind = Literal["backtest", "trade", "arena", "evolve"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
+
+CALL_RECORDS = (LlmCallRecord, McpCallRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,49 +150,50 @@ class RunCatalog:
         entries: list[RunEntry] = []
         with self.engine.connect() as connection:
             if RunRecord.__tablename__ in tables:
-                for row in connection.execute(select(_table(RunRecord))):
+                for row in connection.execute(select(table_of(RunRecord))):
                     entries.append(_stored_run(row._mapping))
             if ArenaRunRecord.__tablename__ in tables:
-                for row in connection.execute(select(_table(ArenaRunRecord))):
+                for row in connection.execute(select(table_of(ArenaRunRecord))):
                     entries.append(_arena_run(row._mapping))
             if EvolutionRunRecord.__tablename__ in tables:
-                for row in connection.execute(select(_table(EvolutionRunRecord))):
+                for row in connection.execute(select(table_of(EvolutionRunRecord))):
                     entries.append(_evolution_run(row._mapping))
         return entries
 
     def _owned(self, entry: RunEntry) -> list[tuple[Table, ColumnElement[bool]]]:
         """Every selection of the run's rows, children before the run's own row."""
         run_id = entry.run_id
-        calls = _table(LlmCallRecord)
+        # What the run's agents asked: model calls and MCP tool calls, keyed by the run.
+        calls = [table_of(record) for record in CALL_RECORDS]
         runs: list[tuple[Table, ColumnElement[bool]]]
         if entry.kind in ("backtest", "trade"):
-            root = _table(RunRecord)
+            root = table_of(RunRecord)
             # Every table of the run store keyed by run, those added later included.
             runs = [
                 (t, t.c.run_id == run_id)
-                for t in reversed(RunRecord.metadata.sorted_tables)
+                for t in map(table_of, reversed(RUN_RECORDS))
                 if "run_id" in t.c and t is not root
             ]
-            runs += [(calls, calls.c.run_id == run_id), (root, root.c.id == run_id)]
+            runs += [(t, t.c.run_id == run_id) for t in calls] + [(root, root.c.id == run_id)]
         elif entry.kind == "arena":
-            entrants = _table(ArenaEntrantRunRecord)
-            root = _table(ArenaRunRecord)
+            entrants = table_of(ArenaEntrantRunRecord)
+            root = table_of(ArenaRunRecord)
             runs = [
                 (entrants, entrants.c.arena_id == run_id),
                 # Its entrants' calls: "ARENA/ENTRANT/REPEAT".
-                (calls, calls.c.run_id.startswith(f"{run_id}/", autoescape=True)),
+                *((t, t.c.run_id.startswith(f"{run_id}/", autoescape=True)) for t in calls),
                 (root, root.c.id == run_id),
             ]
         else:
-            root = _table(EvolutionRunRecord)
+            root = table_of(EvolutionRunRecord)
             runs = [
                 (t, t.c.run_id == run_id)
-                for t in reversed(EvolutionRunRecord.metadata.sorted_tables)
+                for t in map(table_of, reversed(EVOLUTION_RECORDS))
                 if "run_id" in t.c
             ]
             # Its evaluations' calls: "RUN-WINDOW-GENOME".
             runs += [
-                (calls, calls.c.run_id.startswith(f"{run_id}-", autoescape=True)),
+                *((t, t.c.run_id.startswith(f"{run_id}-", autoescape=True)) for t in calls),
                 (root, root.c.id == run_id),
             ]
         tables = self._tables()
@@ -204,10 +208,6 @@ class RunCatalog:
                     counts.get(table.name, 0) + connection.execute(query).scalar_one()
                 )
         return counts
-
-
-def _table(record: type[DeclarativeBase]) -> Table:
-    return cast(Table, record.__table__)
 
 
 def check_kind(kind: str | None) -> Kind | None:

@@ -22,8 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import feedparser
@@ -32,6 +31,7 @@ from pydantic import BaseModel, Field
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from tools._lexicon import FINANCE_PHRASES, FINANCE_WORDS
+from trading.closing import ClosesOnExit
 from trading.errors import ConfigError, DataError, RetryableError
 
 MARKET = "*"
@@ -120,7 +120,7 @@ class JsonlNewsSource:
         )
 
 
-class RssNewsSource:
+class RssNewsSource(ClosesOnExit):
     """RSS or Atom feeds, configured per symbol ("*" for feeds about the whole market).
 
     Every call fetches the feeds afresh. An entry without a parseable time is skipped, never
@@ -144,17 +144,6 @@ class RssNewsSource:
         self.timeout = timeout
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(follow_redirects=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Closes the HTTP client if this source made it; a client passed in stays open."""

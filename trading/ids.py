@@ -1,8 +1,14 @@
-"""The ids the trading loop gives its orders: one spelling and one parse.
+"""The ids the trading loop gives its orders and their fills: one spelling and one parse each.
 
 An order's id is its idempotency key, `run-cycle-symbol`: the run, the cycle that sent it and
 its symbol name the order, so a resumed run (or an exchange deduplicating client order ids, as
 Kraken's `cl_ord_id` derives from it) can never take it twice.
+
+A fill's id (`TradeId`) is what deduplicates fills (`trading.domain.Order`): the order it fills
+as its venue names it, and which of that order's fills it is, as the venue counts them,
+`order:fill`. Trade ids are stored as text and read back verbatim (a resume matches stored
+fills to the checksums their cycle committed), never rebuilt from their parts, so runs stored
+before this spelling (paper fills `order-N`, live paper `order-paper-N`) resume unchanged.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["OrderId"]
+__all__ = ["OrderId", "TradeId"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +40,29 @@ class OrderId:
         if found is None:
             return None
         return cls(run_id, int(found["cycle"]), found["symbol"])
+
+
+@dataclass(frozen=True, slots=True)
+class TradeId:
+    """A fill's key: the order it fills, as its venue names it (an `OrderId` on paper, the
+    txid on Kraken), and which fill of it this is, as the venue counts (on paper the order's
+    event count or the executor's fill count, on Kraken the quantity executed so far)."""
+
+    order: str
+    fill: str
+
+    def __post_init__(self) -> None:
+        if not self.order or not self.fill or ":" in self.fill:
+            raise ValueError(f"a trade id needs an order and a fill without ':', got {self!r}")
+
+    def __str__(self) -> str:
+        return f"{self.order}:{self.fill}"
+
+    @classmethod
+    def parse(cls, text: str) -> TradeId | None:
+        """The trade id `text` spells, or None when it is not one (an id stored before this
+        spelling). The fill is what follows the last ':', since an order's name may hold one."""
+        order, colon, fill = text.rpartition(":")
+        if not colon or not order or not fill:
+            return None
+        return cls(order, fill)

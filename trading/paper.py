@@ -40,6 +40,7 @@ from trading.domain import (
     Side,
 )
 from trading.errors import DataError
+from trading.ids import TradeId
 from trading.ledger import Ledger, book_fill
 from trading.risk import RiskGate
 from trading.sizing import CashNeed, share_cash
@@ -296,7 +297,7 @@ class PaperExecutor:
         fill = OrderFilled(
             order_id=order.id,
             time=bar.time,
-            trade_id=f"{order.id}-{len(order.events)}",
+            trade_id=str(TradeId(order.id, str(len(order.events)))),
             symbol=order.symbol,
             side=order.side,
             quantity=quantity,

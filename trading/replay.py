@@ -18,7 +18,7 @@ the record of those) and a rebuild cannot replay its fills from bars.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -200,6 +200,28 @@ class CycleEngine:
         engine, as for any injected executor."""
         self.external_orders = True
         self.executor = executor(self.ports())
+
+    # ---- what a driver of the engine (`orchestration.loop`) asks of it -------------------------
+
+    def submit(self, order: Order) -> list[OrderEvent]:
+        """Send `order` to the executor the engine trades through now."""
+        return self.executor.submit(order)
+
+    def adopt(self, events: Sequence[OrderEvent]) -> None:
+        """Count events found outside a cycle (a reconcile at start-up) as the run's own."""
+        self.events.extend(events)
+
+    def orders(self, ids: Iterable[str]) -> list[Order]:
+        """The executor's orders of these ids, as they stand now."""
+        return [self.executor.orders[order_id] for order_id in ids]
+
+    def last_mark(self) -> tuple[datetime, Decimal, Decimal]:
+        """The latest (time, cash, equity) the engine marked; a cycle's settle makes one."""
+        return self.equity[-1]
+
+    def can_measure(self) -> bool:
+        """Whether the run has the two marks that returns, hence `result`, need."""
+        return len(self.equity) >= 2
 
     def settle(self, tick: Tick) -> list[OrderEvent]:
         """Move the clock to the tick, fill what its bars allow, mark, record the equity."""

@@ -32,7 +32,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, defer, mapped_column
+from sqlalchemy.orm import Mapped, Session, defer, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from trading.clock import moment_label, session_date
@@ -41,7 +41,7 @@ from trading.errors import ConfigError
 from trading.storage_bulk import bulk_insert
 from trading.storage_checksum import FILL_FIELDS, fills_checksum
 from trading.storage_errors import report_unusable_databases
-from trading.storage_schema import create_schema
+from trading.storage_schema import Base, create_schema
 
 
 class DecimalText(TypeDecorator[Decimal]):
@@ -103,10 +103,6 @@ class CompactBars(TypeDecorator[list[dict[str, Any]]]):
             bar if isinstance(bar, dict) else dict(zip(self.FIELDS, bar, strict=True))
             for bar in value
         ]
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class RunRecord(Base):
@@ -241,6 +237,19 @@ class RunLeaseRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+# The run store's own tables in the one metadata (`trading.storage_schema.Base`).
+RUN_RECORDS: tuple[type[Base], ...] = (
+    RunRecord,
+    OrderRecord,
+    FillRecord,
+    EquityRecord,
+    DecisionRecord,
+    CycleRecord,
+    AgentStateRecord,
+    FillChecksumRecord,
+    RunLeaseRecord,
+)
+
 DecisionRow = tuple[
     datetime, str, Mapping[str, Decimal], str, list[dict[str, Any]], Mapping[str, str]
 ]
@@ -286,7 +295,7 @@ def is_in_memory_sqlite(url: URL) -> bool:
 class Store:
     def __init__(self, url: str) -> None:
         self.engine: Engine = engine_for(url)
-        create_schema(Base.metadata, self.engine)
+        create_schema(self.engine, RUN_RECORDS)
 
     def close(self) -> None:
         self.engine.dispose()

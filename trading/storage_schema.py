@@ -1,4 +1,9 @@
-"""Creating a database's tables when two processes may open it for the first time at once.
+"""The one SQLAlchemy metadata of tradepit's databases (`Base`: every stored record derives from
+it), and creating a store's own tables when two processes may open it for the first time at once.
+
+Each store creates only the tables it owns (`create_schema(engine, records)`): the run database
+is shared by the run store, the LLM call log, the arena and the evolution stores, and each
+creates its part when it first opens it.
 
 `MetaData.create_all` looks for each table and then creates the missing ones, in separate
 statements: two processes opening a fresh database both find `runs` missing, both create it,
@@ -13,9 +18,13 @@ busy timeout's wait; the mode is set by then, so the next look goes through.
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from collections.abc import Iterable
+from typing import cast
+
+from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.orm import DeclarativeBase
 
 # Each lost race means another process created at least one table meanwhile, so a schema of
 # n tables settles in at most n + 1 looks; the bound only keeps a real error from looping.
@@ -26,13 +35,23 @@ _MOST_LOCKED = 3
 _SchemaError = OperationalError | ProgrammingError | IntegrityError
 
 
-def create_schema(metadata: MetaData, engine: Engine) -> None:
-    """Create `metadata`'s missing tables and indexes, tolerating another process doing the
-    same at the same moment."""
+class Base(DeclarativeBase):
+    """The root of every table tradepit stores: one metadata, one registry of records."""
+
+
+def table_of(record: type[Base]) -> Table:
+    """The table a record class maps."""
+    return cast(Table, record.__table__)
+
+
+def create_schema(engine: Engine, records: Iterable[type[Base]]) -> None:
+    """Create the missing tables (and their indexes) of `records`, and only those, tolerating
+    another process doing the same at the same moment."""
+    tables = [table_of(record) for record in records]
     locked = 0
     for look in range(_MOST_LOOKS):
         try:
-            metadata.create_all(engine)
+            Base.metadata.create_all(engine, tables=tables)
             return
         except (OperationalError, ProgrammingError, IntegrityError) as error:
             if _locked(error) and locked < _MOST_LOCKED:

@@ -53,6 +53,7 @@ from trading.costs import BPS, CostModel
 from trading.data import Catalog
 from trading.domain import ZERO, Bar, Instrument, Liquidity, Order, OrderFilled, OrderType, Side
 from trading.errors import InsufficientFundsError
+from trading.ids import TradeId
 from trading.ledger import Ledger
 from trading.metrics import ClosedTrade, PerformanceMetrics, compute_metrics
 from trading.portfolio_strategies import PortfolioParams
@@ -542,8 +543,9 @@ class _Run:
                 return
 
         def filled(units: Decimal, fee: Decimal) -> OrderFilled:
+            trade_id = str(TradeId(order_id, "2"))  # the paper executor's: its third event
             return OrderFilled(
-                order_id, bar.time, f"{order_id}-2", bar.symbol, side, units, price, fee, TAKER
+                order_id, bar.time, trade_id, bar.symbol, side, units, price, fee, TAKER
             )
 
         fee = costs.fee(quantity, price, TAKER).total

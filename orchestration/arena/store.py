@@ -27,7 +27,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from agents.providers import ProvidersConfig
 from agents.turn_counts import TurnCounts
@@ -37,13 +37,10 @@ from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage
 from trading.errors import ConfigError
 from trading.metrics import PerformanceMetrics
 from trading.storage import DecimalText, UtcDateTime
+from trading.storage_schema import Base, create_schema
 
 
-class _Base(DeclarativeBase):
-    pass
-
-
-class ArenaRunRecord(_Base):
+class ArenaRunRecord(Base):
     __tablename__ = "arena_runs"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
@@ -62,7 +59,7 @@ class ArenaRunRecord(_Base):
     providers: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
-class ArenaEntrantRunRecord(_Base):
+class ArenaEntrantRunRecord(Base):
     __tablename__ = "arena_entrant_runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     arena_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -102,7 +99,7 @@ class ArenaStore:
 
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
-        _Base.metadata.create_all(self.engine)
+        create_schema(self.engine, (ArenaRunRecord, ArenaEntrantRunRecord))
         _add_providers_column(self.engine)
 
     def close(self) -> None:

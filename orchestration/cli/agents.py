@@ -18,6 +18,7 @@ from agents.manager import AgentManager, SavedAgent, load_spec_file, revise, val
 from agents.providers import load_providers
 from agents.specs import TOOL_NAMES, Role
 from orchestration.cli.common import (
+    Home,
     JsonFlag,
     ProvidersFile,
     clean_errors,
@@ -35,14 +36,6 @@ agents_app = typer.Typer(
 )
 
 NameArgument = Annotated[str, typer.Argument(help="The agent's name: a-z, 0-9, - and _.")]
-Home = Annotated[
-    Path | None,
-    typer.Option(
-        "--home",
-        help="The tradepit home; default $TRADEPIT_HOME, else ~/.tradepit.",
-        show_default=False,
-    ),
-]
 SpecFile = Annotated[
     Path | None,
     typer.Option(

@@ -34,6 +34,14 @@ DataFiles = Annotated[
     list[Path] | None,
     typer.Option("--data", help="An OHLCV CSV or Parquet file to add (repeatable)."),
 ]
+Home = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help="The tradepit home; default $TRADEPIT_HOME, else ~/.tradepit.",
+        show_default=False,
+    ),
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
 ProvidersFile = Annotated[
     Path | None,

@@ -8,7 +8,6 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agents.quant import build_quant_agent
+from orchestration.cli import costs as window_and_costs
 from orchestration.cli.common import (
     DataFiles,
     Db,
@@ -24,14 +24,12 @@ from orchestration.cli.common import (
     clean_errors,
     database,
     fail,
-    model_from_flags,
     note,
-    parse_date,
-    parse_decimal,
     print_table,
     stderr,
     stdout,
 )
+from orchestration.cli.costs import CostFlags, parse_window, starting_cash
 from orchestration.cli.risk import (
     DailyLossLimit,
     MaxDrawdown,
@@ -42,7 +40,6 @@ from orchestration.cli.risk import (
     risk_limits,
 )
 from trading.clock import LiveClock
-from trading.costs import CostModel
 from trading.data import SymbolInfo
 from trading.data.universe import CLOSE_ONLY_NOTE, SP20, SURVIVORSHIP_NOTE, dataset_notes
 from trading.data.universe import SOURCE_NAME as UNIVERSE_SOURCE
@@ -138,29 +135,21 @@ def backtest(
     symbol: Annotated[
         str, typer.Option(help="Symbol(s) to trade, comma-separated, e.g. SPX or SPX,IXIC.")
     ] = "SPX",
-    start: Annotated[str | None, typer.Option(help="First bar, YYYY-MM-DD.")] = None,
-    end: Annotated[str | None, typer.Option(help="Last bar, YYYY-MM-DD (inclusive).")] = None,
+    start: window_and_costs.Start = None,
+    end: window_and_costs.End = None,
     param: Annotated[
         list[str] | None,
         typer.Option("--param", "-p", help="Agent parameter NAME=VALUE (repeatable)."),
     ] = None,
     data: DataFiles = None,
-    cash: Annotated[str, typer.Option(help="Starting cash.")] = "100000",
-    fee_bps: Annotated[str, typer.Option(help="Exchange fee in bps of notional.")] = "1",
-    slippage_bps: Annotated[
-        str, typer.Option(help="Half-spread paid by market orders, in bps. 0 = the open exactly.")
-    ] = "1",
-    impact: Annotated[
-        str, typer.Option(help="Square-root market impact coefficient k (0 = off).")
-    ] = "0",
-    commission_per_share: Annotated[str, typer.Option(help="Commission per unit.")] = "0",
-    min_commission: Annotated[str, typer.Option(help="Least commission per order.")] = "0",
-    borrow_rate: Annotated[
-        str, typer.Option(help="Annual borrow rate on shorts, 0.03 = 3%.")
-    ] = "0",
-    participation_cap: Annotated[
-        str, typer.Option(help="Most of the average daily volume one order takes per bar.")
-    ] = "0.1",
+    cash: window_and_costs.Cash = None,
+    fee_bps: window_and_costs.FeeBps = None,
+    slippage_bps: window_and_costs.SlippageBps = None,
+    impact: window_and_costs.Impact = None,
+    commission_per_share: window_and_costs.CommissionPerShare = None,
+    min_commission: window_and_costs.MinCommission = None,
+    borrow_rate: window_and_costs.BorrowRate = None,
+    participation_cap: window_and_costs.ParticipationCap = None,
     max_position_weight: MaxPositionWeight = None,
     max_gross_exposure: MaxGrossExposure = None,
     daily_loss_limit: DailyLossLimit = None,
@@ -191,32 +180,16 @@ def backtest(
     symbols = tuple(s.strip().upper() for s in symbol.split(",") if s.strip())
     if not symbols:
         fail("--symbol needs at least one symbol")
-    first, last = parse_date("--start", start), parse_date("--end", end)
-    if first and last and first > last:
-        fail(f"--start {first} is after --end {last}")
-    fee = parse_decimal("--fee-bps", fee_bps)
-    costs = model_from_flags(
-        CostModel,
-        {
-            "taker_fee_bps": ("--fee-bps", fee),
-            "maker_fee_bps": ("--fee-bps", fee),
-            "half_spread_bps": ("--slippage-bps", parse_decimal("--slippage-bps", slippage_bps)),
-            "impact_coefficient": ("--impact", parse_decimal("--impact", impact)),
-            "commission_per_share": (
-                "--commission-per-share",
-                parse_decimal("--commission-per-share", commission_per_share),
-            ),
-            "min_commission": (
-                "--min-commission",
-                parse_decimal("--min-commission", min_commission),
-            ),
-            "borrow_rate": ("--borrow-rate", parse_decimal("--borrow-rate", borrow_rate)),
-            "participation_cap": (
-                "--participation-cap",
-                parse_decimal("--participation-cap", participation_cap, Decimal("0.0001")),
-            ),
-        },
-    )
+    window = parse_window(start, end)
+    costs = CostFlags(
+        fee_bps,
+        slippage_bps,
+        impact,
+        commission_per_share,
+        min_commission,
+        borrow_rate,
+        participation_cap,
+    ).cost_model()
     limits = risk_limits(
         {
             "--max-position-weight": max_position_weight,
@@ -229,9 +202,9 @@ def backtest(
     )
     config = ReplayConfig(
         symbols=symbols,
-        start=first,
-        end=last,
-        cash=parse_decimal("--cash", cash, Decimal("0.01")),
+        start=window.start,
+        end=window.end,
+        cash=starting_cash(cash),
         costs=costs,
         limits=limits,
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +18,7 @@ from rich.text import Text
 
 from orchestration.cli.common import (
     Db,
+    Home,
     JsonFlag,
     clean_errors,
     fail,
@@ -44,10 +44,7 @@ def show(
     run_id: Annotated[str, typer.Argument(help="The run, as `tradepit trade` named it.")],
     cycle: Annotated[int, typer.Argument(help="The cycle (0-based) whose decision to show.")],
     db: Db = None,
-    home: Annotated[
-        Path | None,
-        typer.Option(help="The tradepit home; default $TRADEPIT_HOME, else ~/.tradepit."),
-    ] = None,
+    home: Home = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Print the stored transcript of one cycle's decision, readably (or as JSON)."""

@@ -12,7 +12,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from orchestration.cli.common import Db, JsonFlag, clean_errors, print_table, stdout, tradepit_home
+from orchestration.cli.common import (
+    Db,
+    Home,
+    JsonFlag,
+    clean_errors,
+    print_table,
+    stdout,
+    tradepit_home,
+)
 from orchestration.runs import KINDS, RunCatalog
 from trading.storage import default_database_url
 
@@ -26,14 +34,6 @@ RunId = Annotated[str, typer.Argument(help="The run's id, as `tradepit runs list
 KindOption = Annotated[
     str | None,
     typer.Option("--kind", help=f"Only runs of this kind: {', '.join(KINDS)}.", show_default=False),
-]
-Home = Annotated[
-    Path | None,
-    typer.Option(
-        "--home",
-        help="The tradepit home; default $TRADEPIT_HOME, else ~/.tradepit.",
-        show_default=False,
-    ),
 ]
 
 

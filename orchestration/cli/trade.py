@@ -18,36 +18,32 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 
 from agents.gateway import LlmGateway, ReplayMiss
 from agents.llm_calls import Budget, BudgetExceeded
 from agents.wire import close_model_clients
+from orchestration.cli import costs as window_and_costs
 from orchestration.cli.common import (
     DataFiles,
     Db,
+    Home,
     JsonFlag,
     ProvidersFile,
     catalog,
     clean_errors,
     fail,
-    model_from_flags,
     note,
-    parse_date,
-    parse_decimal,
     stdout,
     tradepit_home,
 )
+from orchestration.cli.costs import CostFlags, parse_window, starting_cash
 from orchestration.cli.live_view import LiveView, LlmSpend
 from orchestration.cli.risk import MaxDrawdown, StopLoss, TakeProfit, risk_limits
 from orchestration.cli.trade_kraken import (
-    RISK_OPTIONS,
-    KrakenFlags,
-    check_source,
     choose_mode,
     database_url,
     locate_run,
@@ -55,10 +51,16 @@ from orchestration.cli.trade_kraken import (
     on_kraken,
     resume_kraken_run,
 )
+from orchestration.cli.trade_options import (
+    KrakenFlags,
+    MarketFlags,
+    TradeOptions,
+    Way,
+    budget_limits,
+)
 from orchestration.cli.trade_report import Output, replay_check, report
 from orchestration.cli.trade_setup import (
     DEFAULT_BUDGET_HELP,
-    BudgetLimits,
     Prepared,
     gateway_and_team,
     quorum_warnings,
@@ -72,7 +74,6 @@ from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent
 from orchestration.live.kraken import KrakenMode
 from orchestration.loop import LoopResult, TradingLoop, stop_on_signals, stored_run
 from trading.clock import LiveClock
-from trading.costs import CostModel
 from trading.replay import ReplayBars, ReplayConfig
 from trading.storage import Store
 
@@ -101,8 +102,8 @@ def trade(
             "BTC/USD,ETH/USD (default BTC/USD)."
         ),
     ] = None,
-    start: Annotated[str | None, typer.Option(help="First bar, YYYY-MM-DD.")] = None,
-    end: Annotated[str | None, typer.Option(help="Last bar, YYYY-MM-DD (inclusive).")] = None,
+    start: window_and_costs.Start = None,
+    end: window_and_costs.End = None,
     paper: Annotated[
         bool,
         typer.Option("--paper", help="Trade on paper (the default); wins over --validate/--live."),
@@ -175,34 +176,16 @@ def trade(
     ] = None,
     db: Db = None,
     providers: ProvidersFile = None,
-    home: Annotated[
-        Path | None,
-        typer.Option(help="The tradepit home; default $TRADEPIT_HOME, else ~/.tradepit."),
-    ] = None,
+    home: Home = None,
     data: DataFiles = None,
-    cash: Annotated[
-        str | None, typer.Option(help="Starting cash [default: 100000; on Kraken 10000].")
-    ] = None,
-    fee_bps: Annotated[str | None, typer.Option(help="Exchange fee in bps [default: 1].")] = None,
-    slippage_bps: Annotated[
-        str | None, typer.Option(help="Half-spread of market orders in bps [default: 1].")
-    ] = None,
-    impact: Annotated[
-        str | None, typer.Option(help="Square-root market impact coefficient k [default: 0].")
-    ] = None,
-    commission_per_share: Annotated[
-        str | None, typer.Option(help="Commission per unit [default: 0].")
-    ] = None,
-    min_commission: Annotated[
-        str | None, typer.Option(help="Least commission per order [default: 0].")
-    ] = None,
-    borrow_rate: Annotated[
-        str | None, typer.Option(help="Annual borrow rate on shorts, 0.03 = 3% [default: 0].")
-    ] = None,
-    participation_cap: Annotated[
-        str | None,
-        typer.Option(help="Most of the average daily volume one order takes [default: 0.1]."),
-    ] = None,
+    cash: window_and_costs.Cash = None,
+    fee_bps: window_and_costs.FeeBps = None,
+    slippage_bps: window_and_costs.SlippageBps = None,
+    impact: window_and_costs.Impact = None,
+    commission_per_share: window_and_costs.CommissionPerShare = None,
+    min_commission: window_and_costs.MinCommission = None,
+    borrow_rate: window_and_costs.BorrowRate = None,
+    participation_cap: window_and_costs.ParticipationCap = None,
     max_drawdown: MaxDrawdown = None,
     stop_loss: StopLoss = None,
     take_profit: TakeProfit = None,
@@ -230,101 +213,79 @@ def trade(
         fail("--events and --json both write to standard output; pick one")
     if resume and replay:
         fail("--resume continues a run and --replay re-runs one; pick one")
-    limits = _limits(budget_usd, budget_tokens)
-    home_dir = tradepit_home(home)
-    flags = KrakenFlags(
-        paper, validate, live, every, timeframe, max_cycles, history_bars, url, throttle
+    costs = CostFlags(
+        fee_bps,
+        slippage_bps,
+        impact,
+        commission_per_share,
+        min_commission,
+        borrow_rate,
+        participation_cap,
     )
-    market_options = {
-        "--team": team,
-        "--symbols": symbols,
-        "--start": start,
-        "--end": end,
-        "--data": data,
-        "--cash": cash,
-        "--fee-bps": fee_bps,
-        "--slippage-bps": slippage_bps,
-        "--impact": impact,
-        "--commission-per-share": commission_per_share,
-        "--min-commission": min_commission,
-        "--borrow-rate": borrow_rate,
-        "--participation-cap": participation_cap,
-        "--max-drawdown": max_drawdown,
-        "--stop-loss": stop_loss,
-        "--take-profit": take_profit,
-    }
-    stored_id = resume or replay
+    risk = {"--max-drawdown": max_drawdown, "--stop-loss": stop_loss, "--take-profit": take_profit}
+    options = TradeOptions(
+        source=source,
+        market=MarketFlags(team, symbols, start, end, tuple(data or ()), cash, costs, risk),
+        kraken=KrakenFlags(
+            paper, validate, live, every, timeframe, max_cycles, history_bars, url, throttle
+        ),
+        run_id=run_id,
+        resume=resume,
+        replay=replay,
+        output="events" if events else "json" if as_json else "people",
+        limits=budget_limits(budget_usd, budget_tokens),
+        db=db,
+        home=home,
+        home_dir=tradepit_home(home),
+        providers=providers,
+    )
+    trade_with(options)
+
+
+def trade_with(options: TradeOptions) -> None:
+    """Run `tradepit trade` the way its options ask, start to report."""
+    way = options.way()
     mode: KrakenMode | None = None
-    if stored_id is not None:
-        given = [name for name, value in market_options.items() if value]
-        given += flags.fixed_by_run()
-        if given:
-            fail(
-                f"run {stored_id!r} trades as it was started; {', '.join(given)} cannot change "
-                "it (start a new run instead)"
-            )
-        if resume and run_id:
-            fail("--run-id names a new run; --resume continues RUN_ID itself")
-        if replay and limits is not None:
-            fail("a replay makes no LLM calls, so it takes no budget")
-        database = locate_run(stored_id, db, home_dir, source)
+    if options.stored_id is not None:
+        database = locate_run(options.stored_id, options.db, options.home_dir, options.source)
     else:
-        check_source(source, flags, market_options)
-        if source == "kraken":  # the mode picks the database, so it comes first
-            mode = choose_mode(flags)
-        database = database_url(mode, db, home_dir)
+        if way is Way.NEW_KRAKEN:  # the mode picks the database, so it comes first
+            mode = choose_mode(options.kraken)
+        database = database_url(mode, options.db, options.home_dir)
     store = Store(database)
     prepared: Prepared | None = None
     try:
         if mode is not None:
-            prepared = new_kraken_run(
-                flags, mode, store, database, home_dir, market_options, run_id, providers, limits
-            )
-        elif stored_id is not None and on_kraken(store, stored_id, source, flags, resume):
-            prepared = resume_kraken_run(
-                flags, store, database, home_dir, stored_id, providers, limits
-            )
-        elif resume is not None:
-            prepared = _resume(store, database, resume, providers, limits)
-        elif replay is not None:
-            prepared = _replay(store, database, replay, run_id, providers)
+            prepared = new_kraken_run(options, mode, store, database)
         else:
-            config = _config(market_options)
-            prepared = _new(
-                store, database, config, team, run_id, providers, home_dir, data or [], limits
-            )
-        output: Output = "events" if events else "json" if as_json else "people"
-        hint = _resume_hint(prepared.run_id, db, home) + prepared.resume_flags
-        _drive(prepared, output, hint=hint)
+            if way is not Way.NEW and on_kraken(store, options):
+                way = Way.RESUME_KRAKEN
+            prepared = WAYS_IN[way](options, store, database)
+        hint = _resume_hint(prepared.run_id, options.db, options.home) + prepared.resume_flags
+        _drive(prepared, options.output, hint=hint)
     finally:
         if prepared is not None and prepared.calls is not None:
             prepared.calls.close()
         store.close()
 
 
-# ---- the three ways in -----------------------------------------------------------------------
+# ---- the ways in -----------------------------------------------------------------------------
 
 
-def _new(
-    store: Store,
-    url: str,
-    config: ReplayConfig,
-    team_path: Path | None,
-    run_id: str | None,
-    providers_file: Path | None,
-    home: Path,
-    data: list[Path],
-    limits: BudgetLimits | None,
-) -> Prepared:
+def _new(options: TradeOptions, store: Store, url: str) -> Prepared:
+    config = _config(options.market)
+    data = list(options.market.data)
     market = catalog(data)
     # An unknown symbol or an empty window fails here, before any run.
     for cut in ReplayBars(market, config).uncovered():
         note(cut)
-    team_file, runnable, providers = resolve_team(team_path, providers_file, home)
-    run_id = run_id or f"tr-{uuid.uuid4().hex[:12]}"
+    team_file, runnable, providers = resolve_team(
+        options.market.team, options.providers, options.home_dir
+    )
+    run_id = options.run_id or f"tr-{uuid.uuid4().hex[:12]}"
     if store.run(run_id) is not None:
         fail(f"run {run_id!r} already exists; resume it with --resume {run_id} or pick a new id")
-    limits = run_budget(limits)
+    limits = run_budget(options.limits)
     calls, gateway, built = gateway_and_team(
         runnable.config,
         run_id,
@@ -349,17 +310,12 @@ def _new(
     )
 
 
-def _resume(
-    store: Store,
-    url: str,
-    run_id: str,
-    providers_file: Path | None,
-    limits: BudgetLimits | None,
-) -> Prepared:
+def _resume(options: TradeOptions, store: Store, url: str) -> Prepared:
+    run_id = options.stored()
     stored = stored_run(store, run_id)
     setup = stored_setup(run_id, stored.meta)
-    providers = resolve_providers(providers_file, setup.providers, setup.team)
-    limits = run_budget(limits, setup.limits)
+    providers = resolve_providers(options.providers, setup.providers, setup.team)
+    limits = run_budget(options.limits, setup.limits)
     # The run's budget counts what its earlier processes paid; a replay stays one.
     market = catalog(setup.data)
     calls, gateway, built = gateway_and_team(
@@ -386,13 +342,12 @@ def _resume(
     )
 
 
-def _replay(
-    store: Store, url: str, original: str, run_id: str | None, providers_file: Path | None
-) -> Prepared:
+def _replay(options: TradeOptions, store: Store, url: str) -> Prepared:
+    original = options.stored()
     stored = stored_run(store, original)
     setup = stored_setup(original, stored.meta)
-    providers = resolve_providers(providers_file, setup.providers, setup.team)
-    run_id = run_id or f"rp-{uuid.uuid4().hex[:12]}"
+    providers = resolve_providers(options.providers, setup.providers, setup.team)
+    run_id = options.run_id or f"rp-{uuid.uuid4().hex[:12]}"
     if store.run(run_id) is not None:
         fail(f"run {run_id!r} already exists; pick a new id for the replay")
     committed = len(store.cycles(original, full=False))
@@ -428,6 +383,15 @@ def _replay(
         replay_of=original,
         replay_cycles=committed,
     )
+
+
+# A new Kraken run is not here: it needs the mode that picked its database.
+WAYS_IN: Final[Mapping[Way, Callable[[TradeOptions, Store, str], Prepared]]] = {
+    Way.NEW: _new,
+    Way.RESUME: _resume,
+    Way.RESUME_KRAKEN: resume_kraken_run,
+    Way.REPLAY: _replay,
+}
 
 
 # ---- driving a run and saying how it went ------------------------------------------------------
@@ -492,57 +456,16 @@ async def _run(p: Prepared, loop: TradingLoop) -> LoopResult:
 # ---- small parts ------------------------------------------------------------------------------
 
 
-def _limits(usd: str | None, tokens: int | None) -> BudgetLimits | None:
-    if usd is None and tokens is None:
-        return None
-    dollars = None if usd is None else parse_decimal("--budget-usd", usd, Decimal("0.000001"))
-    return BudgetLimits(dollars, tokens)
-
-
-def _config(options: Mapping[str, object]) -> ReplayConfig:
+def _config(market: MarketFlags) -> ReplayConfig:
     """The run's market, costs and limits, with the defaults of `tradepit backtest`."""
-
-    def text(option: str) -> str | None:
-        value = options[option]
-        return value if isinstance(value, str) else None
-
-    def number(option: str, default: str, least: str = "0") -> Decimal:
-        return parse_decimal(option, text(option) or default, Decimal(least))
-
-    names = tuple(s.strip().upper() for s in (text("--symbols") or "SPX").split(",") if s.strip())
+    names = tuple(s.strip().upper() for s in (market.symbols or "SPX").split(",") if s.strip())
     if not names:
         fail("--symbols needs at least one symbol")
-    first, last = parse_date("--start", text("--start")), parse_date("--end", text("--end"))
-    if first and last and first > last:
-        fail(f"--start {first} is after --end {last}")
-    fee = number("--fee-bps", "1")
-    costs = model_from_flags(
-        CostModel,
-        {
-            "taker_fee_bps": ("--fee-bps", fee),
-            "maker_fee_bps": ("--fee-bps", fee),
-            "half_spread_bps": ("--slippage-bps", number("--slippage-bps", "1")),
-            "impact_coefficient": ("--impact", number("--impact", "0")),
-            "commission_per_share": (
-                "--commission-per-share",
-                number("--commission-per-share", "0"),
-            ),
-            "min_commission": ("--min-commission", number("--min-commission", "0")),
-            "borrow_rate": ("--borrow-rate", number("--borrow-rate", "0")),
-            "participation_cap": (
-                "--participation-cap",
-                number("--participation-cap", "0.1", "0.0001"),
-            ),
-        },
-    )
-    limits = risk_limits({option: text(option) for option in RISK_OPTIONS})
+    window = parse_window(market.start, market.end)
+    costs, limits = market.costs.cost_model(), risk_limits(market.risk)
+    cash = starting_cash(market.cash)
     return ReplayConfig(
-        symbols=names,
-        start=first,
-        end=last,
-        cash=number("--cash", "100000", "0.01"),
-        costs=costs,
-        limits=limits,
+        symbols=names, start=window.start, end=window.end, cash=cash, costs=costs, limits=limits
     )
 
 

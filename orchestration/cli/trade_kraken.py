@@ -11,18 +11,16 @@ with the settings it stored; a live run resumes only with `--live` given again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
 from agents.gateway import LlmGateway
 from agents.llm_calls import LlmCallStore
-from orchestration.cli.common import fail, note, parse_decimal, stderr
+from orchestration.cli.common import fail, note, stderr
+from orchestration.cli.costs import starting_cash
 from orchestration.cli.risk import risk_limits
+from orchestration.cli.trade_options import KrakenFlags, TradeOptions
 from orchestration.cli.trade_setup import (
-    BudgetLimits,
     Prepared,
     Skipped,
     gateway_and_team,
@@ -52,79 +50,9 @@ from trading.kraken import (
 )
 from trading.storage import Store, default_database_url
 
-SOURCES: Final = ("bundled", "kraken")
-RISK_OPTIONS: Final = ("--max-drawdown", "--stop-loss", "--take-profit")
 DEFAULT_SYMBOL: Final = "BTC/USD"
 DEFAULT_CASH: Final = "10000"
 DEFAULT_HISTORY_BARS: Final = 200
-# Options of a bundled run that mean nothing on Kraken: its own fees apply, and time is now.
-NOT_ON_KRAKEN: Final = (
-    "--start",
-    "--end",
-    "--data",
-    "--fee-bps",
-    "--slippage-bps",
-    "--impact",
-    "--commission-per-share",
-    "--min-commission",
-    "--borrow-rate",
-    "--participation-cap",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class KrakenFlags:
-    """The `tradepit trade` options only a Kraken run takes, as given (None: not given)."""
-
-    paper: bool = False
-    validate: bool = False
-    live: bool = False
-    every: float | None = None
-    timeframe: str | None = None
-    max_cycles: int | None = None
-    history_bars: int | None = None
-    url: str | None = None
-    throttle: bool = True
-
-    def given(self) -> list[str]:
-        """The Kraken-only options given, by name (`--paper` is not one: it is the default)."""
-        named = {
-            "--validate": self.validate,
-            "--live": self.live,
-            "--every": self.every is not None,
-            "--timeframe": self.timeframe is not None,
-            "--max-cycles": self.max_cycles is not None,
-            "--history-bars": self.history_bars is not None,
-            "--url": self.url is not None,
-        }
-        return [name for name, on in named.items() if on]
-
-    def fixed_by_run(self) -> list[str]:
-        """The options a resume cannot change: the run keeps the cadence it started with."""
-        return [
-            name
-            for name in self.given()
-            if name in ("--every", "--timeframe", "--max-cycles", "--history-bars")
-        ]
-
-
-def check_source(source: str, flags: KrakenFlags, market: Mapping[str, object]) -> None:
-    """Refuse options that do not belong to the chosen source, before anything is opened."""
-    if source not in SOURCES:
-        fail(f"--source takes {' or '.join(SOURCES)}, got {source!r}")
-    if source == "bundled":
-        given = flags.given()
-        if given:
-            fail(f"{', '.join(given)}: only with --source kraken")
-        return
-    wrong = [name for name in NOT_ON_KRAKEN if market.get(name)]
-    if wrong:
-        fail(
-            f"{', '.join(wrong)}: not for --source kraken, which trades from now on at "
-            "Kraken's own fees"
-        )
-    if flags.every is not None and not flags.every > 0:
-        fail(f"--every takes a positive number of seconds, got {flags.every!r}")
 
 
 def choose_mode(flags: KrakenFlags) -> KrakenMode:
@@ -172,40 +100,23 @@ def locate_run(run_id: str, db: str | None, home: Path, source: str) -> str:
     return default_database_url(home, modes[0])
 
 
-def new_kraken_run(
-    flags: KrakenFlags,
-    mode: KrakenMode,
-    store: Store,
-    url: str,
-    home: Path,
-    options: Mapping[str, object],
-    run_id: str | None,
-    providers_file: Path | None,
-    limits: BudgetLimits | None,
-) -> Prepared:
+def new_kraken_run(options: TradeOptions, mode: KrakenMode, store: Store, url: str) -> Prepared:
     """A new Kraken run: the team resolved as for a bundled run, the run prepared on the
-    Kraken catalog (pairs checked, and, with keys, reconciled), then the team built on it.
-    `options` are the market options by name, as `tradepit trade` collects them."""
-
-    def text(option: str) -> str | None:
-        value = options.get(option)
-        return value if isinstance(value, str) else None
-
-    team_path = options.get("--team")
-    names = [s.strip() for s in (text("--symbols") or DEFAULT_SYMBOL).split(",") if s.strip()]
+    Kraken catalog (pairs checked, and, with keys, reconciled), then the team built on it."""
+    market, flags = options.market, options.kraken
+    names = [s.strip() for s in (market.symbols or DEFAULT_SYMBOL).split(",") if s.strip()]
     if not names:
         fail("--symbols needs at least one Kraken pair, e.g. BTC/USD")
     # Every local check before Kraken is asked anything (pairs, and with keys a reconcile).
-    cash = parse_decimal("--cash", text("--cash") or DEFAULT_CASH, Decimal("0.01"))
+    cash = starting_cash(market.cash, DEFAULT_CASH)
     # Kraken's default limits (headroom for the move between close and book), flags on top.
-    risk = risk_limits({name: text(name) for name in RISK_OPTIONS}, DEFAULT_LIMITS)
-    team_file, runnable, providers = resolve_team(
-        team_path if isinstance(team_path, Path) else None, providers_file, home
-    )
-    run_id = run_id or f"kr-{uuid.uuid4().hex[:12]}"
+    risk = risk_limits(market.risk, DEFAULT_LIMITS)
+    home = options.home_dir
+    team_file, runnable, providers = resolve_team(market.team, options.providers, home)
+    run_id = options.run_id or f"kr-{uuid.uuid4().hex[:12]}"
     if store.run(run_id) is not None:
         fail(f"run {run_id!r} already exists; resume it with --resume {run_id} or pick a new id")
-    budget = run_budget(limits)
+    budget = run_budget(options.limits)
     if mode == "live":
         stderr.print(
             "warning: --live places REAL orders on Kraken with the account of "
@@ -244,41 +155,33 @@ def new_kraken_run(
     return _prepared(run, store, calls, gateway, built, flags, runnable.skipped, runnable.warnings)
 
 
-def on_kraken(
-    store: Store, run_id: str, source: str, flags: KrakenFlags, resume: str | None
-) -> bool:
-    """Whether the stored run `run_id` goes on on Kraken (a resume of a Kraken run); refuses a
-    replay of one, and Kraken options for a run of the bundled data."""
+def on_kraken(store: Store, options: TradeOptions) -> bool:
+    """Whether the stored run a resume or replay names goes on on Kraken (a resume of a Kraken
+    run); refuses a replay of one, and Kraken options for a run of the bundled data."""
+    run_id, flags = options.stored(), options.kraken
     stored_run(store, run_id)  # an unknown run is that error first
     if is_kraken_run(store, run_id):
-        if resume is None:
+        if options.resume is None:
             fail(
                 f"run {run_id!r} traded on Kraken, whose live book cannot be asked again; "
                 "--replay re-runs runs of the bundled data"
             )
         return True
-    asked = flags.given() + (["--source kraken"] if source == "kraken" else [])
+    asked = flags.given() + (["--source kraken"] if options.source == "kraken" else [])
     if asked:
         fail(f"run {run_id!r} did not trade on Kraken; go on without {', '.join(asked)}")
     return False
 
 
-def resume_kraken_run(
-    flags: KrakenFlags,
-    store: Store,
-    url: str,
-    home: Path,
-    run_id: str,
-    providers_file: Path | None,
-    limits: BudgetLimits | None,
-) -> Prepared:
+def resume_kraken_run(options: TradeOptions, store: Store, url: str) -> Prepared:
     """Go on with a stopped or crashed Kraken run, with its stored team, settings and budget."""
+    run_id, flags, home = options.stored(), options.kraken, options.home_dir
     stored = stored_run(store, run_id)
     settings = KrakenRunSettings.from_meta(run_id, stored.meta)
     check_resume_mode(run_id, settings.mode, flags)
     setup = stored_setup(run_id, stored.meta)
-    providers = resolve_providers(providers_file, setup.providers, setup.team)
-    budget = run_budget(limits, setup.limits)
+    providers = resolve_providers(options.providers, setup.providers, setup.team)
+    budget = run_budget(options.limits, setup.limits)
     run = prepare_kraken_resume(
         run_id=run_id,
         store=store,

@@ -16,19 +16,16 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import JSON, Float, Integer, LargeBinary, String, Text, create_engine, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from orchestration.evolution.evaluate import Evaluation
 from orchestration.evolution.genes import Genome
 from trading.errors import ConfigError
 from trading.storage import UtcDateTime
+from trading.storage_schema import Base, create_schema
 
 
-class _Base(DeclarativeBase):
-    pass
-
-
-class EvolutionRunRecord(_Base):
+class EvolutionRunRecord(Base):
     __tablename__ = "evolution_runs"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
@@ -38,7 +35,7 @@ class EvolutionRunRecord(_Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
-class GenerationRecord(_Base):
+class GenerationRecord(Base):
     __tablename__ = "evolution_generations"
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     fold: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -48,7 +45,7 @@ class GenerationRecord(_Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-class EvaluationRecord(_Base):
+class EvaluationRecord(Base):
     __tablename__ = "evolution_evaluations"
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     window: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -63,7 +60,7 @@ class EvaluationRecord(_Base):
     engine: Mapped[str] = mapped_column(String(16))
 
 
-class FoldRecord(_Base):
+class FoldRecord(Base):
     __tablename__ = "evolution_folds"
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     fold: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -72,10 +69,19 @@ class FoldRecord(_Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
 
+# The evolution store's own tables in the one metadata (`trading.storage_schema.Base`).
+EVOLUTION_RECORDS: tuple[type[Base], ...] = (
+    EvolutionRunRecord,
+    GenerationRecord,
+    EvaluationRecord,
+    FoldRecord,
+)
+
+
 class EvolutionStore:
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
-        _Base.metadata.create_all(self.engine)
+        create_schema(self.engine, EVOLUTION_RECORDS)
 
     def close(self) -> None:
         self.engine.dispose()

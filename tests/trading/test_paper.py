@@ -20,6 +20,7 @@ from trading.domain import (
     OrderType,
     Side,
 )
+from trading.ids import TradeId
 from trading.ledger import Ledger
 from trading.paper import PaperExecutor
 from trading.risk import RiskGate, RiskLimits
@@ -66,6 +67,14 @@ def test_market_order_decided_on_a_bar_fills_at_the_next_open() -> None:
     assert (fill.price, fill.quantity, fill.time) == (Decimal(104), 10, DAY0 + timedelta(days=1))
     assert order.status is OrderStatus.FILLED
     assert h.ledger.cash == Decimal(10_000 - 1040)
+
+
+def test_a_paper_fill_is_keyed_by_a_trade_id_naming_its_order() -> None:
+    h = Harness(daily_series("SPX", opens=[100, 104, 108], closes=[101, 107, 109]))
+    order = h.order(Side.BUY, 10)
+    [fill] = h.next_bar()
+    assert isinstance(fill, OrderFilled)
+    assert TradeId.parse(fill.trade_id) == TradeId(order.id, "2")  # submitted, accepted, filled
 
 
 def test_costs_are_taker_fee_and_half_spread() -> None:

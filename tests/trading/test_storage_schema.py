@@ -1,4 +1,5 @@
-"""Two processes opening a fresh database at once: both get its tables, neither fails."""
+"""The one metadata of tradepit's databases, each store creating only its own tables; and two
+processes opening a fresh database at once: both get its tables, neither fails."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
+from sqlalchemy import create_engine, inspect
 
 from agents.llm_calls import LlmCallStore
-from trading.storage import Store
+from agents.manager import AgentSpecRecord
+from orchestration.arena.store import ArenaStore
+from orchestration.evolution.store import EVOLUTION_RECORDS, EvolutionStore
+from trading.kraken.cache import CandleCache
+from trading.kraken.store import OrderJournal
+from trading.storage import RUN_RECORDS, Store
+from trading.storage_schema import Base
 
 
 class Closable(Protocol):
@@ -37,7 +45,33 @@ def open_together(opener: Callable[[str], Closable], url: str) -> list[BaseExcep
     return errors
 
 
-@pytest.mark.parametrize("opener", [Store, LlmCallStore], ids=["runs", "llm calls"])
+OPENERS = [Store, LlmCallStore, ArenaStore, EvolutionStore, OrderJournal, CandleCache]
+OPENER_IDS = ["runs", "llm calls", "arena", "evolution", "kraken orders", "kraken candles"]
+
+
+def test_every_stored_record_shares_one_metadata() -> None:
+    # Seven DeclarativeBase roots before; a record of another root would not be in it.
+    records = [*RUN_RECORDS, *EVOLUTION_RECORDS, AgentSpecRecord]
+    assert all(record.metadata is Base.metadata for record in records)
+
+
+def tables_in(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_each_store_creates_only_its_own_tables_in_a_fresh_database(tmp_path: Path) -> None:
+    runs, evolution = f"sqlite:///{tmp_path / 'runs.db'}", f"sqlite:///{tmp_path / 'evo.db'}"
+    Store(runs).close()
+    EvolutionStore(evolution).close()
+    assert tables_in(runs) == {record.__tablename__ for record in RUN_RECORDS}
+    assert tables_in(evolution) == {record.__tablename__ for record in EVOLUTION_RECORDS}
+
+
+@pytest.mark.parametrize("opener", OPENERS, ids=OPENER_IDS)
 def test_two_openers_creating_the_schema_of_a_fresh_database_at_once_both_succeed(
     tmp_path: Path, opener: Callable[[str], Closable]
 ) -> None:

@@ -13,9 +13,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Integer, String, delete, insert, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from trading.storage import DecimalText, engine_for
+from trading.storage_schema import Base, create_schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +31,7 @@ class Candle:
     volume: Decimal
 
 
-class _Base(DeclarativeBase):
-    pass
-
-
-class CandleRow(_Base):
+class CandleRow(Base):
     __tablename__ = "kraken_candles"
     pair: Mapped[str] = mapped_column(String(32), primary_key=True)
     timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)
@@ -46,7 +43,7 @@ class CandleRow(_Base):
     volume: Mapped[Decimal] = mapped_column(DecimalText())
 
 
-class CoverageRow(_Base):
+class CoverageRow(Base):
     __tablename__ = "kraken_candle_coverage"
     pair: Mapped[str] = mapped_column(String(32), primary_key=True)
     timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)
@@ -59,7 +56,7 @@ class CandleCache:
 
     def __init__(self, url: str) -> None:
         self._engine = engine_for(url)
-        _Base.metadata.create_all(self._engine)
+        create_schema(self._engine, (CandleRow, CoverageRow))
 
     @classmethod
     def in_directory(cls, cache_dir: Path) -> CandleCache:

@@ -56,6 +56,7 @@ from trading.domain import (
     Side,
 )
 from trading.errors import ConfigError, DataError
+from trading.ids import TradeId
 from trading.kraken.answers import (
     read_balances,
     read_order_record,
@@ -420,7 +421,7 @@ class KrakenExecutor:
             fill = OrderFilled(
                 order_id=order.id,
                 time=now,
-                trade_id=f"{entry.txid}:{executed}",
+                trade_id=_trade_id(entry, executed),
                 symbol=order.symbol,
                 side=order.side,
                 quantity=delta,
@@ -464,7 +465,7 @@ class KrakenExecutor:
             fill = OrderFilled(
                 order.id,
                 self.clock.now(),
-                f"{entry.txid}:{entry.executed}",
+                _trade_id(entry, entry.executed),
                 order.symbol,
                 order.side,
                 delta,
@@ -505,7 +506,7 @@ class KrakenExecutor:
                 OrderFilled(
                     order.id,
                     entry.updated_at,
-                    f"{entry.txid}:{executed}",
+                    _trade_id(entry, executed),
                     order.symbol,
                     order.side,
                     executed,
@@ -539,3 +540,10 @@ class KrakenExecutor:
     @staticmethod
     def _apply(order: Order, event: OrderEvent) -> list[OrderEvent]:
         return [event] if order.apply(event) else []
+
+
+def _trade_id(entry: JournalEntry, executed: Decimal) -> str:
+    """A Kraken fill's key: its order's txid and the quantity executed once it is booked. The
+    spelling Kraken runs stored before `TradeId` (`txid:executed`), so a resume of one books
+    no fill twice; an order Kraken never acknowledged spells its txid "None", as it did."""
+    return str(TradeId(str(entry.txid), str(executed)))

@@ -31,6 +31,7 @@ from trading.domain import (
     OrderType,
 )
 from trading.errors import DataError
+from trading.ids import TradeId
 from trading.kraken.book import BookLevel, OrderBook, walk_book
 from trading.kraken.client import Pair
 from trading.ledger import Ledger, book_fill
@@ -189,7 +190,7 @@ class BookPaperExecutor:
         fill = OrderFilled(
             order_id=order.id,
             time=self.clock.now(),
-            trade_id=f"{order.id}-paper-{self._fills}",
+            trade_id=str(TradeId(order.id, str(self._fills))),
             symbol=order.symbol,
             side=order.side,
             quantity=walk.filled,

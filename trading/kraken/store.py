@@ -17,11 +17,12 @@ from enum import StrEnum
 from typing import Final
 
 from sqlalchemy import String, Text, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from trading.domain import ZERO
 from trading.errors import FatalError
 from trading.storage import DecimalText, UtcDateTime, engine_for
+from trading.storage_schema import Base, create_schema
 
 
 class Journal(StrEnum):
@@ -47,11 +48,7 @@ class Journal(StrEnum):
 FINAL: Final = frozenset({Journal.CLOSED, Journal.CANCELED, Journal.REJECTED, Journal.VALIDATED})
 
 
-class _Base(DeclarativeBase):
-    pass
-
-
-class KrakenOrderRow(_Base):
+class KrakenOrderRow(Base):
     __tablename__ = "kraken_orders"
     client_order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     order_id: Mapped[str] = mapped_column(String(128), unique=True)
@@ -96,7 +93,7 @@ class JournalEntry:
 class OrderJournal:
     def __init__(self, url: str) -> None:
         self._engine = engine_for(url)
-        _Base.metadata.create_all(self._engine)
+        create_schema(self._engine, (KrakenOrderRow,))
 
     def close(self) -> None:
         self._engine.dispose()

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from agents.llm_calls import LlmCallRecord, LlmCallStore
 from orchestration.cli import app
 from tests.orchestration.evolution.configs import quant_raw
-from trading.storage import RunRecord, Store
+from trading.storage import RUN_RECORDS, Store
+from trading.storage_schema import table_of
 
 runner = CliRunner()
 TEAM = {
@@ -219,7 +220,7 @@ def test_delete_removes_the_run_and_all_its_rows_and_nothing_else(db: str) -> No
     assert deleted == {"deleted": "tr-one", "kind": "trade", "rows": before}
     store = Store(db)
     with store.engine.connect() as connection:
-        for table in RunRecord.metadata.sorted_tables:
+        for table in (table_of(record) for record in RUN_RECORDS):
             key = table.c.id if table.name == "runs" else table.c.run_id
             where = key == "tr-one"
             count = connection.execute(select(func.count()).select_from(table).where(where))
@@ -280,3 +281,30 @@ def test_a_database_that_is_not_there_is_not_created(tmp_path: Path) -> None:
     assert "no runs in" in ok("runs", "list", "--db", db)
     assert "no database at" in bad("runs", "vacuum", "--db", db)
     assert not (tmp_path / "none.db").exists()
+
+
+def test_delete_takes_the_runs_mcp_tool_calls_too(db: str) -> None:
+    from agents.mcp_calls import McpCallRecord, McpCallStore
+
+    store = Store(db)
+    calls = McpCallStore(store.engine)
+    for key, run_id in (("a", "tr-one"), ("b", "tr-two")):
+        calls.save(
+            key,
+            run_id=run_id,
+            agent="bull",
+            server="time",
+            tool="get_current_time",
+            arguments={"timezone": "UTC"},
+            result="{}",
+            error=False,
+            time=datetime(2024, 1, 1, tzinfo=UTC),
+        )
+    store.close()
+    assert as_json("runs", "show", "tr-one", "--db", db)["rows"]["mcp_calls"] == 1
+    ok("runs", "delete", "tr-one", "--db", db)
+    store = Store(db)
+    with store.engine.connect() as connection:
+        left = connection.execute(select(McpCallRecord.run_id)).scalars().all()
+    store.close()
+    assert left == ["tr-two"]

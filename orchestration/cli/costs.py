@@ -1,0 +1,129 @@
+"""The market options `tradepit backtest` and `tradepit trade` share, declared once: the
+window (`--start`, `--end`), the starting cash and the cost flags that make a
+`trading.costs.CostModel`. Each is text until parsed here, so a bad value is one line naming
+its flag, and a flag not given (None) takes the default its help shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Final
+
+import typer
+
+from orchestration.cli.common import fail, model_from_flags, parse_date, parse_decimal
+from trading.costs import CostModel
+
+DEFAULT_CASH: Final = "100000"
+
+Start = Annotated[str | None, typer.Option("--start", help="First bar, YYYY-MM-DD.")]
+End = Annotated[str | None, typer.Option("--end", help="Last bar, YYYY-MM-DD (inclusive).")]
+Cash = Annotated[
+    str | None,
+    typer.Option("--cash", help="Starting cash [default: 100000; with --source kraken 10000]."),
+]
+FeeBps = Annotated[
+    str | None, typer.Option("--fee-bps", help="Exchange fee in bps of notional [default: 1].")
+]
+SlippageBps = Annotated[
+    str | None,
+    typer.Option(
+        "--slippage-bps",
+        help="Half-spread paid by market orders, in bps; 0 = the open exactly [default: 1].",
+    ),
+]
+Impact = Annotated[
+    str | None,
+    typer.Option("--impact", help="Square-root market impact coefficient k [default: 0 = off]."),
+]
+CommissionPerShare = Annotated[
+    str | None, typer.Option("--commission-per-share", help="Commission per unit [default: 0].")
+]
+MinCommission = Annotated[
+    str | None, typer.Option("--min-commission", help="Least commission per order [default: 0].")
+]
+BorrowRate = Annotated[
+    str | None,
+    typer.Option("--borrow-rate", help="Annual borrow rate on shorts, 0.03 = 3% [default: 0]."),
+]
+ParticipationCap = Annotated[
+    str | None,
+    typer.Option(
+        "--participation-cap",
+        help="Most of the average daily volume one order takes per bar [default: 0.1].",
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The bars a run covers; None: from the first, or to the last, bar there is."""
+
+    start: date | None
+    end: date | None
+
+
+def parse_window(start: str | None, end: str | None) -> Window:
+    """`--start` and `--end` parsed, and refused when the window runs backwards."""
+    first, last = parse_date("--start", start), parse_date("--end", end)
+    if first and last and first > last:
+        fail(f"--start {first} is after --end {last}")
+    return Window(first, last)
+
+
+@dataclass(frozen=True, slots=True)
+class CostFlags:
+    """The cost options as given on the command line (None: not given)."""
+
+    fee_bps: str | None = None
+    slippage_bps: str | None = None
+    impact: str | None = None
+    commission_per_share: str | None = None
+    min_commission: str | None = None
+    borrow_rate: str | None = None
+    participation_cap: str | None = None
+
+    def given(self) -> list[str]:
+        """The cost options given, by flag."""
+        return [
+            "--" + each.name.replace("_", "-") for each in fields(self) if getattr(self, each.name)
+        ]
+
+    def cost_model(self) -> CostModel:
+        """The costs these flags ask for, with the defaults their help shows."""
+
+        def number(flag: str, value: str | None, default: str, least: str = "0") -> Decimal:
+            return parse_decimal(flag, default if value is None else value, Decimal(least))
+
+        fee = number("--fee-bps", self.fee_bps, "1")
+        return model_from_flags(
+            CostModel,
+            {
+                "taker_fee_bps": ("--fee-bps", fee),
+                "maker_fee_bps": ("--fee-bps", fee),
+                "half_spread_bps": (
+                    "--slippage-bps",
+                    number("--slippage-bps", self.slippage_bps, "1"),
+                ),
+                "impact_coefficient": ("--impact", number("--impact", self.impact, "0")),
+                "commission_per_share": (
+                    "--commission-per-share",
+                    number("--commission-per-share", self.commission_per_share, "0"),
+                ),
+                "min_commission": (
+                    "--min-commission",
+                    number("--min-commission", self.min_commission, "0"),
+                ),
+                "borrow_rate": ("--borrow-rate", number("--borrow-rate", self.borrow_rate, "0")),
+                "participation_cap": (
+                    "--participation-cap",
+                    number("--participation-cap", self.participation_cap, "0.1", "0.0001"),
+                ),
+            },
+        )
+
+
+def starting_cash(cash: str | None, default: str = DEFAULT_CASH) -> Decimal:
+    """`--cash` parsed (at least a cent), else `default`."""
+    return parse_decimal("--cash", default if cash is None else cash, Decimal("0.01"))

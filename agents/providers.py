@@ -33,6 +33,8 @@ class ProviderError(RetryableError):
 
 
 MILLION = Decimal(1_000_000)
+LOCAL_CONCURRENCY = 1
+LOCAL_TOKENS_PER_S = 20.0
 
 
 class ModelInfo(Closed):
@@ -62,6 +64,20 @@ class Provider(Closed):
         description="Name of the environment variable holding the key (never the key).",
     )
     key_required: bool = Field(True, description="False for local servers that take no key.")
+    concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Requests in flight at once to this provider, across the process's agents; "
+        "default 1 for a local server (it answers one at a time and queues the rest), no limit "
+        "for a hosted one.",
+    )
+    tokens_per_s: float | None = Field(
+        None,
+        gt=0,
+        description="The slowest generation speed to wait for: a call may last the agent's "
+        "timeout_s plus max_tokens at this speed. Default 20 for a local server; a hosted one "
+        "gets timeout_s alone.",
+    )
     models: dict[str, ModelInfo] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -76,6 +92,18 @@ class Provider(Closed):
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    @property
+    def max_in_flight(self) -> int | None:
+        """`concurrency`, or its default; None: no limit."""
+        if self.concurrency is not None:
+            return self.concurrency
+        return LOCAL_CONCURRENCY if self.local else None
+
+    def call_timeout(self, timeout_s: float, max_tokens: int) -> float:
+        """How long one call may take: `timeout_s`, plus `max_tokens` at `tokens_per_s`."""
+        speed = self.tokens_per_s or (LOCAL_TOKENS_PER_S if self.local else None)
+        return timeout_s + (max_tokens / speed if speed else 0.0)
 
 
 class ProvidersConfig(Closed):
@@ -219,44 +247,53 @@ class CheckResult:
 
 
 def check_model(ref: ModelRef, timeout: float = 30.0) -> CheckResult:
-    """One tiny real call (a few tokens) to prove the key, URL and model work."""
+    """One tiny real call (a few tokens) to prove the key, URL and model work, through the
+    same SDK and door as an agent's calls (one try, nothing kept)."""
     if ref.provider.key_required and not ref.provider.local and not ref.provider.api_key():
         raise ConfigError(
             f"{ref.provider_name}: ${ref.provider.api_key_env} is not set; export it to check"
         )
-    from agents.usage import token_counts
-    from agents.wire import failure_text  # agents.wire imports this module
-
     started = time.perf_counter()
-    try:
-        # The wire's async call inside asyncio.run, which also closes the clients it opened.
-        payload = asyncio.run(_check_call(ref, timeout))
-        prompt, completion = token_counts(payload)
-    except Exception as error:  # each wire maps its provider's failures to its own types
-        raise ProviderError(
-            f"{ref.reference}: the check call failed: {failure_text(error, ref)}"
-        ) from None
-    latency = time.perf_counter() - started
-    choices = payload.get("choices") or [{}]
+    # Inside asyncio.run, which also closes the connections it opened.
+    reply, call = asyncio.run(_check_call(ref, timeout))
     return CheckResult(
         reference=ref.reference,
-        reply=str((choices[0].get("message") or {}).get("content") or "").strip(),
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        cost_usd=ref.info.cost(prompt, completion),
-        latency_s=latency,
+        reply=reply,
+        prompt_tokens=call.prompt_tokens,
+        completion_tokens=call.completion_tokens,
+        cost_usd=call.cost_usd,
+        latency_s=time.perf_counter() - started,
     )
 
 
-async def _check_call(ref: ModelRef, seconds: float) -> Any:
-    from agents.wire import close_model_clients, wire_for  # agents.wire imports this module
+async def _check_call(ref: ModelRef, seconds: float) -> tuple[str, Any]:
+    # These import agno and this module.
+    from agno.models.message import Message
 
-    request = {
-        "messages": [{"role": "user", "content": "Reply with the single word OK."}],
-        "max_tokens": 5,
-        "temperature": 0,
-    }
+    from agents.door import close_model_clients
+    from agents.gateway import LlmGateway, RetryPolicy
+    from agents.llm_calls import LlmCallStore
+    from trading.clock import LiveClock
+
+    store = LlmCallStore("sqlite://")
+    gateway = LlmGateway(
+        run_id="check", store=store, clock=LiveClock(), retry=RetryPolicy(attempts=1)
+    )
+    client = gateway.client("check", [ref], seconds, temperature=0.0, max_tokens=5)
     try:
-        return await wire_for(ref).send(ref, request, seconds)
+        message = Message(role="user", content="Reply with the single word OK.")
+        try:
+            response = await client.models[0].aresponse(messages=[message])
+        except Exception as error:  # the SDK's and agno's failures, described by the door
+            if client.error is not None:
+                raise client.error from None
+            reason = client.unavailable() or error
+            raise ProviderError(f"{ref.reference}: the check call failed: {reason}") from None
+        if client.error is not None:
+            raise client.error
+        if not gateway.calls:
+            raise ProviderError(f"{ref.reference}: the check call failed: no answer logged")
+        return str(response.content or "").strip(), gateway.calls[-1]
     finally:
         await close_model_clients()
+        store.close()

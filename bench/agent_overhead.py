@@ -40,12 +40,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from agents.door import close_model_clients
+
 # Importing `agents` first sets AGNO_TELEMETRY=false and LITELLM_LOCAL_MODEL_COST_MAP=True.
 from agents.gateway import LlmGateway
 from agents.llm_agent import LlmAgent, build_models
 from agents.llm_calls import LlmCallStore
 from agents.specs import AgentSpec, Role
-from agents.wire import close_model_clients
 from tools.context import ToolContext
 from tools.market import get_market_summary
 from trading.clock import ReplayClock

@@ -90,6 +90,6 @@ async def _close_model_clients(request: pytest.FixtureRequest) -> AsyncIterator[
     their sockets in some later test and fails that one instead."""
     yield
     if inspect.iscoroutinefunction(request.function) and "agents.wire" in sys.modules:
-        from agents.wire import close_model_clients
+        from agents.door import close_model_clients
 
         await close_model_clients()

@@ -5,9 +5,11 @@ never an order."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from base64 import b64encode
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +27,7 @@ from agents.llm_agent import (
 )
 from agents.llm_calls import Budget, BudgetExceeded, LlmCallStore
 from agents.models import ModelNotFound, ProviderKeyRefused
+from agents.providers import ModelRef
 from agents.specs import Abstention, AgentSpec, Role, Thesis
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.llm_server import CallTool, Fail, FakeLlm, Hang, Say, Script, fake_llm
@@ -55,9 +58,10 @@ class World:
         replay: bool = False,
         budget: Budget | None = None,
         timer: Callable[[], float] | None = None,
+        run_id: str = "run-1",
     ) -> LlmGateway:
         return LlmGateway(
-            run_id="run-1",
+            run_id=run_id,
             store=self.store,
             clock=ReplayClock(NOW),
             budget=budget,
@@ -415,6 +419,66 @@ async def test_a_replay_answers_from_the_cache_with_zero_calls(world: World) -> 
     assert len(world.server.requests) == asked
     assert all(c.cached for c in replay_gateway.calls)
     assert replay_gateway.budget.tokens == 0  # cached answers are not paid twice
+
+
+@scripted(SUMMARY, Say(thesis_json()), SUMMARY, Say(thesis_json(confidence=0.9)))
+async def test_a_new_run_asks_its_model_again_and_only_a_replay_reads_a_recording(
+    world: World,
+) -> None:
+    first = await world.agent(world.gateway(run_id="run-1")).thesis(world.snapshot(), "SPX")
+    # Same database, same question: a new run is not answered by run-1's recording.
+    second = await world.agent(world.gateway(run_id="run-2")).thesis(world.snapshot(), "SPX")
+    assert len(world.server.requests) == 4
+    assert (
+        first.thesis and first.thesis.confidence,
+        second.thesis and second.thesis.confidence,
+    ) == (
+        0.7,
+        0.9,
+    )
+    replay = LlmGateway(
+        run_id="rp-1",
+        store=world.store,
+        clock=ReplayClock(NOW),
+        replay=True,
+        answers_from="run-2",
+    )
+    replayed = await world.agent(replay).thesis(world.snapshot(), "SPX")
+    assert replayed == second
+    assert len(world.server.requests) == 4
+
+
+@scripted(Hang())
+async def test_a_replay_reproduces_the_abstain_a_timeout_caused(world: World) -> None:
+    original = await ask(world)
+    assert isinstance(original.outcome, Abstention)
+    replayed = await world.agent(world.gateway(replay=True)).thesis(world.snapshot(), "SPX")
+    assert replayed == original  # not a ReplayMiss: the timeout is part of the record
+    assert len(world.server.requests) == 1
+
+
+def one_at_a_time(ref: ModelRef, limit: int | None) -> ModelRef:
+    """`ref` on a local server with the default concurrency (1) or `limit`."""
+    return replace(ref, provider=ref.provider.model_copy(update={"concurrency": limit}))
+
+
+@pytest.mark.parametrize(("limit", "overlap"), [(None, False), (2, True)])
+async def test_a_local_server_gets_one_request_at_a_time_unless_configured(
+    tmp_path: Path, catalog: Catalog, limit: int | None, overlap: bool
+) -> None:
+    answer = Say(thesis_json(evidence=[{"tool": "prompt", "detail": "last close"}]))
+    with fake_llm(lambda body: answer, latency_s=0.4) as server:
+        world = World(server, tmp_path, catalog)
+        gateway = world.gateway()
+        spec = AgentSpec(name="a", role=Role.MARKET_ANALYST, model="local:primary", tools=())
+        ref = one_at_a_time(loopback_providers(server).resolve("local:primary"), limit)
+        agents = [
+            LlmAgent(spec.model_copy(update={"name": n}), gateway, [ref], catalog)
+            for n in ("a", "b")
+        ]
+        await asyncio.gather(*(a.thesis(world.snapshot(), "SPX") for a in agents))
+    first, second = sorted(server.times)
+    assert (second - first < 0.4) is overlap
 
 
 @scripted()

@@ -22,7 +22,7 @@ Why the transport and not a wrapper around agno's model: retries belong to the S
 read the providers' hints (`retry-after`, `retry-after-ms`, `x-should-retry`); only below them
 is each try seen, abandoned ones included, and only there can a replay answer without a
 socket. Token usage is not read here: the model layer (`agents.models`) takes it from agno's
-parsed `ModelResponse` once the SDK has read the answer, and commits the call.
+parsed response (`response_usage`) once the SDK has read the answer, and commits the call.
 
 A refusal made here (a replay miss, a spent budget) or a timeout on a local server is answered
 to the SDK as an HTTP response with `x-should-retry: false`, the SDKs' own switch for "do not

@@ -9,7 +9,7 @@
 Every SDK client is given an httpx client whose transport is the door
 (`agents.door.recording_transport`): cache, replay, budget, concurrency and the tries of each
 call are handled there for all of them. Around the SDK, `ainvoke` opens each call's scope and,
-when the SDK is done, settles it: usage is read from agno's parsed `ModelResponse` metrics
+when the SDK is done, settles it: usage is read from agno's parsed `response_usage` metrics
 (never from the provider's JSON), checked (`agents.usage`), priced and logged with the call's
 tries in one commit; a refused key or a missing model stops the run with one line; any other
 failure is described from the tries the door saw and handed to agno, whose fallback model is

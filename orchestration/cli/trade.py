@@ -24,9 +24,9 @@ from typing import Annotated
 
 import typer
 
+from agents.door import close_model_clients
 from agents.gateway import LlmGateway, ReplayMiss
 from agents.llm_calls import Budget, BudgetExceeded
-from agents.wire import close_model_clients
 from orchestration.cli.common import (
     DataFiles,
     Db,
@@ -370,6 +370,8 @@ def _resume(
         providers=providers,
         lookup=setup.lookup,
         replay="replay_of" in stored.meta,
+        # A resumed run continues itself: its own answers (a resumed replay: its original's).
+        answers_from=stored.meta.get("replay_of", run_id),
     )
     return Prepared(
         run_id,
@@ -396,8 +398,7 @@ def _replay(
     committed = len(store.cycles(original, full=False))
     if committed == 0:
         fail(f"run {original!r} committed no cycle; there is nothing to replay")
-    # The cache is keyed by the question, not the run: the original's answers, in the same
-    # database, answer the replay.
+    # The original's recording, in the same database, answers the replay.
     market = catalog(setup.data)
     calls, gateway, built = gateway_and_team(
         setup.team,
@@ -408,6 +409,7 @@ def _replay(
         providers=providers,
         lookup=setup.lookup,
         replay=True,
+        answers_from=original,
     )
     meta = {**stored.meta, "replay_of": original}
     return Prepared(

@@ -293,6 +293,7 @@ def resume_kraken_run(
         catalog=run.catalog,
         providers=providers,
         lookup=setup.lookup,
+        answers_from=run_id,  # a resumed run continues itself
     )
     return _prepared(run, store, calls, gateway, built, flags, setup.skipped, ())
 

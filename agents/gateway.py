@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agents.door import ReplayMiss, provider_slot
 from agents.llm_calls import Budget, LlmCall, LlmCallStore, Recording
@@ -236,6 +236,14 @@ class ModelClient:
         from agents.models import agno_model
 
         self.models: list[Model] = [agno_model(self, ref) for ref in refs]
+
+    def ask_with(self, params: dict[str, Any] | None) -> None:
+        """Every model, primary and fallbacks, sends `params` with its next requests (the
+        same request goes to each in turn)."""
+        from agents.models import set_request_params
+
+        for model in self.models:
+            set_request_params(model, params)
 
     @contextmanager
     def turn(self, limits: TurnLimits) -> Iterator[None]:

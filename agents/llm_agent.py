@@ -171,11 +171,7 @@ class LlmAgent:
         portfolio = snapshot.portfolio
         schema = answer_schema(symbol, self.spec.tools, self.spec.max_weight)
         # One conversation at a time (see the class), so the model's parameters are this turn's.
-        params = request_params(self._mode, schema) or None
-        for model in self._client.models:  # the primary and its fallbacks ask the same way
-            # Every class agno_model builds (OpenAIChat, OpenAILike, Claude, LiteLLM) has it;
-            # agno's Model base does not declare it.
-            model.request_params = params  # type: ignore[attr-defined]
+        self._client.ask_with(request_params(self._mode, schema))
         if self._submit is not None:
             self._submit.parameters = schema
         prompt = thesis_request(

@@ -88,18 +88,30 @@ def agno_model(client: ModelClient, ref: ModelRef) -> Model:
         )
     else:
         model = _metered_litellm(client, ref, timeout, retries, key)
-    model.door = _Door(client, ref, timeout)
+    model.door = _Door(client, ref, timeout, dict(model.request_params or {}))
     return model  # type: ignore[no-any-return]
+
+
+def set_request_params(model: Model, params: dict[str, Any] | None) -> None:
+    """Send `params` (a turn's structured-output form, `agents.structured`) with `model`'s next
+    requests, beside the door's own: litellm takes its http handler, the door, as one, and
+    replacing it would send the request past the door."""
+    if not isinstance(model, _Metered):
+        raise TradepitError(f"{model.id}: not a model built by agno_model")
+    model.request_params = {**model.door.own_params, **(params or {})} or None
 
 
 class _Door:
     """What a metered model knows of its run: the client (gateway and kept error) and the
     model reference. Shared, not copied, when agno copies the model for its fallback list."""
 
-    def __init__(self, client: ModelClient, ref: ModelRef, timeout_s: float) -> None:
+    def __init__(
+        self, client: ModelClient, ref: ModelRef, timeout_s: float, own_params: dict[str, Any]
+    ) -> None:
         self.client = client
         self.ref = ref
         self.timeout_s = timeout_s
+        self.own_params = own_params  # the request parameters the door itself needs
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Door:
         return self
@@ -264,6 +276,7 @@ class _Metered:
     """Mixed into an agno model class: each call goes through its `_Door`."""
 
     door: _Door
+    request_params: dict[str, Any] | None  # a field of every agno class mixed with this
 
     async def ainvoke(self, *args: Any, **kwargs: Any) -> Any:
         return await self.door.invoke(super().ainvoke, *args, **kwargs)  # type: ignore[misc]

@@ -7,8 +7,10 @@ and LLM agents behind the same interface.
     manager     saved agents (`tradepit agents ...`)
     providers   providers.yaml, typed; availability: whether a provider is usable here, and a
                 real check call
-    gateway     the one door for every model call (cache, budget, cost log, retries), over the
-                wires (wire, anthropic_format); llm_calls, usage, turn_counts: its records
+    gateway     the one door for every model call (recordings, budget, cost log, limits);
+                door: the httpx transport under the SDKs; models: agno's SDK-backed model
+                classes; llm_calls, usage, turn_counts: its records
+    structured  how a model is held to the answer's schema; tool_probe: whether it calls tools
     prompts     the roles' prompts
 """
 

@@ -1,7 +1,7 @@
 """Whether a provider can be used here, and one tiny real call to prove a model works.
 
-These make live calls (a local server's URL, a model's API), so they sit apart from the
-provider config (`agents.providers`) that the wires read.
+These make live calls (a local server's URL, a model's API, through the same SDK and door as an
+agent's calls), so they sit apart from the provider config (`agents.providers`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 
 from agents.providers import ModelRef, Provider, ProviderError
-from agents.usage import token_counts
-from agents.wire import close_model_clients, failure_text, wire_for
 from trading.errors import ConfigError
 
 
@@ -51,39 +49,53 @@ class CheckResult:
 
 
 def check_model(ref: ModelRef, timeout: float = 30.0) -> CheckResult:
-    """One tiny real call (a few tokens) to prove the key, URL and model work."""
+    """One tiny real call (a few tokens) to prove the key, URL and model work, through the
+    same SDK and door as an agent's calls (one try, nothing kept)."""
     if ref.provider.key_required and not ref.provider.local and not ref.provider.api_key():
         raise ConfigError(
             f"{ref.provider_name}: ${ref.provider.api_key_env} is not set; export it to check"
         )
     started = time.perf_counter()
-    try:
-        # The wire's async call inside asyncio.run, which also closes the clients it opened.
-        payload = asyncio.run(_check_call(ref, timeout))
-        prompt, completion = token_counts(payload)
-    except Exception as error:  # each wire maps its provider's failures to its own types
-        raise ProviderError(
-            f"{ref.reference}: the check call failed: {failure_text(error, ref)}"
-        ) from None
-    latency = time.perf_counter() - started
-    choices = payload.get("choices") or [{}]
+    # Inside asyncio.run, which also closes the connections it opened.
+    reply, call = asyncio.run(_check_call(ref, timeout))
     return CheckResult(
         reference=ref.reference,
-        reply=str((choices[0].get("message") or {}).get("content") or "").strip(),
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        cost_usd=ref.info.cost(prompt, completion),
-        latency_s=latency,
+        reply=reply,
+        prompt_tokens=call.prompt_tokens,
+        completion_tokens=call.completion_tokens,
+        cost_usd=call.cost_usd,
+        latency_s=time.perf_counter() - started,
     )
 
 
-async def _check_call(ref: ModelRef, seconds: float) -> Any:
-    request = {
-        "messages": [{"role": "user", "content": "Reply with the single word OK."}],
-        "max_tokens": 5,
-        "temperature": 0,
-    }
+async def _check_call(ref: ModelRef, seconds: float) -> tuple[str, Any]:
+    # These import agno and this module.
+    from agno.models.message import Message
+
+    from agents.door import close_model_clients
+    from agents.gateway import LlmGateway, RetryPolicy
+    from agents.llm_calls import LlmCallStore
+    from trading.clock import LiveClock
+
+    store = LlmCallStore("sqlite://")
+    gateway = LlmGateway(
+        run_id="check", store=store, clock=LiveClock(), retry=RetryPolicy(attempts=1)
+    )
+    client = gateway.client("check", [ref], seconds, temperature=0.0, max_tokens=5)
     try:
-        return await wire_for(ref).send(ref, request, seconds)
+        message = Message(role="user", content="Reply with the single word OK.")
+        try:
+            response = await client.models[0].aresponse(messages=[message])
+        except Exception as error:  # the SDK's and agno's failures, described by the door
+            if client.error is not None:
+                raise client.error from None
+            reason = client.unavailable() or error
+            raise ProviderError(f"{ref.reference}: the check call failed: {reason}") from None
+        if client.error is not None:
+            raise client.error
+        if not gateway.calls:
+            raise ProviderError(f"{ref.reference}: the check call failed: no answer logged")
+        return str(response.content or "").strip(), gateway.calls[-1]
     finally:
         await close_model_clients()
+        store.close()

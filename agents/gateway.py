@@ -1,22 +1,15 @@
-"""The one door every LLM call goes through: cache, budget, retries, fallback and the cost log.
+"""One gateway per run: the cost log, the recordings, the budget and the retry policy that every
+LLM call of the run's agents shares, whatever the provider.
 
-agno's `LiteLLM` model sends each request, in OpenAI chat-completion form, to
-`client.acompletion(**kwargs)`; a `ModelClient` stands in for litellm there, so every provider
-and every agent shares one code path:
-
-1. The request is keyed by (model reference, messages, tools, parameters). A cached answer
-   is returned as it was first given; a replay accepts nothing else.
-2. Otherwise the budget is checked, and the models are tried in order (primary, then the
-   fallback), each with retries and exponential backoff on rate limits, timeouts and server
-   errors. Client errors (bad key, bad request) move straight to the next model. The request
-   travels on the model's wire (`agents.wire`): the OpenAI-compatible and Anthropic
-   protocols spoken directly, Gemini and Ollama through litellm's translation.
-3. Every answered call is priced from `providers.yaml`, cached and logged in one commit,
-   then charged. An answer whose token usage no call can have (`agents.usage`) is a failed
-   call instead, not retried, and never charged.
+A call travels agno -> the provider's SDK (`agents.models`) -> the door under the SDK
+(`agents.door`, an httpx transport) -> the provider. The gateway holds what those layers
+share: which run's recordings may answer (`answers_from`: none for a new run, which asks its
+models afresh; the original for a replay; the run itself for a resume or an evolution's
+repeated genome), whether a real call is allowed at all (`replay`), the budget, and the
+tries the SDKs make (`RetryPolicy`; the SDKs wait as the providers' retry hints say).
 
 An agent's turn (one thesis) opens a `turn` on its client: the turn may make so many model
-calls and last so long, cached calls included so that a replay stops where its original did.
+calls and last so long, replayed calls included so that a replay stops where its original did.
 The call past the cap is refused and one in flight at the deadline is cut, both with
 `TurnLimitReached`, which the agent turns into an abstention: agno, past its tool-call limit,
 asks the model again with the tools still offered, so a model that keeps calling tools would
@@ -26,34 +19,38 @@ otherwise never end its turn.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from agents.llm_calls import Budget, LlmCall, LlmCallStore, cache_key
+from agents.door import ReplayMiss, provider_slot
+from agents.llm_calls import Budget, LlmCall, LlmCallStore, Recording
 from agents.providers import ModelRef
-from agents.usage import BadUsage, token_counts
-from agents.wire import failure_text, litellm_module, wire_for
 from trading.clock import Clock
 from trading.errors import FatalError, RetryableError, TradepitError
 
-_log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from agno.models.base import Model
 
-# Request fields that shape the answer besides model, messages and tools.
-_ANSWER_PARAMS = ("temperature", "top_p", "max_tokens", "tool_choice", "seed", "response_format")
+__all__ = [
+    "LlmGateway",
+    "LlmUnavailable",
+    "ModelClient",
+    "ReplayMiss",
+    "RetryPolicy",
+    "TurnLimitReached",
+    "TurnLimits",
+]
+
+_T = TypeVar("_T")
 
 
 class LlmUnavailable(RetryableError):
     """No model of an agent answered: every try of the primary and the fallback failed."""
-
-
-class ReplayMiss(FatalError):
-    """A replay asked a question the original run never asked, so it cannot be answered
-    without a real call: the data, the code or the agent's spec differs from the original."""
 
 
 class TurnLimitReached(TradepitError):
@@ -63,7 +60,7 @@ class TurnLimitReached(TradepitError):
 
 @dataclass(frozen=True, slots=True)
 class TurnLimits:
-    max_calls: int  # model calls in one turn, cached ones included
+    max_calls: int  # model calls in one turn, replayed ones included
     deadline_s: float  # from the turn's start, on the gateway's monotonic timer
 
     def __post_init__(self) -> None:
@@ -105,19 +102,19 @@ _turn: ContextVar[_TurnState | None] = ContextVar("tradepit_turn", default=None)
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    attempts: int = 3  # tries per model, the first included
-    base_delay_s: float = 1.0
-    max_delay_s: float = 30.0
+    """Tries per model call, the first included. The SDKs make them, waiting as the provider's
+    `retry-after` / `retry-after-ms` says, else with their own exponential backoff, and never
+    when it answers `x-should-retry: false`."""
 
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff, no shorter than the provider's Retry-After, never past the cap.
-        No jitter: runs must replay identically, and one process rarely stampedes a provider."""
-        backoff = self.base_delay_s * 2**attempt
-        return float(min(self.max_delay_s, max(backoff, retry_after or 0.0)))
+    attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise FatalError(f"a call needs at least one try, got {self.attempts!r}")
 
 
 class LlmGateway:
-    """One per run: owns the cost log, the cache and the budget for all of the run's agents."""
+    """One per run: owns the cost log, the recordings and the budget for all its agents."""
 
     def __init__(
         self,
@@ -127,100 +124,77 @@ class LlmGateway:
         clock: Clock,
         budget: Budget | None = None,
         replay: bool = False,
+        answers_from: str | None = None,
         retry: RetryPolicy | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         timer: Callable[[], float] = time.perf_counter,
         seed: int | None = None,
     ) -> None:
-        """`seed` goes with every request: it is one of the parameters the cache key covers, so
-        runs with different seeds (an arena's repeats of a stochastic entrant) never share
-        answers; `drop_params` lets litellm leave it out for providers that take no seed (the
-        OpenAI wire sends it: OpenAI-compatible servers take it or ignore it)."""
+        """`answers_from` names the run whose recordings answer this run's questions; a replay
+        without one replays its own run id. `seed` goes with every request that takes one,
+        and into every call's key, so runs with different seeds (an arena's repeats of a
+        stochastic entrant) never share answers."""
         self.run_id = run_id
         self.seed = seed
         self.store = store
         self.clock = clock
         self.budget = budget or Budget()
         self.replay = replay
+        self.answers_from = answers_from if answers_from is not None or not replay else run_id
         self.retry = retry or RetryPolicy()
-        self._sleep = sleep
         self.timer = timer  # monotonic: call latencies and turn deadlines
-        self._litellm = litellm_module()
-        self.calls: list[LlmCall] = []
+        self.calls: list[LlmCall] = []  # the answered calls, in order
+        self._occurrences: Counter[str] = Counter()
 
-    def client(self, agent: str, models: Sequence[ModelRef], timeout_s: float) -> ModelClient:
+    def client(
+        self,
+        agent: str,
+        models: Sequence[ModelRef],
+        timeout_s: float,
+        *,
+        temperature: float | None = None,
+        max_tokens: int = 1024,
+    ) -> ModelClient:
         if not models:
             raise FatalError(f"agent {agent!r} has no model to call")
-        return ModelClient(self, agent, tuple(models), timeout_s)
+        return ModelClient(self, agent, tuple(models), timeout_s, temperature, max_tokens)
 
-    async def complete(
-        self, agent: str, models: tuple[ModelRef, ...], timeout_s: float, request: dict[str, Any]
-    ) -> Any:
-        if self.seed is not None:
-            request = {**request, "seed": self.seed, "drop_params": True}
-        keyed = [(ref, self._key(ref, request)) for ref in models]
-        for ref, key in keyed:
-            hit = self.store.cached(key)
-            if hit is not None:
-                counts = token_counts(hit)  # checked when it was stored
-                call = self._priced(agent, ref, key, counts, latency=0.0, cached=True)
-                self.store.record(call)
-                return self._settle(call, hit)
-        if self.replay:
-            raise ReplayMiss(
-                f"replay of run {self.run_id!r}: agent {agent!r} asked something the original "
-                f"run never asked (cache key {keyed[0][1][:12]}); the data, code or spec differs"
-            )
-        failures: list[str] = []
-        for ref, key in keyed:
-            try:
-                return await self._call(agent, ref, key, timeout_s, request)
-            except LlmUnavailable as error:
-                failures.append(str(error))
-        raise LlmUnavailable(f"agent {agent!r}: " + "; then ".join(failures))
+    def next_occurrence(self, key: str) -> int:
+        """How many calls with this key the run made before this one."""
+        occurrence = self._occurrences[key]
+        self._occurrences[key] += 1
+        return occurrence
 
-    async def _call(
-        self, agent: str, ref: ModelRef, key: str, timeout_s: float, request: dict[str, Any]
-    ) -> Any:
-        wire = wire_for(ref)
-        last = ""
-        for attempt in range(self.retry.attempts):
-            self.budget.ensure_room()
-            started = self.timer()
-            try:
-                payload = await wire.send(ref, request, timeout_s)
-                counts = token_counts(payload)
-            except Exception as error:
-                failure = (
-                    f"{ref.reference} {type(error).__name__}: {failure_text(error, ref)[:300]}"
-                )
-                if isinstance(error, BadUsage):
-                    _log.warning("agent %r: answer refused: %s", agent, failure)
-                # A bad key, a bad request, impossible usage: no use trying again.
-                if isinstance(error, BadUsage) or not wire.retryable(error):
-                    raise LlmUnavailable(failure) from None
-                last = failure
-                if attempt + 1 < self.retry.attempts:
-                    await self._sleep(self.retry.delay(attempt, wire.retry_after(error)))
-                continue
-            latency = self.timer() - started
-            call = self._priced(agent, ref, key, counts, latency=latency, cached=False)
-            # Saved before charging: if this call ends the budget, a replay still has it.
-            self.store.save(call, payload)
-            return self._settle(call, payload)
-        raise LlmUnavailable(f"{last} (after {self.retry.attempts} tries)")
+    def recorded(self, key: str, occurrence: int) -> Recording | None:
+        """The recording that answers this call, if one may: a replay replays failures too
+        (they caused the abstains it must reproduce); a run continuing itself takes only
+        answers, and asks again where its earlier try failed."""
+        if self.answers_from is None:
+            return None
+        found = self.store.recording(self.answers_from, key, occurrence)
+        if found is None or self.replay:
+            return found
+        return found if found.kind == "answer" and found.status < 400 else None
 
-    def _priced(
+    @asynccontextmanager
+    async def slot(self, base_url: str, limit: int | None) -> AsyncIterator[None]:
+        """Hold one of the provider's places in flight, where it has a limit."""
+        if limit is None:
+            yield
+            return
+        async with provider_slot(base_url, limit):
+            yield
+
+    def call_record(
         self,
         agent: str,
         ref: ModelRef,
         key: str,
-        counts: tuple[int, int],
-        *,
+        prompt: int,
+        completion: int,
         latency: float,
         cached: bool,
+        outcome: str,
     ) -> LlmCall:
-        prompt, completion = counts
         return LlmCall(
             run_id=self.run_id,
             agent=agent,
@@ -232,30 +206,44 @@ class LlmGateway:
             cache_key=key,
             cached=cached,
             time=self.clock.now(),
+            outcome=outcome,
         )
-
-    def _settle(self, call: LlmCall, payload: Any) -> Any:
-        """Count a logged call against the budget and hand agno litellm's response type."""
-        self.calls.append(call)
-        self.budget.charge(call)
-        return self._litellm.ModelResponse(**payload)
-
-    @staticmethod
-    def _key(ref: ModelRef, request: dict[str, Any]) -> str:
-        params = {name: request[name] for name in _ANSWER_PARAMS if name in request}
-        return cache_key(ref.reference, request["messages"], request.get("tools") or [], params)
 
 
 class ModelClient:
-    """What agno's LiteLLM model takes for `client`: litellm's call signature, our gateway."""
+    """One agent's models (primary, then fallbacks) on the gateway's door, and what their
+    calls left behind for the agent: the error that must stop it, the failures that make it
+    abstain."""
 
     def __init__(
-        self, gateway: LlmGateway, agent: str, models: tuple[ModelRef, ...], timeout_s: float
+        self,
+        gateway: LlmGateway,
+        agent: str,
+        refs: tuple[ModelRef, ...],
+        timeout_s: float,
+        temperature: float | None,
+        max_tokens: int,
     ) -> None:
         self.gateway = gateway
         self.agent = agent
-        self.models = models
+        self.refs = refs
         self.timeout_s = timeout_s
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.error: TradepitError | None = None  # agno would swallow it; the agent raises it
+        self.failures: list[str] = []
+        # agno and the SDKs take seconds to import: loaded with the first LLM agent.
+        from agents.models import agno_model
+
+        self.models: list[Model] = [agno_model(self, ref) for ref in refs]
+
+    def ask_with(self, params: dict[str, Any] | None) -> None:
+        """Every model, primary and fallbacks, sends `params` with its next requests (the
+        same request goes to each in turn)."""
+        from agents.models import set_request_params
+
+        for model in self.models:
+            set_request_params(model, params)
 
     @contextmanager
     def turn(self, limits: TurnLimits) -> Iterator[None]:
@@ -266,26 +254,44 @@ class ModelClient:
         finally:
             _turn.reset(token)
 
-    async def acompletion(self, **request: Any) -> Any:
-        # agno fills in its own model id and credentials; the gateway routes by ModelRef.
-        for name in ("model", "api_key", "api_base", "timeout", "num_retries"):
-            request.pop(name, None)
-        if request.get("stream"):
-            raise FatalError("streaming is not supported: answers must be cached whole")
+    def begin(self) -> None:
+        """Forget the previous ask's error and failures."""
+        self.error = None
+        self.failures = []
+
+    def keep(self, error: TradepitError) -> TradepitError:
+        if self.error is None:
+            self.error = error
+        return error
+
+    def failed(self, text: str) -> None:
+        self.failures.append(text)
+
+    def unavailable(self) -> LlmUnavailable | None:
+        return LlmUnavailable("; then ".join(self.failures)) if self.failures else None
+
+    def settle(self, call: LlmCall) -> None:
+        """Count an answered, logged call against the budget."""
+        self.gateway.calls.append(call)
+        try:
+            self.gateway.budget.charge(call)
+        except TradepitError as error:
+            raise self.keep(error) from None
+
+    async def limited(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """`call()` within the turn's limits, where a turn is open."""
         turn = _turn.get()
         if turn is None:
-            return await self._complete(request)
-        deadline = asyncio.timeout(turn.admit(self.gateway.timer()))
+            return await call()
+        try:
+            left = turn.admit(self.gateway.timer())
+        except TurnLimitReached as limit:
+            raise self.keep(limit) from None
+        deadline = asyncio.timeout(left)
         try:
             async with deadline:
-                return await self._complete(request)
+                return await call()
         except TimeoutError:
             if deadline.expired():
-                raise turn.past_deadline(self.gateway.timer()) from None
+                raise self.keep(turn.past_deadline(self.gateway.timer())) from None
             raise
-
-    async def _complete(self, request: dict[str, Any]) -> Any:
-        return await self.gateway.complete(self.agent, self.models, self.timeout_s, request)
-
-    def completion(self, **request: Any) -> Any:
-        raise FatalError("LLM agents run asynchronously; call arun, not run")

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agents.anonymise import Anonymiser
 from agents.availability import availability
-from agents.gateway import LlmGateway, LlmUnavailable, ModelClient, TurnLimitReached, TurnLimits
+from agents.gateway import LlmGateway, LlmUnavailable, TurnLimitReached, TurnLimits
 from agents.mcp_sources import caveat, refuse_on_history
 from agents.mcp_tools import McpToolset, external_server, own_server
 from agents.portfolio_thesis import (
@@ -56,7 +56,7 @@ from trading.clock import ReplayClock
 from trading.closed import Closed
 from trading.data import EARLIEST, Catalog
 from trading.decision import Decision, Snapshot
-from trading.errors import ConfigError, TradepitError
+from trading.errors import ConfigError
 
 if TYPE_CHECKING:
     from agno.models.message import Message
@@ -66,7 +66,7 @@ TOOL_CALLS_PER_ATTEMPT = 8
 # Room for an attempt that spends every tool call one by one (9 calls) and two short re-asks;
 # past it the model is looping, which agno's tool-call limit does not stop.
 MODEL_CALLS_PER_TURN = 16
-TURN_DEADLINE_TIMEOUTS = 5  # a turn may last five of its calls' timeouts
+TURN_DEADLINE_TIMEOUTS = 5  # a turn may last five of its calls' timeouts (the longest model's)
 WEIGHT_PLACES = Decimal("0.0001")
 Answer = TypeVar("Answer", Thesis, PortfolioThesis)
 
@@ -176,17 +176,22 @@ class LlmAgent:
         # How the answer's schema is asked for (`agents.structured`), the same for every turn.
         self._mode = mode_for(models)
         self._submit = submit_tool() if self._mode == "tool_call" else None
-        self._client = ErrorKeepingClient(gateway.client(spec.name, models, spec.timeout_s))
-        self._limits = TurnLimits(MODEL_CALLS_PER_TURN, TURN_DEADLINE_TIMEOUTS * spec.timeout_s)
+        lock = asyncio.Lock()
+        self._client = gateway.client(
+            spec.name,
+            models,
+            spec.timeout_s,
+            temperature=spec.temperature,
+            max_tokens=spec.max_tokens,
+        )
+        call_s = max(ref.provider.call_timeout(spec.timeout_s, spec.max_tokens) for ref in models)
+        self._limits = TurnLimits(MODEL_CALLS_PER_TURN, TURN_DEADLINE_TIMEOUTS * call_s)
         # The tools' world: the run's data as of the snapshot being judged.
         self._clock = ReplayClock(EARLIEST)
         self._context = ToolContext.paper(catalog, clock=self._clock, session=spec.name)
-        lock = asyncio.Lock()
-        # agno (and litellm under it) take seconds to import; a command that never builds an
-        # LLM agent (`tradepit --help`, a quant arena) must not pay that, so it loads here.
         from agno.agent import Agent
+        from agno.models.fallback import FallbackConfig
 
-        self._model = agno_model(self._client, models[0], spec.temperature, spec.max_tokens)
         self.mcp = self._mcp_toolset(gateway)
         offered = [] if self.mcp is None else self.mcp.functions()
         local = [t for t in TOOLS if t.name in spec.tools] if spec.tools_via == "in_process" else []
@@ -195,9 +200,13 @@ class LlmAgent:
         self._citable = tuple([str(f.name) for f in offered] + [t.name for t in local])
         if self._submit is not None:
             tools.append(self._submit)
+        primary, *fallbacks = self._client.models
         self._agent = Agent(
             name=spec.name,
-            model=self._model,
+            model=primary,
+            # agno asks the fallback for the whole reply when the primary fails for a reason
+            # another model may not have (5xx, timeouts, rate limits; never a refused request).
+            fallback_config=FallbackConfig(on_error=list(fallbacks)) if fallbacks else None,
             instructions=instructions(spec),
             tools=tools,
             tool_call_limit=TOOL_CALLS_PER_ATTEMPT,
@@ -249,7 +258,7 @@ class LlmAgent:
         portfolio = snapshot.portfolio
         schema = answer_schema(symbol, self._citable, self.spec.max_weight)
         # One conversation at a time (see the class), so the model's parameters are this turn's.
-        self._model.request_params = request_params(self._mode, schema) or None
+        self._client.ask_with(request_params(self._mode, schema))
         if self._submit is not None:
             self._submit.parameters = schema
         prompt = thesis_request(
@@ -287,7 +296,7 @@ class LlmAgent:
         real = {name: s for s, name in shown.items()}
         rows = universe_rows(snapshot, anonymiser)
         schema = portfolio_schema([r.symbol for r in rows], self._citable, self.spec.max_weight)
-        self._model.request_params = request_params(self._mode, schema) or None
+        self._client.ask_with(request_params(self._mode, schema))
         if self._submit is not None:
             self._submit.parameters = schema
         prompt = portfolio_request(
@@ -385,18 +394,18 @@ class LlmAgent:
     ) -> tuple[str, list[ToolUse], LlmUnavailable | None]:
         """The reply and the tools called for it; or, when no model answered, the tools called
         before that and why. Every other failure (the budget, a replay miss) is raised."""
-        self._client.error = None
+        self._client.begin()
         from agno.run.base import RunStatus
 
         output = await self._agent.arun(input=list(messages))
         failure: LlmUnavailable | None = None
-        if isinstance(self._client.error, LlmUnavailable):
-            failure = self._client.error
-        elif self._client.error is not None:
+        if self._client.error is not None:
             # agno turns exceptions into an errored run; ours carry meaning, so raise them.
             raise self._client.error
-        elif output.status == RunStatus.error:
-            failure = LlmUnavailable(f"the agent run failed: {output.content}")
+        if output.status == RunStatus.error:
+            failure = self._client.unavailable() or LlmUnavailable(
+                f"the agent run failed: {output.content}"
+            )
         if failure is not None:
             # An errored run lists no tools; the tool messages of its conversation hold them.
             called = [m for m in output.messages or [] if m.role == "tool"]
@@ -411,7 +420,7 @@ class LlmAgent:
         # A tool_call model answers through submit_thesis: its arguments are the reply.
         answers = [submitted(str(t.tool_name), t.tool_args) for t in executions]
         answer = next((a for a in reversed(answers) if a is not None), None)
-        return answer or str(output.content or "").strip(), tools, None
+        return answer or _final_reply(output), tools, None
 
     def _validate(self, reply: str, symbol: str, called: set[str]) -> Thesis:
         answer = _parsed(ThesisReply, reply)
@@ -489,41 +498,6 @@ def usable_models(agent: str, models: Sequence[ModelRef]) -> list[ModelRef]:
     return usable
 
 
-def agno_model(
-    client: ErrorKeepingClient, ref: ModelRef, temperature: float, max_tokens: int
-) -> Any:
-    """The agno model an agent (or `providers check`'s tool round) talks through: its calls
-    go to `client`, the gateway's door."""
-    from agno.models.litellm import LiteLLM
-
-    return LiteLLM(
-        id=ref.reference,
-        client=client,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        append_trailing_user_message=False,
-    )
-
-
-class ErrorKeepingClient:
-    """Wraps the gateway's client to keep the exception agno would swallow."""
-
-    def __init__(self, client: ModelClient) -> None:
-        self._client = client
-        self.error: TradepitError | None = None
-        self.turn = client.turn
-
-    async def acompletion(self, **request: Any) -> Any:
-        try:
-            return await self._client.acompletion(**request)
-        except TradepitError as error:
-            self.error = error
-            raise
-
-    def completion(self, **request: Any) -> Any:
-        return self._client.completion(**request)
-
-
 def _agent_tool(spec: ToolSpec, ctx: ToolContext, lock: asyncio.Lock) -> Callable[..., Any]:
     """The bound tool, answering in JSON text: what the model reads in the tool message."""
     bound = bind(spec, ctx, lock)
@@ -541,6 +515,15 @@ def _agent_tool(spec: ToolSpec, ctx: ToolContext, lock: asyncio.Lock) -> Callabl
     tool.__annotations__ = {**bound.__annotations__, "return": str}
     del tool.__wrapped__  # introspection must see the signature above
     return tool
+
+
+def _final_reply(output: Any) -> str:
+    """The model's last message: agno's run content joins the text of every round, and a
+    model may write a line before its tool calls ("Let me look that up."), as Claude does."""
+    replies = [m for m in output.messages or [] if m.role == "assistant"]
+    if not replies:
+        return str(output.content or "").strip()
+    return str(replies[-1].get_content_string() or "").strip()
 
 
 def _tool_use(name: object, arguments: object, error: object, result: object) -> ToolUse:

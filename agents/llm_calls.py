@@ -1,9 +1,13 @@
-"""Every LLM call paid for and replayable: a cost record per call, a run budget in tokens and
-dollars, and a response cache keyed by what was asked.
+"""Every LLM call paid for and replayable: a cost record per try, a run budget in tokens and
+dollars, and each run's recording of what its models answered.
 
-The cache key is a hash of (model, messages, tools, parameters) in canonical JSON, so the same
-question gets the same stored answer: a run replays with zero LLM calls, and a competition or
-an evolution run is reproducible.
+A call is keyed by a hash of what was asked (model reference, request body, seed) in canonical
+JSON. A run records, per key and occurrence, the last try of each call: the answer, or the
+error status, timeout or lost connection that ended it. Recordings belong to the run that
+made them: a new run asks its models afresh (a changed server or model file, a temperature
+above 0, must not be answered by old runs), and only a replay of a run, or a run continuing
+itself (a resume, an evolution's repeated genome), reads them. Every try is logged with its
+outcome: a try that timed out or was cut may still be billed, so it counts as a call.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from sqlalchemy import (
     bindparam,
     event,
     insert,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -73,6 +79,9 @@ class LlmCall:
     cache_key: str
     cached: bool
     time: datetime
+    # answered; failed (an error status, or an answer refused for its usage); timed out; cut
+    # (abandoned at the turn's deadline). All but answered carry no tokens: none were reported.
+    outcome: str = "answered"
 
     @property
     def tokens(self) -> int:
@@ -131,13 +140,32 @@ class LlmCallRecord(Base):
     cache_key: Mapped[str] = mapped_column(String(64))
     cached: Mapped[int] = mapped_column(Integer)
     time: Mapped[datetime] = mapped_column(UtcDateTime())
+    outcome: Mapped[str] = mapped_column(String(16), default="answered")
 
 
-class CachedResponse(Base):
-    __tablename__ = "llm_cache"
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """How one call ended, as its last try saw it: `kind` is answer (an HTTP response, error
+    statuses included, with its body) or timeout or unreachable (no response)."""
+
+    kind: str
+    status: int
+    body: bytes
+    tries: int
+    detail: str = ""
+
+
+class RecordedCall(Base):
+    __tablename__ = "llm_recordings"
+    run_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    occurrence: Mapped[int] = mapped_column(Integer, primary_key=True)
     model: Mapped[str] = mapped_column(String(128))
-    response: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    tries: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(Text)
     stored_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -151,40 +179,57 @@ class LlmCallStore:
             raise FatalError(
                 f"the LLM call store needs SQLite or PostgreSQL, got {dialect!r} in {url!r}"
             )
-        self._store_answer = _INSERT_OR_IGNORE[dialect](CachedResponse)
+        self._store_recording = _INSERT_OR_IGNORE[dialect](RecordedCall)
         self.engine = engine_for(parsed)
         # With no file (in memory) there is no log to write ahead or sync.
         if dialect == "sqlite" and not is_in_memory_sqlite(parsed):
             event.listen(self.engine, "connect", _wal_with_normal_sync)
-        create_schema(self.engine, (LlmCallRecord, CachedResponse))
+        create_schema(self.engine, (LlmCallRecord, RecordedCall))
+        _add_outcome_column(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
 
-    def cached(self, key: str) -> Any | None:
+    def recording(self, run_id: str, key: str, occurrence: int) -> Recording | None:
+        """How `run_id`'s `occurrence`-th call (from 0) with this key ended, if it recorded it."""
         with self.engine.connect() as connection:
-            text = connection.scalar(_ANSWER, {"key": key})
-        return None if text is None else json.loads(text)
+            row = connection.execute(
+                _RECORDING, {"run_id": run_id, "key": key, "occurrence": occurrence}
+            ).first()
+        if row is None:
+            return None
+        return Recording(row.kind, row.status, row.body.encode(), row.tries, row.detail)
 
-    def save(self, call: LlmCall, response: Any) -> None:
-        """A fresh answer and its cost record in one transaction, so a crash leaves both or
+    def save(
+        self,
+        calls: Sequence[LlmCall],
+        recording: Recording | None = None,
+        occurrence: int = 0,
+    ) -> None:
+        """A call's tries and how it ended, in one transaction, so a crash leaves both or
         neither: never a paid call missing from the log, nor a logged call a replay cannot
-        answer. The first answer for a key is kept: a replay must see what the original run
-        saw, even if two agents asked the same question at once."""
-        answer = {
-            "key": call.cache_key,
-            "model": call.model,
-            "response": json.dumps(response, sort_keys=True, default=str),
-            "stored_at": call.time,
-        }
+        answer. The first recording of an occurrence is kept: a replay must see what the
+        original run saw, even if two agents asked the same question at once."""
         with self.engine.begin() as connection:
-            connection.execute(self._store_answer, answer)
-            connection.execute(_LOG_CALL, _record(call))
-
-    def record(self, call: LlmCall) -> None:
-        """Log a call that stored nothing: one answered from the cache."""
-        with self.engine.begin() as connection:
-            connection.execute(_LOG_CALL, _record(call))
+            if recording is not None and calls:
+                last = calls[-1]
+                connection.execute(
+                    self._store_recording,
+                    {
+                        "run_id": last.run_id,
+                        "key": last.cache_key,
+                        "occurrence": occurrence,
+                        "model": last.model,
+                        "kind": recording.kind,
+                        "status": recording.status,
+                        "body": recording.body.decode(errors="replace"),
+                        "tries": recording.tries,
+                        "detail": recording.detail,
+                        "stored_at": last.time,
+                    },
+                )
+            if calls:
+                connection.execute(_LOG_CALL, [_record(call) for call in calls])
 
     def calls(self, run_id: str) -> list[LlmCall]:
         with Session(self.engine) as session:
@@ -205,6 +250,7 @@ class LlmCallStore:
                     cache_key=r.cache_key,
                     cached=bool(r.cached),
                     time=r.time,
+                    outcome=r.outcome or "answered",
                 )
                 for r in rows
             ]
@@ -212,7 +258,11 @@ class LlmCallStore:
 
 # Built once and given their values at execution: a statement built per call with .values()
 # costs more in SQLAlchemy's coercion and cache keys than SQLite takes to run it.
-_ANSWER = select(CachedResponse.response).where(CachedResponse.key == bindparam("key"))
+_RECORDING = select(RecordedCall).where(
+    RecordedCall.run_id == bindparam("run_id"),
+    RecordedCall.key == bindparam("key"),
+    RecordedCall.occurrence == bindparam("occurrence"),
+)
 _LOG_CALL = insert(LlmCallRecord)
 
 
@@ -228,7 +278,19 @@ def _record(call: LlmCall) -> dict[str, Any]:
         "cache_key": call.cache_key,
         "cached": int(call.cached),
         "time": call.time,
+        "outcome": call.outcome,
     }
+
+
+def _add_outcome_column(engine: Any) -> None:
+    """A call log written before tries were logged with their outcome gains the column; its
+    rows were all answered calls."""
+    columns = {column["name"] for column in inspect(engine).get_columns("llm_calls")}
+    if "outcome" not in columns:
+        with engine.begin() as connection:
+            connection.execute(
+                text("ALTER TABLE llm_calls ADD COLUMN outcome VARCHAR(16) DEFAULT 'answered'")
+            )
 
 
 # Both dialects spell "insert unless the key is there" as ON CONFLICT DO NOTHING, in one

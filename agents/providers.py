@@ -30,6 +30,8 @@ class ProviderError(RetryableError):
 
 
 MILLION = Decimal(1_000_000)
+LOCAL_CONCURRENCY = 1
+LOCAL_TOKENS_PER_S = 20.0
 
 StructuredOutput = Literal["json_schema", "json_mode", "tool_call", "none"]
 
@@ -81,6 +83,20 @@ class Provider(Closed):
         description="Name of the environment variable holding the key (never the key).",
     )
     key_required: bool = Field(True, description="False for local servers that take no key.")
+    concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Requests in flight at once to this provider, across the process's agents; "
+        "default 1 for a local server (it answers one at a time and queues the rest), no limit "
+        "for a hosted one.",
+    )
+    tokens_per_s: float | None = Field(
+        None,
+        gt=0,
+        description="The slowest generation speed to wait for: a call may last the agent's "
+        "timeout_s plus max_tokens at this speed. Default 20 for a local server; a hosted one "
+        "gets timeout_s alone.",
+    )
     models: dict[str, ModelInfo] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -95,6 +111,18 @@ class Provider(Closed):
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    @property
+    def max_in_flight(self) -> int | None:
+        """`concurrency`, or its default; None: no limit."""
+        if self.concurrency is not None:
+            return self.concurrency
+        return LOCAL_CONCURRENCY if self.local else None
+
+    def call_timeout(self, timeout_s: float, max_tokens: int) -> float:
+        """How long one call may take: `timeout_s`, plus `max_tokens` at `tokens_per_s`."""
+        speed = self.tokens_per_s or (LOCAL_TOKENS_PER_S if self.local else None)
+        return timeout_s + (max_tokens / speed if speed else 0.0)
 
 
 class ProvidersConfig(Closed):

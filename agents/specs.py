@@ -138,7 +138,9 @@ class ThesisReply(Closed):
     -25.8 or a confidence of 7. It becomes a `Thesis`, in fractions, once it validates."""
 
     symbol: str = Field(min_length=1, max_length=32, description="The instrument judged.")
-    stance: Literal["buy", "sell", "hold"]
+    # Every field has a description: agno's Claude class writes an empty one into each tool
+    # parameter without one, so the submit_thesis schema would differ from the turn's.
+    stance: Literal["buy", "sell", "hold"] = Field(description="The view on the instrument.")
     confidence_pct: int = Field(
         ge=0, le=PERCENT, description="Confidence in whole percent: 0 a guess, 100 certain."
     )
@@ -148,8 +150,12 @@ class ThesisReply(Closed):
         description="Share of equity to hold, in whole percent; negative: short.",
     )
     horizon_days: int = Field(ge=1, le=365, description="Days the view is meant to hold.")
-    rationale: str = Field(min_length=1, max_length=2000)
-    evidence: list[EvidenceReply] = Field(min_length=1, max_length=10)
+    rationale: str = Field(min_length=1, max_length=2000, description="Why, in a few sentences.")
+    evidence: list[EvidenceReply] = Field(
+        min_length=1,
+        max_length=10,
+        description="The figures the thesis rests on, each from a tool result or the prompt.",
+    )
 
     @model_validator(mode="after")
     def _stance_matches_weight(self) -> Self:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.gateway import LlmGateway, LlmUnavailable, RetryPolicy
-from agents.llm_agent import ErrorKeepingClient, agno_model, quiet_agno
+from agents.llm_agent import quiet_agno
 from agents.llm_calls import LlmCallStore
 from agents.providers import ModelRef
 from trading.clock import LiveClock
@@ -64,7 +64,7 @@ def probe_tools(ref: ModelRef, timeout_s: float = 30.0) -> ToolProbe:
 async def _probe(ref: ModelRef, store: LlmCallStore, timeout_s: float) -> ToolProbe:
     from agno.agent import Agent
 
-    from agents.wire import close_model_clients
+    from agents.door import close_model_clients
 
     quiet_agno()
     gateway = LlmGateway(
@@ -73,10 +73,11 @@ async def _probe(ref: ModelRef, store: LlmCallStore, timeout_s: float) -> ToolPr
         clock=LiveClock(),
         retry=RetryPolicy(attempts=1),
     )
-    client = ErrorKeepingClient(gateway.client("providers-check", [ref], timeout_s))
+    client = gateway.client("providers-check", [ref], timeout_s, temperature=0.0, max_tokens=200)
+    client.begin()
     agent = Agent(
         name="providers-check",
-        model=agno_model(client, ref, temperature=0.0, max_tokens=200),
+        model=client.models[0],
         tools=[add_numbers],
         tool_call_limit=PROBE_CALLS - 1,
         telemetry=False,
@@ -85,10 +86,13 @@ async def _probe(ref: ModelRef, store: LlmCallStore, timeout_s: float) -> ToolPr
         output = await agent.arun(input=PROBE_PROMPT)
     finally:
         await close_model_clients()
-    if isinstance(client.error, LlmUnavailable):
-        return ToolProbe(None, f"the tool round failed: {client.error}")
+    from agno.run.base import RunStatus
+
     if client.error is not None:
-        raise client.error
+        raise client.error  # a refused key, the budget: the check says so in one line
+    if output.status == RunStatus.error:
+        failure = client.unavailable() or LlmUnavailable(f"the agent run failed: {output.content}")
+        return ToolProbe(None, f"the tool round failed: {failure}")
     # The calls as the model wrote them, malformed and unknown ones included (agno runs only
     # the well-formed calls of tools it holds, and lists only those in `output.tools`).
     calls = [

@@ -1,12 +1,13 @@
 """Framework time per LLM agent turn against a zero-latency loopback model, and the wall time of
 8 agents in parallel against 8 in sequence when each model reply takes 200 ms, in one run.
 
-A turn is `LlmAgent.thesis(snapshot, "SPX")`: agno, the gateway (cache lookup, the OpenAI wire
-over loopback HTTP, the SQLite cache and cost log), for a turn with a tool the in-process
+A turn is `LlmAgent.thesis(snapshot, "SPX")`: agno, the provider's SDK (openai or anthropic)
+through the gateway's door (agents/door.py: the recording lookup, loopback HTTP; the SQLite
+recording and cost log), for a turn with a tool the in-process
 `get_market_summary`, and validation of the JSON thesis. The model is the scripted loopback
 server of the tests (tests/fakes/llm_server.py), on threads of this process. Each turn asks
-about a different day, so the response cache never answers for the model, except in the cached
-figure, which asks the same questions again.
+about a different day, so no recording answers for the model, except in the cached figure, a
+replay of the same questions.
 
 Goals: overhead (a turn's wall time minus the server's scripted latency) under 20 ms per turn;
 8 agents in parallel within 1.3x of one agent's turn. Turns are measured on both wires the
@@ -40,12 +41,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from agents.door import close_model_clients
+
 # Importing `agents` first sets AGNO_TELEMETRY=false and LITELLM_LOCAL_MODEL_COST_MAP=True.
 from agents.gateway import LlmGateway
 from agents.llm_agent import LlmAgent, build_models
 from agents.llm_calls import LlmCallStore
 from agents.specs import AgentSpec, Role
-from agents.wire import close_model_clients
 from tools.context import ToolContext
 from tools.market import get_market_summary
 from trading.clock import ReplayClock
@@ -151,6 +153,15 @@ class Rig:
         start = self._series.bar(FIRST_DAY).close_time
         return LlmGateway(run_id=f"bench-{self._stores}", store=store, clock=ReplayClock(start))
 
+    def replay_of(self, gateway: LlmGateway) -> LlmGateway:
+        return LlmGateway(
+            run_id=f"{gateway.run_id}-replay",
+            store=gateway.store,
+            clock=gateway.clock,
+            replay=True,
+            answers_from=gateway.run_id,
+        )
+
     def agent(
         self, server: FakeLlm, gateway: LlmGateway, name: str = "analyst", model: str = OPENAI
     ) -> LlmAgent:
@@ -197,15 +208,21 @@ def timed(original: Callable[..., Any], label: str, seconds: dict[str, float]) -
 
 @contextmanager
 def stopwatch(gateway: LlmGateway) -> Iterator[dict[str, float]]:
-    """Wall time in the gateway and its SQLite store, unprofiled: the methods are wrapped on
-    the live instances (the gateway calls `self.store.cached(...)`), and unwrapped after."""
+    """Wall time in the model calls (`_Door.invoke`: the SDK, the door, HTTP) and the SQLite
+    store, unprofiled: the store's methods are wrapped on the live instance, the door's on
+    its class, and unwrapped after."""
+    from agents.models import _Door
+
     seconds: dict[str, float] = {}
-    watched = [(gateway, "complete")] + [(gateway.store, m) for m in ("cached", "save", "record")]
+    watched = [(gateway.store, m) for m in ("recording", "save")]
     for owner, method in watched:
         setattr(owner, method, timed(getattr(owner, method), method, seconds))
+    invoke = _Door.invoke
+    _Door.invoke = timed(invoke, "invoke", seconds)  # type: ignore[method-assign]
     try:
         yield seconds
     finally:
+        _Door.invoke = invoke  # type: ignore[method-assign]
         for owner, method in watched:
             delattr(owner, method)  # the class's method shows through again
 
@@ -230,11 +247,12 @@ async def zero_latency(rig: Rig, count: int) -> dict[str, Any]:
                 found[label] = await turns(agent, asked)
             assert len(server.requests) - before == count * calls, "unexpected LLM calls"
             if label == "tool":
-                # The same questions from a new agent: every call is answered by the cache.
+                # The same questions in a replay: every call is answered by the recording.
                 before = len(server.requests)
-                with stopwatch(gateway) as found["cached_parts"]:
-                    found["cached"] = await turns(rig.agent(server, gateway), asked)
-                assert len(server.requests) == before, "the cache did not answer"
+                replay = rig.replay_of(gateway)
+                with stopwatch(replay) as found["cached_parts"]:
+                    found["cached"] = await turns(rig.agent(server, replay), asked)
+                assert len(server.requests) == before, "the recording did not answer"
                 body = json.dumps(server.requests[-1]).encode()  # a realistic request
                 found["floor"] = bare_round_trips(server, body)
             gateway.store.close()
@@ -313,16 +331,15 @@ def print_parts(zero: dict[str, Any]) -> None:
             cells.append(f"{figure(parts, sum(seconds)) * 1e3 / len(seconds):8.2f}")
         print(f"{label:54s} {' '.join(cells)}")
 
-    sqlite = ("cached", "save", "record")
+    sqlite = ("recording", "save")
     row("whole turn (OpenAI wire)", lambda parts, total: total)
-    row("  SQLite cache lookup (LlmCallStore.cached)", lambda p, _: p.get("cached", 0.0))
-    row("  SQLite cache write + cost log (LlmCallStore.save)", lambda p, _: p.get("save", 0.0))
-    row("  SQLite cost log of a cache hit (LlmCallStore.record)", lambda p, _: p.get("record", 0.0))
+    row("  SQLite recording lookup (LlmCallStore.recording)", lambda p, _: p.get("recording", 0))
+    row("  SQLite recording + cost log (LlmCallStore.save)", lambda p, _: p.get("save", 0.0))
     row(
-        "  the wire, loopback HTTP, server (gateway - SQLite)",
-        lambda p, _: p["complete"] - sum(p.get(k, 0.0) for k in sqlite),
+        "  the SDK, the door, loopback HTTP, server (calls - SQLite)",
+        lambda p, _: p["invoke"] - sum(p.get(k, 0.0) for k in sqlite),
     )
-    row("  agno, tool, prompt, validation (turn - gateway)", lambda p, t: t - p["complete"])
+    row("  agno, tool, prompt, validation (turn - calls)", lambda p, t: t - p["invoke"])
 
 
 def report(zero: dict[str, Any], tool: list[float], latency: dict[str, list[float]]) -> bool:
@@ -411,7 +428,7 @@ async def profiled(rig: Rig, count: int) -> pstats.Stats:
 
 
 def package(filename: str) -> str:
-    """agno, litellm, openai, sqlalchemy...; agents, tools, trading; or stdlib."""
+    """agno, openai, anthropic, httpx, sqlalchemy...; agents, tools, trading; or stdlib."""
     parts = Path(filename).parts
     if "site-packages" in parts and parts[-1] != "site-packages":
         return parts[parts.index("site-packages") + 1].removesuffix(".py")
@@ -441,14 +458,10 @@ def print_profile(stats: pstats.Stats, count: int) -> None:
     turn = sum(v[3] for f, v in table.items() if named("agents/llm_agent.py", "thesis")(f))
     turn_ms = turn * 1e3 / count
     agno = entered(under("agno"), under("agents"))
-    gateway = entered(named("agents/gateway.py", "complete"), lambda f: True)
-    wire = entered(named("agents/wire.py", "send"), lambda f: True) + entered(
-        under("litellm"), under("agents")
-    )
-    store = entered(
-        named("agents/llm_calls.py", "cached", "save", "record"),
-        named("agents/gateway.py", "_call", "complete"),
-    )
+    gateway = entered(named("agents/models.py", "invoke"), lambda f: True)
+    sdks = ("openai", "anthropic", "httpx", "httpx2", "httpcore", "httpcore2", "anyio")
+    wire = entered(under(*sdks), under("agno", "agents"))
+    store = entered(named("agents/llm_calls.py", "recording", "save"), under("agents"))
     hop = entered(under("tools"), under("agents"))
     waiting = sum(v[2] for f, v in table.items() if f[0] == "~" and "poll" in f[2]) * 1e3 / count
     print()
@@ -458,9 +471,9 @@ def print_profile(stats: pstats.Stats, count: int) -> None:
     )
     print(f"  LlmAgent.thesis, all of it (CPU on the event loop)    {turn_ms:6.2f}")
     print(f"    agno Agent.arun, all of it                         {agno:6.2f}")
-    print(f"      our gateway (complete), all of it                {gateway:6.2f}")
-    print(f"        the wire (aiohttp) + litellm's ModelResponse  {wire:6.2f}")
-    print(f"        SQLite: cache lookups, cache writes, cost log  {store:6.2f}")
+    print(f"      model calls through the door (invoke), all of it {gateway:6.2f}")
+    print(f"        the SDK and httpx (entered from agno/agents)  {wire:6.2f}")
+    print(f"        SQLite: recording lookups and writes, cost log {store:6.2f}")
     print(f"      tool hop to the worker thread (not the tool)     {hop:6.2f}")
     print(f"      agno itself (arun minus gateway and tool hop)    {agno - gateway - hop:6.2f}")
     print(f"    prompt, validation, bookkeeping (thesis - arun)    {turn_ms - agno:6.2f}")
@@ -509,7 +522,8 @@ def main() -> None:
     print(
         f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} cores; agno {importlib.metadata.version('agno')}, "
-        f"litellm {importlib.metadata.version('litellm')}"
+        f"openai {importlib.metadata.version('openai')}, "
+        f"anthropic {importlib.metadata.version('anthropic')}"
     )
     with tempfile.TemporaryDirectory() as folder:
         asyncio.run(run(Rig(Catalog.default(), Path(folder)), args))

@@ -34,9 +34,9 @@ from tools.context import ToolContext
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
 from agent_overhead import Rig, call_a_tool_first, turns
 
+from agents.door import close_model_clients
 from agents.llm_agent import LlmAgent, build_models
 from agents.specs import AgentSpec, Role
-from agents.wire import close_model_clients
 from tests.fakes.agents import loopback_providers
 from tests.fakes.llm_server import fake_llm
 from trading.data import Catalog

@@ -35,13 +35,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import cast, get_args
 
+from agents.door import close_model_clients
+
 # Importing `agents` first sets AGNO_TELEMETRY=false and LITELLM_LOCAL_MODEL_COST_MAP=True.
 from agents.gateway import LlmGateway
 from agents.llm_agent import MAX_REASKS, LlmAgent, Turn, build_models
 from agents.llm_calls import LlmCallStore
 from agents.providers import StructuredOutput
 from agents.specs import AgentSpec, Role
-from agents.wire import close_model_clients
 from trading.clock import ReplayClock
 from trading.data import Catalog, PointInTimeView
 from trading.decision import Snapshot

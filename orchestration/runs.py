@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import ColumnElement, Engine, Table, delete, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from agents.llm_calls import LlmCallRecord
+from agents.llm_calls import LlmCallRecord, RecordedCall
 from agents.mcp_calls import McpCallRecord
 from orchestration.arena.store import ArenaEntrantRunRecord, ArenaRunRecord
 from orchestration.evolution.store import EVOLUTION_RECORDS, EvolutionRunRecord
@@ -30,7 +30,7 @@ from trading.storage_schema import table_of
 Kind = Literal["backtest", "trade", "arena", "evolve"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 
-CALL_RECORDS = (LlmCallRecord, McpCallRecord)
+CALL_RECORDS = (LlmCallRecord, RecordedCall, McpCallRecord)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,7 +89,7 @@ async def _close_model_clients(request: pytest.FixtureRequest) -> AsyncIterator[
     loop, as the commands do before their loops end; otherwise the garbage collector finds
     their sockets in some later test and fails that one instead."""
     yield
-    if inspect.iscoroutinefunction(request.function) and "agents.wire" in sys.modules:
-        from agents.wire import close_model_clients
+    if inspect.iscoroutinefunction(request.function) and "agents.door" in sys.modules:
+        from agents.door import close_model_clients
 
         await close_model_clients()

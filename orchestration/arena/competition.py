@@ -138,7 +138,7 @@ async def _run(
             providers=providers,
             calls=calls,
             data_files=data_files,
-            replay=replay_of is not None,
+            replay_of=replay_of,
             skip=skip,
             models=models,
             progress=progress,

@@ -36,12 +36,12 @@ import numpy as np
 
 from agents.anonymise import Anonymiser
 from agents.availability import Availability, availability
+from agents.door import close_model_clients
 from agents.gateway import LlmGateway
 from agents.llm_calls import Budget, LlmCallStore
 from agents.providers import ModelRef, ProvidersConfig
 from agents.quant import build_quant_agent
 from agents.specs import AgentSpec
-from agents.wire import close_model_clients
 from orchestration.arena.config import ArenaConfig, Entrant, anonymised_twin
 from orchestration.arena.market import LoadedSource
 from orchestration.arena.quant_worker import QuantRun, run_quant
@@ -84,6 +84,7 @@ class Arena:
         calls: LlmCallStore | None = None,
         data_files: Sequence[Path] = (),
         replay: bool = False,
+        replay_of: str | None = None,
         skip: dict[str, str] | None = None,
         models: Mapping[str, Sequence[str]] | None = None,
         progress: ArenaProgress | None = None,
@@ -99,7 +100,8 @@ class Arena:
         self.providers = providers
         self.calls = calls
         self.data_files = tuple(Path(f) for f in data_files)
-        self.replay = replay
+        self.replay = replay or replay_of is not None
+        self.replay_of = replay_of  # the arena whose lanes' recordings answer this one's
         self.skip = dict(skip or {})
         # A replay uses the models its original could use (by entrant), not what is usable now.
         self.models = {name: set(refs) for name, refs in (models or {}).items()}
@@ -264,6 +266,7 @@ class Arena:
             clock=self.clock,
             budget=budget,
             replay=self.replay,
+            answers_from=None if self.replay_of is None else f"{self.replay_of}/{name}/{repeat}",
         )
         anonymiser = None
         if entrant.anonymised or (entrant.team is not None and entrant.team.anonymise):

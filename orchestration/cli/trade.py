@@ -23,9 +23,9 @@ from typing import Annotated, Final
 
 import typer
 
+from agents.door import close_model_clients
 from agents.gateway import LlmGateway, ReplayMiss
 from agents.llm_calls import Budget, BudgetExceeded
-from agents.wire import close_model_clients
 from orchestration.cli import costs as window_and_costs
 from orchestration.cli.common import (
     DataFiles,
@@ -328,6 +328,8 @@ def _resume(options: TradeOptions, store: Store, url: str) -> Prepared:
         lookup=setup.lookup,
         replay="replay_of" in stored.meta,
         window=stored.config,
+        # A resumed run continues itself: its own answers (a resumed replay: its original's).
+        answers_from=stored.meta.get("replay_of", run_id),
     )
     return Prepared(
         run_id,
@@ -353,8 +355,7 @@ def _replay(options: TradeOptions, store: Store, url: str) -> Prepared:
     committed = len(store.cycles(original, full=False))
     if committed == 0:
         fail(f"run {original!r} committed no cycle; there is nothing to replay")
-    # The cache is keyed by the question, not the run: the original's answers, in the same
-    # database, answer the replay.
+    # The original's recording, in the same database, answers the replay.
     market = catalog(setup.data)
     calls, gateway, built = gateway_and_team(
         setup.team,
@@ -366,6 +367,7 @@ def _replay(options: TradeOptions, store: Store, url: str) -> Prepared:
         lookup=setup.lookup,
         replay=True,
         window=stored.config,
+        answers_from=original,
     )
     meta = {**stored.meta, "replay_of": original}
     return Prepared(

@@ -198,6 +198,7 @@ def resume_kraken_run(options: TradeOptions, store: Store, url: str) -> Prepared
         providers=providers,
         lookup=setup.lookup,
         on_history=False,
+        answers_from=run_id,  # a resumed run continues itself
     )
     return _prepared(run, store, calls, gateway, built, flags, setup.skipped, ())
 

@@ -185,15 +185,23 @@ def gateway_and_team(
     replay: bool = False,
     on_history: bool = True,
     window: ReplayConfig | None = None,
+    answers_from: str | None = None,
 ) -> tuple[LlmCallStore | None, LlmGateway | None, Team]:
     """The run's one gateway, with its call log and cache in the run's own database (none for
     a team of quant members only: importing the LLM stack costs seconds), and the team built
-    on it. A team that fails to build closes the call log again before the error goes on."""
+    on it. A team that fails to build closes the call log again before the error goes on.
+    `answers_from` names the run whose recorded answers may answer (a replay's original, a
+    resumed run itself); a new run has none and asks its models."""
     log = gateway = None
     if has_llm_members(team):
         log = LlmCallStore(url)
         gateway = LlmGateway(
-            run_id=run_id, store=log, clock=LiveClock(), budget=budget(log), replay=replay
+            run_id=run_id,
+            store=log,
+            clock=LiveClock(),
+            budget=budget(log),
+            replay=replay,
+            answers_from=answers_from,
         )
     try:
         built = build_team(

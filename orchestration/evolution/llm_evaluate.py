@@ -12,11 +12,11 @@ from decimal import Decimal
 
 import pandas as pd
 
+from agents.door import close_model_clients
 from agents.gateway import LlmGateway
 from agents.llm_agent import LlmAgent, build_models
 from agents.llm_calls import Budget, LlmCallStore
 from agents.providers import ProvidersConfig
-from agents.wire import close_model_clients
 from orchestration.evolution.config import Metric
 from orchestration.evolution.evaluate import Evaluation, scored, window_config
 from orchestration.evolution.genes import Genome
@@ -100,7 +100,15 @@ class LlmEvaluator:
         spec = self.space.spec(genome)
         clock = ReplayClock(EARLIEST)
         run_id = f"{self.run_id}-{window.label}-{genome.key}"
-        gateway = LlmGateway(run_id=run_id, store=self.store, clock=clock, budget=self.budget)
+        # An identical genome on the same window, again in this evolution run, reuses the
+        # answers its first evaluation recorded under this id.
+        gateway = LlmGateway(
+            run_id=run_id,
+            store=self.store,
+            clock=clock,
+            budget=self.budget,
+            answers_from=run_id,
+        )
         agent = LlmAgent(spec, gateway, build_models(spec, self.providers), self.catalog)
         clocked = _Clocked(agent, clock, gateway)
         trader: TradingAgent = clocked

@@ -5,10 +5,12 @@ never an order."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +27,8 @@ from agents.llm_agent import (
     decision_from_theses,
 )
 from agents.llm_calls import Budget, BudgetExceeded, LlmCallStore
+from agents.models import ModelNotFound, ProviderKeyRefused
+from agents.providers import ModelRef
 from agents.specs import Abstention, AgentSpec, Role, Thesis, ThesisReply
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.llm_server import CallTool, Drop, Fail, FakeLlm, Hang, Say, Script, fake_llm
@@ -47,11 +51,7 @@ class World:
         self.url = f"sqlite:///{tmp_path / 'llm.db'}"
         self.store = LlmCallStore(self.url)
         self.catalog = catalog
-        self.delays: list[float] = []
         self.key_env: str | None = None  # the variable the loopback providers' key is in
-
-    async def _sleep(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
     def gateway(
         self,
@@ -59,15 +59,15 @@ class World:
         replay: bool = False,
         budget: Budget | None = None,
         timer: Callable[[], float] | None = None,
+        run_id: str = "run-1",
     ) -> LlmGateway:
         return LlmGateway(
-            run_id="run-1",
+            run_id=run_id,
             store=self.store,
             clock=ReplayClock(NOW),
             budget=budget,
             replay=replay,
-            retry=RetryPolicy(attempts=2, base_delay_s=0.5),
-            sleep=self._sleep,
+            retry=RetryPolicy(attempts=2),
             **({} if timer is None else {"timer": timer}),
         )
 
@@ -153,12 +153,19 @@ async def test_anthropic_messages_wire_gives_the_same_thesis(world: World) -> No
     assert "1213.60" in json.dumps(results[0])
 
 
-@scripted(SUMMARY, Say(thesis_json()))
-async def test_every_call_is_priced_and_logged(world: World) -> None:
+@pytest.mark.parametrize(
+    ("world", "model"),
+    [
+        ([SUMMARY, Say(thesis_json())], "local:primary"),
+        ([SUMMARY, Say(thesis_json())], "claude:claude-test"),
+    ],
+    indirect=["world"],
+)
+async def test_every_call_is_priced_and_logged(world: World, model: str) -> None:
     gateway = world.gateway()
-    await world.agent(gateway).thesis(world.snapshot(), "SPX")
+    await world.agent(gateway, model=model).thesis(world.snapshot(), "SPX")
     calls = world.store.calls("run-1")
-    assert [c.model for c in calls] == ["local:primary"] * 2
+    assert [c.model for c in calls] == [model] * 2
     assert all(c.prompt_tokens == 20 and c.completion_tokens == 10 for c in calls)
     # 20 tokens at $1/M in, 10 at $2/M out
     assert calls[0].cost_usd == Decimal("0.00004")
@@ -243,18 +250,54 @@ async def test_evidence_must_cite_a_tool_that_was_called(world: World) -> None:
     assert "gave no result in this conversation" in (turn.attempts[0].error or "")
 
 
-@scripted(Fail(429, "slow down", retry_after=3), SUMMARY, Say(thesis_json()))
+@pytest.mark.parametrize(
+    "world",
+    [
+        [Fail(429, "slow down", retry_after=0.4), SUMMARY, Say(thesis_json())],
+        [Fail(503, "busy", retry_after_ms=400), SUMMARY, Say(thesis_json())],
+    ],
+    indirect=True,
+)
 async def test_a_rate_limit_is_retried_after_the_providers_delay(world: World) -> None:
     turn = await ask(world)
     assert turn.thesis is not None
-    assert world.delays == [3.0]  # Retry-After beats the 0.5 s backoff
+    # The SDK waited as the provider said (retry-after, retry-after-ms), not its 0.5 s backoff
+    # with up to 25% jitter off, which could be as short as 0.375 s.
+    assert world.server.times[1] - world.server.times[0] >= 0.4
+    calls = world.store.calls("run-1")
+    assert [c.outcome for c in calls] == ["failed", "answered", "answered"]
+
+
+@scripted(Fail(500, "do not retry", should_retry=False))
+async def test_a_provider_that_says_do_not_retry_is_not_retried(world: World) -> None:
+    turn = await ask(world)
+    assert isinstance(turn.outcome, Abstention)
+    assert "HTTP 500 Internal Server Error: do not retry" in turn.outcome.reason
+    assert len(world.server.requests) == 1
 
 
 @scripted(Hang(), SUMMARY, Say(thesis_json()))
-async def test_a_timeout_is_retried(world: World) -> None:
-    turn = await ask(world)
+async def test_a_hosted_providers_timeout_is_retried(world: World) -> None:
+    turn = await ask(world, model="hosted:primary")
     assert turn.thesis is not None
-    assert world.delays == [0.5]
+    outcomes = [c.outcome for c in world.store.calls("run-1")]
+    # The abandoned try is in the log: a hosted provider may bill it.
+    assert outcomes == ["timed out", "answered", "answered"]
+
+
+@scripted(Hang())
+async def test_a_local_servers_timeout_is_not_retried_while_it_may_still_be_working(
+    world: World,
+) -> None:
+    turn = await ask(world)
+    assert isinstance(turn.outcome, Abstention)
+    assert turn.outcome.reason == (
+        "no model answered: local:primary: no answer within 1 s (not retried: a local "
+        "server may still be working on it)"
+    )
+    assert len(world.server.requests) == 1
+    [call] = world.store.calls("run-1")
+    assert (call.outcome, call.tokens) == ("timed out", 0)
 
 
 @scripted(Drop(), SUMMARY, Say(thesis_json()))
@@ -263,7 +306,11 @@ async def test_a_server_that_crashes_on_a_request_is_retried(world: World) -> No
     retryable failure like a 500."""
     turn = await ask(world)
     assert turn.thesis is not None
-    assert world.delays == [0.5]
+    # The SDK retried the reset after its own backoff (0.5 s, up to 25% jitter off), and the
+    # try that got no answer is in the log.
+    assert world.server.times[1] - world.server.times[0] >= 0.375
+    calls = world.store.calls("run-1")
+    assert [c.outcome for c in calls] == ["failed", "answered", "answered"]
 
 
 @scripted(Drop(), Drop())
@@ -280,7 +327,7 @@ async def test_a_server_that_crashes_on_every_try_ends_the_turn_in_an_abstain(
 
 @scripted(SUMMARY, Hang(), Hang())
 async def test_the_tool_calls_of_an_attempt_that_timed_out_are_in_its_turn(world: World) -> None:
-    turn = await ask(world)
+    turn = await ask(world, model="hosted:primary")
     assert isinstance(turn.outcome, Abstention)
     assert turn.outcome.reason.startswith("no model answered")
     [attempt] = turn.attempts
@@ -290,17 +337,17 @@ async def test_the_tool_calls_of_an_attempt_that_timed_out_are_in_its_turn(world
     assert '"symbol":"SPX"' in attempt.tools[0].result
     assert attempt.answered is False
     assert attempt.reply == ""
-    assert "no answer within 1 s (after 2 tries)" in (attempt.error or "")
+    assert "hosted:primary: no answer within 1 s (after 2 tries)" in (attempt.error or "")
 
 
-@scripted(Say("not json"), Fail(401, "bad key"))
+@scripted(Say("not json"), Fail(500, "down"), Fail(500, "down"))
 async def test_a_re_ask_that_gets_no_answer_is_the_turns_last_attempt(world: World) -> None:
     turn = await ask(world)
     assert isinstance(turn.outcome, Abstention)
     first, second = turn.attempts
     assert (first.reply, first.answered) == ("not json", True)
     assert (second.reply, second.tools, second.answered) == ("", [], False)
-    assert "HTTP 401 Unauthorized: bad key" in (second.error or "")
+    assert "HTTP 500 Internal Server Error: down (after 2 tries)" in (second.error or "")
 
 
 @scripted(Fail(500), Fail(503), SUMMARY, Say(thesis_json()))
@@ -308,17 +355,21 @@ async def test_the_fallback_model_answers_when_the_primary_keeps_failing(world: 
     gateway = world.gateway()
     turn = await world.agent(gateway, fallback_model="local:backup").thesis(world.snapshot(), "SPX")
     assert turn.thesis is not None
-    # Each call tries the primary first: an outage is not assumed to last.
-    assert [c.model for c in gateway.calls] == ["local:backup", "local:primary"]
+    # agno's fallback answers the whole reply, tool rounds included, once the primary failed.
+    assert [c.model for c in gateway.calls] == ["local:backup", "local:backup"]
+    logged = [(c.model, c.outcome) for c in world.store.calls("run-1")]
+    assert logged[:2] == [("local:primary", "failed"), ("local:primary", "failed")]
 
 
-@scripted(Fail(401, "bad key"), Fail(500), Fail(500))
+@scripted(Fail(500, "primary down"), Fail(500, "primary down"), Fail(502), Fail(502))
 async def test_when_no_model_answers_the_agent_abstains(world: World) -> None:
     turn = await ask(world, fallback_model="local:backup")
     assert isinstance(turn.outcome, Abstention)
-    assert turn.outcome.reason.startswith("no model answered")
-    assert "local:primary ProviderHttpError: HTTP 401 Unauthorized: bad key" in turn.outcome.reason
-    assert "local:backup ProviderHttpError: HTTP 500" in turn.outcome.reason
+    assert turn.outcome.reason == (
+        "no model answered: local:primary: HTTP 500 Internal Server Error: primary down "
+        "(after 2 tries); then local:backup: HTTP 502 Bad Gateway: scripted failure "
+        "(after 2 tries)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -335,10 +386,10 @@ async def test_negative_usage_is_a_failed_call_that_never_lowers_the_budget(
     gateway = world.gateway(budget=Budget(max_tokens=1000))
     turn = await world.agent(gateway, model=model).thesis(world.snapshot(), "SPX")
     assert isinstance(turn.outcome, Abstention)
-    field = "prompt_tokens" if model == "local:primary" else "input_tokens"
-    assert f"BadUsage: usage.{field} is -10000000, below 0" in turn.outcome.reason
+    assert "BadUsage: usage.input_tokens is -10000000, below 0" in turn.outcome.reason
     assert (gateway.budget.tokens, gateway.budget.usd) == (0, Decimal(0))
-    assert world.store.calls("run-1") == []  # neither logged as answered nor cached
+    [call] = world.store.calls("run-1")  # logged as a failed try, with no tokens
+    assert (call.outcome, call.tokens, call.cost_usd) == ("failed", 0, Decimal(0))
     assert len(world.server.requests) == 1  # not retried: the provider would say it again
 
 
@@ -347,24 +398,35 @@ ECHOED = f"no such key {KEY.upper()} (sent as Basic {b64encode(f'user:{KEY}'.enc
 
 
 @pytest.mark.parametrize(
-    ("world", "model"),
-    [([Fail(401, ECHOED)], "local:primary"), ([Fail(401, ECHOED)], "claude:claude-test")],
+    ("world", "model", "provider"),
+    [
+        ([Fail(401, ECHOED)], "local:primary", "local"),
+        ([Fail(403, ECHOED)], "claude:claude-test", "claude"),
+    ],
     indirect=["world"],
 )
-async def test_a_key_the_provider_echoes_in_any_encoding_stays_out_of_the_transcript(
-    world: World, model: str, monkeypatch: pytest.MonkeyPatch
+async def test_a_refused_key_stops_the_run_at_the_first_call_naming_its_variable(
+    world: World, model: str, provider: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TRADEPIT_TEST_LLM_KEY", KEY)
     world.key_env = "TRADEPIT_TEST_LLM_KEY"
-    turn = await ask(world, model=model)
-    assert isinstance(turn.outcome, Abstention)
-    transcript = turn.model_dump_json()  # what the run database stores of the turn
-    assert "HTTP 401 Unauthorized: no such key [redacted] (sent as Basic " in transcript
-    # The reason is recorded twice (the unanswered attempt and the abstain), each with two keys.
-    assert [a.answered for a in turn.attempts] == [False]
-    assert transcript.count("[redacted]") == 4
+    with pytest.raises(ProviderKeyRefused) as refused:
+        await ask(world, model=model, fallback_model="local:backup")
+    line = str(refused.value)
+    assert line.startswith(f"{provider} refused the key ($TRADEPIT_TEST_LLM_KEY, HTTP 40")
+    assert "\n" not in line
+    assert isinstance(refused.value, ConfigError)  # the CLI's exit 2
+    # The key the provider echoed stays out of the line, in any encoding.
     for leaked in (KEY, KEY.upper(), b64encode(f"user:{KEY}".encode()).decode()):
-        assert leaked not in transcript
+        assert leaked not in line
+    assert line.count("[redacted]") == 2
+    assert len(world.server.requests) == 1  # neither retried nor handed to the fallback
+
+
+@scripted(Fail(404, "The model `primary` does not exist"))
+async def test_a_missing_model_stops_the_run_naming_the_model(world: World) -> None:
+    with pytest.raises(ModelNotFound, match=r"local:primary: the provider has no model 'primary'"):
+        await ask(world)
 
 
 @scripted(SUMMARY)
@@ -385,6 +447,66 @@ async def test_a_replay_answers_from_the_cache_with_zero_calls(world: World) -> 
     assert len(world.server.requests) == asked
     assert all(c.cached for c in replay_gateway.calls)
     assert replay_gateway.budget.tokens == 0  # cached answers are not paid twice
+
+
+@scripted(SUMMARY, Say(thesis_json()), SUMMARY, Say(thesis_json(confidence_pct=90)))
+async def test_a_new_run_asks_its_model_again_and_only_a_replay_reads_a_recording(
+    world: World,
+) -> None:
+    first = await world.agent(world.gateway(run_id="run-1")).thesis(world.snapshot(), "SPX")
+    # Same database, same question: a new run is not answered by run-1's recording.
+    second = await world.agent(world.gateway(run_id="run-2")).thesis(world.snapshot(), "SPX")
+    assert len(world.server.requests) == 4
+    assert (
+        first.thesis and first.thesis.confidence,
+        second.thesis and second.thesis.confidence,
+    ) == (
+        0.7,
+        0.9,
+    )
+    replay = LlmGateway(
+        run_id="rp-1",
+        store=world.store,
+        clock=ReplayClock(NOW),
+        replay=True,
+        answers_from="run-2",
+    )
+    replayed = await world.agent(replay).thesis(world.snapshot(), "SPX")
+    assert replayed == second
+    assert len(world.server.requests) == 4
+
+
+@scripted(Hang())
+async def test_a_replay_reproduces_the_abstain_a_timeout_caused(world: World) -> None:
+    original = await ask(world)
+    assert isinstance(original.outcome, Abstention)
+    replayed = await world.agent(world.gateway(replay=True)).thesis(world.snapshot(), "SPX")
+    assert replayed == original  # not a ReplayMiss: the timeout is part of the record
+    assert len(world.server.requests) == 1
+
+
+def one_at_a_time(ref: ModelRef, limit: int | None) -> ModelRef:
+    """`ref` on a local server with the default concurrency (1) or `limit`."""
+    return replace(ref, provider=ref.provider.model_copy(update={"concurrency": limit}))
+
+
+@pytest.mark.parametrize(("limit", "overlap"), [(None, False), (2, True)])
+async def test_a_local_server_gets_one_request_at_a_time_unless_configured(
+    tmp_path: Path, catalog: Catalog, limit: int | None, overlap: bool
+) -> None:
+    answer = Say(thesis_json(evidence=[{"tool": "prompt", "detail": "last close"}]))
+    with fake_llm(lambda body: answer, latency_s=0.4) as server:
+        world = World(server, tmp_path, catalog)
+        gateway = world.gateway()
+        spec = AgentSpec(name="a", role=Role.MARKET_ANALYST, model="local:primary", tools=())
+        ref = one_at_a_time(loopback_providers(server).resolve("local:primary"), limit)
+        agents = [
+            LlmAgent(spec.model_copy(update={"name": n}), gateway, [ref], catalog)
+            for n in ("a", "b")
+        ]
+        await asyncio.gather(*(a.thesis(world.snapshot(), "SPX") for a in agents))
+    first, second = sorted(server.times)
+    assert (second - first < 0.4) is overlap
 
 
 @scripted()
@@ -456,16 +578,15 @@ async def test_a_turn_past_its_deadline_abstains_before_the_next_call(world: Wor
 
 @scripted(Hang())
 async def test_a_call_in_flight_at_the_deadline_is_cut_there(world: World) -> None:
-    readings = iter([0.0])  # the turn opens at 0 s; its only call starts at 4.9 s of 5
-    turn = await ask_with_timer(world, lambda: next(readings, 4.9))
+    # A call timeout of 3 s gives the turn 15 s; the turn opens at 0 s and its only call
+    # starts at 14 s, so the deadline cuts it after 1 s, before its own timeout.
+    readings = iter([0.0, 14.0])
+    agent = world.agent(world.gateway(timer=lambda: next(readings, 15.0)), timeout_s=3.0)
+    turn = await agent.thesis(world.snapshot(), "SPX")
     assert isinstance(turn.outcome, Abstention)
-    assert turn.outcome.reason == "turn deadline passed: 5 s of 5 s, after 1 model call"
-    assert world.delays == []  # cut, not timed out and retried
-
-
-async def ask_with_timer(world: World, timer: Callable[[], float]) -> Turn:
-    agent = world.agent(world.gateway(timer=timer), timeout_s=1.0)
-    return await agent.thesis(world.snapshot(), "SPX")
+    assert turn.outcome.reason == "turn deadline passed: 15 s of 15 s, after 1 model call"
+    # Cut, not timed out and retried; the abandoned try is logged as one.
+    assert [c.outcome for c in world.store.calls("run-1")] == ["cut"]
 
 
 def turn_of(outcome: Thesis | Abstention) -> Turn:

@@ -6,11 +6,13 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 from sqlalchemy.exc import IntegrityError
 
 from agents.llm_calls import (
@@ -19,6 +21,7 @@ from agents.llm_calls import (
     InvalidCharge,
     LlmCall,
     LlmCallStore,
+    Recording,
     cache_key,
 )
 from trading.errors import FatalError
@@ -90,51 +93,77 @@ def test_budgets_must_be_positive() -> None:
         Budget(max_tokens=0)
 
 
-def test_an_answer_and_its_cost_record_persist_together(tmp_path: Path) -> None:
+def answer(body: str) -> Recording:
+    return Recording(kind="answer", status=200, body=body.encode(), tries=1)
+
+
+def test_a_recording_and_its_tries_persist_together(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'llm.db'}"
     store = LlmCallStore(url)
     first = call()
-    assert store.cached(first.cache_key) is None
-    store.save(first, {"content": "first"})
-    store.record(call(cached=True))  # a later cache hit logs a call and stores nothing
+    assert store.recording("run-1", first.cache_key, 0) is None
+    failed = replace(first, prompt_tokens=0, completion_tokens=0, outcome="timed out")
+    store.save([failed, first], answer("first"), occurrence=0)
+    store.save([call(cached=True)])  # a later replayed call logs itself and stores nothing
     store.close()
     reopened = LlmCallStore(url)
-    assert reopened.cached(first.cache_key) == {"content": "first"}
+    assert reopened.recording("run-1", first.cache_key, 0) == answer("first")
+    assert reopened.recording("run-2", first.cache_key, 0) is None  # another run's: not ours
     logged = reopened.calls("run-1")
-    assert [(c.prompt_tokens, c.cost_usd, c.time, c.cached) for c in logged] == [
-        (100, Decimal("0.001"), T, False),
-        (100, Decimal("0.001"), T, True),
+    assert [(c.prompt_tokens, c.time, c.cached, c.outcome) for c in logged] == [
+        (0, T, False, "timed out"),
+        (100, T, False, "answered"),
+        (100, T, True, "answered"),
     ]
     reopened.close()
 
 
-def test_the_first_answer_for_a_question_is_kept_and_both_calls_are_logged(
+def test_the_first_recording_of_an_occurrence_is_kept_and_both_calls_are_logged(
     tmp_path: Path,
 ) -> None:
     store = LlmCallStore(f"sqlite:///{tmp_path / 'llm.db'}")
-    store.save(call(), {"content": "first"})
-    store.save(call(tokens=(7, 3)), {"content": "second"})  # two agents asked at once
-    assert store.cached("k" * 64) == {"content": "first"}
-    assert [c.prompt_tokens for c in store.calls("run-1")] == [100, 7]
+    store.save([call()], answer("first"), occurrence=0)
+    store.save([call(tokens=(7, 3))], answer("second"), occurrence=0)  # two agents at once
+    store.save([call(tokens=(7, 3))], answer("third"), occurrence=1)  # asked again later
+    assert store.recording("run-1", "k" * 64, 0) == answer("first")
+    assert store.recording("run-1", "k" * 64, 1) == answer("third")
+    assert [c.prompt_tokens for c in store.calls("run-1")] == [100, 7, 7]
     store.close()
 
 
-def test_a_failed_save_leaves_neither_the_answer_nor_the_record(tmp_path: Path) -> None:
+def test_a_failed_save_leaves_neither_the_recording_nor_the_record(tmp_path: Path) -> None:
     store = LlmCallStore(f"sqlite:///{tmp_path / 'llm.db'}")
     refuse = (
         "CREATE TRIGGER refuse BEFORE INSERT ON llm_calls "
         "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
     )
     with store.engine.begin() as connection:
-        connection.exec_driver_sql(refuse)  # the cost log's insert fails, after the cache's
+        connection.exec_driver_sql(refuse)  # the cost log's insert fails, after the recording's
     with pytest.raises(IntegrityError, match="disk full"):
-        store.save(call(), {"content": "lost"})
-    assert store.cached("k" * 64) is None
+        store.save([call()], answer("lost"))
+    assert store.recording("run-1", "k" * 64, 0) is None
     with store.engine.begin() as connection:
         connection.exec_driver_sql("DROP TRIGGER refuse")
-    store.save(call(), {"content": "kept"})
-    assert store.cached("k" * 64) == {"content": "kept"}
+    store.save([call()], answer("kept"))
+    assert store.recording("run-1", "k" * 64, 0) == answer("kept")
     assert len(store.calls("run-1")) == 1
+    store.close()
+
+
+def test_a_call_log_from_before_outcomes_gains_the_column(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = (
+        "CREATE TABLE llm_calls (id INTEGER PRIMARY KEY, run_id VARCHAR(64), agent VARCHAR(64), "
+        "model VARCHAR(128), prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd TEXT, "
+        "latency_s FLOAT, cache_key VARCHAR(64), cached INTEGER, time VARCHAR)"
+    )
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(old)
+    engine.dispose()
+    store = LlmCallStore(url)
+    store.save([call()])
+    assert [c.outcome for c in store.calls("run-1")] == ["answered"]
     store.close()
 
 
@@ -156,7 +185,7 @@ def test_a_killed_process_loses_no_saved_call(tmp_path: Path) -> None:
     )
     assert killed.returncode == -signal.SIGKILL
     store = LlmCallStore(url)
-    assert store.cached("k" * 64) == {"content": "saved"}
+    assert store.recording("run-1", "k" * 64, 0) == answer("saved")
     assert [c.agent for c in store.calls("run-1")] == ["bull"]
     store.close()
 
@@ -166,23 +195,23 @@ KILLED_AFTER_SAVING = """
 import os, signal, sys
 from datetime import UTC, datetime
 from decimal import Decimal
-from agents.llm_calls import LlmCall, LlmCallStore
+from agents.llm_calls import LlmCall, LlmCallStore, Recording
 store = LlmCallStore(sys.argv[1])
 t = datetime(2026, 1, 2, tzinfo=UTC)
 call = LlmCall("run-1", "bull", "m", 1, 1, Decimal(0), 0.1, "k" * 64, False, t)
-store.save(call, {"content": "saved"})
+store.save([call], Recording("answer", 200, b"saved", 1))
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
 def test_an_in_memory_store_is_one_database_for_every_thread() -> None:
     store = LlmCallStore("sqlite://")  # no file, so no write-ahead log
-    store.save(call(), {"content": "first"})
+    store.save([call()], answer("first"))
     seen: list[object] = []
-    reader = threading.Thread(target=lambda: seen.append(store.cached("k" * 64)))
+    reader = threading.Thread(target=lambda: seen.append(store.recording("run-1", "k" * 64, 0)))
     reader.start()
     reader.join(timeout=10)
-    assert seen == [{"content": "first"}]
+    assert seen == [answer("first")]
     store.close()
 
 

@@ -105,7 +105,7 @@ async def test_the_reference_time_server_answers_quoted_and_replays_without_it(
         command.unlink()  # the server is gone; the replay must not need it
         asked = len(llm.requests)
         replay = LlmGateway(run_id="replay-1", store=world.store, clock=world.gateway().clock,
-                            replay=True)  # fmt: skip
+                            replay=True, answers_from="run-1")  # fmt: skip
         replayed = await one_turn(world, world.agent(replay, mcp_servers=[clock_source(command)]))
         assert replayed == turn
         assert len(llm.requests) == asked  # nor the model
@@ -117,7 +117,13 @@ async def test_a_replay_fails_on_a_tool_call_the_original_never_made(
     with fake_llm([Say(prompt_only())]) as llm:
         world = World(llm, tmp_path, catalog)
         await one_turn(world, world.agent(mcp_servers=[clock_source()]))
-    replay = LlmGateway(run_id="r", store=world.store, clock=world.gateway().clock, replay=True)
+    replay = LlmGateway(
+        run_id="r",
+        store=world.store,
+        clock=world.gateway().clock,
+        replay=True,
+        answers_from="run-1",
+    )
     agent = world.agent(replay, mcp_servers=[clock_source()])
     assert agent.mcp is not None
     [tool] = agent.mcp.offered

@@ -86,7 +86,11 @@ async def test_a_replay_through_mcp_answers_from_the_stored_calls(tmp_path: Path
         server.assert_done()
         asked = len(server.requests)
         replay = LlmGateway(
-            run_id="replay-1", store=world.store, clock=world.gateway().clock, replay=True
+            run_id="replay-1",
+            store=world.store,
+            clock=world.gateway().clock,
+            replay=True,
+            answers_from="run-1",  # the original's recordings answer
         )
         replayed = await world.agent(replay, tools_via="mcp").thesis(world.snapshot(), "SPX")
         assert replayed == original

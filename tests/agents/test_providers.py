@@ -16,7 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from agents.availability import availability, check_model
-from agents.providers import ProviderError, load_providers
+from agents.providers import Provider, ProviderError, load_providers
 from orchestration.cli import app
 from trading.errors import ConfigError
 
@@ -252,7 +252,9 @@ def test_check_speaks_anthropic_messages(
     result = check_model(config.resolve("quick"))
     path, headers, body = seen[-1]
     assert path == "/v1/messages"
-    assert headers["x-api-key"] == "ak-test-456"
+    # The SDK's own choice of header for the key (x-api-key, or a bearer token in 2.16).
+    sent = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+    assert sent == "ak-test-456"
     assert "anthropic-version" in headers
     assert body["max_tokens"] == 5
     assert (result.reply, result.prompt_tokens) == ("OK", 14)
@@ -305,3 +307,19 @@ def test_an_ollama_check_that_cannot_connect_shows_no_object_reprs(tmp_path: Pat
     said = str(raised.value)
     assert "127.0.0.1:9" in said
     assert "object at 0x" not in said
+
+
+def test_a_calls_timeout_scales_with_max_tokens_on_a_local_server_or_where_configured() -> None:
+    def provider(**fields: object) -> Provider:
+        base = {"protocol": "openai", "base_url": "http://127.0.0.1:1/v1"}
+        return Provider.model_validate(
+            {**base, **fields, "models": {"m": {"input_per_mtok": 0, "output_per_mtok": 0}}}
+        )
+
+    local = provider(key_required=False)
+    assert local.call_timeout(60, 1024) == pytest.approx(60 + 1024 / 20)  # 20 tokens/s
+    assert local.max_in_flight == 1
+    hosted = provider(api_key_env="K")
+    assert (hosted.call_timeout(60, 1024), hosted.max_in_flight) == (60, None)
+    tuned = provider(api_key_env="K", tokens_per_s=100, concurrency=4)
+    assert (tuned.call_timeout(60, 1000), tuned.max_in_flight) == (70, 4)

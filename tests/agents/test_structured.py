@@ -54,10 +54,6 @@ def store(tmp_path: Path) -> LlmCallStore:
     return LlmCallStore(f"sqlite:///{tmp_path / 'llm.db'}")
 
 
-async def _no_sleep(seconds: float) -> None:
-    pass
-
-
 def agent_on(
     config: ProvidersConfig, catalog: Catalog, store: LlmCallStore, **spec: Any
 ) -> LlmAgent:
@@ -67,8 +63,7 @@ def agent_on(
         run_id="run-1",
         store=store,
         clock=ReplayClock(NOW),
-        retry=RetryPolicy(attempts=2, base_delay_s=0.1),
-        sleep=_no_sleep,
+        retry=RetryPolicy(attempts=2),
     )
     return LlmAgent(agent_spec, gateway, build_models(agent_spec, config), catalog)
 
@@ -287,3 +282,19 @@ def test_an_agent_with_tools_on_a_model_that_calls_none_is_refused(
         with pytest.raises(ConfigError, match=r"local:primary does not call tools.*tools: \[\]"):
             agent_on(config, catalog, store)
         assert agent_on(config, catalog, store, tools=()).name == "analyst"
+
+
+@pytest.mark.parametrize("mode", ["json_schema", "none"])
+async def test_an_ollama_agents_request_still_goes_through_the_door(
+    mode: str, catalog: Catalog, store: LlmCallStore
+) -> None:
+    """litellm's model takes the door (its http handler) as a request parameter: the turn's
+    response_format joins it rather than replacing it, so the try is seen and logged."""
+    models = {"llama3.1": {"input_per_mtok": 0, "output_per_mtok": 0, "structured_output": mode}}
+    ollama = {"protocol": "ollama", "base_url": "http://127.0.0.1:9", "models": models}
+    config = ProvidersConfig.model_validate({"providers": {"ollama": ollama}})
+    agent = agent_on(config, catalog, store, model="ollama:llama3.1", tools=())
+    turn = await ask(agent, catalog)
+    assert isinstance(turn.outcome, Abstention)
+    assert "cannot connect: 127.0.0.1:9" in turn.outcome.reason  # the door's description
+    assert [c.outcome for c in store.calls("run-1")] == ["failed", "failed"]

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from agents.models import ProviderKeyRefused
 from agents.tool_probe import PROBE_TOOL, probe_tools
 from orchestration.cli import app
 from tests.fakes.agents import loopback_providers
@@ -30,7 +31,7 @@ ADDS = CallTool(PROBE_TOOL, {"a": 17, "b": 25})
             'with {"a": 17, "b": 2, not',
         ),
         ([CallTool("get_weather", {"city": "Paris"}), Say("42")], False, "called get_weather"),
-        ([Fail(401, "bad key")], None, "the tool round failed"),
+        ([Fail(500, "down")], None, "the tool round failed: local:primary: HTTP 500"),
     ],
 )
 def test_the_tool_round_says_whether_the_model_called_the_tool_as_asked(
@@ -44,6 +45,14 @@ def test_the_tool_round_says_whether_the_model_called_the_tool_as_asked(
     if script[0] == ADDS:
         offered = server.requests[0]["tools"]
         assert [t["function"]["name"] for t in offered] == [PROBE_TOOL]
+
+
+def test_a_refused_key_stops_the_tool_round_naming_the_provider() -> None:
+    """Not a round that failed: no call with that key can succeed (a ConfigError, exit 2)."""
+    with fake_llm([Fail(401, "bad key")]) as server:
+        with pytest.raises(ProviderKeyRefused, match=r"local refused the key .*HTTP 401"):
+            probe_tools(loopback_providers(server).resolve("local:primary"), timeout_s=2.0)
+        server.assert_done()
 
 
 def test_providers_check_reports_a_model_that_does_not_call_tools(tmp_path: Path) -> None:

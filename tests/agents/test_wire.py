@@ -1,178 +1,132 @@
-"""The wires under the gateway, against the loopback model: what each sends on the wire."""
+"""What the providers' SDKs send and read through the door, against the loopback model: the
+OpenAI and Anthropic wire formats as agno's model classes speak them, tool calls included."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agents.anthropic_format import anthropic_request, openai_response
-from agents.providers import ModelRef
-from agents.wire import ProviderHttpError, ProviderUnreachable, wire_for
-from tests.fakes.agents import loopback_providers
-from tests.fakes.llm_server import Fail, FakeLlm, Hang, Say, fake_llm
+from agents.gateway import LlmGateway, RetryPolicy
+from agents.llm_agent import LlmAgent
+from agents.llm_calls import LlmCallStore
+from agents.specs import AgentSpec, Role
+from tests.fakes.agents import loopback_providers, thesis_json
+from tests.fakes.llm_server import CallTool, Fail, FakeLlm, Say, fake_llm
+from trading.clock import ReplayClock
+from trading.data import Catalog, PointInTimeView
+from trading.decision import Snapshot
+from trading.ledger import Ledger
 
-REQUEST: dict[str, Any] = {
-    "messages": [{"role": "user", "content": "Reply with OK."}],
-    "temperature": 0.3,
-    "max_tokens": 50,
-    "seed": 7,
-    "drop_params": True,
-}
+from .test_llm_agent import NOW
 
-
-def model(server: FakeLlm, reference: str, **info: Any) -> ModelRef:
-    """`local:primary` (OpenAI protocol) or `claude:claude-test` (Anthropic) on the loopback
-    model, with `info` changed."""
-    ref = loopback_providers(server).resolve(reference)
-    return replace(ref, info=ref.info.model_copy(update=info))
+CITES_PROMPT = thesis_json(evidence=[{"tool": "prompt", "detail": "last close"}])
+TWO_CALLS = [
+    CallTool("get_market_summary", {"symbols": ["SPX"]}, id="c1"),
+    CallTool("compute_indicator", {"symbol": "SPX", "indicator": "rsi"}, id="c2"),
+]
 
 
-async def test_the_openai_wire_sends_the_request_as_it_is_and_answers_in_its_json() -> None:
-    with fake_llm([Say("OK")]) as server:
-        ref = model(server, "local:primary")
-        payload = await wire_for(ref).send(ref, REQUEST, timeout_s=5)
+def agent(server: FakeLlm, tmp_path: Path, model: str, seed: int | None = 7, **info: Any) -> Any:
+    providers = loopback_providers(server)
+    ref = providers.resolve(model)
+    ref = replace(ref, info=ref.info.model_copy(update=info))
+    store = LlmCallStore(f"sqlite:///{tmp_path / 'llm.db'}")
+    gateway = LlmGateway(
+        run_id="w", store=store, clock=ReplayClock(NOW), retry=RetryPolicy(2), seed=seed
+    )
+    spec = AgentSpec(
+        name="a", role=Role.MARKET_ANALYST, model=model, temperature=0.3, max_tokens=300
+    )
+    return LlmAgent(spec, gateway, [ref], Catalog.default()), gateway
+
+
+def snapshot() -> Snapshot:
+    catalog = Catalog.default()
+    view = PointInTimeView(catalog, ReplayClock(NOW))
+    return Snapshot(NOW, ("SPX",), view, Ledger(cash=100_000).portfolio())  # type: ignore[arg-type]
+
+
+async def test_the_openai_sdk_sends_the_agents_request_as_chat_completions(tmp_path: Path) -> None:
+    with fake_llm([TWO_CALLS, Say(thesis_json())]) as server:
+        llm, gateway = agent(server, tmp_path, "local:primary")
+        turn = await llm.thesis(snapshot(), "SPX")
+        first, second = server.requests
+        server.assert_done()
+    assert turn.thesis is not None
+    assert server.paths == ["/v1/chat/completions"] * 2
+    assert (first["model"], first["temperature"], first["max_tokens"], first["seed"]) == (
+        "primary",
+        0.3,
+        300,
+        7,
+    )
+    assert first["messages"][0]["role"] == "system"  # OpenAILike: no "developer" role
+    assert {t["function"]["name"] for t in first["tools"]} >= {"get_market_summary"}
+    # Both calls answered, in the assistant's tool_calls and one tool message each.
+    [calls] = [m for m in second["messages"] if m.get("tool_calls")]
+    names = [c["function"]["name"] for c in calls["tool_calls"]]
+    assert names == ["get_market_summary", "compute_indicator"]
+    results = [m for m in second["messages"] if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in results] == [c["id"] for c in calls["tool_calls"]]
+    assert "1213.60" in results[0]["content"]
+    assert [c.prompt_tokens for c in gateway.calls] == [20, 20]
+
+
+async def test_a_reasoning_model_gets_max_completion_tokens_and_no_temperature(
+    tmp_path: Path,
+) -> None:
+    with fake_llm([Say(CITES_PROMPT)]) as server:
+        llm, _ = agent(server, tmp_path, "local:primary", reasoning=True)
+        await llm.thesis(snapshot(), "SPX")
         [body] = server.requests
-    assert payload["choices"][0]["message"]["content"] == "OK"
-    assert payload["usage"]["prompt_tokens"] == 20
-    # drop_params is litellm's switch, not a field of the protocol; the seed goes as it is.
-    sent = {name: value for name, value in REQUEST.items() if name != "drop_params"}
-    assert body == {**sent, "model": "primary"}
-
-
-async def test_a_reasoning_model_gets_max_completion_tokens_and_no_temperature() -> None:
-    with fake_llm([Say("OK")]) as server:
-        ref = model(server, "local:primary", reasoning=True)
-        await wire_for(ref).send(ref, REQUEST, timeout_s=5)
-        [body] = server.requests
-    assert body["max_completion_tokens"] == 50
+    assert body["max_completion_tokens"] == 300
     assert "max_tokens" not in body
     assert "temperature" not in body
 
 
-# A conversation as agno sends it: two tool calls answered in parallel, then a re-ask.
-CONVERSATION: dict[str, Any] = {
-    "messages": [
-        {"role": "system", "content": "You are an analyst."},
-        {"role": "user", "content": "Judge SPX."},
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": "c1",
-                    "type": "function",
-                    "function": {"name": "get_market_summary", "arguments": '{"symbols": ["SPX"]}'},
-                },
-                {
-                    "id": "c2",
-                    "type": "function",
-                    "function": {"name": "get_news_sentiment", "arguments": "{not json"},
-                },
-            ],
-        },
-        {"role": "tool", "tool_call_id": "c1", "content": '{"price": "1213.60"}'},
-        {"role": "tool", "tool_call_id": "c2", "content": "Error: bad arguments"},
-        {"role": "assistant", "content": "up"},
-        {"role": "user", "content": "Reply in JSON."},
-    ],
-    "tools": [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_market_summary",
-                "description": "Prices.",
-                "parameters": {"type": "object", "properties": {"symbols": {"type": "array"}}},
-            },
-        }
-    ],
-    "tool_choice": "required",
-    "temperature": 0.2,
-    "max_tokens": 300,
-    "seed": 7,
-    "drop_params": True,
-}
-
-
-def test_an_openai_conversation_becomes_anthropic_messages() -> None:
-    body = anthropic_request("claude-x", CONVERSATION)
-    assert body["model"] == "claude-x"
-    assert body["system"] == "You are an analyst."
-    assert (body["max_tokens"], body["temperature"]) == (300, 0.2)
-    assert "seed" not in body  # Anthropic has no seed
-    assert "drop_params" not in body
-    assert body["tool_choice"] == {"type": "any"}
-    assert body["tools"] == [
-        {
-            "name": "get_market_summary",
-            "description": "Prices.",
-            "input_schema": {"type": "object", "properties": {"symbols": {"type": "array"}}},
-        }
-    ]
-    user, calls, results, answer, reask = body["messages"]
-    assert user == {"role": "user", "content": [{"type": "text", "text": "Judge SPX."}]}
-    assert calls["role"] == "assistant"
-    assert [b["input"] for b in calls["content"]] == [{"symbols": ["SPX"]}, {}]
-    # Both results in one user turn: Anthropic's turns alternate.
+async def test_the_anthropic_sdk_sends_messages_with_tool_results_in_one_user_turn(
+    tmp_path: Path,
+) -> None:
+    with fake_llm([TWO_CALLS, Say(thesis_json())]) as server:
+        llm, gateway = agent(server, tmp_path, "claude:claude-test")
+        turn = await llm.thesis(snapshot(), "SPX")
+        first, second = server.requests
+        server.assert_done()
+    assert turn.thesis is not None
+    assert server.paths == ["/v1/messages"] * 2
+    # (agno sends temperature only to the Claude models it knows take one, not to claude-test)
+    assert (first["model"], first["max_tokens"]) == ("claude-test", 300)
+    assert "seed" not in first  # Anthropic has none; it is in the call's key instead
+    assert isinstance(first["system"], (str, list))
+    assert all(m["role"] != "system" for m in first["messages"])
+    tool = next(t for t in first["tools"] if t["name"] == "get_market_summary")
+    assert tool["input_schema"]["type"] == "object"
+    assistant, results = second["messages"][-2:]
+    assert [b["type"] for b in assistant["content"]] == ["text", "tool_use", "tool_use"]
     assert results["role"] == "user"
+    used = [b["id"] for b in assistant["content"] if b["type"] == "tool_use"]
     assert [(b["type"], b["tool_use_id"]) for b in results["content"]] == [
-        ("tool_result", "c1"),
-        ("tool_result", "c2"),
+        ("tool_result", used[0]),
+        ("tool_result", used[1]),
     ]
-    assert answer == {"role": "assistant", "content": [{"type": "text", "text": "up"}]}
-    assert reask["content"][0]["text"] == "Reply in JSON."
+    assert "1213.60" in json.dumps(results["content"][0])
+    assert [c.model for c in gateway.calls] == ["claude:claude-test"] * 2
 
 
-def test_tool_choice_names_a_tool_or_is_refused() -> None:
-    named = {"type": "function", "function": {"name": "get_market_summary"}}
-    body = anthropic_request("c", {**CONVERSATION, "tool_choice": named})
-    assert body["tool_choice"] == {"type": "tool", "name": "get_market_summary"}
-    with pytest.raises(ValueError, match="unsupported tool_choice"):
-        anthropic_request("c", {**CONVERSATION, "tool_choice": "sometimes"})
-
-
-def test_an_anthropic_answer_reads_as_a_chat_completion() -> None:
-    answer = openai_response(
-        {
-            "id": "msg_1",
-            "model": "c",
-            "content": [
-                {"type": "text", "text": "Checking."},
-                {"type": "tool_use", "id": "t1", "name": "get_market_summary", "input": {"a": 1}},
-            ],
-            "stop_reason": "tool_use",
-            "usage": {"input_tokens": 10, "cache_read_input_tokens": 90, "output_tokens": 5},
-        }
-    )
-    [choice] = answer["choices"]
-    assert choice["finish_reason"] == "tool_calls"
-    assert choice["message"]["content"] == "Checking."
-    [call] = choice["message"]["tool_calls"]
-    assert call["function"] == {"name": "get_market_summary", "arguments": '{"a": 1}'}
-    # Tokens read from Anthropic's prompt cache are prompt tokens too.
-    assert answer["usage"] == {"prompt_tokens": 100, "completion_tokens": 5, "total_tokens": 105}
-
-
-async def test_the_anthropic_wire_round_trip_and_its_retryable_failures() -> None:
-    with fake_llm([Fail(429, retry_after=3), Fail(529), Fail(401), Say("OK")]) as server:
-        ref = model(server, "claude:claude-test")
-        wire = wire_for(ref)
-        failures = []
-        for _ in range(3):
-            with pytest.raises(ProviderHttpError) as failed:
-                await wire.send(ref, CONVERSATION, timeout_s=5)
-            failures.append((wire.retryable(failed.value), wire.retry_after(failed.value)))
-        payload = await wire.send(ref, CONVERSATION, timeout_s=5)
-        assert server.paths == ["/v1/messages"] * 4
-    assert failures == [(True, 3.0), (True, None), (False, None)]
-    assert payload["choices"][0]["message"]["content"] == "OK"
-
-
-async def test_an_anthropic_call_past_its_timeout_fails_as_retryable() -> None:
-    with fake_llm([Hang()]) as server:
-        ref = model(server, "claude:claude-test")
-        wire = wire_for(ref)
-        with pytest.raises(ProviderUnreachable, match=r"no answer within 0\.3 s") as failed:
-            await wire.send(ref, CONVERSATION, timeout_s=0.3)
-    assert wire.retryable(failed.value)
+@pytest.mark.parametrize("model", ["hosted-claude:claude-test", "hosted:primary"])
+async def test_rate_limits_and_overload_are_retried_and_logged_as_tries(
+    tmp_path: Path, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEPIT_TEST_LLM_KEY", "k")
+    steps = [Fail(429, retry_after_ms=10), Say(CITES_PROMPT)]
+    with fake_llm(steps) as server:
+        llm, gateway = agent(server, tmp_path, model)
+        turn = await llm.thesis(snapshot(), "SPX")
+        server.assert_done()
+    assert turn.thesis is not None
+    outcomes = [c.outcome for c in gateway.store.calls("w")]
+    assert outcomes == ["failed", "answered"]

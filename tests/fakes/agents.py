@@ -8,12 +8,20 @@ from typing import Any
 from agents.providers import ProvidersConfig
 from tests.fakes.llm_server import FakeLlm
 
+HOSTED_KEY_ENV = "TRADEPIT_TEST_LLM_KEY"
+
 
 def loopback_providers(server: FakeLlm, api_key_env: str | None = None) -> ProvidersConfig:
     """`local:primary` and `local:backup` speak OpenAI chat completions, `claude:claude-test`
     Anthropic messages, all at $1/M prompt and $2/M completion tokens; with `api_key_env`
-    both send the key in that variable."""
+    both send the key in that variable. They count as local servers (no key required), with
+    the limits a local server gets lifted (the scripted model answers many at once, at once).
+    `hosted:primary` and `hosted:backup` (OpenAI chat completions, and `hosted-claude:claude-
+    test`) count as hosted providers, with their key in $TRADEPIT_TEST_LLM_KEY or
+    `api_key_env`: their timeouts are retried."""
     prices = {"input_per_mtok": "1.00", "output_per_mtok": "2.00"}
+    lifted = {"concurrency": 64, "tokens_per_s": 1e12}
+    hosted_env = api_key_env or HOSTED_KEY_ENV
     return ProvidersConfig.model_validate(
         {
             "providers": {
@@ -23,12 +31,26 @@ def loopback_providers(server: FakeLlm, api_key_env: str | None = None) -> Provi
                     "key_required": False,
                     "api_key_env": api_key_env,
                     "models": {"primary": prices, "backup": prices},
+                    **lifted,
                 },
                 "claude": {
                     "protocol": "anthropic",
                     "base_url": server.anthropic_url,
                     "key_required": False,
                     "api_key_env": api_key_env,
+                    "models": {"claude-test": prices},
+                    **lifted,
+                },
+                "hosted": {
+                    "protocol": "openai",
+                    "base_url": server.openai_url,
+                    "api_key_env": hosted_env,
+                    "models": {"primary": prices, "backup": prices},
+                },
+                "hosted-claude": {
+                    "protocol": "anthropic",
+                    "base_url": server.anthropic_url,
+                    "api_key_env": hosted_env,
                     "models": {"claude-test": prices},
                 },
             }

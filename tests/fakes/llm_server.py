@@ -45,11 +45,24 @@ class CallTool:
 
 @dataclass(frozen=True)
 class Fail:
-    """An HTTP error in the provider's own error format."""
+    """An HTTP error in the provider's own error format, with the retry hints the providers
+    send: `retry-after` (seconds), `retry-after-ms`, and `x-should-retry`."""
 
     status: int
     message: str = "scripted failure"
     retry_after: float | None = None
+    retry_after_ms: float | None = None
+    should_retry: bool | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {}
+        if self.retry_after is not None:
+            headers["retry-after"] = f"{self.retry_after:g}"
+        if self.retry_after_ms is not None:
+            headers["retry-after-ms"] = f"{self.retry_after_ms:g}"
+        if self.should_retry is not None:
+            headers["x-should-retry"] = str(self.should_retry).lower()
+        return headers
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,7 @@ class FakeLlm(LoopbackServer):
         self.latency_s = latency_s
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.times: list[float] = []  # when each request arrived, on the monotonic clock
         self.errors: list[str] = []
         self.server_seconds = 0.0  # time spent inside the scripted latency, for benchmarks
         self._lock = threading.Lock()
@@ -97,6 +111,7 @@ class FakeLlm(LoopbackServer):
         with self._lock:
             self.requests.append(body)
             self.paths.append(path)
+            self.times.append(time.monotonic())
             if callable(self._script):
                 return self._script(body)
             if self._position >= len(self._script):
@@ -145,8 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if isinstance(step, Fail):
-            headers = {"retry-after": str(step.retry_after)} if step.retry_after else {}
-            self._send(step.status, _error(anthropic, step.status, step.message), headers)
+            self._send(step.status, _error(anthropic, step.status, step.message), step.headers())
             return
         if self.fake.latency_s:
             started = time.perf_counter()
@@ -180,14 +194,17 @@ def _calls(step: CallTool | list[CallTool]) -> list[CallTool]:
 
 
 def _openai(step: Say | CallTool | list[CallTool], model: str) -> dict[str, Any]:
+    """A chat completion object as OpenAI's API reference documents it (create chat
+    completion, the response), tool calls included."""
     if isinstance(step, Say):
-        message: dict[str, Any] = {"role": "assistant", "content": step.text}
+        message: dict[str, Any] = {"role": "assistant", "content": step.text, "refusal": None}
         finish, usage = "stop", (step.prompt_tokens, step.completion_tokens)
     else:
         calls = _calls(step)
         message = {
             "role": "assistant",
             "content": None,
+            "refusal": None,
             "tool_calls": [
                 {
                     "id": c.id,
@@ -207,24 +224,29 @@ def _openai(step: Say | CallTool | list[CallTool], model: str) -> dict[str, Any]
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
-        "created": 0,
+        "created": 1_700_000_000,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
         "usage": {
             "prompt_tokens": usage[0],
             "completion_tokens": usage[1],
             "total_tokens": sum(usage),
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
         },
     }
 
 
 def _anthropic(step: Say | CallTool | list[CallTool], model: str) -> dict[str, Any]:
+    """A message as Anthropic's Messages API reference documents it, tool_use blocks
+    included (a text block first, as Claude writes before its calls)."""
     if isinstance(step, Say):
         content: list[dict[str, Any]] = [{"type": "text", "text": step.text}]
         stop, usage = "end_turn", (step.prompt_tokens, step.completion_tokens)
     else:
         calls = _calls(step)
-        content = [
+        content = [{"type": "text", "text": "Let me look that up."}] + [
             {
                 "type": "tool_use",
                 "id": c.id,
@@ -243,7 +265,12 @@ def _anthropic(step: Say | CallTool | list[CallTool], model: str) -> dict[str, A
         "content": content,
         "stop_reason": stop,
         "stop_sequence": None,
-        "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
+        "usage": {
+            "input_tokens": usage[0],
+            "output_tokens": usage[1],
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
     }
 
 

@@ -184,7 +184,7 @@ def test_a_replay_whose_answers_are_gone_stops_instead_of_calling_the_model(
     assert original is not None
     engine = sqlalchemy.create_engine(files["db"])
     with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("DELETE FROM llm_cache"))
+        connection.execute(sqlalchemy.text("DELETE FROM llm_recordings"))
     engine.dispose()
     asked = len(server.requests)
     code, _, err = arena("--replay", original["run_id"], "--db", files["db"],

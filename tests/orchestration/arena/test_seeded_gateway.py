@@ -33,10 +33,12 @@ def server() -> Iterator[FakeLlm]:
         assert not fake.errors
 
 
-async def ask(server: FakeLlm, store: LlmCallStore, model: str, seed: int) -> None:
+async def ask(
+    server: FakeLlm, store: LlmCallStore, model: str, seed: int, replay: bool = False
+) -> None:
     catalog = Catalog.default()
     spec = AgentSpec(name="a", role="market_analyst", model=model, tools=(), timeout_s=5)
-    gateway = LlmGateway(seed=seed, run_id="r", store=store, clock=ReplayClock(NOW))
+    gateway = LlmGateway(seed=seed, run_id="r", store=store, clock=ReplayClock(NOW), replay=replay)
     agent = LlmAgent(spec, gateway, build_models(spec, loopback_providers(server)), catalog)
     view = PointInTimeView(catalog, ReplayClock(NOW))
     snapshot = Snapshot(NOW, ("SPX",), view, Ledger(cash=Decimal(100_000)).portfolio())
@@ -49,7 +51,8 @@ async def test_the_seed_goes_to_openai_wire_providers_and_keys_the_cache(
 ) -> None:
     store = LlmCallStore(f"sqlite:///{tmp_path / 'llm.db'}")
     await ask(server, store, "local:primary", seed=7)
-    await ask(server, store, "local:primary", seed=7)  # the same question: from the cache
+    # The same question in a replay of the run: from its recording.
+    await ask(server, store, "local:primary", seed=7, replay=True)
     await ask(server, store, "local:primary", seed=8)  # another seed: asked anew
     assert [body["seed"] for body in server.requests] == [7, 8]
 

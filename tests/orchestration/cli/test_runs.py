@@ -208,7 +208,12 @@ def test_show_prints_a_runs_summary_and_its_rows(db: str) -> None:
     assert f"cycles {rows['cycles']:,}" in people
     arena = as_json("runs", "show", ids_of(db, "arena"), "--db", db)
     assert {r["entrant"] for r in arena["leaderboard"]} == {"buy_and_hold", "sma_cross"}
-    assert arena["rows"] == {"arena_entrant_runs": 2, "llm_calls": 1, "arena_runs": 1}
+    assert arena["rows"] == {
+        "arena_entrant_runs": 2,
+        "llm_calls": 1,
+        "llm_recordings": 0,  # the call was logged by hand, with no recording
+        "arena_runs": 1,
+    }
     evolve = as_json("runs", "show", ids_of(db, "evolve"), "--kind", "evolve", "--db", db)
     assert evolve["rows"]["evolution_runs"] == 1
     assert evolve["rows"]["evolution_generations"] > 0

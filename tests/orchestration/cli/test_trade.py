@@ -400,7 +400,7 @@ def test_a_budget_stops_the_run_cleanly_and_a_resume_pays_no_answer_twice(
     # Without its answers the replay cannot go on, and it says so rather than call a model.
     store = scripted.store()
     with store.engine.begin() as connection:
-        connection.execute(text("DELETE FROM llm_cache"))
+        connection.execute(text("DELETE FROM llm_recordings"))
     store.close()
     code, out, err = scripted.trade("--replay", "run-b")
     assert code == EXIT_REPLAY_DIFFERS

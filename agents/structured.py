@@ -92,8 +92,32 @@ def request_params(mode: StructuredOutput, schema: dict[str, Any]) -> dict[str, 
         form = {"name": SCHEMA_NAME, "schema": schema, "strict": True}
         return {"response_format": {"type": "json_schema", "json_schema": form}}
     if mode == "json_mode":
-        return {"response_format": {"type": "json_object", "schema": schema}}
+        return {"response_format": {"type": "json_object", "schema": _enumerated(schema)}}
     return {}
+
+
+# A bounded integer with at most this many values is spelled out as an enum for grammar engines.
+MOST_ENUMERATED = 201
+
+
+def _enumerated(node: Any) -> Any:
+    """`node` with each bounded integer also given as an enum of its values: llama-cpp-python's
+    schema-to-grammar converter ignores `minimum`/`maximum` (SmolLM2 sent target_weight_pct
+    above 100 under json_mode) but follows `enum`, so only an enum keeps the value in range."""
+    if isinstance(node, list):
+        return [_enumerated(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    copied = {k: _enumerated(v) for k, v in node.items()}
+    low, high = copied.get("minimum"), copied.get("maximum")
+    if (
+        copied.get("type") == "integer"
+        and isinstance(low, int)
+        and isinstance(high, int)
+        and 0 <= high - low < MOST_ENUMERATED
+    ):
+        copied["enum"] = list(range(low, high + 1))
+    return copied
 
 
 def submit_tool() -> Any:

@@ -18,7 +18,7 @@ from agents.llm_agent import LlmAgent, Turn, build_models
 from agents.llm_calls import LlmCallStore
 from agents.providers import ProvidersConfig
 from agents.specs import Abstention, AgentSpec, Role, ThesisReply
-from agents.structured import SUBMIT_TOOL, answer_schema, weight_bound_pct
+from agents.structured import SUBMIT_TOOL, answer_schema, request_params, weight_bound_pct
 from tests.fakes.agents import thesis_json
 from tests.fakes.llm_server import CallTool, Fail, FakeLlm, Say, Script, Step, fake_llm
 from trading.clock import ReplayClock
@@ -186,6 +186,18 @@ async def test_a_json_mode_server_gets_json_object_with_the_schema_and_answers(
     turn = await ask(agent, catalog)
     assert turn.thesis is not None
     assert len(server.requests) == 1  # asked once, in the form it takes
+
+
+def test_json_mode_spells_bounded_integers_as_enums_for_grammar_engines() -> None:
+    # llama-cpp-python's schema-to-grammar converter ignores minimum and maximum (SmolLM2 sent
+    # target_weight_pct above 100 under json_mode) but follows enum.
+    schema = answer_schema("SPX", ["get_market_summary"], 0.25)
+    sent = request_params("json_mode", schema)["response_format"]["schema"]["properties"]
+    assert sent["confidence_pct"]["enum"] == list(range(0, 101))
+    assert sent["target_weight_pct"]["enum"] == list(range(-25, 26))
+    assert schema["properties"]["confidence_pct"].get("enum") is None  # the turn's own schema
+    strict = request_params("json_schema", schema)["response_format"]["json_schema"]["schema"]
+    assert "enum" not in strict["properties"]["confidence_pct"]  # OpenAI reads the bounds
 
 
 async def test_asked_in_the_wrong_form_that_server_fails_every_try(

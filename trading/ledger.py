@@ -131,10 +131,15 @@ class Ledger:
         return position.quantity if position else ZERO
 
     def market_value(self) -> Decimal:
-        return sum(
-            (p.quantity * self.mark_price(s) for s, p in self.positions.items() if p.quantity),
-            ZERO,
-        )
+        # `sum(..., ZERO)` of quantity x mark_price, unrolled: it runs several times a bar.
+        total = ZERO
+        marks = self.marks
+        for symbol, position in self.positions.items():
+            quantity = position.quantity
+            if quantity:
+                mark = marks.get(symbol)
+                total += quantity * (position.average_price if mark is None else mark)
+        return total
 
     def equity(self) -> Decimal:
         return self.cash + self.market_value()

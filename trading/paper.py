@@ -130,6 +130,8 @@ class PaperExecutor:
         Sales fill first, so their cash funds the buys; then the buys, which share the cash
         in proportion to what each needs when it cannot pay for all (`share_cash`); each group
         in symbol order. Nothing depends on the order in which the symbols were given."""
+        if not self._working:  # most bars: nothing in flight
+            return []
         by_symbol = {bar.symbol: bar for bar in bars}
         due = [
             o

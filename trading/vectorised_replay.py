@@ -342,14 +342,14 @@ class _SparseRun(_Run):
             return
         directions = tuple(self.directions)
         rows = [rows[d + 1] for rows, d in zip(self.signal_rows, directions, strict=True)]
-        name, logs, moments = self.agent.name, self.engine.decisions, self.moments
+        name, append = self.agent.name, self.engine.decisions.append
         signals: tuple[int, ...] = ()
         decision = Decision({})
-        for step in range(start, stop):
-            now = tuple(row[step] for row in rows) if len(rows) > 1 else (rows[0][step],)
+        each_step = zip(*[row[start:stop] for row in rows], strict=True)  # signals per step
+        for now, moment in zip(each_step, self.moments[start:stop], strict=True):
             if now != signals:  # runs of steps with the same signals share one decision
                 signals, decision = now, self._decision(now, directions)
-            logs.append(DecisionLog(moments[step], name, decision, ()))
+            append(DecisionLog(moment, name, decision, ()))
         self.pending_decision = stop
 
     def _decision(self, signals: tuple[int, ...], directions: tuple[int, ...]) -> Decision:

@@ -304,13 +304,22 @@ class CycleEngine:
             del state["open_orders"]
         return state
 
-    def result(self, agent: str, bars: Benchmark) -> ReplayResult:
+    def result(
+        self,
+        agent: str,
+        bars: Benchmark,
+        *,
+        index: pd.DatetimeIndex | None = None,
+        periods_per_year: float | None = None,
+    ) -> ReplayResult:
         """The run so far (at least two cycles settled) with its metrics; `bars` gives the
-        buy-and-hold benchmark."""
+        buy-and-hold benchmark. A caller that has them already may give the equity points'
+        times as an `index` and what `compute_metrics` would infer from it."""
         ledger = self.ledger
         metrics = compute_metrics(
-            _equity_series(self.equity),
+            _equity_series(self.equity, index),
             benchmark=bars.benchmark(self.equity),
+            periods_per_year=periods_per_year,
             closed_trades=[
                 ClosedTrade(t.symbol, t.opened_at, t.closed_at, float(t.pnl))
                 for t in ledger.round_trips
@@ -521,8 +530,13 @@ def _benchmark(
     return pd.Series(values, index=times[complete])
 
 
-def _equity_series(equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
-    index = pd.DatetimeIndex([t for t, _, _ in equity])
+def _equity_series(
+    equity: Sequence[tuple[datetime, Decimal, Decimal]], index: pd.DatetimeIndex | None = None
+) -> pd.Series:
+    if index is None:
+        index = pd.DatetimeIndex([t for t, _, _ in equity])
+    elif len(index) != len(equity):
+        raise ValueError(f"{len(index)} times for {len(equity)} equity points")
     return pd.Series([float(v) for _, _, v in equity], index=index, name="equity")
 
 

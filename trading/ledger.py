@@ -152,21 +152,25 @@ class Ledger:
 
     def portfolio(self) -> Portfolio:
         views: dict[str, PositionView] = {}
+        # `market_value()` summed in the same loop (the same products in the same order).
+        total = ZERO
+        marks = self.marks
         for symbol, position in self.positions.items():
-            mark = self.mark_price(symbol)
+            quantity, average = position.quantity, position.average_price
+            mark = marks.get(symbol)
+            if mark is None:
+                mark = average
+            value = quantity * mark
+            if quantity:
+                total += value
             views[symbol] = PositionView(
-                symbol=symbol,
-                quantity=position.quantity,
-                average_price=position.average_price,
-                mark=mark,
-                market_value=position.quantity * mark,
-                unrealized_pnl=position.unrealized_pnl(mark),
-                realized_pnl=position.realized_pnl,
-            )
+                symbol, quantity, average, mark, value, quantity * (mark - average),
+                position.realized_pnl,
+            )  # fmt: skip
         return Portfolio(
             time=self.time,
             cash=self.cash,
-            equity=self.equity(),
+            equity=self.cash + total,
             positions=views,
             realized_pnl=self.realized_pnl,
             fees=self.fees,

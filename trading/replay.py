@@ -496,7 +496,7 @@ def _timeline(series: dict[str, BarSeries], config: ReplayConfig) -> list[int]:
                 f"{symbol} has data from {bars.first_time.date()} to {bars.last_time.date()}"
             )
         stamps.append(bars.close_times[mask])
-    steps = [int(t) for t in np.unique(np.concatenate(stamps))]
+    steps: list[int] = np.unique(np.concatenate(stamps)).tolist()
     if len(steps) < 2:
         raise ConfigError(
             f"the window {_window(config, ' to ')} holds {len(steps)} bar; a replay needs "
@@ -511,7 +511,8 @@ def _bar_positions(series: BarSeries, steps: list[int]) -> list[int]:
     inside = index < len(series)
     found = np.zeros(len(wanted), dtype=bool)
     found[inside] = series.close_times[index[inside]] == wanted[inside]
-    return [int(i) if hit else -1 for i, hit in zip(index, found, strict=True)]
+    positions: list[int] = np.where(found, index, -1).tolist()
+    return positions
 
 
 def _benchmark(

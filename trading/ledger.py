@@ -131,10 +131,15 @@ class Ledger:
         return position.quantity if position else ZERO
 
     def market_value(self) -> Decimal:
-        return sum(
-            (p.quantity * self.mark_price(s) for s, p in self.positions.items() if p.quantity),
-            ZERO,
-        )
+        # `sum(..., ZERO)` of quantity x mark_price, unrolled: it runs several times a bar.
+        total = ZERO
+        marks = self.marks
+        for symbol, position in self.positions.items():
+            quantity = position.quantity
+            if quantity:
+                mark = marks.get(symbol)
+                total += quantity * (position.average_price if mark is None else mark)
+        return total
 
     def equity(self) -> Decimal:
         return self.cash + self.market_value()
@@ -147,21 +152,25 @@ class Ledger:
 
     def portfolio(self) -> Portfolio:
         views: dict[str, PositionView] = {}
+        # `market_value()` summed in the same loop (the same products in the same order).
+        total = ZERO
+        marks = self.marks
         for symbol, position in self.positions.items():
-            mark = self.mark_price(symbol)
+            quantity, average = position.quantity, position.average_price
+            mark = marks.get(symbol)
+            if mark is None:
+                mark = average
+            value = quantity * mark
+            if quantity:
+                total += value
             views[symbol] = PositionView(
-                symbol=symbol,
-                quantity=position.quantity,
-                average_price=position.average_price,
-                mark=mark,
-                market_value=position.quantity * mark,
-                unrealized_pnl=position.unrealized_pnl(mark),
-                realized_pnl=position.realized_pnl,
-            )
+                symbol, quantity, average, mark, value, quantity * (mark - average),
+                position.realized_pnl,
+            )  # fmt: skip
         return Portfolio(
             time=self.time,
             cash=self.cash,
-            equity=self.equity(),
+            equity=self.cash + total,
             positions=views,
             realized_pnl=self.realized_pnl,
             fees=self.fees,

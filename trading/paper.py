@@ -131,6 +131,8 @@ class PaperExecutor:
         Sales fill first, so their cash funds the buys; then the buys, which share the cash
         in proportion to what each needs when it cannot pay for all (`share_cash`); each group
         in symbol order. Nothing depends on the order in which the symbols were given."""
+        if not self._working:  # most bars: nothing in flight
+            return []
         by_symbol = {bar.symbol: bar for bar in bars}
         due = [
             o
@@ -336,9 +338,14 @@ class PaperExecutor:
         volume = arrays.volume[start:end]
         closes = arrays.close[max(0, start - 1) : end]
         # A close-only series carries no volume (NaN): no average, so no participation cap.
-        average_volume = float(volume.mean()) if volume.size and bar.volume is not None else 0.0
+        # np.add.reduce / size is what ndarray.mean computes, bit for bit, without its overhead.
+        average_volume = (
+            float(np.add.reduce(volume) / volume.size)
+            if volume.size and bar.volume is not None
+            else 0.0
+        )
         volatility = 0.0
-        if closes.size > 2:
+        if closes.size > 2 and self.costs.impact_coefficient > ZERO:  # unused by the price else
             volatility = float(np.std(np.diff(np.log(closes)), ddof=1))
         return average_volume, volatility if math.isfinite(volatility) else 0.0
 

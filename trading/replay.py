@@ -71,7 +71,7 @@ class DecisionLog:
         ]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class ReplayResult:
     run_id: str
     agent: str
@@ -89,6 +89,15 @@ class ReplayResult:
 
     def equity_series(self) -> pd.Series:
         return _equity_series(self.equity)
+
+    def __repr__(self) -> str:
+        # Short: `asyncio.run` (3.11) formats the repr of its task's result when it restores
+        # the SIGINT handler, and the dataclass repr of a whole replay took ~0.06 s.
+        return (
+            f"ReplayResult(run_id={self.run_id!r}, agent={self.agent!r}, "
+            f"points={len(self.equity)}, fills={len(self.fills)}, "
+            f"final_equity={self.final_equity!r}, kill_switch={self.kill_switch!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +123,7 @@ class ReplayBars:
         self.steps = _timeline(self.series, config)
         # Which bar of each symbol closes at each step (-1: none), found once for the whole run.
         self._positions = {s: _bar_positions(self.series[s], self.steps) for s in config.symbols}
+        self._columns = [(self.series[s], self._positions[s]) for s in config.symbols]
 
     @property
     def total(self) -> int:
@@ -123,9 +133,7 @@ class ReplayBars:
         if not 0 <= cycle < len(self.steps):
             raise ConfigError(f"cycle {cycle} is outside the replay's 0..{len(self.steps) - 1}")
         bars = tuple(
-            self.series[s].bar(self._positions[s][cycle])
-            for s in self.config.symbols
-            if self._positions[s][cycle] >= 0
+            [series.bar(found[cycle]) for series, found in self._columns if found[cycle] >= 0]
         )
         return Tick(cycle, _to_datetime(self.steps[cycle]), bars, cycle == len(self.steps) - 1)
 
@@ -188,6 +196,13 @@ class CycleEngine:
         self.equity: list[tuple[datetime, Decimal, Decimal]] = []
         self.decisions: list[DecisionLog] = []
         self.events: list[OrderEvent] = []
+        # The portfolio `decide` showed the agent, for `execute` on the same tick (the ledger
+        # does not change between them); None once a settle may have changed it.
+        self._seen: tuple[int, Portfolio] | None = None
+        # Every symbol of the run with its instrument (the default where none was given), as
+        # sizing and the gate would look each up per proposal.
+        self._sizing = {s: self.instruments.get(s) or Instrument(s) for s in config.symbols}
+        self._symbols = frozenset(config.symbols)
 
     def ports(self) -> EnginePorts:
         return EnginePorts(
@@ -226,17 +241,20 @@ class CycleEngine:
     def settle(self, tick: Tick) -> list[OrderEvent]:
         """Move the clock to the tick, fill what its bars allow, mark, record the equity."""
         self.clock.advance_to(tick.now)
+        self._seen = None
         borrow_rate = self.config.costs.borrow_rate
-        events = settle(tick.now, tick.bars, self.executor, self.ledger, self.gate, borrow_rate)
-        self.events.extend(events)
+        ledger = self.ledger
+        events, equity = _settle(tick.now, tick.bars, self.executor, ledger, self.gate, borrow_rate)
+        if events:
+            self.events.extend(events)
         stamp = tick.equity_time or tick.bars[0].time
-        self.equity.append((stamp, self.ledger.cash, self.ledger.equity()))
+        self.equity.append((stamp, ledger.cash, equity))
         return events
 
     async def decide(self, agent: TradingAgent, tick: Tick) -> Decision:
-        return await _decide(
-            agent, self.ledger.portfolio(), self.view, self.config, self.gate, tick.now
-        )
+        portfolio = self.ledger.portfolio()
+        self._seen = (tick.cycle, portfolio)
+        return await _decide(agent, portfolio, self.view, self.config, self.gate, tick.now)
 
     def execute(
         self,
@@ -247,15 +265,22 @@ class CycleEngine:
     ) -> tuple[DecisionLog, list[OrderEvent]]:
         """Stop-loss and take-profit exits, then the decision, through the gate to the
         executor; `submit` may stand in for the executor's own (an idempotency guard)."""
-        # The ledger has not changed since `decide`, so this is the portfolio the agent saw.
+        # The ledger has not changed since `decide`, so this is the portfolio the agent saw
+        # (a resume executes stored decisions without asking the agent: it builds one).
+        seen = self._seen
+        portfolio = seen[1] if seen is not None and seen[0] == tick.cycle else None
+        self._seen = None
+        unknown = decision.targets.keys() - self._symbols
+        if unknown:
+            raise ConfigError(f"agent targeted symbols outside the run: {sorted(unknown)!r}")
         reviews, events = _execute(
             decision,
-            self.ledger.portfolio(),
+            portfolio or self.ledger.portfolio(),
             self.view,
             self.executor,
             self.gate,
             self.config,
-            self.instruments,
+            self._sizing,
             self.run_id,
             tick.cycle,
             tick.now,
@@ -263,7 +288,8 @@ class CycleEngine:
         )
         log = DecisionLog(tick.now, agent, decision, reviews)
         self.decisions.append(log)
-        self.events.extend(events)
+        if events:
+            self.events.extend(events)
         return log, events
 
     def snapshot(self) -> dict[str, Any]:
@@ -300,13 +326,22 @@ class CycleEngine:
             del state["open_orders"]
         return state
 
-    def result(self, agent: str, bars: Benchmark) -> ReplayResult:
+    def result(
+        self,
+        agent: str,
+        bars: Benchmark,
+        *,
+        index: pd.DatetimeIndex | None = None,
+        periods_per_year: float | None = None,
+    ) -> ReplayResult:
         """The run so far (at least two cycles settled) with its metrics; `bars` gives the
-        buy-and-hold benchmark."""
+        buy-and-hold benchmark. A caller that has them already may give the equity points'
+        times as an `index` and what `compute_metrics` would infer from it."""
         ledger = self.ledger
         metrics = compute_metrics(
-            _equity_series(self.equity),
+            _equity_series(self.equity, index),
             benchmark=bars.benchmark(self.equity),
+            periods_per_year=periods_per_year,
             closed_trades=[
                 ClosedTrade(t.symbol, t.opened_at, t.closed_at, float(t.pnl))
                 for t in ledger.round_trips
@@ -376,13 +411,26 @@ def settle(
 ) -> list[OrderEvent]:
     """What happens when bars close at `now` (the clock already there): the executor fills what
     they allow, the ledger marks to their closes and accrues borrow, the gate sees the equity."""
+    return _settle(now, bars, executor, ledger, gate, borrow_rate)[0]
+
+
+def _settle(
+    now: datetime,
+    bars: Sequence[Bar],
+    executor: CycleExecutor,
+    ledger: Ledger,
+    gate: RiskGate,
+    borrow_rate: Decimal,
+) -> tuple[list[OrderEvent], Decimal]:
+    """`settle`, and the equity the gate saw (the books do not change after it)."""
     events = executor.process_bars(bars)
     for bar in bars:
         ledger.mark(bar.symbol, bar.close)
     ledger.accrue_borrow(now, borrow_rate)
     ledger.time = now
-    gate.observe(now, ledger.equity())
-    return events
+    equity = ledger.equity()
+    gate.observe(now, equity)
+    return events, equity
 
 
 async def _decide(
@@ -413,9 +461,6 @@ def _execute(
     submit: Callable[[Order], list[OrderEvent]],
 ) -> tuple[tuple[RiskReview, ...], list[OrderEvent]]:
     events: list[OrderEvent] = []
-    unknown = set(decision.targets) - set(config.symbols)
-    if unknown:
-        raise ConfigError(f"agent targeted symbols outside the run: {sorted(unknown)!r}")
     exits = gate.protective_exits(portfolio)
     # A crossed stop outranks the decision on that symbol this cycle; later decisions may
     # open it again: the stop limits a position's loss, it does not ban the symbol.
@@ -430,6 +475,8 @@ def _execute(
     )
     # Exits go through the gate too (they only reduce, so they pass), first, so that the
     # exposure they free is seen by the orders reviewed after them.
+    if not exits and not proposals:  # a bar between decisions: nothing for the gate
+        return (), events
     reviews = gate.review([p for p, _ in exits] + proposals, portfolio, instruments)
     for i, (_, reason) in enumerate(exits):
         reviews[i] = replace(reviews[i], reasons=(*reviews[i].reasons, reason))
@@ -471,7 +518,7 @@ def _timeline(series: dict[str, BarSeries], config: ReplayConfig) -> list[int]:
                 f"{symbol} has data from {bars.first_time.date()} to {bars.last_time.date()}"
             )
         stamps.append(bars.close_times[mask])
-    steps = [int(t) for t in np.unique(np.concatenate(stamps))]
+    steps: list[int] = np.unique(np.concatenate(stamps)).tolist()
     if len(steps) < 2:
         raise ConfigError(
             f"the window {_window(config, ' to ')} holds {len(steps)} bar; a replay needs "
@@ -486,7 +533,8 @@ def _bar_positions(series: BarSeries, steps: list[int]) -> list[int]:
     inside = index < len(series)
     found = np.zeros(len(wanted), dtype=bool)
     found[inside] = series.close_times[index[inside]] == wanted[inside]
-    return [int(i) if hit else -1 for i, hit in zip(index, found, strict=True)]
+    positions: list[int] = np.where(found, index, -1).tolist()
+    return positions
 
 
 def _benchmark(
@@ -505,8 +553,13 @@ def _benchmark(
     return pd.Series(values, index=times[complete])
 
 
-def _equity_series(equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
-    index = pd.DatetimeIndex([t for t, _, _ in equity])
+def _equity_series(
+    equity: Sequence[tuple[datetime, Decimal, Decimal]], index: pd.DatetimeIndex | None = None
+) -> pd.Series:
+    if index is None:
+        index = pd.DatetimeIndex([t for t, _, _ in equity])
+    elif len(index) != len(equity):
+        raise ValueError(f"{len(index)} times for {len(equity)} equity points")
     return pd.Series([float(v) for _, _, v in equity], index=index, name="equity")
 
 

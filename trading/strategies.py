@@ -8,6 +8,7 @@ client's backtest request) and agents all use the one implementation.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -211,7 +212,7 @@ class _View(NamedTuple):
 
 def _signals(kind: str, params: QuantParams, snapshot: Snapshot) -> dict[str, _View]:
     signal_of = STRATEGIES[kind].signal
-    share = Decimal(repr(params.weight)) / len(snapshot.symbols)
+    share = _share(params.weight, len(snapshot.symbols))
     views: dict[str, _View] = {}
     for symbol in snapshot.symbols:
         closes = snapshot.view.closes(symbol)
@@ -222,6 +223,12 @@ def _signals(kind: str, params: QuantParams, snapshot: Snapshot) -> dict[str, _V
             signal = 0
         views[symbol] = _View(share * signal, signal == current != 0)
     return views
+
+
+@functools.lru_cache(maxsize=64, typed=True)
+def _share(weight: float, symbols: int) -> Decimal:
+    """Each symbol's part of the strategy's weight (asked for on every bar)."""
+    return Decimal(repr(weight)) / symbols
 
 
 def validate_params(kind: str, params: Mapping[str, object] | None = None) -> QuantParams:

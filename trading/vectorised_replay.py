@@ -24,13 +24,14 @@ replay) and says which ran and why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from trading.data import BarSeries, Catalog
 from trading.data.series import from_ns
@@ -170,10 +171,27 @@ async def vectorised_replay(
         )
     sparse = _SparseRun(market, kind, params, engine, agent, progress)
     await sparse.run()
-    result = engine.result(agent.name, bars)
+    # The equity points are stamped at the market's stamps, one per step: its index, its
+    # benchmark and its periods per year are the ones the replay's result would compute.
+    result = engine.result(
+        agent.name,
+        _MarketBenchmark(market),
+        index=market.index,
+        periods_per_year=market.periods_per_year,
+    )
     if store is not None:
         _persist(store, result, engine.clock.now())
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class _MarketBenchmark:
+    """`ReplayBars.benchmark` of an equity curve over the market's steps, prepared."""
+
+    market: Market
+
+    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
+        return self.market.benchmark
 
 
 def _refuse_sparse(config: ReplayConfig, params: QuantParams) -> None:
@@ -342,14 +360,14 @@ class _SparseRun(_Run):
             return
         directions = tuple(self.directions)
         rows = [rows[d + 1] for rows, d in zip(self.signal_rows, directions, strict=True)]
-        name, logs, moments = self.agent.name, self.engine.decisions, self.moments
+        name, append = self.agent.name, self.engine.decisions.append
         signals: tuple[int, ...] = ()
         decision = Decision({})
-        for step in range(start, stop):
-            now = tuple(row[step] for row in rows) if len(rows) > 1 else (rows[0][step],)
+        each_step = zip(*[row[start:stop] for row in rows], strict=True)  # signals per step
+        for now, moment in zip(each_step, self.moments[start:stop], strict=True):
             if now != signals:  # runs of steps with the same signals share one decision
                 signals, decision = now, self._decision(now, directions)
-            logs.append(DecisionLog(moments[step], name, decision, ()))
+            append(DecisionLog(moment, name, decision, ()))
         self.pending_decision = stop
 
     def _decision(self, signals: tuple[int, ...], directions: tuple[int, ...]) -> Decision:

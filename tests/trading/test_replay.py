@@ -246,3 +246,16 @@ async def test_bars_from_before_1970_are_replayed() -> None:
         (date(1965, 1, 5), 880),
         (date(1965, 1, 6), 840),
     ]
+
+
+async def test_a_result_has_a_short_repr_whatever_its_length() -> None:
+    # `asyncio.run` formats its task's result when it restores the SIGINT handler: a repr of
+    # every equity point and decision cost ~0.06 s on 5k bars.
+    closes = [10 + (i % 7) for i in range(400)]
+    series = daily_series("SPX", opens=closes, closes=closes)
+    config = ReplayConfig(symbols=("SPX",), cash=Decimal(1000))
+    agent = build_quant_agent("sma_cross", {"fast": 2, "slow": 3})
+    result = await run_replay(agent, catalog_of(series), config, run_id="r", instruments=LOTS)
+    assert len(result.equity) == 400
+    assert len(repr(result)) < 300
+    assert "run_id='r'" in repr(result)

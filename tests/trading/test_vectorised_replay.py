@@ -16,11 +16,13 @@ from agents.quant import build_quant_agent
 from tests.helpers import catalog_of, daily_series
 from trading.costs import CostModel
 from trading.data import Catalog
+from trading.data.series import from_ns
 from trading.domain import Instrument, OrderCanceled, OrderRejected
 from trading.replay import ReplayConfig, ReplayResult, run_replay
 from trading.risk import RiskLimits
 from trading.storage import Store
 from trading.vectorised import UnsupportedError
+from trading.vectorised_market import _datetimes
 from trading.vectorised_replay import quant_backtest, vectorised_replay
 
 BUNDLED = Catalog.default()
@@ -201,3 +203,11 @@ async def test_the_path_is_chosen_and_a_refusal_is_said() -> None:
     assert fallback.result == await run_replay(agent, BUNDLED, stopped, run_id="p")
     with pytest.raises(UnsupportedError, match="max_drawdown"):
         await run(stopped, "vectorised")
+
+
+def test_the_markets_stamps_are_the_replays_datetimes() -> None:
+    # Labels before 1970, with nanoseconds under a microsecond, and near the end of the range.
+    labels = np.array([-(10**17) - 1, -1, 0, 999, 1_000, 2**62 + 1_234_567], dtype=np.int64)
+    stamps = _datetimes(labels)
+    assert stamps == [from_ns(t) for t in labels.tolist()]
+    assert all(s.tzinfo is UTC for s in stamps)

@@ -89,7 +89,7 @@ class PointInTimeView:
     def closes(self, symbol: str, limit: int | None = None) -> FloatArray:
         """Closing prices of the last `limit` closed bars, as a read-only float array."""
         cut = self._cut(symbol)
-        return cut.arrays.close[self._start(cut, limit) :]
+        return cut.series.close[self._start(cut, limit) : cut.count]
 
     def arrays(self, symbol: str) -> VisibleArrays:
         """All closed bars as read-only numpy slices; cheap enough to call on every bar."""

@@ -42,8 +42,16 @@ def agent(server: ModelServer, gateway: LlmGateway) -> LlmAgent:
     return LlmAgent(SPEC, gateway, build_models(SPEC, providers(server)), Catalog.default())
 
 
-def gateway(store: LlmCallStore, run_id: str, *, replay: bool) -> LlmGateway:
-    return LlmGateway(run_id=run_id, store=store, clock=ReplayClock(NOW), replay=replay)
+def gateway(
+    store: LlmCallStore, run_id: str, *, replay: bool, answers_from: str | None = None
+) -> LlmGateway:
+    return LlmGateway(
+        run_id=run_id,
+        store=store,
+        clock=ReplayClock(NOW),
+        replay=replay,
+        answers_from=answers_from,
+    )
 
 
 def snapshot() -> Snapshot:
@@ -76,7 +84,8 @@ async def test_a_real_model_decision_holds_whatever_the_model_says_and_replays_w
     assert paying.budget.tokens == sum(c.tokens for c in calls)
 
     with model_server.stopped():
-        replayed = agent(model_server, gateway(store, "replay-1", replay=True))
+        replay = gateway(store, "replay-1", replay=True, answers_from="run-1")
+        replayed = agent(model_server, replay)
         again = await replayed.decide(snapshot())
     assert outcomes(replayed.turns) == outcomes(turns)
     assert again == decision

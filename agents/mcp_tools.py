@@ -30,17 +30,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp_types import RequestParamsMeta
 
 from agents.gateway import LlmGateway, ReplayMiss
 from agents.mcp_calls import LISTING, McpCallStore, call_key
 from agents.mcp_sources import AS_OF, OWN_SERVER, HttpSource, McpSource, StdioSource
+from mcp_server import NOW_META
 from tools.news import sanitize
 from trading.clock import Clock
 from trading.errors import ConfigError, FatalError, TradepitError
@@ -56,7 +58,6 @@ _ROOT = Path(__file__).resolve().parents[1]
 OWN_STDIO = StdioServerParameters(
     command=sys.executable, args=["-m", "mcp_server.run_clock"], cwd=str(_ROOT)
 )
-SET_CLOCK = "set_clock"  # mcp_server.run_clock's own tool, called by the connection only
 
 
 class McpServerFailed(FatalError):
@@ -83,7 +84,7 @@ class Server:
     as_of: bool
     call_timeout_s: float = 30.0
     start_timeout_s: float = 60.0
-    set_clock: bool = False  # tradepit's own stdio server: move its clock before a call
+    moves_clock: bool = False  # tradepit's own stdio server: each call carries the time
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,7 @@ def own_server(
         tuple(tools),
         untrusted=False,
         as_of=False,
-        set_clock=True,
+        moves_clock=True,
     )
 
 
@@ -316,10 +317,11 @@ class McpToolset:
         try:
             async with asyncio.timeout(server.call_timeout_s):
                 client = await connection.client()
-                if server.set_clock and connection.clock_at != at:
-                    await client.call_tool(SET_CLOCK, {"now": at.isoformat()})
-                    connection.clock_at = at
-                result = await client.call_tool(tool, arguments)
+                # An open map (any key goes), which mypy cannot tell: hence the cast.
+                meta = cast(RequestParamsMeta, {NOW_META: at.isoformat()})
+                result = await client.call_tool(
+                    tool, arguments, meta=meta if server.moves_clock else None
+                )
         except TimeoutError:
             raise McpToolFailed(f"{where}: no answer within {server.call_timeout_s:g} s") from None
         except Exception as error:  # a crash, a closed pipe, an answer that is not MCP
@@ -347,7 +349,6 @@ class _Connection:
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[Client] | None = None
         self._closing = asyncio.Event()
-        self.clock_at: datetime | None = None  # where the server's clock was last set
 
     async def client(self) -> Client:
         ready, task = self._ready, self._task

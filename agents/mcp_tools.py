@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import inspect
 import json
+import keyword
 import os
 import sys
 import threading
@@ -40,6 +42,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types import RequestParamsMeta
+from pydantic import validate_call
 
 from agents.gateway import LlmGateway, ReplayMiss
 from agents.mcp_calls import LISTING, McpCallStore, call_key
@@ -265,7 +268,10 @@ class McpToolset:
         ]
 
     def _entrypoint(self, tool: OfferedTool) -> Callable[..., Awaitable[str]]:
+        check = _argument_check(tool)
+
         async def call(**arguments: Any) -> str:
+            check(**arguments)  # an unknown argument: the model reads what it would in-process
             return await self.call(tool, arguments)
 
         return call
@@ -420,6 +426,28 @@ class _Connection:
             self._closing.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, 10)
+
+
+def _argument_check(tool: OfferedTool) -> Callable[..., None]:
+    """What refuses arguments the tool's schema does not name, as in-process tools are refused:
+    pydantic's `validate_call` over a function of the tool's name and parameters, so the model
+    reads the same error text. A schema that allows other properties, or names parameters
+    that cannot be Python's, leaves the checking to its server."""
+    schema = tool.parameters
+    names = list(schema.get("properties") or {})
+    if schema.get("additionalProperties") is True or not all(
+        name.isidentifier() and not keyword.iskeyword(name) for name in names
+    ):
+        return lambda **_: None
+
+    def check(**_: Any) -> None:
+        return None
+
+    check.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in names]
+    )
+    check.__name__ = check.__qualname__ = tool.model_name
+    return validate_call(check)
 
 
 class _LoopThread:

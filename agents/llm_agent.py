@@ -252,8 +252,6 @@ class LlmAgent:
     async def _thesis(self, snapshot: Snapshot, symbol: str, note: str | None) -> Turn:
         if snapshot.now > self._clock.now():
             self._clock.advance_to(snapshot.now)
-        if self.mcp is not None:
-            await self.mcp.connect()
         bar = snapshot.view.last_bar(symbol)
         portfolio = snapshot.portfolio
         schema = answer_schema(symbol, self._citable, self.spec.max_weight)

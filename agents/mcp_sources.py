@@ -14,7 +14,7 @@ variables to pass it, an HTTP server the name of the variable holding its bearer
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Discriminator, Field, Tag, model_validator
@@ -137,6 +137,13 @@ def refuse_on_history(agent: str, sources: Sequence[McpSource]) -> None:
 def caveat(sources: Sequence[McpSource]) -> str | None:
     """What a run's transcripts and reports must say about its tools, if anything."""
     return NOT_PROVEN if sources else None
+
+
+def tools_caveat(servers: Iterable[str]) -> str | None:
+    """What a leaderboard row or a run's report says of agents with external servers, given
+    the servers' names (a report covers several agents; a transcript's turn says `caveat`)."""
+    names = sorted(set(servers))
+    return f"{NOT_PROVEN} (MCP servers: {', '.join(names)})" if names else None
 
 
 Transport = Literal["memory", "stdio"]

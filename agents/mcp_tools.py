@@ -3,10 +3,11 @@ external servers of its spec, offered to agno as functions. The `mcp` SDK's `Cli
 the protocol; this module only decides what is offered, what the model reads, and what is
 stored.
 
-- **Start.** Each server is started and listed when the agent is built, on a worker thread
-  with its own event loop, so a server that fails to start stops the run before its first
-  cycle, naming it. A tool on the allow-list that the server does not serve is an error too.
-  The run's own connection opens on the first call, in the run's event loop.
+- **Start.** Each server is started once, when the agent is built: its connection lives on
+  a daemon thread with an event loop of its own (the agent is built outside the run's loop),
+  lists the tools there, and stays open to serve the run's calls, which the run's loop hands
+  over. A server that fails to start stops the run before its first cycle, naming it; a
+  tool on the allow-list that the server does not serve is an error too.
 - **Calls.** Each call has a timeout. A server that hangs, crashes or answers garbage gives
   the model a tool error (the turn goes on); the run never crashes on one. A point-in-time
   server gets the decision time as `as_of` (the model never sets it).
@@ -22,25 +23,31 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import inspect
 import json
+import keyword
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp_types import RequestParamsMeta
+from pydantic import validate_call
 
 from agents.gateway import LlmGateway, ReplayMiss
 from agents.mcp_calls import LISTING, McpCallStore, call_key
 from agents.mcp_sources import AS_OF, OWN_SERVER, HttpSource, McpSource, StdioSource
+from mcp_server import NOW_META
 from tools.news import sanitize
 from trading.clock import Clock
 from trading.errors import ConfigError, FatalError, TradepitError
@@ -56,7 +63,9 @@ _ROOT = Path(__file__).resolve().parents[1]
 OWN_STDIO = StdioServerParameters(
     command=sys.executable, args=["-m", "mcp_server.run_clock"], cwd=str(_ROOT)
 )
-SET_CLOCK = "set_clock"  # mcp_server.run_clock's own tool, called by the connection only
+
+
+T = TypeVar("T")
 
 
 class McpServerFailed(FatalError):
@@ -83,7 +92,7 @@ class Server:
     as_of: bool
     call_timeout_s: float = 30.0
     start_timeout_s: float = 60.0
-    set_clock: bool = False  # tradepit's own stdio server: move its clock before a call
+    moves_clock: bool = False  # tradepit's own stdio server: each call carries the time
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +119,7 @@ def own_server(
         tuple(tools),
         untrusted=False,
         as_of=False,
-        set_clock=True,
+        moves_clock=True,
     )
 
 
@@ -182,9 +191,19 @@ class McpToolset:
         self._clock = clock
         self._servers = {s.name: s for s in servers}
         self._connections: dict[str, _Connection] = {}
+        # Where the connections live: a loop of their own, since the agent is built outside
+        # the run's loop and a server is started once, to list its tools and then to serve.
+        self._loop = None if gateway.replay else _LoopThread(f"mcp {agent}")
+        # Runs that never close their agents stop the servers when the toolset is collected,
+        # or at exit at the latest.
+        self._finalizer = weakref.finalize(self, _shut_down, self._loop, self._connections)
         self.offered: list[OfferedTool] = []
-        for server in servers:
-            self.offered += self._listing(server)
+        try:
+            for server in servers:
+                self.offered += self._listing(server)
+        except BaseException:
+            self.close()
+            raise
 
     def _listing(self, server: Server) -> list[OfferedTool]:
         if self._gateway.replay:
@@ -196,7 +215,7 @@ class McpToolset:
                 )
             listed = json.loads(text)
         else:
-            listed = _list_on_thread(server)
+            listed = self._start(server)
             self._store.save(
                 call_key(
                     server.name, LISTING, {"identity": server.identity, "tools": listed}, _EPOCH
@@ -249,28 +268,36 @@ class McpToolset:
         ]
 
     def _entrypoint(self, tool: OfferedTool) -> Callable[..., Awaitable[str]]:
+        check = _argument_check(tool)
+
         async def call(**arguments: Any) -> str:
+            check(**arguments)  # an unknown argument: the model reads what it would in-process
             return await self.call(tool, arguments)
 
         return call
 
-    async def connect(self) -> None:
-        """Open every server's connection in the run's loop, before a turn begins, so that
-        starting one never eats into a turn's deadline. A replay opens none."""
-        if self._gateway.replay:
-            return
-        for server in self._servers.values():
-            if server.name in self._connections:
-                continue
-            connection = self._connections[server.name] = _Connection(server)
-            try:
-                async with asyncio.timeout(server.start_timeout_s):
-                    await connection.client()
-            except (TimeoutError, McpToolFailed) as error:
-                why = str(error) or f"no connection within {server.start_timeout_s:g} s"
-                raise McpServerFailed(
-                    f"MCP server {server.name!r} failed to start: {why}"
-                ) from None
+    def _start(self, server: Server) -> list[dict[str, Any]]:
+        """Start the server and list its tools, waiting here: a failure stops the run now.
+        The connection stays open for the run's calls."""
+        loop = self._running()
+        connection = self._connections[server.name] = _Connection(server)
+
+        async def listing() -> list[dict[str, Any]]:
+            async with asyncio.timeout(server.start_timeout_s):
+                tools = (await (await connection.client()).list_tools()).tools
+            return [t.model_dump(mode="json", by_alias=False, exclude_none=True) for t in tools]
+
+        try:
+            return loop.wait(listing())
+        except BaseException as error:
+            why = (
+                f"no listing within {server.start_timeout_s:g} s"
+                if isinstance(error, TimeoutError)
+                else str(error)
+                if isinstance(error, McpToolFailed)
+                else _error_text(error)
+            )
+            raise McpServerFailed(f"MCP server {server.name!r} failed to start: {why}") from None
 
     async def call(self, tool: OfferedTool, arguments: dict[str, Any]) -> str:
         """What the model reads; a failure is raised as `McpToolFailed` with what it reads."""
@@ -309,17 +336,22 @@ class McpToolset:
         return text
 
     async def _ask(self, server: Server, tool: str, arguments: dict[str, Any], at: datetime) -> str:
+        """On the connections' loop; a cancelled turn cancels the call there too."""
+        return await self._running().run(self._ask_there(server, tool, arguments, at))
+
+    async def _ask_there(
+        self, server: Server, tool: str, arguments: dict[str, Any], at: datetime
+    ) -> str:
         where = f"MCP server {server.name!r}, tool {tool!r}"
-        connection = self._connections.get(server.name)
-        if connection is None:
-            connection = self._connections[server.name] = _Connection(server)
+        connection = self._connections[server.name]
         try:
             async with asyncio.timeout(server.call_timeout_s):
                 client = await connection.client()
-                if server.set_clock and connection.clock_at != at:
-                    await client.call_tool(SET_CLOCK, {"now": at.isoformat()})
-                    connection.clock_at = at
-                result = await client.call_tool(tool, arguments)
+                # An open map (any key goes), which mypy cannot tell: hence the cast.
+                meta = cast(RequestParamsMeta, {NOW_META: at.isoformat()})
+                result = await client.call_tool(
+                    tool, arguments, meta=meta if server.moves_clock else None
+                )
         except TimeoutError:
             raise McpToolFailed(f"{where}: no answer within {server.call_timeout_s:g} s") from None
         except Exception as error:  # a crash, a closed pipe, an answer that is not MCP
@@ -332,10 +364,33 @@ class McpToolset:
             return _own_result(result)
         return _untrusted_result(server.name, tool, _text_of(result))
 
+    def _running(self) -> _LoopThread:
+        if self._loop is None:  # a replay, or a toolset closed
+            raise McpToolFailed(f"agent {self.agent!r}: its MCP connections are closed")
+        return self._loop
+
     async def aclose(self) -> None:
-        for connection in self._connections.values():
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Close every connection (stopping the servers tradepit started) and their loop."""
+        self._finalizer()
+        self._loop = None
+
+
+def _shut_down(loop: _LoopThread | None, connections: dict[str, _Connection]) -> None:
+    if loop is None:
+        return
+    open_ones = list(connections.values())
+    connections.clear()
+
+    async def closing() -> None:
+        for connection in open_ones:
             await connection.aclose()
-        self._connections.clear()
+
+    with contextlib.suppress(Exception):
+        loop.wait(closing())
+    loop.stop()
 
 
 class _Connection:
@@ -347,7 +402,6 @@ class _Connection:
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[Client] | None = None
         self._closing = asyncio.Event()
-        self.clock_at: datetime | None = None  # where the server's clock was last set
 
     async def client(self) -> Client:
         ready, task = self._ready, self._task
@@ -374,35 +428,49 @@ class _Connection:
                 await asyncio.wait_for(self._task, 10)
 
 
-def _list_on_thread(server: Server) -> list[dict[str, Any]]:
-    """Start the server, list its tools and stop it, on a worker thread with its own loop:
-    the agent is built outside the run's loop, and a failure must stop the run now."""
-    found: list[list[dict[str, Any]]] = []
-    failure: list[BaseException] = []
+def _argument_check(tool: OfferedTool) -> Callable[..., None]:
+    """What refuses arguments the tool's schema does not name, as in-process tools are refused:
+    pydantic's `validate_call` over a function of the tool's name and parameters, so the model
+    reads the same error text. A schema that allows other properties, or names parameters
+    that cannot be Python's, leaves the checking to its server."""
+    schema = tool.parameters
+    names = list(schema.get("properties") or {})
+    if schema.get("additionalProperties") is True or not all(
+        name.isidentifier() and not keyword.iskeyword(name) for name in names
+    ):
+        return lambda **_: None
 
-    async def listing() -> list[dict[str, Any]]:
-        async with asyncio.timeout(server.start_timeout_s), server.connect() as client:
-            tools = (await client.list_tools()).tools
-        return [t.model_dump(mode="json", by_alias=False, exclude_none=True) for t in tools]
+    def check(**_: Any) -> None:
+        return None
 
-    def work() -> None:
-        try:
-            found.append(asyncio.run(listing()))
-        except BaseException as error:
-            failure.append(error)
+    check.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in names]
+    )
+    check.__name__ = check.__qualname__ = tool.model_name
+    return validate_call(check)
 
-    worker = threading.Thread(target=work, name=f"mcp list {server.name}")
-    worker.start()
-    worker.join()
-    if failure:
-        error = failure[0]
-        why = (
-            f"no listing within {server.start_timeout_s:g} s"
-            if isinstance(error, TimeoutError)
-            else _error_text(error)
-        )
-        raise McpServerFailed(f"MCP server {server.name!r} failed to start: {why}")
-    return found[0]
+
+class _LoopThread:
+    """An event loop on a daemon thread: the agent's MCP connections live here for the run."""
+
+    def __init__(self, name: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def wait(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` there and wait for it here (outside any loop)."""
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
+
+    async def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` there and await it from another loop."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self._loop))
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        if not self._thread.is_alive():
+            self._loop.close()
 
 
 def _error_text(error: BaseException) -> str:

@@ -22,8 +22,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from agents.mcp_sources import tools_caveat
 from agents.turn_counts import TurnCounts
-from orchestration.arena.config import ANONYMISED_SUFFIX, ArenaConfig
+from orchestration.arena.config import ANONYMISED_SUFFIX, ArenaConfig, Entrant
 from orchestration.arena.results import ArenaResult, EntrantRun, kill_point
 from orchestration.cli.common import print_table
 from trading.closed import Closed
@@ -98,6 +99,11 @@ class Row(Closed):
     models: dict[str, str | None]
     memorisation: list[str]
     kill_switch: str | None
+    tools_caveat: str | None = Field(
+        None,
+        description="Set when the entrant's agents call external MCP servers: their answers "
+        "cannot be proven point-in-time, so neither can the entrant's figures.",
+    )
     killed: str | None = Field(
         None,
         description="When the kill switch tripped and how far equity had fallen from its peak "
@@ -183,6 +189,7 @@ def build_leaderboard(result: ArenaResult, data_notes: Sequence[str] = ()) -> Le
     ppy = first.metrics.periods_per_year
     benchmark = by_entrant.get(config.benchmark) if config.benchmark else None
     bench_returns = _returns(benchmark[0]) if benchmark else None
+    entrants = {e.entrant_name: e for e in config.entrants}
     rows = []
     for name, runs in by_entrant.items():
         returns = np.vstack([_returns(r) for r in runs])
@@ -193,7 +200,9 @@ def build_leaderboard(result: ArenaResult, data_notes: Sequence[str] = ()) -> Le
             confidence=settings.confidence,
             benchmark=None if name == config.benchmark else bench_returns,
         )
-        rows.append(_row(config, name, runs, own, versus, result.models.get(name, {})))
+        row = _row(config, name, runs, own, versus, result.models.get(name, {}))
+        caveat = _tools_caveat(entrants[name]) if name in entrants else None
+        rows.append(row.model_copy(update={"tools_caveat": caveat}))
     rows.sort(key=lambda row: row.sharpe, reverse=True)
     return Leaderboard(
         run_id=result.run_id,
@@ -311,6 +320,13 @@ def _row(
     )
 
 
+def _tools_caveat(entrant: Entrant) -> str | None:
+    specs = [entrant.agent] if entrant.agent is not None else []
+    if entrant.team is not None:  # saved agents are resolved into specs before a run
+        specs += [m.spec for m in entrant.team.all_members() if m.spec is not None]
+    return tools_caveat(source.name for spec in specs for source in spec.mcp_servers)
+
+
 def _killed(runs: Sequence[EntrantRun], limit: Decimal | None) -> str | None:
     points = [(run.repeat, kill_point(run, limit)) for run in runs]
     labels = [
@@ -401,6 +417,8 @@ def notes(board: Leaderboard) -> list[str]:
                 f"{row.total_return_spread.mean:.2%} ± {row.total_return_spread.std:.2%}"
             )
         lines += [f"{row.entrant} (!): {flag}" for flag in row.memorisation]
+        if row.tools_caveat:
+            lines.append(f"{row.entrant}: {row.tools_caveat}")
         if row.llm_valid_theses == 0 and row.llm_abstains:
             lines.append(
                 f"{row.entrant}: no valid thesis, {_count(row.llm_abstains)} abstentions per "

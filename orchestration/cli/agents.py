@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, assert_never
 
 import typer
+import yaml
 from rich.table import Table
 from rich.text import Text
 
@@ -92,7 +93,39 @@ PortfolioOption = Annotated[
         show_default=False,
     ),
 ]
+ToolsViaOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tools-via",
+        help="in_process (default), or mcp: the tools through tradepit's own MCP server.",
+    ),
+]
+McpTransportOption = Annotated[
+    str | None,
+    typer.Option("--mcp-transport", help="With --tools-via mcp: memory (default) or stdio."),
+]
+McpServersOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--mcp-servers",
+        help="A YAML file holding a list of external MCP servers (name, tools, and command or "
+        "url; see AgentSpec.mcp_servers).",
+    ),
+]
 NULLABLE = ("persona", "fallback_model")
+
+
+def _mcp_servers(path: Path | None) -> list[Any] | None:
+    """The servers a --mcp-servers file lists; a bad file is one line naming the flag."""
+    if path is None:
+        return None
+    try:
+        servers = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        fail(f"--mcp-servers {str(path)!r}: cannot be read: {' '.join(str(error).split())}")
+    if not isinstance(servers, list):
+        fail(f"--mcp-servers {str(path)!r}: give a YAML list of servers, got {servers!r:.80}")
+    return servers
 
 
 def _manager(
@@ -191,6 +224,9 @@ def agents_create(
     timeout: TimeoutOption = None,
     decide_every: DecideEveryOption = None,
     portfolio: PortfolioOption = None,
+    tools_via: ToolsViaOption = None,
+    mcp_transport: McpTransportOption = None,
+    mcp_servers: McpServersOption = None,
     providers: ProvidersFile = None,
     force: Force = False,
     home: Home = None,
@@ -208,6 +244,8 @@ def agents_create(
             --fallback-model fast --tools compute_indicator,get_ohlcv
         tradepit agents create contrarian --role custom --model deep \\
             --persona "You fade crowded trades and say why."
+        tradepit agents create mcp-tech --role technical_analyst --model deep \\
+            --tools compute_indicator --tools-via mcp --mcp-transport stdio
         tradepit agents create --file spec.yaml
     """
     changes = _changes(
@@ -223,7 +261,12 @@ def agents_create(
         timeout=timeout,
         decide_every=decide_every,
         portfolio=portfolio,
+        tools_via=tools_via,
+        mcp_transport=mcp_transport,
     )
+    servers = _mcp_servers(mcp_servers)
+    if servers is not None:
+        changes["mcp_servers"] = servers
     if file is not None:
         spec = revise(load_spec_file(file, name), changes)
     else:
@@ -254,6 +297,9 @@ def agents_update(
     timeout: TimeoutOption = None,
     decide_every: DecideEveryOption = None,
     portfolio: PortfolioOption = None,
+    tools_via: ToolsViaOption = None,
+    mcp_transport: McpTransportOption = None,
+    mcp_servers: McpServersOption = None,
     unset: Annotated[
         list[str] | None,
         typer.Option("--unset", help="Clear persona or fallback_model (repeatable)."),
@@ -289,7 +335,12 @@ def agents_update(
         timeout=timeout,
         decide_every=decide_every,
         portfolio=portfolio,
+        tools_via=tools_via,
+        mcp_transport=mcp_transport,
     )
+    servers = _mcp_servers(mcp_servers)
+    if servers is not None:
+        changes["mcp_servers"] = servers
     for field in unset or []:
         key = field.replace("-", "_")
         if key not in NULLABLE:

@@ -27,7 +27,7 @@ from orchestration.evolution.backends import import_ray
 from orchestration.evolution.config import Backend, EvolveConfig, load_config
 from orchestration.evolution.engine import GenerationSummary, Quiet
 from orchestration.evolution.events import JsonLinesWatcher, write_error
-from orchestration.evolution.report import plot_fitness, result_json
+from orchestration.evolution.report import genome_tools_caveat, plot_fitness, result_json
 from orchestration.evolution.run import (
     EvolutionInterrupted,
     Outcome,
@@ -161,7 +161,10 @@ def evolve_command(
         raise
     finally:
         store.close()
-    document = result_json(outcome.result, outcome.describe, settings.fitness, outcome.saved)
+    caveat = genome_tools_caveat(settings)
+    document = result_json(
+        outcome.result, outcome.describe, settings.fitness, outcome.saved, caveat
+    )
     if report is not None:
         report.mkdir(parents=True, exist_ok=True)
         plot = plot_fitness(outcome.result, report / "fitness.png", settings.fitness)
@@ -244,6 +247,8 @@ def _print(outcome: Outcome, document: dict[str, Any]) -> None:
             highlight=False,
         )
     stdout.print(document["verdict"], markup=False, highlight=False, soft_wrap=True)
+    if document["tools_caveat"]:
+        stdout.print(f"tools: {document['tools_caveat']}", markup=False, soft_wrap=True)
     for warning in document["warnings"]:
         stdout.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     adopted = document["adopted"]

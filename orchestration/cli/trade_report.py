@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.llm_calls import LlmCall
+from agents.mcp_sources import tools_caveat
 from agents.turn_counts import counts_by_member
 from orchestration.cli.common import print_table, stderr, stdout
 from orchestration.cli.trade_setup import Prepared
@@ -104,6 +105,8 @@ def run_document(
         # Per member: LLM calls, valid theses, re-asks and abstentions, over every decision.
         "member_turns": {name: counts.to_json() for name, counts in member_turns.items()},
         "skipped": meta.get("skipped", []),
+        # Set when members call external MCP servers: not proven point-in-time.
+        "tools_caveat": _tools_caveat(meta),
         "replay_of": meta.get("replay_of"),
         # Runs of the bundled data trade on paper; a Kraken run says how it traded.
         "source": "kraken" if isinstance(kraken, Mapping) else "bundled",
@@ -191,6 +194,10 @@ def print_summary(console: Console, doc: Mapping[str, Any]) -> None:
     for name, value in rows:
         table.add_row(name, value)
     print_table(console, table)
+    if doc.get("tools_caveat"):
+        console.print(
+            f"tools: {doc['tools_caveat']}", markup=False, highlight=False, soft_wrap=True
+        )
     _print_member_turns(console, doc["member_turns"])
     decisions = doc["decisions"]
     if decisions:
@@ -274,6 +281,15 @@ def _comparable(ledger: Mapping[str, Any], run_id: str) -> dict[str, Any]:
 def _unnamed(order_id: str, run_id: str) -> str:
     key = OrderId.parse(order_id, run_id)
     return order_id if key is None else f"{key.cycle}-{key.symbol}"
+
+
+def _tools_caveat(meta: Mapping[str, Any]) -> str | None:
+    """From the stored team: its inline specs and the saved agents it resolved."""
+    team = meta.get("team") or {}
+    members = [*team.get("members", []), *([team["judge"]] if team.get("judge") else [])]
+    specs = [m["spec"] for m in members if isinstance(m.get("spec"), Mapping)]
+    specs += list((meta.get("agents") or {}).values())
+    return tools_caveat(str(s["name"]) for spec in specs for s in spec.get("mcp_servers", []))
 
 
 def _member_name(member: Mapping[str, Any]) -> str:

@@ -9,20 +9,35 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestration.evolution.config import Metric
+from agents.mcp_sources import tools_caveat
+from orchestration.evolution.config import EvolveConfig, LlmGenome, Metric
 from orchestration.evolution.engine import EvolutionResult
 from orchestration.evolution.genes import Genome
 
 Describe = Callable[[Genome], dict[str, Any]]
 
 
+def genome_tools_caveat(config: EvolveConfig) -> str | None:
+    """Set when the LLM parent calls external MCP servers (every genome inherits them, since
+    no gene changes a spec's servers): its scores cannot be proven point-in-time."""
+    if not isinstance(config.genome, LlmGenome):
+        return None
+    servers = config.genome.parent.get("mcp_servers") or []
+    return tools_caveat(str(s.get("name")) for s in servers if isinstance(s, dict))
+
+
 def result_json(
-    result: EvolutionResult, describe: Describe, fitness: Metric, saved: dict[str, Any] | None
+    result: EvolutionResult,
+    describe: Describe,
+    fitness: Metric,
+    saved: dict[str, Any] | None,
+    tools_caveat: str | None = None,
 ) -> dict[str, Any]:
     adopted = result.adopted
     return {
         "run_id": result.run_id,
         "fitness": fitness,
+        "tools_caveat": tools_caveat,
         "parent": describe(result.parent),
         "generations": [
             {

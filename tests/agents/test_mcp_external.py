@@ -300,3 +300,67 @@ def test_a_tool_the_server_does_not_serve_is_named(tmp_path: Path, catalog: Cata
         world = World(llm, tmp_path, catalog)
         with pytest.raises(ConfigError, match="serves no tool 'get_weather'"):
             world.agent(mcp_servers=[clock_source(tools=["get_weather"])])
+
+
+COUNTED = """
+import sys
+from mcp.server import MCPServer
+
+with open(sys.argv[1], "a") as starts:
+    starts.write("started\\n")
+server = MCPServer(name="counted", log_level="WARNING")
+
+
+@server.tool()
+def ping(as_of: str | None = None) -> str:
+    \"\"\"Answers pong.\"\"\"
+    return f"pong as of {as_of}"
+
+
+server.run("stdio")
+"""
+
+
+async def test_a_stdio_server_is_started_once_for_listing_and_calls(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    script, starts = tmp_path / "counted.py", tmp_path / "starts.txt"
+    script.write_text(COUNTED)
+    source = {
+        "name": "counted",
+        "command": sys.executable,
+        "args": [str(script), str(starts)],
+        "tools": ["ping"],
+        "point_in_time": True,
+    }
+    with fake_llm([CallTool("counted__ping", {}), Say(cites("counted__ping"))]) as llm:
+        world = World(llm, tmp_path, catalog)
+        agent = world.agent(mcp_servers=[source])
+        assert starts.read_text().splitlines() == ["started"]  # started and listed when built
+        turn = await one_turn(world, agent)
+        llm.assert_done()
+    assert turn.thesis is not None
+    assert "pong as of 2008-" in tool_results(llm.requests[1])[0]
+    assert starts.read_text().splitlines() == ["started"]  # the same process served the call
+
+
+async def test_a_server_answering_garbage_mid_run_is_a_tool_error_and_the_turn_goes_on(
+    tmp_path: Path, catalog: Catalog, fx: FakeMcpHttp
+) -> None:
+    quote = CallTool("fx__quote", {"symbol": "SPX"})
+    again = CallTool("fx__quote", {"symbol": "NDX"}, id="call_2")
+    with fake_llm([quote, Say(cites("fx__quote")), again, Say(prompt_only())]) as llm:
+        world = World(llm, tmp_path, catalog)
+        agent = world.agent(mcp_servers=[http_source(fx, ["quote"], call_timeout_s=5)])
+        try:
+            first = await agent.thesis(world.snapshot(), "SPX")
+            fx.garble()  # the server now answers bytes that are not MCP
+            second = await agent.thesis(world.snapshot(LATER), "SPX")
+        finally:
+            await agent.aclose()
+        llm.assert_done()
+    assert first.thesis is not None
+    assert second.thesis is not None  # the turn went on to a thesis
+    [use] = second.attempts[0].tools
+    assert use.error
+    assert "MCP server 'fx', tool 'quote' failed" in tool_results(llm.requests[3])[0]

@@ -102,3 +102,30 @@ async def test_a_replay_through_mcp_answers_from_the_stored_calls(tmp_path: Path
         ]
         with pytest.raises(ReplayMiss):
             await world.agent(replay, tools_via="mcp").thesis(world.snapshot(LATER), "SPX")
+
+
+async def one_call(tmp_path: Path, call: CallTool, **spec: Any) -> tuple[Turn, list[str]]:
+    cited = thesis_json(evidence=[{"tool": "prompt", "detail": "the last close"}])
+    with fake_llm([call, Say(cited)]) as server:
+        world = World(server, tmp_path, Catalog.default())
+        agent = world.agent(**spec)
+        try:
+            turn = await agent.thesis(world.snapshot(NOW), "SPX")
+        finally:
+            await agent.aclose()
+        server.assert_done()
+    return turn, tool_messages(server.requests[1])
+
+
+@pytest.mark.parametrize("transport", ["memory", "stdio"])
+async def test_unknown_arguments_are_refused_through_mcp_as_in_process(
+    tmp_path: Path, transport: str
+) -> None:
+    call = CallTool("get_market_summary", {"symbols": ["SPX"], "window": 20})
+    (tmp_path / "direct").mkdir()
+    (tmp_path / "mcp").mkdir()
+    direct, said = await one_call(tmp_path / "direct", call)
+    via, read = await one_call(tmp_path / "mcp", call, tools_via="mcp", mcp_transport=transport)
+    assert direct.attempts[0].tools[0].error
+    assert via.attempts[0].tools[0].error
+    assert read == said  # the same error text, word for word

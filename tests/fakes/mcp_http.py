@@ -1,7 +1,8 @@
 """A third-party MCP data server of the tests' own, built with the `mcp` SDK and served over
 streamable HTTP on loopback by uvicorn, optionally behind a bearer token. Its tools misbehave
 on purpose: one hangs, one answers 10 MB, one carries injected instructions; `stop()` mid-run
-plays a crash. It records every tool it was asked, so a test sees what reached it."""
+plays a crash, and `garble()` makes every later answer garbage (an HTTP 200 whose body is no
+JSON-RPC). It records every tool it was asked, so a test sees what reached it."""
 
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ class FakeMcpHttp:
         app: Any = server.streamable_http_app()
         if token:
             app = BearerTokenGuard(app, token)
+        self.garbled = False
+        app = self._garbling(app)
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/mcp"
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
@@ -79,6 +82,25 @@ class FakeMcpHttp:
                 return self
             threading.Event().wait(0.02)
         raise RuntimeError("the fake MCP server did not start")
+
+    def garble(self) -> None:
+        """From now on, answer every request with bytes that are not MCP."""
+        self.garbled = True
+
+    def _garbling(self, app: Any) -> Any:
+        async def serve(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http" or not self.garbled:
+                await app(scope, receive, send)
+                return
+            body = b"\x00\xffnot json-rpc {{{"
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        return serve
 
     def stop(self) -> None:
         self._uvicorn.should_exit = True

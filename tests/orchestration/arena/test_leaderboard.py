@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from orchestration.arena.config import ArenaConfig, EntrantKind
-from orchestration.arena.leaderboard import build_leaderboard, memorisation_flags
+from orchestration.arena.leaderboard import (
+    Leaderboard,
+    build_leaderboard,
+    memorisation_flags,
+    notes,
+)
+from orchestration.arena.report import write_report
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage
 from trading.metrics import compute_metrics
 
@@ -102,3 +109,52 @@ def test_repeated_runs_become_one_row_with_their_mean_and_spread() -> None:
     assert hold.total_return_spread is None
     assert hold.sharpe_vs_benchmark is None
     assert [r.rank for r in board.rows] == [1, 2]
+
+
+CLOCK = {
+    "name": "clock",
+    "command": "mcp-server-time",
+    "tools": ["get_current_time"],
+    "point_in_time": True,
+}
+
+
+def test_an_entrant_with_external_mcp_servers_is_marked_in_rows_notes_json_and_html(
+    tmp_path: Path,
+) -> None:
+    agent = {"name": "gpt", "role": "bull", "model": "fast", "mcp_servers": [CLOCK]}
+    team = {"name": "desk", "mode": "vote", "members": [{"spec": {**agent, "name": "t1"}}]}
+    arena = ArenaConfig.model_validate(
+        {
+            "start": "2018-01-01",
+            "end": "2025-12-31",
+            "bootstrap": {"samples": 200},
+            "entrants": [{"quant": "buy_and_hold"}, {"agent": agent}, {"team": team}],
+        }
+    )
+    runs = [
+        run("buy_and_hold", 0, None, 0.001, "0"),
+        run("gpt", 0, 11, 0.002, "0"),
+        run("desk", 0, 12, 0.0, "0"),
+    ]
+    result = ArenaResult(
+        run_id="arena-test",
+        config=arena,
+        runs=runs,
+        skipped=[],
+        models={},
+        seeds={"buy_and_hold": [None], "gpt": [11], "desk": [12]},
+        data_hash="0" * 64,
+    )
+    board = build_leaderboard(result)
+    mark = "external tools, point-in-time not proven (MCP servers: clock)"
+    assert board.row("gpt").tools_caveat == mark
+    assert board.row("desk").tools_caveat == mark
+    assert board.row("buy_and_hold").tools_caveat is None
+    assert f"gpt: {mark}" in notes(board)
+    assert f"desk: {mark}" in notes(board)
+    assert all("buy_and_hold:" not in line for line in notes(board))
+    stored = Leaderboard.model_validate_json(board.model_dump_json())
+    assert stored.row("gpt").tools_caveat == mark
+    [html] = [p for p in write_report(board, arena, runs, tmp_path) if p.suffix == ".html"]
+    assert f"gpt: {mark}" in html.read_text(encoding="utf-8")

@@ -258,3 +258,35 @@ def test_a_persona_is_printed_as_written_never_as_rich_markup() -> None:
     persona = "Be [bold]contrarian[/bold]."
     ok("agents", "create", "c", "--role", "custom", "--model", "deep", "--persona", persona)
     assert persona in ok("agents", "show", "c")
+
+
+def test_create_takes_tools_via_mcp_and_an_mcp_servers_file(tmp_path: Path) -> None:
+    servers = tmp_path / "servers.yaml"
+    servers.write_text(
+        "- name: clock\n  command: mcp-server-time\n  tools: [get_current_time]\n"
+        "  point_in_time: true\n"
+    )
+    spec = as_json(
+        *BULL, "--tools", "get_price", "--tools-via", "mcp", "--mcp-transport", "stdio",
+        "--mcp-servers", str(servers),
+    )["spec"]  # fmt: skip
+    assert (spec["tools_via"], spec["mcp_transport"]) == ("mcp", "stdio")
+    [clock] = spec["mcp_servers"]
+    assert (clock["name"], clock["tools"], clock["point_in_time"]) == (
+        "clock", ["get_current_time"], True,
+    )  # fmt: skip
+    updated = as_json("agents", "update", "bull", "--tools-via", "in_process")["spec"]
+    assert updated["tools_via"] == "in_process"
+    assert updated["mcp_servers"] == spec["mcp_servers"]  # untouched
+
+
+def test_bad_tools_via_and_mcp_servers_are_one_line_naming_them(tmp_path: Path) -> None:
+    assert "tools_via" in bad(*BULL, "--tools-via", "grpc")
+    assert "mcp_transport" in bad(*BULL, "--mcp-transport", "pigeon")
+    listless = tmp_path / "one.yaml"
+    listless.write_text("name: clock\n")
+    assert "--mcp-servers" in bad(*BULL, "--mcp-servers", str(listless))
+    assert "--mcp-servers" in bad(*BULL, "--mcp-servers", str(tmp_path / "absent.yaml"))
+    nameless = tmp_path / "nameless.yaml"
+    nameless.write_text("- command: mcp-server-time\n  tools: [get_current_time]\n")
+    assert "mcp_servers" in bad(*BULL, "--mcp-servers", str(nameless))

@@ -4,12 +4,14 @@ first cycle with one line naming it."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.llm_server import fake_llm
-from tests.orchestration.cli.test_trade import WINDOW, Desk, spec
+from tests.fakes.agents import thesis_json
+from tests.fakes.llm_server import Say, fake_llm
+from tests.orchestration.cli.test_trade import PROMPT, WINDOW, Desk, spec
 
 TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
 
@@ -47,3 +49,18 @@ def test_a_server_that_fails_to_start_stops_trade_before_its_first_cycle(
     assert code == 2
     [line] = err.strip().splitlines()
     assert "MCP server 'clock' failed to start" in line
+
+
+def test_a_run_with_an_external_server_says_so_in_its_summary_and_json(tmp_path: Path) -> None:
+    thesis = Say(thesis_json(stance="buy", target_weight_pct=50, evidence=PROMPT))
+    with fake_llm(lambda body: thesis) as server:
+        desk = Desk(tmp_path, server)
+        team = with_server(desk, point_in_time=True)
+        db = f"sqlite:///{tmp_path / 'run.db'}"
+        code, out, err = desk.trade("--team", str(team), *WINDOW, "--db", db)
+        assert code == 0, err
+        mark = "external tools, point-in-time not proven (MCP servers: clock)"
+        assert mark in " ".join(out.split())
+        code, out, err = desk.trade("--team", str(team), *WINDOW, "--db", db, "--json")
+    assert code == 0, err
+    assert json.loads(out)["tools_caveat"] == mark

@@ -18,6 +18,7 @@ from orchestration.evolution.config import LlmGenome, Market, WalkForward, parse
 from orchestration.evolution.genes import Genome
 from orchestration.evolution.llm_evaluate import LlmEvaluator
 from orchestration.evolution.llm_space import LlmSpace
+from orchestration.evolution.report import genome_tools_caveat, result_json
 from orchestration.evolution.run import base_config, evolve
 from orchestration.evolution.store import EvolutionStore
 from orchestration.evolution.walkforward import Fold, lay_out, timeline
@@ -158,4 +159,15 @@ def test_an_llm_evolution_adopts_a_spec_as_a_saved_agent(server: FakeLlm, tmp_pa
     with AgentManager.at_home(home, CLOCK) as manager:
         saved = manager.get("evolved-analyst")
     assert saved.temperature == fold["child"]["temperature"]
+    document = result_json(outcome.result, outcome.describe, "sharpe", outcome.saved, None)
+    assert document["tools_caveat"] is None
     assert saved.role == "market_analyst"
+
+
+def test_an_llm_evolution_whose_parent_calls_external_servers_is_marked() -> None:
+    clock = {"name": "clock", "command": "mcp-server-time", "tools": ["get_current_time"]}
+    parent = {**RAW["genome"]["parent"], "mcp_servers": [{**clock, "point_in_time": True}]}
+    marked = parse_config({**RAW, "genome": {**RAW["genome"], "parent": parent}}, "test")
+    mark = "external tools, point-in-time not proven (MCP servers: clock)"
+    assert genome_tools_caveat(marked) == mark
+    assert genome_tools_caveat(parse_config(RAW, "test")) is None

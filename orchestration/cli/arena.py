@@ -305,7 +305,7 @@ def _print(stored: StoredArena, as_json: bool, files: list[Path]) -> None:
             for difference in verdict["differences"]:
                 stdout.print(f"  {difference}", markup=False)
     for path in files:
-        stdout.print(f"report: {path}", markup=False, highlight=False)
+        stdout.print(f"report: {path}", markup=False, highlight=False, soft_wrap=True)
     market: str = stored.config.source
     if stored.config.source == "kraken":
         market = f"kraken {stored.config.timeframe} candles"
@@ -314,6 +314,7 @@ def _print(stored: StoredArena, as_json: bool, files: list[Path]) -> None:
         f"{stored.code_version.get('package')} {str(stored.code_version.get('commit'))[:12]})",
         markup=False,
         highlight=False,
+        soft_wrap=True,  # one line on a pipe or in a file, whatever its length
     )
 
 

@@ -128,7 +128,8 @@ def test_arena_show_reprints_a_stored_run(tmp_path: Path) -> None:
     assert f"run id: {document['run_id']}" in out
     # One line however long, on a pipe or in a file (80 columns folded it before).
     [line] = [line for line in out.splitlines() if line.startswith("run id: ")]
-    assert line.endswith(")") and "tradepit " in line
+    assert line.endswith(")")
+    assert "tradepit " in line
 
 
 def test_a_database_from_before_runs_stored_their_providers_still_shows_and_runs(

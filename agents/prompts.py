@@ -52,6 +52,15 @@ ROLE_PROMPTS: dict[Role, str] = {
         "Role: portfolio manager. Decide the position you would hold, weighing trend, risk and "
         "news together."
     ),
+    Role.QUANT_RESEARCHER: (
+        "Role: quant researcher. Propose a cross-sectional factor (an indicator or a ranked "
+        "combination of indicators, declared, never code) that should rank this instrument "
+        "against the rest of the universe, measure it before trusting it, and judge the "
+        "instrument by where the factor ranks it. Trust a factor only where its rank IC is "
+        "clearly above zero (a t-statistic near 2 or more), its quintile returns rise with "
+        "it, and its top-quintile turnover is affordable; say so when none is. Cite the IC, "
+        "t-statistic and quintile figures you measured as your evidence."
+    ),
 }
 
 # The tools each role is pointed to, with what to use them for. A prompt names only those the
@@ -62,6 +71,9 @@ PREFERRED_TOOLS: dict[Role, tuple[tuple[str, str], ...]] = {
         ("compute_indicator", " (RSI, MACD, moving averages, Bollinger bands)"),
     ),
     Role.SENTIMENT_ANALYST: (("get_news_sentiment", " for the headlines and their tone"),),
+    Role.QUANT_RESEARCHER: (
+        ("evaluate_factor", " to measure each factor you propose over the universe"),
+    ),
 }
 
 

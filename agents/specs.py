@@ -31,7 +31,15 @@ class Role(StrEnum):
     BEAR = "bear"
     RISK_MANAGER = "risk_manager"
     PORTFOLIO_MANAGER = "portfolio_manager"
+    QUANT_RESEARCHER = "quant_researcher"
     CUSTOM = "custom"
+
+
+DEFAULT_TOOLS = ("get_market_summary", "compute_indicator", "get_news_sentiment")
+# A role whose work needs tools beyond the default: what its spec holds unless it names its own.
+ROLE_TOOLS: dict[Role, tuple[str, ...]] = {
+    Role.QUANT_RESEARCHER: ("evaluate_factor", "get_factor_series", "get_market_summary"),
+}
 
 
 class AgentSpec(Closed):
@@ -47,7 +55,7 @@ class AgentSpec(Closed):
     temperature: float = Field(0.2, ge=0.0, le=1.5)
     max_tokens: int = Field(1024, ge=64, le=16_384)
     tools: tuple[str, ...] = Field(
-        ("get_market_summary", "compute_indicator", "get_news_sentiment"),
+        DEFAULT_TOOLS,
         max_length=len(TOOL_NAMES),
         description="Tools the agent may call; order tools are never offered to analysts.",
     )
@@ -78,6 +86,15 @@ class AgentSpec(Closed):
     mcp_servers: tuple[McpSource, ...] = Field(
         (), max_length=8, description="External MCP servers, each with an allow-list of tools."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _role_tools(cls, data: object) -> object:
+        if isinstance(data, dict) and "tools" not in data:
+            role = data.get("role")
+            if role in {r.value for r in ROLE_TOOLS}:
+                return {**data, "tools": ROLE_TOOLS[Role(role)]}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

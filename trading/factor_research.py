@@ -38,11 +38,14 @@ QUINTILES = 5
 MIN_NAMES = 3  # fewer symbols on a date than this say nothing about a ranking
 
 
+IndicatorName = Literal["momentum", "reversal", "volatility", "rsi", "sma_gap", "drawdown"]
+
+
 class Indicator(Closed):
     """One indicator per symbol, from its own closes up to each date."""
 
     kind: Literal["indicator"] = "indicator"
-    name: Literal["momentum", "reversal", "volatility", "rsi", "sma_gap", "drawdown"] = Field(
+    name: IndicatorName = Field(
         description="momentum: return from `window` bars ago to `skip` bars ago; reversal: minus "
         "the return over `window`; volatility: std of daily log returns over `window`; rsi: "
         "Wilder's RSI over `window`; sma_gap: close / SMA(window) - 1; drawdown: close / its "

@@ -7,6 +7,9 @@ once from the closes visible at "now", on a fixed rebalancing calendar (monthly 
 - `low_volatility`: hold the fraction with the lowest daily volatility over the window.
 - `min_variance`: the long-only minimum-variance portfolio of skfolio's `MeanRisk` optimiser
   on the window's daily returns.
+- `factor_rank`: hold the top fraction (a quintile by default) of a declared indicator, the
+  declaration `evaluate_factor` takes (`trading.factor_research.Indicator`), spelled as flat
+  parameters so that evolution can search each of them; ranked by the same `factor_values`.
 
 Between rebalancing days a strategy returns no targets, so positions ride; on a rebalancing day
 sizing skips any move under the run's drift threshold (`ReplayConfig.rebalance_threshold`), so
@@ -18,13 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import Field
 
 from trading.data.series import from_ns
 from trading.decision import Snapshot
+from trading.factor_research import QUINTILES, Indicator, IndicatorName, factor_values
 from trading.quant_params import QuantParams
 
 Floats = np.ndarray[Any, np.dtype[np.float64]]
@@ -57,6 +62,27 @@ class LowVolatilityParams(PortfolioParams):
 
 class MinVarianceParams(PortfolioParams):
     window: int = Field(252, ge=21, le=1260, description="Bars of daily returns estimated on.")
+
+
+class FactorRankParams(PortfolioParams):
+    """An `Indicator` declaration, field for field (its `name` is `indicator` here), and the
+    fraction of the universe held."""
+
+    indicator: IndicatorName = "momentum"
+    window: int = Field(252, ge=1, le=756, description="Bars the indicator looks back.")
+    skip: int = Field(21, ge=0, le=252, description="Momentum only: most recent bars left out.")
+    direction: Literal["high", "low"] = Field(
+        "high", description="high: hold the highest values; low: the lowest."
+    )
+    top: float = Field(
+        1 / QUINTILES, gt=0.0, le=1.0, description="Fraction held (a quintile by default)."
+    )
+
+    def declaration(self) -> Indicator:
+        """The factor as `evaluate_factor` takes it."""
+        return Indicator(
+            name=self.indicator, window=self.window, skip=self.skip, direction=self.direction
+        )
 
 
 # Weights from an aligned matrix of closes (symbols x bars, oldest first) or None while the
@@ -101,6 +127,23 @@ def _low_volatility(params: LowVolatilityParams, closes: Floats) -> Floats | Non
     return _top(returns.std(axis=1, ddof=1), params.top, highest=False)
 
 
+def _factor_rank(params: FactorRankParams, closes: Floats) -> Floats | None:
+    table = pd.DataFrame(closes.T)  # bars x symbols, as factor_values takes them
+    latest = factor_values(params.declaration(), table).iloc[-1].to_numpy(dtype=np.float64)
+    if np.isnan(latest).all():
+        return None
+    # The factor is oriented already (direction applied): the highest values are held, and a
+    # symbol whose history is too short for it is never among them.
+    return _top(np.where(np.isnan(latest), -np.inf, latest), params.top, highest=True)
+
+
+def _factor_history(params: FactorRankParams) -> int:
+    # Wilder's RSI smooths from its first value on: a few windows more let it settle close to
+    # the value evaluate_factor computes from the whole history.
+    window = params.window * 5 if params.indicator == "rsi" else params.window
+    return max(window, params.skip) + 1
+
+
 def _min_variance(params: MinVarianceParams, closes: Floats) -> Floats | None:
     if closes.shape[1] <= params.window:
         return None
@@ -137,6 +180,12 @@ PORTFOLIO_STRATEGIES: Mapping[str, PortfolioStrategy] = {
         _min_variance,
         lambda p: p.window + 1,
         "Long-only minimum variance (skfolio MeanRisk).",
+    ),
+    "factor_rank": PortfolioStrategy(
+        FactorRankParams,
+        _factor_rank,
+        _factor_history,
+        "Hold the top quintile of a declared factor (as evaluate_factor takes it).",
     ),
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args, get_origin
 
 import annotated_types
 import numpy as np
@@ -138,6 +138,19 @@ def numeric_gene(
     return FloatGene(name or field, float(lo_d), float(hi_d))
 
 
+def _choice(
+    name: str, allowed: tuple[Any, ...], setting: GeneSetting, where: str
+) -> ChoiceGene | GeneValue:
+    """A closed choice (an indicator's name): a list of options to search, or one fixed."""
+    options = setting if isinstance(setting, list) else [] if setting is None else [setting]
+    wrong = [o for o in options if o not in allowed]
+    if wrong or (isinstance(setting, list) and not setting):
+        raise ConfigError(f"{where}: options are {', '.join(map(str, allowed))}, got {setting!r}")
+    if isinstance(setting, list):
+        return ChoiceGene(name, tuple(dict.fromkeys(setting)))
+    return setting
+
+
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -216,6 +229,13 @@ class QuantSpace:
                     genes.append(ChoiceGene(name, tuple(dict.fromkeys(setting))))
                 else:
                     fixed[name] = bool(info.default if setting is None else setting)
+                continue
+            if get_origin(info.annotation) is Literal:
+                choice = _choice(name, get_args(info.annotation), setting, where)
+                if isinstance(choice, ChoiceGene):
+                    genes.append(choice)
+                else:
+                    fixed[name] = info.default if choice is None else choice
                 continue
             gene = numeric_gene(model, name, setting, where)
             if gene is None:

@@ -98,7 +98,12 @@ async def test_buy_and_hold_splits_its_weight_across_symbols() -> None:
 @pytest.mark.parametrize(
     ("kind", "params", "message"),
     [
-        ("nope", {}, "unknown agent 'nope'; available: buy_and_hold, equal_weight, low_volatility"),
+        (
+            "nope",
+            {},
+            "unknown agent 'nope'; available: buy_and_hold, equal_weight, factor_rank, "
+            "low_volatility",
+        ),
         ("sma_cross", {"fats": "3"}, "unknown parameter 'fats'"),
         ("sma_cross", {"fast": "x"}, "parameter 'fast'='x'"),
         ("sma_cross", {"fast": "60", "slow": "50"}, "fast (60) must be shorter than slow (50)"),

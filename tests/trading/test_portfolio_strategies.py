@@ -8,13 +8,19 @@ from datetime import date
 from decimal import Decimal
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from agents.quant import build_quant_agent
 from tests.trading.pandas_equal_weight import closes_frame, equal_weight_reference
 from trading.data import Catalog
 from trading.data.universe import SP20
-from trading.portfolio_strategies import PORTFOLIO_STRATEGIES, CrossMomentumParams
+from trading.factor_research import Indicator, factor_values
+from trading.portfolio_strategies import (
+    PORTFOLIO_STRATEGIES,
+    CrossMomentumParams,
+    FactorRankParams,
+)
 from trading.replay import ReplayConfig, run_replay
 
 START, END = date(2010, 1, 1), date(2019, 12, 31)
@@ -81,3 +87,28 @@ def test_momentum_ranks_by_the_return_from_12_to_1_months_ago() -> None:
     weights = PORTFOLIO_STRATEGIES["xs_momentum"].weights(params, closes)
     assert weights is not None
     assert weights.tolist() == [0.5, 0.5, 0.0, 0.0]
+
+
+def test_factor_rank_holds_the_top_quintile_of_the_factor_as_evaluate_factor_ranks_it() -> None:
+    params = FactorRankParams(indicator="volatility", window=3, skip=0, direction="low")
+    assert params.declaration() == Indicator(name="volatility", window=3, direction="low")
+    rng = np.random.default_rng(7)
+    scale = np.linspace(0.001, 0.05, 10)  # symbol i's daily volatility grows with i
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 1, (10, 6)) * scale[:, None], axis=1))
+    weights = PORTFOLIO_STRATEGIES["factor_rank"].weights(params, closes)
+    assert weights is not None
+    expected = factor_values(params.declaration(), pd.DataFrame(closes.T)).iloc[-1]
+    held = set(np.flatnonzero(weights))
+    assert held == set(np.argsort(-expected.to_numpy())[:2])  # a quintile of 10
+    assert weights.tolist().count(0.5) == 2
+
+
+def test_factor_rank_trades_the_universe_monthly() -> None:
+    config = ReplayConfig(symbols=SP20, start=date(2015, 1, 1), end=date(2015, 12, 31))
+    agent = build_quant_agent("factor_rank", {"indicator": "momentum", "window": 126})
+    result = asyncio.run(run_replay(agent, Catalog.default(), config, run_id="fr"))
+    decided = [d for d in result.decisions if d.decision.targets]
+    assert len(decided) == 12
+    held = [sum(1 for w in d.decision.targets.values() if w > 0) for d in decided]
+    assert set(held) == {4}  # the top quintile of 20
+    assert result.fills

@@ -379,3 +379,51 @@ def test_evolution_tunes_a_cross_sectional_baseline_on_the_stock_universe(tmp_pa
     assert len(document["generations"]) == 4
     kinds = {document["parent"]["kind"], *(g["best"]["kind"] for g in document["generations"])}
     assert kinds <= {"low_volatility", "xs_momentum"}
+
+
+def test_evolution_searches_a_declared_factor_on_the_stock_universe(tmp_path: Path) -> None:
+    raw = quant_raw(
+        market={"symbols": ["AAPL", "MSFT", "KO", "XOM", "JNJ"]},
+        genome={
+            "type": "quant",
+            "kinds": ["factor_rank"],
+            "params": {
+                "factor_rank": {
+                    "indicator": ["momentum", "volatility", "sma_gap"],
+                    "window": [10, 60],
+                    "skip": 0,
+                    "direction": ["high", "low"],
+                    "top": [0.2, 0.6],
+                }
+            },
+        },
+        min_validation=-5.0,
+    )
+    config = write(tmp_path, raw)
+    code, out, err = invoke("evolve", "--config", str(config), "--json",
+                            "--db", f"sqlite:///{tmp_path / 'run.db'}")  # fmt: skip
+    assert code == 0, err
+    document = json.loads(out)
+    assert len(document["generations"]) == 4
+    assert {g["best"]["kind"] for g in document["generations"]} == {"factor_rank"}
+    bests = [g["best"]["params"] for g in document["generations"]]
+    assert {b["indicator"] for b in bests} <= {"momentum", "volatility", "sma_gap"}
+    assert all(10 <= b["window"] <= 60 and b["skip"] == 0 for b in bests)
+    # The parent is the kind's default declaration: 12-1 momentum, a quintile.
+    parent = document["parent"]["params"]
+    assert (parent["indicator"], parent["window"], parent["top"]) == ("momentum", 252, 0.2)
+
+
+def test_a_factor_option_outside_the_declaration_is_named(tmp_path: Path) -> None:
+    raw = quant_raw(
+        genome={
+            "type": "quant",
+            "kinds": ["factor_rank"],
+            "params": {"factor_rank": {"indicator": ["momentum", "alpha101"]}},
+        }
+    )
+    code, _, err = invoke("evolve", "--config", str(write(tmp_path, raw)))
+    assert code == 2
+    [line] = err.strip().splitlines()
+    assert "genome.params.factor_rank.indicator" in line
+    assert "'alpha101'" in line

@@ -74,6 +74,7 @@ from orchestration.events import JsonLinesEmitter, LoopEvent, ProgressEvent
 from orchestration.live.kraken import KrakenMode
 from orchestration.loop import LoopResult, TradingLoop, stop_on_signals, stored_run
 from trading.clock import LiveClock
+from trading.data.universe import dataset_notes
 from trading.replay import ReplayBars, ReplayConfig
 from trading.storage import Store
 
@@ -279,6 +280,10 @@ def _new(options: TradeOptions, store: Store, url: str) -> Prepared:
     # An unknown symbol or an empty window fails here, before any run.
     for cut in ReplayBars(market, config).uncovered():
         note(cut)
+    # Kept with the run, so every report of it says so (`trade_report`).
+    data_notes = dataset_notes(market.load(s) for s in config.symbols)
+    for caveat in data_notes:
+        note(caveat)
     team_file, runnable, providers = resolve_team(
         options.market.team, options.providers, options.home_dir
     )
@@ -297,6 +302,8 @@ def _new(options: TradeOptions, store: Store, url: str) -> Prepared:
         window=config,
     )
     meta = run_meta(team_file, runnable, providers, data, limits)
+    if data_notes:
+        meta["data_notes"] = data_notes
     return Prepared(
         run_id,
         built,

@@ -107,6 +107,8 @@ def run_document(
         "skipped": meta.get("skipped", []),
         # Set when members call external MCP servers: not proven point-in-time.
         "tools_caveat": _tools_caveat(meta),
+        # Set on the bundled stock universe: survivorship-biased, closes only.
+        "data_notes": list(meta.get("data_notes", [])),
         "replay_of": meta.get("replay_of"),
         # Runs of the bundled data trade on paper; a Kraken run says how it traded.
         "source": "kraken" if isinstance(kraken, Mapping) else "bundled",
@@ -198,6 +200,8 @@ def print_summary(console: Console, doc: Mapping[str, Any]) -> None:
         console.print(
             f"tools: {doc['tools_caveat']}", markup=False, highlight=False, soft_wrap=True
         )
+    for caveat in doc.get("data_notes", []):
+        console.print(f"data: {caveat}", markup=False, highlight=False, soft_wrap=True)
     _print_member_turns(console, doc["member_turns"])
     decisions = doc["decisions"]
     if decisions:

@@ -32,7 +32,7 @@ from trading.closed import Closed
 from trading.config_files import field_of, problem, read_yaml
 from trading.construction import ConstructionConfig
 from trading.errors import ConfigError
-from trading.strategies import STRATEGIES
+from trading.strategies import all_kinds
 
 
 class Mode(StrEnum):
@@ -65,9 +65,10 @@ class Member(Closed):
         given = [k for k in ("agent", "spec", "quant") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of agent, spec or quant; got {given or 'none'}")
-        if self.quant is not None and self.quant not in STRATEGIES:
+        kinds = all_kinds()  # the per-symbol and the cross-sectional ones
+        if self.quant is not None and self.quant not in kinds:
             raise ValueError(
-                f"unknown quant strategy {self.quant!r}; available: {', '.join(sorted(STRATEGIES))}"
+                f"unknown quant strategy {self.quant!r}; available: {', '.join(sorted(kinds))}"
             )
         if self.quant is None and (self.params or self.name):
             raise ValueError("params and name are for quant members only")

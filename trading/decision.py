@@ -41,3 +41,11 @@ class TradingAgent(Protocol):
     def name(self) -> str: ...
 
     async def decide(self, snapshot: Snapshot) -> Decision: ...
+
+
+async def aclose_agent(agent: object) -> None:
+    """Close what an agent holds open (an LLM agent's MCP servers; a team's, through its
+    members); an agent that holds nothing open has no `aclose`."""
+    close = getattr(agent, "aclose", None)
+    if close is not None:
+        await close()

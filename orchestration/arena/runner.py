@@ -50,7 +50,7 @@ from orchestration.events import ArenaProgress, ArenaProgressEvent
 from orchestration.team.config import Member, TeamConfig
 from trading.clock import Clock, moment_label
 from trading.data import Catalog
-from trading.decision import TradingAgent
+from trading.decision import TradingAgent, aclose_agent
 from trading.errors import ConfigError
 from trading.replay import CycleEngine, ReplayBars, ReplayConfig
 from trading.strategies import validate_params
@@ -184,6 +184,8 @@ class Arena:
             local_runs = await self._lockstep(bars, lanes)
         finally:
             pooled_runs = await pool_task
+            for lane in lanes:
+                await aclose_agent(lane.agent)
             if any(lane.gateway is not None for lane in lanes):
                 await close_model_clients()
         by_name = {r.entrant: r for r in [*pooled_runs, *fast_runs]}

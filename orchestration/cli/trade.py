@@ -458,6 +458,7 @@ async def _run(p: Prepared, loop: TradingLoop) -> LoopResult:
     try:
         return await p.begin(loop)
     finally:
+        await p.team.aclose()
         if p.gateway is not None:
             await close_model_clients()
 

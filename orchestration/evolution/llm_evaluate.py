@@ -113,7 +113,10 @@ class LlmEvaluator:
         clocked = _Clocked(agent, clock, gateway)
         trader: TradingAgent = clocked
         config = window_config(self.base, window)
-        result = await run_replay(trader, self.catalog, config, run_id=run_id)
+        try:
+            result = await run_replay(trader, self.catalog, config, run_id=run_id)
+        finally:
+            await agent.aclose()  # each genome's MCP servers stop with its evaluation
         # Every cycle but the last logs a decision at its close (a tripped kill switch decides
         # without asking the agent); each bar pays what the agent's decisions up to its close
         # cost, and the last bar what the whole run cost.

@@ -41,7 +41,7 @@ from orchestration.team.portfolio_notes import portfolio_debate_note, portfolio_
 from orchestration.team.track_record import TrackRecord, closes_from_view
 from trading.construction import construct
 from trading.data import Catalog
-from trading.decision import Decision, Snapshot
+from trading.decision import Decision, Snapshot, aclose_agent
 from trading.errors import ConfigError, FatalError
 from trading.risk import RiskLimits
 from trading.strategies import QuantParams, strategy_views, validate_params
@@ -131,6 +131,11 @@ class Team:
         self._waves = order(config.graph())
         self._bars_seen = 0
         self._transcript: dict[str, Any] | None = None
+
+    async def aclose(self) -> None:
+        """Close what the members hold open (their MCP servers), at the run's end."""
+        for member in self.members.values():
+            await aclose_agent(member)
 
     @property
     def name(self) -> str:

@@ -5,6 +5,7 @@ first cycle with one line naming it."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,20 @@ def test_a_run_with_an_external_server_says_so_in_its_summary_and_json(tmp_path:
         code, out, err = desk.trade("--team", str(team), *WINDOW, "--db", db, "--json")
     assert code == 0, err
     assert json.loads(out)["tools_caveat"] == mark
+    assert _servers_running() == []  # the run's end stopped its MCP servers
+
+
+def _servers_running() -> list[str]:
+    """The mcp-server-time processes still running under this test process."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(os.getpid()) and "mcp-server-time" in cmdline:
+            found.append(cmdline)
+    return found

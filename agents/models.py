@@ -64,6 +64,8 @@ def agno_model(client: ModelClient, ref: ModelRef) -> Model:
             id=ref.model,
             api_key=key,
             base_url=ref.provider.base_url,
+            # The openai SDK speaks the protocol; its http_client hook only routes each request
+            # through the door (recording, replay, budget, limits), which reads no provider JSON.
             http_client=httpx.AsyncClient(transport=recording_transport(gateway, ref)),
             timeout=timeout,
             max_retries=retries,

@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from types import FrameType
 from typing import Any, Literal, Protocol
 
@@ -49,7 +48,7 @@ from orchestration.resume import ResumeError, StoredRun, bars_json, rebuild, sto
 from trading.clock import Clock, LiveClock, moment_label
 from trading.data import Catalog
 from trading.decision import TradingAgent
-from trading.domain import Instrument, Order, OrderEvent, OrderFilled
+from trading.domain import EquityPoint, Instrument, Order, OrderEvent, OrderFilled
 from trading.errors import ConfigError
 from trading.executor import ExecutorFactory
 from trading.replay import (
@@ -119,7 +118,7 @@ class CycleSource(Protocol):
 
     async def tick(self, cycle: int) -> Tick | None: ...
 
-    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series: ...
+    def benchmark(self, equity: Sequence[EquityPoint]) -> pd.Series: ...
 
 
 class ReplaySource:
@@ -135,7 +134,7 @@ class ReplaySource:
     async def tick(self, cycle: int) -> Tick | None:
         return self.bars.tick(cycle) if cycle < self.bars.total else None
 
-    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
+    def benchmark(self, equity: Sequence[EquityPoint]) -> pd.Series:
         return self.bars.benchmark(equity)
 
 
@@ -449,17 +448,17 @@ class TradingLoop:
     def _progress(
         self, engine: CycleEngine, tick: Tick, total: int | None, fills: int, message: str = ""
     ) -> ProgressEvent:
-        _, cash, equity = engine.last_mark()
+        mark = engine.last_mark()
         return ProgressEvent(
             run_id=engine.run_id,
             step=tick.cycle + 1,
             total=total,
-            message=message or f"{_moment(tick)} equity {equity:.2f}",
+            message=message or f"{_moment(tick)} equity {mark.equity:.2f}",
             cycle=tick.cycle,
             time=tick.now,
             as_of=_moment(tick),
-            equity=equity,
-            cash=cash,
+            equity=mark.equity,
+            cash=mark.cash,
             fills=fills,
         )
 

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Mapped, Session, defer, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from trading.clock import moment_label, session_date
-from trading.domain import Order, OrderFilled
+from trading.domain import EquityPoint, Order, OrderFilled
 from trading.errors import ConfigError
 from trading.storage_bulk import bulk_insert
 from trading.storage_checksum import FILL_FIELDS, fills_checksum
@@ -338,7 +338,7 @@ class Store:
         *,
         orders: Iterable[Order] = (),
         fills: Iterable[OrderFilled] = (),
-        equity: Iterable[tuple[datetime, Decimal, Decimal]] = (),
+        equity: Iterable[EquityPoint] = (),
         decisions: Iterable[DecisionRow] = (),
         first_decision_seq: int = 0,
     ) -> None:
@@ -356,7 +356,7 @@ class Store:
         ledger: dict[str, Any],
         orders: Iterable[Order] = (),
         fills: Iterable[OrderFilled] = (),
-        equity: Iterable[tuple[datetime, Decimal, Decimal]] = (),
+        equity: Iterable[EquityPoint] = (),
         decision: DecisionRow | None = None,
         details: dict[str, Any] | None = None,
         transcript: dict[str, Any] | None = None,
@@ -520,7 +520,7 @@ def _write(
     run_id: str,
     orders: Iterable[Order],
     fills: Iterable[OrderFilled],
-    equity: Iterable[tuple[datetime, Decimal, Decimal]],
+    equity: Iterable[EquityPoint],
     decisions: Iterable[DecisionRow],
     first_decision_seq: int,
 ) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 
 from trading.costs import CostModel
-from trading.domain import Instrument, Liquidity, Order, OrderFilled, OrderType, Side
+from trading.domain import EquityPoint, Instrument, Liquidity, Order, OrderFilled, OrderType, Side
 from trading.errors import ConfigError, StorageError
 from trading.ledger import MarginSettings
 from trading.replay import ReplayConfig
@@ -49,7 +49,7 @@ def test_a_cycle_is_committed_with_its_records_in_one_transaction(store: Store) 
         ledger={"cash": Decimal("9.99")},
         orders=[order],
         fills=[fill("t1")],
-        equity=[(T, Decimal(1), Decimal(2))],
+        equity=[EquityPoint(T, Decimal(1), Decimal(2))],
         decision=(T, "agent", {"SPX": Decimal(1)}, "why", [], {}),
         details={"score": 0.5},
         transcript={"said": "buy", "at": T},

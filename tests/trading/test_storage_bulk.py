@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine
 
+from trading.domain import EquityPoint
 from trading.storage import DecimalText, Store, UtcDateTime
 from trading.storage_bulk import bulk_insert
 
@@ -39,7 +40,7 @@ def test_a_shared_cash_is_encoded_once_per_batch(
 
     monkeypatch.setattr(DecimalText, "process_bind_param", counting)
     cash = Decimal("1000.50")
-    equity = [(T + timedelta(days=i), cash, Decimal(1000) + i) for i in range(500)]
+    equity = [EquityPoint(T + timedelta(days=i), cash, Decimal(1000) + i) for i in range(500)]
     store.save_records("r", equity=equity)
     assert len(encoded) == 501  # the cash once, each equity value once
     assert [(p.time, p.cash, p.equity) for p in store.equity("r")] == equity
@@ -60,7 +61,9 @@ def test_a_batch_reads_back_as_the_values_it_was_given(store: Store) -> None:
         )
         for i in range(100)
     ]
-    equity = [(T + timedelta(days=i), [one, one_more][i % 2], one_more) for i in range(100)]
+    equity = [
+        EquityPoint(T + timedelta(days=i), [one, one_more][i % 2], one_more) for i in range(100)
+    ]
     store.save_records("r", equity=equity, decisions=decisions)
     assert [(p.time, str(p.cash), str(p.equity)) for p in store.equity("r")] == [
         (t, str(c), str(e)) for t, c, e in equity

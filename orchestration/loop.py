@@ -500,13 +500,13 @@ def _moment(tick: Tick) -> str:
 
 def _decision_row(log: DecisionLog) -> DecisionRow:
     decision = log.decision
-    return (
-        log.time,
-        log.agent,
-        dict(decision.targets),
-        decision.rationale,
-        log.risk_json(),
-        dict(decision.abstentions),
+    return DecisionRow(
+        time=log.time,
+        agent=log.agent,
+        targets=dict(decision.targets),
+        rationale=decision.rationale,
+        risk=log.risk_json(),
+        abstentions=dict(decision.abstentions),
     )
 
 

@@ -54,7 +54,7 @@ from trading.paper import PaperExecutor
 from trading.replay_config import ReplayConfig as ReplayConfig  # part of the replay's interface
 from trading.risk import RiskGate, RiskReview
 from trading.sizing import proposals_for_targets
-from trading.storage import Store
+from trading.storage import DecisionRow, Store
 
 Progress = Callable[[int, int], None]
 
@@ -591,7 +591,7 @@ def _persist(store: Store, result: ReplayResult, finished_at: datetime) -> None:
         fills=result.fills,
         equity=result.equity,
         decisions=[
-            (
+            DecisionRow(
                 d.time,
                 d.agent,
                 d.decision.targets,  # shared by decisions that share it: written out once

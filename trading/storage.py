@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -250,9 +250,18 @@ RUN_RECORDS: tuple[type[Base], ...] = (
     RunLeaseRecord,
 )
 
-DecisionRow = tuple[
-    datetime, str, Mapping[str, Decimal], str, list[dict[str, Any]], Mapping[str, str]
-]
+
+class DecisionRow(NamedTuple):
+    """A decision as the store writes it: when and by which agent, its target weights and
+    rationale, the risk gate's reviews (JSON-ready) and the symbols the agent abstained on, with
+    why. A NamedTuple: a backtest writes one per bar."""
+
+    time: datetime
+    agent: str
+    targets: Mapping[str, Decimal]
+    rationale: str
+    risk: list[dict[str, Any]]
+    abstentions: Mapping[str, str]
 
 
 def default_database_url(home: Path, mode: str = "replay") -> str:

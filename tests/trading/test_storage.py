@@ -19,7 +19,7 @@ from trading.ledger import MarginSettings
 from trading.replay import ReplayConfig
 from trading.replay_config import describe_instruments, instruments_from_description
 from trading.risk import RiskLimits
-from trading.storage import CycleRecord, Store, fill_record_row
+from trading.storage import CycleRecord, DecisionRow, Store, fill_record_row
 from trading.storage_checksum import fills_checksum
 
 T = datetime(2020, 1, 2, tzinfo=UTC)
@@ -50,7 +50,7 @@ def test_a_cycle_is_committed_with_its_records_in_one_transaction(store: Store) 
         orders=[order],
         fills=[fill("t1")],
         equity=[EquityPoint(T, Decimal(1), Decimal(2))],
-        decision=(T, "agent", {"SPX": Decimal(1)}, "why", [], {}),
+        decision=DecisionRow(T, "agent", {"SPX": Decimal(1)}, "why", [], {}),
         details={"score": 0.5},
         transcript={"said": "buy", "at": T},
         agent_state={"n": 1},

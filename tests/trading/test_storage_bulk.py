@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine
 
 from trading.domain import EquityPoint
-from trading.storage import DecimalText, Store, UtcDateTime
+from trading.storage import DecimalText, DecisionRow, Store, UtcDateTime
 from trading.storage_bulk import bulk_insert
 
 T = datetime(2020, 1, 2, tzinfo=UTC)
@@ -51,7 +51,7 @@ def test_a_batch_reads_back_as_the_values_it_was_given(store: Store) -> None:
     one, one_more = Decimal("1.0"), Decimal("1.00")
     shared = {"SPX": Decimal("0.5")}
     decisions = [
-        (
+        DecisionRow(
             T + timedelta(days=i),
             "agent",
             shared if i % 3 else {"SPX": [one, one_more][i % 2]},
@@ -73,8 +73,16 @@ def test_a_batch_reads_back_as_the_values_it_was_given(store: Store) -> None:
         for d in store.decisions("r")
     ]
     assert stored == [
-        (i, t, agent, {s: str(w) for s, w in targets.items()}, why, risk, abstentions)
-        for i, (t, agent, targets, why, risk, abstentions) in enumerate(decisions)
+        (
+            i,
+            d.time,
+            d.agent,
+            {s: str(w) for s, w in d.targets.items()},
+            d.rationale,
+            d.risk,
+            d.abstentions,
+        )
+        for i, d in enumerate(decisions)
     ]
 
 

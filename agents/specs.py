@@ -130,11 +130,16 @@ class Thesis(Closed):
 
     @model_validator(mode="after")
     def _stance_matches_weight(self) -> Self:
-        if self.stance == "buy" and self.target_weight <= 0:
-            raise ValueError("a buy stance needs a positive target_weight")
-        if self.stance == "sell" and self.target_weight > 0:
-            raise ValueError("a sell stance needs a target_weight of zero or below")
+        _check_stance(self.stance, self.target_weight, "target_weight")
         return self
+
+
+def _check_stance(stance: str, weight: float, field: str) -> None:
+    """A buy holds a positive weight; a sell holds none or a short one."""
+    if stance == "buy" and weight <= 0:
+        raise ValueError(f"a buy stance needs a positive {field}")
+    if stance == "sell" and weight > 0:
+        raise ValueError(f"a sell stance needs a {field} of zero or below")
 
 
 PERCENT = 100
@@ -176,10 +181,7 @@ class ThesisReply(Closed):
 
     @model_validator(mode="after")
     def _stance_matches_weight(self) -> Self:
-        if self.stance == "buy" and self.target_weight_pct <= 0:
-            raise ValueError("a buy stance needs a positive target_weight_pct")
-        if self.stance == "sell" and self.target_weight_pct > 0:
-            raise ValueError("a sell stance needs a target_weight_pct of zero or below")
+        _check_stance(self.stance, self.target_weight_pct, "target_weight_pct")
         return self
 
     def thesis(self) -> Thesis:

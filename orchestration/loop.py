@@ -226,7 +226,7 @@ class TradingLoop:
         whoever resumes it (the CLI keeps the team file and data files there)."""
         self._stop_reason = ""
         self._stored_state = None
-        try:
+        with self._errors_emitted(run_id):
             if self.store.run(run_id) is not None:
                 raise ConfigError(f"run {run_id!r} already exists; resume it or pick a new id")
             with self.leases.hold(run_id) as lease:
@@ -247,9 +247,6 @@ class TradingLoop:
                 }
                 self.store.create_run(run_id, RUN_KIND, described, self._now(first.now))
                 return await self._drive(engine, source, 0, lease, finished=False, found=found)
-        except Exception as error:
-            self._emit_error(error, run_id)
-            raise
 
     async def resume(
         self,
@@ -264,7 +261,7 @@ class TradingLoop:
         and returned as it is, without asking the agent anything. `source`, `executor` and
         `start_up` are the ones the run was started with (see `start`)."""
         self._stop_reason = ""
-        try:
+        with self._errors_emitted(run_id):
             # The lease first: what is stored (a status, the last cycle) may change until then.
             with self.leases.hold(run_id) as lease:
                 stored = stored_run(self.store, run_id)
@@ -278,9 +275,6 @@ class TradingLoop:
                         f"{self.agent.name!r}: resume it with the same agent"
                     )
                 return await self._continue(stored, lease, source, executor, start_up)
-        except Exception as error:
-            self._emit_error(error, run_id)
-            raise
 
     async def _continue(
         self,
@@ -469,8 +463,14 @@ class TradingLoop:
         if self.events is not None:
             self.events(event)
 
-    def _emit_error(self, error: Exception, run_id: str) -> None:
-        self._emit(ErrorEvent(str(error), {"kind": type(error).__name__, "run_id": run_id}))
+    @contextmanager
+    def _errors_emitted(self, run_id: str) -> Iterator[None]:
+        """Any failure in the block is emitted as an error event, then goes on."""
+        try:
+            yield
+        except Exception as error:
+            self._emit(ErrorEvent(str(error), {"kind": type(error).__name__, "run_id": run_id}))
+            raise
 
 
 @contextmanager

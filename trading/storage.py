@@ -499,18 +499,7 @@ _ORDER_COLUMNS = (
     "fees",
     "created_at",
 )
-_FILL_COLUMNS = (
-    "run_id",
-    "trade_id",
-    "order_id",
-    "symbol",
-    "side",
-    "quantity",
-    "price",
-    "fee",
-    "liquidity",
-    "time",
-)
+_FILL_COLUMNS = ("run_id", *FILL_FIELDS)  # the fields the checksum reads, in its order
 _EQUITY_COLUMNS = ("run_id", "time", "cash", "equity")
 _DECISION_COLUMNS = (
     "run_id",

@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     Float,
@@ -238,22 +238,7 @@ class LlmCallStore:
                 .where(LlmCallRecord.run_id == run_id)
                 .order_by(LlmCallRecord.id)
             ).all()
-            return [
-                LlmCall(
-                    run_id=r.run_id,
-                    agent=r.agent,
-                    model=r.model,
-                    prompt_tokens=r.prompt_tokens,
-                    completion_tokens=r.completion_tokens,
-                    cost_usd=r.cost_usd,
-                    latency_s=r.latency_s,
-                    cache_key=r.cache_key,
-                    cached=bool(r.cached),
-                    time=r.time,
-                    outcome=r.outcome or "answered",
-                )
-                for r in rows
-            ]
+            return [_call(r) for r in rows]
 
 
 # Built once and given their values at execution: a statement built per call with .values()
@@ -264,22 +249,21 @@ _RECORDING = select(RecordedCall).where(
     RecordedCall.occurrence == bindparam("occurrence"),
 )
 _LOG_CALL = insert(LlmCallRecord)
+_CALL_FIELDS: Final = tuple(f.name for f in fields(LlmCall))
 
 
 def _record(call: LlmCall) -> dict[str, Any]:
-    return {
-        "run_id": call.run_id,
-        "agent": call.agent,
-        "model": call.model,
-        "prompt_tokens": call.prompt_tokens,
-        "completion_tokens": call.completion_tokens,
-        "cost_usd": call.cost_usd,
-        "latency_s": call.latency_s,
-        "cache_key": call.cache_key,
-        "cached": int(call.cached),
-        "time": call.time,
-        "outcome": call.outcome,
-    }
+    """A call as its row's columns, which bear its fields' names; `cached` as 0 or 1."""
+    values = {name: getattr(call, name) for name in _CALL_FIELDS}
+    values["cached"] = int(call.cached)
+    return values
+
+
+def _call(row: LlmCallRecord) -> LlmCall:
+    values = {name: getattr(row, name) for name in _CALL_FIELDS}
+    # A row without an outcome predates the column (`_add_outcome_column`): an answer.
+    values["cached"], values["outcome"] = bool(row.cached), row.outcome or "answered"
+    return LlmCall(**values)
 
 
 def _add_outcome_column(engine: Any) -> None:

@@ -190,16 +190,12 @@ class AgentManager(ClosesOnExit):
     def get(self, name: str) -> AgentSpec:
         """The saved spec (the database's); what a team's `agent: NAME` member resolves to."""
         with Session(self.engine) as session:
-            record = session.get(AgentSpecRecord, name)
-            if record is None:
-                raise self._unknown(name)
+            record = self._record(session, name)
             return self._stored(record)
 
     def show(self, name: str) -> SavedAgent:
         with Session(self.engine) as session:
-            record = session.get(AgentSpecRecord, name)
-            if record is None:
-                raise self._unknown(name)
+            record = self._record(session, name)
             return self._saved(record)
 
     def list(self) -> list[SavedAgent]:
@@ -220,9 +216,7 @@ class AgentManager(ClosesOnExit):
         with `force`, or when it is the `source` the changes were read from (applying it).
         No change at all rewrites the file from the database and keeps `updated_at`."""
         with Session(self.engine) as session, session.begin():
-            record = session.get(AgentSpecRecord, name)
-            if record is None:
-                raise self._unknown(name)
+            record = self._record(session, name)
             previous = self._stored(record)
             spec = revise(previous, changes)
             self._check_models(spec)
@@ -236,9 +230,7 @@ class AgentManager(ClosesOnExit):
     def remove(self, name: str) -> None:
         """Delete the agent: its database row, then its YAML file."""
         with Session(self.engine) as session, session.begin():
-            record = session.get(AgentSpecRecord, name)
-            if record is None:
-                raise self._unknown(name)
+            record = self._record(session, name)
             session.delete(record)
         self.path(name).unlink(missing_ok=True)
 
@@ -318,6 +310,13 @@ class AgentManager(ClosesOnExit):
             f"an agent named {name!r} already exists; change it with "
             f"`tradepit agents update {name}`, or choose another name"
         )
+
+    def _record(self, session: Session, name: str) -> AgentSpecRecord:
+        """The saved agent `name`'s row; a `ConfigError` listing the known names if none."""
+        record = session.get(AgentSpecRecord, name)
+        if record is None:
+            raise self._unknown(name)
+        return record
 
     def _unknown(self, name: str) -> ConfigError:
         known = self.names()

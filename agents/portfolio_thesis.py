@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -22,9 +21,9 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from agents.prompts import SUBMIT_BY_TOOL
+from agents.prompts import with_rules
 from agents.providers import StructuredOutput
-from agents.specs import PERCENT, AgentSpec, Evidence, EvidenceReply, Thesis
+from agents.specs import PERCENT, AgentSpec, Evidence, EvidenceReply, Thesis, check_stance
 from agents.structured import PROMPT_SOURCE, grammar_schema, weight_bound_pct
 from trading.closed import Closed
 
@@ -49,12 +48,7 @@ class SymbolViewReply(Closed):
 
     @model_validator(mode="after")
     def _stance_matches_weight(self) -> Self:
-        if self.stance == "buy" and self.target_weight_pct <= 0:
-            raise ValueError(f"{self.symbol}: a buy stance needs a positive target_weight_pct")
-        if self.stance == "sell" and self.target_weight_pct > 0:
-            raise ValueError(
-                f"{self.symbol}: a sell stance needs a target_weight_pct of zero or below"
-            )
+        check_stance(self.stance, self.target_weight_pct, "target_weight_pct", who=self.symbol)
         return self
 
 
@@ -203,14 +197,7 @@ def portfolio_request(
         "your current share of equity in it, in percent):",
         table,
     ]
-    if note:
-        lines.append(note)
-    bound = weight_bound_pct(spec.max_weight)
-    how = SUBMIT_BY_TOOL if mode == "tool_call" else "Reply with the JSON object only."
-    rules = PORTFOLIO_RULES.format(
-        low=-bound, high=bound, how=how, schema=json.dumps(schema, separators=(",", ":"))
-    )
-    return "\n".join([*lines, "", rules])
+    return with_rules(lines, note, PORTFOLIO_RULES, spec, schema, mode)
 
 
 def now_text(now: datetime) -> str:

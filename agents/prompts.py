@@ -131,14 +131,27 @@ def thesis_request(
         f"Your portfolio: equity {equity:.2f}, cash {cash:.2f}, current {symbol} weight "
         f"{weight:.4f}.",
     ]
+    return with_rules(lines, note, ANSWER_RULES, spec, schema, mode)
+
+
+def with_rules(
+    lines: list[str],
+    note: str | None,
+    rules: str,
+    spec: AgentSpec,
+    schema: dict[str, Any],
+    mode: StructuredOutput,
+) -> str:
+    """A request: its `lines`, the note if any, then `rules` given the weight bounds of
+    `spec`, how to answer in `mode` and the answer's `schema`."""
     if note:
-        lines.append(note)
+        lines = [*lines, note]
     bound = weight_bound_pct(spec.max_weight)
     how = SUBMIT_BY_TOOL if mode == "tool_call" else "Reply with the JSON object only."
-    rules = ANSWER_RULES.format(
+    filled = rules.format(
         low=-bound, high=bound, how=how, schema=json.dumps(schema, separators=(",", ":"))
     )
-    return "\n".join([*lines, "", rules])
+    return "\n".join([*lines, "", filled])
 
 
 def reask(error: str) -> str:

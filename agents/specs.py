@@ -130,11 +130,18 @@ class Thesis(Closed):
 
     @model_validator(mode="after")
     def _stance_matches_weight(self) -> Self:
-        if self.stance == "buy" and self.target_weight <= 0:
-            raise ValueError("a buy stance needs a positive target_weight")
-        if self.stance == "sell" and self.target_weight > 0:
-            raise ValueError("a sell stance needs a target_weight of zero or below")
+        check_stance(self.stance, self.target_weight, "target_weight")
         return self
+
+
+def check_stance(stance: str, weight: float, field: str, *, who: str = "") -> None:
+    """A buy holds a positive weight; a sell holds none or a short one. `who`: the symbol the
+    error names first, if any."""
+    at = f"{who}: " if who else ""
+    if stance == "buy" and weight <= 0:
+        raise ValueError(f"{at}a buy stance needs a positive {field}")
+    if stance == "sell" and weight > 0:
+        raise ValueError(f"{at}a sell stance needs a {field} of zero or below")
 
 
 PERCENT = 100
@@ -176,10 +183,7 @@ class ThesisReply(Closed):
 
     @model_validator(mode="after")
     def _stance_matches_weight(self) -> Self:
-        if self.stance == "buy" and self.target_weight_pct <= 0:
-            raise ValueError("a buy stance needs a positive target_weight_pct")
-        if self.stance == "sell" and self.target_weight_pct > 0:
-            raise ValueError("a sell stance needs a target_weight_pct of zero or below")
+        check_stance(self.stance, self.target_weight_pct, "target_weight_pct")
         return self
 
     def thesis(self) -> Thesis:

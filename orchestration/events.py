@@ -45,11 +45,7 @@ class ProgressEvent:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "type": "progress",
-            "step": self.step,
-            "total": self.total,
-            "message": self.message,
-            "run_id": self.run_id,
+            **_progress_head(self),
             "cycle": self.cycle,
             "time": self.time.isoformat(),
             "as_of": self.as_of,
@@ -117,11 +113,7 @@ class ArenaProgressEvent:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "type": "progress",
-            "step": self.step,
-            "total": self.total,
-            "message": self.message,
-            "run_id": self.run_id,
+            **_progress_head(self),
             "entrant": self.entrant,
             "repeat": self.repeat,
             "cycle": self.cycle,
@@ -175,6 +167,17 @@ def errors_as_events(
         if sink is not None:
             sink(ErrorEvent.of(error, run_id))
         raise
+
+
+def _progress_head(event: ProgressEvent | ArenaProgressEvent) -> dict[str, Any]:
+    """The keys every progress event starts with, the loop's and the arena's alike."""
+    return {
+        "type": "progress",
+        "step": event.step,
+        "total": event.total,
+        "message": event.message,
+        "run_id": event.run_id,
+    }
 
 
 def write_json_line(stream: TextIO, event: Mapping[str, Any]) -> None:

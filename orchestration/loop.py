@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from types import FrameType
 from typing import Any, Literal, Protocol
 
@@ -49,7 +48,7 @@ from orchestration.resume import ResumeError, StoredRun, bars_json, rebuild, sto
 from trading.clock import Clock, LiveClock, moment_label
 from trading.data import Catalog
 from trading.decision import TradingAgent
-from trading.domain import Instrument, Order, OrderEvent, OrderFilled
+from trading.domain import EquityPoint, Instrument, Order, OrderEvent, OrderFilled
 from trading.errors import ConfigError
 from trading.executor import ExecutorFactory
 from trading.replay import (
@@ -119,7 +118,7 @@ class CycleSource(Protocol):
 
     async def tick(self, cycle: int) -> Tick | None: ...
 
-    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series: ...
+    def benchmark(self, equity: Sequence[EquityPoint]) -> pd.Series: ...
 
 
 class ReplaySource:
@@ -135,7 +134,7 @@ class ReplaySource:
     async def tick(self, cycle: int) -> Tick | None:
         return self.bars.tick(cycle) if cycle < self.bars.total else None
 
-    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
+    def benchmark(self, equity: Sequence[EquityPoint]) -> pd.Series:
         return self.bars.benchmark(equity)
 
 
@@ -227,7 +226,7 @@ class TradingLoop:
         whoever resumes it (the CLI keeps the team file and data files there)."""
         self._stop_reason = ""
         self._stored_state = None
-        try:
+        with self._errors_emitted(run_id):
             if self.store.run(run_id) is not None:
                 raise ConfigError(f"run {run_id!r} already exists; resume it or pick a new id")
             with self.leases.hold(run_id) as lease:
@@ -248,9 +247,6 @@ class TradingLoop:
                 }
                 self.store.create_run(run_id, RUN_KIND, described, self._now(first.now))
                 return await self._drive(engine, source, 0, lease, finished=False, found=found)
-        except Exception as error:
-            self._emit_error(error, run_id)
-            raise
 
     async def resume(
         self,
@@ -265,7 +261,7 @@ class TradingLoop:
         and returned as it is, without asking the agent anything. `source`, `executor` and
         `start_up` are the ones the run was started with (see `start`)."""
         self._stop_reason = ""
-        try:
+        with self._errors_emitted(run_id):
             # The lease first: what is stored (a status, the last cycle) may change until then.
             with self.leases.hold(run_id) as lease:
                 stored = stored_run(self.store, run_id)
@@ -279,9 +275,6 @@ class TradingLoop:
                         f"{self.agent.name!r}: resume it with the same agent"
                     )
                 return await self._continue(stored, lease, source, executor, start_up)
-        except Exception as error:
-            self._emit_error(error, run_id)
-            raise
 
     async def _continue(
         self,
@@ -449,17 +442,17 @@ class TradingLoop:
     def _progress(
         self, engine: CycleEngine, tick: Tick, total: int | None, fills: int, message: str = ""
     ) -> ProgressEvent:
-        _, cash, equity = engine.last_mark()
+        mark = engine.last_mark()
         return ProgressEvent(
             run_id=engine.run_id,
             step=tick.cycle + 1,
             total=total,
-            message=message or f"{_moment(tick)} equity {equity:.2f}",
+            message=message or f"{_moment(tick)} equity {mark.equity:.2f}",
             cycle=tick.cycle,
             time=tick.now,
             as_of=_moment(tick),
-            equity=equity,
-            cash=cash,
+            equity=mark.equity,
+            cash=mark.cash,
             fills=fills,
         )
 
@@ -470,8 +463,14 @@ class TradingLoop:
         if self.events is not None:
             self.events(event)
 
-    def _emit_error(self, error: Exception, run_id: str) -> None:
-        self._emit(ErrorEvent(str(error), {"kind": type(error).__name__, "run_id": run_id}))
+    @contextmanager
+    def _errors_emitted(self, run_id: str) -> Iterator[None]:
+        """Any failure in the block is emitted as an error event, then goes on."""
+        try:
+            yield
+        except Exception as error:
+            self._emit(ErrorEvent(str(error), {"kind": type(error).__name__, "run_id": run_id}))
+            raise
 
 
 @contextmanager
@@ -501,13 +500,13 @@ def _moment(tick: Tick) -> str:
 
 def _decision_row(log: DecisionLog) -> DecisionRow:
     decision = log.decision
-    return (
-        log.time,
-        log.agent,
-        dict(decision.targets),
-        decision.rationale,
-        log.risk_json(),
-        dict(decision.abstentions),
+    return DecisionRow(
+        time=log.time,
+        agent=log.agent,
+        targets=dict(decision.targets),
+        rationale=decision.rationale,
+        risk=log.risk_json(),
+        abstentions=dict(decision.abstentions),
     )
 
 

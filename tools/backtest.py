@@ -141,8 +141,8 @@ def backtest_strategy(
     result = run.result
     return BacktestSummary(
         symbol=symbol.upper(),
-        start=result.equity[0][0],
-        end=result.equity[-1][0],
+        start=result.equity[0].time,
+        end=result.equity[-1].time,
         initial_cash=cash,
         final_equity=result.final_equity,
         fills=len(result.fills),

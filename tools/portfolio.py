@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
@@ -63,16 +64,8 @@ def get_portfolio(ctx: ToolContext) -> PortfolioState:
         cash=portfolio.cash,
         equity=portfolio.equity,
         positions=[
-            PositionOut(
-                symbol=p.symbol,
-                quantity=p.quantity,
-                average_price=p.average_price,
-                mark=p.mark,
-                market_value=p.market_value,
-                unrealized_pnl=p.unrealized_pnl,
-                realized_pnl=p.realized_pnl,
-                weight=float(portfolio.weight(p.symbol)),
-            )
+            # The ledger's view of the position, field for field, and its weight.
+            PositionOut(**asdict(p), weight=float(portfolio.weight(p.symbol)))
             for p in portfolio.positions.values()
             if p.quantity != ZERO
         ],

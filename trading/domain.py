@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
-from typing import Final, assert_never
+from typing import Final, NamedTuple, assert_never
 
 from trading.errors import InvalidFillError, InvalidOrderError, InvalidTransitionError
 
@@ -92,6 +92,16 @@ class Bar:
     @property
     def close_only(self) -> bool:
         return self.open is None
+
+
+class EquityPoint(NamedTuple):
+    """The account at one mark: the bar's `time`, the `cash` and the `equity` (cash plus the
+    positions at their closes). A NamedTuple, not a dataclass: a run builds one per bar, and a
+    tuple costs the least to build and to write out."""
+
+    time: datetime
+    cash: Decimal
+    equity: Decimal
 
 
 # ---- order events -------------------------------------------------------------------------------

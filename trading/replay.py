@@ -30,7 +30,16 @@ import pandas as pd
 from trading.clock import ReplayClock
 from trading.data import EARLIEST, BarSeries, Catalog, PointInTimeView
 from trading.decision import Decision, Snapshot, TradingAgent
-from trading.domain import ZERO, Bar, Instrument, Order, OrderEvent, OrderFilled, OrderType
+from trading.domain import (
+    ZERO,
+    Bar,
+    EquityPoint,
+    Instrument,
+    Order,
+    OrderEvent,
+    OrderFilled,
+    OrderType,
+)
 from trading.errors import ConfigError
 from trading.executor import CycleExecutor, EnginePorts, ExecutorFactory
 from trading.ids import OrderId
@@ -45,7 +54,7 @@ from trading.paper import PaperExecutor
 from trading.replay_config import ReplayConfig as ReplayConfig  # part of the replay's interface
 from trading.risk import RiskGate, RiskReview
 from trading.sizing import proposals_for_targets
-from trading.storage import Store
+from trading.storage import DecisionRow, Store
 
 Progress = Callable[[int, int], None]
 
@@ -76,7 +85,7 @@ class ReplayResult:
     run_id: str
     agent: str
     config: ReplayConfig
-    equity: list[tuple[datetime, Decimal, Decimal]]
+    equity: list[EquityPoint]
     fills: list[OrderFilled]
     orders: list[Order]
     decisions: list[DecisionLog]
@@ -150,7 +159,7 @@ class ReplayBars:
                 notes.append(f"{symbol}'s data ends on {last}, before the end {end}")
         return notes
 
-    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
+    def benchmark(self, equity: Sequence[EquityPoint]) -> pd.Series:
         """Equal-weight buy and hold of the symbols over the same bars as the equity."""
         return _benchmark([self.series[s] for s in self.config.symbols], equity)
 
@@ -158,7 +167,7 @@ class ReplayBars:
 class Benchmark(Protocol):
     """Buy and hold over the same times as an equity curve (`ReplayBars` is one)."""
 
-    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series: ...
+    def benchmark(self, equity: Sequence[EquityPoint]) -> pd.Series: ...
 
 
 def paper_executor(ports: EnginePorts) -> PaperExecutor:
@@ -193,7 +202,7 @@ class CycleEngine:
         # Only the engine's own paper executor can be rebuilt from bars, open orders included.
         self.external_orders = executor is not None
         self.executor: CycleExecutor = (executor or paper_executor)(self.ports())
-        self.equity: list[tuple[datetime, Decimal, Decimal]] = []
+        self.equity: list[EquityPoint] = []
         self.decisions: list[DecisionLog] = []
         self.events: list[OrderEvent] = []
         # The portfolio `decide` showed the agent, for `execute` on the same tick (the ledger
@@ -230,7 +239,7 @@ class CycleEngine:
         """The executor's orders of these ids, as they stand now."""
         return [self.executor.orders[order_id] for order_id in ids]
 
-    def last_mark(self) -> tuple[datetime, Decimal, Decimal]:
+    def last_mark(self) -> EquityPoint:
         """The latest (time, cash, equity) the engine marked; a cycle's settle makes one."""
         return self.equity[-1]
 
@@ -248,7 +257,7 @@ class CycleEngine:
         if events:
             self.events.extend(events)
         stamp = tick.equity_time or tick.bars[0].time
-        self.equity.append((stamp, ledger.cash, equity))
+        self.equity.append(EquityPoint(stamp, ledger.cash, equity))
         return events
 
     async def decide(self, agent: TradingAgent, tick: Tick) -> Decision:
@@ -537,9 +546,7 @@ def _bar_positions(series: BarSeries, steps: list[int]) -> list[int]:
     return positions
 
 
-def _benchmark(
-    series: Sequence[BarSeries], equity: Sequence[tuple[datetime, Decimal, Decimal]]
-) -> pd.Series:
+def _benchmark(series: Sequence[BarSeries], equity: Sequence[EquityPoint]) -> pd.Series:
     """Equal-weight buy and hold of the run's symbols over the bars of the equity curve
     (`trading.metrics.equal_weight_buy_and_hold`), from the first point at which every symbol
     has a close; each symbol's last close stands where it has no bar of its own."""
@@ -554,7 +561,7 @@ def _benchmark(
 
 
 def _equity_series(
-    equity: Sequence[tuple[datetime, Decimal, Decimal]], index: pd.DatetimeIndex | None = None
+    equity: Sequence[EquityPoint], index: pd.DatetimeIndex | None = None
 ) -> pd.Series:
     if index is None:
         index = pd.DatetimeIndex([t for t, _, _ in equity])
@@ -584,7 +591,7 @@ def _persist(store: Store, result: ReplayResult, finished_at: datetime) -> None:
         fills=result.fills,
         equity=result.equity,
         decisions=[
-            (
+            DecisionRow(
                 d.time,
                 d.agent,
                 d.decision.targets,  # shared by decisions that share it: written out once

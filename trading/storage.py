@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -36,7 +36,7 @@ from sqlalchemy.orm import Mapped, Session, defer, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from trading.clock import moment_label, session_date
-from trading.domain import Order, OrderFilled
+from trading.domain import EquityPoint, Order, OrderFilled
 from trading.errors import ConfigError
 from trading.storage_bulk import bulk_insert
 from trading.storage_checksum import FILL_FIELDS, fills_checksum
@@ -250,9 +250,18 @@ RUN_RECORDS: tuple[type[Base], ...] = (
     RunLeaseRecord,
 )
 
-DecisionRow = tuple[
-    datetime, str, Mapping[str, Decimal], str, list[dict[str, Any]], Mapping[str, str]
-]
+
+class DecisionRow(NamedTuple):
+    """A decision as the store writes it: when and by which agent, its target weights and
+    rationale, the risk gate's reviews (JSON-ready) and the symbols the agent abstained on, with
+    why. A NamedTuple: a backtest writes one per bar."""
+
+    time: datetime
+    agent: str
+    targets: Mapping[str, Decimal]
+    rationale: str
+    risk: list[dict[str, Any]]
+    abstentions: Mapping[str, str]
 
 
 def default_database_url(home: Path, mode: str = "replay") -> str:
@@ -338,7 +347,7 @@ class Store:
         *,
         orders: Iterable[Order] = (),
         fills: Iterable[OrderFilled] = (),
-        equity: Iterable[tuple[datetime, Decimal, Decimal]] = (),
+        equity: Iterable[EquityPoint] = (),
         decisions: Iterable[DecisionRow] = (),
         first_decision_seq: int = 0,
     ) -> None:
@@ -356,7 +365,7 @@ class Store:
         ledger: dict[str, Any],
         orders: Iterable[Order] = (),
         fills: Iterable[OrderFilled] = (),
-        equity: Iterable[tuple[datetime, Decimal, Decimal]] = (),
+        equity: Iterable[EquityPoint] = (),
         decision: DecisionRow | None = None,
         details: dict[str, Any] | None = None,
         transcript: dict[str, Any] | None = None,
@@ -490,18 +499,7 @@ _ORDER_COLUMNS = (
     "fees",
     "created_at",
 )
-_FILL_COLUMNS = (
-    "run_id",
-    "trade_id",
-    "order_id",
-    "symbol",
-    "side",
-    "quantity",
-    "price",
-    "fee",
-    "liquidity",
-    "time",
-)
+_FILL_COLUMNS = ("run_id", *FILL_FIELDS)  # the fields the checksum reads, in its order
 _EQUITY_COLUMNS = ("run_id", "time", "cash", "equity")
 _DECISION_COLUMNS = (
     "run_id",
@@ -520,7 +518,7 @@ def _write(
     run_id: str,
     orders: Iterable[Order],
     fills: Iterable[OrderFilled],
-    equity: Iterable[tuple[datetime, Decimal, Decimal]],
+    equity: Iterable[EquityPoint],
     decisions: Iterable[DecisionRow],
     first_decision_seq: int,
 ) -> None:

@@ -38,6 +38,13 @@ __all__ = [
 Closes = np.ndarray[Any, np.dtype[np.float64]]
 
 
+def _require_below(params: QuantParams, low: str, high: str, relation: str = "below") -> None:
+    """Parameter `low` must lie below `high`: a ValueError quoting both otherwise."""
+    a, b = getattr(params, low), getattr(params, high)
+    if a >= b:
+        raise ValueError(f"{low} ({a}) must be {relation} {high} ({b})")
+
+
 class BuyAndHoldParams(QuantParams):
     pass
 
@@ -48,8 +55,7 @@ class SmaCrossParams(QuantParams):
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> Self:
-        if self.fast >= self.slow:
-            raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
+        _require_below(self, "fast", "slow", "shorter than")
         return self
 
 
@@ -65,8 +71,7 @@ class MeanReversionParams(QuantParams):
 
     @model_validator(mode="after")
     def _exit_inside_entry(self) -> Self:
-        if self.exit_z >= self.entry_z:
-            raise ValueError(f"exit_z ({self.exit_z}) must be below entry_z ({self.entry_z})")
+        _require_below(self, "exit_z", "entry_z")
         return self
 
 
@@ -77,8 +82,7 @@ class RsiParams(QuantParams):
 
     @model_validator(mode="after")
     def _lower_below_upper(self) -> Self:
-        if self.lower >= self.upper:
-            raise ValueError(f"lower ({self.lower}) must be below upper ({self.upper})")
+        _require_below(self, "lower", "upper")
         return self
 
 

@@ -36,7 +36,7 @@ import pandas as pd
 from trading.data import BarSeries, Catalog
 from trading.data.series import from_ns
 from trading.decision import Decision, TradingAgent
-from trading.domain import ZERO, Instrument
+from trading.domain import ZERO, EquityPoint, Instrument
 from trading.replay import (
     CycleEngine,
     DecisionLog,
@@ -190,7 +190,7 @@ class _MarketBenchmark:
 
     market: Market
 
-    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
+    def benchmark(self, equity: Sequence[EquityPoint]) -> pd.Series:
         return self.market.benchmark
 
 
@@ -328,11 +328,11 @@ class _SparseRun(_Run):
         held = [(self.index[s], p.quantity) for s, p in ledger.positions.items() if p.quantity]
         if not held:
             flat = cash + ZERO  # `market_value()` is an empty sum then
-            points = [(stamp, cash, flat) for stamp in stamps]
+            points = [EquityPoint(stamp, cash, flat) for stamp in stamps]
         elif len(held) == 1:
             k, quantity = held[0]
             points = [
-                (stamp, cash, cash + (ZERO + quantity * close))
+                EquityPoint(stamp, cash, cash + (ZERO + quantity * close))
                 for stamp, close in zip(stamps, self._closes(k, start, stop), strict=True)
             ]
         else:
@@ -342,7 +342,7 @@ class _SparseRun(_Run):
                 value = ZERO
                 for quantity, closes in columns:
                     value += quantity * closes[i]
-                points.append((stamp, cash, cash + value))
+                points.append(EquityPoint(stamp, cash, cash + value))
         self.engine.equity.extend(points)
         self.pending_equity = stop
 

@@ -8,7 +8,15 @@ store        arena runs in the run database, beside the LLM call cache
 competition  run and store, or replay from the cache and compare
 """
 
-from orchestration.arena.competition import Competition, compete, replay
+from orchestration.arena.competition import Competition, CompetitionPorts, compete, replay
 from orchestration.arena.config import ArenaConfig, default_config, load_config
 
-__all__ = ["ArenaConfig", "Competition", "compete", "default_config", "load_config", "replay"]
+__all__ = [
+    "ArenaConfig",
+    "Competition",
+    "CompetitionPorts",
+    "compete",
+    "default_config",
+    "load_config",
+    "replay",
+]

@@ -24,6 +24,20 @@ from trading.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
+class CompetitionPorts:
+    """What an arena run is given besides its config: the id it is stored as, the database, the
+    market data, the clock, the LLM providers (None for quant entrants only) and the data files
+    it read."""
+
+    run_id: str
+    db_url: str
+    catalog: Catalog
+    clock: Clock
+    providers: ProvidersConfig | None = None
+    data_files: Sequence[Path] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Competition:
     result: ArenaResult
     board: Leaderboard
@@ -32,61 +46,31 @@ class Competition:
 
 
 async def compete(
-    config: ArenaConfig,
-    *,
-    run_id: str,
-    db_url: str,
-    catalog: Catalog,
-    clock: Clock,
-    providers: ProvidersConfig | None = None,
-    data_files: Sequence[Path] = (),
-    progress: ArenaProgress | None = None,
+    config: ArenaConfig, ports: CompetitionPorts, *, progress: ArenaProgress | None = None
 ) -> Competition:
     """Run the arena and store it as `run_id`; saved agents must already be inlined in
     `config` (`runner.resolve_saved_agents`)."""
-    return await _run(
-        config,
-        run_id=run_id,
-        db_url=db_url,
-        catalog=catalog,
-        clock=clock,
-        providers=providers,
-        data_files=data_files,
-        progress=progress,
-    )
+    return await _run(config, ports, progress)
 
 
 async def replay(
-    original_id: str,
-    *,
-    run_id: str,
-    db_url: str,
-    catalog: Catalog,
-    clock: Clock,
-    providers: ProvidersConfig | None = None,
-    data_files: Sequence[Path] = (),
-    progress: ArenaProgress | None = None,
+    original_id: str, ports: CompetitionPorts, *, progress: ArenaProgress | None = None
 ) -> Competition:
     """Run the stored arena `original_id` again as `run_id`, with every LLM answer from the
     cache (a question the original never asked stops the replay), skipping what it skipped,
     and compare the two."""
-    store = ArenaStore(db_url)
+    store = ArenaStore(ports.db_url)
     try:
         original = store.get(original_id)
     finally:
         store.close()
     if original.config.source == "kraken":
-        _same_candles(original.config, original.data_hash, catalog)
+        _same_candles(original.config, original.data_hash, ports.catalog)
     skipped = {s.entrant: s.reason for s in original.leaderboard.skipped}
     return await _run(
         original.config,
-        run_id=run_id,
-        db_url=db_url,
-        catalog=catalog,
-        clock=clock,
-        providers=providers,
-        data_files=data_files,
-        progress=progress,
+        ports,
+        progress,
         replay_of=original_id,
         skip=skipped,
         models={name: list(refs) for name, refs in original.models.items()},
@@ -112,20 +96,17 @@ def _same_candles(config: ArenaConfig, original_hash: str, catalog: Catalog) -> 
 
 async def _run(
     config: ArenaConfig,
-    *,
-    run_id: str,
-    db_url: str,
-    catalog: Catalog,
-    clock: Clock,
-    providers: ProvidersConfig | None,
-    data_files: Sequence[Path],
+    ports: CompetitionPorts,
     progress: ArenaProgress | None,
+    *,
     replay_of: str | None = None,
     skip: dict[str, str] | None = None,
     models: dict[str, list[str]] | None = None,
     compare_with: Sequence[Any] = (),
     original_hash: str | None = None,
 ) -> Competition:
+    run_id, db_url, catalog, clock = ports.run_id, ports.db_url, ports.catalog, ports.clock
+    providers, data_files = ports.providers, ports.data_files
     created_at = clock.now()
     calls = LlmCallStore(db_url)
     store = ArenaStore(db_url)

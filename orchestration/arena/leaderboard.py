@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from pydantic import Field
@@ -43,28 +43,28 @@ from trading.stats import (
 KILLED = "(x)"
 
 
-class IntervalView(Closed):
+class _FiguresView(Closed):
+    """A statistic's figures as its `to_json` writes them."""
+
+    @classmethod
+    def of(cls, figures: Interval | Spread) -> Self:
+        return cls.model_validate(figures.to_json())
+
+
+class IntervalView(_FiguresView):
     estimate: float
     lower: float
     upper: float
     confidence: float
     excludes_zero: bool
 
-    @classmethod
-    def of(cls, interval: Interval) -> IntervalView:
-        return cls.model_validate(interval.to_json())
 
-
-class SpreadView(Closed):
+class SpreadView(_FiguresView):
     mean: float
     std: float
     min: float
     max: float
     runs: int
-
-    @classmethod
-    def of(cls, values: Spread) -> SpreadView:
-        return cls.model_validate(values.to_json())
 
 
 class Row(Closed):

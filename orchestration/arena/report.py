@@ -31,7 +31,14 @@ from trading.strategies import validate_params
 MAX_TRADES = 500
 CENT = Decimal("0.01")
 
-_TEMPLATE = """<!DOCTYPE html>
+_TEMPLATE = """{% macro text_table(id, headers, rows) -%}
+<table id="{{ id }}" class="text">
+<thead><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>
+{% for row in rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>
+{% endfor %}</tbody>
+</table>
+{%- endmacro %}<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -55,21 +62,9 @@ _TEMPLATE = """<!DOCTYPE html>
 {{ board.end }} ({{ board.bars }} bars). Every entrant traded the same point-in-time bars with
 its own ledger and the same costs and limits.</p>
 <h2>Costs and limits</h2>
-<table id="rules" class="text">
-<thead><tr><th>rule</th><th>value</th><th>meaning</th></tr></thead>
-<tbody>
-{% for name, value, meaning in rules %}<tr><td>{{ name }}</td><td>{{ value }}</td>
-<td>{{ meaning }}</td></tr>
-{% endfor %}</tbody>
-</table>
+{{ text_table("rules", ["rule", "value", "meaning"], rules) }}
 <h2>Entrants</h2>
-<table id="entrants" class="text">
-<thead><tr><th>entrant</th><th>kind</th><th>parameters</th></tr></thead>
-<tbody>
-{% for name, kind, parameters in entrants %}<tr><td>{{ name }}</td><td>{{ kind }}</td>
-<td>{{ parameters }}</td></tr>
-{% endfor %}</tbody>
-</table>
+{{ text_table("entrants", ["entrant", "kind", "parameters"], entrants) }}
 <h2>Leaderboard</h2>
 <table id="leaderboard">
 <thead><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>

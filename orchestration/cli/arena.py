@@ -165,6 +165,7 @@ def arena(
             if any(value is not None for value in given.values()):
                 named = ", ".join(option for option, value in given.items() if value is not None)
                 fail(f"--replay reruns a stored arena as it was; drop {named}")
+            from orchestration.arena.competition import CompetitionPorts
             from orchestration.arena.competition import replay as replay_arena
 
             stored = _stored(url, replay)
@@ -179,17 +180,12 @@ def arena(
                 not as_json,
                 lambda progress: replay_arena(
                     replay,
-                    run_id=run_id,
-                    db_url=url,
-                    catalog=market,
-                    clock=clock,
-                    providers=llm,
-                    data_files=files,
+                    CompetitionPorts(run_id, url, market, clock, llm, files),
                     progress=progress,
                 ),
             )
         else:
-            from orchestration.arena.competition import compete
+            from orchestration.arena.competition import CompetitionPorts, compete
 
             if universe is not None and symbols is not None:
                 fail("--universe and --symbols both name the symbols; give one")
@@ -218,12 +214,7 @@ def arena(
                 not as_json,
                 lambda progress: compete(
                     chosen,
-                    run_id=run_id,
-                    db_url=url,
-                    catalog=market,
-                    clock=clock,
-                    providers=llm,
-                    data_files=files,
+                    CompetitionPorts(run_id, url, market, clock, llm, files),
                     progress=progress,
                 ),
             )

@@ -17,6 +17,7 @@ from orchestration.evolution.config import Metric
 from orchestration.evolution.evaluate import window_config
 from orchestration.evolution.walkforward import Window
 from trading.data import Catalog
+from trading.domain import EquityPoint
 from trading.metrics import benchmark_name, compute_metrics
 from trading.replay import ReplayBars, ReplayConfig
 
@@ -40,7 +41,9 @@ def benchmark_on(
     bars = ReplayBars(catalog, window_config(base, window))
     # A replay stamps each cycle's equity at its first bar's time; the benchmark reads only
     # those times, not the (here absent) cash and equity beside them.
-    stamps = [(bars.tick(c).bars[0].time, Decimal(0), Decimal(0)) for c in range(bars.total)]
+    stamps = [
+        EquityPoint(bars.tick(c).bars[0].time, Decimal(0), Decimal(0)) for c in range(bars.total)
+    ]
     metrics = compute_metrics(bars.benchmark(stamps))
     return BenchmarkScore(
         name=benchmark_name(base.symbols),

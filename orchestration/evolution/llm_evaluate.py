@@ -127,9 +127,7 @@ class LlmEvaluator:
             for now in moments
         ]
         spent.append(clocked.spent[-1][1] if clocked.spent else Decimal(0))
-        net = [
-            (t, equity - cost) for (t, _, equity), cost in zip(result.equity, spent, strict=True)
-        ]
+        net = [(p.time, p.equity - cost) for p, cost in zip(result.equity, spent, strict=True)]
         series = pd.Series(
             [float(v) for _, v in net], index=pd.DatetimeIndex([t for t, _ in net]), name="equity"
         )

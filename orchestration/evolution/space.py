@@ -246,8 +246,8 @@ class QuantSpace:
                 genes.append(gene)
         if kind in ORDERED:
             a, b = ORDERED[kind]
-            low_a = self._low(genes, fixed, a)
-            high_b = self._high(genes, fixed, b)
+            low_a = self._span_of(genes, fixed, a)[0]
+            high_b = self._span_of(genes, fixed, b)[1]
             if not low_a < high_b:
                 raise ConfigError(
                     f"genome.params.{kind}: {a} must be able to lie below {b}; "
@@ -257,18 +257,15 @@ class QuantSpace:
         return genes, fixed
 
     @staticmethod
-    def _low(genes: Sequence[Gene], fixed: Mapping[str, GeneValue], name: str) -> float:
+    def _span_of(
+        genes: Sequence[Gene], fixed: Mapping[str, GeneValue], name: str
+    ) -> tuple[float, float]:
+        """The range parameter `name` may take: its gene's, or its fixed value's alone."""
         for g in genes:
             if g.name == name:
-                return _span(g)[0]
-        return _float(fixed[name])
-
-    @staticmethod
-    def _high(genes: Sequence[Gene], fixed: Mapping[str, GeneValue], name: str) -> float:
-        for g in genes:
-            if g.name == name:
-                return _span(g)[1]
-        return _float(fixed[name])
+                return _span(g)
+        value = _float(fixed[name])
+        return value, value
 
     def _parent_genome(self) -> Genome:
         parent = self.config.parent

@@ -10,7 +10,6 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,7 @@ import pandas as pd
 from orchestration.resume import ResumeError
 from trading.data import Catalog
 from trading.data.series import to_ns
-from trading.domain import Bar
+from trading.domain import Bar, EquityPoint
 from trading.errors import ConfigError, DataError
 from trading.kraken import KrakenMarketData, timeframe_seconds
 from trading.metrics import equal_weight_buy_and_hold
@@ -109,10 +108,10 @@ class LiveSource:
         self._ticks[cycle] = tick
         return tick
 
-    def benchmark(self, equity: Sequence[tuple[datetime, Decimal, Decimal]]) -> pd.Series:
+    def benchmark(self, equity: Sequence[EquityPoint]) -> pd.Series:
         """Equal-weight buy and hold of the symbols (`equal_weight_buy_and_hold`), from each
         symbol's last close at each equity point, once every symbol has one."""
-        times = [t for t, _, _ in equity]
+        times = [point.time for point in equity]
         wanted = np.array([to_ns(t) for t in times], dtype=np.int64)
         rows = []
         for symbol in self.symbols:

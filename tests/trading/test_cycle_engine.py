@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from tests.helpers import catalog_of, daily_series
-from trading.domain import Instrument, Order, OrderFilled, OrderType, Side
+from trading.domain import EquityPoint, Instrument, Order, OrderFilled, OrderType, Side
 from trading.replay import CycleEngine, ReplayBars, ReplayConfig
 
 CATALOG = catalog_of(daily_series("SPX", opens=[100, 102, 104], closes=[101, 103, 105]))
@@ -21,14 +21,15 @@ def test_a_driver_trades_and_reads_the_engine_through_its_methods() -> None:
     first = bars.tick(0)
     engine.settle(first)
     assert not engine.can_measure()
-    assert engine.last_mark() == (first.bars[0].time, Decimal(10_000), Decimal(10_000))
+    assert engine.last_mark() == EquityPoint(
+        time=first.bars[0].time, cash=Decimal(10_000), equity=Decimal(10_000)
+    )
     order = Order("r-0-SPX", "SPX", Side.BUY, Decimal(10), OrderType.MARKET, first.now)
     engine.submit(order)
     [fill] = [e for e in engine.settle(bars.tick(1)) if isinstance(e, OrderFilled)]
     assert engine.can_measure()
     assert engine.orders(["r-0-SPX"]) == [order]
-    _, cash, _ = engine.last_mark()
-    assert cash == Decimal(10_000) - fill.quantity * fill.price - fill.fee
+    assert engine.last_mark().cash == Decimal(10_000) - fill.quantity * fill.price - fill.fee
     found = OrderFilled(
         "elsewhere", datetime(2020, 1, 2, tzinfo=UTC), "x:1", "SPX", Side.BUY,
         Decimal(1), Decimal(1), Decimal(0), fill.liquidity,

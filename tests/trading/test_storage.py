@@ -13,13 +13,13 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 
 from trading.costs import CostModel
-from trading.domain import Instrument, Liquidity, Order, OrderFilled, OrderType, Side
+from trading.domain import EquityPoint, Instrument, Liquidity, Order, OrderFilled, OrderType, Side
 from trading.errors import ConfigError, StorageError
 from trading.ledger import MarginSettings
 from trading.replay import ReplayConfig
 from trading.replay_config import describe_instruments, instruments_from_description
 from trading.risk import RiskLimits
-from trading.storage import CycleRecord, Store, fill_record_row
+from trading.storage import CycleRecord, DecisionRow, Store, fill_record_row
 from trading.storage_checksum import fills_checksum
 
 T = datetime(2020, 1, 2, tzinfo=UTC)
@@ -49,8 +49,8 @@ def test_a_cycle_is_committed_with_its_records_in_one_transaction(store: Store) 
         ledger={"cash": Decimal("9.99")},
         orders=[order],
         fills=[fill("t1")],
-        equity=[(T, Decimal(1), Decimal(2))],
-        decision=(T, "agent", {"SPX": Decimal(1)}, "why", [], {}),
+        equity=[EquityPoint(T, Decimal(1), Decimal(2))],
+        decision=DecisionRow(T, "agent", {"SPX": Decimal(1)}, "why", [], {}),
         details={"score": 0.5},
         transcript={"said": "buy", "at": T},
         agent_state={"n": 1},

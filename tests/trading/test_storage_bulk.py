@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine
 
-from trading.storage import DecimalText, Store, UtcDateTime
+from trading.domain import EquityPoint
+from trading.storage import DecimalText, DecisionRow, Store, UtcDateTime
 from trading.storage_bulk import bulk_insert
 
 T = datetime(2020, 1, 2, tzinfo=UTC)
@@ -39,7 +40,7 @@ def test_a_shared_cash_is_encoded_once_per_batch(
 
     monkeypatch.setattr(DecimalText, "process_bind_param", counting)
     cash = Decimal("1000.50")
-    equity = [(T + timedelta(days=i), cash, Decimal(1000) + i) for i in range(500)]
+    equity = [EquityPoint(T + timedelta(days=i), cash, Decimal(1000) + i) for i in range(500)]
     store.save_records("r", equity=equity)
     assert len(encoded) == 501  # the cash once, each equity value once
     assert [(p.time, p.cash, p.equity) for p in store.equity("r")] == equity
@@ -50,7 +51,7 @@ def test_a_batch_reads_back_as_the_values_it_was_given(store: Store) -> None:
     one, one_more = Decimal("1.0"), Decimal("1.00")
     shared = {"SPX": Decimal("0.5")}
     decisions = [
-        (
+        DecisionRow(
             T + timedelta(days=i),
             "agent",
             shared if i % 3 else {"SPX": [one, one_more][i % 2]},
@@ -60,7 +61,9 @@ def test_a_batch_reads_back_as_the_values_it_was_given(store: Store) -> None:
         )
         for i in range(100)
     ]
-    equity = [(T + timedelta(days=i), [one, one_more][i % 2], one_more) for i in range(100)]
+    equity = [
+        EquityPoint(T + timedelta(days=i), [one, one_more][i % 2], one_more) for i in range(100)
+    ]
     store.save_records("r", equity=equity, decisions=decisions)
     assert [(p.time, str(p.cash), str(p.equity)) for p in store.equity("r")] == [
         (t, str(c), str(e)) for t, c, e in equity
@@ -70,8 +73,16 @@ def test_a_batch_reads_back_as_the_values_it_was_given(store: Store) -> None:
         for d in store.decisions("r")
     ]
     assert stored == [
-        (i, t, agent, {s: str(w) for s, w in targets.items()}, why, risk, abstentions)
-        for i, (t, agent, targets, why, risk, abstentions) in enumerate(decisions)
+        (
+            i,
+            d.time,
+            d.agent,
+            {s: str(w) for s, w in d.targets.items()},
+            d.rationale,
+            d.risk,
+            d.abstentions,
+        )
+        for i, d in enumerate(decisions)
     ]
 
 

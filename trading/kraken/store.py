@@ -10,11 +10,11 @@ the environment only. Its own tables, so it can share a database with `trading.s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -88,6 +88,9 @@ class JournalEntry:
     reason: str
     created_at: datetime
     updated_at: datetime
+
+
+_ENTRY_FIELDS: Final = tuple(f.name for f in fields(JournalEntry))
 
 
 class OrderJournal:
@@ -193,44 +196,13 @@ def new_entry(
 
 
 def _fields(entry: JournalEntry) -> dict[str, object]:
-    return {
-        "client_order_id": entry.client_order_id,
-        "order_id": entry.order_id,
-        "live": entry.live,
-        "symbol": entry.symbol,
-        "pair": entry.pair,
-        "side": entry.side,
-        "type": entry.type,
-        "quantity": entry.quantity,
-        "limit_price": entry.limit_price,
-        "status": entry.status.value,
-        "txid": entry.txid,
-        "executed": entry.executed,
-        "cost": entry.cost,
-        "fee": entry.fee,
-        "reason": entry.reason,
-        "created_at": entry.created_at,
-        "updated_at": entry.updated_at,
-    }
+    """An entry as its row's columns, which bear its fields' names; the status as its value."""
+    values = {name: getattr(entry, name) for name in _ENTRY_FIELDS}
+    values["status"] = entry.status.value
+    return values
 
 
 def _entry(row: KrakenOrderRow) -> JournalEntry:
-    return JournalEntry(
-        client_order_id=row.client_order_id,
-        order_id=row.order_id,
-        live=row.live,
-        symbol=row.symbol,
-        pair=row.pair,
-        side=row.side,
-        type=row.type,
-        quantity=row.quantity,
-        limit_price=row.limit_price,
-        status=Journal(row.status),
-        txid=row.txid,
-        executed=row.executed,
-        cost=row.cost,
-        fee=row.fee,
-        reason=row.reason,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    values: dict[str, Any] = {name: getattr(row, name) for name in _ENTRY_FIELDS}
+    values["status"] = Journal(row.status)
+    return JournalEntry(**values)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 
 import numpy as np
@@ -82,6 +83,7 @@ class Market:
         self._lows = [_sparse_table(row, np.minimum) for row in self.closes]
         self._highs = [_sparse_table(row, np.maximum) for row in self.closes]
         self._cumsums: dict[int, Floats] = {}
+        self._close_prices: dict[int, list[Decimal]] = {}
         self._volume_sums = [np.concatenate(([0.0], np.cumsum(s.volume))) for s in self.series]
         self.participation_cap = float(config.costs.participation_cap)
         self._caps = [self._surely_under_cap(k) for k in range(len(self.symbols))]
@@ -149,6 +151,15 @@ class Market:
 
     def instrument(self, symbol: str) -> Instrument:
         return self.instruments[symbol]
+
+    def close_prices(self, k: int) -> list[Decimal]:
+        """Symbol k's close at each step as its bar holds it (`BarSeries.price`), converted
+        at once on first use: the equity between trades is written from these."""
+        found = self._close_prices.get(k)
+        if found is None:
+            series = self.series[k]
+            found = self._close_prices[k] = series.prices(series.close[self.positions[k]])
+        return found
 
     def cumsum(self, k: int) -> Floats:
         """Running sums of symbol k's closes with a leading zero (for rolling means)."""

@@ -290,7 +290,12 @@ class _SparseRun(_Run):
         self._settle(step)
         self._write_decisions(step)
         engine, tick = self.engine, self.bars.tick(step)
-        decision = await engine.decide(self.agent, tick)
+        # What the agent would decide (`strategy_targets`), from the signal tables as at every
+        # other step: the kill switch that could override it is refused on this path.
+        directions = tuple(self.directions)
+        each = zip(self.signal_rows, directions, strict=True)
+        signals = tuple(rows[d + 1][step] for rows, d in each)
+        decision = self._decisions_held(directions)[signals]
         engine.execute(self.agent.name, decision, tick)
         self.pending_decision = step + 1
         return bool(engine.executor.open_orders())
@@ -358,9 +363,7 @@ class _SparseRun(_Run):
         if start >= stop:
             return
         directions = tuple(self.directions)
-        table = self._decisions.get(directions)
-        if table is None:
-            table = self._decisions[directions] = _Decisions(self, directions)
+        table = self._decisions_held(directions)
         each = zip(self.signal_rows, directions, strict=True)
         rows = [rows[d + 1][start:stop] for rows, d in each]  # per symbol, the row held
         # One pass in C over the steps: each step's signals, its (shared) decision, its log.
@@ -374,6 +377,12 @@ class _SparseRun(_Run):
             )
         )
         self.pending_decision = stop
+
+    def _decisions_held(self, directions: tuple[int, ...]) -> _Decisions:
+        table = self._decisions.get(directions)
+        if table is None:
+            table = self._decisions[directions] = _Decisions(self, directions)
+        return table
 
 
 class _Decisions(dict[tuple[int, ...], Decision]):

@@ -44,6 +44,7 @@ from trading.replay import (
     Progress,
     ReplayConfig,
     ReplayResult,
+    Tick,
     _persist,
     _to_datetime,
     run_replay,
@@ -289,7 +290,7 @@ class _SparseRun(_Run):
         """The engine's decision at `step`; whether it left orders to fill on the next bar."""
         self._settle(step)
         self._write_decisions(step)
-        engine, tick = self.engine, self.bars.tick(step)
+        engine, tick = self.engine, self._tick(step)
         # What the agent would decide (`strategy_targets`), from the signal tables as at every
         # other step: the kill switch that could override it is refused on this path.
         directions = tuple(self.directions)
@@ -317,10 +318,17 @@ class _SparseRun(_Run):
                 self._settle(early)
         self._write_decisions(step)
         self._write_equity(step)
-        self.engine.settle(self.bars.tick(step))
+        self.engine.settle(self._tick(step))
         self.settled, self.pending_equity = step, step + 1
         if self.progress is not None:
             self.progress(step + 1, self.market.steps)
+
+    def _tick(self, step: int) -> Tick:
+        """`ReplayBars.tick(step)` from what the market holds: every symbol has a bar at every
+        step (one calendar), and the close time is the step's moment."""
+        market = self.market
+        bars = tuple([market.bar(k, step) for k in range(len(market.symbols))])
+        return Tick(step, self.moments[step], bars, step == market.steps - 1)
 
     def _write_equity(self, stop: int) -> None:
         """Equity points of the steps from the first unrecorded one to `stop`, with the account

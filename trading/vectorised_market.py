@@ -5,7 +5,9 @@ shared by every genome scored on it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
+from itertools import repeat
 from typing import Any, Final
 
 import numpy as np
@@ -70,8 +72,11 @@ class Market:
         )
         first = self.series[0]
         # Each step's label: its first symbol's bar's, as the replay stamps its equity points.
-        self.stamps = _datetimes(first.times[self.positions[0]])
-        self.index = pd.DatetimeIndex(self.stamps)
+        labels = first.times[self.positions[0]]
+        self.stamps = _datetimes(labels)
+        # The index `pd.DatetimeIndex(self.stamps)` would be, from the integers.
+        self.index = pd.DatetimeIndex(pd.to_datetime(labels // 1_000, unit="us", utc=True))
+        self.index = self.index.as_unit("us")
         # The replay's benchmark: equal-weight buy and hold of the symbols, at each point.
         self.benchmark = pd.Series(
             equal_weight_buy_and_hold(self.closes), index=self.index, name="benchmark"
@@ -82,6 +87,7 @@ class Market:
         self._lows = [_sparse_table(row, np.minimum) for row in self.closes]
         self._highs = [_sparse_table(row, np.maximum) for row in self.closes]
         self._cumsums: dict[int, Floats] = {}
+        self._close_prices: dict[int, list[Decimal]] = {}
         self._volume_sums = [np.concatenate(([0.0], np.cumsum(s.volume))) for s in self.series]
         self.participation_cap = float(config.costs.participation_cap)
         self._caps = [self._surely_under_cap(k) for k in range(len(self.symbols))]
@@ -115,8 +121,8 @@ class Market:
         its sparse tables: exactly the minimum and maximum a reduction over the slice gives."""
         level = (stop - start).bit_length() - 1
         other = stop - (1 << level)
-        lows = [min(table[level][start], table[level][other]) for table in self._lows]
-        highs = [max(table[level][start], table[level][other]) for table in self._highs]
+        lows = [float(min(table[level][start], table[level][other])) for table in self._lows]
+        highs = [float(max(table[level][start], table[level][other])) for table in self._highs]
         return lows, highs
 
     def under_cap(self, k: int, step: int, quantity: float) -> bool:
@@ -150,6 +156,15 @@ class Market:
     def instrument(self, symbol: str) -> Instrument:
         return self.instruments[symbol]
 
+    def close_prices(self, k: int) -> list[Decimal]:
+        """Symbol k's close at each step as its bar holds it (`BarSeries.price`), converted
+        at once on first use: the equity between trades is written from these."""
+        found = self._close_prices.get(k)
+        if found is None:
+            series = self.series[k]
+            found = self._close_prices[k] = series.prices(series.close[self.positions[k]])
+        return found
+
     def cumsum(self, k: int) -> Floats:
         """Running sums of symbol k's closes with a leading zero (for rolling means)."""
         found = self._cumsums.get(k)
@@ -176,21 +191,26 @@ def _aligned_positions(series: BarSeries, steps: Ints) -> Ints:
     return index.astype(np.int64)
 
 
-def _sparse_table(values: Floats, pick: np.ufunc) -> list[list[float]]:
-    """Level j: pick (minimum or maximum) of values[i : i + 2**j] at each i where it fits; as
-    lists, since the search reads a few entries at a time (numpy is slow for single values)."""
+def _sparse_table(values: Floats, pick: np.ufunc) -> list[Floats]:
+    """Level j: pick (minimum or maximum) of values[i : i + 2**j] at each i where it fits. The
+    search reads a few entries of a few levels: left as arrays, not converted to lists."""
     levels = [values]
     width = 1
     while 2 * width <= len(values):
         previous = levels[-1]
         levels.append(pick(previous[:-width], previous[width:]))
         width *= 2
-    return [level.tolist() for level in levels]
+    return levels
 
 
 def _datetimes(ns: np.ndarray[Any, np.dtype[np.int64]]) -> list[datetime]:
-    """`from_ns` of each time (floored to the microsecond, aware UTC), built by pandas in one
-    call rather than a Python call and a timedelta per time."""
+    """`from_ns` of each time (floored to the microsecond, aware UTC), built in one pass rather
+    than a Python call and a timedelta per time: from whole seconds where every time is one
+    (daily and intraday bars), else by pandas."""
+    if len(ns) and not (ns % 1_000_000_000).any():
+        seconds: list[int] = (ns // 1_000_000_000).tolist()
+        if min(seconds) >= 0:  # `fromtimestamp` takes times before 1970 on some platforms only
+            return list(map(datetime.fromtimestamp, seconds, repeat(UTC)))
     moments: list[datetime] = list(
         pd.DatetimeIndex(pd.to_datetime(ns // 1_000, unit="us", utc=True)).to_pydatetime()
     )

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import repeat
 from typing import Literal
 
 import numpy as np
@@ -43,6 +44,7 @@ from trading.replay import (
     Progress,
     ReplayConfig,
     ReplayResult,
+    Tick,
     _persist,
     _to_datetime,
     run_replay,
@@ -225,7 +227,7 @@ class _SparseRun(_Run):
         self.settled = -1  # the last step the engine settled
         self.pending_equity = 0  # the first step whose equity is not recorded yet
         self.pending_decision = 0  # the first step whose decision is not logged yet
-        self._decisions: dict[tuple[int, ...], Decision] = {}
+        self._decisions: dict[tuple[int, ...], _Decisions] = {}  # by directions held
         # The signals per symbol, direction held and step, as Python ints.
         self.signal_rows: list[list[list[int]]] = [
             [table[row].tolist() for row in range(3)] for table in self.signals
@@ -288,8 +290,13 @@ class _SparseRun(_Run):
         """The engine's decision at `step`; whether it left orders to fill on the next bar."""
         self._settle(step)
         self._write_decisions(step)
-        engine, tick = self.engine, self.bars.tick(step)
-        decision = await engine.decide(self.agent, tick)
+        engine, tick = self.engine, self._tick(step)
+        # What the agent would decide (`strategy_targets`), from the signal tables as at every
+        # other step: the kill switch that could override it is refused on this path.
+        directions = tuple(self.directions)
+        each = zip(self.signal_rows, directions, strict=True)
+        signals = tuple(rows[d + 1][step] for rows, d in each)
+        decision = self._decisions_held(directions)[signals]
         engine.execute(self.agent.name, decision, tick)
         self.pending_decision = step + 1
         return bool(engine.executor.open_orders())
@@ -311,10 +318,17 @@ class _SparseRun(_Run):
                 self._settle(early)
         self._write_decisions(step)
         self._write_equity(step)
-        self.engine.settle(self.bars.tick(step))
+        self.engine.settle(self._tick(step))
         self.settled, self.pending_equity = step, step + 1
         if self.progress is not None:
             self.progress(step + 1, self.market.steps)
+
+    def _tick(self, step: int) -> Tick:
+        """`ReplayBars.tick(step)` from what the market holds: every symbol has a bar at every
+        step (one calendar), and the close time is the step's moment."""
+        market = self.market
+        bars = tuple([market.bar(k, step) for k in range(len(market.symbols))])
+        return Tick(step, self.moments[step], bars, step == market.steps - 1)
 
     def _write_equity(self, stop: int) -> None:
         """Equity points of the steps from the first unrecorded one to `stop`, with the account
@@ -348,9 +362,7 @@ class _SparseRun(_Run):
 
     def _closes(self, k: int, start: int, stop: int) -> list[Decimal]:
         """Symbol k's closes at steps [start, stop) as its bars hold them."""
-        series = self.market.series[k]
-        price = series.price
-        return [price(c) for c in series.close[self.market.positions[k][start:stop]].tolist()]
+        return self.market.close_prices(k)[start:stop]
 
     def _write_decisions(self, stop: int) -> None:
         """Decision logs of the steps from the first unlogged one to `stop`: the targets the
@@ -359,29 +371,46 @@ class _SparseRun(_Run):
         if start >= stop:
             return
         directions = tuple(self.directions)
-        rows = [rows[d + 1] for rows, d in zip(self.signal_rows, directions, strict=True)]
-        name, append = self.agent.name, self.engine.decisions.append
-        signals: tuple[int, ...] = ()
-        decision = Decision({})
-        each_step = zip(*[row[start:stop] for row in rows], strict=True)  # signals per step
-        for now, moment in zip(each_step, self.moments[start:stop], strict=True):
-            if now != signals:  # runs of steps with the same signals share one decision
-                signals, decision = now, self._decision(now, directions)
-            append(DecisionLog(moment, name, decision, ()))
+        table = self._decisions_held(directions)
+        each = zip(self.signal_rows, directions, strict=True)
+        rows = [rows[d + 1][start:stop] for rows, d in each]  # per symbol, the row held
+        # One pass in C over the steps: each step's signals, its (shared) decision, its log.
+        self.engine.decisions.extend(
+            map(
+                DecisionLog,
+                self.moments[start:stop],
+                repeat(self.agent.name),
+                map(table.__getitem__, zip(*rows, strict=True)),
+                repeat(()),
+            )
+        )
         self.pending_decision = stop
 
-    def _decision(self, signals: tuple[int, ...], directions: tuple[int, ...]) -> Decision:
-        """`strategy_targets`: weight x signal per symbol, less a held signal of a strategy
-        that does not rebalance. Decisions are immutable, so equal ones are shared."""
-        key = signals + directions
-        decision = self._decisions.get(key)
-        if decision is None:
-            targets: Mapping[str, Decimal] = {
-                symbol: self.share * signals[k]
-                for k, symbol in enumerate(self.market.symbols)
-                if self.rebalances or signals[k] != directions[k] or signals[k] == 0
-            }
-            decision = self._decisions[key] = Decision(targets)
+    def _decisions_held(self, directions: tuple[int, ...]) -> _Decisions:
+        table = self._decisions.get(directions)
+        if table is None:
+            table = self._decisions[directions] = _Decisions(self, directions)
+        return table
+
+
+class _Decisions(dict[tuple[int, ...], Decision]):
+    """The decision per step's signals, for one set of directions held: `strategy_targets`,
+    weight x signal per symbol, less a held signal of a strategy that does not rebalance.
+    Decisions are immutable, so each is made once and shared by every step that has it."""
+
+    def __init__(self, run: _SparseRun, directions: tuple[int, ...]) -> None:
+        super().__init__()
+        self.run = run
+        self.directions = directions
+
+    def __missing__(self, signals: tuple[int, ...]) -> Decision:
+        run, directions = self.run, self.directions
+        targets: Mapping[str, Decimal] = {
+            symbol: run.share * signals[k]
+            for k, symbol in enumerate(run.market.symbols)
+            if run.rebalances or signals[k] != directions[k] or signals[k] == 0
+        }
+        decision = self[signals] = Decision(targets)
         return decision
 
 

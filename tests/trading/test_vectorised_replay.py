@@ -211,3 +211,16 @@ def test_the_markets_stamps_are_the_replays_datetimes() -> None:
     stamps = _datetimes(labels)
     assert stamps == [from_ns(t) for t in labels.tolist()]
     assert all(s.tzinfo is UTC for s in stamps)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [0, 86_400 * 10**9, 951_782_400 * 10**9, 9_000_000_001 * 10**9],  # whole seconds
+        [-86_400 * 10**9, 0],  # whole seconds, one before 1970
+    ],
+)
+def test_the_markets_stamps_of_whole_seconds_are_the_replays_datetimes(labels: list[int]) -> None:
+    stamps = _datetimes(np.array(labels, dtype=np.int64))
+    assert stamps == [from_ns(t) for t in labels]
+    assert all(s.tzinfo is UTC for s in stamps)

@@ -28,6 +28,8 @@ _ONE_DAY: Final = timedelta(days=1)
 _NS_PER_US: Final = 1_000
 _PRICE_COLUMNS: Final = ("open", "high", "low", "close")
 COLUMNS: Final = (*_PRICE_COLUMNS, "volume")
+# Powers of ten up to 10**22 are exact floats (5**22 < 2**53): `BarSeries.prices` scales by one.
+_EXACT_POWERS: Final = 22
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -122,6 +124,27 @@ class BarSeries:
         if self.price_decimals is None:
             return Decimal(repr(float(value)))
         return Decimal(f"{float(value):.{self.price_decimals}f}")
+
+    def prices(self, values: FloatArray) -> list[Decimal]:
+        """`price` of each value, the same Decimals digit for digit, without formatting each:
+        with `price_decimals` d, value x 10**d rounds (numpy, at once) to the integer the
+        formatting rounds to wherever the float product lies clear of a half (its error is
+        under 2**-53 of it), and that integer x 1E-d is the formatted Decimal; the rest (near
+        a half, beyond 2**50, a negative zero, not finite) is formatted as `price` does."""
+        decimals = self.price_decimals
+        if decimals is None or decimals > _EXACT_POWERS:
+            return [self.price(v) for v in values.tolist()]
+        scaled = values * 10.0**decimals
+        with np.errstate(invalid="ignore"):
+            whole = np.rint(scaled)
+            size = np.abs(scaled)
+            clear = np.abs(np.abs(scaled - whole) - 0.5) > size * 2.0**-49
+            safe = (size < 2.0**50) & clear & ~(np.signbit(scaled) & (whole == 0))
+        unit = Decimal(1).scaleb(-decimals)
+        prices = [Decimal(n) * unit for n in np.where(safe, whole, 0).astype(np.int64).tolist()]
+        for i in np.flatnonzero(~safe).tolist():
+            prices[i] = self.price(values[i])
+        return prices
 
     @property
     def first_time(self) -> datetime:

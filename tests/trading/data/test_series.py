@@ -212,3 +212,19 @@ def test_earliest_and_latest_are_the_ends_of_int64_nanoseconds_in_whole_microsec
         assert from_ns(to_ns(end)) == end
     assert to_ns(EARLIEST - timedelta(microseconds=1)) < int64.min
     assert to_ns(LATEST + timedelta(microseconds=1)) > int64.max
+
+
+@pytest.mark.parametrize("decimals", [None, 0, 2, 3, 8])
+def test_prices_of_many_floats_are_each_the_decimal_price_gives_digit_for_digit(
+    decimals: int | None,
+) -> None:
+    # Halves of the last place (0.125 at 2 places, 2.5 at 0), a value a hair either side of one
+    # (the float of 1.005 lies below it), signed zeros, a value rounding to -0, huge and tiny.
+    rng = np.random.default_rng(7)
+    tricky = [0.125, 2.5, 1.005, 1.015, 0.0, -0.0, -0.001, -12.345, 1e17, 3e-9, 2**53 + 0.0]
+    values = np.array(tricky + (rng.random(500) * 10.0 ** rng.integers(-3, 7, 500)).tolist())
+    series = BarSeries.from_frame("X", "test", frame(DAYS), price_decimals=decimals)
+    expected = [series.price(v) for v in values.tolist()]
+    got = series.prices(values)
+    assert [str(p) for p in got] == [str(p) for p in expected]
+    assert got == expected

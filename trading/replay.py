@@ -45,7 +45,7 @@ from trading.paper import PaperExecutor
 from trading.replay_config import ReplayConfig as ReplayConfig  # part of the replay's interface
 from trading.risk import RiskGate, RiskReview
 from trading.sizing import proposals_for_targets
-from trading.storage import Store
+from trading.storage import RunEnd, Store
 
 Progress = Callable[[int, int], None]
 
@@ -594,14 +594,13 @@ def _persist(store: Store, result: ReplayResult, finished_at: datetime) -> None:
             )
             for d in result.decisions
         ],
-    )
-    store.finish_run(
-        result.run_id,
-        "finished",
-        {
-            "metrics": result.metrics.model_dump(mode="json"),
-            "final_equity": str(result.final_equity),
-            "kill_switch": result.kill_switch,
-        },
-        finished_at,
+        end=RunEnd(
+            "finished",
+            {
+                "metrics": result.metrics.model_dump(mode="json"),
+                "final_equity": str(result.final_equity),
+                "kill_switch": result.kill_switch,
+            },
+            finished_at,
+        ),
     )

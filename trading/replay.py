@@ -54,7 +54,7 @@ from trading.paper import PaperExecutor
 from trading.replay_config import ReplayConfig as ReplayConfig  # part of the replay's interface
 from trading.risk import RiskGate, RiskReview
 from trading.sizing import proposals_for_targets
-from trading.storage import DecisionRow, Store
+from trading.storage import DecisionRow, RunEnd, Store
 
 Progress = Callable[[int, int], None]
 
@@ -144,7 +144,10 @@ class ReplayBars:
         bars = tuple(
             [series.bar(found[cycle]) for series, found in self._columns if found[cycle] >= 0]
         )
-        return Tick(cycle, _to_datetime(self.steps[cycle]), bars, cycle == len(self.steps) - 1)
+        # Every step is the close of a bar of some symbol, and its bars close at it: the first
+        # one's close time is the step as a datetime, built once with the bar.
+        now = bars[0].close_time if bars else _to_datetime(self.steps[cycle])
+        return Tick(cycle, now, bars, cycle == len(self.steps) - 1)
 
     def uncovered(self) -> list[str]:
         """Where the window asked for runs past a symbol's data, in words: a run is cut to the
@@ -279,8 +282,8 @@ class CycleEngine:
         seen = self._seen
         portfolio = seen[1] if seen is not None and seen[0] == tick.cycle else None
         self._seen = None
-        unknown = decision.targets.keys() - self._symbols
-        if unknown:
+        if not self._symbols.issuperset(decision.targets):
+            unknown = decision.targets.keys() - self._symbols
             raise ConfigError(f"agent targeted symbols outside the run: {sorted(unknown)!r}")
         reviews, events = _execute(
             decision,
@@ -474,17 +477,26 @@ def _execute(
     # A crossed stop outranks the decision on that symbol this cycle; later decisions may
     # open it again: the stop limits a position's loss, it does not ban the symbol.
     exiting = {proposal.symbol for proposal, _ in exits}
-    targets = {s: w for s, w in decision.targets.items() if s not in exiting}
     for order in executor.open_orders():
         if order.symbol in decision.targets or order.symbol in exiting:
             events.extend(executor.cancel(order.id, "superseded by a newer decision"))
+    # A flat target on a flat position moves nothing (sizing would skip it): most bars of a
+    # strategy out of the market. Left out here, its price is not looked up either.
+    quantity = portfolio.quantity
+    targets = {
+        s: w
+        for s, w in decision.targets.items()
+        if s not in exiting and (w != ZERO or quantity(s) != ZERO)
+    }
+    if not exits and not targets:  # a bar between decisions: nothing for the gate
+        return (), events
     prices = {s: view.last_bar(s).close for s in targets}
     proposals = proposals_for_targets(
         targets, portfolio, prices, instruments, config.costs, config.rebalance_threshold
     )
     # Exits go through the gate too (they only reduce, so they pass), first, so that the
     # exposure they free is seen by the orders reviewed after them.
-    if not exits and not proposals:  # a bar between decisions: nothing for the gate
+    if not exits and not proposals:
         return (), events
     reviews = gate.review([p for p, _ in exits] + proposals, portfolio, instruments)
     for i, (_, reason) in enumerate(exits):
@@ -601,14 +613,13 @@ def _persist(store: Store, result: ReplayResult, finished_at: datetime) -> None:
             )
             for d in result.decisions
         ],
-    )
-    store.finish_run(
-        result.run_id,
-        "finished",
-        {
-            "metrics": result.metrics.model_dump(mode="json"),
-            "final_equity": str(result.final_equity),
-            "kill_switch": result.kill_switch,
-        },
-        finished_at,
+        end=RunEnd(
+            "finished",
+            {
+                "metrics": result.metrics.model_dump(mode="json"),
+                "final_equity": str(result.final_equity),
+                "kill_switch": result.kill_switch,
+            },
+            finished_at,
+        ),
     )

@@ -41,8 +41,7 @@ def proposals_for_targets(
     proposals: list[OrderProposal] = []
     if equity <= ZERO:
         return proposals
-    fee_rate = 1 + (costs.taker_fee_bps + costs.commission_bps) / BPS
-    spread_rate = 1 + costs.half_spread_bps / BPS
+    fee_rate = spread_rate = None  # worked out for the first target that buys or sells
     for symbol, weight in targets.items():
         price = prices[symbol]
         instrument = instruments.get(symbol) or Instrument(symbol)
@@ -50,6 +49,9 @@ def proposals_for_targets(
         if weight == ZERO:
             desired = ZERO
         else:
+            if fee_rate is None or spread_rate is None:
+                fee_rate = 1 + (costs.taker_fee_bps + costs.commission_bps) / BPS
+                spread_rate = 1 + costs.half_spread_bps / BPS
             # One tick of headroom: the executor rounds a slipped price up to the tick.
             tick = instrument.price_increment if costs.half_spread_bps else ZERO
             per_unit = (price * spread_rate + tick) * fee_rate + costs.commission_per_share

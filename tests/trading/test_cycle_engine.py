@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from tests.helpers import catalog_of, daily_series
-from trading.domain import EquityPoint, Instrument, Order, OrderFilled, OrderType, Side
+from trading.decision import Decision
+from trading.domain import Bar, EquityPoint, Instrument, Order, OrderFilled, OrderType, Side
 from trading.replay import CycleEngine, ReplayBars, ReplayConfig
 
 CATALOG = catalog_of(daily_series("SPX", opens=[100, 102, 104], closes=[101, 103, 105]))
@@ -36,3 +37,28 @@ def test_a_driver_trades_and_reads_the_engine_through_its_methods() -> None:
     )  # fmt: skip
     engine.adopt([found])
     assert engine.result("agent", bars).fills[-1] == found
+
+
+async def test_a_flat_target_on_a_flat_account_is_a_quiet_bar() -> None:
+    # Most bars of a strategy out of the market: nothing to size, so no price is looked up
+    # and the gate sees nothing; a flat target on a held position still sells it.
+    engine = CycleEngine(CATALOG, CONFIG, run_id="r", instruments=LOTS)
+    bars = ReplayBars(CATALOG, CONFIG)
+    looked_up: list[str] = []
+    last_bar = engine.view.last_bar
+
+    def counting(symbol: str) -> Bar:
+        looked_up.append(symbol)
+        return last_bar(symbol)
+
+    engine.view.last_bar = counting  # type: ignore[method-assign]
+    tick = bars.tick(0)
+    engine.settle(tick)
+    log, events = engine.execute("a", Decision({"SPX": Decimal(0)}), tick)
+    assert (log.reviews, events, looked_up) == ((), [], [])
+    engine.execute("a", Decision({"SPX": Decimal(1)}), tick)
+    engine.settle(bars.tick(1))
+    assert engine.ledger.quantity("SPX") > 0
+    log, _ = engine.execute("a", Decision({"SPX": Decimal(0)}), bars.tick(1))
+    assert [r.proposal.side for r in log.reviews] == [Side.SELL]
+    assert set(looked_up) == {"SPX"}  # sizing the trades (and the executor) looked it up

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
+from sqlalchemy import event
 
 from agents.quant import build_quant_agent
 from tests.helpers import catalog_of, daily_series
@@ -175,6 +176,31 @@ async def test_a_run_is_stored_with_orders_fills_equity_and_decisions(tmp_path) 
     assert len(store.decisions("run-1")) == 3
     [order] = store.orders("run-1")
     assert (order.order_id, order.status) == ("run-1-0-SPX", "filled")
+    store.close()
+
+
+async def test_a_backtest_stores_its_records_and_its_end_in_one_commit(tmp_path) -> None:
+    # The run's row is committed first ("running"); then everything else at once: before,
+    # the records and the finish were two transactions, and a crash between them left a
+    # run with all its rows still "running".
+    series = daily_series("SPX", opens=[10, 10, 11, 12], closes=[10, 11, 12, 9])
+    store = Store(f"sqlite:///{tmp_path / 'runs.db'}")
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda connection: commits.append(1))
+    await run_replay(
+        build_quant_agent("buy_and_hold"),
+        catalog_of(series),
+        ReplayConfig(symbols=("SPX",), cash=Decimal(1000)),
+        run_id="run-1",
+        store=store,
+        instruments=LOTS,
+    )
+    assert len(commits) == 2
+    run = store.run("run-1")
+    assert run is not None
+    assert run.status == "finished"
+    assert run.finished_at == day(5)  # the last bar's close
+    assert len(store.equity("run-1")) == 4
     store.close()
 
 

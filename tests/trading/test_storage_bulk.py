@@ -4,11 +4,13 @@ once."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine
 
@@ -116,3 +118,74 @@ def test_values_equal_in_python_but_not_as_stored_stay_apart(tmp_path: Path) -> 
     assert [r[1] for r in raw[0][-4:]] == ['{"a": 1}', '{"a": 1.0}', '{"a": true}', "null"]
     assert [r[2] for r in raw[0]] == ["2.50", "2.5"] * 5
     engine.dispose()
+
+
+def _raw_pair(tmp_path: Path, values: list[Any], column: Any) -> tuple[list[Any], list[Any]]:
+    """The stored text of `values` in a column of type `column`, written by `bulk_insert` and
+    by SQLAlchemy's own executemany."""
+    metadata = MetaData()
+    columns = [Column("id", Integer, primary_key=True), Column("v", column)]
+    bulk = Table("bulk", metadata, *columns)
+    plain = Table("plain", metadata, *(c._copy() for c in columns))
+    engine = create_engine(f"sqlite:///{tmp_path / 'raw.db'}")
+    metadata.create_all(engine)
+    rows = list(enumerate(values))
+    with engine.begin() as connection:
+        bulk_insert(connection, bulk, ("id", "v"), rows)
+        connection.execute(plain.insert(), [{"id": i, "v": v} for i, v in rows])
+    with engine.connect() as connection:
+        query = "SELECT typeof(v), CAST(v AS TEXT) FROM {} ORDER BY id"
+        raw = [connection.exec_driver_sql(query.format(t)).all() for t in ("bulk", "plain")]
+    engine.dispose()
+    return raw[0], raw[1]
+
+
+def test_times_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
+    times = [
+        T,
+        T.replace(microsecond=123),
+        T.replace(microsecond=999_999),
+        datetime(5, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+        datetime(2020, 1, 2, 23, 30, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(2020, 7, 1, 9, 30, 0, 5, tzinfo=ZoneInfo("America/New_York")),
+        pd.Timestamp("2020-01-02 03:04:05.000007", tz="UTC"),
+        None,
+    ]
+    bulk, plain = _raw_pair(tmp_path, times, UtcDateTime())
+    assert bulk == plain
+    assert bulk[3] == ("text", "0005-01-02 03:04:05.000000")
+    assert bulk[5] == ("text", "2020-01-03 04:30:00.000000")
+
+
+def test_aware_utc_times_skip_the_types_generic_processing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A replay's times are aware UTC datetimes: one isoformat call each, not the decorator's
+    # conversion and then the dialect's formatting.
+    generic: list[datetime] = []
+    original = UtcDateTime.process_bind_param
+
+    def counting(self: UtcDateTime, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None:
+            generic.append(value)
+        return original(self, value, dialect)
+
+    monkeypatch.setattr(UtcDateTime, "process_bind_param", counting)
+    equity = [(T + timedelta(days=i, microseconds=i), Decimal(1), Decimal(i)) for i in range(100)]
+    store.save_records("r", equity=equity)
+    assert generic == []
+    assert [p.time for p in store.equity("r")] == [t for t, _, _ in equity]
+
+
+def test_json_keys_equal_in_python_but_not_as_stored_stay_apart(tmp_path: Path) -> None:
+    # True == 1 == 1.0 as dict keys, but JSON writes them "true", "1" and "1.0".
+    docs: list[Any] = [{True: "a"}, {1: "a"}, {1.0: "a"}, {"1": "a"}, {"a": "b"}, {"a": "b"}]
+    bulk, plain = _raw_pair(tmp_path, docs, JSON)
+    assert bulk == plain
+    assert [text for _, text in bulk[:4]] == [
+        '{"true": "a"}',
+        '{"1": "a"}',
+        '{"1.0": "a"}',
+        '{"1": "a"}',
+    ]

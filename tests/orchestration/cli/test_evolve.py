@@ -20,9 +20,7 @@ import pytest
 import yaml
 from rich.console import Console
 from rich.progress import Progress
-from typer.testing import CliRunner
 
-from orchestration.cli import app
 from orchestration.cli import evolve as cli_evolve
 from orchestration.cli.evolve import EXAMPLE
 from orchestration.evolution import engine
@@ -34,11 +32,10 @@ from orchestration.evolution.run import base_config, load_quant_spec, save_adopt
 from orchestration.evolution.space import RISK, RISK_GENES, QuantSpace
 from orchestration.evolution.store import EvolutionStore
 from orchestration.evolution.walkforward import Window
+from tests.orchestration.cli.helpers import bad, invoke
 from tests.orchestration.evolution.configs import quant_config, quant_raw
 from trading.clock import ReplayClock
 from trading.data import Catalog
-
-runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
@@ -51,19 +48,6 @@ def write(tmp_path: Path, raw: dict[str, Any], name: str = "evolve.yaml") -> Pat
     path = tmp_path / name
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def bad(*args: str) -> str:
-    code, out, err = invoke(*args)
-    assert code == 2, (out, err)
-    assert out == ""
-    assert len(err.strip().splitlines()) == 1, err
-    return err
 
 
 # A bear market (mid-2007 to mid-2009), a stop loss searched, and a floor instead of the

@@ -4,7 +4,6 @@ evolution."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,15 +13,13 @@ from typing import Any
 import pytest
 import yaml
 from sqlalchemy import func, insert, select
-from typer.testing import CliRunner
 
 from agents.llm_calls import LlmCallRecord, LlmCallStore
-from orchestration.cli import app
+from tests.orchestration.cli.helpers import as_json, bad, ok
 from tests.orchestration.evolution.configs import quant_raw
 from trading.storage import RUN_RECORDS, Store
 from trading.storage_schema import table_of
 
-runner = CliRunner()
 TEAM = {
     "name": "two-quant",
     "mode": "vote",
@@ -39,29 +36,6 @@ ARENA = {
     "end": "2017-03-31",
     "entrants": [{"quant": "buy_and_hold"}, {"quant": "sma_cross"}],
 }
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def ok(*args: str) -> str:
-    code, out, err = invoke(*args)
-    assert code == 0, (out, err)
-    return out
-
-
-def as_json(*args: str) -> Any:
-    return json.loads(ok(*args, "--json"))
-
-
-def bad(*args: str) -> str:
-    code, out, err = invoke(*args)
-    assert code == 2, (out, err)
-    assert out == ""
-    assert len(err.strip().splitlines()) == 1, err
-    return err
 
 
 @pytest.fixture(scope="module")

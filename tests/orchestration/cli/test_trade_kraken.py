@@ -20,17 +20,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from orchestration.cli import app
 from orchestration.cli.trade import EXIT_BUDGET
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.kraken_server import FakeKraken, Tape
 from tests.fakes.llm_server import Say, fake_llm
+from tests.orchestration.cli.helpers import bad, invoke
 from tests.trading.kraken.conftest import API_KEY, SECRET
 from trading.storage import Store
 
-runner = CliRunner()
 ASK = Decimal("30300.1")  # the Depth fixture's best ask
 TAKER = Decimal("0.004")  # the AssetPairs fixture's first fee tier, 0.4%
 BTC = "BTC/USD"
@@ -97,11 +95,6 @@ def trade(kraken: FakeKraken, tmp_path: Path, *args: str) -> tuple[int, str, str
     common = ["--source", "kraken", "--team", str(holder(tmp_path)), "--symbols", BTC]
     common += ["--every", "0.05", "--history-bars", "30", "--url", kraken.url, "--no-throttle"]
     return invoke("trade", *common, *args)
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def private_calls(kraken: FakeKraken) -> list[str]:
@@ -315,12 +308,10 @@ def test_options_that_do_not_fit_the_source_are_one_line_and_exit_2(
         monkeypatch.delenv(name, raising=False)
     # Nothing answers here: every one of these is refused before Kraken is asked anything.
     monkeypatch.setenv("TRADEPIT_KRAKEN_URL", "http://127.0.0.1:9")
-    code, out, err = invoke("trade", *args)
-    assert code == 2
+    err = bad("trade", *args)
     assert message in err
     assert err.startswith("error: ")
     assert err.count("\n") == 1
-    assert out == ""
 
 
 def test_a_bundled_run_neither_resumes_on_kraken_nor_takes_kraken_options(

@@ -50,34 +50,9 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     evolve.write_text(yaml.safe_dump(quant_raw()), encoding="utf-8")
     window = ["--start", "2017-01-01", "--end", "2017-03-31"]
     ok("backtest", "--agent", "sma_cross", "--symbol", "SPX", *window, "--db", db, "--json")
-    ok(
-        "trade",
-        "--team",
-        str(team),
-        "--symbols",
-        "SPX",
-        *window,
-        "--run-id",
-        "tr-one",
-        "--db",
-        db,
-        "--home",
-        home,
-    )
-    ok(
-        "trade",
-        "--team",
-        str(team),
-        "--symbols",
-        "SPX",
-        *window,
-        "--run-id",
-        "tr-two",
-        "--db",
-        db,
-        "--home",
-        home,
-    )
+    for run_id in ("tr-one", "tr-two"):
+        ok("trade", "--team", str(team), "--symbols", "SPX", *window, "--run-id", run_id,
+           "--db", db, "--home", home)  # fmt: skip
     ok("arena", "--config", str(arena), "--db", db, "--json")
     ok("evolve", "--config", str(evolve), "--db", db, "--json")
     ids = {e["kind"]: e["run_id"] for e in as_json("runs", "list", "--db", db)["runs"]}

@@ -9,11 +9,10 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from agents.quant import build_quant_agent
-from tests.helpers import catalog_of, daily_series
+from tests.helpers import daily_series, hold
 from trading.domain import Instrument, Side
 from trading.ledger import Portfolio, PositionView
-from trading.replay import ReplayConfig, ReplayResult, run_replay
+from trading.replay import ReplayConfig, ReplayResult
 from trading.risk import RiskGate, RiskLimits
 
 T = datetime(2020, 1, 2, tzinfo=UTC)
@@ -73,11 +72,9 @@ def test_levels_must_be_positive_fractions(field: str) -> None:
 
 
 async def hold_spx(opens: list[float], closes: list[float], limits: RiskLimits) -> ReplayResult:
-    """A replay of buy and hold on daily SPX bars, with 1,000 in cash, under `limits`."""
+    """Buy and hold replayed on daily SPX bars, with 1,000 in cash, under `limits`."""
     series = daily_series("SPX", opens=opens, closes=closes)
-    config = ReplayConfig(symbols=("SPX",), cash=Decimal(1000), limits=limits)
-    agent = build_quant_agent("buy_and_hold")
-    return await run_replay(agent, catalog_of(series), config, run_id="r", instruments=LOTS)
+    return await hold(series, ReplayConfig(symbols=("SPX",), cash=Decimal(1000), limits=limits))
 
 
 async def test_a_replay_stops_out_at_the_next_open_then_the_agent_may_buy_again() -> None:

@@ -125,8 +125,7 @@ def test_a_quant_team_trades_kraken_on_paper_filling_at_the_ask_with_kraken_fees
     assert run.config["meta"]["kraken"]["every_s"] == 0.05
     assert run.config["meta"]["team"]["name"] == "holder"
 
-    code, _, err = invoke("trade", "--replay", "k1")
-    assert code == 2
+    err = bad("trade", "--replay", "k1")
     assert "run 'k1' traded on Kraken, whose live book cannot be asked again" in err
 
 
@@ -187,11 +186,9 @@ def test_live_warns_places_one_real_order_and_resumes_only_with_live_again(
         assert secret not in out + err
 
     resume = ["--resume", "l1", "--url", kraken.url, "--no-throttle"]
-    code, _, err = invoke("trade", *resume)
-    assert code == 2
+    err = bad("trade", *resume)
     assert "run 'l1' places real orders on Kraken; resume it with --live" in err
-    code, _, err = invoke("trade", *resume, "--paper")
-    assert code == 2
+    err = bad("trade", *resume, "--paper")
     assert "in live mode as it was started; --paper cannot change it" in err
     assert len(kraken.calls("AddOrder")) == 1
 
@@ -320,11 +317,9 @@ def test_a_bundled_run_neither_resumes_on_kraken_nor_takes_kraken_options(
     window = ["--symbols", "SPX", "--start", "2008-09-02", "--end", "2008-09-10"]
     code, _, err = invoke("trade", "--team", str(holder(tmp_path)), *window, "--run-id", "b1")
     assert code == 0, err
-    code, _, err = invoke("trade", "--resume", "b1", "--source", "kraken")
-    assert code == 2
+    err = bad("trade", "--resume", "b1", "--source", "kraken")
     assert "no run 'b1' in the database" in err  # a Kraken resume looks in paper and live
-    code, _, err = invoke("trade", "--resume", "b1", "--live")
-    assert code == 2
+    err = bad("trade", "--resume", "b1", "--live")
     assert "run 'b1' did not trade on Kraken; go on without --live" in err
 
 

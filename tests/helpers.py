@@ -1,13 +1,18 @@
-"""Small market data built in tests: an in-memory source the real catalog and view accept."""
+"""Small market data built in tests: an in-memory source the real catalog and view accept, and
+buy and hold replayed on it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pandas as pd
 
+from agents.quant import build_quant_agent
 from trading.data import BarSeries, Catalog
+from trading.domain import Instrument
+from trading.replay import ReplayConfig, ReplayResult, run_replay
 
 
 class FrameSource:
@@ -63,3 +68,10 @@ def daily_series(
 
 def catalog_of(*series: BarSeries) -> Catalog:
     return Catalog([FrameSource({s.symbol: s for s in series})])
+
+
+async def hold(series: BarSeries, config: ReplayConfig) -> ReplayResult:
+    """Buy and hold replayed on `series` under `config`, trading whole units of it."""
+    whole = {series.symbol: Instrument(series.symbol, quantity_increment=Decimal(1))}
+    agent = build_quant_agent("buy_and_hold")
+    return await run_replay(agent, catalog_of(series), config, run_id="r", instruments=whole)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
@@ -60,24 +61,21 @@ async def test_a_quant_spec_takes_the_vectorised_path_where_exact_with_the_repla
         assert "borrow_rate=0.05" in result.path_reason
 
 
+def rsi_is(period: int, op: str, value: float) -> dict[str, Any]:
+    """A rule condition: the RSI over `period` bars is `op` (above or below) `value`."""
+    return {
+        "left": {"indicator": "rsi", "params": {"period": period}},
+        "op": op,
+        "right": {"value": value},
+    }
+
+
 def test_rules_over_indicators_enter_and_exit(ctx: ToolContext) -> None:
     spec = SPEC.validate_python(
         {
             "type": "rules",
-            "entry": [
-                {
-                    "left": {"indicator": "rsi", "params": {"period": 14}},
-                    "op": "below",
-                    "right": {"value": 35},
-                }
-            ],
-            "exit": [
-                {
-                    "left": {"indicator": "rsi", "params": {"period": 14}},
-                    "op": "above",
-                    "right": {"value": 60},
-                }
-            ],
+            "entry": [rsi_is(14, "below", 35)],
+            "exit": [rsi_is(14, "above", 60)],
         }
     )
     result = backtest_strategy(ctx, spec, "SPX", date(2008, 1, 1), date(2009, 12, 31))
@@ -117,13 +115,7 @@ def test_bad_indicator_parameters_in_rules_list_the_valid_ones(ctx: ToolContext)
     bad = SPEC.validate_python(
         {
             "type": "rules",
-            "entry": [
-                {
-                    "left": {"indicator": "rsi", "params": {"period": 0}},
-                    "op": "below",
-                    "right": {"value": 30},
-                }
-            ],
+            "entry": [rsi_is(0, "below", 30)],
             "exit": [{"left": {"close": True}, "op": "below", "right": {"value": 1}}],
         }
     )

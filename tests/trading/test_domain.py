@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from tests.trading.fills import spx_buy
 from trading.domain import (
     Instrument,
-    Liquidity,
     Order,
     OrderAccepted,
     OrderCanceled,
@@ -30,17 +30,7 @@ def market_order(quantity: str = "10") -> Order:
 
 
 def filled(trade_id: str, quantity: str, price: str = "100") -> OrderFilled:
-    return OrderFilled(
-        "o1",
-        T,
-        trade_id,
-        "SPX",
-        Side.BUY,
-        Decimal(quantity),
-        Decimal(price),
-        Decimal(0),
-        Liquidity.TAKER,
-    )
+    return spx_buy("o1", T, trade_id, quantity, price)
 
 
 def accepted_order() -> Order:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.trading.fills import spx_buy
 from trading.domain import (
     Liquidity,
     Order,
@@ -184,17 +185,7 @@ def accepted(quantity: str = "10") -> Order:
 
 
 def order_fill(quantity: str, price: str = "100", trade_id: str = "k1") -> OrderFilled:
-    return OrderFilled(
-        "o-book",
-        T0,
-        trade_id,
-        "SPX",
-        Side.BUY,
-        Decimal(quantity),
-        Decimal(price),
-        Decimal(0),
-        Liquidity.TAKER,
-    )
+    return spx_buy("o-book", T0, trade_id, quantity, price)
 
 
 def test_a_fill_the_order_refuses_books_nothing_in_the_ledger() -> None:

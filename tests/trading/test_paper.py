@@ -38,7 +38,11 @@ class Harness:
         self.executor = PaperExecutor(self.ledger, view, self.clock, costs or CostModel(), lots)
         self._ids = 0
 
-    def order(self, side: Side, quantity: int, limit: str | None = None) -> Order:
+    def order(
+        self, side: Side, quantity: int, limit: str | None = None, risk_price: str | None = None
+    ) -> Order:
+        """Submit an order: a limit order at `limit`, else a market order; `risk_price` is the
+        price the risk gate reviews it at."""
         self._ids += 1
         order = Order(
             f"o{self._ids}",
@@ -48,6 +52,7 @@ class Harness:
             OrderType.LIMIT if limit else OrderType.MARKET,
             self.clock.now(),
             limit_price=Decimal(limit) if limit else None,
+            risk_price=Decimal(risk_price) if risk_price else None,
         )
         self.executor.submit(order)
         return order
@@ -183,26 +188,11 @@ def gated(h: Harness, limits: RiskLimits) -> RiskGate:
     return gate
 
 
-def reviewed_order(h: Harness, side: Side, quantity: int, at: str) -> Order:
-    h._ids += 1
-    order = Order(
-        f"o{h._ids}",
-        h.series.symbol,
-        side,
-        Decimal(quantity),
-        OrderType.MARKET,
-        h.clock.now(),
-        risk_price=Decimal(at),
-    )
-    h.executor.submit(order)
-    return order
-
-
 def test_a_fill_above_the_reviewed_price_is_reviewed_again_at_its_own_price() -> None:
     # Approved for 10 at the close of 100 under a 1,000 notional cap; the next bar opens at 125.
     h = Harness(daily_series("SPX", opens=[100, 125, 125], closes=[100, 125, 125]))
     gated(h, RiskLimits(max_order_notional=Decimal(1000)))
-    order = reviewed_order(h, Side.BUY, 10, at="100")
+    order = h.order(Side.BUY, 10, risk_price="100")
     fill, canceled = h.next_bar()
     assert isinstance(fill, OrderFilled)
     assert fill.quantity == 8  # 1,000 / 125
@@ -216,7 +206,7 @@ def test_a_fill_above_the_reviewed_price_is_reviewed_again_at_its_own_price() ->
 def test_a_fill_at_or_below_the_reviewed_price_keeps_its_approval() -> None:
     h = Harness(daily_series("SPX", opens=[100, 100, 100], closes=[100, 100, 100]))
     gated(h, RiskLimits(max_order_notional=Decimal(1000)))
-    reviewed_order(h, Side.BUY, 10, at="100")
+    h.order(Side.BUY, 10, risk_price="100")
     [fill] = h.next_bar()
     assert isinstance(fill, OrderFilled)
     assert fill.quantity == 10
@@ -225,7 +215,7 @@ def test_a_fill_at_or_below_the_reviewed_price_keeps_its_approval() -> None:
 def test_a_short_that_gaps_up_is_capped_at_the_weight_limit_at_fill() -> None:
     h = Harness(daily_series("SPX", opens=[100, 150, 150], closes=[100, 150, 150]))
     gated(h, RiskLimits(max_position_weight=Decimal("0.5")))
-    reviewed_order(h, Side.SELL, 50, at="100")  # half of 10,000 at 100
+    h.order(Side.SELL, 50, risk_price="100")  # half of 10,000 at 100
     fill, _ = h.next_bar()
     assert isinstance(fill, OrderFilled)
     assert fill.quantity == 33  # 0.5 x 10,000 / 150, in whole lots
@@ -238,7 +228,7 @@ def test_a_limit_order_that_rested_is_reviewed_again_when_it_fills() -> None:
     # (43 x 110 <= 0.5 x 9,640 < 44 x 110).
     h = Harness(daily_series("SPX", opens=[100, 100, 105, 110], closes=[100, 100, 109, 110]))
     gated(h, RiskLimits(max_position_weight=Decimal("0.5")))
-    reviewed_order(h, Side.SELL, 40, at="100")
+    h.order(Side.SELL, 40, risk_price="100")
     h.next_bar()
     h._ids += 1
     limit = Order(

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from agents.quant import build_quant_agent
-from tests.helpers import catalog_of, daily_series
+from tests.helpers import catalog_of, daily_series, hold
 from trading.costs import CostModel
 from trading.data import Catalog
 from trading.decision import Decision, Snapshot
@@ -54,13 +54,7 @@ async def test_fees_and_spread_are_paid_on_every_fill() -> None:
     series = daily_series("SPX", opens=[10, 10, 10], closes=[10, 10, 10])
     costs = CostModel(taker_fee_bps=Decimal(10), half_spread_bps=Decimal(50))
     config = ReplayConfig(symbols=("SPX",), cash=Decimal(1000), costs=costs)
-    result = await run_replay(
-        build_quant_agent("buy_and_hold"),
-        catalog_of(series),
-        config,
-        run_id="r",
-        instruments=LOTS,
-    )
+    result = await hold(series, config)
     # Sized for (10 * 1.005 + 0.01 tick) * 1.001 = 10.070 per unit: 99 units.
     [fill] = result.fills
     assert (fill.quantity, fill.price) == (99, Decimal("10.05"))
@@ -127,13 +121,7 @@ async def test_kill_switch_flattens_and_stays_flat() -> None:
     config = ReplayConfig(
         symbols=("SPX",), cash=Decimal(1000), limits=RiskLimits(max_drawdown=Decimal("0.2"))
     )
-    result = await run_replay(
-        build_quant_agent("buy_and_hold"),
-        catalog_of(series),
-        config,
-        run_id="r",
-        instruments=LOTS,
-    )
+    result = await hold(series, config)
     # Bought 10 at 100 on day 2; day 3 closes at 70: -30% trips the switch; sold at day 4's open.
     sides = [(f.time, f.side, f.quantity) for f in result.fills]
     assert sides == [(day(2), Side.BUY, 10), (day(4), Side.SELL, 10)]
@@ -262,9 +250,7 @@ def test_the_benchmark_is_named_for_what_it_holds() -> None:
 async def test_bars_from_before_1970_are_replayed() -> None:
     series = daily_series("SPX", opens=[80, 80, 88], closes=[80, 88, 84], start=date(1965, 1, 4))
     config = ReplayConfig(symbols=("SPX",), cash=Decimal(800))
-    result = await run_replay(
-        build_quant_agent("buy_and_hold"), catalog_of(series), config, run_id="r", instruments=LOTS
-    )
+    result = await hold(series, config)
     [fill] = result.fills
     assert (fill.time, fill.quantity, fill.price) == (datetime(1965, 1, 5, tzinfo=UTC), 10, 80)
     assert [(t.date(), e) for t, _, e in result.equity] == [

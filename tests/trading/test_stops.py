@@ -9,11 +9,10 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from agents.quant import build_quant_agent
-from tests.helpers import catalog_of, daily_series
+from tests.helpers import daily_series, hold
 from trading.domain import Instrument, Side
 from trading.ledger import Portfolio, PositionView
-from trading.replay import ReplayConfig, run_replay
+from trading.replay import ReplayConfig, ReplayResult
 from trading.risk import RiskGate, RiskLimits
 
 T = datetime(2020, 1, 2, tzinfo=UTC)
@@ -72,15 +71,16 @@ def test_levels_must_be_positive_fractions(field: str) -> None:
         RiskLimits.model_validate({field: "0"})
 
 
-async def test_a_replay_stops_out_at_the_next_open_then_the_agent_may_buy_again() -> None:
-    opens = [10, 10, 10, 9, 9, 9]
-    closes = [10, 10, 9.4, 9, 9, 9]
+async def hold_spx(opens: list[float], closes: list[float], limits: RiskLimits) -> ReplayResult:
+    """Buy and hold replayed on daily SPX bars, with 1,000 in cash, under `limits`."""
     series = daily_series("SPX", opens=opens, closes=closes)
-    config = ReplayConfig(
-        symbols=("SPX",), cash=Decimal(1000), limits=RiskLimits(stop_loss=Decimal("0.05"))
-    )
-    result = await run_replay(
-        build_quant_agent("buy_and_hold"), catalog_of(series), config, run_id="r", instruments=LOTS
+    return await hold(series, ReplayConfig(symbols=("SPX",), cash=Decimal(1000), limits=limits))
+
+
+async def test_a_replay_stops_out_at_the_next_open_then_the_agent_may_buy_again() -> None:
+    limits = RiskLimits(stop_loss=Decimal("0.05"))
+    result = await hold_spx(
+        opens=[10, 10, 10, 9, 9, 9], closes=[10, 10, 9.4, 9, 9, 9], limits=limits
     )
     # Bought 100 at day 2's open (10); day 3 closes at 9.4, 6% down: the stop closes the
     # position at day 4's open (9) although buy and hold still wants it; at day 4's close the
@@ -96,15 +96,8 @@ async def test_a_replay_stops_out_at_the_next_open_then_the_agent_may_buy_again(
 
 
 async def test_a_replay_takes_profit() -> None:
-    opens = [10, 10, 10, 12, 12]
-    closes = [10, 10, 12, 12, 12]
-    series = daily_series("SPX", opens=opens, closes=closes)
-    config = ReplayConfig(
-        symbols=("SPX",), cash=Decimal(1000), limits=RiskLimits(take_profit=Decimal("0.2"))
-    )
-    result = await run_replay(
-        build_quant_agent("buy_and_hold"), catalog_of(series), config, run_id="r", instruments=LOTS
-    )
+    limits = RiskLimits(take_profit=Decimal("0.2"))
+    result = await hold_spx(opens=[10, 10, 10, 12, 12], closes=[10, 10, 12, 12, 12], limits=limits)
     assert [(f.time, f.side, f.quantity, f.price) for f in result.fills] == [
         (day(2), Side.BUY, 100, 10),
         (day(4), Side.SELL, 100, 12),

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 
+from tests.trading.storage_helpers import store_with_run
 from trading.costs import CostModel
 from trading.domain import EquityPoint, Instrument, Liquidity, Order, OrderFilled, OrderType, Side
 from trading.errors import ConfigError, StorageError
@@ -33,10 +34,8 @@ def fill(trade_id: str) -> OrderFilled:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'runs.db'}")
-    store.create_run("r", "trade", {}, T)
-    yield store
-    store.close()
+    with store_with_run(tmp_path, "trade", T) as store:
+        yield store
 
 
 def test_a_cycle_is_committed_with_its_records_in_one_transaction(store: Store) -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine
 
+from tests.trading.storage_helpers import store_with_run
 from trading.domain import EquityPoint
 from trading.storage import DecimalText, DecisionRow, Store, UtcDateTime
 from trading.storage_bulk import bulk_insert
@@ -23,10 +24,8 @@ T = datetime(2020, 1, 2, tzinfo=UTC)
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'runs.db'}")
-    store.create_run("r", "backtest", {}, T)
-    yield store
-    store.close()
+    with store_with_run(tmp_path, "backtest", T) as store:
+        yield store
 
 
 def test_a_shared_cash_is_encoded_once_per_batch(

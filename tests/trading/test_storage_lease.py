@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.trading.storage_helpers import at_once
 from trading.clock import ReplayClock
 from trading.storage import Store
 from trading.storage_lease import (
@@ -127,23 +128,18 @@ def test_hold_releases_the_lease_on_the_way_out_even_on_an_error(
 
 def race_for(store: Store, run_id: str) -> list[str]:
     """Two holders of this process ask for `run_id` at the same moment; how each fared."""
-    start = threading.Barrier(2)
+    racers = [RunLeases(store.engine, ReplayClock(T), ttl=TTL) for _ in range(2)]
     outcomes: list[str] = []
 
     def take() -> None:
-        racer = RunLeases(store.engine, ReplayClock(T), ttl=TTL)
-        start.wait(timeout=10)
+        racer = racers.pop()
         try:
             racer.take(run_id)
             outcomes.append("taken")
         except RunHeldError:
             outcomes.append("refused")
 
-    threads = [threading.Thread(target=take) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    at_once(take)
     return outcomes
 
 

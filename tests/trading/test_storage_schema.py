@@ -3,7 +3,6 @@ processes opening a fresh database at once: both get its tables, neither fails."
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -15,6 +14,7 @@ from agents.llm_calls import LlmCallStore
 from agents.manager import AgentSpecRecord
 from orchestration.arena.store import ArenaStore
 from orchestration.evolution.store import EVOLUTION_RECORDS, EvolutionStore
+from tests.trading.storage_helpers import at_once
 from trading.kraken.cache import CandleCache
 from trading.kraken.store import OrderJournal
 from trading.storage import RUN_RECORDS, Store
@@ -27,21 +27,15 @@ class Closable(Protocol):
 
 def open_together(opener: Callable[[str], Closable], url: str) -> list[BaseException]:
     """Two threads open `url` at the same moment; what they raised."""
-    start = threading.Barrier(2)
     errors: list[BaseException] = []
 
     def open_store() -> None:
-        start.wait(timeout=10)
         try:
             opener(url).close()
         except Exception as error:  # collected for the caller's assertion
             errors.append(error)
 
-    threads = [threading.Thread(target=open_store) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    at_once(open_store)
     return errors
 
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from orchestration.arena.config import parse_config
 from orchestration.arena.market import kraken_window
 from orchestration.arena.store import ArenaStore
 from orchestration.cli.arena import ArenaPorts, arena_app
 from tests.fakes.kraken_server import FakeKraken, Tape, fake_kraken
+from tests.orchestration.cli.helpers import Outcome, invoke_app, succeeded
 from trading.clock import ReplayClock
 from trading.errors import ConfigError
 
@@ -33,8 +33,6 @@ QUANT = [
     {"quant": "sma_cross", "params": {"fast": 5, "slow": 20}},
     {"quant": "momentum", "params": {"lookback": 30}},
 ]
-
-runner = CliRunner()
 
 
 def tape(base_btc: str = "30000.0") -> Tape:
@@ -60,18 +58,15 @@ def arena_file(tmp_path: Path, **fields: Any) -> Path:
     return path
 
 
-def invoke(*args: str) -> tuple[int, str, str]:
+def invoke(*args: str) -> Outcome:
     ports = ArenaPorts(ReplayClock(datetime.fromtimestamp(NOW, UTC)))
     # A loopback server needs no pacing; `show` reads only the database.
     extra = [] if args[0] == "show" else ["--no-throttle"]
-    result = runner.invoke(arena_app, [*args, *extra], obj=ports)
-    return result.exit_code, result.stdout, result.stderr
+    return invoke_app(arena_app, [*args, *extra], obj=ports)
 
 
 def run_json(*args: str) -> dict[str, Any]:
-    code, out, err = invoke(*args, "--json")
-    assert code == 0, err
-    document: dict[str, Any] = json.loads(out)
+    document: dict[str, Any] = json.loads(succeeded(invoke(*args, "--json")))
     return document
 
 

@@ -75,22 +75,25 @@ def run(entrant: str, repeat: int, seed: int | None, growth: float, cost: str) -
     )
 
 
+def leaderboard_of(
+    arena: ArenaConfig,
+    runs: list[EntrantRun],
+    models: dict[str, dict[str, str | None]],
+    seeds: dict[str, list[int | None]],
+) -> Leaderboard:
+    """The leaderboard of an arena that ran `runs` with `seeds` and skipped no entrant."""
+    return build_leaderboard(ArenaResult("arena-test", arena, runs, [], models, seeds, "0" * 64))
+
+
 def test_repeated_runs_become_one_row_with_their_mean_and_spread() -> None:
     runs = [
         run("buy_and_hold", 0, None, 0.001, "0"),
         run("gpt", 0, 11, 0.002, "1.50"),
         run("gpt", 1, 12, 0.0, "2.50"),
     ]
-    result = ArenaResult(
-        run_id="arena-test",
-        config=config(),
-        runs=runs,
-        skipped=[],
-        models={"gpt": {"openai:gpt-4o-mini": "2023-10-01"}},
-        seeds={"buy_and_hold": [None], "gpt": [11, 12]},
-        data_hash="0" * 64,
-    )
-    board = build_leaderboard(result)
+    models: dict[str, dict[str, str | None]] = {"gpt": {"openai:gpt-4o-mini": "2023-10-01"}}
+    seeds: dict[str, list[int | None]] = {"buy_and_hold": [None], "gpt": [11, 12]}
+    board = leaderboard_of(config(), runs, models, seeds)
     gpt = board.row("gpt")
     assert gpt.runs == 2
     assert gpt.seeds == [11, 12]
@@ -137,16 +140,8 @@ def test_an_entrant_with_external_mcp_servers_is_marked_in_rows_notes_json_and_h
         run("gpt", 0, 11, 0.002, "0"),
         run("desk", 0, 12, 0.0, "0"),
     ]
-    result = ArenaResult(
-        run_id="arena-test",
-        config=arena,
-        runs=runs,
-        skipped=[],
-        models={},
-        seeds={"buy_and_hold": [None], "gpt": [11], "desk": [12]},
-        data_hash="0" * 64,
-    )
-    board = build_leaderboard(result)
+    seeds: dict[str, list[int | None]] = {"buy_and_hold": [None], "gpt": [11], "desk": [12]}
+    board = leaderboard_of(arena, runs, {}, seeds)
     mark = "external tools, point-in-time not proven (MCP servers: clock)"
     assert board.row("gpt").tools_caveat == mark
     assert board.row("desk").tools_caveat == mark

@@ -105,14 +105,20 @@ def arena(*args: str) -> tuple[int, dict[str, Any] | None, str]:
     return result.exit_code, document, result.stderr
 
 
-def test_llm_entrants_compete_and_a_replay_asks_the_model_nothing(
-    server: FakeLlm, files: dict[str, str]
-) -> None:
-    code, original, err = arena(
+def first_run(files: dict[str, str]) -> dict[str, Any]:
+    """The document of the arena in `files`, run on its providers into its database."""
+    code, document, err = arena(
         "--config", files["config"], "--providers", files["providers"], "--db", files["db"]
     )
     assert code == 0, err
-    assert original is not None
+    assert document is not None
+    return document
+
+
+def test_llm_entrants_compete_and_a_replay_asks_the_model_nothing(
+    server: FakeLlm, files: dict[str, str]
+) -> None:
+    original = first_run(files)
     rows = {row["entrant"]: row for row in original["leaderboard"]["rows"]}
     assert set(rows) == {"buy_and_hold", "solo", "desk"}
     solo, desk = rows["solo"], rows["desk"]
@@ -177,11 +183,7 @@ def test_llm_entrants_compete_and_a_replay_asks_the_model_nothing(
 def test_a_replay_whose_answers_are_gone_stops_instead_of_calling_the_model(
     server: FakeLlm, files: dict[str, str]
 ) -> None:
-    code, original, err = arena(
-        "--config", files["config"], "--providers", files["providers"], "--db", files["db"]
-    )
-    assert code == 0, err
-    assert original is not None
+    original = first_run(files)
     engine = sqlalchemy.create_engine(files["db"])
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text("DELETE FROM llm_recordings"))
@@ -204,11 +206,7 @@ def test_a_replay_without_providers_uses_the_ones_its_original_stored(
     local = providers["providers"]["local"]
     local |= {"key_required": True, "api_key_env": "TRADEPIT_TEST_LOCAL_KEY"}
     Path(files["providers"]).write_text(yaml.safe_dump(providers), encoding="utf-8")
-    code, original, err = arena(
-        "--config", files["config"], "--providers", files["providers"], "--db", files["db"]
-    )
-    assert code == 0, err
-    assert original is not None
+    original = first_run(files)
     assert server.requests
     Path(files["providers"]).unlink()
     asked = len(server.requests)

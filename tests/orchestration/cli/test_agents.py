@@ -3,18 +3,14 @@ people, and one clear stderr line with exit code 2 for every bad input."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from agents.manager import load_spec_file
-from orchestration.cli import app
+from tests.orchestration.cli.helpers import as_json, bad, invoke, ok
 
 ROOT = Path(__file__).resolve().parents[3]
-runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
@@ -22,30 +18,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TRADEPIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRADEPIT_PROVIDERS", str(ROOT / "providers.yaml"))
     return tmp_path / "home"
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def ok(*args: str) -> str:
-    code, out, err = invoke(*args)
-    assert code == 0, err
-    return out
-
-
-def as_json(*args: str) -> Any:
-    return json.loads(ok(*args, "--json"))
-
-
-def bad(*args: str) -> str:
-    """The error line of a command that must fail on its input."""
-    code, out, err = invoke(*args)
-    assert code == 2, (out, err)
-    assert out == ""
-    assert len(err.strip().splitlines()) == 1, err
-    return err
 
 
 BULL = ["agents", "create", "bull", "--role", "bull", "--model", "fast", "--temperature", "0.3"]

@@ -16,6 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from orchestration.cli.arena import arena_app
+from tests.orchestration.cli.helpers import Outcome, invoke_app, succeeded
 
 runner = CliRunner()
 
@@ -38,15 +39,12 @@ def arena_file(tmp_path: Path, **fields: Any) -> Path:
     return path
 
 
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(arena_app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+def invoke(*args: str) -> Outcome:
+    return invoke_app(arena_app, args)
 
 
 def run_json(*args: str) -> dict[str, Any]:
-    code, out, err = invoke(*args, "--json")
-    assert code == 0, err
-    document: dict[str, Any] = json.loads(out)
+    document: dict[str, Any] = json.loads(succeeded(invoke(*args, "--json")))
     return document
 
 

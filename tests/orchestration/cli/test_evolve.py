@@ -20,9 +20,7 @@ import pytest
 import yaml
 from rich.console import Console
 from rich.progress import Progress
-from typer.testing import CliRunner
 
-from orchestration.cli import app
 from orchestration.cli import evolve as cli_evolve
 from orchestration.cli.evolve import EXAMPLE
 from orchestration.evolution import engine
@@ -34,11 +32,10 @@ from orchestration.evolution.run import base_config, load_quant_spec, save_adopt
 from orchestration.evolution.space import RISK, RISK_GENES, QuantSpace
 from orchestration.evolution.store import EvolutionStore
 from orchestration.evolution.walkforward import Window
+from tests.orchestration.cli.helpers import as_json, bad, invoke
 from tests.orchestration.evolution.configs import quant_config, quant_raw
 from trading.clock import ReplayClock
 from trading.data import Catalog
-
-runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
@@ -51,19 +48,6 @@ def write(tmp_path: Path, raw: dict[str, Any], name: str = "evolve.yaml") -> Pat
     path = tmp_path / name
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def bad(*args: str) -> str:
-    code, out, err = invoke(*args)
-    assert code == 2, (out, err)
-    assert out == ""
-    assert len(err.strip().splitlines()) == 1, err
-    return err
 
 
 # A bear market (mid-2007 to mid-2009), a stop loss searched, and a floor instead of the
@@ -358,52 +342,38 @@ def test_generation_lines_on_a_terminal_print_above_the_bar_not_under_its_redraw
     assert beside.getvalue() == ""
 
 
-def test_evolution_tunes_a_cross_sectional_baseline_on_the_stock_universe(tmp_path: Path) -> None:
+def evolve_on_stocks(tmp_path: Path, params: dict[str, Any]) -> Any:
+    """The document of `tradepit evolve --json` searching the kinds and ranges of `params` on
+    five stocks, adopting above a validation floor of -5."""
     raw = quant_raw(
         market={"symbols": ["AAPL", "MSFT", "KO", "XOM", "JNJ"]},
-        genome={
-            "type": "quant",
-            "kinds": ["low_volatility", "xs_momentum"],
-            "params": {
-                "low_volatility": {"window": [10, 60], "top": [0.2, 0.6]},
-                "xs_momentum": {"lookback": [21, 100], "skip": [0, 10]},
-            },
-        },
+        genome={"type": "quant", "kinds": list(params), "params": params},
         min_validation=-5.0,
     )
-    config = write(tmp_path, raw)
-    code, out, err = invoke("evolve", "--config", str(config), "--json",
-                            "--db", f"sqlite:///{tmp_path / 'run.db'}")  # fmt: skip
-    assert code == 0, err
-    document = json.loads(out)
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    return as_json("evolve", "--config", str(write(tmp_path, raw)), "--db", db)
+
+
+def test_evolution_tunes_a_cross_sectional_baseline_on_the_stock_universe(tmp_path: Path) -> None:
+    params = {
+        "low_volatility": {"window": [10, 60], "top": [0.2, 0.6]},
+        "xs_momentum": {"lookback": [21, 100], "skip": [0, 10]},
+    }
+    document = evolve_on_stocks(tmp_path, params)
     assert len(document["generations"]) == 4
     kinds = {document["parent"]["kind"], *(g["best"]["kind"] for g in document["generations"])}
     assert kinds <= {"low_volatility", "xs_momentum"}
 
 
 def test_evolution_searches_a_declared_factor_on_the_stock_universe(tmp_path: Path) -> None:
-    raw = quant_raw(
-        market={"symbols": ["AAPL", "MSFT", "KO", "XOM", "JNJ"]},
-        genome={
-            "type": "quant",
-            "kinds": ["factor_rank"],
-            "params": {
-                "factor_rank": {
-                    "indicator": ["momentum", "volatility", "sma_gap"],
-                    "window": [10, 60],
-                    "skip": 0,
-                    "direction": ["high", "low"],
-                    "top": [0.2, 0.6],
-                }
-            },
-        },
-        min_validation=-5.0,
-    )
-    config = write(tmp_path, raw)
-    code, out, err = invoke("evolve", "--config", str(config), "--json",
-                            "--db", f"sqlite:///{tmp_path / 'run.db'}")  # fmt: skip
-    assert code == 0, err
-    document = json.loads(out)
+    factor = {
+        "indicator": ["momentum", "volatility", "sma_gap"],
+        "window": [10, 60],
+        "skip": 0,
+        "direction": ["high", "low"],
+        "top": [0.2, 0.6],
+    }
+    document = evolve_on_stocks(tmp_path, {"factor_rank": factor})
     assert len(document["generations"]) == 4
     assert {g["best"]["kind"] for g in document["generations"]} == {"factor_rank"}
     bests = [g["best"]["params"] for g in document["generations"]]

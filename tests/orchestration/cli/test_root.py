@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestration.cli import app
+from tests.orchestration.cli.helpers import invoke
 from trading.data import Catalog
 from trading.storage import Store
 
@@ -19,11 +20,6 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRADEPIT_HOME", str(tmp_path / "home"))
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 BACKTEST = [

@@ -4,7 +4,6 @@ evolution."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,15 +13,13 @@ from typing import Any
 import pytest
 import yaml
 from sqlalchemy import func, insert, select
-from typer.testing import CliRunner
 
 from agents.llm_calls import LlmCallRecord, LlmCallStore
-from orchestration.cli import app
+from tests.orchestration.cli.helpers import as_json, bad, ok
 from tests.orchestration.evolution.configs import quant_raw
 from trading.storage import RUN_RECORDS, Store
 from trading.storage_schema import table_of
 
-runner = CliRunner()
 TEAM = {
     "name": "two-quant",
     "mode": "vote",
@@ -41,29 +38,6 @@ ARENA = {
 }
 
 
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def ok(*args: str) -> str:
-    code, out, err = invoke(*args)
-    assert code == 0, (out, err)
-    return out
-
-
-def as_json(*args: str) -> Any:
-    return json.loads(ok(*args, "--json"))
-
-
-def bad(*args: str) -> str:
-    code, out, err = invoke(*args)
-    assert code == 2, (out, err)
-    assert out == ""
-    assert len(err.strip().splitlines()) == 1, err
-    return err
-
-
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database with a run of every kind, and LLM calls logged under each run's id."""
@@ -76,34 +50,9 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     evolve.write_text(yaml.safe_dump(quant_raw()), encoding="utf-8")
     window = ["--start", "2017-01-01", "--end", "2017-03-31"]
     ok("backtest", "--agent", "sma_cross", "--symbol", "SPX", *window, "--db", db, "--json")
-    ok(
-        "trade",
-        "--team",
-        str(team),
-        "--symbols",
-        "SPX",
-        *window,
-        "--run-id",
-        "tr-one",
-        "--db",
-        db,
-        "--home",
-        home,
-    )
-    ok(
-        "trade",
-        "--team",
-        str(team),
-        "--symbols",
-        "SPX",
-        *window,
-        "--run-id",
-        "tr-two",
-        "--db",
-        db,
-        "--home",
-        home,
-    )
+    for run_id in ("tr-one", "tr-two"):
+        ok("trade", "--team", str(team), "--symbols", "SPX", *window, "--run-id", run_id,
+           "--db", db, "--home", home)  # fmt: skip
     ok("arena", "--config", str(arena), "--db", db, "--json")
     ok("evolve", "--config", str(evolve), "--db", db, "--json")
     ids = {e["kind"]: e["run_id"] for e in as_json("runs", "list", "--db", db)["runs"]}

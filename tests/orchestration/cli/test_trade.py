@@ -22,12 +22,10 @@ import pytest
 import yaml
 from rich.console import Console
 from sqlalchemy import text
-from typer.testing import CliRunner
 
 from agents.manager import AgentManager
 from agents.providers import ProvidersConfig
 from agents.specs import AgentSpec
-from orchestration.cli import app
 from orchestration.cli.debate import print_transcript, shortened
 from orchestration.cli.live_view import LiveView, LlmSpend
 from orchestration.cli.trade import EXIT_BUDGET, EXIT_REPLAY_DIFFERS
@@ -36,11 +34,11 @@ from orchestration.events import ProgressEvent
 from orchestration.team.config import TeamConfig
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.llm_server import CallTool, FakeLlm, Say, Step, fake_llm
+from tests.orchestration.cli.helpers import bad, invoke
 from trading.clock import ReplayClock
 from trading.errors import ConfigError
 from trading.storage import Store
 
-runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[3]
 PROMPT = [{"tool": "prompt", "detail": "last close 1213.60"}]
 # 28 SPX bars: with a decision on every tenth, the team decides at cycles 0, 10 and 20.
@@ -109,11 +107,6 @@ class Desk:
 
     def store(self) -> Store:
         return Store(self.db)
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture(autouse=True)
@@ -727,18 +720,18 @@ def test_daily_bars_are_dated_by_their_session_not_their_midnight_close(tmp_path
 def test_bad_input_is_one_line_and_exit_code_2(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump(BAD_TEAM))
+    bad_team = tmp_path / "bad.yaml"
+    bad_team.write_text(yaml.safe_dump(BAD_TEAM))
     unpriced = tmp_path / "unpriced.yaml"
     solo = {**spec_fast(), "model": "nowhere:model"}
     unpriced.write_text(yaml.safe_dump({"name": "desk", "members": [{"spec": solo}]}))
-    args = [a.format(bad=bad, missing=tmp_path / "missing.yaml", unpriced=unpriced) for a in args]
-    code, out, err = invoke("trade", *args)
-    assert code == 2
+    args = [
+        a.format(bad=bad_team, missing=tmp_path / "missing.yaml", unpriced=unpriced) for a in args
+    ]
+    err = bad("trade", *args)
     assert message in err
     assert err.startswith("error: ")
     assert err.count("\n") == 1
-    assert out == ""
 
 
 def test_debate_show_prints_abstentions_refused_attempts_and_a_failed_step() -> None:

@@ -20,17 +20,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from orchestration.cli import app
 from orchestration.cli.trade import EXIT_BUDGET
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.kraken_server import FakeKraken, Tape
 from tests.fakes.llm_server import Say, fake_llm
+from tests.orchestration.cli.helpers import bad, invoke
 from tests.trading.kraken.conftest import API_KEY, SECRET
 from trading.storage import Store
 
-runner = CliRunner()
 ASK = Decimal("30300.1")  # the Depth fixture's best ask
 TAKER = Decimal("0.004")  # the AssetPairs fixture's first fee tier, 0.4%
 BTC = "BTC/USD"
@@ -99,11 +97,6 @@ def trade(kraken: FakeKraken, tmp_path: Path, *args: str) -> tuple[int, str, str
     return invoke("trade", *common, *args)
 
 
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
 def private_calls(kraken: FakeKraken) -> list[str]:
     return [r.endpoint for r in kraken.requests if r.endpoint in PRIVATE]
 
@@ -132,8 +125,7 @@ def test_a_quant_team_trades_kraken_on_paper_filling_at_the_ask_with_kraken_fees
     assert run.config["meta"]["kraken"]["every_s"] == 0.05
     assert run.config["meta"]["team"]["name"] == "holder"
 
-    code, _, err = invoke("trade", "--replay", "k1")
-    assert code == 2
+    err = bad("trade", "--replay", "k1")
     assert "run 'k1' traded on Kraken, whose live book cannot be asked again" in err
 
 
@@ -194,11 +186,9 @@ def test_live_warns_places_one_real_order_and_resumes_only_with_live_again(
         assert secret not in out + err
 
     resume = ["--resume", "l1", "--url", kraken.url, "--no-throttle"]
-    code, _, err = invoke("trade", *resume)
-    assert code == 2
+    err = bad("trade", *resume)
     assert "run 'l1' places real orders on Kraken; resume it with --live" in err
-    code, _, err = invoke("trade", *resume, "--paper")
-    assert code == 2
+    err = bad("trade", *resume, "--paper")
     assert "in live mode as it was started; --paper cannot change it" in err
     assert len(kraken.calls("AddOrder")) == 1
 
@@ -315,12 +305,10 @@ def test_options_that_do_not_fit_the_source_are_one_line_and_exit_2(
         monkeypatch.delenv(name, raising=False)
     # Nothing answers here: every one of these is refused before Kraken is asked anything.
     monkeypatch.setenv("TRADEPIT_KRAKEN_URL", "http://127.0.0.1:9")
-    code, out, err = invoke("trade", *args)
-    assert code == 2
+    err = bad("trade", *args)
     assert message in err
     assert err.startswith("error: ")
     assert err.count("\n") == 1
-    assert out == ""
 
 
 def test_a_bundled_run_neither_resumes_on_kraken_nor_takes_kraken_options(
@@ -329,11 +317,9 @@ def test_a_bundled_run_neither_resumes_on_kraken_nor_takes_kraken_options(
     window = ["--symbols", "SPX", "--start", "2008-09-02", "--end", "2008-09-10"]
     code, _, err = invoke("trade", "--team", str(holder(tmp_path)), *window, "--run-id", "b1")
     assert code == 0, err
-    code, _, err = invoke("trade", "--resume", "b1", "--source", "kraken")
-    assert code == 2
+    err = bad("trade", "--resume", "b1", "--source", "kraken")
     assert "no run 'b1' in the database" in err  # a Kraken resume looks in paper and live
-    code, _, err = invoke("trade", "--resume", "b1", "--live")
-    assert code == 2
+    err = bad("trade", "--resume", "b1", "--live")
     assert "run 'b1' did not trade on Kraken; go on without --live" in err
 
 

@@ -106,29 +106,25 @@ def test_the_parent_spec_is_a_genome_of_its_own_space() -> None:
     assert space.spec(space.parent).persona == "Be brief."
 
 
+def out_of_order() -> Genome:
+    """An SMA cross genome whose fast window (20) is longer than its slow one (12)."""
+    return Genome.of(
+        {
+            KIND: "sma_cross",
+            "fast": 20,
+            "slow": 12,
+            "weight": 1.0,
+            "allow_short": False,
+            "risk.stop_loss": 0.1,
+        }
+    )
+
+
 def test_an_ordered_pair_is_repaired_not_refused() -> None:
     space = QuantSpace(QuantGenome.model_validate(quant_raw()["genome"]))
     swapped = space.crossover(
-        Genome.of(
-            {
-                KIND: "sma_cross",
-                "fast": 20,
-                "slow": 12,
-                "weight": 1.0,
-                "allow_short": False,
-                "risk.stop_loss": 0.1,
-            }
-        ),
-        Genome.of(
-            {
-                KIND: "sma_cross",
-                "fast": 20,
-                "slow": 12,
-                "weight": 1.0,
-                "allow_short": False,
-                "risk.stop_loss": 0.1,
-            }
-        ),
+        out_of_order(),
+        out_of_order(),
         np.random.default_rng(0),
     )
     assert (swapped["fast"], swapped["slow"]) == (12, 20)

@@ -26,10 +26,10 @@ from orchestration.live.kraken import (
     resume_kraken_loop,
     run_kraken_loop,
 )
-from orchestration.loop import TradingLoop
+from orchestration.loop import LoopResult, TradingLoop
 from tests.fakes.kraken_server import Drop, FakeKraken, Tape, fake_kraken
 from tests.trading.kraken.conftest import API_KEY, NOW, SECRET, at
-from trading.decision import Decision, Snapshot
+from trading.decision import Decision, Snapshot, TradingAgent
 from trading.domain import Bar
 from trading.errors import ConfigError
 from trading.ids import OrderId
@@ -144,6 +144,27 @@ class World:
         private = {"AddOrder", "Balance", "OpenOrders", "ClosedOrders", "QueryOrders"}
         return [r.endpoint for r in self.kraken.requests if r.endpoint in private]
 
+    async def run(
+        self,
+        agent: TradingAgent,
+        run_id: str,
+        store: Store,
+        *,
+        keys: bool,
+        timeframe: str = "5m",
+        **options: Any,
+    ) -> LoopResult:
+        """`run_kraken_loop` on BTC/USD with this world's ports, as a fresh process would."""
+        return await run_kraken_loop(
+            agent,
+            run_id=run_id,
+            store=store,
+            symbols=[BTC],
+            timeframe=timeframe,
+            **options,
+            **self.ports(keys),
+        )
+
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
@@ -175,16 +196,14 @@ async def test_a_quant_agent_trades_live_cycles_on_paper_filling_at_the_ask_with
 ) -> None:
     events: list[LoopEvent] = []
     store = world.store()
-    result = await run_kraken_loop(
+    result = await world.run(
         build_quant_agent("buy_and_hold"),
-        run_id="paper",
-        store=store,
-        symbols=[BTC],
-        timeframe="5m",
+        "paper",
+        store,
+        keys=False,
         every_s=60,
         max_cycles=4,
         events=events.append,
-        **world.ports(keys=False),
     )
 
     assert (result.status, result.cycles, result.total) == ("finished", 4, 4)
@@ -209,16 +228,7 @@ async def test_a_sale_fills_at_the_bid_and_no_snapshot_holds_a_forming_candle(
 ) -> None:
     agent = Scripted(["0.5", "0"])
     store = world.store()
-    await run_kraken_loop(
-        agent,
-        run_id="flip",
-        store=store,
-        symbols=[BTC],
-        timeframe="5m",
-        every_s=120,
-        max_cycles=3,
-        **world.ports(keys=False),
-    )
+    await world.run(agent, "flip", store, keys=False, every_s=120, max_cycles=3)
 
     bought, sold = store.fills("flip")
     assert (bought.side, bought.price, sold.side, sold.price) == ("buy", ASK, "sell", BID)
@@ -251,15 +261,7 @@ async def test_a_caller_builds_its_own_loop_on_the_kraken_catalog_which_grows(
 
 async def test_on_new_bars_a_cycle_waits_for_the_next_candle_to_close(world: World) -> None:
     store = world.store()
-    await run_kraken_loop(
-        Scripted(["0"]),
-        run_id="bars",
-        store=store,
-        symbols=[BTC],
-        timeframe="5m",
-        max_cycles=3,
-        **world.ports(keys=False),
-    )
+    await world.run(Scripted(["0"]), "bars", store, keys=False, max_cycles=3)
 
     last_close = NOW // 300 * 300  # the newest 5m candle closed at the start
     cycles = store.cycles("bars")
@@ -272,15 +274,7 @@ async def test_on_new_bars_a_cycle_waits_for_the_next_candle_to_close(world: Wor
 async def test_a_candle_kraken_has_not_committed_yet_is_waited_for(world: World) -> None:
     world.time.lag = 3
     store = world.store()
-    await run_kraken_loop(
-        Scripted(["0"]),
-        run_id="late",
-        store=store,
-        symbols=[BTC],
-        timeframe="5m",
-        max_cycles=2,
-        **world.ports(keys=False),
-    )
+    await world.run(Scripted(["0"]), "late", store, keys=False, max_cycles=2)
 
     closed = NOW // 300 * 300 + 300  # the close cycle 1 waits for
     assert world.time.slept == [float(closed - NOW), 5.0]  # to the close, then for Kraken
@@ -297,16 +291,8 @@ async def test_validate_only_orders_carry_validate_true_and_nothing_is_placed(
 ) -> None:
     store = world.store()
     before = dict(world.kraken.balances)
-    await run_kraken_loop(
-        Scripted(["0.5"]),
-        run_id="check",
-        store=store,
-        symbols=[BTC],
-        timeframe="5m",
-        every_s=60,
-        max_cycles=3,
-        validate=True,
-        **world.ports(),
+    await world.run(
+        Scripted(["0.5"]), "check", store, keys=True, every_s=60, max_cycles=3, validate=True
     )
 
     sent = world.kraken.calls("AddOrder")
@@ -324,15 +310,15 @@ async def test_validate_only_orders_carry_validate_true_and_nothing_is_placed(
 async def test_live_trading_needs_keys_and_paper_wins_over_live(world: World) -> None:
     store = world.store()
     with pytest.raises(ConfigError, match="KRAKEN_API_KEY and KRAKEN_API_SECRET"):
-        await run_kraken_loop(
+        await world.run(
             Scripted(["0.5"]),
-            run_id="nokeys",
-            store=store,
-            symbols=[BTC],
+            "nokeys",
+            store,
+            keys=False,
+            timeframe="1m",
             every_s=60,
             max_cycles=2,
             live=True,
-            **world.ports(keys=False),
         )
     assert store.run("nokeys") is None
     assert world.private_calls() == []
@@ -340,17 +326,8 @@ async def test_live_trading_needs_keys_and_paper_wins_over_live(world: World) ->
     assert kraken_mode(paper=True, live=True, has_keys=True) == "paper"
     assert kraken_mode(validate=True, live=True, has_keys=True) == "validate"
     assert kraken_mode(live=True, has_keys=True) == "live"
-    await run_kraken_loop(
-        Scripted(["0.5"]),
-        run_id="both",
-        store=store,
-        symbols=[BTC],
-        timeframe="5m",
-        every_s=60,
-        max_cycles=2,
-        paper=True,
-        live=True,
-        **world.ports(),
+    await world.run(
+        Scripted(["0.5"]), "both", store, keys=True, every_s=60, max_cycles=2, paper=True, live=True
     )
     assert world.kraken.calls("AddOrder") == []
     assert [f.price for f in store.fills("both")] == [ASK]
@@ -359,18 +336,8 @@ async def test_live_trading_needs_keys_and_paper_wins_over_live(world: World) ->
 # ---- live: reconcile, lost replies, restarts -------------------------------------------------
 
 
-async def live_run(world: World, store: Store, agent: Scripted, run_id: str = "live") -> Any:
-    return await run_kraken_loop(
-        agent,
-        run_id=run_id,
-        store=store,
-        symbols=[BTC],
-        timeframe="5m",
-        every_s=60,
-        max_cycles=3,
-        live=True,
-        **world.ports(),
-    )
+async def live_run(world: World, store: Store, agent: Scripted, run_id: str = "live") -> LoopResult:
+    return await world.run(agent, run_id, store, keys=True, every_s=60, max_cycles=3, live=True)
 
 
 async def test_a_reconcile_mismatch_stops_the_run_before_it_trades(world: World) -> None:
@@ -396,6 +363,7 @@ async def test_a_live_order_is_placed_once_and_its_fill_lands_in_the_ledger(
     cycles = store.cycles("live")
     assert cycles[0].ledger["positions"] == {}  # placed in cycle 0, its fill polled in cycle 1
     assert cycles[1].ledger["positions"][BTC]["quantity"] == str(fill.quantity)
+    assert result.replay is not None
     assert result.replay.final_cash == Decimal(10_000) - fill.quantity * fill.price - fill.fee
 
 
@@ -462,15 +430,13 @@ async def test_a_restart_after_a_crash_does_not_send_an_order_twice(world: World
 async def test_a_paper_run_resumes_after_a_crash_from_its_stored_fills(world: World) -> None:
     store = world.store()
     with pytest.raises(RuntimeError, match="killed"):
-        await run_kraken_loop(
+        await world.run(
             Scripted(["0.5", "0", "0.5", "0"], crash_at=2),
-            run_id="paper",
-            store=store,
-            symbols=[BTC],
-            timeframe="5m",
+            "paper",
+            store,
+            keys=False,
             every_s=60,
             max_cycles=5,
-            **world.ports(keys=False),
         )
     assert [f.side for f in store.fills("paper")] == ["buy", "sell"]
 
@@ -515,17 +481,15 @@ async def test_the_key_and_secret_never_reach_the_database_events_or_logs(
     events: list[LoopEvent] = []
     world.kraken.script("AddOrder", Drop())
     store = world.store()
-    await run_kraken_loop(
+    await world.run(
         Scripted(["0.5", "0"]),
-        run_id="secret",
-        store=store,
-        symbols=[BTC],
-        timeframe="5m",
+        "secret",
+        store,
+        keys=True,
         every_s=60,
         max_cycles=3,
         live=True,
         events=events.append,
-        **world.ports(),
     )
     world.kraken.load_orders("private_OpenOrders_foreign", "open")
     with pytest.raises(ReconcileError) as stopped:
@@ -579,14 +543,12 @@ async def test_kraken_requests_of_the_cycles_leave_the_event_loop_free(world: Wo
         world.kraken.observers[endpoint] = slow(endpoint)
     beating = asyncio.create_task(heartbeat())
     try:
-        result = await run_kraken_loop(
+        result = await world.run(
             Scripted(["0.5", "0"]),  # a buy, filled on the book next cycle, then a sale
-            run_id="free",
-            store=world.store(),
-            symbols=[BTC],
-            timeframe="5m",
+            "free",
+            world.store(),
+            keys=False,
             max_cycles=3,
-            **world.ports(keys=False),
         )
     finally:
         beating.cancel()

@@ -6,6 +6,7 @@ import gzip
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -281,14 +282,16 @@ def test_unsorted_rows_of_one_symbol_are_found_across_interleaved_symbols(tmp_pa
     )
 
 
+def flat_prices(rows: int, **changed: list[Any]) -> dict[str, list[Any]]:
+    """Open, high, low and close columns of `rows` bars all at 1.0, but for those `changed`."""
+    return {name: [1.0] * rows for name in ("open", "high", "low", "close")} | changed
+
+
 def test_parquet_missing_value_is_reported_by_data_row(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {
             "date": ["2020-01-02", "2020-01-03", "2020-01-04"],
-            "open": [1.0, 1.0, 1.0],
-            "high": [1.0, 1.0, 1.0],
-            "low": [1.0, 1.0, 1.0],
-            "close": [1.0, None, 1.0],
+            **flat_prices(3, close=[1.0, None, 1.0]),
         }
     )
     path = tmp_path / "gaps.parquet"
@@ -300,10 +303,7 @@ def test_parquet_text_number_is_reported_with_its_value(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {
             "date": ["2020-01-02", "2020-01-03"],
-            "open": ["1", "one"],
-            "high": [1.0, 1.0],
-            "low": [1.0, 1.0],
-            "close": [1.0, 1.0],
+            **flat_prices(2, open=["1", "one"]),
         }
     )
     path = tmp_path / "text.parquet"
@@ -341,10 +341,7 @@ def test_a_parquet_timestamp_in_the_year_9999_names_the_row(tmp_path: Path) -> N
                 [datetime(2020, 1, 2, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)],
                 dtype="datetime64[us, UTC]",
             ),
-            "open": [1.0, 1.0],
-            "high": [1.0, 1.0],
-            "low": [1.0, 1.0],
-            "close": [1.0, 1.0],
+            **flat_prices(2),
         }
     )
     path = tmp_path / "far.parquet"

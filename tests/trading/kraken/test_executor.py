@@ -3,7 +3,7 @@ resolved by query, refusals as rejections, reconcile before trading."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -59,6 +59,11 @@ def order(
     )
 
 
+def executed(vol_exec: str, cost: str, fee: str) -> dict[str, str]:
+    """What an order record says was executed: its volume, cost and fee."""
+    return {"vol_exec": vol_exec, "cost": cost, "fee": fee}
+
+
 @pytest.fixture
 def journal() -> OrderJournal:
     return OrderJournal("sqlite://")
@@ -74,6 +79,42 @@ def executor(
     return KrakenExecutor(make_client(credentials), journal, clock, live=True)
 
 
+@pytest.fixture
+def validating(
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    journal: OrderJournal,
+    clock: ReplayClock,
+) -> KrakenExecutor:
+    """An executor without the live flag: it only validates orders."""
+    return KrakenExecutor(make_client(credentials), journal, clock)
+
+
+Restart = Callable[..., KrakenExecutor]
+
+
+@pytest.fixture
+def restart(
+    executor: KrakenExecutor,
+    make_client: ClientFactory,
+    credentials: KrakenCredentials,
+    clock: ReplayClock,
+) -> Restart:
+    """What a fresh process builds: a live executor with a new client on `executor`'s journal."""
+
+    def restarted(ledger: Ledger | None = None) -> KrakenExecutor:
+        client = make_client(credentials)
+        return KrakenExecutor(client, executor.journal, clock, live=True, ledger=ledger)
+
+    return restarted
+
+
+def with_ledger(executor: KrakenExecutor) -> Ledger:
+    """A ledger of 10,000 USD that `executor` books its fills in."""
+    executor.ledger = Ledger(cash=Decimal(10000))
+    return executor.ledger
+
+
 def kinds(events: Sequence[object]) -> list[type]:
     return [type(e) for e in events]
 
@@ -82,15 +123,10 @@ def kinds(events: Sequence[object]) -> list[type]:
 
 
 def test_by_default_orders_are_only_validated_and_nothing_is_placed(
-    kraken: FakeKraken,
-    make_client: ClientFactory,
-    credentials: KrakenCredentials,
-    journal: OrderJournal,
-    clock: ReplayClock,
+    kraken: FakeKraken, validating: KrakenExecutor, journal: OrderJournal
 ) -> None:
-    executor = KrakenExecutor(make_client(credentials), journal, clock)
     placed = order()
-    events = executor.submit(placed)
+    events = validating.submit(placed)
 
     assert kinds(events) == [OrderSubmitted, OrderAccepted, OrderCanceled]
     assert "validate only" in placed.reason
@@ -102,15 +138,11 @@ def test_by_default_orders_are_only_validated_and_nothing_is_placed(
 
 
 def test_a_validate_only_order_without_an_answer_is_rejected_since_nothing_can_be_placed(
-    kraken: FakeKraken,
-    make_client: ClientFactory,
-    credentials: KrakenCredentials,
-    journal: OrderJournal,
-    clock: ReplayClock,
+    kraken: FakeKraken, validating: KrakenExecutor, journal: OrderJournal
 ) -> None:
     kraken.script("AddOrder", Drop())
     placed = order()
-    KrakenExecutor(make_client(credentials), journal, clock).submit(placed)
+    validating.submit(placed)
     assert placed.status is OrderStatus.REJECTED
     assert "nothing was placed" in placed.reason
     assert journal.entries()[0].status is Journal.REJECTED
@@ -211,8 +243,7 @@ def not_listed_yet(kraken: FakeKraken, lookups: int = 1) -> None:
 def test_an_unknown_order_not_listed_yet_stays_unknown_and_blocks_its_symbol_until_found(
     kraken: FakeKraken, executor: KrakenExecutor
 ) -> None:
-    ledger = Ledger(cash=Decimal(10000))
-    executor.ledger = ledger
+    ledger = with_ledger(executor)
     kraken.script("AddOrder", Drop())
     placed = order(limit=None)  # Kraken fills it at once; its answer is lost
     executor.submit(placed)
@@ -311,16 +342,11 @@ def test_an_addorder_answer_that_cannot_be_read_leaves_a_live_order_unknown(
 
 @pytest.mark.parametrize("body", UNREADABLE)
 def test_an_addorder_answer_that_cannot_be_read_rejects_a_validate_only_order(
-    kraken: FakeKraken,
-    make_client: ClientFactory,
-    credentials: KrakenCredentials,
-    journal: OrderJournal,
-    clock: ReplayClock,
-    body: str,
+    kraken: FakeKraken, validating: KrakenExecutor, journal: OrderJournal, body: str
 ) -> None:
     kraken.script("AddOrder", Garbled(body))
     placed = order()
-    events = KrakenExecutor(make_client(credentials), journal, clock).submit(placed)
+    events = validating.submit(placed)
     assert kinds(events) == [OrderSubmitted, OrderRejected]
     assert "nothing was placed" in placed.reason
     assert journal.entries()[0].status is Journal.REJECTED
@@ -335,15 +361,11 @@ def test_a_read_whose_answer_cannot_be_read_is_retried(
 
 
 def test_an_unknown_order_left_by_a_crash_is_resolved_on_restart(
-    kraken: FakeKraken,
-    executor: KrakenExecutor,
-    make_client: ClientFactory,
-    credentials: KrakenCredentials,
-    clock: ReplayClock,
+    kraken: FakeKraken, executor: KrakenExecutor, restart: Restart
 ) -> None:
     kraken.script("AddOrder", Drop())
     executor.submit(order())
-    restarted = KrakenExecutor(make_client(credentials), executor.journal, clock, live=True)
+    restarted = restart()
 
     [restored] = restarted.open_orders()
     assert restored.id == "o1"
@@ -452,14 +474,9 @@ def test_a_cancel_is_retried_when_kraken_is_unavailable(
 
 
 def test_fills_are_reported_once_each_and_survive_a_restart(
-    kraken: FakeKraken,
-    executor: KrakenExecutor,
-    make_client: ClientFactory,
-    credentials: KrakenCredentials,
-    clock: ReplayClock,
+    kraken: FakeKraken, executor: KrakenExecutor, restart: Restart
 ) -> None:
-    ledger = Ledger(cash=Decimal(10000))
-    executor.ledger = ledger
+    ledger = with_ledger(executor)
     placed = order()
     executor.submit(placed)
     [txid] = kraken.open_orders()
@@ -475,7 +492,7 @@ def test_fills_are_reported_once_each_and_survive_a_restart(
     assert executor.poll() == []
     assert ledger.quantity("BTC/USD") == Decimal("0.004")
 
-    restarted = KrakenExecutor(make_client(credentials), executor.journal, clock, live=True)
+    restarted = restart()
     [restored] = restarted.open_orders()
     assert restored.filled_quantity == Decimal("0.004")
     kraken.fill(txid)
@@ -538,11 +555,7 @@ def test_a_closed_bar_polls_only_that_symbols_orders(
 
 
 def test_fills_reported_but_never_booked_are_made_up_once_from_the_journal(
-    kraken: FakeKraken,
-    executor: KrakenExecutor,
-    make_client: ClientFactory,
-    credentials: KrakenCredentials,
-    clock: ReplayClock,
+    kraken: FakeKraken, executor: KrakenExecutor, restart: Restart
 ) -> None:
     executor.submit(order())
     [txid] = kraken.open_orders()
@@ -553,9 +566,7 @@ def test_fills_reported_but_never_booked_are_made_up_once_from_the_journal(
     assert isinstance(first, OrderFilled)
 
     ledger = Ledger(cash=Decimal(10000))
-    restarted = KrakenExecutor(
-        make_client(credentials), executor.journal, clock, live=True, ledger=ledger
-    )
+    restarted = restart(ledger)
     booked = {"o1": Booked(first.quantity, first.quantity * first.price, first.fee)}
     events = restarted.unbooked(booked, lambda order_id: order_id == "o1")
 
@@ -578,12 +589,11 @@ def test_fills_reported_but_never_booked_are_made_up_once_from_the_journal(
 def test_a_fill_the_order_cannot_take_books_nothing_on_any_poll(
     kraken: FakeKraken, executor: KrakenExecutor
 ) -> None:
-    ledger = Ledger(cash=Decimal(10000))
-    executor.ledger = ledger
+    ledger = with_ledger(executor)
     placed = order()  # 0.01 BTC
     executor.submit(placed)
     [txid] = kraken.open_orders()
-    kraken.orders[txid].update(vol_exec="0.02000000", cost="580.00000", fee="1.45000")
+    kraken.orders[txid].update(executed("0.02000000", "580.00000", "1.45000"))
 
     for _ in range(3):
         with pytest.raises(FatalError):
@@ -595,11 +605,7 @@ def test_a_fill_the_order_cannot_take_books_nothing_on_any_poll(
 
 
 def test_a_made_up_fill_the_order_cannot_take_books_nothing(
-    kraken: FakeKraken,
-    executor: KrakenExecutor,
-    make_client: ClientFactory,
-    credentials: KrakenCredentials,
-    clock: ReplayClock,
+    kraken: FakeKraken, executor: KrakenExecutor, restart: Restart
 ) -> None:
     executor.submit(order())
     entry = executor.journal.entries()[0]
@@ -614,9 +620,7 @@ def test_a_made_up_fill_the_order_cannot_take_books_nothing(
         fee=Decimal("1.45"),
     )
     ledger = Ledger(cash=Decimal(10000))
-    restarted = KrakenExecutor(
-        make_client(credentials), executor.journal, clock, live=True, ledger=ledger
-    )
+    restarted = restart(ledger)
     with pytest.raises(FatalError):
         restarted.unbooked({}, lambda order_id: True)
     assert ledger.quantity("BTC/USD") == 0
@@ -625,31 +629,16 @@ def test_a_made_up_fill_the_order_cannot_take_books_nothing(
 
 # ---- Kraken's answers are checked before anything is booked -------------------------------------
 
+
 BROKEN_RECORDS = [
-    pytest.param(
-        {"vol_exec": "0.01000000", "cost": "0.00000", "fee": "0.00000"}, "cost", id="free"
-    ),
-    pytest.param(
-        # 0.006 more BTC for the 116 USD the first 0.004 cost
-        {"vol_exec": "0.01000000", "cost": "116.00000", "fee": "0.29000"},
-        "cost",
-        id="free-more",
-    ),
-    pytest.param(
-        {"vol_exec": "0.01000000", "cost": "290.00000", "fee": "-1000.00000"}, "fee", id="paid"
-    ),
-    pytest.param(
-        # 0.01 BTC for 29,000 USD: 2,900,000 a bitcoin against a buy limit of 29,000
-        {"vol_exec": "0.01000000", "cost": "29000.00000", "fee": "72.50000"},
-        "cost",
-        id="beyond-limit",
-    ),
-    pytest.param(
-        {"vol_exec": "0.02000000", "cost": "580.00000", "fee": "1.45000"}, "vol_exec", id="over"
-    ),
-    pytest.param(
-        {"vol_exec": "0.00200000", "cost": "58.00000", "fee": "0.14500"}, "vol_exec", id="falls"
-    ),
+    pytest.param(executed("0.01000000", "0.00000", "0.00000"), "cost", id="free"),
+    # 0.006 more BTC for the 116 USD the first 0.004 cost
+    pytest.param(executed("0.01000000", "116.00000", "0.29000"), "cost", id="free-more"),
+    pytest.param(executed("0.01000000", "290.00000", "-1000.00000"), "fee", id="paid"),
+    # 0.01 BTC for 29,000 USD: 2,900,000 a bitcoin against a buy limit of 29,000
+    pytest.param(executed("0.01000000", "29000.00000", "72.50000"), "cost", id="beyond-limit"),
+    pytest.param(executed("0.02000000", "580.00000", "1.45000"), "vol_exec", id="over"),
+    pytest.param(executed("0.00200000", "58.00000", "0.14500"), "vol_exec", id="falls"),
     pytest.param({"status": "exploded"}, "status", id="status"),
     pytest.param({"fee": "NaN"}, "fee", id="nan"),
 ]
@@ -659,8 +648,7 @@ BROKEN_RECORDS = [
 def test_an_order_record_that_breaks_a_rule_stops_the_run_and_books_nothing(
     kraken: FakeKraken, executor: KrakenExecutor, record: dict[str, str], field: str
 ) -> None:
-    ledger = Ledger(cash=Decimal(10000))
-    executor.ledger = ledger
+    ledger = with_ledger(executor)
     placed = order()  # buy 0.01 BTC, limit 29,000
     executor.submit(placed)
     [txid] = kraken.open_orders()

@@ -13,6 +13,7 @@ from tests.fakes.kraken_server import FakeKraken
 from tests.trading.kraken.conftest import HOUR, NOW, ClientFactory, at
 from trading.clock import ReplayClock
 from trading.data import Catalog, PointInTimeView
+from trading.domain import Bar
 from trading.errors import DataError, UnknownSymbolError
 from trading.kraken import CandleCache, KrakenMarketData, KrakenSource
 
@@ -102,12 +103,19 @@ def test_the_cache_on_disk_serves_a_later_run(
     assert kraken.calls("Trades") == []
 
 
+def last_50_hours(kraken: FakeKraken, data: KrakenMarketData) -> list[Bar]:
+    """BTC/USD's hourly candles of the last 50 hours, fetched into `data`'s cache; Kraken's log
+    of requests is cleared after."""
+    bars = data.bars("BTC/USD", "1h", at(NOW - 50 * HOUR))
+    kraken.requests.clear()
+    return bars
+
+
 def test_a_later_run_asks_only_for_candles_closed_since_the_cached_ones(
     kraken: FakeKraken, make_client: ClientFactory, clock: ReplayClock
 ) -> None:
     data = market(make_client, clock)
-    before = data.bars("BTC/USD", "1h", at(NOW - 50 * HOUR))
-    kraken.requests.clear()
+    before = last_50_hours(kraken, data)
     kraken.now += 3 * HOUR
     clock.advance_to(at(kraken.now))
 
@@ -124,8 +132,7 @@ def test_an_earlier_start_fetches_only_the_older_candles_missing_from_the_cache(
     kraken: FakeKraken, make_client: ClientFactory, clock: ReplayClock
 ) -> None:
     data = market(make_client, clock)
-    recent = data.bars("BTC/USD", "1h", at(NOW - 50 * HOUR))
-    kraken.requests.clear()
+    recent = last_50_hours(kraken, data)
 
     longer = data.bars("BTC/USD", "1h", at(NOW - 80 * HOUR))
 

@@ -33,7 +33,7 @@ from pydantic import Field, ValidationError, model_validator
 from agents.specs import AgentSpec, Name
 from orchestration.team.config import TeamConfig
 from trading.closed import Closed
-from trading.config_files import field_of, problem, read_yaml
+from trading.config_files import entry_label, field_of, problem, read_yaml, validate_mapping
 from trading.costs import CostModel
 from trading.data.universe import UNIVERSES
 from trading.errors import ConfigError
@@ -329,12 +329,13 @@ def default_config() -> ArenaConfig:
 def parse_config(raw: Any, source: str) -> ArenaConfig:
     """An arena config from parsed YAML or stored JSON; errors name `source`, the entrant and
     the field."""
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: an arena config is a mapping with entrants")
-    try:
-        return ArenaConfig.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(f"{source}: {explain(error, raw)}") from None
+    return validate_mapping(
+        ArenaConfig,
+        raw,
+        source,
+        not_mapping=lambda _: "an arena config is a mapping with entrants",
+        explain=lambda error: explain(error, raw),
+    )
 
 
 def load_config(path: Path) -> ArenaConfig:
@@ -365,15 +366,12 @@ def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
 
 
 def _label(raw: Mapping[str, Any], index: int) -> str:
-    entrants = raw.get("entrants")
-    if isinstance(entrants, list) and index < len(entrants) and isinstance(entrants[index], dict):
-        entry = entrants[index]
+    def names(entry: dict[str, Any]) -> tuple[object, ...]:
         nested = [entry.get(k) for k in ("agent", "team")]
-        for label in (
+        return (
             entry.get("name"),
             *(n.get("name") for n in nested if isinstance(n, dict)),
             entry.get("quant"),
-        ):
-            if isinstance(label, str):
-                return f"{label!r} (#{index + 1})"
-    return f"#{index + 1}"
+        )
+
+    return entry_label(raw, "entrants", index, names)

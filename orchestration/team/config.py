@@ -29,9 +29,8 @@ from agents.specs import AgentSpec, Name
 from orchestration.team.coordinator import CoordinatorConfig
 from orchestration.team.track_record import TrackRecordConfig
 from trading.closed import Closed
-from trading.config_files import field_of, problem, read_yaml
+from trading.config_files import entry_label, field_of, problem, read_yaml, validate_mapping
 from trading.construction import ConstructionConfig
-from trading.errors import ConfigError
 from trading.strategies import all_kinds
 
 
@@ -233,12 +232,13 @@ def quorum_shortfall(config: TeamConfig) -> str | None:
 def load_team(path: Path) -> TeamConfig:
     """A team file; errors name the file, the field and the problem."""
     raw = read_yaml(path, "the team file")
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{path}: a team file is a mapping with name and members")
-    try:
-        return TeamConfig.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(f"{path}: {explain(error, raw)}") from None
+    return validate_mapping(
+        TeamConfig,
+        raw,
+        str(path),
+        not_mapping=lambda _: "a team file is a mapping with name and members",
+        explain=lambda error: explain(error, raw),
+    )
 
 
 def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
@@ -254,16 +254,13 @@ def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
 
 
 def _member_label(raw: Mapping[str, Any], index: int) -> str:
-    members = raw.get("members")
-    if isinstance(members, list) and index < len(members) and isinstance(members[index], dict):
-        entry = members[index]
+    def names(entry: dict[str, Any]) -> tuple[object, ...]:
         spec = entry.get("spec")
-        for label in (
+        return (
             entry.get("agent"),
             spec.get("name") if isinstance(spec, dict) else None,
             entry.get("name"),
             entry.get("quant"),
-        ):
-            if isinstance(label, str):
-                return f"{label!r} (#{index + 1})"
-    return f"#{index + 1}"
+        )
+
+    return entry_label(raw, "members", index, names)

@@ -20,6 +20,7 @@ from trading.errors import ConfigError
 
 __all__ = [
     "UNKNOWN_FIELD",
+    "entry_field",
     "entry_label",
     "field_of",
     "problem",
@@ -91,3 +92,21 @@ def entry_label(
             if isinstance(label, str):
                 return f"{label!r} (#{index + 1})"
     return f"#{index + 1}"
+
+
+def entry_field(
+    loc: Sequence[int | str],
+    raw: Mapping[str, Any],
+    *,
+    key: str,
+    noun: str,
+    names: Callable[[dict[str, Any]], Iterable[object]],
+    whole: str,
+) -> str:
+    """Where pydantic's location `loc` points, as an error says it: inside an entry of the list
+    `raw[key]`, the `noun` and the entry's `entry_label`, then the field within it if any;
+    elsewhere the dotted field, or `whole` for the whole file."""
+    if len(loc) >= 2 and loc[0] == key and isinstance(loc[1], int):
+        rest = field_of(loc[2:])
+        return f"{noun} {entry_label(raw, key, loc[1], names)}" + (f": {rest}" if rest else "")
+    return field_of(loc) or whole

@@ -33,7 +33,7 @@ from pydantic import Field, ValidationError, model_validator
 from agents.specs import AgentSpec, Name
 from orchestration.team.config import TeamConfig
 from trading.closed import Closed
-from trading.config_files import entry_label, field_of, problem, read_yaml, validate_mapping
+from trading.config_files import entry_field, problem, read_yaml, validate_mapping
 from trading.costs import CostModel
 from trading.data.universe import UNIVERSES
 from trading.errors import ConfigError
@@ -352,11 +352,9 @@ def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
     """Pydantic's errors with entrant positions turned into entrant names."""
     problems = []
     for item in error.errors():
-        loc = list(item["loc"])
-        where = field_of(loc) or "arena"
-        if len(loc) >= 2 and loc[0] == "entrants" and isinstance(loc[1], int):
-            rest = field_of(loc[2:])
-            where = f"entrant {_label(raw, loc[1])}" + (f": {rest}" if rest else "")
+        where = entry_field(
+            item["loc"], raw, key="entrants", noun="entrant", names=_names, whole="arena"
+        )
         said = problem(item)
         unknown = item["type"] == "extra_forbidden"
         if not unknown and "input" in item and not isinstance(item["input"], Mapping | list):
@@ -365,13 +363,11 @@ def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
     return "; ".join(problems)
 
 
-def _label(raw: Mapping[str, Any], index: int) -> str:
-    def names(entry: dict[str, Any]) -> tuple[object, ...]:
-        nested = [entry.get(k) for k in ("agent", "team")]
-        return (
-            entry.get("name"),
-            *(n.get("name") for n in nested if isinstance(n, dict)),
-            entry.get("quant"),
-        )
-
-    return entry_label(raw, "entrants", index, names)
+def _names(entry: dict[str, Any]) -> tuple[object, ...]:
+    """What may name an entrant, first choice first."""
+    nested = [entry.get(k) for k in ("agent", "team")]
+    return (
+        entry.get("name"),
+        *(n.get("name") for n in nested if isinstance(n, dict)),
+        entry.get("quant"),
+    )

@@ -29,7 +29,7 @@ from agents.specs import AgentSpec, Name
 from orchestration.team.coordinator import CoordinatorConfig
 from orchestration.team.track_record import TrackRecordConfig
 from trading.closed import Closed
-from trading.config_files import entry_label, field_of, problem, read_yaml, validate_mapping
+from trading.config_files import entry_field, problem, read_yaml, validate_mapping
 from trading.construction import ConstructionConfig
 from trading.strategies import all_kinds
 
@@ -245,22 +245,19 @@ def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
     """Pydantic's errors with member positions turned into member names."""
     problems = []
     for item in error.errors():
-        loc = list(item["loc"])
-        where = field_of(loc) or "team"
-        if len(loc) >= 2 and loc[0] == "members" and isinstance(loc[1], int):
-            where = f"member {_member_label(raw, loc[1])}: " + field_of(loc[2:])
-        problems.append(f"{where.rstrip(': ')}: {problem(item)}")
+        where = entry_field(
+            item["loc"], raw, key="members", noun="member", names=_member_names, whole="team"
+        )
+        problems.append(f"{where}: {problem(item)}")
     return "; ".join(problems)
 
 
-def _member_label(raw: Mapping[str, Any], index: int) -> str:
-    def names(entry: dict[str, Any]) -> tuple[object, ...]:
-        spec = entry.get("spec")
-        return (
-            entry.get("agent"),
-            spec.get("name") if isinstance(spec, dict) else None,
-            entry.get("name"),
-            entry.get("quant"),
-        )
-
-    return entry_label(raw, "members", index, names)
+def _member_names(entry: dict[str, Any]) -> tuple[object, ...]:
+    """What may name a member, first choice first."""
+    spec = entry.get("spec")
+    return (
+        entry.get("agent"),
+        spec.get("name") if isinstance(spec, dict) else None,
+        entry.get("name"),
+        entry.get("quant"),
+    )

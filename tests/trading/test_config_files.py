@@ -13,7 +13,14 @@ from agents.manager import load_spec_file
 from agents.providers import load_providers
 from orchestration.team.config import load_team
 from trading.closed import Closed
-from trading.config_files import UNKNOWN_FIELD, entry_label, problem, read_yaml, validate_mapping
+from trading.config_files import (
+    UNKNOWN_FIELD,
+    entry_field,
+    entry_label,
+    problem,
+    read_yaml,
+    validate_mapping,
+)
 from trading.errors import ConfigError
 
 BROKEN = "name: [unclosed\nmembers: {\n"
@@ -90,3 +97,17 @@ def test_entry_label_is_the_first_name_given_else_the_position() -> None:
     assert entry_label(raw, "members", 2, names) == "#3"  # not a mapping
     assert entry_label(raw, "members", 5, names) == "#6"
     assert entry_label({}, "members", 0, names) == "#1"
+
+
+def test_entry_field_names_an_entry_by_its_label_then_the_field_inside() -> None:
+    raw = {"members": [{"agent": "ada"}]}
+
+    def where(loc: tuple[int | str, ...]) -> str:
+        return entry_field(
+            loc, raw, key="members", noun="member", names=lambda e: [e.get("agent")], whole="team"
+        )
+
+    assert where(("members", 0, "spec", "name")) == "member 'ada' (#1): spec.name"
+    assert where(("members", 0)) == "member 'ada' (#1)"
+    assert where(("coordinator", "min_agents")) == "coordinator.min_agents"
+    assert where(()) == "team"

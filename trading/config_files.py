@@ -8,16 +8,27 @@ for one problem in plain words.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from trading.errors import ConfigError
 
-__all__ = ["UNKNOWN_FIELD", "field_of", "problem", "read_yaml"]
+__all__ = [
+    "UNKNOWN_FIELD",
+    "entry_field",
+    "entry_label",
+    "field_of",
+    "problem",
+    "read_yaml",
+    "validate_mapping",
+]
+
+M = TypeVar("M", bound=BaseModel)
 
 UNKNOWN_FIELD = "unknown field; remove it or check its spelling"
 
@@ -46,3 +57,56 @@ def problem(item: ErrorDetails) -> str:
     if item["type"] == "extra_forbidden":
         return UNKNOWN_FIELD
     return item["msg"].removeprefix("Value error, ")
+
+
+def validate_mapping(
+    model: type[M],
+    raw: Any,
+    where: str,
+    *,
+    not_mapping: Callable[[Any], str],
+    explain: Callable[[ValidationError], str],
+) -> M:
+    """`raw` validated into `model`. Anything wrong is a `ConfigError` that starts with
+    `where`: `not_mapping(raw)` when `raw` is no mapping, else `explain` of pydantic's errors."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: {not_mapping(raw)}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{where}: {explain(error)}") from None
+
+
+def entry_label(
+    raw: Mapping[str, Any],
+    key: str,
+    index: int,
+    names: Callable[[dict[str, Any]], Iterable[object]],
+) -> str:
+    """How an error names entry `index` of the list `raw[key]` (a team's members, an arena's
+    entrants): the first string of `names(entry)` quoted, with its 1-based position, else the
+    position alone (the entry is not a mapping, or names nothing)."""
+    entries = raw.get(key)
+    if isinstance(entries, list) and index < len(entries) and isinstance(entries[index], dict):
+        for label in names(entries[index]):
+            if isinstance(label, str):
+                return f"{label!r} (#{index + 1})"
+    return f"#{index + 1}"
+
+
+def entry_field(
+    loc: Sequence[int | str],
+    raw: Mapping[str, Any],
+    *,
+    key: str,
+    noun: str,
+    names: Callable[[dict[str, Any]], Iterable[object]],
+    whole: str,
+) -> str:
+    """Where pydantic's location `loc` points, as an error says it: inside an entry of the list
+    `raw[key]`, the `noun` and the entry's `entry_label`, then the field within it if any;
+    elsewhere the dotted field, or `whole` for the whole file."""
+    if len(loc) >= 2 and loc[0] == key and isinstance(loc[1], int):
+        rest = field_of(loc[2:])
+        return f"{noun} {entry_label(raw, key, loc[1], names)}" + (f": {rest}" if rest else "")
+    return field_of(loc) or whole

@@ -33,7 +33,7 @@ from pydantic import Field, ValidationError, model_validator
 from agents.specs import AgentSpec, Name
 from orchestration.team.config import TeamConfig
 from trading.closed import Closed
-from trading.config_files import field_of, problem, read_yaml
+from trading.config_files import entry_field, problem, read_yaml, validate_mapping
 from trading.costs import CostModel
 from trading.data.universe import UNIVERSES
 from trading.errors import ConfigError
@@ -329,12 +329,13 @@ def default_config() -> ArenaConfig:
 def parse_config(raw: Any, source: str) -> ArenaConfig:
     """An arena config from parsed YAML or stored JSON; errors name `source`, the entrant and
     the field."""
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: an arena config is a mapping with entrants")
-    try:
-        return ArenaConfig.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(f"{source}: {explain(error, raw)}") from None
+    return validate_mapping(
+        ArenaConfig,
+        raw,
+        source,
+        not_mapping=lambda _: "an arena config is a mapping with entrants",
+        explain=lambda error: explain(error, raw),
+    )
 
 
 def load_config(path: Path) -> ArenaConfig:
@@ -351,11 +352,9 @@ def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
     """Pydantic's errors with entrant positions turned into entrant names."""
     problems = []
     for item in error.errors():
-        loc = list(item["loc"])
-        where = field_of(loc) or "arena"
-        if len(loc) >= 2 and loc[0] == "entrants" and isinstance(loc[1], int):
-            rest = field_of(loc[2:])
-            where = f"entrant {_label(raw, loc[1])}" + (f": {rest}" if rest else "")
+        where = entry_field(
+            item["loc"], raw, key="entrants", noun="entrant", names=_names, whole="arena"
+        )
         said = problem(item)
         unknown = item["type"] == "extra_forbidden"
         if not unknown and "input" in item and not isinstance(item["input"], Mapping | list):
@@ -364,16 +363,11 @@ def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
     return "; ".join(problems)
 
 
-def _label(raw: Mapping[str, Any], index: int) -> str:
-    entrants = raw.get("entrants")
-    if isinstance(entrants, list) and index < len(entrants) and isinstance(entrants[index], dict):
-        entry = entrants[index]
-        nested = [entry.get(k) for k in ("agent", "team")]
-        for label in (
-            entry.get("name"),
-            *(n.get("name") for n in nested if isinstance(n, dict)),
-            entry.get("quant"),
-        ):
-            if isinstance(label, str):
-                return f"{label!r} (#{index + 1})"
-    return f"#{index + 1}"
+def _names(entry: dict[str, Any]) -> tuple[object, ...]:
+    """What may name an entrant, first choice first."""
+    nested = [entry.get(k) for k in ("agent", "team")]
+    return (
+        entry.get("name"),
+        *(n.get("name") for n in nested if isinstance(n, dict)),
+        entry.get("quant"),
+    )

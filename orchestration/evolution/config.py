@@ -8,7 +8,6 @@ built (`orchestration.evolution.space`), with the field named the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -17,8 +16,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, ValidationError, model_validator
 
 from trading.closed import Closed
-from trading.config_files import field_of, problem, read_yaml
-from trading.errors import ConfigError
+from trading.config_files import field_of, problem, read_yaml, validate_mapping
 
 Backend = Literal["serial", "process", "ray"]
 Metric = Literal["sharpe", "sortino", "calmar"]
@@ -174,12 +172,13 @@ def load_config(path: Path) -> EvolveConfig:
 
 
 def parse_config(raw: object, where: str) -> EvolveConfig:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: an evolve config is a mapping, got {type(raw).__name__}")
-    try:
-        return EvolveConfig.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(f"{where}: {explain(error)}") from None
+    return validate_mapping(
+        EvolveConfig,
+        raw,
+        where,
+        not_mapping=lambda raw: f"an evolve config is a mapping, got {type(raw).__name__}",
+        explain=explain,
+    )
 
 
 def explain(error: ValidationError) -> str:

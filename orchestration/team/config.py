@@ -29,9 +29,8 @@ from agents.specs import AgentSpec, Name
 from orchestration.team.coordinator import CoordinatorConfig
 from orchestration.team.track_record import TrackRecordConfig
 from trading.closed import Closed
-from trading.config_files import field_of, problem, read_yaml
+from trading.config_files import entry_field, problem, read_yaml, validate_mapping
 from trading.construction import ConstructionConfig
-from trading.errors import ConfigError
 from trading.strategies import all_kinds
 
 
@@ -233,37 +232,32 @@ def quorum_shortfall(config: TeamConfig) -> str | None:
 def load_team(path: Path) -> TeamConfig:
     """A team file; errors name the file, the field and the problem."""
     raw = read_yaml(path, "the team file")
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{path}: a team file is a mapping with name and members")
-    try:
-        return TeamConfig.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(f"{path}: {explain(error, raw)}") from None
+    return validate_mapping(
+        TeamConfig,
+        raw,
+        str(path),
+        not_mapping=lambda _: "a team file is a mapping with name and members",
+        explain=lambda error: explain(error, raw),
+    )
 
 
 def explain(error: ValidationError, raw: Mapping[str, Any]) -> str:
     """Pydantic's errors with member positions turned into member names."""
     problems = []
     for item in error.errors():
-        loc = list(item["loc"])
-        where = field_of(loc) or "team"
-        if len(loc) >= 2 and loc[0] == "members" and isinstance(loc[1], int):
-            where = f"member {_member_label(raw, loc[1])}: " + field_of(loc[2:])
-        problems.append(f"{where.rstrip(': ')}: {problem(item)}")
+        where = entry_field(
+            item["loc"], raw, key="members", noun="member", names=_member_names, whole="team"
+        )
+        problems.append(f"{where}: {problem(item)}")
     return "; ".join(problems)
 
 
-def _member_label(raw: Mapping[str, Any], index: int) -> str:
-    members = raw.get("members")
-    if isinstance(members, list) and index < len(members) and isinstance(members[index], dict):
-        entry = members[index]
-        spec = entry.get("spec")
-        for label in (
-            entry.get("agent"),
-            spec.get("name") if isinstance(spec, dict) else None,
-            entry.get("name"),
-            entry.get("quant"),
-        ):
-            if isinstance(label, str):
-                return f"{label!r} (#{index + 1})"
-    return f"#{index + 1}"
+def _member_names(entry: dict[str, Any]) -> tuple[object, ...]:
+    """What may name a member, first choice first."""
+    spec = entry.get("spec")
+    return (
+        entry.get("agent"),
+        spec.get("name") if isinstance(spec, dict) else None,
+        entry.get("name"),
+        entry.get("quant"),
+    )

@@ -13,7 +13,14 @@ from agents.manager import load_spec_file
 from agents.providers import load_providers
 from orchestration.team.config import load_team
 from trading.closed import Closed
-from trading.config_files import UNKNOWN_FIELD, problem, read_yaml
+from trading.config_files import (
+    UNKNOWN_FIELD,
+    entry_field,
+    entry_label,
+    problem,
+    read_yaml,
+    validate_mapping,
+)
 from trading.errors import ConfigError
 
 BROKEN = "name: [unclosed\nmembers: {\n"
@@ -58,3 +65,49 @@ def test_problem_says_unknown_fields_and_drops_pydantics_prefix() -> None:
     with pytest.raises(ValidationError) as negative:
         Point.model_validate({"x": -1})
     assert problem(negative.value.errors()[0]) == "x must not be negative"
+
+
+def test_validate_mapping_names_the_place_for_a_non_mapping_and_for_pydantics_errors() -> None:
+    def said(raw: object) -> str:
+        with pytest.raises(ConfigError) as raised:
+            validate_mapping(
+                Point,
+                raw,
+                "p.yaml",
+                not_mapping=lambda raw: f"a point is a mapping, got {type(raw).__name__}",
+                explain=lambda error: problem(error.errors()[0]),
+            )
+        return str(raised.value)
+
+    assert said([1]) == "p.yaml: a point is a mapping, got list"
+    assert said({"x": -1}) == "p.yaml: x must not be negative"
+    assert validate_mapping(
+        Point, {"x": 3}, "p.yaml", not_mapping=str, explain=str
+    ) == Point.model_validate({"x": 3})
+
+
+def test_entry_label_is_the_first_name_given_else_the_position() -> None:
+    raw = {"members": [{"agent": "ada"}, {"quant": 7}, "text"]}
+
+    def names(entry: dict[str, object]) -> tuple[object, ...]:
+        return (entry.get("agent"), entry.get("quant"))
+
+    assert entry_label(raw, "members", 0, names) == "'ada' (#1)"
+    assert entry_label(raw, "members", 1, names) == "#2"  # 7 is no name
+    assert entry_label(raw, "members", 2, names) == "#3"  # not a mapping
+    assert entry_label(raw, "members", 5, names) == "#6"
+    assert entry_label({}, "members", 0, names) == "#1"
+
+
+def test_entry_field_names_an_entry_by_its_label_then_the_field_inside() -> None:
+    raw = {"members": [{"agent": "ada"}]}
+
+    def where(loc: tuple[int | str, ...]) -> str:
+        return entry_field(
+            loc, raw, key="members", noun="member", names=lambda e: [e.get("agent")], whole="team"
+        )
+
+    assert where(("members", 0, "spec", "name")) == "member 'ada' (#1): spec.name"
+    assert where(("members", 0)) == "member 'ada' (#1)"
+    assert where(("coordinator", "min_agents")) == "coordinator.min_agents"
+    assert where(()) == "team"

@@ -15,8 +15,9 @@ import pandas as pd
 
 from trading.data._files import read_bar_file
 from trading.data.series import BarSeries
+from trading.data.symbols import known_symbol
 from trading.data.universe import UniverseSource
-from trading.errors import DataError, UnknownSymbolError
+from trading.errors import DataError
 
 
 class MarketDataSource(Protocol):
@@ -72,12 +73,7 @@ class BundledSource:
         return _load_bundled(self._known(symbol))
 
     def _known(self, symbol: str) -> str:
-        key = symbol.upper()
-        if key not in _BUNDLED:
-            raise UnknownSymbolError(
-                f"unknown symbol {symbol!r} in {self.name}; available: {', '.join(self.symbols())}"
-            )
-        return key
+        return known_symbol(symbol, _BUNDLED, self.name)
 
 
 @functools.cache
@@ -128,12 +124,7 @@ class FileSource:
 
     def load(self, symbol: str) -> BarSeries:
         series = self._read()
-        key = symbol.upper()
-        if key not in series:
-            raise UnknownSymbolError(
-                f"unknown symbol {symbol!r} in {self.name}; available: {', '.join(sorted(series))}"
-            )
-        return series[key]
+        return series[known_symbol(symbol, series, self.name)]
 
     def _read(self) -> dict[str, BarSeries]:
         if self._series is None:
@@ -169,11 +160,7 @@ class Catalog:
         series = self._loaded.get(key)
         if series is None:
             index = self._symbol_index()
-            if key not in index:
-                raise UnknownSymbolError(
-                    f"unknown symbol {symbol!r}; available: {', '.join(sorted(index))}"
-                )
-            source, own_name = index[key]
+            source, own_name = index[known_symbol(symbol, index)]
             series = self._loaded[key] = source.load(own_name)
         return series
 

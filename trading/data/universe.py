@@ -19,7 +19,8 @@ from typing import Final
 import pandas as pd
 
 from trading.data.series import BarSeries, close_only_series
-from trading.errors import DataError, UnknownSymbolError
+from trading.data.symbols import known_symbol
+from trading.errors import DataError
 
 SP20: Final = (
     "AAPL", "AMD", "BAC", "BBY", "CVX", "GE", "HD", "JNJ", "JPM", "KO",
@@ -61,12 +62,7 @@ class UniverseSource:
         return _load(self._known(symbol))
 
     def _known(self, symbol: str) -> str:
-        key = symbol.upper()
-        if key not in SP20:
-            raise UnknownSymbolError(
-                f"unknown symbol {symbol!r} in {self.name}; available: {', '.join(SP20)}"
-            )
-        return key
+        return known_symbol(symbol, SP20, self.name)
 
 
 @functools.cache

@@ -38,6 +38,11 @@ def flag_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
+def by_flag(group: Any) -> dict[str, Any]:
+    """An option group's values, by the flag each field is named by (None: not given)."""
+    return {flag_name(each.name): getattr(group, each.name) for each in dataclasses.fields(group)}
+
+
 def option_groups(command: Callable[..., T]) -> Callable[..., T]:
     """`command` with each parameter whose type is a dataclass (an option group) spread into
     the group's options, for Typer; the command itself receives the built record."""

@@ -37,15 +37,13 @@ class KrakenFlags:
     (`orchestration.cli.options`), as given (None: not given)."""
 
     paper: bool = option(
-        "Trade on paper (the default); wins over --validate/--live.", "--paper", default=False
+        "Trade on paper (the default); wins over --validate/--live.", default=False
     )
     validate: bool = option(
-        "Kraken: send orders with validate=true; none is placed.", "--validate", default=False
+        "Kraken: send orders with validate=true; none is placed.", default=False
     )
     live: bool = option(
-        "Kraken: place REAL orders (needs KRAKEN_API_KEY, KRAKEN_API_SECRET).",
-        "--live",
-        default=False,
+        "Kraken: place REAL orders (needs KRAKEN_API_KEY, KRAKEN_API_SECRET).", default=False
     )
     every: float | None = option(
         "Kraken: a cycle every this many seconds; default each new closed bar."
@@ -65,17 +63,13 @@ class KrakenFlags:
     )
 
     def given(self) -> list[str]:
-        """The Kraken-only options given, by name (`--paper` is not one: it is the default)."""
-        named = {
-            "--validate": self.validate,
-            "--live": self.live,
-            "--every": self.every is not None,
-            "--timeframe": self.timeframe is not None,
-            "--max-cycles": self.max_cycles is not None,
-            "--history-bars": self.history_bars is not None,
-            "--url": self.url is not None,
-        }
-        return [name for name, on in named.items() if on]
+        """The Kraken-only options given, by name (`--paper` is not one: it is the default; nor
+        is `--no-throttle`, which only a local test server needs)."""
+        return [
+            flag
+            for flag, value in by_flag(self).items()
+            if flag not in ("--paper", "--throttle") and value is not None and value is not False
+        ]
 
     def fixed_by_run(self) -> list[str]:
         """The options a resume cannot change: the run keeps the cadence it started with."""

@@ -24,6 +24,7 @@ from orchestration.cli.common import (
     JsonFlag,
     ProvidersFile,
     clean_errors,
+    command_group,
     fail,
     print_table,
     stdout,
@@ -32,11 +33,7 @@ from orchestration.cli.common import (
 from orchestration.cli.options import option, option_groups
 from trading.clock import LiveClock
 
-agents_app = typer.Typer(
-    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
-    help="Saved LLM agents: create, list, show, update and remove them by name.",
-    no_args_is_help=True,
-)
+agents_app = command_group("Saved LLM agents: create, list, show, update and remove them by name.")
 
 NameArgument = Annotated[str, typer.Argument(help="The agent's name: a-z, 0-9, - and _.")]
 SpecFile = Annotated[

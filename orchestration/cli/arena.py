@@ -33,6 +33,7 @@ from orchestration.cli.common import (
     ProvidersFile,
     check_report_dir,
     clean_errors,
+    command_group,
     fail,
     note,
     parse_date,
@@ -56,10 +57,10 @@ from trading.storage import default_database_url
 
 EXIT_NOT_REPRODUCED = 1
 
-arena_app = typer.Typer(
-    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
-    help="Competitions: quant and LLM entrants on the same bars, ranked with statistics.",
+arena_app = command_group(
+    "Competitions: quant and LLM entrants on the same bars, ranked with statistics.",
     invoke_without_command=True,
+    no_args_is_help=False,  # `tradepit arena` alone runs the bundled competition
 )
 
 

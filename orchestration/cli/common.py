@@ -30,6 +30,14 @@ M = TypeVar("M", bound=BaseModel)
 stdout = Console()
 stderr = Console(stderr=True)
 
+
+def command_group(help: str, **settings: Any) -> typer.Typer:
+    """A `tradepit` command group (`tradepit agents`, `tradepit data`, ...) with plain help,
+    which wraps whole at any width, piped or not; with no command it prints its help, unless
+    `settings` say otherwise."""
+    return typer.Typer(rich_markup_mode=None, help=help, **{"no_args_is_help": True, **settings})
+
+
 DataFiles = Annotated[
     list[Path] | None,
     typer.Option("--data", help="An OHLCV CSV or Parquet file to add (repeatable)."),

@@ -22,6 +22,7 @@ from orchestration.cli.common import (
     JsonFlag,
     catalog,
     clean_errors,
+    command_group,
     database,
     fail,
     note,
@@ -42,11 +43,7 @@ from trading.strategies import all_kinds
 from trading.vectorised import UnsupportedError
 from trading.vectorised_replay import PATH_CHOICES, Backtest, quant_backtest
 
-data_app = typer.Typer(
-    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
-    help="Market data: bundled datasets and your own files.",
-    no_args_is_help=True,
-)
+data_app = command_group("Market data: bundled datasets and your own files.")
 
 
 @data_app.command("list")

@@ -21,6 +21,7 @@ from orchestration.cli.common import (
     Home,
     JsonFlag,
     clean_errors,
+    command_group,
     fail,
     print_table,
     stdout,
@@ -31,11 +32,7 @@ from trading.storage import DecisionRecord, Store, default_database_url
 # Characters of a model's reply a transcript line shows; --json has them all.
 SHOWN_REPLY_CHARS = 400
 
-debate_app = typer.Typer(
-    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
-    help="Team debates: the stored transcript behind each decision of a run.",
-    no_args_is_help=True,
-)
+debate_app = command_group("Team debates: the stored transcript behind each decision of a run.")
 
 
 @debate_app.command("show")

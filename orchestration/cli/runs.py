@@ -17,6 +17,7 @@ from orchestration.cli.common import (
     Home,
     JsonFlag,
     clean_errors,
+    command_group,
     print_table,
     stdout,
     tradepit_home,
@@ -24,11 +25,7 @@ from orchestration.cli.common import (
 from orchestration.runs import KINDS, RunCatalog
 from trading.storage import default_database_url
 
-runs_app = typer.Typer(
-    help="Runs of every kind in the run database: list, show, delete, vacuum.",
-    no_args_is_help=True,
-    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
-)
+runs_app = command_group("Runs of every kind in the run database: list, show, delete, vacuum.")
 
 RunId = Annotated[str, typer.Argument(help="The run's id, as `tradepit runs list` shows it.")]
 KindOption = Annotated[

@@ -31,6 +31,7 @@ from orchestration.cli.common import (
     Db,
     JsonFlag,
     ProvidersFile,
+    RunDatabase,
     check_report_dir,
     clean_errors,
     command_group,
@@ -53,7 +54,6 @@ from orchestration.team.config import quorum_shortfall
 from trading.clock import Clock, LiveClock
 from trading.data import Catalog
 from trading.data.universe import UNIVERSES
-from trading.storage import default_database_url
 
 EXIT_NOT_REPRODUCED = 1
 
@@ -156,7 +156,7 @@ def arena(
     with errors_as_events(lines, run_id):
         if lines is not None and as_json:
             fail("--events and --json both write to standard output; pick one")
-        url = db or default_database_url(tradepit_home(), "replay")
+        url = RunDatabase(db).url()
         ports = ctx.find_object(ArenaPorts)
         clock: Clock = ports.clock if ports is not None else LiveClock()
         files = list(data or [])
@@ -254,7 +254,7 @@ def show(
     as_json: JsonFlag = False,
 ) -> None:
     """Reprint a stored arena run: its leaderboard, notes, and replay verdict if it was one."""
-    stored = _stored(db or default_database_url(tradepit_home(), "replay"), run_id)
+    stored = _stored(RunDatabase(db).url(), run_id)
     written: list[Path] = []
     if report is not None:
         from orchestration.arena.report import write_report

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from contextlib import closing
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -21,7 +22,7 @@ from orchestration.cli.common import (
     stdout,
 )
 from orchestration.cli.options import option_groups
-from orchestration.runs import KINDS, RunCatalog
+from orchestration.runs import KINDS, RunCatalog, RunEntry
 
 runs_app = command_group("Runs of every kind in the run database: list, show, delete, vacuum.")
 
@@ -30,6 +31,18 @@ KindOption = Annotated[
     str | None,
     typer.Option("--kind", help=f"Only runs of this kind: {', '.join(KINDS)}.", show_default=False),
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class RunChoice:
+    """The run `runs show` and `runs delete` act on, an option group (`orchestration.cli.options`):
+    its id, and (where two kinds of run share the id) its kind."""
+
+    run_id: RunId
+    kind: KindOption = None
+
+    def find(self, catalog: RunCatalog) -> RunEntry:
+        return catalog.get(self.run_id, self.kind)
 
 
 def _catalog(where: RunDatabase) -> closing[RunCatalog]:
@@ -70,8 +83,7 @@ def runs_list(kind: KindOption = None, *, where: RunDatabase, as_json: JsonFlag 
 @clean_errors
 @option_groups
 def runs_show(
-    run_id: RunId,
-    kind: KindOption = None,
+    run: RunChoice,
     *,
     where: RunDatabase,
     as_json: JsonFlag = False,
@@ -81,7 +93,7 @@ def runs_show(
     Example: `tradepit runs show tr-0123456789ab`
     """
     with _catalog(where) as catalog:
-        entry = catalog.get(run_id, kind)
+        entry = run.find(catalog)
     document = {**entry.document(), **entry.details}
     if as_json:
         print(json.dumps(document, indent=2))
@@ -104,8 +116,7 @@ def runs_show(
 @clean_errors
 @option_groups
 def runs_delete(
-    run_id: RunId,
-    kind: KindOption = None,
+    run: RunChoice,
     *,
     where: RunDatabase,
     as_json: JsonFlag = False,
@@ -116,7 +127,7 @@ def runs_delete(
     Example: `tradepit runs delete tr-0123456789ab`
     """
     with _catalog(where) as catalog:
-        entry = catalog.get(run_id, kind)
+        entry = run.find(catalog)
         deleted = catalog.delete(entry.run_id, entry.kind)
     if as_json:
         print(json.dumps({"deleted": entry.run_id, "kind": entry.kind, "rows": deleted}))

@@ -7,6 +7,7 @@ The agent manager (agents/manager.py) keeps each agent in `$TRADEPIT_HOME/agents
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, assert_never
 
@@ -23,18 +24,16 @@ from orchestration.cli.common import (
     JsonFlag,
     ProvidersFile,
     clean_errors,
+    command_group,
     fail,
     print_table,
     stdout,
     tradepit_home,
 )
+from orchestration.cli.options import option, option_groups
 from trading.clock import LiveClock
 
-agents_app = typer.Typer(
-    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
-    help="Saved LLM agents: create, list, show, update and remove them by name.",
-    no_args_is_help=True,
-)
+agents_app = command_group("Saved LLM agents: create, list, show, update and remove them by name.")
 
 NameArgument = Annotated[str, typer.Argument(help="The agent's name: a-z, 0-9, - and _.")]
 SpecFile = Annotated[
@@ -48,77 +47,61 @@ SpecFile = Annotated[
 Force = Annotated[
     bool, typer.Option("--force", help="Overwrite a YAML file that was edited by hand.")
 ]
-# Numbers stay text here: the spec parses and bounds them, so a bad one is one clear line.
-RoleOption = Annotated[
-    str | None, typer.Option("--role", help=f"One of: {', '.join(r.value for r in Role)}.")
-]
-ModelOption = Annotated[
-    str | None, typer.Option("--model", help="provider:model from providers.yaml, or an alias.")
-]
-FallbackOption = Annotated[
-    str | None, typer.Option("--fallback-model", help="Used when the model fails or is unusable.")
-]
-TemperatureOption = Annotated[str | None, typer.Option("--temperature", help="0 to 1.5.")]
-MaxTokensOption = Annotated[
-    str | None, typer.Option("--max-tokens", help="64 to 16384 tokens per reply.")
-]
-ToolsOption = Annotated[
-    str | None,
-    typer.Option(
-        "--tools", help=f"Comma-separated, '' for none; from: {', '.join(sorted(TOOL_NAMES))}."
-    ),
-]
-PersonaOption = Annotated[
-    str | None, typer.Option("--persona", help="The system prompt; custom role only.")
-]
-MaxWeightOption = Annotated[
-    str | None, typer.Option("--max-weight", help="Largest |target weight|, 0 to 1.")
-]
-MinConfidenceOption = Annotated[
-    str | None,
-    typer.Option("--min-confidence", help="Theses below this confidence count as hold, 0 to 1."),
-]
-TimeoutOption = Annotated[
-    str | None, typer.Option("--timeout", help="Seconds per LLM call, 1 to 600.")
-]
-DecideEveryOption = Annotated[
-    str | None, typer.Option("--decide-every", help="Decide on every n-th bar, 1 to 250.")
-]
-PortfolioOption = Annotated[
-    bool | None,
-    typer.Option(
-        "--portfolio/--per-symbol",
-        help="Judge every symbol in one LLM call from a table of the universe, or one call "
-        "per symbol.",
-        show_default=False,
-    ),
-]
-ToolsViaOption = Annotated[
-    str | None,
-    typer.Option(
-        "--tools-via",
-        help="in_process (default), or mcp: the tools through tradepit's own MCP server.",
-    ),
-]
-McpTransportOption = Annotated[
-    str | None,
-    typer.Option("--mcp-transport", help="With --tools-via mcp: memory (default) or stdio."),
-]
-McpServersOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--mcp-servers",
-        help="A YAML file holding a list of external MCP servers (name, tools, and command or "
-        "url; see AgentSpec.mcp_servers).",
-    ),
-]
 NULLABLE = ("persona", "fallback_model")
 
 
-def _mcp_servers(path: Path | None) -> list[Any] | None:
+@dataclass(frozen=True, slots=True)
+class SpecOptions:
+    """The spec fields `agents create` and `agents update` both take, as given (None: not
+    given). Numbers stay text here: the spec parses and bounds them, so a bad one is one clear
+    line."""
+
+    role: str | None = option(f"One of: {', '.join(r.value for r in Role)}.")
+    model: str | None = option("provider:model from providers.yaml, or an alias.")
+    fallback_model: str | None = option("Used when the model fails or is unusable.")
+    temperature: str | None = option("0 to 1.5.")
+    max_tokens: str | None = option("64 to 16384 tokens per reply.")
+    tools: str | None = option(
+        f"Comma-separated, '' for none; from: {', '.join(sorted(TOOL_NAMES))}."
+    )
+    persona: str | None = option("The system prompt; custom role only.")
+    max_weight: str | None = option("Largest |target weight|, 0 to 1.")
+    min_confidence: str | None = option("Theses below this confidence count as hold, 0 to 1.")
+    timeout: str | None = option("Seconds per LLM call, 1 to 600.")
+    decide_every: str | None = option("Decide on every n-th bar, 1 to 250.")
+    portfolio: bool | None = option(
+        "Judge every symbol in one LLM call from a table of the universe, or one call per symbol.",
+        "--portfolio/--per-symbol",
+        show_default=False,
+    )
+    tools_via: str | None = option(
+        "in_process (default), or mcp: the tools through tradepit's own MCP server."
+    )
+    mcp_transport: str | None = option("With --tools-via mcp: memory (default) or stdio.")
+    mcp_servers: Path | None = option(
+        "A YAML file holding a list of external MCP servers (name, tools, and command or "
+        "url; see AgentSpec.mcp_servers)."
+    )
+
+    def changes(self) -> dict[str, Any]:
+        """The spec fields given, by spec field name: tools split on commas, the servers a
+        --mcp-servers file lists."""
+        changes: dict[str, Any] = {
+            each.name: getattr(self, each.name)
+            for each in fields(self)
+            if getattr(self, each.name) is not None
+        }
+        if isinstance(changes.get("tools"), str):
+            changes["tools"] = [t.strip() for t in changes["tools"].split(",") if t.strip()]
+        if "timeout" in changes:
+            changes["timeout_s"] = changes.pop("timeout")
+        if self.mcp_servers is not None:
+            changes["mcp_servers"] = _mcp_servers(self.mcp_servers)
+        return changes
+
+
+def _mcp_servers(path: Path) -> list[Any]:
     """The servers a --mcp-servers file lists; a bad file is one line naming the flag."""
-    if path is None:
-        return None
     try:
         servers = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
@@ -134,16 +117,6 @@ def _manager(
     """The home's agents; with `check`, model references are validated against providers.yaml."""
     config = load_providers(providers) if check else None
     return AgentManager.at_home(tradepit_home(home), LiveClock(), config)
-
-
-def _changes(**options: str | bool | None) -> dict[str, Any]:
-    """The spec fields given on the command line; tools split on commas."""
-    changes: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
-    if isinstance(changes.get("tools"), str):
-        changes["tools"] = [t.strip() for t in changes["tools"].split(",") if t.strip()]
-    if "timeout" in changes:
-        changes["timeout_s"] = changes.pop("timeout")
-    return changes
 
 
 @clean_errors
@@ -206,27 +179,15 @@ def agents_show(name: NameArgument, home: Home = None, as_json: JsonFlag = False
 
 
 @clean_errors
+@option_groups
 def agents_create(
     name: Annotated[
         str | None,
         typer.Argument(help="The agent's name; optional with --file.", show_default=False),
     ] = None,
     file: SpecFile = None,
-    role: RoleOption = None,
-    model: ModelOption = None,
-    fallback_model: FallbackOption = None,
-    temperature: TemperatureOption = None,
-    max_tokens: MaxTokensOption = None,
-    tools: ToolsOption = None,
-    persona: PersonaOption = None,
-    max_weight: MaxWeightOption = None,
-    min_confidence: MinConfidenceOption = None,
-    timeout: TimeoutOption = None,
-    decide_every: DecideEveryOption = None,
-    portfolio: PortfolioOption = None,
-    tools_via: ToolsViaOption = None,
-    mcp_transport: McpTransportOption = None,
-    mcp_servers: McpServersOption = None,
+    *,
+    given: SpecOptions,
     providers: ProvidersFile = None,
     force: Force = False,
     home: Home = None,
@@ -248,25 +209,7 @@ def agents_create(
             --tools compute_indicator --tools-via mcp --mcp-transport stdio
         tradepit agents create --file spec.yaml
     """
-    changes = _changes(
-        role=role,
-        model=model,
-        fallback_model=fallback_model,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        tools=tools,
-        persona=persona,
-        max_weight=max_weight,
-        min_confidence=min_confidence,
-        timeout=timeout,
-        decide_every=decide_every,
-        portfolio=portfolio,
-        tools_via=tools_via,
-        mcp_transport=mcp_transport,
-    )
-    servers = _mcp_servers(mcp_servers)
-    if servers is not None:
-        changes["mcp_servers"] = servers
+    changes = given.changes()
     if file is not None:
         spec = revise(load_spec_file(file, name), changes)
     else:
@@ -282,24 +225,12 @@ def agents_create(
 
 
 @clean_errors
+@option_groups
 def agents_update(
     name: NameArgument,
     file: SpecFile = None,
-    role: RoleOption = None,
-    model: ModelOption = None,
-    fallback_model: FallbackOption = None,
-    temperature: TemperatureOption = None,
-    max_tokens: MaxTokensOption = None,
-    tools: ToolsOption = None,
-    persona: PersonaOption = None,
-    max_weight: MaxWeightOption = None,
-    min_confidence: MinConfidenceOption = None,
-    timeout: TimeoutOption = None,
-    decide_every: DecideEveryOption = None,
-    portfolio: PortfolioOption = None,
-    tools_via: ToolsViaOption = None,
-    mcp_transport: McpTransportOption = None,
-    mcp_servers: McpServersOption = None,
+    *,
+    given: SpecOptions,
     unset: Annotated[
         list[str] | None,
         typer.Option("--unset", help="Clear persona or fallback_model (repeatable)."),
@@ -322,25 +253,7 @@ def agents_update(
         tradepit agents update bull --unset fallback_model
         tradepit agents update bull --file ~/.tradepit/agents/bull.yaml
     """
-    changes = _changes(
-        role=role,
-        model=model,
-        fallback_model=fallback_model,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        tools=tools,
-        persona=persona,
-        max_weight=max_weight,
-        min_confidence=min_confidence,
-        timeout=timeout,
-        decide_every=decide_every,
-        portfolio=portfolio,
-        tools_via=tools_via,
-        mcp_transport=mcp_transport,
-    )
-    servers = _mcp_servers(mcp_servers)
-    if servers is not None:
-        changes["mcp_servers"] = servers
+    changes = given.changes()
     for field in unset or []:
         key = field.replace("-", "_")
         if key not in NULLABLE:

@@ -31,8 +31,10 @@ from orchestration.cli.common import (
     Db,
     JsonFlag,
     ProvidersFile,
+    RunDatabase,
     check_report_dir,
     clean_errors,
+    command_group,
     fail,
     note,
     parse_date,
@@ -52,14 +54,13 @@ from orchestration.team.config import quorum_shortfall
 from trading.clock import Clock, LiveClock
 from trading.data import Catalog
 from trading.data.universe import UNIVERSES
-from trading.storage import default_database_url
 
 EXIT_NOT_REPRODUCED = 1
 
-arena_app = typer.Typer(
-    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
-    help="Competitions: quant and LLM entrants on the same bars, ranked with statistics.",
+arena_app = command_group(
+    "Competitions: quant and LLM entrants on the same bars, ranked with statistics.",
     invoke_without_command=True,
+    no_args_is_help=False,  # `tradepit arena` alone runs the bundled competition
 )
 
 
@@ -155,7 +156,7 @@ def arena(
     with errors_as_events(lines, run_id):
         if lines is not None and as_json:
             fail("--events and --json both write to standard output; pick one")
-        url = db or default_database_url(tradepit_home(), "replay")
+        url = RunDatabase(db).url()
         ports = ctx.find_object(ArenaPorts)
         clock: Clock = ports.clock if ports is not None else LiveClock()
         files = list(data or [])
@@ -244,7 +245,7 @@ def show(
     as_json: JsonFlag = False,
 ) -> None:
     """Reprint a stored arena run: its leaderboard, notes, and replay verdict if it was one."""
-    stored = _stored(db or default_database_url(tradepit_home(), "replay"), run_id)
+    stored = _stored(RunDatabase(db).url(), run_id)
     written: list[Path] = []
     if report is not None:
         from orchestration.arena.report import write_report

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -29,6 +30,14 @@ M = TypeVar("M", bound=BaseModel)
 
 stdout = Console()
 stderr = Console(stderr=True)
+
+
+def command_group(help: str, **settings: Any) -> typer.Typer:
+    """A `tradepit` command group (`tradepit agents`, `tradepit data`, ...) with plain help,
+    which wraps whole at any width, piped or not; with no command it prints its help, unless
+    `settings` say otherwise."""
+    return typer.Typer(rich_markup_mode=None, help=help, **{"no_args_is_help": True, **settings})
+
 
 DataFiles = Annotated[
     list[Path] | None,
@@ -245,8 +254,18 @@ Db = Annotated[
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class RunDatabase:
+    """Where the run database is, an option group (`orchestration.cli.options`) of the commands
+    that read stored runs: `--db`, else the replay database in the home `--home` names."""
+
+    db: Db = None
+    home: Home = None
+
+    def url(self) -> str:
+        return self.db or default_database_url(tradepit_home(self.home), "replay")
+
+
 def database(db: str | None) -> Store:
     """The run store: the given SQLAlchemy URL, else the replay database in the home."""
-    if db is None:
-        db = default_database_url(tradepit_home(), "replay")
-    return Store(db)
+    return Store(RunDatabase(db).url())

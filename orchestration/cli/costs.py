@@ -5,7 +5,7 @@ its flag, and a flag not given (None) takes the default its help shows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Final
@@ -13,6 +13,7 @@ from typing import Annotated, Final
 import typer
 
 from orchestration.cli.common import fail, model_from_flags, parse_date, parse_decimal
+from orchestration.cli.options import by_flag, option
 from trading.costs import CostModel
 
 DEFAULT_CASH: Final = "100000"
@@ -22,37 +23,6 @@ End = Annotated[str | None, typer.Option("--end", help="Last bar, YYYY-MM-DD (in
 Cash = Annotated[
     str | None,
     typer.Option("--cash", help="Starting cash [default: 100000; with --source kraken 10000]."),
-]
-FeeBps = Annotated[
-    str | None, typer.Option("--fee-bps", help="Exchange fee in bps of notional [default: 1].")
-]
-SlippageBps = Annotated[
-    str | None,
-    typer.Option(
-        "--slippage-bps",
-        help="Half-spread paid by market orders, in bps; 0 = the open exactly [default: 1].",
-    ),
-]
-Impact = Annotated[
-    str | None,
-    typer.Option("--impact", help="Square-root market impact coefficient k [default: 0 = off]."),
-]
-CommissionPerShare = Annotated[
-    str | None, typer.Option("--commission-per-share", help="Commission per unit [default: 0].")
-]
-MinCommission = Annotated[
-    str | None, typer.Option("--min-commission", help="Least commission per order [default: 0].")
-]
-BorrowRate = Annotated[
-    str | None,
-    typer.Option("--borrow-rate", help="Annual borrow rate on shorts, 0.03 = 3% [default: 0]."),
-]
-ParticipationCap = Annotated[
-    str | None,
-    typer.Option(
-        "--participation-cap",
-        help="Most of the average daily volume one order takes per bar [default: 0.1].",
-    ),
 ]
 
 
@@ -74,52 +44,45 @@ def parse_window(start: str | None, end: str | None) -> Window:
 
 @dataclass(frozen=True, slots=True)
 class CostFlags:
-    """The cost options as given on the command line (None: not given)."""
+    """The cost options, an option group (`orchestration.cli.options`) `tradepit backtest` and
+    `tradepit trade` both take, as given on the command line (None: not given)."""
 
-    fee_bps: str | None = None
-    slippage_bps: str | None = None
-    impact: str | None = None
-    commission_per_share: str | None = None
-    min_commission: str | None = None
-    borrow_rate: str | None = None
-    participation_cap: str | None = None
+    fee_bps: str | None = option("Exchange fee in bps of notional [default: 1].")
+    slippage_bps: str | None = option(
+        "Half-spread paid by market orders, in bps; 0 = the open exactly [default: 1]."
+    )
+    impact: str | None = option("Square-root market impact coefficient k [default: 0 = off].")
+    commission_per_share: str | None = option("Commission per unit [default: 0].")
+    min_commission: str | None = option("Least commission per order [default: 0].")
+    borrow_rate: str | None = option("Annual borrow rate on shorts, 0.03 = 3% [default: 0].")
+    participation_cap: str | None = option(
+        "Most of the average daily volume one order takes per bar [default: 0.1]."
+    )
 
     def given(self) -> list[str]:
         """The cost options given, by flag."""
-        return [
-            "--" + each.name.replace("_", "-") for each in fields(self) if getattr(self, each.name)
-        ]
+        return [flag for flag, value in by_flag(self).items() if value]
 
     def cost_model(self) -> CostModel:
         """The costs these flags ask for, with the defaults their help shows."""
+        given = by_flag(self)
 
-        def number(flag: str, value: str | None, default: str, least: str = "0") -> Decimal:
-            return parse_decimal(flag, default if value is None else value, Decimal(least))
+        def number(flag: str, default: str, least: str = "0") -> tuple[str, Decimal]:
+            value = given[flag]
+            return flag, parse_decimal(flag, default if value is None else value, Decimal(least))
 
-        fee = number("--fee-bps", self.fee_bps, "1")
+        fee = number("--fee-bps", "1")
         return model_from_flags(
             CostModel,
             {
-                "taker_fee_bps": ("--fee-bps", fee),
-                "maker_fee_bps": ("--fee-bps", fee),
-                "half_spread_bps": (
-                    "--slippage-bps",
-                    number("--slippage-bps", self.slippage_bps, "1"),
-                ),
-                "impact_coefficient": ("--impact", number("--impact", self.impact, "0")),
-                "commission_per_share": (
-                    "--commission-per-share",
-                    number("--commission-per-share", self.commission_per_share, "0"),
-                ),
-                "min_commission": (
-                    "--min-commission",
-                    number("--min-commission", self.min_commission, "0"),
-                ),
-                "borrow_rate": ("--borrow-rate", number("--borrow-rate", self.borrow_rate, "0")),
-                "participation_cap": (
-                    "--participation-cap",
-                    number("--participation-cap", self.participation_cap, "0.1", "0.0001"),
-                ),
+                "taker_fee_bps": fee,
+                "maker_fee_bps": fee,
+                "half_spread_bps": number("--slippage-bps", "1"),
+                "impact_coefficient": number("--impact", "0"),
+                "commission_per_share": number("--commission-per-share", "0"),
+                "min_commission": number("--min-commission", "0"),
+                "borrow_rate": number("--borrow-rate", "0"),
+                "participation_cap": number("--participation-cap", "0.1", "0.0001"),
             },
         )
 

@@ -22,6 +22,7 @@ from orchestration.cli.common import (
     JsonFlag,
     catalog,
     clean_errors,
+    command_group,
     database,
     fail,
     note,
@@ -30,15 +31,8 @@ from orchestration.cli.common import (
     stdout,
 )
 from orchestration.cli.costs import CostFlags, parse_window, starting_cash
-from orchestration.cli.risk import (
-    DailyLossLimit,
-    MaxDrawdown,
-    MaxGrossExposure,
-    MaxPositionWeight,
-    StopLoss,
-    TakeProfit,
-    risk_limits,
-)
+from orchestration.cli.options import by_flag, option_groups
+from orchestration.cli.risk import ExposureFlags, StopFlags, risk_limits
 from trading.clock import LiveClock
 from trading.data import SymbolInfo
 from trading.data.universe import CLOSE_ONLY_NOTE, SP20, SURVIVORSHIP_NOTE, dataset_notes
@@ -49,11 +43,7 @@ from trading.strategies import all_kinds
 from trading.vectorised import UnsupportedError
 from trading.vectorised_replay import PATH_CHOICES, Backtest, quant_backtest
 
-data_app = typer.Typer(
-    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
-    help="Market data: bundled datasets and your own files.",
-    no_args_is_help=True,
-)
+data_app = command_group("Market data: bundled datasets and your own files.")
 
 
 @data_app.command("list")
@@ -128,6 +118,7 @@ def _parse_params(raw: list[str] | None) -> dict[str, str]:
 
 
 @clean_errors
+@option_groups
 def backtest(
     agent: Annotated[
         str, typer.Option(help=f"Agent to run: {', '.join(sorted(all_kinds()))}.")
@@ -143,19 +134,10 @@ def backtest(
     ] = None,
     data: DataFiles = None,
     cash: window_and_costs.Cash = None,
-    fee_bps: window_and_costs.FeeBps = None,
-    slippage_bps: window_and_costs.SlippageBps = None,
-    impact: window_and_costs.Impact = None,
-    commission_per_share: window_and_costs.CommissionPerShare = None,
-    min_commission: window_and_costs.MinCommission = None,
-    borrow_rate: window_and_costs.BorrowRate = None,
-    participation_cap: window_and_costs.ParticipationCap = None,
-    max_position_weight: MaxPositionWeight = None,
-    max_gross_exposure: MaxGrossExposure = None,
-    daily_loss_limit: DailyLossLimit = None,
-    max_drawdown: MaxDrawdown = None,
-    stop_loss: StopLoss = None,
-    take_profit: TakeProfit = None,
+    *,
+    costs: CostFlags,
+    exposure: ExposureFlags,
+    stops: StopFlags,
     db: Db = None,
     path: Annotated[
         str,
@@ -181,31 +163,14 @@ def backtest(
     if not symbols:
         fail("--symbol needs at least one symbol")
     window = parse_window(start, end)
-    costs = CostFlags(
-        fee_bps,
-        slippage_bps,
-        impact,
-        commission_per_share,
-        min_commission,
-        borrow_rate,
-        participation_cap,
-    ).cost_model()
-    limits = risk_limits(
-        {
-            "--max-position-weight": max_position_weight,
-            "--max-gross-exposure": max_gross_exposure,
-            "--daily-loss-limit": daily_loss_limit,
-            "--max-drawdown": max_drawdown,
-            "--stop-loss": stop_loss,
-            "--take-profit": take_profit,
-        }
-    )
+    cost_model = costs.cost_model()
+    limits = risk_limits(by_flag(exposure) | by_flag(stops))
     config = ReplayConfig(
         symbols=symbols,
         start=window.start,
         end=window.end,
         cash=starting_cash(cash),
-        costs=costs,
+        costs=cost_model,
         limits=limits,
     )
     trading_agent = build_quant_agent(agent, _parse_params(param))

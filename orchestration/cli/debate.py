@@ -17,38 +17,35 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestration.cli.common import (
-    Db,
-    Home,
     JsonFlag,
+    RunDatabase,
     clean_errors,
+    command_group,
     fail,
     print_table,
     stdout,
-    tradepit_home,
 )
-from trading.storage import DecisionRecord, Store, default_database_url
+from orchestration.cli.options import option_groups
+from trading.storage import DecisionRecord, Store
 
 # Characters of a model's reply a transcript line shows; --json has them all.
 SHOWN_REPLY_CHARS = 400
 
-debate_app = typer.Typer(
-    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
-    help="Team debates: the stored transcript behind each decision of a run.",
-    no_args_is_help=True,
-)
+debate_app = command_group("Team debates: the stored transcript behind each decision of a run.")
 
 
 @debate_app.command("show")
 @clean_errors
+@option_groups
 def show(
     run_id: Annotated[str, typer.Argument(help="The run, as `tradepit trade` named it.")],
     cycle: Annotated[int, typer.Argument(help="The cycle (0-based) whose decision to show.")],
-    db: Db = None,
-    home: Home = None,
+    *,
+    where: RunDatabase,
     as_json: JsonFlag = False,
 ) -> None:
     """Print the stored transcript of one cycle's decision, readably (or as JSON)."""
-    store = Store(db or default_database_url(tradepit_home(home), "replay"))
+    store = Store(where.url())
     try:
         if store.run(run_id) is None:
             fail(f"no run {run_id!r} in the database")

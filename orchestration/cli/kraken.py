@@ -11,15 +11,11 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli.common import JsonFlag, clean_errors, stdout
+from orchestration.cli.common import JsonFlag, clean_errors, command_group, stdout
 
 EXIT_CHECK_FAILED = 1
 
-kraken_app = typer.Typer(
-    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
-    help="Kraken: check your API keys (placing nothing) and read live quotes.",
-    no_args_is_help=True,
-)
+kraken_app = command_group("Kraken: check your API keys (placing nothing) and read live quotes.")
 
 UrlOption = Annotated[
     str | None,

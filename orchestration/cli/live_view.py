@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, Self
 
 from rich.console import Console, Group, RenderableType
@@ -22,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestration.events import ErrorEvent, LoopEvent, ProgressEvent, ResultEvent
+from trading.closing import ClosesOnExit
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class LlmSpend:
     usd: Decimal = Decimal(0)
 
 
-class LiveView:
+class LiveView(ClosesOnExit):
     """Call it with each loop event; use it as a context manager around the run."""
 
     def __init__(
@@ -61,12 +61,8 @@ class LiveView:
         self._live.update(self.render(), refresh=True)
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """The last frame stays on the screen; the display stops (on leaving `with`)."""
         self._live.update(self.render(), refresh=True)
         self._live.stop()
 

@@ -13,16 +13,15 @@ from orchestration.cli.common import (
     JsonFlag,
     ProvidersFile,
     clean_errors,
+    command_group,
     fail,
     print_table,
     stderr,
     stdout,
 )
 
-providers_app = typer.Typer(
-    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
-    help="LLM providers from providers.yaml: which are usable here, and a live check.",
-    no_args_is_help=True,
+providers_app = command_group(
+    "LLM providers from providers.yaml: which are usable here, and a live check."
 )
 
 

@@ -5,48 +5,39 @@ limit an evolution run tuned replays with the flag of the same name."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
-
-import typer
+from dataclasses import dataclass
 
 from orchestration.cli.common import MAX_DRAWDOWN_HELP, model_from_flags, parse_decimal
+from orchestration.cli.options import flag_name as flag_of
+from orchestration.cli.options import option
 from trading.risk import RiskLimits
 
-MaxPositionWeight = Annotated[
-    str | None,
-    typer.Option(
-        "--max-position-weight", help="Largest position per symbol, as a share of equity [1]."
-    ),
-]
-MaxGrossExposure = Annotated[
-    str | None,
-    typer.Option(
-        "--max-gross-exposure", help="Largest sum of positions, as a share of equity [1]."
-    ),
-]
-DailyLossLimit = Annotated[
-    str | None,
-    typer.Option(
-        "--daily-loss-limit", help="Block new risk after this loss since the last close, e.g. 0.05."
-    ),
-]
-MaxDrawdown = Annotated[
-    str | None,
-    typer.Option("--max-drawdown", help=MAX_DRAWDOWN_HELP),
-]
-StopLoss = Annotated[
-    str | None,
-    typer.Option("--stop-loss", help="Close a position this far against its entry, e.g. 0.05."),
-]
-TakeProfit = Annotated[
-    str | None,
-    typer.Option("--take-profit", help="Close a position this far in its favour, e.g. 0.1."),
-]
+# flag_of: the option that sets a `RiskLimits` field (`stop_loss` is `--stop-loss`).
+__all__ = ["ExposureFlags", "StopFlags", "flag_of", "risk_limits"]
 
 
-def flag_of(field: str) -> str:
-    """The option that sets a `RiskLimits` field: `stop_loss` is `--stop-loss`."""
-    return "--" + field.replace("_", "-")
+@dataclass(frozen=True, slots=True)
+class ExposureFlags:
+    """The limits on how much a run holds, an option group (`orchestration.cli.options`) of
+    `tradepit backtest` (None: not given)."""
+
+    max_position_weight: str | None = option(
+        "Largest position per symbol, as a share of equity [1]."
+    )
+    max_gross_exposure: str | None = option("Largest sum of positions, as a share of equity [1].")
+    daily_loss_limit: str | None = option(
+        "Block new risk after this loss since the last close, e.g. 0.05."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StopFlags:
+    """The limits that close positions, an option group `tradepit backtest` and `tradepit
+    trade` both take: the kill switch past a drawdown, the stop-loss and the take-profit."""
+
+    max_drawdown: str | None = option(MAX_DRAWDOWN_HELP)
+    stop_loss: str | None = option("Close a position this far against its entry, e.g. 0.05.")
+    take_profit: str | None = option("Close a position this far in its favour, e.g. 0.1.")
 
 
 def risk_limits(given: Mapping[str, str | None], base: RiskLimits | None = None) -> RiskLimits:
@@ -57,10 +48,10 @@ def risk_limits(given: Mapping[str, str | None], base: RiskLimits | None = None)
         field: (flag_of(field), value)
         for field, value in (base or RiskLimits()).model_dump().items()
     }
-    for option, value in given.items():
+    for flag, value in given.items():
         if value is not None:
-            flags[option.removeprefix("--").replace("-", "_")] = (
-                option,
-                parse_decimal(option, value),
+            flags[flag.removeprefix("--").replace("-", "_")] = (
+                flag,
+                parse_decimal(flag, value),
             )
     return model_from_flags(RiskLimits, flags)

@@ -5,7 +5,8 @@ vacuumed to give the freed space back (see `orchestration.runs`)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from contextlib import closing
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -13,22 +14,17 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestration.cli.common import (
-    Db,
-    Home,
     JsonFlag,
+    RunDatabase,
     clean_errors,
+    command_group,
     print_table,
     stdout,
-    tradepit_home,
 )
-from orchestration.runs import KINDS, RunCatalog
-from trading.storage import default_database_url
+from orchestration.cli.options import option_groups
+from orchestration.runs import KINDS, RunCatalog, RunEntry
 
-runs_app = typer.Typer(
-    help="Runs of every kind in the run database: list, show, delete, vacuum.",
-    no_args_is_help=True,
-    rich_markup_mode=None,  # plain help: it wraps whole at any width, piped or not
-)
+runs_app = command_group("Runs of every kind in the run database: list, show, delete, vacuum.")
 
 RunId = Annotated[str, typer.Argument(help="The run's id, as `tradepit runs list` shows it.")]
 KindOption = Annotated[
@@ -37,23 +33,31 @@ KindOption = Annotated[
 ]
 
 
-def _catalog(db: str | None, home: Path | None) -> RunCatalog:
-    return RunCatalog(db or default_database_url(tradepit_home(home), "replay"))
+@dataclass(frozen=True, slots=True)
+class RunChoice:
+    """The run `runs show` and `runs delete` act on, an option group (`orchestration.cli.options`):
+    its id, and (where two kinds of run share the id) its kind."""
+
+    run_id: RunId
+    kind: KindOption = None
+
+    def find(self, catalog: RunCatalog) -> RunEntry:
+        return catalog.get(self.run_id, self.kind)
+
+
+def _catalog(where: RunDatabase) -> closing[RunCatalog]:
+    return closing(RunCatalog(where.url()))
 
 
 @clean_errors
-def runs_list(
-    kind: KindOption = None, db: Db = None, home: Home = None, as_json: JsonFlag = False
-) -> None:
+@option_groups
+def runs_list(kind: KindOption = None, *, where: RunDatabase, as_json: JsonFlag = False) -> None:
     """List the runs, oldest first: kind, status, when, who traded what, and the outcome.
 
     Example: `tradepit runs list --kind trade`
     """
-    catalog = _catalog(db, home)
-    try:
+    with _catalog(where) as catalog:
         entries = catalog.runs(kind)
-    finally:
-        catalog.close()
     if as_json:
         print(json.dumps({"runs": [e.document() for e in entries]}, indent=2))
         return
@@ -77,22 +81,19 @@ def runs_list(
 
 
 @clean_errors
+@option_groups
 def runs_show(
-    run_id: RunId,
-    kind: KindOption = None,
-    db: Db = None,
-    home: Home = None,
+    run: RunChoice,
+    *,
+    where: RunDatabase,
     as_json: JsonFlag = False,
 ) -> None:
     """Show one run's summary: what it traded, its outcome, and its rows in every table.
 
     Example: `tradepit runs show tr-0123456789ab`
     """
-    catalog = _catalog(db, home)
-    try:
-        entry = catalog.get(run_id, kind)
-    finally:
-        catalog.close()
+    with _catalog(where) as catalog:
+        entry = run.find(catalog)
     document = {**entry.document(), **entry.details}
     if as_json:
         print(json.dumps(document, indent=2))
@@ -113,11 +114,11 @@ def runs_show(
 
 
 @clean_errors
+@option_groups
 def runs_delete(
-    run_id: RunId,
-    kind: KindOption = None,
-    db: Db = None,
-    home: Home = None,
+    run: RunChoice,
+    *,
+    where: RunDatabase,
     as_json: JsonFlag = False,
 ) -> None:
     """Delete a run and all its rows in every table (its LLM calls too; the shared response
@@ -125,12 +126,9 @@ def runs_delete(
 
     Example: `tradepit runs delete tr-0123456789ab`
     """
-    catalog = _catalog(db, home)
-    try:
-        entry = catalog.get(run_id, kind)
+    with _catalog(where) as catalog:
+        entry = run.find(catalog)
         deleted = catalog.delete(entry.run_id, entry.kind)
-    finally:
-        catalog.close()
     if as_json:
         print(json.dumps({"deleted": entry.run_id, "kind": entry.kind, "rows": deleted}))
         return
@@ -140,17 +138,15 @@ def runs_delete(
 
 
 @clean_errors
-def runs_vacuum(db: Db = None, home: Home = None, as_json: JsonFlag = False) -> None:
+@option_groups
+def runs_vacuum(*, where: RunDatabase, as_json: JsonFlag = False) -> None:
     """Rebuild the run database so that deleted runs' space goes back to the disk; prints its
     size before and after.
 
     Example: `tradepit runs vacuum`
     """
-    catalog = _catalog(db, home)
-    try:
+    with _catalog(where) as catalog:
         before, after = catalog.vacuum()
-    finally:
-        catalog.close()
     if as_json:
         print(json.dumps({"database": catalog.url, "bytes_before": before, "bytes_after": after}))
         return

@@ -42,7 +42,8 @@ from orchestration.cli.common import (
 )
 from orchestration.cli.costs import CostFlags, parse_window, starting_cash
 from orchestration.cli.live_view import LiveView, LlmSpend
-from orchestration.cli.risk import MaxDrawdown, StopLoss, TakeProfit, risk_limits
+from orchestration.cli.options import by_flag, option_groups
+from orchestration.cli.risk import StopFlags, risk_limits
 from orchestration.cli.trade_kraken import (
     choose_mode,
     database_url,
@@ -84,6 +85,7 @@ EXIT_REPLAY_DIFFERS = 4  # a replay met an unknown question or ended with anothe
 
 
 @clean_errors
+@option_groups
 def trade(
     team: Annotated[
         Path | None,
@@ -105,46 +107,8 @@ def trade(
     ] = None,
     start: window_and_costs.Start = None,
     end: window_and_costs.End = None,
-    paper: Annotated[
-        bool,
-        typer.Option("--paper", help="Trade on paper (the default); wins over --validate/--live."),
-    ] = False,
-    validate: Annotated[
-        bool,
-        typer.Option("--validate", help="Kraken: send orders with validate=true; none is placed."),
-    ] = False,
-    live: Annotated[
-        bool,
-        typer.Option(
-            "--live", help="Kraken: place REAL orders (needs KRAKEN_API_KEY, KRAKEN_API_SECRET)."
-        ),
-    ] = False,
-    every: Annotated[
-        float | None,
-        typer.Option(help="Kraken: a cycle every this many seconds; default each new closed bar."),
-    ] = None,
-    timeframe: Annotated[
-        str | None, typer.Option(help="Kraken: bar size, 1m 5m 15m 30m 1h 4h 1d [default: 1m].")
-    ] = None,
-    max_cycles: Annotated[
-        int | None,
-        typer.Option(min=2, help="Kraken: stop after N cycles (the last settles); default never."),
-    ] = None,
-    history_bars: Annotated[
-        int | None,
-        typer.Option(min=1, help="Kraken: closed bars of history the team sees [default: 200]."),
-    ] = None,
-    url: Annotated[
-        str | None,
-        typer.Option(help="Kraken API base URL; default $TRADEPIT_KRAKEN_URL, else Kraken."),
-    ] = None,
-    throttle: Annotated[
-        bool,
-        typer.Option(
-            "--throttle/--no-throttle",
-            help="Kraken: pace requests to its rate limit (off only for a local test server).",
-        ),
-    ] = True,
+    *,
+    kraken: KrakenFlags,
     run_id: Annotated[
         str | None, typer.Option("--run-id", help="Name the new run; default a fresh id.")
     ] = None,
@@ -180,16 +144,8 @@ def trade(
     home: Home = None,
     data: DataFiles = None,
     cash: window_and_costs.Cash = None,
-    fee_bps: window_and_costs.FeeBps = None,
-    slippage_bps: window_and_costs.SlippageBps = None,
-    impact: window_and_costs.Impact = None,
-    commission_per_share: window_and_costs.CommissionPerShare = None,
-    min_commission: window_and_costs.MinCommission = None,
-    borrow_rate: window_and_costs.BorrowRate = None,
-    participation_cap: window_and_costs.ParticipationCap = None,
-    max_drawdown: MaxDrawdown = None,
-    stop_loss: StopLoss = None,
-    take_profit: TakeProfit = None,
+    costs: CostFlags,
+    stops: StopFlags,
     as_json: JsonFlag = False,
 ) -> None:
     """Let a team trade cycle by cycle, durably: history on paper, or Kraken live.
@@ -214,22 +170,10 @@ def trade(
         fail("--events and --json both write to standard output; pick one")
     if resume and replay:
         fail("--resume continues a run and --replay re-runs one; pick one")
-    costs = CostFlags(
-        fee_bps,
-        slippage_bps,
-        impact,
-        commission_per_share,
-        min_commission,
-        borrow_rate,
-        participation_cap,
-    )
-    risk = {"--max-drawdown": max_drawdown, "--stop-loss": stop_loss, "--take-profit": take_profit}
     options = TradeOptions(
         source=source,
-        market=MarketFlags(team, symbols, start, end, tuple(data or ()), cash, costs, risk),
-        kraken=KrakenFlags(
-            paper, validate, live, every, timeframe, max_cycles, history_bars, url, throttle
-        ),
+        market=MarketFlags(team, symbols, start, end, tuple(data or ()), cash, costs, stops),
+        kraken=kraken,
         run_id=run_id,
         resume=resume,
         replay=replay,
@@ -472,7 +416,7 @@ def _config(market: MarketFlags) -> ReplayConfig:
     if not names:
         fail("--symbols needs at least one symbol")
     window = parse_window(market.start, market.end)
-    costs, limits = market.costs.cost_model(), risk_limits(market.risk)
+    costs, limits = market.costs.cost_model(), risk_limits(by_flag(market.stops))
     cash = starting_cash(market.cash)
     return ReplayConfig(
         symbols=names, start=window.start, end=window.end, cash=cash, costs=costs, limits=limits

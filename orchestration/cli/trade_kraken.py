@@ -18,6 +18,7 @@ from agents.gateway import LlmGateway
 from agents.llm_calls import LlmCallStore
 from orchestration.cli.common import fail, note, stderr
 from orchestration.cli.costs import starting_cash
+from orchestration.cli.options import by_flag
 from orchestration.cli.risk import risk_limits
 from orchestration.cli.trade_options import KrakenFlags, TradeOptions
 from orchestration.cli.trade_setup import (
@@ -110,7 +111,7 @@ def new_kraken_run(options: TradeOptions, mode: KrakenMode, store: Store, url: s
     # Every local check before Kraken is asked anything (pairs, and with keys a reconcile).
     cash = starting_cash(market.cash, DEFAULT_CASH)
     # Kraken's default limits (headroom for the move between close and book), flags on top.
-    risk = risk_limits(market.risk, DEFAULT_LIMITS)
+    risk = risk_limits(by_flag(market.stops), DEFAULT_LIMITS)
     home = options.home_dir
     team_file, runnable, providers = resolve_team(market.team, options.providers, home)
     run_id = options.run_id or f"kr-{uuid.uuid4().hex[:12]}"

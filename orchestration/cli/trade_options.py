@@ -4,7 +4,6 @@ the command goes (`TradeOptions.way`), all settled before any database is opened
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -13,12 +12,12 @@ from typing import Final
 
 from orchestration.cli.common import fail, parse_decimal
 from orchestration.cli.costs import CostFlags
+from orchestration.cli.options import by_flag, option
+from orchestration.cli.risk import StopFlags
 from orchestration.cli.trade_report import Output
 from orchestration.cli.trade_setup import BudgetLimits
 
 SOURCES: Final = ("bundled", "kraken")
-# The risk options `tradepit trade` takes (`tradepit backtest` takes all of RiskLimits').
-RISK_OPTIONS: Final = ("--max-drawdown", "--stop-loss", "--take-profit")
 
 
 class Way(Enum):
@@ -34,30 +33,43 @@ class Way(Enum):
 
 @dataclass(frozen=True, slots=True)
 class KrakenFlags:
-    """The `tradepit trade` options only a Kraken run takes, as given (None: not given)."""
+    """The `tradepit trade` options only a Kraken run takes, an option group
+    (`orchestration.cli.options`), as given (None: not given)."""
 
-    paper: bool = False
-    validate: bool = False
-    live: bool = False
-    every: float | None = None
-    timeframe: str | None = None
-    max_cycles: int | None = None
-    history_bars: int | None = None
-    url: str | None = None
-    throttle: bool = True
+    paper: bool = option(
+        "Trade on paper (the default); wins over --validate/--live.", default=False
+    )
+    validate: bool = option(
+        "Kraken: send orders with validate=true; none is placed.", default=False
+    )
+    live: bool = option(
+        "Kraken: place REAL orders (needs KRAKEN_API_KEY, KRAKEN_API_SECRET).", default=False
+    )
+    every: float | None = option(
+        "Kraken: a cycle every this many seconds; default each new closed bar."
+    )
+    timeframe: str | None = option("Kraken: bar size, 1m 5m 15m 30m 1h 4h 1d [default: 1m].")
+    max_cycles: int | None = option(
+        "Kraken: stop after N cycles (the last settles); default never.", min=2
+    )
+    history_bars: int | None = option(
+        "Kraken: closed bars of history the team sees [default: 200].", min=1
+    )
+    url: str | None = option("Kraken API base URL; default $TRADEPIT_KRAKEN_URL, else Kraken.")
+    throttle: bool = option(
+        "Kraken: pace requests to its rate limit (off only for a local test server).",
+        "--throttle/--no-throttle",
+        default=True,
+    )
 
     def given(self) -> list[str]:
-        """The Kraken-only options given, by name (`--paper` is not one: it is the default)."""
-        named = {
-            "--validate": self.validate,
-            "--live": self.live,
-            "--every": self.every is not None,
-            "--timeframe": self.timeframe is not None,
-            "--max-cycles": self.max_cycles is not None,
-            "--history-bars": self.history_bars is not None,
-            "--url": self.url is not None,
-        }
-        return [name for name, on in named.items() if on]
+        """The Kraken-only options given, by name (`--paper` is not one: it is the default; nor
+        is `--no-throttle`, which only a local test server needs)."""
+        return [
+            flag
+            for flag, value in by_flag(self).items()
+            if flag not in ("--paper", "--throttle") and value is not None and value is not False
+        ]
 
     def fixed_by_run(self) -> list[str]:
         """The options a resume cannot change: the run keeps the cadence it started with."""
@@ -80,7 +92,8 @@ class MarketFlags:
     data: tuple[Path, ...] = ()
     cash: str | None = None
     costs: CostFlags = field(default_factory=CostFlags)
-    risk: Mapping[str, str | None] = field(default_factory=dict)  # by flag, of RISK_OPTIONS
+    # The risk options `tradepit trade` takes (`tradepit backtest` takes all of RiskLimits').
+    stops: StopFlags = field(default_factory=StopFlags)
 
     def given(self) -> list[str]:
         """The market options given, by flag, in the order `--help` lists them."""
@@ -95,7 +108,7 @@ class MarketFlags:
         return (
             [name for name, value in named.items() if value]
             + self.costs.given()
-            + [name for name, value in self.risk.items() if value]
+            + [name for name, value in by_flag(self.stops).items() if value]
         )
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, assert_never
 
 import typer
-import yaml
 from rich.table import Table
 from rich.text import Text
 
@@ -32,6 +31,8 @@ from orchestration.cli.common import (
 )
 from orchestration.cli.options import option, option_groups
 from trading.clock import LiveClock
+from trading.config_files import read_yaml
+from trading.errors import ConfigError
 
 agents_app = command_group("Saved LLM agents: create, list, show, update and remove them by name.")
 
@@ -103,9 +104,9 @@ class SpecOptions:
 def _mcp_servers(path: Path) -> list[Any]:
     """The servers a --mcp-servers file lists; a bad file is one line naming the flag."""
     try:
-        servers = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        fail(f"--mcp-servers {str(path)!r}: cannot be read: {' '.join(str(error).split())}")
+        servers = read_yaml(path, "the --mcp-servers file")
+    except ConfigError as error:
+        fail(f"--mcp-servers: {error}")
     if not isinstance(servers, list):
         fail(f"--mcp-servers {str(path)!r}: give a YAML list of servers, got {servers!r:.80}")
     return servers

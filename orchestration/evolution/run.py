@@ -44,6 +44,7 @@ from orchestration.evolution.space import KIND, RISK, QuantSpace, quant_candidat
 from orchestration.evolution.store import EvolutionStore
 from orchestration.evolution.walkforward import lay_out, timeline
 from trading.clock import Clock
+from trading.config_files import read_yaml
 from trading.costs import CostModel
 from trading.data import Catalog
 from trading.errors import ConfigError
@@ -307,13 +308,13 @@ def backtest_command(genome: Genome, config: EvolveConfig, window: dict[str, Any
 
 def load_quant_spec(path: Path) -> tuple[QuantAgent, RiskLimits]:
     """An evolved quant agent and its risk limits, from the file `save_adopted` wrote."""
+    raw = read_yaml(path, "an evolved quant spec")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         genome = Genome.of(
             {KIND: raw["kind"], **raw["params"], **{RISK + k: v for k, v in raw["risk"].items()}}
         )
         candidate = quant_candidate(genome)
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise ConfigError(f"{path}: not an evolved quant spec: {error}") from None
     agent = QuantAgent(candidate.kind, candidate.params, name=path.stem)
     return agent, candidate.limits(RiskLimits())

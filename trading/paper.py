@@ -269,9 +269,29 @@ class PaperExecutor:
         refusal = self._refusal(order, quantity, price, liquidity)
         if not refusal:
             return quantity, ""
-        # Refusal is monotone in quantity, so bisect over whole lots.
+        # Refusal is monotone in quantity, so bisect over whole lots: the largest count `low`
+        # not refused, with every count above `high` refused.
         increment = instrument.quantity_increment
         low, high = 0, int(quantity / increment)
+        # First probes where the cash runs out (a buy's cost scaled to the cash, a few times over,
+        # so a fixed commission is found too): they only narrow the bracket, so the answer is the
+        # bisection's, in ~3 ledger checks rather than ~20 at 0.0001 lots.
+        budget = self.ledger.cash + self.ledger.margin.max_cash_borrow
+        guess, probe = 0, high  # 0: no guess (a sale, or no cash)
+        for _ in range(3):
+            lots = probe * increment
+            need = lots * order.side.sign * price + self._cost(order, lots, price, liquidity).total
+            if probe <= 0 or need <= ZERO or budget <= ZERO:
+                break
+            probe = guess = min(int(probe * budget / need), high)
+        probe = guess
+        for _ in range(2):  # the guess, then its neighbour on the side the answer lies
+            if not low < probe <= high:
+                break
+            if self._refusal(order, probe * increment, price, liquidity):
+                high = probe = probe - 1
+            else:
+                low, probe = probe, probe + 1
         while low < high:
             middle = (low + high + 1) // 2
             if self._refusal(order, middle * increment, price, liquidity):

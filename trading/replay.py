@@ -59,7 +59,10 @@ from trading.storage import DecisionRow, RunEnd, Store
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a backtest makes one per bar, and a frozen dataclass's `__init__` sets each field
+# through `object.__setattr__` (~4x the time: 2.3 -> 0.6 ms for SPX's 5030). Nothing mutates
+# or hashes one; the decision it holds is frozen.
+@dataclass(slots=True)
 class DecisionLog:
     time: datetime
     agent: str

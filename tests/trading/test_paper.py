@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from tests.helpers import catalog_of, daily_series
 from trading.clock import ReplayClock
@@ -29,12 +30,18 @@ DAY0 = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 class Harness:
-    def __init__(self, series: BarSeries, cash: str = "10000", costs: CostModel | None = None):
+    def __init__(
+        self,
+        series: BarSeries,
+        cash: str = "10000",
+        costs: CostModel | None = None,
+        lot: str = "1",
+    ) -> None:
         self.series = series
         self.clock = ReplayClock(DAY0 + timedelta(days=1))  # bar 0 has closed
         self.ledger = Ledger(cash=Decimal(cash))
         view = PointInTimeView(catalog_of(series), self.clock)
-        lots = {series.symbol: Instrument(series.symbol, quantity_increment=Decimal(1))}
+        lots = {series.symbol: Instrument(series.symbol, quantity_increment=Decimal(lot))}
         self.executor = PaperExecutor(self.ledger, view, self.clock, costs or CostModel(), lots)
         self._ids = 0
 
@@ -157,6 +164,30 @@ def test_a_gap_up_fills_what_the_cash_pays_for_and_cancels_the_rest() -> None:
     assert "insufficient cash" in canceled.reason
     assert h.ledger.cash == Decimal(0)
     assert order.status is OrderStatus.CANCELED
+
+
+def test_a_gap_up_in_fine_lots_fills_the_most_lots_the_cash_pays_for_in_a_few_checks() -> None:
+    costs = CostModel(taker_fee_bps=Decimal(10), min_commission=Decimal(5))
+    series = daily_series("SPX", opens=[100, 125], closes=[100, 125])
+    h = Harness(series, cash="1000", costs=costs, lot="0.0001")
+    h.order(Side.BUY, 9)  # 9 x 100 + fees is affordable at the close, not at the 125 open
+    checks = 0
+    refusal = h.executor._refusal  # the executor asks the ledger through it
+
+    def counted(*args: Any) -> str:
+        nonlocal checks
+        checks += 1
+        return refusal(*args)
+
+    h.executor._refusal = counted  # type: ignore[method-assign]
+    fill, _ = h.next_bar()
+    # 125 x q x 1.001 + the 5 minimum <= 1000: the largest such q in 0.0001 lots.
+    lots = int(Decimal(995) / Decimal("125.125") / Decimal("0.0001"))
+    assert fill.quantity == lots * Decimal("0.0001") == Decimal("7.9520")
+    assert h.ledger.cash >= 0
+    # The whole order, then where the cash runs out and its neighbour: not a bisection over
+    # all 90,000 lots (~17 checks).
+    assert checks <= 4
 
 
 def test_minimum_commission_applies_once_per_order_across_partial_fills() -> None:

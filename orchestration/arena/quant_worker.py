@@ -1,18 +1,19 @@
-"""A quant entrant's run in a worker process of an arena's pool.
+"""A quant entrant's run in a worker process of an arena's pool (`orchestration.arena.pool`).
 
 Light to import on purpose: the trading core and the quant strategies, not the arena's config
-models or the LLM stack (which a worker never uses), so that a worker is ready sooner; it takes
-plain arguments and returns a compact record, which the arena turns into its `EntrantRun`.
+models or the LLM stack (which a worker never uses). A worker gets the arena's series once, in
+the pool's initializer (`start_worker`); each task then carries only the entrant and the
+replay's rules, and returns a compact record, which the arena turns into its `EntrantRun`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from agents.quant import build_quant_agent
@@ -39,18 +40,15 @@ def run_quant(
     params: Mapping[str, Any],
     name: str,
     config: ReplayConfig,
-    data_files: Sequence[Path],
+    catalog: Catalog,
     run_id: str,
-    loaded: MarketDataSource | None = None,
 ) -> QuantRun:
-    """Strategy `kind` as entrant `name` over `config` (`quant_backtest`, the vectorised path
-    where it is exact): its own catalog over the same data files (or the `loaded` series),
-    hence the same bars and costs as every other entrant."""
+    """Strategy `kind` as entrant `name` over `config` and `catalog` (`quant_backtest`, the
+    vectorised path where it is exact), hence the same bars and costs as every other
+    entrant's."""
     agent = build_quant_agent(kind, params, name)
     run = asyncio.run(
-        quant_backtest(
-            agent, agent.kind, agent.params, _catalog(data_files, loaded), config, run_id=run_id
-        )
+        quant_backtest(agent, agent.kind, agent.params, catalog, config, run_id=run_id)
     )
     result = run.result
     return QuantRun(
@@ -63,16 +61,23 @@ def run_quant(
     )
 
 
-def _catalog(data_files: Sequence[Path], loaded: MarketDataSource | None) -> Catalog:
-    if loaded is not None:
-        return Catalog([loaded])
-    files = tuple(data_files)
-    known = _CATALOGS.get(files)
-    if known is None:  # read once per worker, for every entrant it runs
-        known = _CATALOGS[files] = Catalog.default(list(files))
-    return known
+def start_worker(market: MarketDataSource) -> None:
+    """A pool's initializer: the catalog of the arena's series (`market`) for every entrant this
+    worker runs. Ctrl-C raises `KeyboardInterrupt` here, as in a freshly started interpreter,
+    rather than calling the handler a forked worker inherits from its parent's event loop."""
+    global _worker_catalog
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _worker_catalog = Catalog([market])
 
 
-# A worker's catalogs by data files: the files are read (and the vectorised path's markets
-# prepared) once per worker process rather than once per entrant.
-_CATALOGS: dict[tuple[Path, ...], Catalog] = {}
+def run_pooled(
+    kind: str, params: Mapping[str, Any], name: str, config: ReplayConfig, run_id: str
+) -> QuantRun:
+    """`run_quant` in a pool's worker, over the series its initializer gave it."""
+    if _worker_catalog is None:
+        raise RuntimeError("the pool's initializer (start_worker) did not run in this process")
+    return run_quant(kind, params, name, config, _worker_catalog, run_id)
+
+
+# This worker's catalog (None outside a pool's workers): set once by `start_worker`.
+_worker_catalog: Catalog | None = None

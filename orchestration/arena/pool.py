@@ -1,0 +1,55 @@
+"""The arena's pool of worker processes for quant entrants: how its workers start and what each
+is given once (the arena's series, through the pool's initializer).
+
+Each worker runs entrants one at a time (`quant_worker.run_pooled`) and sends back a compact
+`quant_worker.QuantRun`; the arena turns it into its `EntrantRun`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor
+
+from orchestration.arena import quant_worker
+from orchestration.arena.market import LoadedSource
+
+
+def start_method(platform: str, threads: int) -> str:
+    """How a pool started now, on `platform` (`sys.platform`) from a process running `threads`
+    threads, starts its workers.
+
+    fork on Linux when this thread is the only one: a worker is then ready at once, holding
+    the modules this process imported (pandas, SQLAlchemy, the trading core: about a second to
+    import afresh) and the series it loaded. What makes a fork unsafe is a lock held by
+    another thread at that instant (a logging handler's, the progress display's), which no
+    thread in the child would ever release; with no other thread there is none, and
+    `ProcessPoolExecutor` forks all its workers at the first submit, before it starts its own
+    manager thread. The child copies the running event loop and any open SQLite connection but
+    never touches them: it runs its tasks and leaves through `os._exit`, and `asyncio.run` in
+    it starts a loop of its own (asyncio checks the process id).
+
+    forkserver on Linux when other threads run: workers fork from a clean single-threaded
+    server that has imported the worker's modules once. spawn elsewhere: macOS system
+    libraries are not fork-safe (spawn is CPython's default there), and Windows has no fork.
+    """
+    if not platform.startswith("linux"):
+        return "spawn"
+    return "fork" if threads == 1 else "forkserver"
+
+
+def quant_pool(workers: int, market: LoadedSource) -> ProcessPoolExecutor:
+    """A pool of `workers` processes, each holding `market` (the arena's series) for every
+    entrant it runs: inherited by a forked worker, sent once to any other."""
+    method = start_method(sys.platform, threading.active_count())
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        # Imported once by the fork server when it starts, not by each worker.
+        context.set_forkserver_preload([quant_worker.__name__, LoadedSource.__module__])
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=quant_worker.start_worker,
+        initargs=(market,),
+    )

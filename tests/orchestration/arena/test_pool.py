@@ -1,0 +1,82 @@
+"""The arena's process pool: how its workers start, and that they replay the arena's own series
+(whatever catalog the arena was given) with the same results as the lockstep replay."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+
+import pytest
+
+from orchestration.arena.config import ArenaConfig
+from orchestration.arena.market import LoadedSource
+from orchestration.arena.pool import start_method
+from orchestration.arena.results import EntrantRun
+from orchestration.arena.runner import Arena
+from trading.clock import LiveClock
+from trading.data import Catalog
+
+
+@pytest.mark.parametrize(
+    ("platform", "threads", "method"),
+    [
+        ("linux", 1, "fork"),  # nothing else runs: the fork copies imports and series in place
+        ("linux", 2, "forkserver"),  # another thread could hold a lock the child inherits
+        ("darwin", 1, "spawn"),  # macOS system libraries are not fork-safe
+        ("win32", 1, "spawn"),
+    ],
+)
+def test_workers_are_forked_only_on_linux_from_a_single_threaded_process(
+    platform: str, threads: int, method: str
+) -> None:
+    assert start_method(platform, threads) == method
+
+
+ENTRANTS = [{"quant": "buy_and_hold"}, {"quant": "sma_cross"}, {"quant": "rsi"}]
+
+
+def memory_catalog() -> Catalog:
+    """Series no data file holds: a renamed copy of the bundled SPX, in memory."""
+    spx = Catalog.default().load("SPX")
+    return Catalog([LoadedSource("memory", {"ZZZ": dataclasses.replace(spx, symbol="ZZZ")})])
+
+
+async def runs(catalog: Catalog, workers: int) -> list[EntrantRun]:
+    config = ArenaConfig.model_validate(
+        {
+            "name": "memory",
+            "symbols": ["ZZZ"],
+            "start": "2015-01-01",
+            "end": "2016-12-31",
+            "limits": {"max_drawdown": "0.5"},  # the replay, hence the pool, for each
+            "workers": workers,
+            "entrants": ENTRANTS,
+        }
+    )
+    return (await Arena(config, run_id="m", catalog=catalog, clock=LiveClock()).run()).runs
+
+
+async def test_pooled_entrants_replay_the_arenas_own_series() -> None:
+    """The pool's workers get the arena's series from it rather than reading the files again:
+    here, forked (on Linux) from this single-threaded process."""
+    catalog = memory_catalog()
+    here = await runs(catalog, 0)
+    assert len(here) == len(ENTRANTS)
+    assert await runs(catalog, 2) == here
+
+
+async def test_workers_started_while_another_thread_runs_get_the_same_series() -> None:
+    """With another thread running (as the progress display's), workers do not fork from this
+    process; they get the series pickled, once each, and give the same runs."""
+    catalog = memory_catalog()
+    here = await runs(catalog, 0)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert start_method(sys.platform, threading.active_count()) != "fork"
+        assert await runs(catalog, 2) == here
+    finally:
+        stop.set()
+        other.join()

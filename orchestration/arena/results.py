@@ -62,8 +62,10 @@ class EntrantRun:
     kind: EntrantKind
     repeat: int
     seed: int | None
-    equity: list[tuple[datetime, Decimal]]
-    fills: list[dict[str, str]]
+    # Left out of the repr: `asyncio.run` (3.11) formats the repr of its task's result when it
+    # restores the SIGINT handler, which for an arena's (every run's equity points) took 0.13 s.
+    equity: list[tuple[datetime, Decimal]] = field(repr=False)
+    fills: list[dict[str, str]] = field(repr=False)
     metrics: PerformanceMetrics
     round_trips: int
     final_equity: Decimal

@@ -173,8 +173,11 @@ class Arena:
             for repeat in range(plan.repeats):
                 lanes.append(self._lane(plan, repeat, budget))
         self._step, self._total = 0, bars.total * (len(lanes) + len(pooled) + len(fast))
-        # Started first, so that the workers start up while the vectorised entrants run here.
+        # Started first, so that the workers replay their entrants while the vectorised ones
+        # run here. The vectorised path never waits on anything, so the task would start only
+        # after them: one turn of the loop lets it start the workers and hand them every entrant.
         pool_task = asyncio.ensure_future(self._pool([p.entrant for p in pooled], bars.total))
+        await asyncio.sleep(0)
         try:
             fast_runs = [await self._vectorised_run(p.entrant, bars.total) for p in fast]
             local_runs = await self._lockstep(bars, lanes)

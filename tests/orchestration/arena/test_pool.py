@@ -7,9 +7,11 @@ import dataclasses
 import pickle
 import sys
 import threading
+from typing import Any
 
 import pytest
 
+import orchestration.arena.runner as runner
 from orchestration.arena.config import ArenaConfig
 from orchestration.arena.market import LoadedSource
 from orchestration.arena.pool import start_method
@@ -94,3 +96,37 @@ def test_series_go_to_a_worker_without_the_bars_built_from_them() -> None:
     assert len(pickle.dumps(source)) == fresh
     sent = pickle.loads(pickle.dumps(source)).load("SPX")  # noqa: S301 (our own bytes)
     assert [sent.bar(row) for row in range(len(spx))] == [spx.bar(row) for row in range(len(spx))]
+
+
+async def test_the_pool_starts_before_the_vectorised_entrants_run_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its workers replay the entrants the vectorised path refuses while this process runs
+    those it takes, rather than after them."""
+    order: list[str] = []
+    real_pool, real_vectorised = runner.quant_pool, runner.vectorised_replay
+
+    def pool(*args: Any) -> Any:
+        order.append("pool")
+        return real_pool(*args)
+
+    async def vectorised(agent: Any, *args: Any, **kwargs: Any) -> Any:
+        order.append(agent.name)
+        return await real_vectorised(agent, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "quant_pool", pool)
+    monkeypatch.setattr(runner, "vectorised_replay", vectorised)
+    config = ArenaConfig.model_validate(
+        {
+            "name": "mixed",
+            "symbols": ["SPX", "IXIC"],
+            "start": "2016-01-01",
+            "end": "2016-12-31",
+            "workers": 2,
+            # equal_weight decides on the whole universe: the vectorised path refuses it.
+            "entrants": [{"quant": "buy_and_hold"}, {"quant": "equal_weight"}],
+        }
+    )
+    result = await Arena(config, run_id="x", catalog=Catalog.default(), clock=LiveClock()).run()
+    assert order == ["pool", "buy_and_hold"]
+    assert [r.entrant for r in result.runs] == ["buy_and_hold", "equal_weight"]

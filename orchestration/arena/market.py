@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestration.arena.config import ArenaConfig
 from trading.clock import Clock
 from trading.data import Catalog
 from trading.data.series import BarSeries
@@ -24,6 +23,7 @@ from trading.data.sources import BundledSource
 from trading.errors import ConfigError, UnknownSymbolError
 
 if TYPE_CHECKING:
+    from orchestration.arena.config import ArenaConfig
     from trading.kraken import KrakenMarketData
 
 _DAY = timedelta(days=1)

@@ -45,8 +45,11 @@ def quant_pool(workers: int, market: LoadedSource) -> ProcessPoolExecutor:
     method = start_method(sys.platform, threading.active_count())
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        # Imported once by the fork server when it starts, not by each worker.
-        context.set_forkserver_preload([quant_worker.__name__, LoadedSource.__module__])
+        # Imported once by the fork server when it starts, not by each worker: the worker's
+        # modules, and the main script as CPython's default preload does (else every worker
+        # would run the script's imports again, such as all of the `tradepit` commands).
+        modules = ["__main__", quant_worker.__name__, LoadedSource.__module__]
+        context.set_forkserver_preload(modules)
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,

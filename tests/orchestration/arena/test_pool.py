@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import subprocess
 import sys
 import threading
 from typing import Any
@@ -17,6 +18,7 @@ from orchestration.arena.market import LoadedSource
 from orchestration.arena.pool import start_method
 from orchestration.arena.results import EntrantRun
 from orchestration.arena.runner import Arena
+from orchestration.events import ArenaProgress, ArenaProgressEvent
 from trading.clock import LiveClock
 from trading.data import Catalog
 
@@ -130,3 +132,33 @@ async def test_the_pool_starts_before_the_vectorised_entrants_run_here(
     result = await Arena(config, run_id="x", catalog=Catalog.default(), clock=LiveClock()).run()
     assert order == ["pool", "buy_and_hold"]
     assert [r.entrant for r in result.runs] == ["buy_and_hold", "equal_weight"]
+
+
+def test_a_workers_modules_leave_out_the_arenas_config_and_the_llm_stack() -> None:
+    """What a forkserver imports for its workers (and a spawned worker itself): the trading core
+    and the quant strategies, not the competition, its config models or agno and litellm."""
+    heavy = ["orchestration.arena.config", "orchestration.arena.competition", "agno", "litellm"]
+    probe = (
+        "import sys, orchestration.arena.quant_worker, orchestration.arena.market; "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    shown = subprocess.run(  # noqa: S603 - our own interpreter running the probe above
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert shown.strip() == "[]"
+
+
+def test_the_command_lines_progress_bar_leaves_the_arena_one_thread() -> None:
+    """So that `tradepit arena` (whose bar is on unless --json) forks its pool's workers
+    rather than starting a fork server, which first imports every command."""
+    from orchestration.cli.arena import _with_progress
+
+    seen: list[str] = []
+
+    async def run(progress: ArenaProgress | None) -> None:
+        assert progress is not None
+        progress(ArenaProgressEvent("r", 1, 2, "bar 1 of 2"))
+        seen.append(start_method("linux", threading.active_count()))
+
+    _with_progress(None, True, run)
+    assert seen == ["fork"]

@@ -35,20 +35,24 @@ class QuantRun:
     kill_switch: str
 
 
-def run_quant(
-    kind: str,
-    params: Mapping[str, Any],
-    name: str,
-    config: ReplayConfig,
-    catalog: Catalog,
-    run_id: str,
-) -> QuantRun:
-    """Strategy `kind` as entrant `name` over `config` and `catalog` (`quant_backtest`, the
-    vectorised path where it is exact), hence the same bars and costs as every other
-    entrant's."""
-    agent = build_quant_agent(kind, params, name)
+@dataclass(frozen=True, slots=True)
+class QuantJob:
+    """One entrant for a worker: strategy `kind` with `params` as entrant `name`, over the
+    replay's rules `config`, stored as `run_id`."""
+
+    kind: str
+    params: Mapping[str, Any]
+    name: str
+    config: ReplayConfig
+    run_id: str
+
+
+def run_quant(job: QuantJob, catalog: Catalog) -> QuantRun:
+    """The job over `catalog` (`quant_backtest`, the vectorised path where it is exact), hence
+    the same bars and costs as every other entrant's."""
+    agent = build_quant_agent(job.kind, job.params, job.name)
     run = asyncio.run(
-        quant_backtest(agent, agent.kind, agent.params, catalog, config, run_id=run_id)
+        quant_backtest(agent, agent.kind, agent.params, catalog, job.config, run_id=job.run_id)
     )
     result = run.result
     return QuantRun(
@@ -70,13 +74,11 @@ def start_worker(market: MarketDataSource) -> None:
     _worker_catalog = Catalog([market])
 
 
-def run_pooled(
-    kind: str, params: Mapping[str, Any], name: str, config: ReplayConfig, run_id: str
-) -> QuantRun:
+def run_pooled(job: QuantJob) -> QuantRun:
     """`run_quant` in a pool's worker, over the series its initializer gave it."""
     if _worker_catalog is None:
         raise RuntimeError("the pool's initializer (start_worker) did not run in this process")
-    return run_quant(kind, params, name, config, _worker_catalog, run_id)
+    return run_quant(job, _worker_catalog)
 
 
 # This worker's catalog (None outside a pool's workers): set once by `start_worker`.

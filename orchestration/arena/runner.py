@@ -41,8 +41,8 @@ from agents.quant import build_quant_agent
 from agents.specs import AgentSpec
 from orchestration.arena.config import ArenaConfig, Entrant, anonymised_twin
 from orchestration.arena.market import LoadedSource
-from orchestration.arena.pool import quant_pool
-from orchestration.arena.quant_worker import QuantRun, run_pooled
+from orchestration.arena.pool import QuantPool
+from orchestration.arena.quant_worker import QuantJob, QuantRun
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage, Skipped, entrant_run
 from orchestration.events import ArenaProgress, ArenaProgressEvent
 from orchestration.team.config import Member, TeamConfig
@@ -339,28 +339,26 @@ class Arena:
     async def _pool(self, entrants: list[Entrant], bars: int) -> list[EntrantRun]:
         if not entrants:
             return []
-        loop = asyncio.get_running_loop()
         # The series every entrant here replays, given to each worker once (`arena.pool`).
         symbols = self.replay_config.symbols
         market = LoadedSource(self.config.source, {s: self.catalog.load(s) for s in symbols})
-        with quant_pool(min(self.config.workers, len(entrants)), market) as pool:
-            futures = [
-                loop.run_in_executor(
-                    pool,
-                    run_pooled,
-                    entrant.quant or "",
-                    entrant.params,
-                    entrant.entrant_name,
-                    self.replay_config,
-                    f"{self.run_id}/{entrant.entrant_name}/0",
-                )
-                for entrant in entrants
-            ]
+        jobs = [
+            QuantJob(
+                e.quant or "",
+                e.params,
+                e.entrant_name,
+                self.replay_config,
+                f"{self.run_id}/{e.entrant_name}/0",
+            )
+            for e in entrants
+        ]
+        with QuantPool(min(self.config.workers, len(entrants)), market) as pool:
 
             async def named(name: str, future: asyncio.Future[QuantRun]) -> EntrantRun:
                 return _quant_entrant_run(name, await future)
 
-            named_runs = [named(e.entrant_name, f) for e, f in zip(entrants, futures, strict=True)]
+            futures = pool.start(jobs)
+            named_runs = [named(j.name, f) for j, f in zip(jobs, futures, strict=True)]
             runs = []
             for finished in asyncio.as_completed(named_runs):
                 runs.append(await finished)

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import multiprocessing
 import pickle
 import subprocess
 import sys
 import threading
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
@@ -15,7 +18,7 @@ import pytest
 import orchestration.arena.runner as runner
 from orchestration.arena.config import ArenaConfig
 from orchestration.arena.market import LoadedSource
-from orchestration.arena.pool import start_method
+from orchestration.arena.pool import frozen_heap, start_method
 from orchestration.arena.results import EntrantRun
 from orchestration.arena.runner import Arena
 from orchestration.events import ArenaProgress, ArenaProgressEvent
@@ -106,7 +109,7 @@ async def test_the_pool_starts_before_the_vectorised_entrants_run_here(
     """Its workers replay the entrants the vectorised path refuses while this process runs
     those it takes, rather than after them."""
     order: list[str] = []
-    real_pool, real_vectorised = runner.quant_pool, runner.vectorised_replay
+    real_pool, real_vectorised = runner.QuantPool, runner.vectorised_replay
 
     def pool(*args: Any) -> Any:
         order.append("pool")
@@ -116,7 +119,7 @@ async def test_the_pool_starts_before_the_vectorised_entrants_run_here(
         order.append(agent.name)
         return await real_vectorised(agent, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "quant_pool", pool)
+    monkeypatch.setattr(runner, "QuantPool", pool)
     monkeypatch.setattr(runner, "vectorised_replay", vectorised)
     config = ArenaConfig.model_validate(
         {
@@ -162,3 +165,15 @@ def test_the_command_lines_progress_bar_leaves_the_arena_one_thread() -> None:
 
     _with_progress(None, True, run)
     assert seen == ["fork"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork path is Linux's")
+def test_workers_fork_at_the_first_job_with_the_heap_frozen_and_this_process_thaws() -> None:
+    """What `QuantPool.start` counts on: a fork-context pool forks its workers inside the first
+    submission, so a block of `frozen_heap` around the submissions reaches them."""
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as executor:
+        with frozen_heap():
+            frozen_in_worker = executor.submit(gc.get_freeze_count)
+        assert gc.get_freeze_count() == 0
+        assert frozen_in_worker.result() > 0

@@ -1,8 +1,8 @@
 """The arena's pool of worker processes for quant entrants: how its workers start and what each
 is given once (the arena's series, through the pool's initializer).
 
-Each worker runs entrants one at a time (`quant_worker.run_pooled`) and sends back a compact
-`quant_worker.QuantRun`; the arena turns it into its `EntrantRun`.
+Each worker runs entrants one at a time (`quant_worker.run_pooled`) and sends back each one's
+`EntrantRun`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from contextlib import contextmanager
 
 from orchestration.arena import quant_worker
 from orchestration.arena.market import LoadedSource
-from orchestration.arena.quant_worker import QuantJob, QuantRun, run_pooled
+from orchestration.arena.quant_worker import QuantJob, run_pooled
+from orchestration.arena.results import EntrantRun
 
 
 def start_method(platform: str, threads: int) -> str:
@@ -78,7 +79,7 @@ class QuantPool:
             initargs=(market,),
         )
 
-    def start(self, jobs: Sequence[QuantJob]) -> list[asyncio.Future[QuantRun]]:
+    def start(self, jobs: Sequence[QuantJob]) -> list[asyncio.Future[EntrantRun]]:
         """Every job handed to the workers; their runs as they finish."""
         loop = asyncio.get_running_loop()
         # A pool on the fork path forks all its workers at its first job (before it starts its

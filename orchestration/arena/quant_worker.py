@@ -3,7 +3,8 @@
 Light to import on purpose: the trading core and the quant strategies, not the arena's config
 models or the LLM stack (which a worker never uses). A worker gets the arena's series once, in
 the pool's initializer (`start_worker`); each task then carries only the entrant and the
-replay's rules, and returns a compact record, which the arena turns into its `EntrantRun`.
+replay's rules, and returns the entrant's `EntrantRun` (equity points, fills as trade records,
+metrics), not the replay's whole result with its orders, events and decisions.
 """
 
 from __future__ import annotations
@@ -12,27 +13,13 @@ import asyncio
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from agents.quant import build_quant_agent
+from orchestration.arena.results import EntrantRun, LlmUsage, entrant_run
 from trading.data import Catalog, MarketDataSource
-from trading.metrics import PerformanceMetrics
 from trading.replay import ReplayConfig
 from trading.vectorised_replay import quant_backtest
-
-
-@dataclass(frozen=True, slots=True)
-class QuantRun:
-    """What an arena keeps of a quant entrant's run (`results.EntrantRun` without the rest)."""
-
-    equity: list[tuple[datetime, Decimal]]
-    fills: list[dict[str, str]]
-    metrics: PerformanceMetrics
-    round_trips: int
-    final_equity: Decimal
-    kill_switch: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,22 +34,14 @@ class QuantJob:
     run_id: str
 
 
-def run_quant(job: QuantJob, catalog: Catalog) -> QuantRun:
+def run_quant(job: QuantJob, catalog: Catalog) -> EntrantRun:
     """The job over `catalog` (`quant_backtest`, the vectorised path where it is exact), hence
     the same bars and costs as every other entrant's."""
     agent = build_quant_agent(job.kind, job.params, job.name)
     run = asyncio.run(
         quant_backtest(agent, agent.kind, agent.params, catalog, job.config, run_id=job.run_id)
     )
-    result = run.result
-    return QuantRun(
-        equity=[(t, v) for t, _, v in result.equity],
-        fills=[f.trade_json() for f in result.fills],
-        metrics=result.metrics,
-        round_trips=len(result.round_trips),
-        final_equity=result.final_equity,
-        kill_switch=result.kill_switch,
-    )
+    return entrant_run(run.result, "quant", 0, None, LlmUsage())
 
 
 def start_worker(market: MarketDataSource) -> None:
@@ -74,7 +53,7 @@ def start_worker(market: MarketDataSource) -> None:
     _worker_catalog = Catalog([market])
 
 
-def run_pooled(job: QuantJob) -> QuantRun:
+def run_pooled(job: QuantJob) -> EntrantRun:
     """`run_quant` in a pool's worker, over the series its initializer gave it."""
     if _worker_catalog is None:
         raise RuntimeError("the pool's initializer (start_worker) did not run in this process")

@@ -42,7 +42,7 @@ from agents.specs import AgentSpec
 from orchestration.arena.config import ArenaConfig, Entrant, anonymised_twin
 from orchestration.arena.market import LoadedSource
 from orchestration.arena.pool import QuantPool
-from orchestration.arena.quant_worker import QuantJob, QuantRun
+from orchestration.arena.quant_worker import QuantJob
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage, Skipped, entrant_run
 from orchestration.events import ArenaProgress, ArenaProgressEvent
 from orchestration.team.config import Member, TeamConfig
@@ -353,14 +353,8 @@ class Arena:
             for e in entrants
         ]
         with QuantPool(min(self.config.workers, len(entrants)), market) as pool:
-
-            async def named(name: str, future: asyncio.Future[QuantRun]) -> EntrantRun:
-                return _quant_entrant_run(name, await future)
-
-            futures = pool.start(jobs)
-            named_runs = [named(j.name, f) for j, f in zip(jobs, futures, strict=True)]
             runs = []
-            for finished in asyncio.as_completed(named_runs):
+            for finished in asyncio.as_completed(pool.start(jobs)):
                 runs.append(await finished)
                 self._step += bars
                 self._finished(runs[-1], None, None)
@@ -385,21 +379,6 @@ class _Lane:
             # LLM agents and teams count their members' turns; quant teams have no gateway.
             usage = LlmUsage.of(self.gateway.calls, getattr(self.agent, "turn_counts", None))
         return entrant_run(result, self.entrant.kind, self.repeat, self.seed, usage)
-
-
-def _quant_entrant_run(name: str, run: QuantRun) -> EntrantRun:
-    return EntrantRun(
-        entrant=name,
-        kind="quant",
-        repeat=0,
-        seed=None,
-        equity=run.equity,
-        fills=run.fills,
-        metrics=run.metrics,
-        round_trips=run.round_trips,
-        final_equity=run.final_equity,
-        kill_switch=run.kill_switch,
-    )
 
 
 def market_data_hash(catalog: Catalog, symbols: Sequence[str]) -> str:

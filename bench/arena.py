@@ -9,8 +9,9 @@ that engine only at the bars where something can trade, and the replay at every 
 process in lockstep). With a stop-loss, the vectorised path also runs the engine at every bar
 whose close may cross a position's level. With a drawdown kill switch, which the vectorised
 path does not replay, every entrant takes the replay, which the pool spreads over its workers
-(start-up counted). Each pair must give the same leaderboard, which is checked. An
-entrant-bar is one entrant going through one bar.
+(start-up counted; it prints how they start: fork on Linux, spawn on macOS). Each pair must
+give the same leaderboard, which is checked. An entrant-bar is one entrant going through one
+bar.
 
     python bench/arena.py [--workers N]
 """
@@ -21,10 +22,12 @@ import argparse
 import asyncio
 import os
 import sys
+import threading
 import time
 from typing import Any
 
 from orchestration.arena.config import ArenaConfig
+from orchestration.arena.pool import start_method
 from orchestration.arena.results import ArenaResult
 from orchestration.arena.runner import Arena
 from trading.clock import LiveClock
@@ -104,7 +107,8 @@ def main() -> None:
     print(f"  speed-up of the vectorised path: {stop_replay_seconds / stop_fast_seconds:.2f}x")
     print("with a drawdown kill switch of 50% (the replay for every entrant):")
     print(f"  one process:          {rate(one_seconds)}")
-    print(f"  pool of {args.workers} processes: {rate(pool_seconds)}")
+    method = start_method(sys.platform, threading.active_count())
+    print(f"  pool of {args.workers} processes ({method}): {rate(pool_seconds)}")
     print(f"  speed-up of the pool: {one_seconds / pool_seconds:.2f}x on {os.cpu_count()} CPUs "
           "(goal >= 1.6 with 2)")  # fmt: skip
     print(f"same results in each pair: {'yes' if same else 'NO'}")

@@ -118,7 +118,6 @@ async def _run(
             clock=clock,
             providers=providers,
             calls=calls,
-            data_files=data_files,
             replay_of=replay_of,
             skip=skip,
             models=models,

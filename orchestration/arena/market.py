@@ -11,12 +11,11 @@ shorter run, and worker processes get the very series the lockstep entrants see.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestration.arena.config import ArenaConfig
 from trading.clock import Clock
 from trading.data import Catalog
 from trading.data.series import BarSeries
@@ -24,6 +23,7 @@ from trading.data.sources import BundledSource
 from trading.errors import ConfigError, UnknownSymbolError
 
 if TYPE_CHECKING:
+    from orchestration.arena.config import ArenaConfig
     from trading.kraken import KrakenMarketData
 
 _DAY = timedelta(days=1)
@@ -52,6 +52,11 @@ class LoadedSource:
 
     def load(self, symbol: str) -> BarSeries:
         return self._series[symbol]
+
+    def __reduce__(self) -> tuple[type[LoadedSource], tuple[str, dict[str, BarSeries]]]:
+        # Pickled without the `Bar`s a series has built (a replay here builds one per row it
+        # reads, three times the columns' size): a worker builds its own.
+        return LoadedSource, (self.name, {s: replace(v) for s, v in self._series.items()})
 
 
 def kraken_window(timeframe: str, today: date) -> tuple[date, date]:

@@ -1,78 +1,64 @@
-"""A quant entrant's run in a worker process of an arena's pool.
+"""A quant entrant's run in a worker process of an arena's pool (`orchestration.arena.pool`).
 
 Light to import on purpose: the trading core and the quant strategies, not the arena's config
-models or the LLM stack (which a worker never uses), so that a worker is ready sooner; it takes
-plain arguments and returns a compact record, which the arena turns into its `EntrantRun`.
+models or the LLM stack (which a worker never uses). A worker gets the arena's series once, in
+the pool's initializer (`start_worker`); each task then carries only the entrant and the
+replay's rules, and returns the entrant's `EntrantRun` (equity points, fills as trade records,
+metrics), not the replay's whole result with its orders, events and decisions.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from agents.quant import build_quant_agent
+from orchestration.arena.results import EntrantRun, LlmUsage, entrant_run
 from trading.data import Catalog, MarketDataSource
-from trading.metrics import PerformanceMetrics
 from trading.replay import ReplayConfig
 from trading.vectorised_replay import quant_backtest
 
 
 @dataclass(frozen=True, slots=True)
-class QuantRun:
-    """What an arena keeps of a quant entrant's run (`results.EntrantRun` without the rest)."""
+class QuantJob:
+    """One entrant for a worker: strategy `kind` with `params` as entrant `name`, over the
+    replay's rules `config`, stored as `run_id`."""
 
-    equity: list[tuple[datetime, Decimal]]
-    fills: list[dict[str, str]]
-    metrics: PerformanceMetrics
-    round_trips: int
-    final_equity: Decimal
-    kill_switch: str
+    kind: str
+    params: Mapping[str, Any]
+    name: str
+    config: ReplayConfig
+    run_id: str
 
 
-def run_quant(
-    kind: str,
-    params: Mapping[str, Any],
-    name: str,
-    config: ReplayConfig,
-    data_files: Sequence[Path],
-    run_id: str,
-    loaded: MarketDataSource | None = None,
-) -> QuantRun:
-    """Strategy `kind` as entrant `name` over `config` (`quant_backtest`, the vectorised path
-    where it is exact): its own catalog over the same data files (or the `loaded` series),
-    hence the same bars and costs as every other entrant."""
-    agent = build_quant_agent(kind, params, name)
+def run_quant(job: QuantJob, catalog: Catalog) -> EntrantRun:
+    """The job over `catalog` (`quant_backtest`, the vectorised path where it is exact), hence
+    the same bars and costs as every other entrant's."""
+    agent = build_quant_agent(job.kind, job.params, job.name)
     run = asyncio.run(
-        quant_backtest(
-            agent, agent.kind, agent.params, _catalog(data_files, loaded), config, run_id=run_id
-        )
+        quant_backtest(agent, agent.kind, agent.params, catalog, job.config, run_id=job.run_id)
     )
-    result = run.result
-    return QuantRun(
-        equity=[(t, v) for t, _, v in result.equity],
-        fills=[f.trade_json() for f in result.fills],
-        metrics=result.metrics,
-        round_trips=len(result.round_trips),
-        final_equity=result.final_equity,
-        kill_switch=result.kill_switch,
-    )
+    return entrant_run(run.result, "quant", 0, None, LlmUsage())
 
 
-def _catalog(data_files: Sequence[Path], loaded: MarketDataSource | None) -> Catalog:
-    if loaded is not None:
-        return Catalog([loaded])
-    files = tuple(data_files)
-    known = _CATALOGS.get(files)
-    if known is None:  # read once per worker, for every entrant it runs
-        known = _CATALOGS[files] = Catalog.default(list(files))
-    return known
+def start_worker(market: MarketDataSource) -> None:
+    """A pool's initializer: the catalog of the arena's series (`market`) for every entrant this
+    worker runs. Ctrl-C raises `KeyboardInterrupt` here, as in a freshly started interpreter,
+    rather than calling the handler a forked worker inherits from its parent's event loop."""
+    global _worker_catalog
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _worker_catalog = Catalog([market])
 
 
-# A worker's catalogs by data files: the files are read (and the vectorised path's markets
-# prepared) once per worker process rather than once per entrant.
-_CATALOGS: dict[tuple[Path, ...], Catalog] = {}
+def run_pooled(job: QuantJob) -> EntrantRun:
+    """`run_quant` in a pool's worker, over the series its initializer gave it."""
+    if _worker_catalog is None:
+        raise RuntimeError("the pool's initializer (start_worker) did not run in this process")
+    return run_quant(job, _worker_catalog)
+
+
+# This worker's catalog (None outside a pool's workers): set once by `start_worker`.
+_worker_catalog: Catalog | None = None

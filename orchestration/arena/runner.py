@@ -6,8 +6,8 @@ own `CycleEngine` (clock, view, ledger, paper executor, risk gate). Runs in this
 lockstep: each cycle settles every engine, then all entrants decide at once (asyncio, so LLM
 entrants wait on their models together), then each decision goes through its own gate and
 executor. With `workers > 0`, quant entrants run instead in a pool of processes (each through
-`quant_backtest` over a catalog read once per worker from the same data files) while the LLM
-entrants run here. Quant entrants that the vectorised path reproduces exactly
+`quant_backtest` over the arena's own series, given to each worker once: `arena.pool`) while
+the LLM entrants run here. Quant entrants that the vectorised path reproduces exactly
 (`trading.vectorised_replay`) run here through it, while the workers start and faster than a
 worker could start; the pool and the lockstep get only those it refuses.
 
@@ -23,13 +23,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import multiprocessing
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +41,8 @@ from agents.quant import build_quant_agent
 from agents.specs import AgentSpec
 from orchestration.arena.config import ArenaConfig, Entrant, anonymised_twin
 from orchestration.arena.market import LoadedSource
-from orchestration.arena.quant_worker import QuantRun, run_quant
+from orchestration.arena.pool import QuantPool
+from orchestration.arena.quant_worker import QuantJob
 from orchestration.arena.results import ArenaResult, EntrantRun, LlmUsage, Skipped, entrant_run
 from orchestration.events import ArenaProgress, ArenaProgressEvent
 from orchestration.team.config import Member, TeamConfig
@@ -52,7 +50,7 @@ from trading.clock import Clock, moment_label
 from trading.data import Catalog
 from trading.decision import TradingAgent, aclose_agent
 from trading.errors import ConfigError
-from trading.replay import CycleEngine, ReplayBars, ReplayConfig
+from trading.replay import CycleEngine, ReplayBars
 from trading.strategies import validate_params
 from trading.vectorised_replay import vectorised_refusal, vectorised_replay
 
@@ -82,7 +80,6 @@ class Arena:
         clock: Clock,
         providers: ProvidersConfig | None = None,
         calls: LlmCallStore | None = None,
-        data_files: Sequence[Path] = (),
         replay: bool = False,
         replay_of: str | None = None,
         skip: dict[str, str] | None = None,
@@ -99,7 +96,6 @@ class Arena:
         self.clock = clock
         self.providers = providers
         self.calls = calls
-        self.data_files = tuple(Path(f) for f in data_files)
         self.replay = replay or replay_of is not None
         self.replay_of = replay_of  # the arena whose lanes' recordings answer this one's
         self.skip = dict(skip or {})
@@ -177,8 +173,11 @@ class Arena:
             for repeat in range(plan.repeats):
                 lanes.append(self._lane(plan, repeat, budget))
         self._step, self._total = 0, bars.total * (len(lanes) + len(pooled) + len(fast))
-        # Started first, so that the workers start up while the vectorised entrants run here.
+        # Started first, so that the workers replay their entrants while the vectorised ones
+        # run here. The vectorised path never waits on anything, so the task would start only
+        # after them: one turn of the loop lets it start the workers and hand them every entrant.
         pool_task = asyncio.ensure_future(self._pool([p.entrant for p in pooled], bars.total))
+        await asyncio.sleep(0)
         try:
             fast_runs = [await self._vectorised_run(p.entrant, bars.total) for p in fast]
             local_runs = await self._lockstep(bars, lanes)
@@ -340,47 +339,22 @@ class Arena:
     async def _pool(self, entrants: list[Entrant], bars: int) -> list[EntrantRun]:
         if not entrants:
             return []
-        loop = asyncio.get_running_loop()
-        # forkserver (spawn where there is none): a fork of this process would copy its threads'
-        # locks, such as the progress display's, in whatever state they happen to be.
-        method = (
-            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        )
-        context = multiprocessing.get_context(method)
-        if method == "forkserver":
-            # Imported once by the fork server (when it starts), not by each worker; the
-            # worker's module leaves out the arena's config and the LLM stack, for a quicker
-            # start.
-            context.set_forkserver_preload([run_quant.__module__])
-        workers = min(self.config.workers, len(entrants))
-        # Kraken bars cannot be rebuilt from files: workers get the series themselves.
-        loaded = (
-            LoadedSource("kraken", {s: self.catalog.load(s) for s in self.replay_config.symbols})
-            if self.config.source == "kraken"
-            else None
-        )
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [
-                loop.run_in_executor(
-                    pool,
-                    run_quant,
-                    entrant.quant or "",
-                    entrant.params,
-                    entrant.entrant_name,
-                    self.replay_config,
-                    self.data_files,
-                    f"{self.run_id}/{entrant.entrant_name}/0",
-                    loaded,
-                )
-                for entrant in entrants
-            ]
-
-            async def named(name: str, future: asyncio.Future[QuantRun]) -> EntrantRun:
-                return _quant_entrant_run(name, await future)
-
-            named_runs = [named(e.entrant_name, f) for e, f in zip(entrants, futures, strict=True)]
+        # The series every entrant here replays, given to each worker once (`arena.pool`).
+        symbols = self.replay_config.symbols
+        market = LoadedSource(self.config.source, {s: self.catalog.load(s) for s in symbols})
+        jobs = [
+            QuantJob(
+                e.quant or "",
+                e.params,
+                e.entrant_name,
+                self.replay_config,
+                f"{self.run_id}/{e.entrant_name}/0",
+            )
+            for e in entrants
+        ]
+        with QuantPool(min(self.config.workers, len(entrants)), market) as pool:
             runs = []
-            for finished in asyncio.as_completed(named_runs):
+            for finished in asyncio.as_completed(pool.start(jobs)):
                 runs.append(await finished)
                 self._step += bars
                 self._finished(runs[-1], None, None)
@@ -405,36 +379,6 @@ class _Lane:
             # LLM agents and teams count their members' turns; quant teams have no gateway.
             usage = LlmUsage.of(self.gateway.calls, getattr(self.agent, "turn_counts", None))
         return entrant_run(result, self.entrant.kind, self.repeat, self.seed, usage)
-
-
-def run_quant_entrant(
-    entrant: Entrant,
-    config: ReplayConfig,
-    data_files: Sequence[Path],
-    run_id: str,
-    loaded: LoadedSource | None = None,
-) -> EntrantRun:
-    """A quant entrant's whole run as a worker runs it (`quant_worker.run_quant`)."""
-    if entrant.quant is None:
-        raise ConfigError(f"entrant {entrant.entrant_name!r} is not a quant entrant")
-    name = entrant.entrant_name
-    run = run_quant(entrant.quant, entrant.params, name, config, data_files, run_id, loaded)
-    return _quant_entrant_run(name, run)
-
-
-def _quant_entrant_run(name: str, run: QuantRun) -> EntrantRun:
-    return EntrantRun(
-        entrant=name,
-        kind="quant",
-        repeat=0,
-        seed=None,
-        equity=run.equity,
-        fills=run.fills,
-        metrics=run.metrics,
-        round_trips=run.round_trips,
-        final_equity=run.final_equity,
-        kill_switch=run.kill_switch,
-    )
 
 
 def market_data_hash(catalog: Catalog, symbols: Sequence[str]) -> str:

@@ -413,10 +413,13 @@ def _with_progress(
         TaskProgressColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=stderr, transient=True) as bar:
+    # Redrawn at each event rather than by rich's refresh thread: with no other thread running,
+    # the arena's pool forks its workers (`orchestration.arena.pool.start_method`).
+    with Progress(*columns, console=stderr, transient=True, auto_refresh=False) as bar:
         task = bar.add_task("arena", total=None)
 
         def advance(event: ArenaProgressEvent) -> None:
-            bar.update(task, completed=event.step, total=event.total, description=event.message)
+            step, total = event.step, event.total
+            bar.update(task, completed=step, total=total, description=event.message, refresh=True)
 
         return asyncio.run(run(advance))

@@ -17,7 +17,7 @@ from trading.decision import Decision, Snapshot
 from trading.domain import Instrument, OrderFilled, Side
 from trading.errors import ConfigError
 from trading.metrics import benchmark_name
-from trading.replay import ReplayConfig, run_replay
+from trading.replay import ReplayConfig, ReplayResult, run_replay
 from trading.risk import RiskLimits
 from trading.storage import Store
 from trading.strategies import STRATEGIES
@@ -143,10 +143,10 @@ async def test_an_empty_window_open_at_its_end_says_so_in_words() -> None:
         await run_replay(build_quant_agent("buy_and_hold"), catalog_of(series), config, run_id="r")
 
 
-async def test_a_run_is_stored_with_orders_fills_equity_and_decisions(tmp_path) -> None:
+async def store_buy_and_hold(store: Store) -> ReplayResult:
+    """Buy and hold SPX over four bars (10, 11, 12, 9 at the close) as run "run-1" into `store`."""
     series = daily_series("SPX", opens=[10, 10, 11, 12], closes=[10, 11, 12, 9])
-    store = Store(f"sqlite:///{tmp_path / 'runs.db'}")
-    result = await run_replay(
+    return await run_replay(
         build_quant_agent("buy_and_hold"),
         catalog_of(series),
         ReplayConfig(symbols=("SPX",), cash=Decimal(1000)),
@@ -154,6 +154,11 @@ async def test_a_run_is_stored_with_orders_fills_equity_and_decisions(tmp_path) 
         store=store,
         instruments=LOTS,
     )
+
+
+async def test_a_run_is_stored_with_orders_fills_equity_and_decisions(tmp_path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'runs.db'}")
+    result = await store_buy_and_hold(store)
     run = store.run("run-1")
     assert run is not None
     assert run.status == "finished"
@@ -171,18 +176,10 @@ async def test_a_backtest_stores_its_records_and_its_end_in_one_commit(tmp_path)
     # The run's row is committed first ("running"); then everything else at once: before,
     # the records and the finish were two transactions, and a crash between them left a
     # run with all its rows still "running".
-    series = daily_series("SPX", opens=[10, 10, 11, 12], closes=[10, 11, 12, 9])
     store = Store(f"sqlite:///{tmp_path / 'runs.db'}")
     commits: list[int] = []
     event.listen(store.engine, "commit", lambda connection: commits.append(1))
-    await run_replay(
-        build_quant_agent("buy_and_hold"),
-        catalog_of(series),
-        ReplayConfig(symbols=("SPX",), cash=Decimal(1000)),
-        run_id="run-1",
-        store=store,
-        instruments=LOTS,
-    )
+    await store_buy_and_hold(store)
     assert len(commits) == 2
     run = store.run("run-1")
     assert run is not None

@@ -1,5 +1,7 @@
 """The `tradepit` command line (typer + rich): the root app in `root`, each command group in a
-module of its own beside it, and the trade command's helpers (setup, Kraken, report, live view).
+module of its own beside it, the option groups several commands share (`options`: a frozen
+dataclass per group, spread into each command's Typer parameters), and the trade command's
+helpers (setup, Kraken, report, live view).
 
 `from orchestration.cli import app` and the console script `orchestration.cli:main` reach the
 root app. It is imported on first use rather than here, so that the lower layers that borrow a

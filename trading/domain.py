@@ -240,6 +240,12 @@ class Order:
         `InvalidFillError` for a fill that does not fit the order."""
         if not self.accepts(event):
             return False
+        self.apply_accepted(event)
+        return True
+
+    def apply_accepted(self, event: OrderEvent) -> None:
+        """`apply` for an event `accepts` has just approved, with nothing applied since: a
+        caller that asked first (`ledger.book_fill`) need not have it checked twice."""
         match event:
             case OrderSubmitted():
                 self.status = OrderStatus.SUBMITTED
@@ -261,7 +267,6 @@ class Order:
             case _:
                 assert_never(event)
         self.events.append(event)
-        return True
 
     def accepts(self, event: OrderEvent) -> bool:
         """Whether `apply(event)` would change the order, without changing it: False for a

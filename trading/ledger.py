@@ -228,6 +228,11 @@ class Ledger:
 
     def apply_fill(self, fill: OrderFilled) -> None:
         self.check_fill(fill)
+        self.apply_checked_fill(fill)
+
+    def apply_checked_fill(self, fill: OrderFilled) -> None:
+        """`apply_fill` for a fill `check_fill` has just passed, with nothing booked since:
+        `book_fill` checks before it moves the order, and need not check twice."""
         position = self.positions.setdefault(fill.symbol, Position(fill.symbol))
         signed = fill.quantity * fill.side.sign
         self.cash -= signed * fill.price + fill.fee
@@ -312,7 +317,7 @@ def book_fill(order: Order, fill: OrderFilled, ledger: Ledger | None) -> bool:
         return False
     if ledger is not None:
         ledger.check_fill(fill)
-    order.apply(fill)
+    order.apply_accepted(fill)
     if ledger is not None:
-        ledger.apply_fill(fill)
+        ledger.apply_checked_fill(fill)
     return True

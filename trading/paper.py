@@ -58,6 +58,9 @@ class _Plan:
     liquidity: Liquidity
     leftover: str  # why the rest of the order does not fill on this bar
     refused: str = ""  # set when the cash or the gate cut it: the rest is canceled
+    # The cost of `quantity` once asked for (the cash share, then the ledger's check, then the
+    # fill itself ask for the same one); None again whenever `quantity` is cut.
+    cost: FillCost | None = None
 
 
 class PaperExecutor:
@@ -77,6 +80,7 @@ class PaperExecutor:
         self.clock = clock
         self.costs = costs
         self._instrument_for = instrument_for
+        self._default_instruments: dict[str, Instrument] = {}
         self.orders: dict[str, Order] = {}
         self._working: list[Order] = []
         self._raw_commission: dict[str, Decimal] = {}
@@ -89,7 +93,11 @@ class PaperExecutor:
             return self._instrument_for(symbol)
         if self._instrument_for is not None and symbol in self._instrument_for:
             return self._instrument_for[symbol]
-        return Instrument(symbol)
+        # The default, built once per symbol (an Instrument is frozen, so one can be shared).
+        default = self._default_instruments.get(symbol)
+        if default is None:
+            default = self._default_instruments[symbol] = Instrument(symbol)
+        return default
 
     # ---- the executor port ------------------------------------------------------------------
 
@@ -155,13 +163,7 @@ class PaperExecutor:
                 plans.append(plan)
         budget = self.ledger.cash + self.ledger.margin.max_cash_borrow
         needs = [
-            CashNeed(
-                p.quantity,
-                p.price,
-                self._cost(p.order, p.quantity, p.price, p.liquidity).total,
-                p.instrument,
-            )
-            for p in plans
+            CashNeed(p.quantity, p.price, self._plan_cost(p).total, p.instrument) for p in plans
         ]
         shares = share_cash(needs, budget)
         for plan, share in zip(plans, shares, strict=True):
@@ -170,7 +172,7 @@ class PaperExecutor:
                     f"cash shared among {len(plans)} buys: {budget} pays for {share} of "
                     f"{plan.quantity} {plan.order.symbol}"
                 )
-                plan.quantity, plan.refused = share, plan.leftover
+                plan.quantity, plan.refused, plan.cost = share, plan.leftover, None
             events.extend(self._book(plan))
         for order in due:
             if order.status.is_open:
@@ -203,28 +205,34 @@ class PaperExecutor:
         a limit order cut only by the participation cap keeps working."""
         order, quantity, price, liquidity = plan.order, plan.quantity, plan.price, plan.liquidity
         instrument, leftover, refused = plan.instrument, plan.leftover, plan.refused
+        whole = self._plan_cost(plan)
+        cost: FillCost | None = whole  # None once the quantity is cut
         events: list[OrderEvent] = []
-        affordable, refusal = self._affordable(order, quantity, price, liquidity, instrument)
+        affordable, refusal = self._affordable(order, quantity, price, liquidity, instrument, whole)
         if affordable < quantity:
-            quantity, leftover, refused = affordable, refusal, refusal
-        if self.gate is not None and quantity > ZERO:
-            allowed, why = self.gate.fill_allowance(
-                order,
-                quantity,
-                price,
-                self.ledger.portfolio(),
-                instrument,
-                rested=order.id in self._rested,
+            quantity, leftover, refused, cost = affordable, refusal, refusal, None
+        gate = self.gate
+        rested = order.id in self._rested
+        # The portfolio is built only for a fill the gate looks at again.
+        if gate is not None and quantity > ZERO and gate.reviews_fill(order, price, rested=rested):
+            allowed, why = gate.fill_allowance(
+                order, quantity, price, self.ledger.portfolio(), instrument, rested=rested
             )
             if allowed < quantity:
-                quantity, leftover, refused = allowed, why, why
+                quantity, leftover, refused, cost = allowed, why, why, None
         if quantity > ZERO:
-            events.append(self._fill(order, plan.bar, quantity, price, liquidity))
+            cost = cost or self._cost(order, quantity, price, liquidity)
+            events.append(self._fill(order, plan.bar, quantity, price, liquidity, cost))
         if order.remaining_quantity > ZERO and leftover:
             keeps_working = order.type is OrderType.LIMIT and not refused
             if not keeps_working:
                 events.append(self._cancel(order, leftover))
         return events
+
+    def _plan_cost(self, plan: _Plan) -> FillCost:
+        if plan.cost is None:
+            plan.cost = self._cost(plan.order, plan.quantity, plan.price, plan.liquidity)
+        return plan.cost
 
     def _price(
         self,
@@ -264,9 +272,11 @@ class PaperExecutor:
         price: Decimal,
         liquidity: Liquidity,
         instrument: Instrument,
+        cost: FillCost,
     ) -> tuple[Decimal, str]:
-        """The largest quantity up to `quantity` the ledger accepts, and why not more."""
-        refusal = self._refusal(order, quantity, price, liquidity)
+        """The largest quantity up to `quantity` the ledger accepts, and why not more; `cost`
+        is the cost of all of `quantity`."""
+        refusal = self._refusal(order, quantity, price, liquidity, cost)
         if not refusal:
             return quantity, ""
         # Refusal is monotone in quantity, so bisect over whole lots: the largest count `low`
@@ -301,9 +311,15 @@ class PaperExecutor:
         return low * increment, refusal
 
     def _refusal(
-        self, order: Order, quantity: Decimal, price: Decimal, liquidity: Liquidity
+        self,
+        order: Order,
+        quantity: Decimal,
+        price: Decimal,
+        liquidity: Liquidity,
+        cost: FillCost | None = None,
     ) -> str:
-        fee = self._cost(order, quantity, price, liquidity).total
+        """Why the ledger refuses this fill, or ""; `cost`: its cost, when already known."""
+        fee = (cost or self._cost(order, quantity, price, liquidity)).total
         return self.ledger.refusal(order.symbol, order.side, quantity, price, fee)
 
     def _cost(
@@ -312,9 +328,14 @@ class PaperExecutor:
         return self.costs.fee(quantity, price, liquidity, self._raw_commission.get(order.id))
 
     def _fill(
-        self, order: Order, bar: Bar, quantity: Decimal, price: Decimal, liquidity: Liquidity
+        self,
+        order: Order,
+        bar: Bar,
+        quantity: Decimal,
+        price: Decimal,
+        liquidity: Liquidity,
+        cost: FillCost,
     ) -> OrderFilled:
-        cost = self._cost(order, quantity, price, liquidity)
         self._raw_commission[order.id] = cost.raw_commission
         fill = OrderFilled(
             order_id=order.id,

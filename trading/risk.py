@@ -236,6 +236,13 @@ class RiskGate:
             reviews.append(review)
         return reviews
 
+    def reviews_fill(self, order: Order, price: Decimal, *, rested: bool = False) -> bool:
+        """Whether `fill_allowance` reviews a fill of `order` at `price` again, rather than
+        allowing it whole: an order the gate reviewed that fills above the price it was
+        reviewed at, or after resting (see `fill_allowance`)."""
+        reviewed = order.risk_price
+        return reviewed is not None and (price > reviewed or rested)
+
     def fill_allowance(
         self,
         order: Order,
@@ -254,7 +261,7 @@ class RiskGate:
         account may have changed since the review), the fill is reviewed again at its own price
         against the portfolio as it stands, so no gap, book or wait carries it past the limits."""
         reviewed = order.risk_price
-        if reviewed is None or (price <= reviewed and not rested):
+        if reviewed is None or not self.reviews_fill(order, price, rested=rested):
             return quantity, ""
         proposal = OrderProposal(order.symbol, order.side, quantity, price)
         instruments = {order.symbol: instrument or Instrument(order.symbol)}

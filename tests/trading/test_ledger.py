@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from trading.domain import (
     Liquidity,
     Order,
     OrderAccepted,
+    OrderEvent,
     OrderFilled,
     OrderSubmitted,
     OrderType,
@@ -211,6 +213,30 @@ def test_the_same_fill_reported_twice_is_booked_once() -> None:
     assert book_fill(order, order_fill("4"), ledger)
     assert not book_fill(order, order_fill("4"), ledger)
     assert ledger.quantity("SPX") == order.filled_quantity == 4
+
+
+def test_booking_a_fill_asks_the_ledger_and_the_order_once_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # book_fill checks both before it moves either; moving them must not check again.
+    order, ledger = accepted("10"), Ledger(cash=Decimal(100_000))
+    calls = {"refusal": 0, "accepts": 0}
+    refusal, accepts = Ledger.refusal, Order.accepts
+
+    def counted_refusal(self: Ledger, *args: Any) -> str:
+        calls["refusal"] += 1
+        return refusal(self, *args)
+
+    def counted_accepts(self: Order, event: OrderEvent) -> bool:
+        calls["accepts"] += 1
+        return accepts(self, event)
+
+    monkeypatch.setattr(Ledger, "refusal", counted_refusal)
+    monkeypatch.setattr(Order, "accepts", counted_accepts)
+    assert book_fill(order, order_fill("4"), ledger)
+    assert calls == {"refusal": 1, "accepts": 1}
+    assert ledger.quantity("SPX") == order.filled_quantity == 4
+    assert ledger.cash == Decimal(99_600)
 
 
 def test_negative_starting_cash_is_refused() -> None:

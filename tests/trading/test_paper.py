@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from tests.helpers import catalog_of, daily_series
 from trading.clock import ReplayClock
-from trading.costs import CostModel
+from trading.costs import CostModel, FillCost
 from trading.data import BarSeries, PointInTimeView
 from trading.domain import (
     Instrument,
@@ -22,7 +24,7 @@ from trading.domain import (
     Side,
 )
 from trading.ids import TradeId
-from trading.ledger import Ledger
+from trading.ledger import Ledger, Portfolio
 from trading.paper import PaperExecutor
 from trading.risk import RiskGate, RiskLimits
 
@@ -190,6 +192,26 @@ def test_a_gap_up_in_fine_lots_fills_the_most_lots_the_cash_pays_for_in_a_few_ch
     assert checks <= 4
 
 
+def test_a_fill_prices_its_fee_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The cash share, the ledger's check and the fill itself all want the same fee.
+    costs = CostModel(taker_fee_bps=Decimal(10))
+    h = Harness(daily_series("SPX", opens=[100, 104], closes=[100, 104]), costs=costs)
+    h.order(Side.BUY, 10)
+    priced = 0
+    fee = CostModel.fee
+
+    def counted(self: CostModel, *args: Any) -> FillCost:
+        nonlocal priced
+        priced += 1
+        return fee(self, *args)
+
+    monkeypatch.setattr(CostModel, "fee", counted)
+    [fill] = h.next_bar()
+    assert isinstance(fill, OrderFilled)
+    assert fill.fee == Decimal("1.04")  # 10 bps of 10 x 104
+    assert priced == 1
+
+
 def test_minimum_commission_applies_once_per_order_across_partial_fills() -> None:
     costs = CostModel(
         min_commission=Decimal(5),
@@ -241,6 +263,28 @@ def test_a_fill_at_or_below_the_reviewed_price_keeps_its_approval() -> None:
     [fill] = h.next_bar()
     assert isinstance(fill, OrderFilled)
     assert fill.quantity == 10
+
+
+def test_a_fill_that_keeps_its_approval_builds_no_portfolio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The gate would allow the whole fill without looking: nothing to build the picture for.
+    h = Harness(daily_series("SPX", opens=[100, 100, 100], closes=[100, 100, 100]))
+    gated(h, RiskLimits(max_order_notional=Decimal(1000)))
+    h.order(Side.BUY, 10, risk_price="100")
+    built = 0
+    portfolio = Ledger.portfolio
+
+    def counted(self: Ledger) -> Portfolio:
+        nonlocal built
+        built += 1
+        return portfolio(self)
+
+    monkeypatch.setattr(Ledger, "portfolio", counted)
+    [fill] = h.next_bar()
+    assert isinstance(fill, OrderFilled)
+    assert fill.quantity == 10
+    assert built == 0
 
 
 def test_a_short_that_gaps_up_is_capped_at_the_weight_limit_at_fill() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -24,6 +23,7 @@ import numpy as np
 from trading.clock import Clock
 from trading.costs import CostModel, FillCost
 from trading.data import PointInTimeView
+from trading.data.series import to_ns
 from trading.domain import (
     ZERO,
     Bar,
@@ -161,6 +161,16 @@ class PaperExecutor:
                 events.extend(self._book(plan))
             else:
                 plans.append(plan)
+        if plans:
+            self._book_buys(plans, events)
+        for order in due:
+            if order.status.is_open:
+                self._rested.add(order.id)
+        self._working = [o for o in self._working if o.status.is_open]
+        return events
+
+    def _book_buys(self, plans: list[_Plan], events: list[OrderEvent]) -> None:
+        """Book the buys of one tick, sharing the cash when it cannot pay for all."""
         budget = self.ledger.cash + self.ledger.margin.max_cash_borrow
         needs = [
             CashNeed(p.quantity, p.price, self._plan_cost(p).total, p.instrument) for p in plans
@@ -174,11 +184,6 @@ class PaperExecutor:
                 )
                 plan.quantity, plan.refused, plan.cost = share, plan.leftover, None
             events.extend(self._book(plan))
-        for order in due:
-            if order.status.is_open:
-                self._rested.add(order.id)
-        self._working = [o for o in self._working if o.status.is_open]
-        return events
 
     def _plan(self, order: Order, bar: Bar) -> _Plan | None:
         """The fill this bar offers the order before the cash and the gate have their say:
@@ -374,25 +379,16 @@ class PaperExecutor:
     def _recent_volume_and_volatility(self, bar: Bar) -> tuple[float, float]:
         arrays = self.view.arrays(bar.symbol)
         # Only bars before the fill bar: the fill bar's own volume is not known at its open.
-        end = int(np.searchsorted(arrays.times, _ns(bar), side="left"))
+        end = int(arrays.times.searchsorted(to_ns(bar.time), side="left"))
         start = max(0, end - self.costs.volume_window)
-        volume = arrays.volume[start:end]
-        closes = arrays.close[max(0, start - 1) : end]
         # A close-only series carries no volume (NaN): no average, so no participation cap.
         # np.add.reduce / size is what ndarray.mean computes, bit for bit, without its overhead.
-        average_volume = (
-            float(np.add.reduce(volume) / volume.size)
-            if volume.size and bar.volume is not None
-            else 0.0
-        )
+        average_volume = 0.0
+        if bar.volume is not None and end > start:
+            average_volume = float(np.add.reduce(arrays.volume[start:end]) / (end - start))
         volatility = 0.0
-        if closes.size > 2 and self.costs.impact_coefficient > ZERO:  # unused by the price else
-            volatility = float(np.std(np.diff(np.log(closes)), ddof=1))
+        if self.costs.impact_coefficient > ZERO:  # unused by the price else
+            closes = arrays.close[max(0, start - 1) : end]
+            if closes.size > 2:
+                volatility = float(np.std(np.diff(np.log(closes)), ddof=1))
         return average_volume, volatility if math.isfinite(volatility) else 0.0
-
-
-def _ns(bar: Bar) -> np.int64:
-    return np.int64((bar.time - _EPOCH) // timedelta(microseconds=1) * 1_000)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

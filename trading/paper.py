@@ -150,7 +150,8 @@ class PaperExecutor:
             # decided after its bar opened: it waits for the next one
             and o.created_at <= by_symbol[o.symbol].time
         ]
-        due.sort(key=lambda o: (o.side is Side.BUY, o.symbol, o.created_at, o.id))
+        if len(due) > 1:
+            due.sort(key=lambda o: (o.side is Side.BUY, o.symbol, o.created_at, o.id))
         events: list[OrderEvent] = []
         plans: list[_Plan] = []
         for order in due:
@@ -171,6 +172,9 @@ class PaperExecutor:
 
     def _book_buys(self, plans: list[_Plan], events: list[OrderEvent]) -> None:
         """Book the buys of one tick, sharing the cash when it cannot pay for all."""
+        if len(plans) == 1:  # `share_cash` leaves a lone buy to the ledger's own check
+            events.extend(self._book(plans[0]))
+            return
         budget = self.ledger.cash + self.ledger.margin.max_cash_borrow
         needs = [
             CashNeed(p.quantity, p.price, self._plan_cost(p).total, p.instrument) for p in plans

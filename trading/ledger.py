@@ -233,7 +233,9 @@ class Ledger:
     def apply_checked_fill(self, fill: OrderFilled) -> None:
         """`apply_fill` for a fill `check_fill` has just passed, with nothing booked since:
         `book_fill` checks before it moves the order, and need not check twice."""
-        position = self.positions.setdefault(fill.symbol, Position(fill.symbol))
+        position = self.positions.get(fill.symbol)
+        if position is None:  # not `setdefault(...)`: that builds a Position on every fill
+            position = self.positions[fill.symbol] = Position(fill.symbol)
         signed = fill.quantity * fill.side.sign
         self.cash -= signed * fill.price + fill.fee
         self.fees += fill.fee

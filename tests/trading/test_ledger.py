@@ -16,7 +16,6 @@ from trading.domain import (
     Liquidity,
     Order,
     OrderAccepted,
-    OrderEvent,
     OrderFilled,
     OrderSubmitted,
     OrderType,
@@ -227,9 +226,9 @@ def test_booking_a_fill_asks_the_ledger_and_the_order_once_each(
         calls["refusal"] += 1
         return refusal(self, *args)
 
-    def counted_accepts(self: Order, event: OrderEvent) -> bool:
+    def counted_accepts(self: Order, *args: Any) -> bool:
         calls["accepts"] += 1
-        return accepts(self, event)
+        return accepts(self, *args)
 
     monkeypatch.setattr(Ledger, "refusal", counted_refusal)
     monkeypatch.setattr(Order, "accepts", counted_accepts)

@@ -5,9 +5,10 @@ shared by every genome scored on it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
-from itertools import repeat
+from itertools import accumulate
+from operator import add
 from typing import Any, Final
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 
 from trading.costs import BPS
 from trading.data import BarSeries, Catalog
+from trading.data.series import from_ns
 from trading.domain import Bar, Instrument
 from trading.errors import ConfigError
 from trading.metrics import equal_weight_buy_and_hold, infer_periods_per_year
@@ -204,14 +206,14 @@ def _sparse_table(values: Floats, pick: np.ufunc) -> list[Floats]:
 
 
 def _datetimes(ns: np.ndarray[Any, np.dtype[np.int64]]) -> list[datetime]:
-    """`from_ns` of each time (floored to the microsecond, aware UTC), built in one pass rather
-    than a Python call and a timedelta per time: from whole seconds where every time is one
-    (daily and intraday bars), else by pandas."""
-    if len(ns) and not (ns % 1_000_000_000).any():
-        seconds: list[int] = (ns // 1_000_000_000).tolist()
-        if min(seconds) >= 0:  # `fromtimestamp` takes times before 1970 on some platforms only
-            return list(map(datetime.fromtimestamp, seconds, repeat(UTC)))
-    moments: list[datetime] = list(
-        pd.DatetimeIndex(pd.to_datetime(ns // 1_000, unit="us", utc=True)).to_pydatetime()
-    )
-    return moments
+    """`from_ns` of each time (floored to the microsecond, aware UTC), without a Python call
+    and a timedelta per time: the first one's, then each the previous plus the gap between
+    them, one timedelta per distinct gap. Datetime arithmetic on integers of microseconds is
+    exact, and UTC has no offsets to change, so each sum is `from_ns` of its time."""
+    if not len(ns):
+        return []
+    micros = ns // 1_000
+    gaps = np.diff(micros)
+    spans = {gap: timedelta(microseconds=gap) for gap in np.unique(gaps).tolist()}
+    moments = accumulate(map(spans.__getitem__, gaps.tolist()), add, initial=from_ns(ns[0]))
+    return list(moments)

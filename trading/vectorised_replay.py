@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 
 from trading.data import BarSeries, Catalog
-from trading.data.series import from_ns
 from trading.decision import Decision, TradingAgent
 from trading.domain import ZERO, EquityPoint, Instrument
 from trading.replay import (
@@ -54,7 +53,7 @@ from trading.strategies import QuantParams
 
 # The vectorised path's internals: the candidate search lives with the rest of it.
 from trading.vectorised import UnsupportedError, _market, _refuse, _Run
-from trading.vectorised_market import SLACK, Market
+from trading.vectorised_market import SLACK, Market, _datetimes
 
 PathName = Literal["vectorised", "replay"]
 PathChoice = Literal["auto", "vectorised", "replay"]
@@ -425,4 +424,4 @@ def _moments(stamps: list[datetime], steps: list[int], first: BarSeries) -> list
     if whole and len(spans) and (spans == spans[0]).all():
         span = timedelta(microseconds=int(spans[0]) // 1000)
         return [stamp + span for stamp in stamps]
-    return [from_ns(t) for t in steps]
+    return _datetimes(closes)

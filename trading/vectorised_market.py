@@ -21,6 +21,7 @@ from trading.domain import Bar, Instrument
 from trading.errors import ConfigError
 from trading.metrics import equal_weight_buy_and_hold, infer_periods_per_year
 from trading.replay import ReplayBars, ReplayConfig
+from trading.vectorised_equity import CloseUnits
 
 Floats = np.ndarray[Any, np.dtype[np.float64]]
 Ints = np.ndarray[Any, np.dtype[np.int64]]
@@ -90,6 +91,7 @@ class Market:
         self._highs = [_sparse_table(row, np.maximum) for row in self.closes]
         self._cumsums: dict[int, Floats] = {}
         self._close_prices: dict[int, list[Decimal]] = {}
+        self._close_units: list[CloseUnits] | None = None
         self._volume_sums = [np.concatenate(([0.0], np.cumsum(s.volume))) for s in self.series]
         self.participation_cap = float(config.costs.participation_cap)
         self._caps = [self._surely_under_cap(k) for k in range(len(self.symbols))]
@@ -166,6 +168,17 @@ class Market:
             series = self.series[k]
             found = self._close_prices[k] = series.prices(series.close[self.positions[k]])
         return found
+
+    def close_units(self) -> list[CloseUnits]:
+        """Every symbol's closes at each step as integers of its price units, for the equity
+        curve's floats (`trading.vectorised_equity`); prepared on first use."""
+        if self._close_units is None:
+            self._close_units = []
+            for series, positions in zip(self.series, self.positions, strict=True):
+                units = series.price_units(series.close[positions])
+                largest = int(np.abs(units).max()) if units is not None and len(units) else 0
+                self._close_units.append(CloseUnits(units, series.price_decimals or 0, largest))
+        return self._close_units
 
     def cumsum(self, k: int) -> Floats:
         """Running sums of symbol k's closes with a leading zero (for rolling means)."""

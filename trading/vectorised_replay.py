@@ -53,6 +53,7 @@ from trading.strategies import QuantParams
 
 # The vectorised path's internals: the candidate search lives with the rest of it.
 from trading.vectorised import UnsupportedError, _market, _refuse, _Run
+from trading.vectorised_equity import EquityRun, equity_floats, exact_context
 from trading.vectorised_market import SLACK, Market, _datetimes
 
 PathName = Literal["vectorised", "replay"]
@@ -179,6 +180,7 @@ async def vectorised_replay(
         _MarketBenchmark(market),
         index=market.index,
         periods_per_year=market.periods_per_year,
+        values=equity_floats(engine.equity, sparse.equity_runs, market.close_units()),
     )
     if store is not None:
         _persist(store, result, engine.clock.now())
@@ -226,6 +228,7 @@ class _SparseRun(_Run):
         self.settled = -1  # the last step the engine settled
         self.pending_equity = 0  # the first step whose equity is not recorded yet
         self.pending_decision = 0  # the first step whose decision is not logged yet
+        self.equity_runs: list[EquityRun] = []  # the points written down, for their floats
         self._decisions: dict[tuple[int, ...], _Decisions] = {}  # by directions held
         # The signals per symbol, direction held and step, as Python ints.
         self.signal_rows: list[list[list[int]]] = [
@@ -339,6 +342,9 @@ class _SparseRun(_Run):
         stamps = market.stamps[start:stop]
         cash = ledger.cash
         held = [(self.index[s], p.quantity) for s, p in ledger.positions.items() if p.quantity]
+        if exact_context():
+            first = len(self.engine.equity)
+            self.equity_runs.append(EquityRun(first, first + len(stamps), cash, tuple(held)))
         if not held:
             flat = cash + ZERO  # `market_value()` is an empty sum then
             points = [EquityPoint(stamp, cash, flat) for stamp in stamps]

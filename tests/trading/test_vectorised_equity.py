@@ -64,9 +64,10 @@ def curves(draw: st.DrawFn) -> tuple[list[EquityPoint], list[EquityRun], list[Cl
         np.array(draw(st.lists(st.integers(0, 10**7), min_size=total, max_size=total)))
         for _ in range(symbols)
     ]
-    closes = [[Decimal(n).scaleb(-d) for n in u.tolist()] for u, d in zip(units, places, strict=True)]
+    pairs = list(zip(units, places, strict=True))
+    closes = [[Decimal(n).scaleb(-d) for n in u.tolist()] for u, d in pairs]
     points, records = written(runs, closes)
-    known = [CloseUnits(u, d, int(u.max())) for u, d in zip(units, places, strict=True)]
+    known = [CloseUnits(u, d, int(u.max())) for u, d in pairs]
     return points, records, known
 
 

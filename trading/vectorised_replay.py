@@ -345,13 +345,16 @@ class _SparseRun(_Run):
         if exact_context():
             first = len(self.engine.equity)
             self.equity_runs.append(EquityRun(first, first + len(stamps), cash, tuple(held)))
+        # Each point is built as `EquityPoint._make` builds one, by `tuple.__new__` on its
+        # fields: the same tuple, without a Python-level `__new__` call per point.
+        point = tuple.__new__
         if not held:
             flat = cash + ZERO  # `market_value()` is an empty sum then
-            points = [EquityPoint(stamp, cash, flat) for stamp in stamps]
+            points = list(map(point, repeat(EquityPoint), zip(stamps, repeat(cash), repeat(flat))))
         elif len(held) == 1:
             k, quantity = held[0]
             points = [
-                EquityPoint(stamp, cash, cash + (ZERO + quantity * close))
+                point(EquityPoint, (stamp, cash, cash + (ZERO + quantity * close)))
                 for stamp, close in zip(stamps, self._closes(k, start, stop), strict=True)
             ]
         else:
@@ -361,7 +364,7 @@ class _SparseRun(_Run):
                 value = ZERO
                 for quantity, closes in columns:
                     value += quantity * closes[i]
-                points.append(EquityPoint(stamp, cash, cash + value))
+                points.append(point(EquityPoint, (stamp, cash, cash + value)))
         self.engine.equity.extend(points)
         self.pending_equity = stop
 

@@ -34,6 +34,10 @@ _NEGLIGIBLE: Final = 1e-12
 _EXCHANGE_DENSITY: Final = 6 / 7
 _SECONDS_PER_DAY: Final = 86_400.0
 _LARGEST: Final = sys.float_info.max
+# A DatetimeIndex's integers per second, by its unit; integers below 2**53 are exact floats.
+_TICKS_PER_SECOND: Final = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+_EXACT_INTEGERS: Final = 2**53
+_EPOCH_WEEKDAY: Final = 3  # 1970-01-01 was a Thursday (Monday is 0, as in `day_of_week`)
 
 
 class MetricsInputError(FatalError, ValueError):
@@ -199,7 +203,7 @@ def compute_metrics(
     returns = _simple_returns(values)
     rf_per_period = (1.0 + risk_free_rate) ** (1.0 / ppy) - 1.0
     excess = returns - rf_per_period
-    years = (index[-1] - index[0]).total_seconds() / _SECONDS_PER_DAY / DAYS_PER_YEAR
+    years = _elapsed_seconds(index) / _SECONDS_PER_DAY / DAYS_PER_YEAR
 
     growth = float(values[-1] / values[0])
     cagr = _annualized_growth(growth, years)
@@ -248,15 +252,14 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
         raise MetricsInputError(
             f"inferring bars per year needs at least 2 timestamps, got {len(index)}"
         )
-    if not (index.is_monotonic_increasing and index.is_unique):
+    if not _strictly_increasing(index):
         raise MetricsInputError(f"the index must be strictly increasing: {_disorder(index)}")
-    spacing_days = (index[1:] - index[:-1]).total_seconds() / _SECONDS_PER_DAY
+    spacing_days = _spacing_seconds(index) / _SECONDS_PER_DAY
     median_days = float(np.median(spacing_days))
     if 0.5 <= median_days <= 1.5:
-        elapsed_days = (index[-1] - index[0]).total_seconds() / _SECONDS_PER_DAY
+        elapsed_days = _elapsed_seconds(index) / _SECONDS_PER_DAY
         density = (len(index) - 1) / elapsed_days
-        weekend_bars = bool((index.day_of_week >= 5).any())
-        if not weekend_bars or density < _EXCHANGE_DENSITY:
+        if not _weekend_bars(index) or density < _EXCHANGE_DENSITY:
             return TRADING_DAYS_PER_YEAR
     return DAYS_PER_YEAR / median_days
 
@@ -352,7 +355,7 @@ def _checked_values(series: pd.Series, name: str, min_points: int = 2) -> Floats
         raise MetricsInputError(f"{name} must have a DatetimeIndex, got {type(index).__name__!r}")
     if index.tz is None:
         raise MetricsInputError(f"{name} index must be timezone-aware (UTC), got tz {index.tz!r}")
-    if not (index.is_monotonic_increasing and index.is_unique):
+    if not _strictly_increasing(index):
         raise MetricsInputError(f"{name} index must be strictly increasing: {_disorder(index)}")
     try:
         values = series.to_numpy(dtype=np.float64)
@@ -365,6 +368,45 @@ def _checked_values(series: pd.Series, name: str, min_points: int = 2) -> Floats
             f"{name} must be finite, got {float(values[where])!r} at {index[where]!r}"
         )
     return values
+
+
+def _strictly_increasing(index: pd.DatetimeIndex) -> bool:
+    """`is_monotonic_increasing and is_unique`, from the integers: no hash table of the times."""
+    return not index.hasnans and bool((np.diff(index.asi8) > 0).all())
+
+
+def _spacing_seconds(index: pd.DatetimeIndex) -> Floats:
+    """`(index[1:] - index[:-1]).total_seconds()` as an array. Where every gap is a whole
+    number of seconds (below 2**53) that float is the integer itself, however pandas divides:
+    taken from the integers, without building the TimedeltaIndex."""
+    per_second = _TICKS_PER_SECOND.get(index.unit)
+    gaps = np.diff(index.asi8)
+    if per_second is not None and not (gaps % per_second).any():
+        whole = gaps // per_second
+        if not len(whole) or int(np.abs(whole).max()) < _EXACT_INTEGERS:
+            seconds: Floats = whole.astype(np.float64)
+            return seconds
+    return np.asarray((index[1:] - index[:-1]).total_seconds(), dtype=np.float64)
+
+
+def _elapsed_seconds(index: pd.DatetimeIndex) -> float:
+    """`(index[-1] - index[0]).total_seconds()`, from the integers where the span is a whole
+    number of seconds (exact, as in `_spacing_seconds`)."""
+    per_second = _TICKS_PER_SECOND.get(index.unit)
+    span = int(index.asi8[-1]) - int(index.asi8[0])
+    if per_second is not None and span % per_second == 0 and abs(span) < _EXACT_INTEGERS:
+        return float(span // per_second)
+    return float((index[-1] - index[0]).total_seconds())
+
+
+def _weekend_bars(index: pd.DatetimeIndex) -> bool:
+    """Whether a time falls on a Saturday or Sunday in the index's timezone: counted from the
+    integers where that is UTC (or none), days since the epoch (a Thursday), else by pandas."""
+    per_second = _TICKS_PER_SECOND.get(index.unit)
+    if per_second is not None and (index.tz is None or str(index.tz) == "UTC"):
+        days = index.asi8 // (per_second * 86_400)
+        return bool(((days + _EPOCH_WEEKDAY) % 7 >= 5).any())
+    return bool((index.day_of_week >= 5).any())
 
 
 def _disorder(index: pd.DatetimeIndex) -> str:

@@ -348,13 +348,15 @@ class CycleEngine:
         *,
         index: pd.DatetimeIndex | None = None,
         periods_per_year: float | None = None,
+        values: np.ndarray[Any, np.dtype[np.float64]] | None = None,
     ) -> ReplayResult:
         """The run so far (at least two cycles settled) with its metrics; `bars` gives the
         buy-and-hold benchmark. A caller that has them already may give the equity points'
-        times as an `index` and what `compute_metrics` would infer from it."""
+        times as an `index`, what `compute_metrics` would infer from it, and the `values`
+        (`float` of each point's equity)."""
         ledger = self.ledger
         metrics = compute_metrics(
-            _equity_series(self.equity, index),
+            _equity_series(self.equity, index, values),
             benchmark=bars.benchmark(self.equity),
             periods_per_year=periods_per_year,
             closed_trades=[
@@ -576,13 +578,19 @@ def _benchmark(series: Sequence[BarSeries], equity: Sequence[EquityPoint]) -> pd
 
 
 def _equity_series(
-    equity: Sequence[EquityPoint], index: pd.DatetimeIndex | None = None
+    equity: Sequence[EquityPoint],
+    index: pd.DatetimeIndex | None = None,
+    values: np.ndarray[Any, np.dtype[np.float64]] | None = None,
 ) -> pd.Series:
     if index is None:
         index = pd.DatetimeIndex([t for t, _, _ in equity])
     elif len(index) != len(equity):
         raise ValueError(f"{len(index)} times for {len(equity)} equity points")
-    return pd.Series([float(v) for _, _, v in equity], index=index, name="equity")
+    if values is None:
+        values = np.array([float(v) for _, _, v in equity], dtype=np.float64)
+    elif len(values) != len(equity):
+        raise ValueError(f"{len(values)} values for {len(equity)} equity points")
+    return pd.Series(values, index=index, name="equity")
 
 
 def _iso(moment: datetime | None) -> str | None:

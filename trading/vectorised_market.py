@@ -5,9 +5,10 @@ shared by every genome scored on it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
-from itertools import repeat
+from itertools import accumulate
+from operator import add
 from typing import Any, Final
 
 import numpy as np
@@ -15,10 +16,12 @@ import pandas as pd
 
 from trading.costs import BPS
 from trading.data import BarSeries, Catalog
+from trading.data.series import from_ns
 from trading.domain import Bar, Instrument
 from trading.errors import ConfigError
 from trading.metrics import equal_weight_buy_and_hold, infer_periods_per_year
 from trading.replay import ReplayBars, ReplayConfig
+from trading.vectorised_equity import CloseUnits
 
 Floats = np.ndarray[Any, np.dtype[np.float64]]
 Ints = np.ndarray[Any, np.dtype[np.int64]]
@@ -88,6 +91,7 @@ class Market:
         self._highs = [_sparse_table(row, np.maximum) for row in self.closes]
         self._cumsums: dict[int, Floats] = {}
         self._close_prices: dict[int, list[Decimal]] = {}
+        self._close_units: list[CloseUnits] | None = None
         self._volume_sums = [np.concatenate(([0.0], np.cumsum(s.volume))) for s in self.series]
         self.participation_cap = float(config.costs.participation_cap)
         self._caps = [self._surely_under_cap(k) for k in range(len(self.symbols))]
@@ -165,6 +169,17 @@ class Market:
             found = self._close_prices[k] = series.prices(series.close[self.positions[k]])
         return found
 
+    def close_units(self) -> list[CloseUnits]:
+        """Every symbol's closes at each step as integers of its price units, for the equity
+        curve's floats (`trading.vectorised_equity`); prepared on first use."""
+        if self._close_units is None:
+            self._close_units = []
+            for series, positions in zip(self.series, self.positions, strict=True):
+                units = series.price_units(series.close[positions])
+                largest = int(np.abs(units).max()) if units is not None and len(units) else 0
+                self._close_units.append(CloseUnits(units, series.price_decimals or 0, largest))
+        return self._close_units
+
     def cumsum(self, k: int) -> Floats:
         """Running sums of symbol k's closes with a leading zero (for rolling means)."""
         found = self._cumsums.get(k)
@@ -204,14 +219,14 @@ def _sparse_table(values: Floats, pick: np.ufunc) -> list[Floats]:
 
 
 def _datetimes(ns: np.ndarray[Any, np.dtype[np.int64]]) -> list[datetime]:
-    """`from_ns` of each time (floored to the microsecond, aware UTC), built in one pass rather
-    than a Python call and a timedelta per time: from whole seconds where every time is one
-    (daily and intraday bars), else by pandas."""
-    if len(ns) and not (ns % 1_000_000_000).any():
-        seconds: list[int] = (ns // 1_000_000_000).tolist()
-        if min(seconds) >= 0:  # `fromtimestamp` takes times before 1970 on some platforms only
-            return list(map(datetime.fromtimestamp, seconds, repeat(UTC)))
-    moments: list[datetime] = list(
-        pd.DatetimeIndex(pd.to_datetime(ns // 1_000, unit="us", utc=True)).to_pydatetime()
-    )
-    return moments
+    """`from_ns` of each time (floored to the microsecond, aware UTC), without a Python call
+    and a timedelta per time: the first one's, then each the previous plus the gap between
+    them, one timedelta per distinct gap. Datetime arithmetic on integers of microseconds is
+    exact, and UTC has no offsets to change, so each sum is `from_ns` of its time."""
+    if not len(ns):
+        return []
+    micros = ns // 1_000
+    gaps = np.diff(micros)
+    spans = {gap: timedelta(microseconds=gap) for gap in np.unique(gaps).tolist()}
+    moments = accumulate(map(spans.__getitem__, gaps.tolist()), add, initial=from_ns(ns[0]))
+    return list(moments)

@@ -29,13 +29,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import repeat
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
 
 from trading.data import BarSeries, Catalog
-from trading.data.series import from_ns
 from trading.decision import Decision, TradingAgent
 from trading.domain import ZERO, EquityPoint, Instrument
 from trading.replay import (
@@ -54,7 +53,8 @@ from trading.strategies import QuantParams
 
 # The vectorised path's internals: the candidate search lives with the rest of it.
 from trading.vectorised import UnsupportedError, _market, _refuse, _Run
-from trading.vectorised_market import SLACK, Market
+from trading.vectorised_equity import EquityRun, IntegerRun, equity_floats, integer_run
+from trading.vectorised_market import SLACK, Floats, Market, _datetimes
 
 PathName = Literal["vectorised", "replay"]
 PathChoice = Literal["auto", "vectorised", "replay"]
@@ -180,6 +180,7 @@ async def vectorised_replay(
         _MarketBenchmark(market),
         index=market.index,
         periods_per_year=market.periods_per_year,
+        values=equity_floats(engine.equity, sparse.equity_runs),
     )
     if store is not None:
         _persist(store, result, engine.clock.now())
@@ -227,6 +228,7 @@ class _SparseRun(_Run):
         self.settled = -1  # the last step the engine settled
         self.pending_equity = 0  # the first step whose equity is not recorded yet
         self.pending_decision = 0  # the first step whose decision is not logged yet
+        self.equity_runs: list[EquityRun] = []  # the points written down, for their floats
         self._decisions: dict[tuple[int, ...], _Decisions] = {}  # by directions held
         # The signals per symbol, direction held and step, as Python ints.
         self.signal_rows: list[list[list[int]]] = [
@@ -332,7 +334,8 @@ class _SparseRun(_Run):
 
     def _write_equity(self, stop: int) -> None:
         """Equity points of the steps from the first unrecorded one to `stop`, with the account
-        as it stands (nothing fills there): `Ledger.equity()` at each step's closes."""
+        as it stands (nothing fills there): `Ledger.equity()` at each step's closes, and the
+        float of each for the metrics."""
         start = self.pending_equity
         if start >= stop:
             return
@@ -340,25 +343,54 @@ class _SparseRun(_Run):
         stamps = market.stamps[start:stop]
         cash = ledger.cash
         held = [(self.index[s], p.quantity) for s, p in ledger.positions.items() if p.quantity]
+        first = len(self.engine.equity)
+        # Each point is built as `EquityPoint._make` builds one, by `tuple.__new__` on its
+        # fields: the same tuple, without a Python-level `__new__` call per point.
+        point = tuple.__new__
+        floats: Floats | None
         if not held:
             flat = cash + ZERO  # `market_value()` is an empty sum then
-            points = [EquityPoint(stamp, cash, flat) for stamp in stamps]
-        elif len(held) == 1:
-            k, quantity = held[0]
-            points = [
-                EquityPoint(stamp, cash, cash + (ZERO + quantity * close))
-                for stamp, close in zip(stamps, self._closes(k, start, stop), strict=True)
-            ]
+            points = list(map(point, repeat(EquityPoint), zip(stamps, repeat(cash), repeat(flat))))
+            floats = np.full(len(points), float(flat))
         else:
-            columns = [(q, self._closes(k, start, stop)) for k, q in held]
-            points = []
-            for i, stamp in enumerate(stamps):
-                value = ZERO
-                for quantity, closes in columns:
-                    value += quantity * closes[i]
-                points.append(EquityPoint(stamp, cash, cash + value))
+            found = integer_run(cash, held, market.close_units(), start, stop)
+            values = self._values(cash, held, start, stop, found)
+            points = [
+                point(EquityPoint, (stamp, cash, value))
+                for stamp, value in zip(stamps, values, strict=True)
+            ]
+            floats = None if found is None else found.floats
+        if floats is not None:
+            self.equity_runs.append(EquityRun(first, floats))
         self.engine.equity.extend(points)
         self.pending_equity = stop
+
+    def _values(
+        self,
+        cash: Decimal,
+        held: list[tuple[int, Decimal]],
+        start: int,
+        stop: int,
+        found: IntegerRun | None,
+    ) -> list[Decimal]:
+        """Each step's cash + (0 + sum of quantity x close), from the run's integers where
+        they are exact, else (and at a zero, whose sign the rounding decides) by the Decimal
+        operations `Ledger.equity()` does, in its order."""
+        if found is not None and all(v is not None for v in found.values):
+            return cast(list[Decimal], found.values)
+        columns = [(q, self._closes(k, start, stop)) for k, q in held]
+        values: list[Decimal] = []
+        for i in range(stop - start):
+            given = None if found is None else found.values[i]
+            if given is None:
+                total = ZERO
+                for quantity, closes in columns:
+                    total += quantity * closes[i]
+                given = cash + total
+                if found is not None:
+                    found.floats[i] = float(given)
+            values.append(given)
+        return values
 
     def _closes(self, k: int, start: int, stop: int) -> list[Decimal]:
         """Symbol k's closes at steps [start, stop) as its bars hold them."""
@@ -425,4 +457,4 @@ def _moments(stamps: list[datetime], steps: list[int], first: BarSeries) -> list
     if whole and len(spans) and (spans == spans[0]).all():
         span = timedelta(microseconds=int(spans[0]) // 1000)
         return [stamp + span for stamp in stamps]
-    return [from_ns(t) for t in steps]
+    return _datetimes(closes)

@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -18,6 +19,10 @@ from trading.metrics import (
     ClosedTrade,
     MetricsInputError,
     PerformanceMetrics,
+    _elapsed_seconds,
+    _spacing_seconds,
+    _strictly_increasing,
+    _weekend_bars,
     compute_metrics,
     drawdown_series,
     infer_periods_per_year,
@@ -336,6 +341,35 @@ def test_every_day_bars_are_365_point_25_a_year() -> None:
 def test_hourly_bars_are_8766_a_year() -> None:
     index = pd.date_range(START, periods=72, freq="h")
     assert infer_periods_per_year(index) == pytest.approx(8766)
+
+
+def _indexes_of_every_unit_and_zone() -> list[pd.DatetimeIndex]:
+    rng = np.random.default_rng(7)
+    irregular = np.sort(rng.integers(-(10**18), 10**18, 500))  # nanoseconds, before 1970 too
+    indexes = []
+    for zone in ("UTC", None, "America/New_York", "Asia/Kolkata"):
+        for unit in ("s", "ms", "us", "ns"):
+            indexes += [
+                pd.bdate_range("1960-01-01", periods=400, tz=zone).as_unit(unit),
+                pd.date_range("2021-03-01", periods=400, freq="h", tz=zone).as_unit(unit),
+                pd.date_range("2001-01-01", periods=40, freq="D", tz=zone).as_unit(unit),
+            ]
+        naive = pd.DatetimeIndex(irregular.view("M8[ns]"))
+        indexes.append(naive if zone is None else naive.tz_localize("UTC").tz_convert(zone))
+    return indexes
+
+
+@pytest.mark.parametrize("index", _indexes_of_every_unit_and_zone(), ids=lambda i: str(i[0]))
+def test_spacing_elapsed_time_and_weekends_read_from_the_integers_are_what_pandas_gives(
+    index: pd.DatetimeIndex,
+) -> None:
+    gaps = np.asarray((index[1:] - index[:-1]).total_seconds(), dtype=np.float64)
+    assert _spacing_seconds(index).tobytes() == gaps.tobytes()
+    assert _elapsed_seconds(index).hex() == (index[-1] - index[0]).total_seconds().hex()
+    assert _weekend_bars(index) == bool((index.day_of_week >= 5).any())
+    assert _strictly_increasing(index) is (index.is_monotonic_increasing and index.is_unique)
+    assert not _strictly_increasing(index[::-1])
+    assert not _strictly_increasing(index.append(index[-1:]))
 
 
 def test_compute_metrics_infers_bars_per_year_when_not_given() -> None:

@@ -17,6 +17,7 @@ from agents.quant import build_quant_agent
 from tests.helpers import catalog_of, daily_series
 from trading.costs import CostModel
 from trading.data import Catalog
+from trading.data.series import from_ns
 from trading.domain import Instrument, OrderCanceled, Side
 from trading.ledger import MarginSettings
 from trading.metrics import ClosedTrade, compute_metrics
@@ -31,6 +32,7 @@ from trading.vectorised import (
     vectorised_backtest,
     vectorised_grid,
 )
+from trading.vectorised_market import _datetimes
 from trading.vectorised_signals import signal_table
 
 BUNDLED = Catalog.default()
@@ -396,3 +398,14 @@ def test_a_strategy_that_does_not_rebalance_is_checked_only_where_its_signal_cha
     result = vectorised_backtest("buy_and_hold", params, BUNDLED, config)
     assert len(result.trades) == 2
     assert checked == [0]
+
+
+def test_the_markets_datetimes_are_from_ns_of_every_time() -> None:
+    # Gaps that repeat and gaps that do not, times before 1970 and below a microsecond: each is
+    # the replay's own conversion, digit for digit.
+    rng = np.random.default_rng(3)
+    daily = np.arange(-400, 400, dtype=np.int64) * 86_400 * 10**9
+    irregular = np.sort(rng.integers(-(10**18), 10**18, 300))
+    for times in (daily, irregular, daily[:1], daily[:0]):
+        moments = _datetimes(times)
+        assert [repr(m) for m in moments] == [repr(from_ns(t)) for t in times.tolist()]

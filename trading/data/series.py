@@ -47,6 +47,20 @@ def from_ns(ns: int) -> datetime:
     return EPOCH + timedelta(microseconds=int(ns) // _NS_PER_US)
 
 
+def _price_units(
+    values: FloatArray, decimals: int
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.bool_]]]:
+    """Each value x 10**decimals rounded to an integer (0 where unsafe), and where that integer
+    is surely the one `BarSeries.price`'s formatting rounds to (see `BarSeries.prices`)."""
+    scaled = values * 10.0**decimals
+    with np.errstate(invalid="ignore"):
+        whole = np.rint(scaled)
+        size = np.abs(scaled)
+        clear = np.abs(np.abs(scaled - whole) - 0.5) > size * 2.0**-49
+        safe = (size < 2.0**50) & clear & ~(np.signbit(scaled) & (whole == 0))
+    return np.where(safe, whole, 0).astype(np.int64), safe
+
+
 def _frozen(values: Any, dtype: type[np.generic]) -> np.ndarray[Any, Any]:
     # A private copy, so that freezing it cannot freeze (or be undone through) the caller's array.
     array = np.array(values, dtype=dtype, copy=True)
@@ -134,17 +148,21 @@ class BarSeries:
         decimals = self.price_decimals
         if decimals is None or decimals > _EXACT_POWERS:
             return [self.price(v) for v in values.tolist()]
-        scaled = values * 10.0**decimals
-        with np.errstate(invalid="ignore"):
-            whole = np.rint(scaled)
-            size = np.abs(scaled)
-            clear = np.abs(np.abs(scaled - whole) - 0.5) > size * 2.0**-49
-            safe = (size < 2.0**50) & clear & ~(np.signbit(scaled) & (whole == 0))
+        units, safe = _price_units(values, decimals)
         unit = Decimal(1).scaleb(-decimals)
-        prices = [Decimal(n) * unit for n in np.where(safe, whole, 0).astype(np.int64).tolist()]
+        prices = [Decimal(n) * unit for n in units.tolist()]
         for i in np.flatnonzero(~safe).tolist():
             prices[i] = self.price(values[i])
         return prices
+
+    def price_units(self, values: FloatArray) -> np.ndarray[Any, np.dtype[np.int64]] | None:
+        """The integers n with `prices(values)[i] == n[i] x 1E-d` (d: `price_decimals`), for
+        exact arithmetic on prices in bulk; None unless every one is shown at once."""
+        decimals = self.price_decimals
+        if decimals is None or decimals > _EXACT_POWERS:
+            return None
+        units, safe = _price_units(values, decimals)
+        return units if safe.all() else None
 
     @property
     def first_time(self) -> datetime:

@@ -279,7 +279,10 @@ class CycleEngine:
     async def decide(self, agent: TradingAgent, tick: Tick) -> Decision:
         portfolio = self.ledger.portfolio()
         self._seen = (tick.cycle, portfolio)
-        return await _decide(agent, portfolio, self.view, self.config, self.gate, tick.now)
+        config, gate = self.config, self.gate
+        if gate.tripped_reason and config.flatten_on_kill:
+            return Decision({s: ZERO for s in config.symbols}, rationale=gate.tripped_reason)
+        return await agent.decide(Snapshot(tick.now, config.symbols, self.view, portfolio))
 
     def execute(
         self,
@@ -512,27 +515,14 @@ def _settle(
 ) -> tuple[list[OrderEvent], Decimal]:
     """`settle`, and the equity the gate saw (the books do not change after it)."""
     events = executor.process_bars(bars)
+    marks = ledger.marks  # `Ledger.mark` of each bar, without a call per bar
     for bar in bars:
-        ledger.mark(bar.symbol, bar.close)
+        marks[bar.symbol] = bar.close
     ledger.accrue_borrow(now, borrow_rate)
     ledger.time = now
     equity = ledger.equity()
     gate.observe(now, equity)
     return events, equity
-
-
-async def _decide(
-    agent: TradingAgent,
-    portfolio: Portfolio,
-    view: PointInTimeView,
-    config: ReplayConfig,
-    gate: RiskGate,
-    now: datetime,
-) -> Decision:
-    if gate.tripped and config.flatten_on_kill:
-        return Decision({s: ZERO for s in config.symbols}, rationale=gate.tripped_reason)
-    snapshot = Snapshot(now, config.symbols, view, portfolio)
-    return await agent.decide(snapshot)
 
 
 def _window(config: ReplayConfig, joined_by: str) -> str:

@@ -53,7 +53,7 @@ from trading.metrics import (
 from trading.paper import PaperExecutor
 from trading.replay_config import ReplayConfig as ReplayConfig  # part of the replay's interface
 from trading.risk import RiskGate, RiskReview
-from trading.sizing import proposals_for_targets
+from trading.sizing import RebalanceGuard, proposals_for_targets
 from trading.storage import DecisionRow, RunEnd, Store
 
 Progress = Callable[[int, int], None]
@@ -112,7 +112,9 @@ class ReplayResult:
         )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, as `DecisionLog`: a replay makes one per bar and a frozen one costs twice as
+# much to build (0.6 against 0.3 us); nothing mutates or hashes one.
+@dataclass(slots=True)
 class Tick:
     """One cycle: the moment `now` at which `bars` (one per symbol that has one) close."""
 
@@ -136,21 +138,28 @@ class ReplayBars:
         # Which bar of each symbol closes at each step (-1: none), found once for the whole run.
         self._positions = {s: _bar_positions(self.series[s], self.steps) for s in config.symbols}
         self._columns = [(self.series[s], self._positions[s]) for s in config.symbols]
+        self._last = len(self.steps) - 1
 
     @property
     def total(self) -> int:
         return len(self.steps)
 
     def tick(self, cycle: int) -> Tick:
-        if not 0 <= cycle < len(self.steps):
-            raise ConfigError(f"cycle {cycle} is outside the replay's 0..{len(self.steps) - 1}")
-        bars = tuple(
-            [series.bar(found[cycle]) for series, found in self._columns if found[cycle] >= 0]
-        )
+        last = self._last
+        if not 0 <= cycle <= last:
+            raise ConfigError(f"cycle {cycle} is outside the replay's 0..{last}")
+        columns = self._columns
+        if len(columns) == 1:  # one symbol: a bar at every step
+            series, found = columns[0]
+            bars: tuple[Bar, ...] = (series.bar(found[cycle]),)
+        else:
+            bars = tuple(
+                [series.bar(found[cycle]) for series, found in columns if found[cycle] >= 0]
+            )
         # Every step is the close of a bar of some symbol, and its bars close at it: the first
         # one's close time is the step as a datetime, built once with the bar.
         now = bars[0].close_time if bars else _to_datetime(self.steps[cycle])
-        return Tick(cycle, now, bars, cycle == len(self.steps) - 1)
+        return Tick(cycle, now, bars, cycle == last)
 
     def uncovered(self) -> list[str]:
         """Where the window asked for runs past a symbol's data, in words: a run is cut to the
@@ -218,6 +227,7 @@ class CycleEngine:
         # sizing and the gate would look each up per proposal.
         self._sizing = {s: self.instruments.get(s) or Instrument(s) for s in config.symbols}
         self._symbols = frozenset(config.symbols)
+        self._guard = RebalanceGuard(self._sizing, config.costs, config.rebalance_threshold)
 
     def ports(self) -> EnginePorts:
         return EnginePorts(
@@ -269,7 +279,10 @@ class CycleEngine:
     async def decide(self, agent: TradingAgent, tick: Tick) -> Decision:
         portfolio = self.ledger.portfolio()
         self._seen = (tick.cycle, portfolio)
-        return await _decide(agent, portfolio, self.view, self.config, self.gate, tick.now)
+        config, gate = self.config, self.gate
+        if gate.tripped_reason and config.flatten_on_kill:
+            return Decision({s: ZERO for s in config.symbols}, rationale=gate.tripped_reason)
+        return await agent.decide(Snapshot(tick.now, config.symbols, self.view, portfolio))
 
     def execute(
         self,
@@ -288,15 +301,9 @@ class CycleEngine:
         if not self._symbols.issuperset(decision.targets):
             unknown = decision.targets.keys() - self._symbols
             raise ConfigError(f"agent targeted symbols outside the run: {sorted(unknown)!r}")
-        reviews, events = _execute(
+        reviews, events = self._act(
             decision,
             portfolio or self.ledger.portfolio(),
-            self.view,
-            self.executor,
-            self.gate,
-            self.config,
-            self._sizing,
-            self.run_id,
             tick.cycle,
             tick.now,
             submit or self.executor.submit,
@@ -306,6 +313,75 @@ class CycleEngine:
         if events:
             self.events.extend(events)
         return log, events
+
+    def _act(
+        self,
+        decision: Decision,
+        portfolio: Portfolio,
+        cycle: int,
+        now: datetime,
+        submit: Callable[[Order], list[OrderEvent]],
+    ) -> tuple[tuple[RiskReview, ...], list[OrderEvent]]:
+        """`execute`'s orders: exits, cancels of what the decision supersedes, the proposals
+        that reach its targets through the gate, submitted."""
+        executor, gate, config = self.executor, self.gate, self.config
+        events: list[OrderEvent] = []
+        exits = gate.protective_exits(portfolio)
+        # A crossed stop outranks the decision on that symbol this cycle; later decisions may
+        # open it again: the stop limits a position's loss, it does not ban the symbol.
+        exiting = {proposal.symbol for proposal, _ in exits}
+        for order in executor.open_orders():
+            if order.symbol in decision.targets or order.symbol in exiting:
+                events.extend(executor.cancel(order.id, "superseded by a newer decision"))
+        if not exits and not decision.targets:  # a bar between decisions: nothing for the gate
+            return (), events
+        # A flat target on a flat position moves nothing (sizing would skip it): most bars of a
+        # strategy out of the market. Left out here, its price is not looked up either. A held
+        # position the guard band says stays inside the rebalance threshold is left out too.
+        quantity, view, guard = portfolio.quantity, self.view, self._guard
+        targets: dict[str, Decimal] = {}
+        prices: dict[str, Decimal] = {}
+        for s, w in decision.targets.items():
+            if s in exiting:
+                continue
+            held = quantity(s)
+            if w == ZERO:
+                if held == ZERO:
+                    continue
+                prices[s] = view.last_bar(s).close
+            else:
+                price = prices[s] = view.last_bar(s).close
+                if held != ZERO and guard.skips(s, w, held, portfolio.equity, price):
+                    continue
+            targets[s] = w
+        if not exits and not targets:
+            return (), events
+        proposals = proposals_for_targets(
+            targets, portfolio, prices, self._sizing, config.costs, config.rebalance_threshold
+        )
+        # Exits go through the gate too (they only reduce, so they pass), first, so that the
+        # exposure they free is seen by the orders reviewed after them.
+        if not exits and not proposals:
+            return (), events
+        reviews = gate.review([p for p, _ in exits] + proposals, portfolio, self._sizing)
+        for i, (_, reason) in enumerate(exits):
+            reviews[i] = replace(reviews[i], reasons=(*reviews[i].reasons, reason))
+        run_id = self.run_id
+        for review in reviews:
+            if review.quantity == ZERO:
+                continue
+            proposal = review.proposal
+            order = Order(
+                id=str(OrderId(run_id, cycle, proposal.symbol)),
+                symbol=proposal.symbol,
+                side=proposal.side,
+                quantity=review.quantity,
+                type=OrderType.MARKET,
+                created_at=now,
+                risk_price=proposal.reference_price,
+            )
+            events.extend(submit(order))
+        return tuple(reviews), events
 
     def snapshot(self) -> dict[str, Any]:
         """The run's state as plain JSON data: what a resumed run must rebuild exactly."""
@@ -441,86 +517,14 @@ def _settle(
 ) -> tuple[list[OrderEvent], Decimal]:
     """`settle`, and the equity the gate saw (the books do not change after it)."""
     events = executor.process_bars(bars)
+    marks = ledger.marks  # `Ledger.mark` of each bar, without a call per bar
     for bar in bars:
-        ledger.mark(bar.symbol, bar.close)
+        marks[bar.symbol] = bar.close
     ledger.accrue_borrow(now, borrow_rate)
     ledger.time = now
     equity = ledger.equity()
     gate.observe(now, equity)
     return events, equity
-
-
-async def _decide(
-    agent: TradingAgent,
-    portfolio: Portfolio,
-    view: PointInTimeView,
-    config: ReplayConfig,
-    gate: RiskGate,
-    now: datetime,
-) -> Decision:
-    if gate.tripped and config.flatten_on_kill:
-        return Decision({s: ZERO for s in config.symbols}, rationale=gate.tripped_reason)
-    snapshot = Snapshot(now, config.symbols, view, portfolio)
-    return await agent.decide(snapshot)
-
-
-def _execute(
-    decision: Decision,
-    portfolio: Portfolio,
-    view: PointInTimeView,
-    executor: CycleExecutor,
-    gate: RiskGate,
-    config: ReplayConfig,
-    instruments: dict[str, Instrument],
-    run_id: str,
-    cycle: int,
-    now: datetime,
-    submit: Callable[[Order], list[OrderEvent]],
-) -> tuple[tuple[RiskReview, ...], list[OrderEvent]]:
-    events: list[OrderEvent] = []
-    exits = gate.protective_exits(portfolio)
-    # A crossed stop outranks the decision on that symbol this cycle; later decisions may
-    # open it again: the stop limits a position's loss, it does not ban the symbol.
-    exiting = {proposal.symbol for proposal, _ in exits}
-    for order in executor.open_orders():
-        if order.symbol in decision.targets or order.symbol in exiting:
-            events.extend(executor.cancel(order.id, "superseded by a newer decision"))
-    # A flat target on a flat position moves nothing (sizing would skip it): most bars of a
-    # strategy out of the market. Left out here, its price is not looked up either.
-    quantity = portfolio.quantity
-    targets = {
-        s: w
-        for s, w in decision.targets.items()
-        if s not in exiting and (w != ZERO or quantity(s) != ZERO)
-    }
-    if not exits and not targets:  # a bar between decisions: nothing for the gate
-        return (), events
-    prices = {s: view.last_bar(s).close for s in targets}
-    proposals = proposals_for_targets(
-        targets, portfolio, prices, instruments, config.costs, config.rebalance_threshold
-    )
-    # Exits go through the gate too (they only reduce, so they pass), first, so that the
-    # exposure they free is seen by the orders reviewed after them.
-    if not exits and not proposals:
-        return (), events
-    reviews = gate.review([p for p, _ in exits] + proposals, portfolio, instruments)
-    for i, (_, reason) in enumerate(exits):
-        reviews[i] = replace(reviews[i], reasons=(*reviews[i].reasons, reason))
-    for review in reviews:
-        if review.quantity == ZERO:
-            continue
-        proposal = review.proposal
-        order = Order(
-            id=str(OrderId(run_id, cycle, proposal.symbol)),
-            symbol=proposal.symbol,
-            side=proposal.side,
-            quantity=review.quantity,
-            type=OrderType.MARKET,
-            created_at=now,
-            risk_price=proposal.reference_price,
-        )
-        events.extend(submit(order))
-    return tuple(reviews), events
 
 
 def _window(config: ReplayConfig, joined_by: str) -> str:

@@ -157,17 +157,20 @@ class RiskGate:
             self._day_start_equity = self._last_equity if self._last_equity is not None else equity
             self._day = day
         self._last_equity = equity
-        self.peak_equity = equity if self.peak_equity is None else max(self.peak_equity, equity)
+        peak = self.peak_equity
+        if peak is None or equity > peak:  # `max`, which keeps the first of equals
+            peak = self.peak_equity = equity
         limits = self.limits
-        start = self._day_start_equity
-        self._daily_loss_hit = bool(
-            limits.daily_loss_limit is not None
-            and start is not None
-            and start > ZERO
-            and (start - equity) / start >= limits.daily_loss_limit
-        )
-        if limits.max_drawdown is not None and not self.tripped:
-            drawdown = drawdown_breach(self.peak_equity, equity, limits.max_drawdown)
+        loss_limit = limits.daily_loss_limit
+        if loss_limit is None:
+            self._daily_loss_hit = False
+        else:
+            start = self._day_start_equity
+            self._daily_loss_hit = bool(
+                start is not None and start > ZERO and (start - equity) / start >= loss_limit
+            )
+        if limits.max_drawdown is not None and not self.tripped_reason:
+            drawdown = drawdown_breach(peak, equity, limits.max_drawdown)
             if drawdown is not None:
                 self.tripped_reason = (
                     f"kill switch: drawdown {drawdown:.2%} from peak {self.peak_equity:.2f} "

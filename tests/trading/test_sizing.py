@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
+
+import pytest
 
 from trading.costs import CostModel
 from trading.domain import Instrument, Side
 from trading.ledger import Ledger
-from trading.sizing import CashNeed, proposals_for_targets, share_cash
+from trading.sizing import CashNeed, RebalanceGuard, proposals_for_targets, share_cash
 
 LOT = Instrument("X", quantity_increment=Decimal(1))
 
@@ -49,3 +52,80 @@ def test_proposals_come_sales_first_then_by_symbol_whatever_the_targets_order() 
     assert set(map(tuple, orders.values())) == {
         (("A", Side.BUY), ("B", Side.BUY), ("C", Side.BUY)),
     }
+
+
+@dataclass(frozen=True)
+class Held:
+    """An account holding `held` of the one symbol, at `equity` (independent of the price)."""
+
+    equity: Decimal
+    held: Decimal
+
+    def quantity(self, symbol: str) -> Decimal:
+        return self.held
+
+
+COSTS = CostModel(taker_fee_bps=Decimal(3), commission_bps=Decimal(1), half_spread_bps=Decimal(2))
+THRESHOLD = Decimal("0.02")
+
+
+def sizing_skips(
+    weight: Decimal, held: Decimal, equity: Decimal, price: Decimal, costs: CostModel
+) -> bool:
+    instruments = {"X": LOT}
+    account = Held(equity, held)
+    return proposals_for_targets({"X": weight}, account, {"X": price}, instruments, costs) == []
+
+
+def test_the_guard_never_skips_a_target_the_exact_sizing_would_trade_near_the_threshold() -> None:
+    # 1,000 held on 100,000 of equity: around 97.9 the move of the whole-lot target crosses
+    # 2% of the equity; every price of a fine grid there, with costs, both ways.
+    guard = RebalanceGuard({"X": LOT}, COSTS, THRESHOLD)
+    equity, held = Decimal(100_000), Decimal(1_000)
+    outcomes = set()
+    for step in range(-5_000, 5_000):
+        price = Decimal("97.9") + Decimal(step) / 10_000
+        skips = sizing_skips(Decimal(1), held, equity, price, COSTS)
+        guarded = guard.skips("X", Decimal(1), held, equity, price)
+        assert skips or not guarded, f"the guard skipped a trade at {price}"
+        outcomes.add((skips, guarded))
+    # The grid reaches both sides, and the guard settles the prices away from the line.
+    assert outcomes == {(True, True), (False, False), (True, False)}
+
+
+@pytest.mark.parametrize(
+    ("weight", "side"),
+    [
+        # 1,020 units at 100: a move of exactly 2% of the equity, which is traded.
+        (Decimal("1.02"), Side.BUY),
+        # 980.9 units rounded down to 980: the lot's rounding makes the 2% move.
+        (Decimal("0.9809"), Side.SELL),
+    ],
+)
+def test_the_guard_leaves_a_move_of_exactly_the_threshold_to_the_exact_sizing(
+    weight: Decimal, side: Side
+) -> None:
+    no_costs = CostModel()
+    equity, held, price = Decimal(100_000), Decimal(1_000), Decimal(100)
+    [proposal] = proposals_for_targets(
+        {"X": weight}, Held(equity, held), {"X": price}, {"X": LOT}, no_costs
+    )
+    assert (proposal.side, proposal.quantity) == (side, 20)
+    guard = RebalanceGuard({"X": LOT}, no_costs, THRESHOLD)
+    assert not guard.skips("X", weight, held, equity, price)
+    # Two units less of move (the rounding to a lot may add one) and the guard settles it.
+    assert guard.skips("X", weight, held + 2 * side.sign, equity, price)
+
+
+def test_the_guard_allows_for_floats_error_where_the_lot_is_finer_than_it() -> None:
+    # A move of exactly 2% again, at a price float cannot hold (0.1) and a lot of 1e-12: the
+    # float move comes out a hair under the threshold, and only the band's slack keeps it.
+    fine = Instrument("X", quantity_increment=Decimal("1E-12"))
+    equity, held, price = Decimal(100_000), Decimal("1234.5678"), Decimal("0.1")
+    weight = Decimal("0.0212345678")
+    [proposal] = proposals_for_targets(
+        {"X": weight}, Held(equity, held), {"X": price}, {"X": fine}, CostModel()
+    )
+    assert (proposal.side, proposal.quantity) == (Side.BUY, 20_000)
+    guard = RebalanceGuard({"X": fine}, CostModel(), THRESHOLD)
+    assert not guard.skips("X", weight, held, equity, price)

@@ -36,12 +36,16 @@ class VisibleArrays:
 
 @dataclass(slots=True)
 class _Cut:
-    """The visible part of one series at one moment; `arrays` is built on first request."""
+    """The visible part of one series at one moment; `arrays` is built on first request.
+
+    `due` is the close time of bar `count`, the first still invisible (None once every bar is
+    visible): a clock that moves forward by less than a bar, or by one, needs no search."""
 
     now: datetime
     now_ns: int
     series: BarSeries
     count: int
+    due: int | None
     visible: VisibleArrays | None = None
 
     @property
@@ -131,8 +135,23 @@ class PointInTimeView:
             return cut
         series = self._catalog.load(symbol)
         now_ns = to_ns(now)
+        # A replay's clock moves forward a bar at a time: from the last cut, the count moves by
+        # at most one bar unless the clock went back, skipped bars or the series was replaced
+        # (a live catalog's grows), and those are searched for afresh.
+        if cut is not None and cut.series is series and now_ns > cut.now_ns:
+            due = cut.due
+            if due is not None and due <= now_ns:
+                after = _due(series, cut.count + 1)
+                if after is not None and after <= now_ns:
+                    return self._search(symbol, series, now, now_ns)
+                cut.count, cut.due, cut.visible = cut.count + 1, after, None
+            cut.now, cut.now_ns = now, now_ns
+            return cut
+        return self._search(symbol, series, now, now_ns)
+
+    def _search(self, symbol: str, series: BarSeries, now: datetime, now_ns: int) -> _Cut:
         count = int(series.close_times.searchsorted(now_ns, side="right"))
-        cut = self._cuts[symbol] = _Cut(now, now_ns, series, count)
+        cut = self._cuts[symbol] = _Cut(now, now_ns, series, count, _due(series, count))
         return cut
 
     @staticmethod
@@ -153,3 +172,9 @@ class PointInTimeView:
             f"no {series.symbol} bar has closed by {cut.now.isoformat()}; the first closes at "
             f"{first}"
         )
+
+
+def _due(series: BarSeries, i: int) -> int | None:
+    """The close time of bar `i` in nanoseconds (None past the last bar)."""
+    times = series.close_times
+    return int(times[i]) if i < len(times) else None

@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.helpers import catalog_of, daily_series
 from trading.clock import ReplayClock
 from trading.data import PointInTimeView
+from trading.data.series import BarSeries
 from trading.errors import DataError, LookaheadError
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -152,6 +153,79 @@ def test_view_never_returns_a_bar_closing_after_now(offset: timedelta, limit: in
             assert label + timedelta(days=1) <= now
         else:
             assert bar.close_time <= now
+
+
+class MovableClock:
+    """A clock a test sets anywhere: forward by less than a bar or by several, back, or still."""
+
+    def __init__(self, now: datetime) -> None:
+        self.moment = now
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+START_NS = 1_577_836_800_000_000_000  # START in nanoseconds
+
+
+@given(
+    gaps=st.lists(
+        st.integers(min_value=1, max_value=5_000_000) | st.integers(1, 5_000).map((1_000).__mul__),
+        min_size=1,
+        max_size=10,
+    ),
+    moves=st.lists(
+        st.tuples(st.integers(min_value=-1, max_value=11), st.integers(min_value=-2, max_value=2)),
+        min_size=1,
+        max_size=30,
+    ),
+)
+# From before the first close to exactly the second: two bars at once, the later one on the dot.
+@example(gaps=[1_000] * 4, moves=[(0, -1), (1, 0), (3, 0), (0, 0)])
+def test_cut_is_exact_wherever_the_clock_goes(
+    gaps: list[int], moves: list[tuple[int, int]]
+) -> None:
+    # Bars closing nanoseconds or whole microseconds apart (several inside one microsecond);
+    # the clock lands on, just before or just after a close, a microsecond apart, in any order.
+    close_ns = START_NS + np.cumsum(np.asarray(gaps, dtype=np.int64))
+    n = len(close_ns)
+    series = BarSeries(
+        "SPX",
+        "test",
+        timedelta(microseconds=1),
+        close_ns - 1,
+        close_ns,
+        *(np.arange(n, dtype=np.float64) for _ in range(5)),
+    )
+    clock = MovableClock(START)
+    view = PointInTimeView(catalog_of(series), clock)
+    for bar, step in moves:
+        anchor = int(close_ns[min(bar, n - 1)]) if bar >= 0 else START_NS
+        clock.moment = EPOCH + timedelta(microseconds=-(-anchor // 1000) + step)
+        visible = int((close_ns <= _ns(clock.moment)).sum())
+        assert view.visible_count("SPX") == visible
+        assert view.closes("SPX").tolist() == list(range(visible))
+        assert len(view.arrays("SPX")) == visible
+        if visible:
+            assert view.last_bar("SPX").close == visible - 1
+
+
+def test_a_replaced_series_is_cut_afresh_when_the_clock_moves() -> None:
+    class Growing:
+        def __init__(self) -> None:
+            self.series = daily_series("SPX", CLOSES[:2])
+
+        def load(self, symbol: str) -> BarSeries:
+            return self.series
+
+    catalog = Growing()
+    clock = MovableClock(START + timedelta(days=3))
+    view = PointInTimeView(catalog, clock)  # type: ignore[arg-type]
+    assert view.visible_count("SPX") == 2
+    catalog.series = SERIES
+    clock.moment += timedelta(hours=1)
+    assert view.visible_count("SPX") == 3
 
 
 def _ns(moment: datetime) -> int:

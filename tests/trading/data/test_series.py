@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trading.data import EARLIEST, LATEST, BarSeries
 from trading.data.series import from_ns, to_ns
@@ -228,3 +230,13 @@ def test_prices_of_many_floats_are_each_the_decimal_price_gives_digit_for_digit(
     got = series.prices(values)
     assert [str(p) for p in got] == [str(p) for p in expected]
     assert got == expected
+
+
+@given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5, minutes=-30))])))
+def test_to_ns_is_the_exact_count_of_microseconds_since_the_epoch_in_nanoseconds(
+    moment: datetime,
+) -> None:
+    # Before 1970 too, where the timedelta's days are negative and its seconds are not.
+    span = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    assert to_ns(moment) == span // timedelta(microseconds=1) * 1_000
+    assert from_ns(to_ns(moment)) == moment

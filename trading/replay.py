@@ -612,6 +612,10 @@ def _to_datetime(ns: int) -> datetime:
 
 
 def _persist(store: Store, result: ReplayResult, finished_at: datetime) -> None:
+    # Almost every bar's decision has no reviews and no abstentions: one empty list and one
+    # empty mapping stand for all of them (the store writes alike what is stored alike once).
+    no_risk: list[dict[str, Any]] = []
+    no_abstentions: dict[str, str] = {}
     store.save_records(
         result.run_id,
         orders=result.orders,
@@ -621,12 +625,13 @@ def _persist(store: Store, result: ReplayResult, finished_at: datetime) -> None:
             DecisionRow(
                 d.time,
                 d.agent,
-                d.decision.targets,  # shared by decisions that share it: written out once
-                d.decision.rationale,
-                d.risk_json(),
-                dict(d.decision.abstentions),
+                decision.targets,  # shared by decisions that share it: written out once
+                decision.rationale,
+                d.risk_json() if d.reviews else no_risk,
+                dict(decision.abstentions) if decision.abstentions else no_abstentions,
             )
             for d in result.decisions
+            for decision in (d.decision,)
         ],
         end=RunEnd(
             "finished",

@@ -79,20 +79,23 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def bulk_processor(
         self, dialect: Dialect, process: Callable[[Any], Any]
-    ) -> Callable[[Any], Any] | None:
-        """`process` (this type's bind processing) for `trading.storage_bulk`, faster on SQLite:
-        an aware UTC `datetime`, as a replay's times are, needs no conversion, and its fields
-        go into SQLite's storage text by position (the same format), without the decorator's
-        `replace` and the dialect's dict; anything else (another zone, a naive time, a
-        subclass) takes `process`."""
+    ) -> Callable[[Sequence[Any]], list[Any]] | None:
+        """`process` (this type's bind processing) of a column's values, for
+        `trading.storage_bulk`, faster on SQLite: an aware UTC `datetime`, as a replay's times
+        are, needs no conversion, and its fields go into SQLite's storage text by position (the
+        same format), without the decorator's `replace` and the dialect's dict, in one loop
+        with no call per value; anything else (another zone, a naive time, a subclass) takes
+        `process`."""
         stored = self.impl_instance.dialect_impl(dialect)
         if dialect.name != "sqlite" or getattr(stored, "_storage_format", None) != _SQLITE_TEXT:
             return None
 
-        def encode(value: Any) -> Any:
-            if type(value) is datetime and value.tzinfo is UTC:
-                return _SQLITE_TEXT_BY_POSITION % _fields(value)
-            return process(value)
+        def encode(values: Sequence[Any]) -> list[Any]:
+            text, fields = _SQLITE_TEXT_BY_POSITION, _fields
+            return [
+                text % fields(v) if type(v) is datetime and v.tzinfo is UTC else process(v)
+                for v in values
+            ]
 
         return encode
 
@@ -594,29 +597,7 @@ def _write(
         tuple(row[n] for n in _FILL_COLUMNS) for row in map(_fill_row, repeat(run_id), fills)
     ]
     equity_rows = [(run_id, t, cash, value) for t, cash, value in equity]
-    # Decisions share their targets (a run's decisions take a few distinct ones): each
-    # mapping is written out once, so that the bulk insert encodes it once.
-    written: dict[int, tuple[Mapping[str, Decimal], dict[str, str]]] = {}
-
-    def targets_of(targets: Mapping[str, Decimal]) -> dict[str, str]:
-        known = written.get(id(targets))
-        if known is None:
-            known = written[id(targets)] = (targets, {s: str(w) for s, w in targets.items()})
-        return known[1]
-
-    decision_rows = [
-        (
-            run_id,
-            first_decision_seq + i,
-            t,
-            agent,
-            targets_of(targets),
-            rationale,
-            _jsonable(risk) if risk else [],
-            abstentions,
-        )
-        for i, (t, agent, targets, rationale, risk, abstentions) in enumerate(decisions)
-    ]
+    decision_rows = _decision_rows(run_id, decisions, first_decision_seq)
     for table, names, rows in (
         (OrderRecord, _ORDER_COLUMNS, order_rows),
         (FillRecord, _FILL_COLUMNS, fill_rows),
@@ -629,6 +610,48 @@ def _write(
             # Core executemany, not ORM objects: the ORM's per-object bookkeeping costs more
             # than a replay itself.
             connection.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+
+
+def _decision_rows(
+    run_id: str, decisions: Iterable[DecisionRow], first_seq: int
+) -> list[tuple[Any, ...]]:
+    """The decisions as rows of `_DECISION_COLUMNS`, with every JSON value that is stored alike
+    given as one object, so that the bulk insert encodes it once: a run's decisions take a few
+    distinct targets (in as many mappings as decisions, or shared ones), and almost all have
+    no risk reviews and no abstentions."""
+    no_risk: list[dict[str, Any]] = []
+    no_abstentions: dict[str, str] = {}
+    by_text: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    # Consecutive decisions often share one mapping: its text, without looking again.
+    last: list[Any] = [None, None]
+
+    def targets_of(targets: Mapping[str, Decimal]) -> dict[str, str]:
+        if targets is last[0]:
+            return last[1]  # type: ignore[no-any-return]
+        # Each weight as the text stored (1.0 and 1.00 are equal decimals, not equal texts).
+        key = tuple(zip(targets.keys(), map(str, targets.values()), strict=True))
+        known = by_text.get(key)
+        if known is None:
+            known = dict(key)
+            # Keys that are not strings may be equal and not stored alike (1 and True).
+            if all(type(s) is str for s in known):
+                by_text[key] = known
+        last[:] = targets, known
+        return known
+
+    return [
+        (
+            run_id,
+            first_seq + i,
+            t,
+            agent,
+            targets_of(targets),
+            rationale,
+            _jsonable(risk) if risk else no_risk,
+            abstentions or no_abstentions,
+        )
+        for i, (t, agent, targets, rationale, risk, abstentions) in enumerate(decisions)
+    ]
 
 
 def _finish(connection: Connection, run_id: str, end: RunEnd) -> None:

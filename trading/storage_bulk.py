@@ -15,21 +15,47 @@ Distinct means the same object for plain columns (equal Decimals can differ in t
 1, 1.0 and True stay three values, as keys too).
 
 A column type may offer a faster encoder that gives the same output as its bind processing:
-`bulk_processor(dialect, process)`, given the type's own processor, returns its replacement (or
-None for none); `trading.storage.UtcDateTime` writes an aware UTC time as SQLite's text in one
-call instead of three.
+`bulk_processor(dialect, process)`, given the type's own processor, returns its replacement for
+a whole column, a function from the column's values to their encodings (or None for none);
+`trading.storage.UtcDateTime` writes aware UTC times as SQLite's text, one formatting each
+instead of three calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Table, insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 # JSON scalars compared by value: equal values of these types encode alike.
 _BY_VALUE = (str, int, bool, type(None))
+
+
+class _Statement(NamedTuple):
+    """An insert compiled for one dialect: its text, and the column names in the order its
+    positional parameters take (None for named parameters)."""
+
+    text: str
+    order: tuple[str, ...] | None
+
+
+# Compiled once per dialect, table and columns: a compile costs 0.3 ms, a backtest inserts into
+# four tables. Keyed weakly by the dialect, which lives as long as its engine.
+_STATEMENTS: weakref.WeakKeyDictionary[Dialect, dict[tuple[Table, tuple[str, ...]], _Statement]]
+_STATEMENTS = weakref.WeakKeyDictionary()
+
+
+def _statement(dialect: Dialect, table: Table, names: tuple[str, ...]) -> _Statement:
+    compiled_for = _STATEMENTS.setdefault(dialect, {})
+    statement = compiled_for.get((table, names))
+    if statement is None:
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
+        order = tuple(compiled.positiontup or names) if compiled.positional else None
+        statement = compiled_for[(table, names)] = _Statement(compiled.string, order)
+    return statement
 
 
 def bulk_insert(
@@ -39,37 +65,36 @@ def bulk_insert(
     if not rows:
         return
     dialect = connection.dialect
-    compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
+    statement = _statement(dialect, table, tuple(names))
     # Each column is encoded down its values (a loop per column, not per value), then the rows
     # are put together in the order the statement's parameters take.
     columns = {
-        name: _encoded(table, name, dialect, [row[i] for row in rows])
-        for i, name in enumerate(names)
+        name: _encoded(table, name, dialect, values)
+        for name, values in zip(names, zip(*rows, strict=True), strict=True)
     }
     params: list[Any]
-    if compiled.positional:
-        order = compiled.positiontup or list(names)
-        params = list(zip(*(columns[name] for name in order), strict=True))
+    if statement.order is not None:
+        params = list(zip(*(columns[name] for name in statement.order), strict=True))
     else:
         params = [
             dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)
         ]
-    connection.exec_driver_sql(compiled.string, params)
+    connection.exec_driver_sql(statement.text, params)
 
 
-def _encoded(table: Table, name: str, dialect: Any, values: list[Any]) -> list[Any]:
+def _encoded(table: Table, name: str, dialect: Any, values: Sequence[Any]) -> Sequence[Any]:
     """The column's bind processing of `values`: once per distinct value, or through the
-    type's `bulk_processor` for each."""
+    type's `bulk_processor`."""
     column_type = table.c[name].type
     process = column_type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
         return values
-    faster = getattr(column_type, "bulk_processor", None)
+    faster: Callable[..., Any] | None = getattr(column_type, "bulk_processor", None)
     if faster is not None:
-        encode = faster(dialect, process)
-        if encode is not None:
+        encode_all = faster(dialect, process)
+        if encode_all is not None:
             # As cheap as a look-up: no memo (a run's times, for one, are all distinct).
-            return list(map(encode, values))
+            return encode_all(values)  # type: ignore[no-any-return]
     # The rows hold their values until the batch is sent, so an id names one live object.
     by_id: dict[int, Any] = {}
     get = by_id.get

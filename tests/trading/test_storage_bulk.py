@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine
 
 from tests.trading.storage_helpers import store_with_run
+from trading import storage, storage_bulk
 from trading.domain import EquityPoint
 from trading.storage import DecimalText, DecisionRow, Store, UtcDateTime
 from trading.storage_bulk import bulk_insert
@@ -188,3 +189,57 @@ def test_json_keys_equal_in_python_but_not_as_stored_stay_apart(tmp_path: Path) 
         '{"1.0": "a"}',
         '{"1": "a"}',
     ]
+
+
+def test_decisions_stored_alike_give_the_bulk_insert_one_value_each(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A replay's decisions each hold their own targets mapping and empty review and abstention
+    # containers: a JSON value per row to tell apart from the others, where a few distinct
+    # documents are all there is.
+    given: list[list[Any]] = []
+    original = storage.bulk_insert
+
+    def spying(connection: Any, table: Table, names: Any, rows: Any) -> None:
+        if table.name == "decisions":
+            given.append(rows)
+        original(connection, table, names, rows)
+
+    monkeypatch.setattr(storage, "bulk_insert", spying)
+    decisions = [
+        DecisionRow(
+            T + timedelta(days=i),
+            "agent",
+            {"SPX": Decimal("1.0") if i % 2 else Decimal("1.00")},
+            "",
+            [],
+            {},
+        )
+        for i in range(100)
+    ]
+    store.save_records("r", decisions=decisions)
+    [rows] = given
+    # targets, risk and abstentions: the two texts of one weight, one empty list, one empty map
+    assert [len({id(row[column]) for row in rows}) for column in (4, 6, 7)] == [2, 1, 1]
+    assert [d.targets for d in store.decisions("r")] == [
+        {"SPX": "1.0" if i % 2 else "1.00"} for i in range(100)
+    ]
+
+
+def test_an_insert_is_compiled_once_per_table_and_columns(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled: list[str] = []
+    original = storage_bulk.insert
+
+    def counting(table: Table) -> Any:
+        compiled.append(table.name)
+        return original(table)
+
+    monkeypatch.setattr(storage_bulk, "insert", counting)
+    for batch in range(3):
+        days = range(100 * batch, 100 * batch + 100)
+        equity = [EquityPoint(T + timedelta(days=i), Decimal(1), Decimal(i)) for i in days]
+        store.save_records("r", equity=equity)
+    assert compiled.count("equity") <= 1  # once for this engine's dialect, if not before
+    assert len(store.equity("r")) == 300

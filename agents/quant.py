@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from trading.decision import Decision, Snapshot
+from trading.portfolio_strategies import PortfolioParams
+from trading.running_strategy import RunningStrategy
 from trading.strategies import STRATEGIES, QuantParams, strategy_targets, validate_params
 
 __all__ = ["STRATEGIES", "QuantAgent", "build_quant_agent"]
@@ -16,12 +18,18 @@ class QuantAgent:
         self.kind = kind
         self.params = params
         self._name = name or kind
+        # A per-symbol strategy runs from bar to bar; a cross-sectional one decides afresh.
+        self._running = (
+            None if isinstance(params, PortfolioParams) else RunningStrategy(kind, params)
+        )
 
     @property
     def name(self) -> str:
         return self._name
 
     async def decide(self, snapshot: Snapshot) -> Decision:
+        if self._running is not None:
+            return self._running.decision(snapshot)
         return Decision(strategy_targets(self.kind, self.params, snapshot))
 
 

@@ -23,6 +23,7 @@ from trading.domain import ZERO
 from trading.errors import ConfigError
 from trading.portfolio_strategies import PORTFOLIO_STRATEGIES, PortfolioParams, portfolio_targets
 from trading.quant_params import QuantParams
+from trading.sma_cross_tracker import Closes, sma_cross_signal
 
 __all__ = [
     "PORTFOLIO_STRATEGIES",
@@ -30,12 +31,11 @@ __all__ = [
     "QuantParams",
     "all_kinds",
     "params_model",
+    "share_of_weight",
     "strategy_targets",
     "strategy_views",
     "validate_params",
 ]
-
-Closes = np.ndarray[Any, np.dtype[np.float64]]
 
 
 def _require_below(params: QuantParams, low: str, high: str, relation: str = "below") -> None:
@@ -98,10 +98,7 @@ def _buy_and_hold(params: BuyAndHoldParams, closes: Closes, current: int) -> int
 def _sma_cross(params: SmaCrossParams, closes: Closes, current: int) -> int:
     if closes.size < params.slow:
         return 0
-    # np.add.reduce skips np.mean's argument handling, which dominates on short windows.
-    fast = np.add.reduce(closes[-params.fast :]) / params.fast
-    slow = np.add.reduce(closes[-params.slow :]) / params.slow
-    return 1 if fast > slow else -1
+    return sma_cross_signal(closes, params.fast, params.slow)
 
 
 def _momentum(params: MomentumParams, closes: Closes, current: int) -> int:
@@ -216,7 +213,7 @@ class _View(NamedTuple):
 
 def _signals(kind: str, params: QuantParams, snapshot: Snapshot) -> dict[str, _View]:
     signal_of = STRATEGIES[kind].signal
-    share = _share(params.weight, len(snapshot.symbols))
+    share = share_of_weight(params.weight, len(snapshot.symbols))
     views: dict[str, _View] = {}
     for symbol in snapshot.symbols:
         closes = snapshot.view.closes(symbol)
@@ -230,7 +227,7 @@ def _signals(kind: str, params: QuantParams, snapshot: Snapshot) -> dict[str, _V
 
 
 @functools.lru_cache(maxsize=64, typed=True)
-def _share(weight: float, symbols: int) -> Decimal:
+def share_of_weight(weight: float, symbols: int) -> Decimal:
     """Each symbol's part of the strategy's weight (asked for on every bar)."""
     return Decimal(repr(weight)) / symbols
 

@@ -1,0 +1,82 @@
+"""One agent's per-symbol strategy across the bars of a run: on every bar the decision
+`Decision(strategy_targets(kind, params, snapshot))`, for the cost of what changed.
+
+A replay asks a quant agent for a decision on every bar, and most bars change nothing: the
+same signals give the same targets. What `strategy_targets` looks up per call (the strategy,
+its share of the weight, whether it rebalances or shorts) is looked up once here; a bar whose
+signals equal the previous bar's gets the previous `Decision` object back (frozen, and its
+targets are never written to once built); the SMA crossover keeps its sums from bar to bar
+(`trading.sma_cross_tracker`, exact). The closes still come from the snapshot's point-in-time
+view on every bar, the only door to market data.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from decimal import Decimal
+
+from trading.decision import Decision, Snapshot
+from trading.domain import ZERO
+from trading.sma_cross_tracker import Closes, SmaCrossTracker
+from trading.strategies import STRATEGIES, QuantParams, SmaCrossParams, share_of_weight
+
+# A symbol's signal from its visible closes and the position's direction (+1, -1, 0).
+SymbolSignal = Callable[[Closes, int], int]
+
+
+class RunningStrategy:
+    """`strategy_targets` of a per-symbol strategy as a `Decision`, bar after bar."""
+
+    def __init__(self, kind: str, params: QuantParams) -> None:
+        strategy = STRATEGIES[kind]
+        self._kind, self._params = kind, params
+        self._rebalances = strategy.rebalances
+        self._allow_short = params.allow_short
+        self._symbols: tuple[str, ...] | None = None
+        self._signals: list[tuple[str, SymbolSignal]] = []
+        self._share = ZERO
+        # Per symbol of the last decision: its signal, or None where the target is left out
+        # (a strategy that does not rebalance, already on the side its signal says).
+        self._key: list[int | None] | None = None
+        self._last: Decision | None = None
+
+    def decision(self, snapshot: Snapshot) -> Decision:
+        symbols = snapshot.symbols
+        if symbols is not self._symbols and symbols != self._symbols:
+            self._track(symbols)
+        closes, quantity = snapshot.view.closes, snapshot.portfolio.quantity
+        allow_short, rebalances = self._allow_short, self._rebalances
+        key: list[int | None] = []
+        for symbol, signal_of in self._signals:
+            held = quantity(symbol)
+            current = 1 if held > ZERO else -1 if held < ZERO else 0
+            signal = signal_of(closes(symbol), current)
+            if signal < 0 and not allow_short:
+                signal = 0
+            key.append(signal if rebalances or not signal == current != 0 else None)
+        last = self._last
+        if last is not None and key == self._key:
+            return last
+        share = self._share
+        targets: dict[str, Decimal] = {
+            symbol: share * signal
+            for (symbol, _), signal in zip(self._signals, key, strict=True)
+            if signal is not None
+        }
+        self._key, self._last = key, Decision(targets)
+        return self._last
+
+    def _track(self, symbols: tuple[str, ...]) -> None:
+        """Signals and share for a (new) set of symbols; nothing of the last one is kept."""
+        self._symbols = symbols
+        self._signals = [(symbol, _symbol_signal(self._kind, self._params)) for symbol in symbols]
+        self._share = share_of_weight(self._params.weight, len(symbols))
+        self._key = self._last = None
+
+
+def _symbol_signal(kind: str, params: QuantParams) -> SymbolSignal:
+    """One symbol's signal function: a tracker of its own where the strategy keeps one."""
+    if isinstance(params, SmaCrossParams):
+        return SmaCrossTracker(params.fast, params.slow).signal
+    return functools.partial(STRATEGIES[kind].signal, params)

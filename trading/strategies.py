@@ -9,6 +9,7 @@ client's backtest request) and agents all use the one implementation.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -115,11 +116,9 @@ def _momentum(params: MomentumParams, closes: Closes, current: int) -> int:
 def _mean_reversion(params: MeanReversionParams, closes: Closes, current: int) -> int:
     if closes.size < params.window:
         return 0
-    window = closes[-params.window :]
-    deviation = window.std(ddof=1)
-    if deviation == 0.0:
+    z = _z_score(closes[-params.window :])
+    if z is None:
         return current
-    z = (window[-1] - window.mean()) / deviation
     if z <= -params.entry_z:
         return 1
     if z >= params.entry_z:
@@ -127,6 +126,19 @@ def _mean_reversion(params: MeanReversionParams, closes: Closes, current: int) -
     if abs(z) <= params.exit_z:
         return 0
     return current
+
+
+def _z_score(window: Closes) -> float | None:
+    """The last value's z-score in the window (sample deviation), None where the deviation is
+    0: `(window[-1] - window.mean()) / window.std(ddof=1)` in the operations numpy's own
+    `_mean` and `_var` make (sum, divide, subtract, square, sum, divide, square root), so the
+    same float, without their argument handling (~4 us a bar of 20 closes)."""
+    size = window.size
+    mean = np.add.reduce(window) / size
+    deviation = math.sqrt(np.add.reduce(np.square(window - mean)) / (size - 1))
+    if deviation == 0.0:
+        return None
+    return float((window[-1] - mean) / deviation)
 
 
 def _rsi(params: RsiParams, closes: Closes, current: int) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from agents.quant import STRATEGIES, build_quant_agent
@@ -125,3 +127,18 @@ def test_every_strategy_parameter_has_bounds_for_evolution() -> None:
                 continue
             bounds = {type(m).__name__ for m in field.metadata}
             assert {"Ge", "Le"} <= bounds, f"{strategy.params.__name__}.{name} lacks bounds"
+
+
+@pytest.mark.parametrize("size", [5, 20, 37, 250])
+def test_mean_reversions_z_score_is_numpys_mean_and_std_to_the_last_bit(size: int) -> None:
+    from trading.strategies import _z_score
+
+    rng = np.random.default_rng(size)
+    windows = [100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.02, size))) for _ in range(300)]
+    windows += [np.full(size, 0.1) + rng.integers(-2, 3, size) * 2.0**-55 for _ in range(100)]
+    for window in windows:
+        deviation = window.std(ddof=1)
+        expected = None if deviation == 0.0 else float((window[-1] - window.mean()) / deviation)
+        assert _z_score(window) == expected
+    assert _z_score(np.full(size, 2.0)) is None  # an exact mean: no deviation at all
+    assert math.isnan(_z_score(np.array([1.0] * (size - 1) + [math.nan])) or 0.0)

@@ -69,6 +69,9 @@ class PointInTimeView:
         self._catalog = catalog
         self._clock = clock
         self._cuts: dict[str, _Cut] = {}
+        # The last clock reading converted to nanoseconds (every symbol's cut needs it).
+        self._now: datetime | None = None
+        self._now_ns = 0
 
     def symbols(self) -> list[str]:
         return self._catalog.symbols()
@@ -131,10 +134,15 @@ class PointInTimeView:
     def _cut(self, symbol: str) -> _Cut:
         now = self._clock.now()
         cut = self._cuts.get(symbol)
-        if cut is not None and cut.now == now:
+        if cut is not None and (cut.now is now or cut.now == now):
             return cut
         series = self._catalog.load(symbol)
-        now_ns = to_ns(now)
+        # One conversion per clock reading, whatever the number of symbols asked about.
+        if now is self._now:
+            now_ns = self._now_ns
+        else:
+            now_ns = self._now_ns = to_ns(now)
+            self._now = now
         # A replay's clock moves forward a bar at a time: from the last cut, the count moves by
         # at most one bar unless the clock went back, skipped bars or the series was replaced
         # (a live catalog's grows), and those are searched for afresh.

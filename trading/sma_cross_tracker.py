@@ -26,6 +26,8 @@ Closes = np.ndarray[Any, np.dtype[np.float64]]
 _MANTISSA = float(2**53)
 # Binades below the first close that the integer scale covers before it has to widen.
 _HEADROOM = 16
+_INFINITY = math.inf
+_frexp = math.frexp
 
 
 class SmaCrossTracker:
@@ -40,8 +42,8 @@ class SmaCrossTracker:
         self._count = 0  # closes seen
         self._base: object = None  # the array the closes seen are a prefix of
         self._last = math.nan  # the newest close seen
-        # The closes seen as integers at scale 2**shift, and the exact fast and slow window
-        # sums; unused once `exact` is False (a close that is not a finite positive float).
+        # The closes seen as integers at scale 2**(shift + 53), and the exact fast and slow
+        # window sums; unused once `exact` is False (a close that is not a finite positive float).
         self._units: list[int] = []
         self._shift = 0
         self._fast_sum = self._slow_sum = 0
@@ -66,7 +68,7 @@ class SmaCrossTracker:
         if size < self._slow:
             return 0
         if self._exact:
-            # The means scaled by fast * slow * 2**shift: integers, compared exactly.
+            # The means scaled by fast * slow * 2**(shift + 53): integers, compared exactly.
             a, b = self._fast_sum * self._slow, self._slow_sum * self._fast
             difference = a - b
             if abs(difference) << 52 > self._margin * (a + b):
@@ -88,18 +90,19 @@ class SmaCrossTracker:
 
     def _extend(self, value: float) -> None:
         self._last = value
-        if not (value > 0.0 and math.isfinite(value)):
+        if not 0.0 < value < _INFINITY:  # NaN fails both comparisons
             self._exact = False
             return
-        fraction, exponent = math.frexp(value)
-        places = exponent - 53 + self._shift
+        fraction, exponent = _frexp(value)
+        places = exponent + self._shift
         if places < 0:  # finer than the scale: widen it (every integer kept stays exact)
             self._widen(-places)
             places = 0
         unit = int(fraction * _MANTISSA) << places
         units = self._units
         units.append(unit)
-        count, fast, slow = len(units), self._fast, self._slow
+        count = len(units)
+        fast, slow = self._fast, self._slow
         self._fast_sum += unit - units[count - 1 - fast] if count > fast else unit
         self._slow_sum += unit - units[count - 1 - slow] if count > slow else unit
 
@@ -111,10 +114,11 @@ class SmaCrossTracker:
 
 
 def _shift_for(first: float) -> int:
-    """A scale at which `first`, and closes down to 2**-_HEADROOM of it, are integers."""
-    if not (first > 0.0 and math.isfinite(first)):
+    """The scale (less 53) at which `first`, and closes down to 2**-_HEADROOM of it, are
+    integers: a close m * 2**e (m in [0.5, 1)) is the integer m * 2**53 shifted by e + shift."""
+    if not 0.0 < first < _INFINITY:
         return 0
-    return 53 - math.frexp(first)[1] + _HEADROOM
+    return _HEADROOM - _frexp(first)[1]
 
 
 def sma_cross_signal(closes: Closes, fast: int, slow: int) -> int:

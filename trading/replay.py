@@ -18,7 +18,7 @@ the record of those) and a rebuild cannot replay its fills from bars.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -57,6 +57,8 @@ from trading.sizing import RebalanceGuard, proposals_for_targets
 from trading.storage import DecisionRow, RunEnd, Store
 
 Progress = Callable[[int, int], None]
+
+_new_tuple = tuple.__new__
 
 
 # Not frozen: a backtest makes one per bar, and a frozen dataclass's `__init__` sets each field
@@ -220,9 +222,10 @@ class CycleEngine:
         self.equity: list[EquityPoint] = []
         self.decisions: list[DecisionLog] = []
         self.events: list[OrderEvent] = []
-        # The portfolio `decide` showed the agent, for `execute` on the same tick (the ledger
-        # does not change between them); None once a settle may have changed it.
+        # The portfolio `settle` left, which `decide` shows the agent and `execute` sizes from
+        # on the same tick (the ledger does not change between them), with the tick's cycle.
         self._seen: tuple[int, Portfolio] | None = None
+        self._borrow_rate = config.costs.borrow_rate
         # Every symbol of the run with its instrument (the default where none was given), as
         # sizing and the gate would look each up per proposal.
         self._sizing = {s: self.instruments.get(s) or Instrument(s) for s in config.symbols}
@@ -265,24 +268,33 @@ class CycleEngine:
 
     def settle(self, tick: Tick) -> list[OrderEvent]:
         """Move the clock to the tick, fill what its bars allow, mark, record the equity."""
-        self.clock.advance_to(tick.now)
-        self._seen = None
-        borrow_rate = self.config.costs.borrow_rate
-        ledger = self.ledger
-        events, equity = _settle(tick.now, tick.bars, self.executor, ledger, self.gate, borrow_rate)
+        now = tick.now
+        self.clock.advance_to(now)
+        events, portfolio = _settle(
+            now, tick.bars, self.executor, self.ledger, self.gate, self._borrow_rate
+        )
+        # The books do not change again before `decide` and `execute` of this tick: the
+        # picture the gate's equity came from is the one they show the agent and size from.
+        self._seen = (tick.cycle, portfolio)
         if events:
             self.events.extend(events)
         stamp = tick.equity_time or tick.bars[0].time
-        self.equity.append(EquityPoint(stamp, ledger.cash, equity))
+        # `EquityPoint._make`'s own call, without its Python frame: one point per bar.
+        self.equity.append(_new_tuple(EquityPoint, (stamp, portfolio.cash, portfolio.equity)))
         return events
 
-    async def decide(self, agent: TradingAgent, tick: Tick) -> Decision:
-        portfolio = self.ledger.portfolio()
-        self._seen = (tick.cycle, portfolio)
+    def decide(self, agent: TradingAgent, tick: Tick) -> Coroutine[Any, Any, Decision]:
+        """The agent's decision on the tick, to await. Not a coroutine itself, which would put
+        a second frame around the agent's on every bar; the flattening after a kill switch is
+        a finished one."""
+        seen = self._seen
+        if seen is None or seen[0] != tick.cycle:  # a driver that did not settle this tick
+            seen = self._seen = (tick.cycle, self.ledger.portfolio())
         config, gate = self.config, self.gate
         if gate.tripped_reason and config.flatten_on_kill:
-            return Decision({s: ZERO for s in config.symbols}, rationale=gate.tripped_reason)
-        return await agent.decide(Snapshot(tick.now, config.symbols, self.view, portfolio))
+            flat = Decision({s: ZERO for s in config.symbols}, rationale=gate.tripped_reason)
+            return _decided(flat)
+        return agent.decide(Snapshot(tick.now, config.symbols, self.view, seen[1]))
 
     def execute(
         self,
@@ -293,8 +305,8 @@ class CycleEngine:
     ) -> tuple[DecisionLog, list[OrderEvent]]:
         """Stop-loss and take-profit exits, then the decision, through the gate to the
         executor; `submit` may stand in for the executor's own (an idempotency guard)."""
-        # The ledger has not changed since `decide`, so this is the portfolio the agent saw
-        # (a resume executes stored decisions without asking the agent: it builds one).
+        # The ledger has not changed since `settle`, so this is the portfolio the agent saw
+        # (a driver that did not settle this tick has none: it builds one).
         seen = self._seen
         portfolio = seen[1] if seen is not None and seen[0] == tick.cycle else None
         self._seen = None
@@ -514,17 +526,22 @@ def _settle(
     ledger: Ledger,
     gate: RiskGate,
     borrow_rate: Decimal,
-) -> tuple[list[OrderEvent], Decimal]:
-    """`settle`, and the equity the gate saw (the books do not change after it)."""
+) -> tuple[list[OrderEvent], Portfolio]:
+    """`settle`, and the portfolio whose equity the gate saw (the books do not change after)."""
     events = executor.process_bars(bars)
     marks = ledger.marks  # `Ledger.mark` of each bar, without a call per bar
     for bar in bars:
         marks[bar.symbol] = bar.close
     ledger.accrue_borrow(now, borrow_rate)
     ledger.time = now
-    equity = ledger.equity()
-    gate.observe(now, equity)
-    return events, equity
+    # `Ledger.equity()` is the portfolio's equity, the same sum in the same order.
+    portfolio = ledger.portfolio()
+    gate.observe(now, portfolio.equity)
+    return events, portfolio
+
+
+async def _decided(decision: Decision) -> Decision:
+    return decision
 
 
 def _window(config: ReplayConfig, joined_by: str) -> str:

@@ -178,7 +178,23 @@ class ReplayBars:
 
     def benchmark(self, equity: Sequence[EquityPoint]) -> pd.Series:
         """Equal-weight buy and hold of the symbols over the same bars as the equity."""
-        return _benchmark([self.series[s] for s in self.config.symbols], equity)
+        return self.benchmark_at(pd.DatetimeIndex([t for t, _, _ in equity]))
+
+    def benchmark_at(self, times: pd.DatetimeIndex) -> pd.Series:
+        """`benchmark` of an equity curve whose points are at `times`."""
+        return _benchmark([self.series[s] for s in self.config.symbols], times)
+
+    def stamps(self) -> pd.DatetimeIndex:
+        """The times at which `CycleEngine.settle` stamps the cycles' equity points, as the
+        index `pd.DatetimeIndex` of those points would be: each cycle's first bar's label, to
+        the microsecond a `datetime` holds, built from the integers."""
+        labels = np.zeros(len(self.steps), dtype=np.int64)
+        for series, found in reversed(self._columns):  # the first symbol with a bar wins
+            positions = np.asarray(found, dtype=np.int64)
+            has = positions >= 0
+            labels[has] = series.times[positions[has]]
+        index = pd.DatetimeIndex(pd.to_datetime(labels // 1_000, unit="us", utc=True))
+        return index.as_unit("us")
 
 
 class Benchmark(Protocol):
@@ -500,10 +516,24 @@ async def run_replay(
             break
         decision = await engine.decide(agent, tick)
         engine.execute(agent.name, decision, tick)
-    result = engine.result(agent.name, bars)
+    # Every cycle settled, so the points are at the cycles' stamps: their index, from the
+    # integers, serves the equity series and the benchmark.
+    stamps = bars.stamps()
+    result = engine.result(agent.name, _Stamped(bars, stamps), index=stamps)
     if store is not None:
         _persist(store, result, engine.clock.now())
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Stamped:
+    """`ReplayBars.benchmark` of an equity curve whose points are at `stamps`."""
+
+    bars: ReplayBars
+    stamps: pd.DatetimeIndex
+
+    def benchmark(self, equity: Sequence[EquityPoint]) -> pd.Series:
+        return self.bars.benchmark_at(self.stamps)
 
 
 def settle(
@@ -584,12 +614,17 @@ def _bar_positions(series: BarSeries, steps: list[int]) -> list[int]:
     return positions
 
 
-def _benchmark(series: Sequence[BarSeries], equity: Sequence[EquityPoint]) -> pd.Series:
-    """Equal-weight buy and hold of the run's symbols over the bars of the equity curve
-    (`trading.metrics.equal_weight_buy_and_hold`), from the first point at which every symbol
-    has a close; each symbol's last close stands where it has no bar of its own."""
-    times = pd.DatetimeIndex([t for t, _, _ in equity])
-    rows = [s.to_frame()["close"].reindex(times, method="ffill").to_numpy() for s in series]
+def _benchmark(series: Sequence[BarSeries], times: pd.DatetimeIndex) -> pd.Series:
+    """Equal-weight buy and hold of the run's symbols over the bars of the equity curve at
+    `times` (`trading.metrics.equal_weight_buy_and_hold`), from the first point at which every
+    symbol has a close; each symbol's last close stands where it has no bar of its own."""
+    # Each time's close is the last bar's labelled at or before it (what a forward-filling
+    # `reindex` of the closes gives), found by searching the labels' integers.
+    at = times.as_unit("ns").asi8
+    rows = []
+    for s in series:
+        found = np.searchsorted(s.times, at, side="right") - 1
+        rows.append(np.where(found >= 0, s.close[np.maximum(found, 0)], np.nan))
     closes = np.vstack(rows)
     complete = ~np.isnan(closes).any(axis=0)
     if not complete.any():

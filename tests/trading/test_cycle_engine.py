@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from tests.helpers import catalog_of, daily_series
-from trading.decision import Decision
-from trading.domain import Bar, EquityPoint, Instrument, Order, OrderFilled, OrderType, Side
+from trading.decision import Decision, Snapshot
+from trading.domain import ZERO, Bar, EquityPoint, Instrument, Order, OrderFilled, OrderType, Side
+from trading.ledger import Portfolio
 from trading.replay import CycleEngine, ReplayBars, ReplayConfig
 
 CATALOG = catalog_of(daily_series("SPX", opens=[100, 102, 104], closes=[101, 103, 105]))
@@ -62,3 +64,44 @@ async def test_a_flat_target_on_a_flat_account_is_a_quiet_bar() -> None:
     log, _ = engine.execute("a", Decision({"SPX": Decimal(0)}), bars.tick(1))
     assert [r.proposal.side for r in log.reviews] == [Side.SELL]
     assert set(looked_up) == {"SPX"}  # sizing the trades (and the executor) looked it up
+
+
+async def test_the_agent_sees_and_execute_sizes_from_the_books_as_settle_left_them() -> None:
+    # `settle` builds the cycle's portfolio once; `decide` shows it and `execute` sizes from it.
+    # Each must be the portfolio the ledger gives at that moment, fills of the tick included.
+    class Checking:
+        name = "checking"
+
+        def __init__(self, engine: CycleEngine) -> None:
+            self.engine = engine
+            self.seen: list[Portfolio] = []
+
+        async def decide(self, snapshot: Snapshot) -> Decision:
+            assert snapshot.portfolio == self.engine.ledger.portfolio()
+            self.seen.append(snapshot.portfolio)
+            # In, out and in again: fills on the ticks that settle them.
+            return Decision({"SPX": Decimal(len(self.seen) % 2)})
+
+    prices = [100, 102, 104, 103, 101]
+    catalog = catalog_of(daily_series("SPX", opens=prices, closes=[p + 1 for p in prices]))
+    engine = CycleEngine(catalog, CONFIG, run_id="r", instruments=LOTS)
+    bars = ReplayBars(catalog, CONFIG)
+    agent = Checking(engine)
+    sized: list[Portfolio] = []
+    sizing = engine._act
+
+    def recording(decision: Decision, portfolio: Portfolio, *rest: Any) -> Any:
+        assert portfolio == engine.ledger.portfolio()
+        sized.append(portfolio)
+        return sizing(decision, portfolio, *rest)
+
+    engine._act = recording  # type: ignore[method-assign]
+    for cycle in range(bars.total):
+        tick = bars.tick(cycle)
+        engine.settle(tick)
+        mark = engine.last_mark()
+        assert (mark.cash, mark.equity) == (engine.ledger.cash, engine.ledger.equity())
+        if not tick.last:
+            engine.execute(agent.name, await engine.decide(agent, tick), tick)
+    assert [p is s for p, s in zip(agent.seen, sized, strict=True)] == [True] * 4
+    assert ZERO in {p.quantity("SPX") for p in agent.seen[1:]} != {ZERO}  # it traded

@@ -355,10 +355,7 @@ class _SparseRun(_Run):
         else:
             found = integer_run(cash, held, market.close_units(), start, stop)
             values = self._values(cash, held, start, stop, found)
-            points = [
-                point(EquityPoint, (stamp, cash, value))
-                for stamp, value in zip(stamps, values, strict=True)
-            ]
+            points = list(map(point, repeat(EquityPoint), zip(stamps, repeat(cash), values)))
             floats = None if found is None else found.floats
         if floats is not None:
             self.equity_runs.append(EquityRun(first, floats))
@@ -376,7 +373,7 @@ class _SparseRun(_Run):
         """Each step's cash + (0 + sum of quantity x close), from the run's integers where
         they are exact, else (and at a zero, whose sign the rounding decides) by the Decimal
         operations `Ledger.equity()` does, in its order."""
-        if found is not None and all(v is not None for v in found.values):
+        if found is not None and found.numerators.all():  # no zero: no value left None
             return cast(list[Decimal], found.values)
         columns = [(q, self._closes(k, start, stop)) for k, q in held]
         values: list[Decimal] = []

@@ -20,7 +20,7 @@ from trading.data.series import from_ns
 from trading.domain import Bar, Instrument
 from trading.errors import ConfigError
 from trading.metrics import equal_weight_buy_and_hold, infer_periods_per_year
-from trading.replay import ReplayBars, ReplayConfig
+from trading.replay import ReplayConfig, _timeline
 from trading.vectorised_equity import CloseUnits
 
 Floats = np.ndarray[Any, np.dtype[np.float64]]
@@ -47,22 +47,23 @@ class Market:
         config: ReplayConfig,
         instruments: Mapping[str, Instrument] | None = None,
     ) -> None:
-        bars = ReplayBars(catalog, config)  # the replay's own window and its errors
-        self.bars = bars
+        loaded = {symbol: catalog.load(symbol) for symbol in config.symbols}
+        # The replay's own window (`ReplayBars.steps`, as integers) and its errors.
+        steps = _timeline(loaded, config)
+        self.step_times = steps
         self.config = config
         self.symbols = config.symbols
         given = instruments or {}
         # Every symbol's instrument, defaulted as the replay's sizing, gate and executor do, so
         # none of them builds a default per call.
         self.instruments = {s: given.get(s) or Instrument(s) for s in self.symbols}
-        self.series = [bars.series[s] for s in self.symbols]
+        self.series = [loaded[s] for s in self.symbols]
         close_only = [s.symbol for s in self.series if s.close_only]
         if close_only:
             raise UnsupportedError(
                 f"{', '.join(close_only)} {'has' if len(close_only) == 1 else 'have'} closes "
                 "only, filled at the next close; the vectorised path fills at the next open"
             )
-        steps = np.asarray(bars.steps, dtype=np.int64)
         self.positions = [_aligned_positions(s, steps) for s in self.series]
         self.steps = len(steps)
         self._windows = [

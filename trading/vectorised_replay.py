@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import repeat
+from operator import add
 from typing import Literal, cast
 
 import numpy as np
@@ -54,7 +55,7 @@ from trading.strategies import QuantParams
 # The vectorised path's internals: the candidate search lives with the rest of it.
 from trading.vectorised import UnsupportedError, _market, _refuse, _Run
 from trading.vectorised_equity import EquityRun, IntegerRun, equity_floats, integer_run
-from trading.vectorised_market import SLACK, Floats, Market, _datetimes
+from trading.vectorised_market import SLACK, Floats, Ints, Market, _datetimes
 
 PathName = Literal["vectorised", "replay"]
 PathChoice = Literal["auto", "vectorised", "replay"]
@@ -163,13 +164,12 @@ async def vectorised_replay(
     _refuse_sparse(config, params)
     market = _market(catalog, config, instruments)  # data it cannot align is refused here
     engine = CycleEngine(catalog, config, run_id=run_id, instruments=instruments)
-    bars = market.bars
     if store is not None:
         store.create_run(
             run_id,
             "backtest",
             {"agent": agent.name, **config.describe()},
-            created_at or _to_datetime(bars.steps[0]),
+            created_at or _to_datetime(int(market.step_times[0])),
         )
     sparse = _SparseRun(market, kind, params, engine, agent, progress)
     await sparse.run()
@@ -223,7 +223,6 @@ class _SparseRun(_Run):
         self.ledger = engine.ledger  # the search reads the account the engine trades on
         self.agent = agent
         self.progress = progress
-        self.bars = self.market.bars
         self.index = {symbol: k for k, symbol in enumerate(self.market.symbols)}
         self.settled = -1  # the last step the engine settled
         self.pending_equity = 0  # the first step whose equity is not recorded yet
@@ -234,7 +233,8 @@ class _SparseRun(_Run):
         self.signal_rows: list[list[list[int]]] = [
             [table[row].tolist() for row in range(3)] for table in self.signals
         ]
-        self.moments = _moments(self.market.stamps, self.bars.steps, self.market.series[0])
+        self._last_tick: Tick | None = None
+        self.moments = _moments(self.market.stamps, self.market.step_times, self.market.series[0])
         limits = engine.config.limits
         self.stop = None if limits.stop_loss is None else float(limits.stop_loss)
         self.take = None if limits.take_profit is None else float(limits.take_profit)
@@ -327,10 +327,15 @@ class _SparseRun(_Run):
 
     def _tick(self, step: int) -> Tick:
         """`ReplayBars.tick(step)` from what the market holds: every symbol has a bar at every
-        step (one calendar), and the close time is the step's moment."""
+        step (one calendar), and the close time is the step's moment. A decision's step is
+        settled first: its tick is built once for both (nothing changes a tick)."""
+        tick = self._last_tick
+        if tick is not None and tick.cycle == step:
+            return tick
         market = self.market
         bars = tuple([market.bar(k, step) for k in range(len(market.symbols))])
-        return Tick(step, self.moments[step], bars, step == market.steps - 1)
+        tick = self._last_tick = Tick(step, self.moments[step], bars, step == market.steps - 1)
+        return tick
 
     def _write_equity(self, stop: int) -> None:
         """Equity points of the steps from the first unrecorded one to `stop`, with the account
@@ -355,10 +360,7 @@ class _SparseRun(_Run):
         else:
             found = integer_run(cash, held, market.close_units(), start, stop)
             values = self._values(cash, held, start, stop, found)
-            points = [
-                point(EquityPoint, (stamp, cash, value))
-                for stamp, value in zip(stamps, values, strict=True)
-            ]
+            points = list(map(point, repeat(EquityPoint), zip(stamps, repeat(cash), values)))
             floats = None if found is None else found.floats
         if floats is not None:
             self.equity_runs.append(EquityRun(first, floats))
@@ -376,7 +378,7 @@ class _SparseRun(_Run):
         """Each step's cash + (0 + sum of quantity x close), from the run's integers where
         they are exact, else (and at a zero, whose sign the rounding decides) by the Decimal
         operations `Ledger.equity()` does, in its order."""
-        if found is not None and all(v is not None for v in found.values):
+        if found is not None and found.numerators.all():  # no zero: no value left None
             return cast(list[Decimal], found.values)
         columns = [(q, self._closes(k, start, stop)) for k, q in held]
         values: list[Decimal] = []
@@ -446,15 +448,14 @@ class _Decisions(dict[tuple[int, ...], Decision]):
         return decision
 
 
-def _moments(stamps: list[datetime], steps: list[int], first: BarSeries) -> list[datetime]:
-    """Each step's close time as the replay's clock reads it (`from_ns`): from the stamps (its
-    first symbol's bar labels) where every bar closes a fixed whole number of microseconds
-    after its label, which saves converting each."""
-    closes = np.asarray(steps, dtype=np.int64)
+def _moments(stamps: list[datetime], closes: Ints, first: BarSeries) -> list[datetime]:
+    """Each step's close time (ns in `closes`) as the replay's clock reads it (`from_ns`):
+    from the stamps (its first symbol's bar labels) where every bar closes a fixed whole number
+    of microseconds after its label, which saves converting each."""
     labels = first.times[np.searchsorted(first.close_times, closes)]
     spans = closes - labels
     whole = not (labels % 1000).any() and not (spans % 1000).any()
     if whole and len(spans) and (spans == spans[0]).all():
         span = timedelta(microseconds=int(spans[0]) // 1000)
-        return [stamp + span for stamp in stamps]
+        return list(map(add, stamps, repeat(span)))
     return _datetimes(closes)

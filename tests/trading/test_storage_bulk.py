@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine, event
 
 from tests.trading.storage_helpers import store_with_run
 from trading import storage, storage_bulk
@@ -243,3 +243,23 @@ def test_an_insert_is_compiled_once_per_table_and_columns(
         store.save_records("r", equity=equity)
     assert compiled.count("equity") <= 1  # once for this engine's dialect, if not before
     assert len(store.equity("r")) == 300
+
+
+def test_a_large_batch_goes_many_rows_to_a_statement_and_reads_back_whole(store: Store) -> None:
+    # 600 rows of 4 values: statements of 249 rows (996 parameters, under SQLite's least limit
+    # of 999), two of them in one executemany, and the last 102 rows in a statement of their own.
+    sent: list[tuple[str, Any, bool]] = []
+
+    def record(*args: Any) -> None:
+        _, _, statement, parameters, _, executemany = args
+        if statement.startswith("INSERT INTO equity"):
+            sent.append((statement, parameters, executemany))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    equity = [EquityPoint(T + timedelta(days=i), Decimal(1000), Decimal(i) / 8) for i in range(600)]
+    store.save_records("r", equity=equity)
+    assert [(s.count("(?, ?, ?, ?)"), many) for s, _, many in sent] == [(249, True), (102, False)]
+    assert [len(p) for p in sent[0][1]] == [996, 996]
+    assert [(p.time, p.cash, str(p.equity)) for p in store.equity("r")] == [
+        (t, c, str(e)) for t, c, e in equity
+    ]

@@ -22,6 +22,8 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import compress
+from operator import attrgetter
 from typing import Any, Protocol
 
 import numpy as np
@@ -54,7 +56,7 @@ from trading.paper import PaperExecutor
 from trading.replay_config import ReplayConfig as ReplayConfig  # part of the replay's interface
 from trading.risk import RiskGate, RiskReview
 from trading.sizing import RebalanceGuard, proposals_for_targets
-from trading.storage import DecisionRow, RunEnd, Store
+from trading.storage import DecisionColumns, RunEnd, Store
 
 Progress = Callable[[int, int], None]
 
@@ -677,27 +679,12 @@ def _to_datetime(ns: int) -> datetime:
 
 
 def _persist(store: Store, result: ReplayResult, finished_at: datetime) -> None:
-    # Almost every bar's decision has no reviews and no abstentions: one empty list and one
-    # empty mapping stand for all of them (the store writes alike what is stored alike once).
-    no_risk: list[dict[str, Any]] = []
-    no_abstentions: dict[str, str] = {}
     store.save_records(
         result.run_id,
         orders=result.orders,
         fills=result.fills,
         equity=result.equity,
-        decisions=[
-            DecisionRow(
-                d.time,
-                d.agent,
-                decision.targets,  # shared by decisions that share it: written out once
-                decision.rationale,
-                d.risk_json() if d.reviews else no_risk,
-                dict(decision.abstentions) if decision.abstentions else no_abstentions,
-            )
-            for d in result.decisions
-            for decision in (d.decision,)
-        ],
+        decisions=_decision_columns(result.decisions),
         end=RunEnd(
             "finished",
             {
@@ -708,3 +695,26 @@ def _persist(store: Store, result: ReplayResult, finished_at: datetime) -> None:
             finished_at,
         ),
     )
+
+
+def _decision_columns(logs: Sequence[DecisionLog]) -> DecisionColumns:
+    """The decisions of a run as the store's columns, a field at a time in loops that run in C
+    (a run logs a decision per bar). Almost every bar's decision has no reviews: one empty list
+    stands for all of them (the store writes alike what is stored alike once)."""
+    decisions = list(map(_DECISION, logs))
+    no_risk: list[dict[str, Any]] = []
+    risks = [no_risk] * len(logs)
+    for i in compress(range(len(logs)), map(_REVIEWS, logs)):
+        risks[i] = logs[i].risk_json()
+    return DecisionColumns(
+        times=list(map(_TIME, logs)),
+        agents=list(map(_AGENT, logs)),
+        targets=list(map(_TARGETS, decisions)),
+        rationales=list(map(_RATIONALE, decisions)),
+        risks=risks,
+        abstentions=list(map(_ABSTENTIONS, decisions)),
+    )
+
+
+_TIME, _AGENT, _DECISION, _REVIEWS = map(attrgetter, ("time", "agent", "decision", "reviews"))
+_TARGETS, _RATIONALE, _ABSTENTIONS = map(attrgetter, ("targets", "rationale", "abstentions"))

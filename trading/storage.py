@@ -10,24 +10,19 @@ from __future__ import annotations
 
 import functools
 import json
-import operator
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
-from itertools import repeat
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     JSON,
-    DateTime,
     ForeignKey,
     Integer,
     String,
     Text,
-    TypeDecorator,
     cast,
     create_engine,
     delete,
@@ -35,109 +30,24 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Mapped, Session, defer, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from trading.clock import moment_label, session_date
 from trading.domain import EquityPoint, Order, OrderFilled
 from trading.errors import ConfigError
-from trading.storage_bulk import bulk_insert
 from trading.storage_checksum import FILL_FIELDS, fills_checksum
 from trading.storage_errors import report_unusable_databases
 from trading.storage_schema import Base, create_schema
 
-
-class DecimalText(TypeDecorator[Decimal]):
-    """Exact decimals in any database: stored as their string form."""
-
-    impl = String(64)
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
-        return None if value is None else str(value)
-
-    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(value)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC in, timezone-aware UTC out, whatever the database keeps."""
-
-    impl = DateTime()
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r} cannot be stored; times are UTC-aware")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
-
-    def bulk_processor(
-        self, dialect: Dialect, process: Callable[[Any], Any]
-    ) -> Callable[[Sequence[Any]], list[Any]] | None:
-        """`process` (this type's bind processing) of a column's values, for
-        `trading.storage_bulk`, faster on SQLite: an aware UTC `datetime`, as a replay's times
-        are, needs no conversion, and its fields go into SQLite's storage text by position (the
-        same format), without the decorator's `replace` and the dialect's dict, in one loop
-        with no call per value; anything else (another zone, a naive time, a subclass) takes
-        `process`."""
-        stored = self.impl_instance.dialect_impl(dialect)
-        if dialect.name != "sqlite" or getattr(stored, "_storage_format", None) != _SQLITE_TEXT:
-            return None
-
-        def encode(values: Sequence[Any]) -> list[Any]:
-            text, fields = _SQLITE_TEXT_BY_POSITION, _fields
-            return [
-                text % fields(v) if type(v) is datetime and v.tzinfo is UTC else process(v)
-                for v in values
-            ]
-
-        return encode
-
-
-# The text SQLAlchemy's SQLite dialect stores a `DateTime` as, unless told otherwise, and the
-# same format taking its fields by position.
-_SQLITE_TEXT = (
-    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
-)
-_SQLITE_TEXT_BY_POSITION = re.sub(r"%\((\w+)\)", "%", _SQLITE_TEXT)
-_fields = operator.attrgetter(*re.findall(r"%\((\w+)\)", _SQLITE_TEXT))
-
-
-class CompactBars(TypeDecorator[list[dict[str, Any]]]):
-    """A cycle's bars, given and read as a list of {"symbol", "time", "open", ..., "volume"}
-    dicts, stored as a list of value lists in that order: the names, repeated in every bar of
-    every cycle, made up a third of the column. A dict with other keys, and the rows stored
-    before, stay dicts."""
-
-    impl = JSON()
-    cache_ok = True
-    FIELDS = ("symbol", "time", "open", "high", "low", "close", "volume")
-
-    def process_bind_param(
-        self, value: list[dict[str, Any]] | None, dialect: Dialect
-    ) -> list[Any] | None:
-        if value is None:
-            return None
-        return [
-            [bar[name] for name in self.FIELDS] if tuple(bar) == self.FIELDS else bar
-            for bar in value
-        ]
-
-    def process_result_value(
-        self, value: list[Any] | None, dialect: Dialect
-    ) -> list[dict[str, Any]] | None:
-        if value is None:
-            return None
-        return [
-            bar if isinstance(bar, dict) else dict(zip(self.FIELDS, bar, strict=True))
-            for bar in value
-        ]
+# Re-exported: the other stores take their column types from here, writers their rows.
+from trading.storage_types import CompactBars
+from trading.storage_types import DecimalText as DecimalText
+from trading.storage_types import UtcDateTime as UtcDateTime
+from trading.storage_write import DecisionColumns as DecisionColumns
+from trading.storage_write import DecisionRow as DecisionRow
+from trading.storage_write import fill_row, jsonable, write_batch
 
 
 class RunRecord(Base):
@@ -286,19 +196,6 @@ RUN_RECORDS: tuple[type[Base], ...] = (
 )
 
 
-class DecisionRow(NamedTuple):
-    """A decision as the store writes it: when and by which agent, its target weights and
-    rationale, the risk gate's reviews (JSON-ready) and the symbols the agent abstained on, with
-    why. A NamedTuple: a backtest writes one per bar."""
-
-    time: datetime
-    agent: str
-    targets: Mapping[str, Decimal]
-    rationale: str
-    risk: list[dict[str, Any]]
-    abstentions: Mapping[str, str]
-
-
 @dataclass(frozen=True, slots=True)
 class RunEnd:
     """How a run ended: its status, its summary and when (`Store.finish_run`)."""
@@ -363,7 +260,7 @@ class Store:
                     kind=kind,
                     status="running",
                     created_at=created_at,
-                    config=_jsonable(config),
+                    config=jsonable(config),
                 )
             )
 
@@ -387,7 +284,7 @@ class Store:
         orders: Iterable[Order] = (),
         fills: Iterable[OrderFilled] = (),
         equity: Iterable[EquityPoint] = (),
-        decisions: Iterable[DecisionRow] = (),
+        decisions: Iterable[DecisionRow] | DecisionColumns = (),
         first_decision_seq: int = 0,
         end: RunEnd | None = None,
     ) -> None:
@@ -395,7 +292,7 @@ class Store:
         With `end`, the same transaction finishes the run (`finish_run`): a backtest's records
         and its summary are stored together or not at all, in one commit."""
         with self.engine.begin() as connection:
-            _write(connection, run_id, orders, fills, equity, decisions, first_decision_seq)
+            write_batch(connection, run_id, orders, fills, equity, decisions, first_decision_seq)
             if end is not None:
                 _finish(connection, run_id, end)
 
@@ -422,14 +319,14 @@ class Store:
         fills = list(fills)
         with self.engine.begin() as connection:
             decisions = [decision] if decision is not None else []
-            _write(connection, run_id, orders, fills, equity, decisions, cycle)
+            write_batch(connection, run_id, orders, fills, equity, decisions, cycle)
             connection.execute(
                 insert(FillChecksumRecord),
                 [
                     {
                         "run_id": run_id,
                         "cycle": cycle,
-                        "sha256": fills_checksum(_fill_row(run_id, f) for f in fills),
+                        "sha256": fills_checksum(fill_row(run_id, f) for f in fills),
                         "trade_ids": [f.trade_id for f in fills],
                     }
                 ],
@@ -441,10 +338,10 @@ class Store:
                         "run_id": run_id,
                         "cycle": cycle,
                         "time": time,
-                        "bars": _jsonable(bars),
-                        "ledger": _jsonable(ledger),
-                        "details": _jsonable(details or {}),
-                        "transcript": None if transcript is None else _jsonable(transcript),
+                        "bars": jsonable(bars),
+                        "ledger": jsonable(ledger),
+                        "details": jsonable(details or {}),
+                        "transcript": None if transcript is None else jsonable(transcript),
                         "agent_state": None,
                     }
                 ],
@@ -526,139 +423,11 @@ class Store:
             return set(session.scalars(query))
 
 
-# From this many rows a batch goes through `bulk_insert`, which encodes each distinct value once;
-# a cycle's few rows take SQLAlchemy's cached statement, cheaper for them than a compile.
-_BULK_ROWS = 64
-_ORDER_COLUMNS = (
-    "run_id",
-    "order_id",
-    "symbol",
-    "side",
-    "type",
-    "quantity",
-    "limit_price",
-    "status",
-    "reason",
-    "filled_quantity",
-    "fees",
-    "created_at",
-)
-_FILL_COLUMNS = ("run_id", *FILL_FIELDS)  # the fields the checksum reads, in its order
-_EQUITY_COLUMNS = ("run_id", "time", "cash", "equity")
-_DECISION_COLUMNS = (
-    "run_id",
-    "seq",
-    "time",
-    "agent",
-    "targets",
-    "rationale",
-    "risk",
-    "abstentions",
-)
-
-
-def _write(
-    connection: Connection,
-    run_id: str,
-    orders: Iterable[Order],
-    fills: Iterable[OrderFilled],
-    equity: Iterable[EquityPoint],
-    decisions: Iterable[DecisionRow],
-    first_decision_seq: int,
-) -> None:
-    order_rows = [
-        (
-            run_id,
-            order.id,
-            order.symbol,
-            order.side.value,
-            order.type.value,
-            order.quantity,
-            order.limit_price,
-            order.status.value,
-            order.reason,
-            order.filled_quantity,
-            order.fees,
-            order.created_at,
-        )
-        for order in orders
-    ]
-    if order_rows:
-        # An upsert that works on every database: replace the orders whose state moved.
-        ids = [row[1] for row in order_rows]
-        for start in range(0, len(ids), 500):
-            connection.execute(
-                delete(OrderRecord).where(
-                    OrderRecord.run_id == run_id,
-                    OrderRecord.order_id.in_(ids[start : start + 500]),
-                )
-            )
-    fill_rows = [
-        tuple(row[n] for n in _FILL_COLUMNS) for row in map(_fill_row, repeat(run_id), fills)
-    ]
-    equity_rows = [(run_id, t, cash, value) for t, cash, value in equity]
-    decision_rows = _decision_rows(run_id, decisions, first_decision_seq)
-    for table, names, rows in (
-        (OrderRecord, _ORDER_COLUMNS, order_rows),
-        (FillRecord, _FILL_COLUMNS, fill_rows),
-        (EquityRecord, _EQUITY_COLUMNS, equity_rows),
-        (DecisionRecord, _DECISION_COLUMNS, decision_rows),
-    ):
-        if len(rows) >= _BULK_ROWS:
-            bulk_insert(connection, Base.metadata.tables[table.__tablename__], names, rows)
-        elif rows:
-            # Core executemany, not ORM objects: the ORM's per-object bookkeeping costs more
-            # than a replay itself.
-            connection.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
-
-
-def _decision_rows(
-    run_id: str, decisions: Iterable[DecisionRow], first_seq: int
-) -> list[tuple[Any, ...]]:
-    """The decisions as rows of `_DECISION_COLUMNS`, with every JSON value that is stored alike
-    given as one object, so that the bulk insert encodes it once: a run's decisions take a few
-    distinct targets (in as many mappings as decisions, or shared ones), and almost all have
-    no risk reviews and no abstentions."""
-    no_risk: list[dict[str, Any]] = []
-    no_abstentions: dict[str, str] = {}
-    by_text: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
-    # Consecutive decisions often share one mapping: its text, without looking again.
-    last: list[Any] = [None, None]
-
-    def targets_of(targets: Mapping[str, Decimal]) -> dict[str, str]:
-        if targets is last[0]:
-            return last[1]  # type: ignore[no-any-return]
-        # Each weight as the text stored (1.0 and 1.00 are equal decimals, not equal texts).
-        key = tuple(zip(targets.keys(), map(str, targets.values()), strict=True))
-        known = by_text.get(key)
-        if known is None:
-            known = dict(key)
-            # Keys that are not strings may be equal and not stored alike (1 and True).
-            if all(type(s) is str for s in known):
-                by_text[key] = known
-        last[:] = targets, known
-        return known
-
-    return [
-        (
-            run_id,
-            first_seq + i,
-            t,
-            agent,
-            targets_of(targets),
-            rationale,
-            _jsonable(risk) if risk else no_risk,
-            abstentions or no_abstentions,
-        )
-        for i, (t, agent, targets, rationale, risk, abstentions) in enumerate(decisions)
-    ]
-
-
 def _finish(connection: Connection, run_id: str, end: RunEnd) -> None:
     updated = connection.execute(
         update(RunRecord)
         .where(RunRecord.id == run_id)
-        .values(status=end.status, summary=_jsonable(end.summary), finished_at=end.finished_at)
+        .values(status=end.status, summary=jsonable(end.summary), finished_at=end.finished_at)
     )
     if updated.rowcount != 1:
         raise ConfigError(f"no run {run_id!r} in the database")
@@ -668,38 +437,10 @@ def _replace_state(connection: Connection, run_id: str, cycle: int, state: dict[
     # Delete then insert: an upsert every database takes.
     connection.execute(delete(AgentStateRecord).where(AgentStateRecord.run_id == run_id))
     connection.execute(
-        insert(AgentStateRecord), [{"run_id": run_id, "cycle": cycle, "state": _jsonable(state)}]
+        insert(AgentStateRecord), [{"run_id": run_id, "cycle": cycle, "state": jsonable(state)}]
     )
-
-
-def _fill_row(run_id: str, f: OrderFilled) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "trade_id": f.trade_id,
-        "order_id": f.order_id,
-        "symbol": f.symbol,
-        "side": f.side.value,
-        "quantity": f.quantity,
-        "price": f.price,
-        "fee": f.fee,
-        "liquidity": f.liquidity.value,
-        "time": f.time,
-    }
 
 
 def fill_record_row(record: FillRecord) -> dict[str, Any]:
     """A stored fill as the columns its cycle's checksum covers."""
     return {field: getattr(record, field) for field in FILL_FIELDS}
-
-
-def _jsonable(value: Any) -> Any:
-    """JSON columns take plain data: decimals and times become strings, exactly."""
-    return json.loads(json.dumps(value, default=_encode))
-
-
-def _encode(value: object) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot store {value!r} as JSON")

@@ -20,7 +20,7 @@ from trading.errors import ConfigError
 from trading.metrics import benchmark_name
 from trading.replay import ReplayConfig, ReplayResult, run_replay
 from trading.risk import RiskLimits
-from trading.storage import DecisionRow, Store
+from trading.storage import DecisionColumns, Store
 from trading.strategies import STRATEGIES
 
 BUNDLED = Catalog.default()
@@ -190,24 +190,23 @@ async def test_a_backtest_stores_its_records_and_its_end_in_one_commit(tmp_path)
     store.close()
 
 
-async def test_a_backtests_empty_reviews_and_abstentions_are_stored_as_one_value_each(
-    tmp_path, monkeypatch
-) -> None:
-    # One empty list and one empty mapping for every decision without reviews or abstentions,
-    # not one pair per bar for the store to encode and tell apart.
+async def test_a_backtests_empty_reviews_are_given_as_one_value(tmp_path, monkeypatch) -> None:
+    # One empty list for every decision without reviews, not one per bar for the store to
+    # encode and tell apart.
     store = Store(f"sqlite:///{tmp_path / 'runs.db'}")
-    given: list[DecisionRow] = []
+    given: list[DecisionColumns] = []
     original = Store.save_records
 
     def spying(self: Store, run_id: str, **records: Any) -> None:
-        given.extend(records["decisions"])
+        given.append(records["decisions"])
         original(self, run_id, **records)
 
     monkeypatch.setattr(Store, "save_records", spying)
     await store_buy_and_hold(store)
-    empty = [d for d in given if not d.risk and not d.abstentions]
+    [columns] = given
+    empty = [risk for risk in columns.risks if not risk]
     assert len(empty) == 2  # the first bar's decision bought, with the gate's review
-    assert len({id(d.risk) for d in empty}) == len({id(d.abstentions) for d in empty}) == 1
+    assert len(set(map(id, empty))) == 1
     assert [(d.risk, d.abstentions) for d in store.decisions("run-1")][1:] == [([], {})] * 2
     store.close()
 

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine, event
 
 from tests.trading.storage_helpers import store_with_run
-from trading import storage, storage_bulk
+from trading import storage_bulk, storage_write
 from trading.domain import EquityPoint
 from trading.storage import DecimalText, DecisionRow, Store, UtcDateTime
 from trading.storage_bulk import bulk_insert
@@ -27,25 +27,6 @@ T = datetime(2020, 1, 2, tzinfo=UTC)
 def store(tmp_path: Path) -> Iterator[Store]:
     with store_with_run(tmp_path, "backtest", T) as store:
         yield store
-
-
-def test_a_shared_cash_is_encoded_once_per_batch(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    encoded: list[Decimal] = []
-    original = DecimalText.process_bind_param
-
-    def counting(self: DecimalText, value: Decimal | None, dialect: Any) -> str | None:
-        if value is not None:
-            encoded.append(value)
-        return original(self, value, dialect)
-
-    monkeypatch.setattr(DecimalText, "process_bind_param", counting)
-    cash = Decimal("1000.50")
-    equity = [EquityPoint(T + timedelta(days=i), cash, Decimal(1000) + i) for i in range(500)]
-    store.save_records("r", equity=equity)
-    assert len(encoded) == 501  # the cash once, each equity value once
-    assert [(p.time, p.cash, p.equity) for p in store.equity("r")] == equity
 
 
 def test_a_batch_reads_back_as_the_values_it_was_given(store: Store) -> None:
@@ -106,7 +87,7 @@ def test_values_equal_in_python_but_not_as_stored_stay_apart(tmp_path: Path) -> 
     names = ("id", "doc", "name", "amount", "at")
     rows = [(i, d, "x", amounts[i % 2], T) for i, d in enumerate(docs)]
     with engine.begin() as connection:
-        bulk_insert(connection, bulk, names, rows)
+        bulk_insert(connection, bulk, dict(zip(names, zip(*rows, strict=True), strict=True)))
         # SQLAlchemy's own executemany
         connection.execute(plain.insert(), [dict(zip(names, r, strict=True)) for r in rows])
     with engine.connect() as connection:
@@ -131,7 +112,7 @@ def _raw_pair(tmp_path: Path, values: list[Any], column: Any) -> tuple[list[Any]
     metadata.create_all(engine)
     rows = list(enumerate(values))
     with engine.begin() as connection:
-        bulk_insert(connection, bulk, ("id", "v"), rows)
+        bulk_insert(connection, bulk, {"id": range(len(values)), "v": values})
         connection.execute(plain.insert(), [{"id": i, "v": v} for i, v in rows])
     with engine.connect() as connection:
         query = "SELECT typeof(v), CAST(v AS TEXT) FROM {} ORDER BY id"
@@ -156,6 +137,53 @@ def test_times_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
     assert bulk == plain
     assert bulk[3] == ("text", "0005-01-02 03:04:05.000000")
     assert bulk[5] == ("text", "2020-01-03 04:30:00.000000")
+
+
+def test_a_column_of_aware_utc_times_is_stored_as_sqlalchemy_stores_it(tmp_path: Path) -> None:
+    # Only aware UTC times: formatted together (numpy), from before the epoch to the last
+    # microsecond of year 9999.
+    times = [
+        T,
+        T.replace(microsecond=123),
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(5, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2020, 2, 29, 12, 0, 0, 500_000, tzinfo=UTC, fold=1),
+    ]
+    bulk, plain = _raw_pair(tmp_path, times, UtcDateTime())
+    assert bulk == plain
+    assert [text for _, text in bulk[2:4]] == [
+        "1969-12-31 23:59:59.999999",
+        "0001-01-01 00:00:00.000000",
+    ]
+
+
+def test_decimals_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
+    amounts = [Decimal("1.0"), Decimal("1.00"), Decimal("-0"), Decimal("1E+3"), Decimal("1e-7")]
+    for values in (amounts, [*amounts, None]):
+        folder = tmp_path / str(len(values))
+        folder.mkdir()
+        bulk, plain = _raw_pair(folder, values, DecimalText())
+        assert bulk == plain
+        assert [text for _, text in bulk[:5]] == ["1.0", "1.00", "-0", "1E+3", "1E-7"]
+
+
+def test_target_weights_of_several_or_no_symbols_keep_their_order_and_text(store: Store) -> None:
+    shared = {"SPX": Decimal("0.50"), "IXIC": Decimal("0.5")}
+    # Shared, empty, two symbols in either order, and equal mappings in distinct objects.
+    targets = [
+        [shared, {}, {"IXIC": Decimal("0.5"), "SPX": Decimal(i)}, dict(shared)][i % 4]
+        for i in range(80)
+    ]
+    decisions = [
+        DecisionRow(T + timedelta(days=i), "agent", t, "", [], {}) for i, t in enumerate(targets)
+    ]
+    store.save_records("r", decisions=decisions)
+    stored = [d.targets for d in store.decisions("r")]
+    assert [list(t.items()) for t in stored] == [
+        [(s, str(w)) for s, w in t.items()] for t in targets
+    ]
 
 
 def test_aware_utc_times_skip_the_types_generic_processing(
@@ -197,15 +225,15 @@ def test_decisions_stored_alike_give_the_bulk_insert_one_value_each(
     # A replay's decisions each hold their own targets mapping and empty review and abstention
     # containers: a JSON value per row to tell apart from the others, where a few distinct
     # documents are all there is.
-    given: list[list[Any]] = []
-    original = storage.bulk_insert
+    given: list[dict[str, Any]] = []
+    original = storage_write.bulk_insert
 
-    def spying(connection: Any, table: Table, names: Any, rows: Any) -> None:
+    def spying(connection: Any, table: Table, columns: dict[str, Any]) -> None:
         if table.name == "decisions":
-            given.append(rows)
-        original(connection, table, names, rows)
+            given.append(columns)
+        original(connection, table, columns)
 
-    monkeypatch.setattr(storage, "bulk_insert", spying)
+    monkeypatch.setattr(storage_write, "bulk_insert", spying)
     decisions = [
         DecisionRow(
             T + timedelta(days=i),
@@ -218,9 +246,13 @@ def test_decisions_stored_alike_give_the_bulk_insert_one_value_each(
         for i in range(100)
     ]
     store.save_records("r", decisions=decisions)
-    [rows] = given
+    [columns] = given
     # targets, risk and abstentions: the two texts of one weight, one empty list, one empty map
-    assert [len({id(row[column]) for row in rows}) for column in (4, 6, 7)] == [2, 1, 1]
+    assert [len(set(map(id, columns[name]))) for name in ("targets", "risk", "abstentions")] == [
+        2,
+        1,
+        1,
+    ]
     assert [d.targets for d in store.decisions("r")] == [
         {"SPX": "1.0" if i % 2 else "1.00"} for i in range(100)
     ]
@@ -243,3 +275,23 @@ def test_an_insert_is_compiled_once_per_table_and_columns(
         store.save_records("r", equity=equity)
     assert compiled.count("equity") <= 1  # once for this engine's dialect, if not before
     assert len(store.equity("r")) == 300
+
+
+def test_a_large_batch_goes_many_rows_to_a_statement_and_reads_back_whole(store: Store) -> None:
+    # 600 rows of 4 values: statements of 249 rows (996 parameters, under SQLite's least limit
+    # of 999), two of them in one executemany, and the last 102 rows in a statement of their own.
+    sent: list[tuple[str, Any, bool]] = []
+
+    def record(*args: Any) -> None:
+        _, _, statement, parameters, _, executemany = args
+        if statement.startswith("INSERT INTO equity"):
+            sent.append((statement, parameters, executemany))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    equity = [EquityPoint(T + timedelta(days=i), Decimal(1000), Decimal(i) / 8) for i in range(600)]
+    store.save_records("r", equity=equity)
+    assert [(s.count("(?, ?, ?, ?)"), many) for s, _, many in sent] == [(249, True), (102, False)]
+    assert [len(p) for p in sent[0][1]] == [996, 996]
+    assert [(p.time, p.cash, str(p.equity)) for p in store.equity("r")] == [
+        (t, c, str(e)) for t, c, e in equity
+    ]

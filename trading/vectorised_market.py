@@ -20,7 +20,8 @@ from trading.data.series import from_ns
 from trading.domain import Bar, Instrument
 from trading.errors import ConfigError
 from trading.metrics import equal_weight_buy_and_hold, infer_periods_per_year
-from trading.replay import ReplayConfig, _timeline
+from trading.replay_bars import _timeline
+from trading.replay_config import ReplayConfig
 from trading.vectorised_equity import CloseUnits
 
 Floats = np.ndarray[Any, np.dtype[np.float64]]

@@ -49,8 +49,8 @@ _FILL_COLUMNS = ("run_id", *FILL_FIELDS)  # the fields the checksum reads, in it
 
 class DecisionRow(NamedTuple):
     """A decision as the store writes it: when and by which agent, its target weights and
-    rationale, the risk gate's reviews (JSON-ready) and the symbols the agent abstained on, with
-    why."""
+    rationale, the risk gate's reviews (plain JSON data, as `DecisionLog.risk_json` gives them,
+    stored as they are) and the symbols the agent abstained on, with why."""
 
     time: datetime
     agent: str
@@ -179,7 +179,7 @@ def _decision_columns(
         "agent": decisions.agents,
         "targets": _weights_as_text(decisions.targets),
         "rationale": decisions.rationales,
-        "risk": [jsonable(risk) if risk else no_risk for risk in decisions.risks],
+        "risk": [risk or no_risk for risk in decisions.risks],
         "abstentions": [
             (a if type(a) is dict else dict(a)) if a else no_abstentions
             for a in decisions.abstentions

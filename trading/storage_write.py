@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from itertools import chain, islice, repeat
-from operator import methodcaller
+from itertools import islice, repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table, delete, insert
@@ -49,8 +49,8 @@ _FILL_COLUMNS = ("run_id", *FILL_FIELDS)  # the fields the checksum reads, in it
 
 class DecisionRow(NamedTuple):
     """A decision as the store writes it: when and by which agent, its target weights and
-    rationale, the risk gate's reviews (JSON-ready) and the symbols the agent abstained on, with
-    why."""
+    rationale, the risk gate's reviews (plain JSON data, as `DecisionLog.risk_json` gives them,
+    stored as they are) and the symbols the agent abstained on, with why."""
 
     time: datetime
     agent: str
@@ -179,7 +179,7 @@ def _decision_columns(
         "agent": decisions.agents,
         "targets": _weights_as_text(decisions.targets),
         "rationale": decisions.rationales,
-        "risk": [jsonable(risk) if risk else no_risk for risk in decisions.risks],
+        "risk": [risk or no_risk for risk in decisions.risks],
         "abstentions": [
             (a if type(a) is dict else dict(a)) if a else no_abstentions
             for a in decisions.abstentions
@@ -190,27 +190,25 @@ def _decision_columns(
 def _weights_as_text(targets: Sequence[Mapping[str, Decimal]]) -> list[dict[str, str]]:
     """Each mapping of target weights with each weight as the text stored (1.0 and 1.00 are
     equal decimals, not equal texts): one dict per distinct text, shared by every mapping that
-    is stored as it, made once per distinct mapping object. The weights of all mappings are
-    turned to text in one loop in C, and mappings of one weight each (one symbol traded) are
-    keyed by their pair without a Python step each."""
+    is stored as it, made once per distinct mapping object. A replay gives a mapping per bar,
+    mostly of one symbol: its (symbol, text) pair is then its key."""
     ids = list(map(id, targets))  # the targets hold their mappings meanwhile
     distinct = dict(zip(ids, targets, strict=True))
     mappings = list(distinct.values())
-    keys = list(chain.from_iterable(map(methodcaller("keys"), mappings)))
-    texts = map(str, chain.from_iterable(map(methodcaller("values"), mappings)))
-    pairs = zip(keys, texts, strict=True)
-    lengths = set(map(len, mappings))
-    keyed: list[tuple[tuple[str, str], ...]]
-    if lengths == {1}:
-        keyed = list(zip(pairs))  # each mapping's one (symbol, text) pair, in a tuple
-    else:
-        keyed = [tuple(islice(pairs, n)) for n in map(len, mappings)]
-    if set(map(type, keys)) <= {str}:
-        by_text = {key: dict(key) for key in dict.fromkeys(keyed)}
-        made = list(map(by_text.__getitem__, keyed))
-    else:
+    pairs = [(symbol, str(weight)) for m in mappings for symbol, weight in m.items()]
+    made: list[dict[str, str]]
+    if not set(map(type, map(itemgetter(0), pairs))) <= {str}:
         # Keys that are not strings may be equal and not stored alike (1 and True).
-        made = list(map(dict, keyed))
+        pieces = iter(pairs)
+        made = [dict(islice(pieces, len(m))) for m in mappings]
+    elif len(pairs) == len(mappings) and all(mappings):  # one pair each
+        by_pair = {pair: dict((pair,)) for pair in dict.fromkeys(pairs)}
+        made = list(map(by_pair.__getitem__, pairs))
+    else:
+        pieces = iter(pairs)
+        keys = [tuple(islice(pieces, len(m))) for m in mappings]
+        by_text = {key: dict(key) for key in dict.fromkeys(keys)}
+        made = list(map(by_text.__getitem__, keys))
     by_id = dict(zip(distinct, made, strict=True))
     return list(map(by_id.__getitem__, ids))
 

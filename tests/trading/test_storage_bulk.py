@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine, event
+from sqlalchemy.exc import StatementError
 
 from tests.trading.storage_helpers import store_with_run
 from trading import storage_bulk, storage_write
@@ -157,6 +158,27 @@ def test_a_column_of_aware_utc_times_is_stored_as_sqlalchemy_stores_it(tmp_path:
         "1969-12-31 23:59:59.999999",
         "0001-01-01 00:00:00.000000",
     ]
+
+
+def test_a_column_of_aware_times_in_any_zone_is_stored_as_their_utc_time(tmp_path: Path) -> None:
+    times = [
+        datetime(2020, 1, 2, 23, 30, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(2020, 7, 1, 9, 30, 0, 5, tzinfo=ZoneInfo("America/New_York")),
+        datetime(2021, 11, 7, 1, 30, tzinfo=ZoneInfo("America/New_York"), fold=1),
+        T,
+    ]
+    bulk, plain = _raw_pair(tmp_path, times, UtcDateTime())
+    assert bulk == plain
+    assert bulk[0] == ("text", "2020-01-03 04:30:00.000000")
+    assert bulk[2] == ("text", "2021-11-07 06:30:00.000000")
+
+
+def test_a_naive_time_in_a_column_is_refused_as_sqlalchemy_refuses_it(store: Store) -> None:
+    equity = [EquityPoint(T + timedelta(days=i), Decimal(1), Decimal(i)) for i in range(100)]
+    equity[50] = EquityPoint(datetime(2020, 5, 1), Decimal(1), Decimal(1))  # noqa: DTZ001
+    with pytest.raises((ValueError, StatementError), match="naive datetime"):
+        store.save_records("r", equity=equity)
+    assert store.equity("r") == []
 
 
 def test_decimals_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:

@@ -101,56 +101,25 @@ _SQLITE_TEXT_BY_POSITION = re.sub(r"%\((\w+)\)", "%", _SQLITE_TEXT)
 _fields = operator.attrgetter(*re.findall(r"%\((\w+)\)", _SQLITE_TEXT))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-# `_SQLITE_TEXT` with every digit 0, as code points.
-_ZEROS = np.frombuffer("0000-00-00 00:00:00.000000".encode("utf-32-le"), dtype=np.uint32)
-_MICROSECONDS_A_DAY = 86_400_000_000
-# 1970-01-01 in days from 0000-03-01 of the proleptic Gregorian calendar: counted from March,
-# a year ends with February's leap day.
-_EPOCH_DAYS = 719_468
 
 
 def sqlite_utc_texts(times: Sequence[datetime]) -> list[str]:
     """SQLite's stored text ("YYYY-MM-DD HH:MM:SS.ffffff") of the UTC time of each of `times`,
-    aware datetimes (TypeError for a naive one), written in numpy a column of digits at a
-    time: a third of the cost of formatting each. The microseconds since the epoch are exact
-    (a difference of aware times floor-divided by a microsecond), and the date is the civil
-    date of the day count (H. Hinnant's `civil_from_days`)."""
+    aware datetimes (TypeError for a naive one), formatted by numpy in one pass: a third of
+    the cost of formatting each. The microseconds since the epoch are exact (a difference of
+    aware times floor-divided by a microsecond)."""
+    if not times:
+        return []
     micros = np.fromiter(
         map(operator.floordiv, map(operator.sub, times, repeat(_EPOCH)), repeat(_MICROSECOND)),
         dtype=np.int64,
         count=len(times),
     )
-    days, micro_of_day = np.divmod(micros, _MICROSECONDS_A_DAY)
-    seconds, microsecond = np.divmod(micro_of_day, 1_000_000)
-    hour, second_of_hour = np.divmod(seconds, 3600)
-    minute, second = np.divmod(second_of_hour, 60)
-    era, day_of_era = np.divmod(days + _EPOCH_DAYS, 146_097)
-    year_of_era = (
-        day_of_era - day_of_era // 1460 + day_of_era // 36_524 - day_of_era // 146_096
-    ) // 365
-    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
-    month_from_march = (5 * day_of_year + 2) // 153
-    day = day_of_year - (153 * month_from_march + 2) // 5 + 1
-    month = np.where(month_from_march < 10, month_from_march + 3, month_from_march - 9)
-    year = year_of_era + era * 400 + (month <= 2)
-    text = np.tile(_ZEROS, (len(times), 1))
-    # Each field's digits, from its last: where a field is 0 in every time (the time of day of
-    # daily bars) its zeros stay.
-    for value, last, width in (
-        (year, 3, 4),
-        (month, 6, 2),
-        (day, 9, 2),
-        (hour, 12, 2),
-        (minute, 15, 2),
-        (second, 18, 2),
-        (microsecond, 25, 6),
-    ):
-        for place in range(last, last - width, -1):
-            if not value.any():
-                break
-            text[:, place] += (value % 10).astype(np.uint32)
-            value = value // 10
-    stored: list[str] = text.view(f"<U{len(_ZEROS)}").ravel().tolist()
+    # numpy's ISO text of a datetime64[us] is SQLAlchemy's with a "T" for the space.
+    text = np.datetime_as_string(micros.astype("datetime64[us]"), unit="us")
+    letters = text.view(np.uint32).reshape(len(times), -1)
+    letters[:, 10] = ord(" ")
+    stored: list[str] = text.tolist()
     return stored
 
 

@@ -432,14 +432,18 @@ class _SparseRun(_Run):
         table = self._decisions_held(directions)
         each = zip(self.signal_rows, directions, strict=True)
         rows = [rows[d + 1][start:stop] for rows, d in each]  # per symbol, the row held
-        # One pass in C over the steps: each step's signals, its (shared) decision, its log.
+        # One pass in C over the steps: each step's signals, its (shared) decision, its log
+        # (built as `DecisionLog._make` builds one, by `tuple.__new__` on its fields).
         self.engine.decisions.extend(
             map(
-                DecisionLog,
-                self.moments[start:stop],
-                repeat(self.agent.name),
-                map(table.__getitem__, zip(*rows, strict=True)),
-                repeat(()),
+                tuple.__new__,
+                repeat(DecisionLog),
+                zip(
+                    self.moments[start:stop],
+                    repeat(self.agent.name),
+                    map(table.__getitem__, zip(*rows, strict=True)),
+                    repeat(()),
+                ),
             )
         )
         self.pending_decision = stop

@@ -3,6 +3,7 @@ orders with their reasons, decisions, events, metrics), the same strings, the sa
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -224,3 +225,41 @@ def test_the_markets_stamps_of_whole_seconds_are_the_replays_datetimes(labels: l
     stamps = _datetimes(np.array(labels, dtype=np.int64))
     assert stamps == [from_ns(t) for t in labels]
     assert all(s.tzinfo is UTC for s in stamps)
+
+
+async def test_the_benchmarks_run_equals_the_replays() -> None:
+    # What bench/replay.py times: SMA 10/50 over all of the bundled S&P 500, default costs.
+    config = ReplayConfig(symbols=("SPX",), cash=Decimal(1_000_000))
+    replayed, ours = await both("sma_cross", {"fast": 10, "slow": 50}, Catalog.default(), config)
+    assert len(ours.fills) > 100
+    assert_identical(replayed, ours)
+
+
+async def test_the_collector_is_paused_only_while_the_run_writes_and_as_it_was_after() -> None:
+    config = ReplayConfig(symbols=("SPX",), start=date(2008, 1, 1), end=date(2008, 12, 31))
+    agent = build_quant_agent("sma_cross", {"fast": 5, "slow": 20})
+    seen: list[bool] = []
+
+    async def run(progress: Any = None) -> None:
+        await vectorised_replay(
+            agent, agent.kind, agent.params, BUNDLED, config, run_id="g", progress=progress
+        )
+
+    assert gc.isenabled()
+    await run(lambda done, total: seen.append(gc.isenabled()))
+    assert seen
+    assert not any(seen)
+    assert gc.isenabled()
+
+    def fails(done: int, total: int) -> None:
+        raise RuntimeError("stopped halfway")
+
+    with pytest.raises(RuntimeError, match="halfway"):
+        await run(fails)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        await run()
+        assert not gc.isenabled()  # whoever turned it off turns it on
+    finally:
+        gc.enable()

@@ -59,9 +59,9 @@ from trading.metrics import ClosedTrade, PerformanceMetrics, compute_metrics
 from trading.portfolio_strategies import PortfolioParams
 from trading.replay import ReplayConfig
 from trading.risk import RiskGate
-from trading.sizing import CashNeed, proposals_for_targets, share_cash
+from trading.sizing import SLACK, CashNeed, proposals_for_targets, share_cash
 from trading.strategies import STRATEGIES, QuantParams
-from trading.vectorised_market import SLACK, Market, UnsupportedError
+from trading.vectorised_market import Market, UnsupportedError
 from trading.vectorised_signals import signal_table
 
 TAKER: Final = Liquidity.TAKER

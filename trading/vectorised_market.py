@@ -22,15 +22,13 @@ from trading.errors import ConfigError
 from trading.metrics import equal_weight_buy_and_hold, infer_periods_per_year
 from trading.replay_bars import _timeline
 from trading.replay_config import ReplayConfig
+from trading.sizing import SLACK  # one guard-band width for every float bound
 from trading.vectorised_equity import CloseUnits
 
 Floats = np.ndarray[Any, np.dtype[np.float64]]
 Ints = np.ndarray[Any, np.dtype[np.int64]]
 Signals = np.ndarray[Any, np.dtype[np.int8]]
 
-# Widening of float bounds, far beyond float error (~1e-15 relative): too wide only costs an
-# exact check, too narrow could skip a trade.
-SLACK: Final = 1e-9
 # Unit roundoff of float64: the bound on the relative error of one rounded operation.
 _U: Final = float(np.finfo(np.float64).eps) / 2
 

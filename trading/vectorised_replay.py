@@ -51,13 +51,14 @@ from trading.replay import (
     _to_datetime,
     run_replay,
 )
+from trading.sizing import SLACK
 from trading.storage import Store
 from trading.strategies import QuantParams
 
 # The vectorised path's internals: the candidate search lives with the rest of it.
 from trading.vectorised import UnsupportedError, _market, _refuse, _Run
 from trading.vectorised_equity import EquityRun, IntegerRun, equity_floats, integer_run
-from trading.vectorised_market import SLACK, Floats, Ints, Market, _datetimes
+from trading.vectorised_market import Floats, Ints, Market, _datetimes
 
 PathName = Literal["vectorised", "replay"]
 PathChoice = Literal["auto", "vectorised", "replay"]

@@ -73,7 +73,9 @@ class World:
 
     def agent(self, gateway: LlmGateway | None = None, **spec: Any) -> LlmAgent:
         fields: dict[str, Any] = {"name": "analyst", "role": Role.MARKET_ANALYST}
-        fields |= {"model": "local:primary", "timeout_s": 1.0, **spec}
+        # A call timeout far above a loopback answer on a loaded CI machine (a cold first call
+        # through an SDK took over 1 s there); the tests of timeouts set their own.
+        fields |= {"model": "local:primary", "timeout_s": 30.0, **spec}
         agent_spec = AgentSpec(**fields)
         models = build_models(agent_spec, loopback_providers(self.server, self.key_env))
         return LlmAgent(agent_spec, gateway or self.gateway(), models, self.catalog)
@@ -278,7 +280,7 @@ async def test_a_provider_that_says_do_not_retry_is_not_retried(world: World) ->
 
 @scripted(Hang(), SUMMARY, Say(thesis_json()))
 async def test_a_hosted_providers_timeout_is_retried(world: World) -> None:
-    turn = await ask(world, model="hosted:primary")
+    turn = await ask(world, model="hosted:primary", timeout_s=1.0)
     assert turn.thesis is not None
     outcomes = [c.outcome for c in world.store.calls("run-1")]
     # The abandoned try is in the log: a hosted provider may bill it.
@@ -289,7 +291,7 @@ async def test_a_hosted_providers_timeout_is_retried(world: World) -> None:
 async def test_a_local_servers_timeout_is_not_retried_while_it_may_still_be_working(
     world: World,
 ) -> None:
-    turn = await ask(world)
+    turn = await ask(world, timeout_s=1.0)
     assert isinstance(turn.outcome, Abstention)
     assert turn.outcome.reason == (
         "no model answered: local:primary: no answer within 1 s (not retried: a local "
@@ -327,7 +329,7 @@ async def test_a_server_that_crashes_on_every_try_ends_the_turn_in_an_abstain(
 
 @scripted(SUMMARY, Hang(), Hang())
 async def test_the_tool_calls_of_an_attempt_that_timed_out_are_in_its_turn(world: World) -> None:
-    turn = await ask(world, model="hosted:primary")
+    turn = await ask(world, model="hosted:primary", timeout_s=1.0)
     assert isinstance(turn.outcome, Abstention)
     assert turn.outcome.reason.startswith("no model answered")
     [attempt] = turn.attempts
@@ -478,9 +480,9 @@ async def test_a_new_run_asks_its_model_again_and_only_a_replay_reads_a_recordin
 
 @scripted(Hang())
 async def test_a_replay_reproduces_the_abstain_a_timeout_caused(world: World) -> None:
-    original = await ask(world)
+    original = await ask(world, timeout_s=1.0)
     assert isinstance(original.outcome, Abstention)
-    replayed = await world.agent(world.gateway(replay=True)).thesis(world.snapshot(), "SPX")
+    replayed = await world.agent(world.gateway(replay=True), timeout_s=1.0).thesis(world.snapshot(), "SPX")
     assert replayed == original  # not a ReplayMiss: the timeout is part of the record
     assert len(world.server.requests) == 1
 

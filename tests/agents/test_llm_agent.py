@@ -482,7 +482,8 @@ async def test_a_new_run_asks_its_model_again_and_only_a_replay_reads_a_recordin
 async def test_a_replay_reproduces_the_abstain_a_timeout_caused(world: World) -> None:
     original = await ask(world, timeout_s=1.0)
     assert isinstance(original.outcome, Abstention)
-    replayed = await world.agent(world.gateway(replay=True), timeout_s=1.0).thesis(world.snapshot(), "SPX")
+    agent = world.agent(world.gateway(replay=True), timeout_s=1.0)
+    replayed = await agent.thesis(world.snapshot(), "SPX")
     assert replayed == original  # not a ReplayMiss: the timeout is part of the record
     assert len(world.server.requests) == 1
 

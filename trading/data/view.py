@@ -99,7 +99,9 @@ class PointInTimeView:
     def closes(self, symbol: str, limit: int | None = None) -> FloatArray:
         """Closing prices of the last `limit` closed bars, as a read-only float array."""
         cut = self._cut(symbol)
-        return cut.series.close[self._start(cut, limit) : cut.count]
+        # All of them (an agent's usual question, every bar) without `_start`'s call.
+        start = 0 if limit is None else self._start(cut, limit)
+        return cut.series.close[start : cut.count]
 
     def arrays(self, symbol: str) -> VisibleArrays:
         """All closed bars as read-only numpy slices; cheap enough to call on every bar."""

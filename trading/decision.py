@@ -7,14 +7,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from trading.data import PointInTimeView
 from trading.ledger import Portfolio
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+# A NamedTuple, as `Portfolio`: read-only, and a replay builds one per bar, where a frozen
+# dataclass's `__init__` (an `object.__setattr__` per field) took ~0.37 us and `tuple.__new__`
+# on the fields, what `CycleEngine.decide` calls, ~0.08.
+class Snapshot(NamedTuple):
     """What an agent may know at `now`: market data through a point-in-time view (nothing that
     closes later exists for it), and its own portfolio."""
 

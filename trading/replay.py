@@ -236,7 +236,9 @@ class CycleEngine:
         if gate.tripped_reason and config.flatten_on_kill:
             flat = Decision({s: ZERO for s in config.symbols}, rationale=gate.tripped_reason)
             return _decided(flat)
-        return agent.decide(Snapshot(tick.now, config.symbols, self.view, seen[1]))
+        # `Snapshot._make`'s own call, without its Python frame.
+        snapshot = _new_tuple(Snapshot, (tick.now, config.symbols, self.view, seen[1]))
+        return agent.decide(snapshot)
 
     def execute(
         self,

@@ -45,11 +45,12 @@ class RunningStrategy:
         symbols = snapshot.symbols
         if symbols is not self._symbols and symbols != self._symbols:
             self._track(symbols)
-        closes, quantity = snapshot.view.closes, snapshot.portfolio.quantity
+        closes, positions = snapshot.view.closes, snapshot.portfolio.positions
         allow_short, rebalances = self._allow_short, self._rebalances
         key: list[int | None] = []
         for symbol, signal_of in self._signals:
-            held = quantity(symbol)
+            position = positions.get(symbol)  # `Portfolio.quantity`, without its call
+            held = ZERO if position is None else position.quantity
             current = 1 if held > ZERO else -1 if held < ZERO else 0
             signal = signal_of(closes(symbol), current)
             if signal < 0 and not allow_short:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, getcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, Inexact, getcontext, localcontext
 from typing import Final, Protocol
 
 from trading.costs import BPS, CostModel
@@ -74,15 +74,30 @@ def proposals_for_targets(
 SLACK: Final = 1e-9
 
 
+# The most equity in units of the price that a ratio band reaches up to (it has no upper end
+# where the target weight is small next to the threshold): a bound keeps its products finite.
+_MOST_UNITS: Final = Decimal("1E18")
+# How far inside its exact ends a ratio band's Decimal ends lie: above the relative error of a
+# product at Decimal's 28 digits (1E-27), so that a price x end that passes is surely inside.
+_INSIDE: Final = Decimal("1E-15")
+# SLACK as a Decimal, for the ratio band's exact arithmetic, and digits enough that its sums
+# and products of Decimals of up to 28 digits are exact.
+_SLACK: Final = Decimal("1E-9")
+_EXACT_DIGITS: Final = 200
+
+
 @dataclass(frozen=True, slots=True)
 class _Band:
-    """One held position's target weight and quantity, with their floats and lot."""
+    """One held position's target weight and quantity, with their floats and lot, and the
+    ratio band: the equity / price ratios strictly between its ends skip surely (None: no
+    such band)."""
 
     weight: Decimal
     current: Decimal
     weight_f: float
     current_f: float
     lot: float
+    ratio: tuple[Decimal, Decimal] | None
 
 
 class RebalanceGuard:
@@ -90,7 +105,16 @@ class RebalanceGuard:
     position's target: the check a backtest makes on every bar a strategy holds. A float
     guard band (as the vectorised path's) answers "skips" only where the exact move is surely
     below `rebalance_threshold` of equity; anywhere near it, the exact sizing decides, so the
-    same proposals come out."""
+    same proposals come out.
+
+    Where sizing's cost per unit scales with the price alone (no tick of spread headroom, no
+    commission per share: the default costs), the exact check depends on the equity and the
+    price only through their ratio R = equity / price (units of the price the account is
+    worth): the move |round(w x R / k) - held| x price against threshold x equity, divided by
+    the price. Its bound (|w x R / k - held| + slack + lot) < threshold x R is a minimum of
+    linear functions of R, positive on an interval found once per weight and quantity in exact
+    rationals; a bar inside it is settled by two Decimal products and comparisons, without
+    converting the equity and the price to float. Anywhere else the float band decides."""
 
     def __init__(
         self, instruments: Mapping[str, Instrument], costs: CostModel, rebalance_threshold: Decimal
@@ -102,6 +126,7 @@ class RebalanceGuard:
         self._fee = float(1 + (costs.taker_fee_bps + costs.commission_bps) / BPS)
         self._costs = costs
         self._threshold = float(rebalance_threshold)
+        self._threshold_d = rebalance_threshold
         self._bands: dict[str, tuple[_Band, float] | None] = {}
 
     def skips(
@@ -117,6 +142,9 @@ class RebalanceGuard:
             if found is None:
                 return False
         band, fixed = found
+        ratio = band.ratio
+        if ratio is not None and ratio[0] * price < equity < ratio[1] * price:
+            return True
         e, p = float(equity), float(price)
         if not (e > 0.0 and p > 0.0):  # NaN as well: the exact check decides
             return False
@@ -137,9 +165,65 @@ class RebalanceGuard:
             return None
         costs = self._costs
         tick = instrument.price_increment if costs.half_spread_bps else ZERO
+        fixed_part = tick * (1 + (costs.taker_fee_bps + costs.commission_bps) / BPS)
+        fixed_part += costs.commission_per_share
         fixed = float(tick) * self._fee + float(costs.commission_per_share)
-        band = _Band(weight, current, float(weight), float(current), float(lot))
+        ratio = None
+        if fixed_part == ZERO:
+            ratio = _ratio_band(weight, current, lot, costs, self._threshold_d)
+        band = _Band(weight, current, float(weight), float(current), float(lot), ratio)
         return band, fixed
+
+
+def _ratio_band(
+    weight: Decimal, current: Decimal, lot: Decimal, costs: CostModel, threshold: Decimal
+) -> tuple[Decimal, Decimal] | None:
+    """The equity / price ratios R at which `proposals_for_targets` surely skips `weight` on a
+    position of `current`, the cost per unit being price x k (k: sizing's spread and fee
+    rates): Decimal ends strictly inside the interval, or None where it is empty.
+
+    Sizing's target is round_down(w x R / k) to the lot, computed at 28 digits or more, so its
+    move is at most |w x R / k - current| + lot, plus Decimal's relative errors (~1E-27) of
+    each term, which the slack (m, as the float band's SLACK) covers many times over. The
+    move x price < threshold x equity then holds wherever, with x = w x R / k,
+    T x R > (|x - current| + m x (|x| + |current|) + lot) x (1 + m). Times k, the absolute
+    values make it the least of four linear functions of R (one per sign of x - current and
+    of x) that must be positive: an intersection of four half-lines, each end a quotient of
+    Decimals computed exactly (any rounding gives up the band), divided rounding inwards."""
+    spread_rate = 1 + costs.half_spread_bps / BPS  # as sizing computes them, in this context
+    fee_rate = 1 + (costs.taker_fee_bps + costs.commission_bps) / BPS
+    ends: list[tuple[Decimal, Decimal]] = []  # (numerator, slope): R > or < numerator / slope
+    with localcontext() as exact:
+        exact.prec = _EXACT_DIGITS
+        exact.traps[Inexact] = True
+        try:
+            k = spread_rate * fee_rate
+            margin = 1 + _SLACK
+            for sign in (1, -1):
+                for sign_x in (1, -1):
+                    slope = threshold * k - (sign + _SLACK * sign_x) * weight * margin
+                    rest = k * (_SLACK * abs(current) + lot - sign * current) * margin
+                    if slope:
+                        ends.append((rest, slope))
+                    elif rest >= 0:  # 0 x R > rest nowhere
+                        return None
+        except Inexact:
+            return None
+    low, high = ZERO, _MOST_UNITS
+    with localcontext() as inwards:
+        inwards.prec = 28
+        for rest, slope in ends:
+            if slope > 0:
+                inwards.rounding = ROUND_CEILING
+                low = max(low, rest / slope)
+            else:
+                inwards.rounding = ROUND_FLOOR
+                high = min(high, rest / slope)
+        inwards.rounding = ROUND_CEILING
+        low = low * (1 + _INSIDE)
+        inwards.rounding = ROUND_FLOOR
+        high = high * (1 - _INSIDE)
+    return (low, high) if low < high else None
 
 
 @dataclass(frozen=True, slots=True)

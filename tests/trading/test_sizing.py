@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trading.costs import CostModel
 from trading.domain import Instrument, Side
@@ -129,3 +131,109 @@ def test_the_guard_allows_for_floats_error_where_the_lot_is_finer_than_it() -> N
     assert (proposal.side, proposal.quantity) == (Side.BUY, 20_000)
     guard = RebalanceGuard({"X": fine}, CostModel(), THRESHOLD)
     assert not guard.skips("X", weight, held, equity, price)
+
+
+class _NoFloat(Decimal):
+    """A Decimal that fails if anything converts it to float: the float band's first step."""
+
+    def __float__(self) -> float:
+        raise AssertionError("converted to float")
+
+
+def test_the_ratio_band_settles_a_held_target_without_converting_to_float() -> None:
+    # Default costs: the cost per unit is the price, so equity / price alone decides. Half the
+    # equity held at 100 (500 units on 100,000) and a target of half: skipped while the price
+    # stays near 100, by two Decimal products, not float.
+    guard = RebalanceGuard({"X": LOT}, CostModel(), THRESHOLD)
+    half, held = Decimal("0.5"), Decimal(500)
+    assert guard.skips("X", half, held, _NoFloat(100_000), _NoFloat(100))
+    with pytest.raises(AssertionError, match="converted to float"):  # far off: the float band
+        guard.skips("X", half, held, _NoFloat(100_000), _NoFloat(140))
+
+
+@pytest.mark.parametrize(
+    ("costs", "lot"),
+    [
+        (CostModel(), LOT),
+        (CostModel(), Instrument("X", quantity_increment=Decimal("1E-12"))),
+        (CostModel(taker_fee_bps=Decimal(3), commission_bps=Decimal(1)), LOT),
+        (CostModel(taker_fee_bps=Decimal(7)), Instrument("X")),
+    ],
+)
+@pytest.mark.parametrize(("weight", "held"), [("0.5", 500), ("1", 985), ("-0.5", -500)])
+def test_the_guard_never_skips_what_sizing_trades_as_the_price_walks_across_the_band(
+    costs: CostModel, lot: Instrument, weight: str, held: int
+) -> None:
+    # The equity follows the price, as an account holding only this position: cash plus
+    # held x price. Prices on a fine grid walk from well inside the band (the move far below
+    # 2%) out across both of its ends, where sizing trades.
+    guard = RebalanceGuard({"X": lot}, costs, THRESHOLD)
+    w, quantity = Decimal(weight), Decimal(held)
+    cash = Decimal(100_000) - quantity * 100
+    outcomes = set()
+    for step in range(-3_000, 3_001):
+        price = Decimal(100) + Decimal(step) / 100
+        equity = cash + quantity * price
+        account = Held(equity, quantity)
+        skips = proposals_for_targets({"X": w}, account, {"X": price}, {"X": lot}, costs) == []
+        guarded = guard.skips("X", w, quantity, equity, price)
+        assert skips or not guarded, f"the guard skipped a trade at {price}"
+        outcomes.add((skips, guarded))
+    assert {(True, True), (False, False)} <= outcomes
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    weight=st.decimals(min_value=Decimal(-2), max_value=Decimal(2), places=4),
+    held=st.decimals(min_value=Decimal(-5_000), max_value=Decimal(5_000), places=2),
+    equity=st.decimals(min_value=Decimal(1), max_value=Decimal(10**7), places=2),
+    price=st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10_000), places=2),
+    fee=st.sampled_from([Decimal(0), Decimal(5)]),
+    lot=st.sampled_from([Decimal(1), Decimal("0.0001"), Decimal("1E-9")]),
+)
+def test_a_skip_of_the_guard_is_a_skip_of_sizing(
+    weight: Decimal, held: Decimal, equity: Decimal, price: Decimal, fee: Decimal, lot: Decimal
+) -> None:
+    # Near the band's ends most of all: the held quantity is put near the target's half the
+    # time, where the move is about the threshold.
+    if weight == 0 or held == 0:
+        return
+    costs = CostModel(taker_fee_bps=fee)
+    instrument = Instrument("X", quantity_increment=lot)
+    guard = RebalanceGuard({"X": instrument}, costs, THRESHOLD)
+    if guard.skips("X", weight, held, equity, price):
+        account = Held(equity, held)
+        assert (
+            proposals_for_targets({"X": weight}, account, {"X": price}, {"X": instrument}, costs)
+            == []
+        )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    weight=st.decimals(min_value=Decimal("-1.5"), max_value=Decimal("1.5"), places=3),
+    units=st.decimals(min_value=Decimal(1), max_value=Decimal(10**6), places=3),
+    price=st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10_000), places=2),
+    drift=st.decimals(min_value=Decimal("-0.03"), max_value=Decimal("0.03"), places=6),
+)
+def test_a_skip_of_the_guard_near_the_threshold_is_a_skip_of_sizing(
+    weight: Decimal, units: Decimal, price: Decimal, drift: Decimal
+) -> None:
+    # The position is the target's quantity moved by `drift` of the equity: around 2% the
+    # exact sizing trades or not, and the guard must never skip where it trades.
+    if weight == 0:
+        return
+    equity = units * price
+    held = (weight * units * (1 + drift)).quantize(Decimal("0.0001"))
+    if held == 0:
+        return
+    instrument = Instrument("X")
+    guard = RebalanceGuard({"X": instrument}, CostModel(), THRESHOLD)
+    if guard.skips("X", weight, held, equity, price):
+        account = Held(equity, held)
+        assert (
+            proposals_for_targets(
+                {"X": weight}, account, {"X": price}, {"X": instrument}, CostModel()
+            )
+            == []
+        )

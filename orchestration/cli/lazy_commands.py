@@ -34,9 +34,10 @@ class LazyCommand:
 
 
 class LazyCommands(MutableMapping[str, Any]):
-    """A group's commands by name in listing order: built commands, and the lazy ones, each
-    imported and built by `load` on its first lookup (`commands[name]`, `commands.get(name)`).
-    Iterating the names imports nothing, so typer's "did you mean" hints stay cheap."""
+    """A group's commands by name, in listing order: the lazy ones, each imported and built by
+    `load` on its first lookup (`commands[name]`, `commands.get(name)`) and kept, then any built
+    ones registered directly. Iterating the names imports nothing, so typer's "did you mean"
+    hint for a mistyped command stays cheap."""
 
     def __init__(
         self,
@@ -57,12 +58,17 @@ class LazyCommands(MutableMapping[str, Any]):
         self._built[name] = command
 
     def __delitem__(self, name: str) -> None:
+        if name not in self:
+            raise KeyError(name)
         self._lazy.pop(name, None)
-        del self._built[name]
+        self._built.pop(name, None)
 
     def __iter__(self) -> Iterator[str]:
         yield from self._lazy
         yield from (name for name in self._built if name not in self._lazy)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._built or name in self._lazy
 
     def __len__(self) -> int:
         return len(self._lazy.keys() | self._built.keys())

@@ -15,6 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from orchestration.cli import app
+from orchestration.cli.lazy_commands import LazyCommand, LazyCommands
 from orchestration.cli.root import COMMANDS, SETTINGS
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -98,3 +99,23 @@ def test_each_summary_is_the_first_paragraph_of_the_commands_own_help() -> None:
     for name, where in COMMANDS.items():
         own = group.commands[name].help or ""
         assert where.summary == " ".join(own.split("\n\n")[0].split()), name
+
+
+def test_a_lazy_command_is_built_on_its_first_lookup_only() -> None:
+    built: list[str] = []
+
+    def load(name: str, where: LazyCommand) -> str:
+        built.append(name)
+        return f"{where.module}:{where.attribute}"
+
+    lazy = {"one": LazyCommand("pkg.one", "one", "One."), "two": LazyCommand("pkg.two", "two", "")}
+    commands = LazyCommands({"three": "built"}, lazy, load)
+    assert list(commands) == ["one", "two", "three"]
+    assert "two" in commands
+    assert built == []  # listing and membership import nothing
+    assert commands["two"] == commands.get("two") == "pkg.two:two"
+    assert built == ["two"]
+    assert commands.get("four") is None
+    del commands["one"]
+    assert list(commands) == ["two", "three"]
+    assert built == ["two"]

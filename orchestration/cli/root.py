@@ -14,48 +14,109 @@ one clear line on stderr and exit code 2; anything else unexpected is a tracebac
     providers     `providers list|check`
     agents        `agents list|show|create|update|remove`
     kraken        `kraken check|ticker`
+
+The commands are imported only when run (`lazy_commands`): a quant `tradepit backtest` and
+`tradepit --help` load neither agno, the MCP SDK nor an HTTP client. This module therefore
+imports no command module; a new command goes into `COMMANDS` with its summary.
 """
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 import typer
 
-from orchestration.cli.agents import agents_app
-from orchestration.cli.arena import arena_app
-from orchestration.cli.common import EXIT_BAD_INPUT, clean_errors, fail
-from orchestration.cli.data import backtest, backtest_json, data_app
-from orchestration.cli.debate import debate_app
-from orchestration.cli.evolve import evolve_command
-from orchestration.cli.kraken import kraken_app
-from orchestration.cli.mcp import mcp
-from orchestration.cli.providers import providers_app
-from orchestration.cli.runs import runs_app
-from orchestration.cli.trade import trade
+from orchestration.cli.lazy_commands import LazyCommand, lazy_group
 
-__all__ = ["EXIT_BAD_INPUT", "app", "backtest_json", "clean_errors", "fail", "main"]
+__all__ = ["COMMANDS", "app", "main"]
+
+# Commands first, then groups: the order `tradepit --help` lists them in. Each summary is the
+# first paragraph of the command's own help (tests/orchestration/cli/test_lazy_commands.py
+# holds them equal).
+COMMANDS: Final = {
+    "backtest": LazyCommand(
+        "orchestration.cli.data",
+        "backtest",
+        "Replay one agent over history through the full decision cycle.",
+    ),
+    "trade": LazyCommand(
+        "orchestration.cli.trade",
+        "trade",
+        "Let a team trade cycle by cycle, durably: history on paper, or Kraken live.",
+    ),
+    "evolve": LazyCommand(
+        "orchestration.cli.evolve",
+        "evolve_command",
+        "Evolve an agent: a genetic search per walk-forward fold on the training windows; the "
+        "best child is adopted only if, on the validation window, it beats its parent and the "
+        "benchmark (buy and hold of the symbols in equal parts), or the config's "
+        "min_validation.",
+    ),
+    "mcp": LazyCommand(
+        "orchestration.cli.mcp",
+        "mcp",
+        "Serve tradepit's financial tools to MCP clients (Claude Desktop, IDEs, agents).",
+    ),
+    "arena": LazyCommand(
+        "orchestration.cli.arena",
+        "arena_app",
+        "Competitions: quant and LLM entrants on the same bars, ranked with statistics.",
+    ),
+    "data": LazyCommand(
+        "orchestration.cli.data",
+        "data_app",
+        "Market data: bundled datasets and your own files.",
+    ),
+    "providers": LazyCommand(
+        "orchestration.cli.providers",
+        "providers_app",
+        "LLM providers from providers.yaml: which are usable here, and a live check.",
+    ),
+    "agents": LazyCommand(
+        "orchestration.cli.agents",
+        "agents_app",
+        "Saved LLM agents: create, list, show, update and remove them by name.",
+    ),
+    "kraken": LazyCommand(
+        "orchestration.cli.kraken",
+        "kraken_app",
+        "Kraken: check your API keys (placing nothing) and read live quotes.",
+    ),
+    "debate": LazyCommand(
+        "orchestration.cli.debate",
+        "debate_app",
+        "Team debates: the stored transcript behind each decision of a run.",
+    ),
+    "runs": LazyCommand(
+        "orchestration.cli.runs",
+        "runs_app",
+        "Runs of every kind in the run database: list, show, delete, vacuum.",
+    ),
+}
+
+# What each command is built with, as if it were registered on the app itself.
+SETTINGS: Final[dict[str, Any]] = {
+    "add_completion": False,
+    "pretty_exceptions_enable": False,
+    # Plain click help and errors: rich's panels cut option names and paths with an ellipsis
+    # at 80 columns and when piped.
+    "rich_markup_mode": None,
+}
 
 app = typer.Typer(
     name="tradepit",
     help="LLM and quant agents trade real history and live markets, with correct money.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # Plain click help and errors: rich's panels cut option names and paths with an ellipsis
-    # at 80 columns and when piped.
-    rich_markup_mode=None,
+    cls=lazy_group(COMMANDS, **SETTINGS),
+    **SETTINGS,
 )
-# Commands first, then groups: the order `tradepit --help` lists them in.
-app.command("backtest")(backtest)
-app.command("trade")(trade)
-app.command("evolve")(evolve_command)
-app.command("mcp")(mcp)
-app.add_typer(arena_app, name="arena")
-app.add_typer(data_app, name="data")
-app.add_typer(providers_app, name="providers")
-app.add_typer(agents_app, name="agents")
-app.add_typer(kraken_app, name="kraken")
-app.add_typer(debate_app, name="debate")
-app.add_typer(runs_app, name="runs")
+
+
+@app.callback()
+def _root() -> None:
+    # Typer builds a group only for an app with a callback or registered commands; the
+    # commands here are all lazy, so this empty callback is what makes `app` a group.
+    pass
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ same signals give the same targets. What `strategy_targets` looks up per call (t
 its share of the weight, whether it rebalances or shorts) is looked up once here; a bar whose
 signals equal the previous bar's gets the previous `Decision` object back (frozen, and its
 targets are never written to once built); the SMA crossover keeps its sums from bar to bar
-(`trading.sma_cross_tracker`, exact). The closes still come from the snapshot's point-in-time
+(`trading.sma_cross_tracker`, exact), and RSI its Wilder averages
+(`trading.rsi_tracker`, TA-Lib's floats). The closes still come from the snapshot's point-in-time
 view on every bar, the only door to market data.
 """
 
@@ -18,8 +19,15 @@ from decimal import Decimal
 
 from trading.decision import Decision, Snapshot
 from trading.domain import ZERO
+from trading.rsi_tracker import RsiTracker
 from trading.sma_cross_tracker import Closes, SmaCrossTracker
-from trading.strategies import STRATEGIES, QuantParams, SmaCrossParams, share_of_weight
+from trading.strategies import (
+    STRATEGIES,
+    QuantParams,
+    RsiParams,
+    SmaCrossParams,
+    share_of_weight,
+)
 
 # A symbol's signal from its visible closes and the position's direction (+1, -1, 0).
 SymbolSignal = Callable[[Closes, int], int]
@@ -80,4 +88,6 @@ def _symbol_signal(kind: str, params: QuantParams) -> SymbolSignal:
     """One symbol's signal function: a tracker of its own where the strategy keeps one."""
     if isinstance(params, SmaCrossParams):
         return SmaCrossTracker(params.fast, params.slow).signal
+    if isinstance(params, RsiParams):
+        return RsiTracker(params.period, params.lower, params.upper).signal
     return functools.partial(STRATEGIES[kind].signal, params)

@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any, NamedTuple, Self
 
 import numpy as np
-import talib
 from pydantic import Field, ValidationError, model_validator
 
 from trading.decision import Snapshot
@@ -24,6 +23,7 @@ from trading.domain import ZERO
 from trading.errors import ConfigError
 from trading.portfolio_strategies import PORTFOLIO_STRATEGIES, PortfolioParams, portfolio_targets
 from trading.quant_params import QuantParams
+from trading.rsi_tracker import rsi_signal, talib_rsi
 from trading.sma_cross_tracker import Closes, sma_cross_signal
 
 __all__ = [
@@ -145,13 +145,8 @@ def _rsi(params: RsiParams, closes: Closes, current: int) -> int:
     if closes.size <= params.period:
         return 0
     # TA-Lib's RSI is causal (Wilder smoothing seeded from the first bars), so its value at t
-    # uses only closes up to t; it needs a writable contiguous float64 array.
-    value = float(talib.RSI(np.ascontiguousarray(closes, dtype=np.float64), params.period)[-1])
-    if value < params.lower:
-        return 1
-    if value > params.upper:
-        return -1
-    return current
+    # uses only closes up to t (`trading.rsi_tracker` carries it from bar to bar).
+    return rsi_signal(talib_rsi(closes, params.period), params.lower, params.upper, current)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import talib
 
+from tests.trading.price_walks import frozen, walk
 from trading import rsi_tracker
 from trading.data import Catalog
 from trading.rsi_tracker import RsiTracker, WilderAverages, talibs_division
@@ -14,16 +15,6 @@ from trading.sma_cross_tracker import Closes
 from trading.strategies import STRATEGIES, RsiParams
 
 PERIODS = [2, 3, 5, 14, 30, 100]
-
-
-def frozen(values: Closes) -> Closes:
-    values.flags.writeable = False
-    return values
-
-
-def walk(seed: int, size: int, scale: float = 100.0) -> Closes:
-    steps = np.random.default_rng(seed).normal(0.0, 0.01, size)
-    return frozen(scale * np.exp(np.cumsum(steps)))
 
 
 def real(symbol: str) -> Closes:

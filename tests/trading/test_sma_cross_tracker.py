@@ -8,6 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from tests.trading.price_walks import frozen, walk
 from trading.sma_cross_tracker import Closes, SmaCrossTracker, sma_cross_signal
 
 
@@ -22,16 +23,6 @@ def signals_bar_by_bar(series: Closes, fast: int, slow: int) -> list[tuple[int, 
         (tracker.signal(series[:n]), straightforward(series[:n], fast, slow))
         for n in range(1, series.size + 1)
     ]
-
-
-def frozen(values: Closes) -> Closes:
-    values.flags.writeable = False
-    return values
-
-
-def walk(seed: int, size: int, scale: float = 100.0) -> Closes:
-    steps = np.random.default_rng(seed).normal(0.0, 0.01, size)
-    return frozen(scale * np.exp(np.cumsum(steps)))
 
 
 @pytest.mark.parametrize(("fast", "slow"), [(2, 3), (5, 8), (10, 50), (7, 9), (20, 200), (3, 129)])

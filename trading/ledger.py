@@ -216,12 +216,18 @@ class Ledger:
     def check_fill(self, fill: OrderFilled) -> None:
         """Raise if the books cannot take this fill: `InvalidFillError` for one that breaks a
         rule whatever the account holds, `InsufficientFundsError` for one it cannot pay for."""
-        broken = _broken_rule(fill)
-        if broken:
-            raise InvalidFillError(f"fill {fill.trade_id!r} of order {fill.order_id!r}: {broken}")
+        self.check_rules(fill)
         reason = self.refusal(fill.symbol, fill.side, fill.quantity, fill.price, fill.fee)
         if reason:
             raise InsufficientFundsError(reason)
+
+    @staticmethod
+    def check_rules(fill: OrderFilled) -> None:
+        """Raise `InvalidFillError` for a fill that breaks a rule whatever the account holds
+        (`check_fill`'s first half)."""
+        broken = _broken_rule(fill)
+        if broken:
+            raise InvalidFillError(f"fill {fill.trade_id!r} of order {fill.order_id!r}: {broken}")
 
     def apply_fill(self, fill: OrderFilled) -> None:
         self.check_fill(fill)
@@ -307,15 +313,22 @@ def _broken_rule(fill: OrderFilled) -> str:
     return ""
 
 
-def book_fill(order: Order, fill: OrderFilled, ledger: Ledger | None) -> bool:
+def book_fill(
+    order: Order, fill: OrderFilled, ledger: Ledger | None, *, affordable: bool = False
+) -> bool:
     """Book one fill on its order and in the ledger, both or neither: the order must accept it
     (not a duplicate, not more than it has left) and the ledger must be able to take it before
     either changes. Returns False for a duplicate trade id, which books nothing. With no
-    ledger (an executor that only reports), only the order moves."""
+    ledger (an executor that only reports), only the order moves. `affordable`: the caller
+    has just had `ledger.refusal` of exactly this fill find none, with nothing booked since
+    (the paper executor sizes every fill so); the rules of the books are checked still."""
     if not order.accepts(fill):
         return False
     if ledger is not None:
-        ledger.check_fill(fill)
+        if affordable:
+            ledger.check_rules(fill)
+        else:
+            ledger.check_fill(fill)
     order.apply_accepted(fill)
     if ledger is not None:
         ledger.apply_checked_fill(fill)

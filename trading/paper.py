@@ -230,8 +230,13 @@ class PaperExecutor:
             if allowed < quantity:
                 quantity, leftover, refused, cost = allowed, why, why, None
         if quantity > ZERO:
+            # Uncut, this is the very fill `_affordable` found the ledger takes: the books have
+            # not changed since (the gate only reads them), so booking need not ask again.
+            checked = cost is whole
             cost = cost or self._cost(order, quantity, price, liquidity)
-            events.append(self._fill(order, plan.bar, quantity, price, liquidity, cost))
+            events.append(
+                self._fill(order, plan.bar, quantity, price, liquidity, cost, affordable=checked)
+            )
         if order.remaining_quantity > ZERO and leftover:
             keeps_working = order.type is OrderType.LIMIT and not refused
             if not keeps_working:
@@ -344,20 +349,25 @@ class PaperExecutor:
         price: Decimal,
         liquidity: Liquidity,
         cost: FillCost,
+        *,
+        affordable: bool = False,
     ) -> OrderFilled:
-        self._raw_commission[order.id] = cost.raw_commission
+        """Book the fill; `affordable`: the ledger's refusal of exactly it was just asked."""
+        order_id = order.id
+        self._raw_commission[order_id] = cost.raw_commission
+        # Positional: a frozen dataclass's `__init__` takes keywords at twice the cost.
         fill = OrderFilled(
-            order_id=order.id,
-            time=bar.time,
-            trade_id=str(TradeId(order.id, str(len(order.events)))),
-            symbol=order.symbol,
-            side=order.side,
-            quantity=quantity,
-            price=price,
-            fee=cost.total,
-            liquidity=liquidity,
+            order_id,  # order_id
+            bar.time,  # time
+            TradeId.spell(order_id, len(order.events)),  # trade_id
+            order.symbol,  # symbol
+            order.side,  # side
+            quantity,
+            price,
+            cost.total,  # fee
+            liquidity,
         )
-        book_fill(order, fill, self.ledger)
+        book_fill(order, fill, self.ledger, affordable=affordable)
         return fill
 
     def _cancel(self, order: Order, reason: str) -> OrderCanceled:

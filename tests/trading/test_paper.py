@@ -212,6 +212,26 @@ def test_a_fill_prices_its_fee_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert priced == 1
 
 
+def test_a_fill_asks_the_ledger_whether_it_can_pay_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The executor's own check found the fill payable; booking it need not ask again.
+    h = Harness(daily_series("SPX", opens=[100, 104], closes=[100, 104]))
+    h.order(Side.BUY, 10)
+    asked = 0
+    refusal = Ledger.refusal
+
+    def counted(self: Ledger, *args: Any) -> str:
+        nonlocal asked
+        asked += 1
+        return refusal(self, *args)
+
+    monkeypatch.setattr(Ledger, "refusal", counted)
+    [fill] = h.next_bar()
+    assert isinstance(fill, OrderFilled)
+    assert fill.trade_id == f"{fill.order_id}:2"
+    assert asked == 1
+    assert h.ledger.cash == Decimal(10_000 - 1040)
+
+
 def test_minimum_commission_applies_once_per_order_across_partial_fills() -> None:
     costs = CostModel(
         min_commission=Decimal(5),

@@ -187,7 +187,8 @@ class Ledger:
                 f"insufficient cash: {side.value} {quantity} {symbol} at {price} with fee {fee} "
                 f"needs {signed * price + fee}, cash is {self.cash}"
             )
-        position_after = self.quantity(symbol) + signed
+        position = self.positions.get(symbol)  # `quantity(symbol)`, without its call
+        position_after = (ZERO if position is None else position.quantity) + signed
         if position_after < ZERO and side is Side.SELL:
             if not self.margin.allow_shorting:
                 return f"short selling is not allowed: {side.value} {quantity} {symbol}"
@@ -242,7 +243,7 @@ class Ledger:
         signed = fill.quantity * fill.side.sign
         self.cash -= signed * fill.price + fill.fee
         self.fees += fill.fee
-        self.traded_notional += fill.notional
+        self.traded_notional += fill.quantity * fill.price  # `fill.notional`
         self.time = fill.time
         position.fees += fill.fee
         self.marks.setdefault(fill.symbol, fill.price)

@@ -299,7 +299,7 @@ class RiskGate:
 
         reasons: list[str] = []
         blocked = ""
-        if self.tripped:
+        if self.tripped_reason:  # `tripped`
             blocked = self.tripped_reason
         elif self._daily_loss_hit:
             blocked = f"daily loss limit {self.limits.daily_loss_limit:.2%} reached: no new risk"
@@ -317,13 +317,13 @@ class RiskGate:
         if allowed > position_room:
             allowed = max(position_room, ZERO)
             reasons.append(f"position weight capped at {limits.max_position_weight}")
-        gross_now = (
-            sum(
-                (abs(q) * prices.get(s, price) for s, q in held.items() if s != proposal.symbol),
-                ZERO,
-            )
-            + abs(current + (reducing * proposal.side.sign)) * price
-        )
+        # `sum(..., ZERO)` over the other symbols, unrolled: the same additions in the same
+        # order, without a generator per review.
+        others = ZERO
+        for s, q in held.items():
+            if s != proposal.symbol:
+                others += abs(q) * prices.get(s, price)
+        gross_now = others + abs(current + (reducing * proposal.side.sign)) * price
         gross_room = (limits.max_gross_exposure * equity - gross_now) / price
         if allowed > gross_room:
             allowed = max(gross_room, ZERO)

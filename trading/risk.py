@@ -218,8 +218,10 @@ class RiskGate:
         would leave it, so two orders cannot each use the same headroom. `working` orders may
         still fill: each proposal is reviewed as if those of its own direction all filled, and
         other symbols count at the larger exposure their working orders could leave."""
-        held = {s: p.quantity for s, p in portfolio.positions.items()}
-        prices = {s: p.mark for s, p in portfolio.positions.items()}
+        held: dict[str, Decimal] = {}
+        prices: dict[str, Decimal] = {}
+        for s, p in portfolio.positions.items():  # one pass for both, in the same order
+            held[s], prices[s] = p.quantity, p.mark
         pending: dict[tuple[str, Side], Decimal] = {}
         for order in working:
             if order.status.is_open:

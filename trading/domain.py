@@ -251,19 +251,19 @@ class Order:
                 self.status = OrderStatus.SUBMITTED
             case OrderAccepted():
                 self.status = OrderStatus.ACCEPTED
-            case OrderRejected(reason=reason) | OrderCanceled(reason=reason):
-                self.status = next(iter(_TRANSITIONS[(self.status, type(event))]))
-                self.reason = reason
             case OrderFilled():
                 self._trade_ids.add(event.trade_id)
-                self.filled_quantity += event.quantity
-                self._filled_notional += event.notional
+                filled = self.filled_quantity = self.filled_quantity + event.quantity
+                self._filled_notional += event.quantity * event.price  # `event.notional`
                 self.fees += event.fee
                 self.status = (
                     OrderStatus.FILLED
-                    if self.remaining_quantity == ZERO
+                    if self.quantity - filled == ZERO  # `remaining_quantity`
                     else OrderStatus.PARTIALLY_FILLED
                 )
+            case OrderRejected(reason=reason) | OrderCanceled(reason=reason):
+                self.status = next(iter(_TRANSITIONS[(self.status, type(event))]))
+                self.reason = reason
             case _:
                 assert_never(event)
         self.events.append(event)

@@ -30,6 +30,12 @@ class OrderId:
     def __str__(self) -> str:
         return f"{self.run_id}-{self.cycle}-{self.symbol}"
 
+    @staticmethod
+    def spell(run_id: str, cycle: int, symbol: str) -> str:
+        """`str(OrderId(run_id, cycle, symbol))` without building the key: the cycle engine
+        names every order it sends this way."""
+        return f"{run_id}-{cycle}-{symbol}"
+
     @classmethod
     def parse(cls, text: str, run_id: str) -> OrderId | None:
         """The key `text` spells for run `run_id`, or None when it is not one of that run's.
@@ -57,6 +63,14 @@ class TradeId:
 
     def __str__(self) -> str:
         return f"{self.order}:{self.fill}"
+
+    @classmethod
+    def spell(cls, order: str, count: int) -> str:
+        """`str(TradeId(order, str(count)))`, the same checks, for a fill counted by a number
+        (which never is empty nor holds ':'): the paper executor names every fill this way."""
+        if not order:
+            cls(order, str(count))  # raises the constructor's error
+        return f"{order}:{count}"
 
     @classmethod
     def parse(cls, text: str) -> TradeId | None:

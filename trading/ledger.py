@@ -187,7 +187,8 @@ class Ledger:
                 f"insufficient cash: {side.value} {quantity} {symbol} at {price} with fee {fee} "
                 f"needs {signed * price + fee}, cash is {self.cash}"
             )
-        position_after = self.quantity(symbol) + signed
+        position = self.positions.get(symbol)  # `quantity(symbol)`, without its call
+        position_after = (ZERO if position is None else position.quantity) + signed
         if position_after < ZERO and side is Side.SELL:
             if not self.margin.allow_shorting:
                 return f"short selling is not allowed: {side.value} {quantity} {symbol}"
@@ -216,12 +217,18 @@ class Ledger:
     def check_fill(self, fill: OrderFilled) -> None:
         """Raise if the books cannot take this fill: `InvalidFillError` for one that breaks a
         rule whatever the account holds, `InsufficientFundsError` for one it cannot pay for."""
-        broken = _broken_rule(fill)
-        if broken:
-            raise InvalidFillError(f"fill {fill.trade_id!r} of order {fill.order_id!r}: {broken}")
+        self.check_rules(fill)
         reason = self.refusal(fill.symbol, fill.side, fill.quantity, fill.price, fill.fee)
         if reason:
             raise InsufficientFundsError(reason)
+
+    @staticmethod
+    def check_rules(fill: OrderFilled) -> None:
+        """Raise `InvalidFillError` for a fill that breaks a rule whatever the account holds
+        (`check_fill`'s first half)."""
+        broken = _broken_rule(fill)
+        if broken:
+            raise InvalidFillError(f"fill {fill.trade_id!r} of order {fill.order_id!r}: {broken}")
 
     def apply_fill(self, fill: OrderFilled) -> None:
         self.check_fill(fill)
@@ -236,7 +243,7 @@ class Ledger:
         signed = fill.quantity * fill.side.sign
         self.cash -= signed * fill.price + fill.fee
         self.fees += fill.fee
-        self.traded_notional += fill.notional
+        self.traded_notional += fill.quantity * fill.price  # `fill.notional`
         self.time = fill.time
         position.fees += fill.fee
         self.marks.setdefault(fill.symbol, fill.price)
@@ -307,15 +314,22 @@ def _broken_rule(fill: OrderFilled) -> str:
     return ""
 
 
-def book_fill(order: Order, fill: OrderFilled, ledger: Ledger | None) -> bool:
+def book_fill(
+    order: Order, fill: OrderFilled, ledger: Ledger | None, *, affordable: bool = False
+) -> bool:
     """Book one fill on its order and in the ledger, both or neither: the order must accept it
     (not a duplicate, not more than it has left) and the ledger must be able to take it before
     either changes. Returns False for a duplicate trade id, which books nothing. With no
-    ledger (an executor that only reports), only the order moves."""
+    ledger (an executor that only reports), only the order moves. `affordable`: the caller
+    has just had `ledger.refusal` of exactly this fill find none, with nothing booked since
+    (the paper executor sizes every fill so); the rules of the books are checked still."""
     if not order.accepts(fill):
         return False
     if ledger is not None:
-        ledger.check_fill(fill)
+        if affordable:
+            ledger.check_rules(fill)
+        else:
+            ledger.check_fill(fill)
     order.apply_accepted(fill)
     if ledger is not None:
         ledger.apply_checked_fill(fill)

@@ -194,7 +194,7 @@ class PaperExecutor:
         quantity under the participation cap, price, liquidity; None if it does not trade."""
         instrument = self.instrument(order.symbol)
         average_volume, volatility = self._recent_volume_and_volatility(bar)
-        quantity = order.remaining_quantity
+        quantity = order.quantity - order.filled_quantity  # `remaining_quantity`
         leftover = ""
         cap = self.costs.max_quantity_for_volume(average_volume)
         if cap is not None and quantity > cap:
@@ -214,7 +214,9 @@ class PaperExecutor:
         a limit order cut only by the participation cap keeps working."""
         order, quantity, price, liquidity = plan.order, plan.quantity, plan.price, plan.liquidity
         instrument, leftover, refused = plan.instrument, plan.leftover, plan.refused
-        whole = self._plan_cost(plan)
+        whole = plan.cost  # `_plan_cost(plan)`, without its call
+        if whole is None:
+            whole = plan.cost = self._cost(order, quantity, price, liquidity)
         cost: FillCost | None = whole  # None once the quantity is cut
         events: list[OrderEvent] = []
         affordable, refusal = self._affordable(order, quantity, price, liquidity, instrument, whole)
@@ -230,8 +232,13 @@ class PaperExecutor:
             if allowed < quantity:
                 quantity, leftover, refused, cost = allowed, why, why, None
         if quantity > ZERO:
+            # Uncut, this is the very fill `_affordable` found the ledger takes: the books have
+            # not changed since (the gate only reads them), so booking need not ask again.
+            checked = cost is whole
             cost = cost or self._cost(order, quantity, price, liquidity)
-            events.append(self._fill(order, plan.bar, quantity, price, liquidity, cost))
+            events.append(
+                self._fill(order, plan.bar, quantity, price, liquidity, cost, affordable=checked)
+            )
         if order.remaining_quantity > ZERO and leftover:
             keeps_working = order.type is OrderType.LIMIT and not refused
             if not keeps_working:
@@ -285,7 +292,7 @@ class PaperExecutor:
     ) -> tuple[Decimal, str]:
         """The largest quantity up to `quantity` the ledger accepts, and why not more; `cost`
         is the cost of all of `quantity`."""
-        refusal = self._refusal(order, quantity, price, liquidity, cost)
+        refusal = self.ledger.refusal(order.symbol, order.side, quantity, price, cost.total)
         if not refusal:
             return quantity, ""
         # Refusal is monotone in quantity, so bisect over whole lots: the largest count `low`
@@ -320,15 +327,10 @@ class PaperExecutor:
         return low * increment, refusal
 
     def _refusal(
-        self,
-        order: Order,
-        quantity: Decimal,
-        price: Decimal,
-        liquidity: Liquidity,
-        cost: FillCost | None = None,
+        self, order: Order, quantity: Decimal, price: Decimal, liquidity: Liquidity
     ) -> str:
-        """Why the ledger refuses this fill, or ""; `cost`: its cost, when already known."""
-        fee = (cost or self._cost(order, quantity, price, liquidity)).total
+        """Why the ledger refuses this fill, or ""."""
+        fee = self._cost(order, quantity, price, liquidity).total
         return self.ledger.refusal(order.symbol, order.side, quantity, price, fee)
 
     def _cost(
@@ -344,20 +346,25 @@ class PaperExecutor:
         price: Decimal,
         liquidity: Liquidity,
         cost: FillCost,
+        *,
+        affordable: bool = False,
     ) -> OrderFilled:
-        self._raw_commission[order.id] = cost.raw_commission
+        """Book the fill; `affordable`: the ledger's refusal of exactly it was just asked."""
+        order_id = order.id
+        self._raw_commission[order_id] = cost.raw_commission
+        # Positional: a frozen dataclass's `__init__` takes keywords at twice the cost.
         fill = OrderFilled(
-            order_id=order.id,
-            time=bar.time,
-            trade_id=str(TradeId(order.id, str(len(order.events)))),
-            symbol=order.symbol,
-            side=order.side,
-            quantity=quantity,
-            price=price,
-            fee=cost.total,
-            liquidity=liquidity,
+            order_id,  # order_id
+            bar.time,  # time
+            TradeId.spell(order_id, len(order.events)),  # trade_id
+            order.symbol,  # symbol
+            order.side,  # side
+            quantity,
+            price,
+            cost.total,  # fee
+            liquidity,
         )
-        book_fill(order, fill, self.ledger)
+        book_fill(order, fill, self.ledger, affordable=affordable)
         return fill
 
     def _cancel(self, order: Order, reason: str) -> OrderCanceled:
@@ -376,9 +383,9 @@ class PaperExecutor:
                 f"quantity {order.quantity} is not a multiple of the lot size "
                 f"{instrument.quantity_increment} for {order.symbol}"
             )
-        price = order.limit if order.type is OrderType.LIMIT else reference
-        liquidity = Liquidity.TAKER if order.type is OrderType.MARKET else Liquidity.MAKER
-        return self._refusal(order, order.quantity, price, liquidity)
+        if order.type is OrderType.MARKET:
+            return self._refusal(order, order.quantity, reference, Liquidity.TAKER)
+        return self._refusal(order, order.quantity, order.limit, Liquidity.MAKER)
 
     def _recent_volume_and_volatility(self, bar: Bar) -> tuple[float, float]:
         arrays = self.view.arrays(bar.symbol)

@@ -325,7 +325,7 @@ class CycleEngine:
                 continue
             proposal = review.proposal
             order = Order(
-                id=str(OrderId(run_id, cycle, proposal.symbol)),
+                id=OrderId.spell(run_id, cycle, proposal.symbol),
                 symbol=proposal.symbol,
                 side=proposal.side,
                 quantity=review.quantity,

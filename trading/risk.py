@@ -218,8 +218,10 @@ class RiskGate:
         would leave it, so two orders cannot each use the same headroom. `working` orders may
         still fill: each proposal is reviewed as if those of its own direction all filled, and
         other symbols count at the larger exposure their working orders could leave."""
-        held = {s: p.quantity for s, p in portfolio.positions.items()}
-        prices = {s: p.mark for s, p in portfolio.positions.items()}
+        held: dict[str, Decimal] = {}
+        prices: dict[str, Decimal] = {}
+        for s, p in portfolio.positions.items():  # one pass for both, in the same order
+            held[s], prices[s] = p.quantity, p.mark
         pending: dict[tuple[str, Side], Decimal] = {}
         for order in working:
             if order.status.is_open:
@@ -299,7 +301,7 @@ class RiskGate:
 
         reasons: list[str] = []
         blocked = ""
-        if self.tripped:
+        if self.tripped_reason:  # `tripped`
             blocked = self.tripped_reason
         elif self._daily_loss_hit:
             blocked = f"daily loss limit {self.limits.daily_loss_limit:.2%} reached: no new risk"
@@ -317,13 +319,13 @@ class RiskGate:
         if allowed > position_room:
             allowed = max(position_room, ZERO)
             reasons.append(f"position weight capped at {limits.max_position_weight}")
-        gross_now = (
-            sum(
-                (abs(q) * prices.get(s, price) for s, q in held.items() if s != proposal.symbol),
-                ZERO,
-            )
-            + abs(current + (reducing * proposal.side.sign)) * price
-        )
+        # `sum(..., ZERO)` over the other symbols, unrolled: the same additions in the same
+        # order, without a generator per review.
+        others = ZERO
+        for s, q in held.items():
+            if s != proposal.symbol:
+                others += abs(q) * prices.get(s, price)
+        gross_now = others + abs(current + (reducing * proposal.side.sign)) * price
         gross_room = (limits.max_gross_exposure * equity - gross_now) / price
         if allowed > gross_room:
             allowed = max(gross_room, ZERO)

@@ -65,7 +65,8 @@ def proposals_for_targets(
         proposals.append(OrderProposal(symbol, side, abs(delta), price))
     # Sales first, so their cash funds the buys; then by symbol, so the gate reviews the same
     # orders in the same order whatever order the targets came in.
-    proposals.sort(key=lambda p: (p.side is Side.BUY, p.symbol))
+    if len(proposals) > 1:
+        proposals.sort(key=lambda p: (p.side is Side.BUY, p.symbol))
     return proposals
 
 

@@ -49,3 +49,20 @@ def test_trade_id_parse_refuses_text_that_is_not_one() -> None:
     assert TradeId.parse("r-0-SPX:") is None
     with pytest.raises(ValueError, match="without ':'"):
         TradeId("r-0-SPX", "1:2")
+
+
+@given(order=names, count=st.integers(0, 10**6))
+def test_a_trade_id_spelt_from_a_fill_count_is_the_one_str_spells(order: str, count: int) -> None:
+    assert TradeId.spell(order, count) == str(TradeId(order, str(count)))
+
+
+def test_a_trade_id_spelt_without_an_order_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs an order"):
+        TradeId.spell("", 2)
+
+
+@given(run_id=names, cycle=st.integers(0, 10**6), symbol=names)
+def test_an_order_id_spelt_directly_is_the_one_str_spells(
+    run_id: str, cycle: int, symbol: str
+) -> None:
+    assert OrderId.spell(run_id, cycle, symbol) == str(OrderId(run_id, cycle, symbol))

@@ -238,6 +238,16 @@ def test_booking_a_fill_asks_the_ledger_and_the_order_once_each(
     assert ledger.cash == Decimal(99_600)
 
 
+def test_a_fill_known_to_be_payable_is_still_held_to_the_rules_of_the_books() -> None:
+    order, ledger = accepted("10"), Ledger(cash=Decimal(100_000))
+    with pytest.raises(InvalidFillError, match="price must be positive"):
+        book_fill(order, order_fill("4", price="0"), ledger, affordable=True)
+    assert order.filled_quantity == 0
+    assert ledger.positions == {}
+    assert book_fill(order, order_fill("4"), ledger, affordable=True)
+    assert ledger.quantity("SPX") == order.filled_quantity == 4
+
+
 def test_negative_starting_cash_is_refused() -> None:
     with pytest.raises(FatalError, match="starting cash"):
         Ledger(cash=Decimal(-1))

@@ -168,27 +168,29 @@ def test_a_gap_up_fills_what_the_cash_pays_for_and_cancels_the_rest() -> None:
     assert order.status is OrderStatus.CANCELED
 
 
-def test_a_gap_up_in_fine_lots_fills_the_most_lots_the_cash_pays_for_in_a_few_checks() -> None:
+def test_a_gap_up_in_fine_lots_fills_the_most_lots_the_cash_pays_for_in_a_few_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     costs = CostModel(taker_fee_bps=Decimal(10), min_commission=Decimal(5))
     series = daily_series("SPX", opens=[100, 125], closes=[100, 125])
     h = Harness(series, cash="1000", costs=costs, lot="0.0001")
     h.order(Side.BUY, 9)  # 9 x 100 + fees is affordable at the close, not at the 125 open
     checks = 0
-    refusal = h.executor._refusal  # the executor asks the ledger through it
+    refusal = Ledger.refusal
 
-    def counted(*args: Any) -> str:
+    def counted(self: Ledger, *args: Any) -> str:
         nonlocal checks
         checks += 1
-        return refusal(*args)
+        return refusal(self, *args)
 
-    h.executor._refusal = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(Ledger, "refusal", counted)
     fill, _ = h.next_bar()
     # 125 x q x 1.001 + the 5 minimum <= 1000: the largest such q in 0.0001 lots.
     lots = int(Decimal(995) / Decimal("125.125") / Decimal("0.0001"))
     assert fill.quantity == lots * Decimal("0.0001") == Decimal("7.9520")
     assert h.ledger.cash >= 0
-    # The whole order, then where the cash runs out and its neighbour: not a bisection over
-    # all 90,000 lots (~17 checks).
+    # The whole order, then where the cash runs out and its neighbour, then the booking of
+    # the lots found: not a bisection over all 90,000 lots (~17 checks).
     assert checks <= 4
 
 
@@ -210,6 +212,26 @@ def test_a_fill_prices_its_fee_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(fill, OrderFilled)
     assert fill.fee == Decimal("1.04")  # 10 bps of 10 x 104
     assert priced == 1
+
+
+def test_a_fill_asks_the_ledger_whether_it_can_pay_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The executor's own check found the fill payable; booking it need not ask again.
+    h = Harness(daily_series("SPX", opens=[100, 104], closes=[100, 104]))
+    h.order(Side.BUY, 10)
+    asked = 0
+    refusal = Ledger.refusal
+
+    def counted(self: Ledger, *args: Any) -> str:
+        nonlocal asked
+        asked += 1
+        return refusal(self, *args)
+
+    monkeypatch.setattr(Ledger, "refusal", counted)
+    [fill] = h.next_bar()
+    assert isinstance(fill, OrderFilled)
+    assert fill.trade_id == f"{fill.order_id}:2"
+    assert asked == 1
+    assert h.ledger.cash == Decimal(10_000 - 1040)
 
 
 def test_minimum_commission_applies_once_per_order_across_partial_fills() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import catalog_of, daily_series
 from trading.clock import ReplayClock
-from trading.costs import CostModel, FillCost
+from trading.costs import CostModel
 from trading.data import BarSeries, PointInTimeView
 from trading.domain import (
     Instrument,
@@ -24,7 +24,7 @@ from trading.domain import (
     Side,
 )
 from trading.ids import TradeId
-from trading.ledger import Ledger, Portfolio
+from trading.ledger import Ledger
 from trading.paper import PaperExecutor
 from trading.risk import RiskGate, RiskLimits
 
@@ -71,6 +71,19 @@ class Harness:
         index = int((self.clock.now() - DAY0) / timedelta(days=1))
         self.clock.advance_to(DAY0 + timedelta(days=index + 1))
         return list(self.executor.process_bars([self.series.bar(index)]))
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> list[object]:
+    """One entry per call of `owner.name` from now on; the method still runs."""
+    calls: list[object] = []
+    method = getattr(owner, name)
+
+    def counted(self: object, *args: Any) -> Any:
+        calls.append(args)
+        return method(self, *args)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
 
 
 def test_market_order_decided_on_a_bar_fills_at_the_next_open() -> None:
@@ -175,15 +188,7 @@ def test_a_gap_up_in_fine_lots_fills_the_most_lots_the_cash_pays_for_in_a_few_ch
     series = daily_series("SPX", opens=[100, 125], closes=[100, 125])
     h = Harness(series, cash="1000", costs=costs, lot="0.0001")
     h.order(Side.BUY, 9)  # 9 x 100 + fees is affordable at the close, not at the 125 open
-    checks = 0
-    refusal = Ledger.refusal
-
-    def counted(self: Ledger, *args: Any) -> str:
-        nonlocal checks
-        checks += 1
-        return refusal(self, *args)
-
-    monkeypatch.setattr(Ledger, "refusal", counted)
+    checks = count_calls(monkeypatch, Ledger, "refusal")
     fill, _ = h.next_bar()
     # 125 x q x 1.001 + the 5 minimum <= 1000: the largest such q in 0.0001 lots.
     lots = int(Decimal(995) / Decimal("125.125") / Decimal("0.0001"))
@@ -191,7 +196,7 @@ def test_a_gap_up_in_fine_lots_fills_the_most_lots_the_cash_pays_for_in_a_few_ch
     assert h.ledger.cash >= 0
     # The whole order, then where the cash runs out and its neighbour, then the booking of
     # the lots found: not a bisection over all 90,000 lots (~17 checks).
-    assert checks <= 4
+    assert len(checks) <= 4
 
 
 def test_a_fill_prices_its_fee_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,38 +204,22 @@ def test_a_fill_prices_its_fee_once(monkeypatch: pytest.MonkeyPatch) -> None:
     costs = CostModel(taker_fee_bps=Decimal(10))
     h = Harness(daily_series("SPX", opens=[100, 104], closes=[100, 104]), costs=costs)
     h.order(Side.BUY, 10)
-    priced = 0
-    fee = CostModel.fee
-
-    def counted(self: CostModel, *args: Any) -> FillCost:
-        nonlocal priced
-        priced += 1
-        return fee(self, *args)
-
-    monkeypatch.setattr(CostModel, "fee", counted)
+    priced = count_calls(monkeypatch, CostModel, "fee")
     [fill] = h.next_bar()
     assert isinstance(fill, OrderFilled)
     assert fill.fee == Decimal("1.04")  # 10 bps of 10 x 104
-    assert priced == 1
+    assert len(priced) == 1
 
 
 def test_a_fill_asks_the_ledger_whether_it_can_pay_once(monkeypatch: pytest.MonkeyPatch) -> None:
     # The executor's own check found the fill payable; booking it need not ask again.
     h = Harness(daily_series("SPX", opens=[100, 104], closes=[100, 104]))
     h.order(Side.BUY, 10)
-    asked = 0
-    refusal = Ledger.refusal
-
-    def counted(self: Ledger, *args: Any) -> str:
-        nonlocal asked
-        asked += 1
-        return refusal(self, *args)
-
-    monkeypatch.setattr(Ledger, "refusal", counted)
+    asked = count_calls(monkeypatch, Ledger, "refusal")
     [fill] = h.next_bar()
     assert isinstance(fill, OrderFilled)
     assert fill.trade_id == f"{fill.order_id}:2"
-    assert asked == 1
+    assert len(asked) == 1
     assert h.ledger.cash == Decimal(10_000 - 1040)
 
 
@@ -294,19 +283,11 @@ def test_a_fill_that_keeps_its_approval_builds_no_portfolio(
     h = Harness(daily_series("SPX", opens=[100, 100, 100], closes=[100, 100, 100]))
     gated(h, RiskLimits(max_order_notional=Decimal(1000)))
     h.order(Side.BUY, 10, risk_price="100")
-    built = 0
-    portfolio = Ledger.portfolio
-
-    def counted(self: Ledger) -> Portfolio:
-        nonlocal built
-        built += 1
-        return portfolio(self)
-
-    monkeypatch.setattr(Ledger, "portfolio", counted)
+    built = count_calls(monkeypatch, Ledger, "portfolio")
     [fill] = h.next_bar()
     assert isinstance(fill, OrderFilled)
     assert fill.quantity == 10
-    assert built == 0
+    assert len(built) == 0
 
 
 def test_a_short_that_gaps_up_is_capped_at_the_weight_limit_at_fill() -> None:

@@ -76,16 +76,23 @@ def _values_group(text: str, width: int) -> str | None:
     return None
 
 
-def bulk_insert(connection: Connection, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
+def bulk_insert(
+    connection: Connection,
+    table: Table,
+    columns: Mapping[str, Sequence[Any]],
+    encoded_already: Mapping[str, Sequence[Any]] | None = None,
+) -> None:
     """Insert the rows whose values `columns` holds, column by column (name to values, one per
-    row, as many in each)."""
+    row, as many in each); `encoded_already` gives the `encoded_column` of some of them, which
+    the caller had (as `trading.storage_write` has a decision's time from its equity point's)."""
     if not columns or not len(next(iter(columns.values()))):
         return
     dialect = connection.dialect
     names = tuple(columns)
     statement = _statement(dialect, table, names)
+    given = encoded_already or {}
     encoded = {
-        name: encoded_column(table.c[name].type, dialect, values)
+        name: given[name] if name in given else encoded_column(table.c[name].type, dialect, values)
         for name, values in columns.items()
     }
     if statement.order is None:

@@ -10,6 +10,7 @@ take SQLAlchemy's own cached insert, cheaper for them than the bulk statement's 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -22,9 +23,10 @@ from sqlalchemy import Table, delete, insert
 from sqlalchemy.engine import Connection
 
 from trading.domain import EquityPoint, Order, OrderFilled
-from trading.storage_bulk import bulk_insert
+from trading.storage_bulk import bulk_insert, encoded_column
 from trading.storage_checksum import FILL_FIELDS
 from trading.storage_schema import Base
+from trading.storage_types import UtcDateTime, encoded_as_equal_utc_times
 
 # From this many rows a batch goes through `bulk_insert`; fewer take SQLAlchemy's insert.
 _BULK_ROWS = 64
@@ -125,19 +127,54 @@ def write_batch(
     ]
     if not isinstance(decisions, DecisionColumns):
         decisions = DecisionColumns.of(decisions)
-    for table, columns in (
-        (tables["orders"], _columns(_ORDER_COLUMNS, order_rows)),
-        (tables["fills"], _columns(_FILL_COLUMNS, fill_rows)),
-        (tables["equity"], _equity_columns(run_id, equity)),
-        (tables["decisions"], _decision_columns(run_id, decisions, first_decision_seq)),
+    equity_columns = _equity_columns(run_id, equity)
+    decision_columns = _decision_columns(run_id, decisions, first_decision_seq)
+    times = _shared_times(connection, tables, equity_columns, decision_columns)
+    for table, columns, encoded in (
+        (tables["orders"], _columns(_ORDER_COLUMNS, order_rows), {}),
+        (tables["fills"], _columns(_FILL_COLUMNS, fill_rows), {}),
+        (tables["equity"], equity_columns, times[0]),
+        (tables["decisions"], decision_columns, times[1]),
     ):
-        _insert(connection, table, columns)
+        _insert(connection, table, columns, encoded)
 
 
-def _insert(connection: Connection, table: Table, columns: dict[str, Sequence[Any]]) -> None:
+def _shared_times(
+    connection: Connection,
+    tables: Mapping[str, Table],
+    equity: dict[str, Sequence[Any]],
+    decisions: dict[str, Sequence[Any]],
+) -> tuple[dict[str, Sequence[Any]], dict[str, Sequence[Any]]]:
+    """The encoded time columns of a bulk batch's equity points and decisions (both
+    `UtcDateTime`), the decisions' taken from the equal times of the equity points where
+    there are (`encoded_as_equal_utc_times`); none for a smaller batch."""
+    if len(equity.get("time", ())) < _BULK_ROWS or len(decisions.get("time", ())) < _BULK_ROWS:
+        return {}, {}
+    time_type = tables["equity"].c.time.type
+    if not isinstance(time_type, UtcDateTime) or type(tables["decisions"].c.time.type) is not type(
+        time_type
+    ):
+        return {}, {}
+    dialect = connection.dialect
+    point_times = encoded_column(time_type, dialect, equity["time"])
+    decision_times = encoded_as_equal_utc_times(
+        decisions["time"],
+        equity["time"],
+        point_times,
+        functools.partial(encoded_column, tables["decisions"].c.time.type, dialect),
+    )
+    return {"time": point_times}, {} if decision_times is None else {"time": decision_times}
+
+
+def _insert(
+    connection: Connection,
+    table: Table,
+    columns: dict[str, Sequence[Any]],
+    encoded: dict[str, Sequence[Any]],
+) -> None:
     count = len(next(iter(columns.values()))) if columns else 0
     if count >= _BULK_ROWS:
-        bulk_insert(connection, table, columns)
+        bulk_insert(connection, table, columns, encoded)
     elif count:
         # Core executemany, not ORM objects: the ORM's per-object bookkeeping costs more than
         # a replay itself.

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from itertools import islice, repeat
+from itertools import compress, islice, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -130,11 +130,12 @@ def write_batch(
     equity_columns = _equity_columns(run_id, equity)
     decision_columns = _decision_columns(run_id, decisions, first_decision_seq)
     times = _shared_times(connection, tables, equity_columns, decision_columns)
+    decisions_encoded = {**times[1], **_encoded_reviews(connection, tables, decision_columns)}
     for table, columns, encoded in (
         (tables["orders"], _columns(_ORDER_COLUMNS, order_rows), {}),
         (tables["fills"], _columns(_FILL_COLUMNS, fill_rows), {}),
         (tables["equity"], equity_columns, times[0]),
-        (tables["decisions"], decision_columns, times[1]),
+        (tables["decisions"], decision_columns, decisions_encoded),
     ):
         _insert(connection, table, columns, encoded)
 
@@ -164,6 +165,31 @@ def _shared_times(
         functools.partial(encoded_column, tables["decisions"].c.time.type, dialect),
     )
     return {"time": point_times}, {} if decision_times is None else {"time": decision_times}
+
+
+def _encoded_reviews(
+    connection: Connection, tables: Mapping[str, Table], decisions: dict[str, Sequence[Any]]
+) -> dict[str, Sequence[Any]]:
+    """The encoded risk and abstention columns of a bulk batch's decisions, which are almost
+    all empty: the empty value's encoding repeated, the others' put in their places (a list
+    and two loops that run in C, where a column's encoding looks up each row's object)."""
+    if len(decisions.get("time", ())) < _BULK_ROWS:
+        return {}
+    encoded: dict[str, Sequence[Any]] = {}
+    for name in ("risk", "abstentions"):
+        column_type, values = tables["decisions"].c[name].type, decisions[name]
+        # The column holds one empty value for all the empty ones (`_decision_columns`).
+        empty: object = [] if name == "risk" else {}
+        stored = list(encoded_column(column_type, connection.dialect, [empty])) * len(values)
+        others = list(compress(range(len(values)), values))
+        if others:
+            given = [values[i] for i in others]
+            for i, value in zip(
+                others, encoded_column(column_type, connection.dialect, given), strict=True
+            ):
+                stored[i] = value
+        encoded[name] = stored
+    return encoded
 
 
 def _insert(

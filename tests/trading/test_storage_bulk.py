@@ -3,6 +3,7 @@ once."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -332,7 +333,8 @@ def test_decisions_at_equity_times_take_the_points_stored_text(
     original = storage_write.encoded_column
 
     def counting(column_type: Any, dialect: Any, values: Any) -> Any:
-        encoded.append(len(values))
+        if isinstance(column_type, UtcDateTime):
+            encoded.append(len(values))
         return original(column_type, dialect, values)
 
     monkeypatch.setattr(storage_write, "encoded_column", counting)
@@ -371,3 +373,28 @@ def test_only_utc_datetimes_lend_their_encoding_to_equal_times() -> None:
     assert encoded_as_equal_utc_times([T], [stamp], ["x"], encode) is None
     assert encoded_as_equal_utc_times([stamp], [T], ["x"], encode) is None
     assert encoded_as_equal_utc_times([T + timedelta(0), T], [T], ["x"], encode) == ["x", "x"]
+
+
+def test_the_few_decisions_with_reviews_or_abstentions_store_theirs_in_place(
+    store: Store,
+) -> None:
+    risks: list[list[dict[str, Any]]] = [[] for _ in range(100)]
+    abstentions: list[Any] = [{} for _ in range(100)]
+    risks[3] = [{"rule": "max_weight", "ratio": "0.5"}]
+    risks[99] = [{"rule": "a"}, {"rule": "b", "n": 1}]
+    abstentions[0] = pd.Series({"IXIC": "no data"}).to_dict()
+    abstentions[50] = {"SPX": "halted", "IXIC": "stale"}
+    decisions = [
+        DecisionRow(T + timedelta(days=i), "agent", {}, "", risks[i], abstentions[i])
+        for i in range(100)
+    ]
+    store.save_records("r", decisions=decisions)
+    with store.engine.connect() as connection:
+        query = "SELECT risk, abstentions FROM decisions WHERE run_id = 'r' ORDER BY seq"
+        stored = [tuple(row) for row in connection.exec_driver_sql(query)]
+    compact = {"separators": (",", ":")}
+    assert stored == [
+        (json.dumps(risks[i], **compact), json.dumps(abstentions[i], **compact))  # type: ignore[arg-type]
+        for i in range(100)
+    ]
+    assert stored[50][1] == '{"SPX":"halted","IXIC":"stale"}'

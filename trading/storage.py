@@ -253,15 +253,22 @@ class Store:
     def create_run(
         self, run_id: str, kind: str, config: dict[str, Any], created_at: datetime
     ) -> None:
-        with Session(self.engine) as session, session.begin():
-            session.add(
-                RunRecord(
-                    id=run_id,
-                    kind=kind,
-                    status="running",
-                    created_at=created_at,
-                    config=jsonable(config),
-                )
+        # Core's insert, not the ORM's unit of work, which costs as much again (0.5 ms of a
+        # backtest's 1.3). The columns the ORM writes for a new record: `finished_at` as NULL,
+        # `summary` left out, also NULL (given as None, a JSON column would store "null").
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(RunRecord),
+                [
+                    {
+                        "id": run_id,
+                        "kind": kind,
+                        "status": "running",
+                        "created_at": created_at,
+                        "finished_at": None,
+                        "config": jsonable(config),
+                    }
+                ],
             )
 
     def finish_run(

@@ -76,16 +76,23 @@ def _values_group(text: str, width: int) -> str | None:
     return None
 
 
-def bulk_insert(connection: Connection, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
+def bulk_insert(
+    connection: Connection,
+    table: Table,
+    columns: Mapping[str, Sequence[Any]],
+    encoded_already: Mapping[str, Sequence[Any]] | None = None,
+) -> None:
     """Insert the rows whose values `columns` holds, column by column (name to values, one per
-    row, as many in each)."""
+    row, as many in each); `encoded_already` gives the `encoded_column` of some of them, which
+    the caller had (as `trading.storage_write` has a decision's time from its equity point's)."""
     if not columns or not len(next(iter(columns.values()))):
         return
     dialect = connection.dialect
     names = tuple(columns)
     statement = _statement(dialect, table, names)
+    given = encoded_already or {}
     encoded = {
-        name: encoded_column(table.c[name].type, dialect, values)
+        name: given[name] if name in given else encoded_column(table.c[name].type, dialect, values)
         for name, values in columns.items()
     }
     if statement.order is None:
@@ -102,8 +109,10 @@ def bulk_insert(connection: Connection, table: Table, columns: Mapping[str, Sequ
     # Many rows to a statement: SQLite inserts 10k rows of a backtest in 7 ms so, 14 ms one row
     # to a statement (the statement's steps, not the rows, cost the difference). Each statement
     # takes at most `_MOST_PARAMETERS`, and all but the last as many rows, so one executemany
-    # of one text sends them, and the last rows go in one statement of their own. The rows'
-    # values are laid one after another a column at a time (a slice assignment each).
+    # of one text sends them, and the last rows go one to a statement, in a second executemany
+    # of the one-row text: SQLite prepares each new text (0.5 ms for one of 999 parameters, on
+    # a new connection every backtest), and the few last rows cost less each alone than that.
+    # The rows' values are laid one after another a column at a time (a slice assignment each).
     width = len(statement.order)
     count = len(encoded[names[0]])
     values: list[Any] = [None] * (count * width)
@@ -119,8 +128,10 @@ def bulk_insert(connection: Connection, table: Table, columns: Mapping[str, Sequ
             [flat[start : start + step] for start in range(0, whole, step)],
         )
     if whole < len(flat):
-        last = statement.text + (", " + row) * ((len(flat) - whole) // width - 1)
-        connection.exec_driver_sql(last, flat[whole:])
+        connection.exec_driver_sql(
+            statement.text,
+            [flat[start : start + width] for start in range(whole, len(flat), width)],
+        )
 
 
 def encoded_column(

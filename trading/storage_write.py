@@ -10,11 +10,12 @@ take SQLAlchemy's own cached insert, cheaper for them than the bulk statement's 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from itertools import islice, repeat
+from itertools import compress, islice, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -22,9 +23,10 @@ from sqlalchemy import Table, delete, insert
 from sqlalchemy.engine import Connection
 
 from trading.domain import EquityPoint, Order, OrderFilled
-from trading.storage_bulk import bulk_insert
+from trading.storage_bulk import bulk_insert, encoded_column
 from trading.storage_checksum import FILL_FIELDS
 from trading.storage_schema import Base
+from trading.storage_types import UtcDateTime, encoded_as_equal_utc_times
 
 # From this many rows a batch goes through `bulk_insert`; fewer take SQLAlchemy's insert.
 _BULK_ROWS = 64
@@ -125,19 +127,80 @@ def write_batch(
     ]
     if not isinstance(decisions, DecisionColumns):
         decisions = DecisionColumns.of(decisions)
-    for table, columns in (
-        (tables["orders"], _columns(_ORDER_COLUMNS, order_rows)),
-        (tables["fills"], _columns(_FILL_COLUMNS, fill_rows)),
-        (tables["equity"], _equity_columns(run_id, equity)),
-        (tables["decisions"], _decision_columns(run_id, decisions, first_decision_seq)),
+    equity_columns = _equity_columns(run_id, equity)
+    decision_columns = _decision_columns(run_id, decisions, first_decision_seq)
+    times = _shared_times(connection, tables, equity_columns, decision_columns)
+    decisions_encoded = {**times[1], **_encoded_reviews(connection, tables, decision_columns)}
+    for table, columns, encoded in (
+        (tables["orders"], _columns(_ORDER_COLUMNS, order_rows), {}),
+        (tables["fills"], _columns(_FILL_COLUMNS, fill_rows), {}),
+        (tables["equity"], equity_columns, times[0]),
+        (tables["decisions"], decision_columns, decisions_encoded),
     ):
-        _insert(connection, table, columns)
+        _insert(connection, table, columns, encoded)
 
 
-def _insert(connection: Connection, table: Table, columns: dict[str, Sequence[Any]]) -> None:
+def _shared_times(
+    connection: Connection,
+    tables: Mapping[str, Table],
+    equity: dict[str, Sequence[Any]],
+    decisions: dict[str, Sequence[Any]],
+) -> tuple[dict[str, Sequence[Any]], dict[str, Sequence[Any]]]:
+    """The encoded time columns of a bulk batch's equity points and decisions (both
+    `UtcDateTime`), the decisions' taken from the equal times of the equity points where
+    there are (`encoded_as_equal_utc_times`); none for a smaller batch."""
+    if len(equity.get("time", ())) < _BULK_ROWS or len(decisions.get("time", ())) < _BULK_ROWS:
+        return {}, {}
+    time_type = tables["equity"].c.time.type
+    if not isinstance(time_type, UtcDateTime) or type(tables["decisions"].c.time.type) is not type(
+        time_type
+    ):
+        return {}, {}
+    dialect = connection.dialect
+    point_times = encoded_column(time_type, dialect, equity["time"])
+    decision_times = encoded_as_equal_utc_times(
+        decisions["time"],
+        equity["time"],
+        point_times,
+        functools.partial(encoded_column, tables["decisions"].c.time.type, dialect),
+    )
+    return {"time": point_times}, {} if decision_times is None else {"time": decision_times}
+
+
+def _encoded_reviews(
+    connection: Connection, tables: Mapping[str, Table], decisions: dict[str, Sequence[Any]]
+) -> dict[str, Sequence[Any]]:
+    """The encoded risk and abstention columns of a bulk batch's decisions, which are almost
+    all empty: the empty value's encoding repeated, the others' put in their places (a list
+    and two loops that run in C, where a column's encoding looks up each row's object)."""
+    if len(decisions.get("time", ())) < _BULK_ROWS:
+        return {}
+    encoded: dict[str, Sequence[Any]] = {}
+    for name in ("risk", "abstentions"):
+        column_type, values = tables["decisions"].c[name].type, decisions[name]
+        # The column holds one empty value for all the empty ones (`_decision_columns`).
+        empty: object = [] if name == "risk" else {}
+        stored = list(encoded_column(column_type, connection.dialect, [empty])) * len(values)
+        others = list(compress(range(len(values)), values))
+        if others:
+            given = [values[i] for i in others]
+            for i, value in zip(
+                others, encoded_column(column_type, connection.dialect, given), strict=True
+            ):
+                stored[i] = value
+        encoded[name] = stored
+    return encoded
+
+
+def _insert(
+    connection: Connection,
+    table: Table,
+    columns: dict[str, Sequence[Any]],
+    encoded: dict[str, Sequence[Any]],
+) -> None:
     count = len(next(iter(columns.values()))) if columns else 0
     if count >= _BULK_ROWS:
-        bulk_insert(connection, table, columns)
+        bulk_insert(connection, table, columns, encoded)
     elif count:
         # Core executemany, not ORM objects: the ORM's per-object bookkeeping costs more than
         # a replay itself.

@@ -184,3 +184,14 @@ def test_a_cycle_commits_the_checksum_of_its_fills_as_they_read_back(store: Stor
     assert first.sha256 == fills_checksum(fill_record_row(f) for f in store.fills("r"))
     assert (empty.trade_ids, empty.sha256) == ([], fills_checksum([]))
     assert first.sha256 != fills_checksum(fill_record_row(f) for f in store.fills("r")[:1])
+
+
+def test_a_new_run_stores_no_summary_and_no_end_as_sql_null(store: Store) -> None:
+    # Not JSON's "null" text: a run not yet finished has no summary at all.
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT summary IS NULL, finished_at IS NULL, created_at, config FROM runs")
+        ).one()
+    assert tuple(row) == (1, 1, "2020-01-02 00:00:00.000000", "{}")
+    with pytest.raises(IntegrityError):
+        store.create_run("r", "trade", {}, T)

@@ -3,6 +3,7 @@ once."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -20,6 +21,7 @@ from trading import storage_bulk, storage_write
 from trading.domain import EquityPoint
 from trading.storage import DecimalText, DecisionRow, Store, UtcDateTime
 from trading.storage_bulk import bulk_insert
+from trading.storage_types import encoded_as_equal_utc_times
 
 T = datetime(2020, 1, 2, tzinfo=UTC)
 
@@ -250,10 +252,10 @@ def test_decisions_stored_alike_give_the_bulk_insert_one_value_each(
     given: list[dict[str, Any]] = []
     original = storage_write.bulk_insert
 
-    def spying(connection: Any, table: Table, columns: dict[str, Any]) -> None:
+    def spying(connection: Any, table: Table, columns: dict[str, Any], encoded: Any) -> None:
         if table.name == "decisions":
             given.append(columns)
-        original(connection, table, columns)
+        original(connection, table, columns, encoded)
 
     monkeypatch.setattr(storage_write, "bulk_insert", spying)
     decisions = [
@@ -301,7 +303,8 @@ def test_an_insert_is_compiled_once_per_table_and_columns(
 
 def test_a_large_batch_goes_many_rows_to_a_statement_and_reads_back_whole(store: Store) -> None:
     # 600 rows of 4 values: statements of 249 rows (996 parameters, under SQLite's least limit
-    # of 999), two of them in one executemany, and the last 102 rows in a statement of their own.
+    # of 999), two of them in one executemany, and the last 102 rows one to a statement, in one
+    # executemany of the one-row text (a new text of 102 rows would cost a prepare of its own).
     sent: list[tuple[str, Any, bool]] = []
 
     def record(*args: Any) -> None:
@@ -312,8 +315,86 @@ def test_a_large_batch_goes_many_rows_to_a_statement_and_reads_back_whole(store:
     event.listen(store.engine, "before_cursor_execute", record)
     equity = [EquityPoint(T + timedelta(days=i), Decimal(1000), Decimal(i) / 8) for i in range(600)]
     store.save_records("r", equity=equity)
-    assert [(s.count("(?, ?, ?, ?)"), many) for s, _, many in sent] == [(249, True), (102, False)]
+    assert [(s.count("(?, ?, ?, ?)"), many) for s, _, many in sent] == [(249, True), (1, True)]
     assert [len(p) for p in sent[0][1]] == [996, 996]
+    assert [len(p) for p in sent[1][1]] == [4] * 102
     assert [(p.time, p.cash, str(p.equity)) for p in store.equity("r")] == [
         (t, c, str(e)) for t, c, e in equity
     ]
+
+
+def test_decisions_at_equity_times_take_the_points_stored_text(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A backtest's decisions are mostly at its points' times, in other objects: those are not
+    # formatted again. The others (no point then, or one in another zone at a point's instant)
+    # still store their own UTC time.
+    encoded: list[int] = []
+    original = storage_write.encoded_column
+
+    def counting(column_type: Any, dialect: Any, values: Any) -> Any:
+        if isinstance(column_type, UtcDateTime):
+            encoded.append(len(values))
+        return original(column_type, dialect, values)
+
+    monkeypatch.setattr(storage_write, "encoded_column", counting)
+    new_york = ZoneInfo("America/New_York")
+    equity = [EquityPoint(T + timedelta(days=i), Decimal(1), Decimal(i)) for i in range(100)]
+    times = [T + timedelta(days=i) for i in range(1, 101)]  # the last one: no point
+    times[5] = times[5].astimezone(new_york)  # a point's instant, in another zone
+    times[6] = times[6] + timedelta(microseconds=1)
+    times[7] = datetime(2021, 11, 7, 1, 30, tzinfo=new_york, fold=1)
+    decisions = [DecisionRow(t, "agent", {}, "", [], {}) for t in times]
+    store.save_records("r", equity=equity, decisions=decisions)
+    assert encoded == [100, 3]  # the points' times, then the decisions' that are no point's
+    with store.engine.connect() as connection:
+        query = "SELECT time FROM decisions WHERE run_id = 'r' ORDER BY seq"
+        stored = list(connection.exec_driver_sql(query).scalars())
+    utc = [t.astimezone(UTC).replace(tzinfo=None) for t in times]
+    assert stored == [t.isoformat(" ", "microseconds") for t in utc]
+    assert stored[7] == "2021-11-07 06:30:00.000000"
+    assert [d.time for d in store.decisions("r")] == [t.astimezone(UTC) for t in times]
+
+
+def test_only_utc_datetimes_lend_their_encoding_to_equal_times() -> None:
+    # Two times in one zone that differ only in fold are equal and are two instants: the
+    # encodings of times in a zone with folds are not lent. Nor those of a subclass's times.
+    new_york = ZoneInfo("America/New_York")
+    first = datetime(2021, 11, 7, 1, 30, tzinfo=new_york)
+    second = first.replace(fold=1)
+    assert first == second
+    assert first.astimezone(UTC) != second.astimezone(UTC)
+
+    def encode(values: Any) -> list[str]:
+        return [str(v.astimezone(UTC)) for v in values]
+
+    assert encoded_as_equal_utc_times([second], [first], encode([first]), encode) is None
+    stamp = pd.Timestamp(T)
+    assert encoded_as_equal_utc_times([T], [stamp], ["x"], encode) is None
+    assert encoded_as_equal_utc_times([stamp], [T], ["x"], encode) is None
+    assert encoded_as_equal_utc_times([T + timedelta(0), T], [T], ["x"], encode) == ["x", "x"]
+
+
+def test_the_few_decisions_with_reviews_or_abstentions_store_theirs_in_place(
+    store: Store,
+) -> None:
+    risks: list[list[dict[str, Any]]] = [[] for _ in range(100)]
+    abstentions: list[Any] = [{} for _ in range(100)]
+    risks[3] = [{"rule": "max_weight", "ratio": "0.5"}]
+    risks[99] = [{"rule": "a"}, {"rule": "b", "n": 1}]
+    abstentions[0] = pd.Series({"IXIC": "no data"}).to_dict()
+    abstentions[50] = {"SPX": "halted", "IXIC": "stale"}
+    decisions = [
+        DecisionRow(T + timedelta(days=i), "agent", {}, "", risks[i], abstentions[i])
+        for i in range(100)
+    ]
+    store.save_records("r", decisions=decisions)
+    with store.engine.connect() as connection:
+        query = "SELECT risk, abstentions FROM decisions WHERE run_id = 'r' ORDER BY seq"
+        stored = [tuple(row) for row in connection.exec_driver_sql(query)]
+    compact = {"separators": (",", ":")}
+    assert stored == [
+        (json.dumps(risks[i], **compact), json.dumps(abstentions[i], **compact))  # type: ignore[arg-type]
+        for i in range(100)
+    ]
+    assert stored[50][1] == '{"SPX":"halted","IXIC":"stale"}'

@@ -166,11 +166,22 @@ class RiskGate:
             self._daily_loss_hit = False
         else:
             start = self._day_start_equity
+            # At or above the day's start the loss is <= 0, below any limit > 0: most bars are
+            # decided by a comparison, without the division.
             self._daily_loss_hit = bool(
-                start is not None and start > ZERO and (start - equity) / start >= loss_limit
+                start is not None
+                and start > ZERO
+                and (equity < start or loss_limit <= ZERO)
+                and (start - equity) / start >= loss_limit
             )
-        if limits.max_drawdown is not None and not self.tripped_reason:
-            drawdown = drawdown_breach(peak, equity, limits.max_drawdown)
+        drawdown_limit = limits.max_drawdown
+        # At the peak (equity is never above it here) the drawdown is 0, below any limit > 0.
+        if (
+            drawdown_limit is not None
+            and not self.tripped_reason
+            and (equity < peak or drawdown_limit <= ZERO)
+        ):
+            drawdown = drawdown_breach(peak, equity, drawdown_limit)
             if drawdown is not None:
                 self.tripped_reason = (
                     f"kill switch: drawdown {drawdown:.2%} from peak {self.peak_equity:.2f} "

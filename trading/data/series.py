@@ -26,6 +26,7 @@ EARLIEST: Final = EPOCH - timedelta(microseconds=2**63 // 1_000)
 LATEST: Final = EPOCH + timedelta(microseconds=(2**63 - 1) // 1_000)
 _ONE_DAY: Final = timedelta(days=1)
 _NS_PER_US: Final = 1_000
+_ONE_US: Final = timedelta(microseconds=1)
 _PRICE_COLUMNS: Final = ("open", "high", "low", "close")
 COLUMNS: Final = (*_PRICE_COLUMNS, "volume")
 # Powers of ten up to 10**22 are exact floats (5**22 < 2**53): `BarSeries.prices` scales by one.
@@ -96,6 +97,9 @@ class BarSeries:
     # Bars already built: a replay asks for the same bar several times (executor, marks, sizing)
     # and building one converts five floats to Decimal.
     _bars: dict[int, Bar] = field(default_factory=dict, init=False, compare=False, repr=False)
+    # The timeframe in nanoseconds: a bar that closes one timeframe after its label gets its
+    # close time by one addition, not a second conversion (see `bar`).
+    _step_ns: int = field(default=0, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         freeze = object.__setattr__  # the dataclass is frozen; this is its own constructor
@@ -110,29 +114,50 @@ class BarSeries:
             raise DataError(f"{self.symbol} timeframe must be positive, got {self.timeframe!r}")
         if self.price_decimals is not None and self.price_decimals < 0:
             raise DataError(f"price_decimals must be >= 0 or None, got {self.price_decimals!r}")
+        freeze(self, "_step_ns", self.timeframe // _ONE_US * _NS_PER_US)
 
     def __len__(self) -> int:
         return len(self.times)
 
     def bar(self, i: int) -> Bar:
         """The bar at position `i` (negative counts from the end), prices as `Decimal`."""
+        times = self.times
         if i < 0:
-            i += len(self.times)
+            i += len(times)
         cached = self._bars.get(i)
         if cached is not None:
             return cached
-        if not 0 <= i < len(self.times):
+        if not 0 <= i < len(times):
             raise IndexError(f"bar {i} of {self.symbol} is out of range (0..{len(self) - 1})")
-        only = self.close_only
+        # `.item` reads a Python int or float straight from the column (indexing makes a numpy
+        # scalar first), and the prices are formatted as `price` does, its spec built once.
+        decimals = self.price_decimals
+        spec = "r" if decimals is None else f".{decimals}f"
+        close = self.close.item(i)
+        if self.close_only:
+            open_ = high = low = volume = None
+        else:
+            open_ = _decimal(self.open.item(i), spec)
+            high = _decimal(self.high.item(i), spec)
+            low = _decimal(self.low.item(i), spec)
+            volume = _quantity(self.volume.item(i))
+        label_ns, close_ns = times.item(i), self.close_times.item(i)
+        time = EPOCH + timedelta(microseconds=label_ns // _NS_PER_US)  # `from_ns`
+        # Exact: with a whole number of microseconds between them, floor((label + step) / 1000)
+        # is floor(label / 1000) + step / 1000, so this is `from_ns(close_ns)` itself.
+        if close_ns - label_ns == self._step_ns:
+            close_time = time + self.timeframe
+        else:
+            close_time = EPOCH + timedelta(microseconds=close_ns // _NS_PER_US)
         bar = self._bars[i] = Bar(
-            symbol=self.symbol,
-            time=from_ns(self.times[i]),
-            close_time=from_ns(self.close_times[i]),
-            open=None if only else self.price(self.open[i]),
-            high=None if only else self.price(self.high[i]),
-            low=None if only else self.price(self.low[i]),
-            close=self.price(self.close[i]),
-            volume=None if only else _quantity(float(self.volume[i])),
+            self.symbol,
+            time,
+            close_time,
+            open_,
+            high,
+            low,
+            _decimal(close, spec),
+            volume,
         )
         return bar
 
@@ -278,6 +303,11 @@ def close_only_series(
         price_decimals=price_decimals,
         close_only=True,
     )
+
+
+def _decimal(value: float, spec: str) -> Decimal:
+    """`BarSeries.price` of a Python float: spec "r" is its repr, ".Nf" N decimal places."""
+    return Decimal(repr(value) if spec == "r" else format(value, spec))
 
 
 def _quantity(value: float) -> Decimal:

@@ -78,6 +78,21 @@ def test_arrays_are_read_only_slices_of_the_visible_bars() -> None:
         arrays.close[0] = 99.0
 
 
+def test_arrays_taken_earlier_stay_cut_at_their_moment_when_read_after_the_clock_moves() -> None:
+    # The columns are sliced on first use: one first read after the clock moved must still be
+    # cut where the arrays were taken, and a read at the new moment must see the new bar.
+    view, clock = view_at(START + timedelta(days=2))
+    earlier = view.arrays("SPX")
+    assert earlier.times.tolist() == SERIES.times[:2].tolist()
+    clock.advance_to(START + timedelta(days=3))
+    assert earlier.close.tolist() == [10.0, 11.0]
+    assert len(earlier.volume) == len(earlier.high) == len(earlier.low) == len(earlier) == 2
+    later = view.arrays("SPX")
+    assert later.close.tolist() == [10.0, 11.0, 12.0]
+    assert later.open.tolist() == SERIES.open[:3].tolist()
+    assert later.close is later.close  # sliced once, then kept
+
+
 def test_frame_holds_only_visible_bars() -> None:
     view, _ = view_at(START + timedelta(days=3))
     frame = view.frame("SPX", limit=2)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trading.data import EARLIEST, LATEST, BarSeries
-from trading.data.series import from_ns, to_ns
+from trading.data.series import EPOCH, from_ns, to_ns
 from trading.errors import DataError
 
 
@@ -240,3 +240,46 @@ def test_to_ns_is_the_exact_count_of_microseconds_since_the_epoch_in_nanoseconds
     span = moment - datetime(1970, 1, 1, tzinfo=UTC)
     assert to_ns(moment) == span // timedelta(microseconds=1) * 1_000
     assert from_ns(to_ns(moment)) == moment
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=-(2**62), max_value=2**62),
+            st.integers(min_value=0, max_value=10**15),
+            st.floats(min_value=1e-9, max_value=1e12),
+            st.floats(min_value=0, max_value=1e15),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.sampled_from([None, 0, 2, 6]),
+)
+def test_bar_is_from_ns_and_price_of_each_column_whatever_the_close_times(
+    rows: list[tuple[int, int, float, float]], decimals: int | None
+) -> None:
+    # `bar` reads the columns its own fast way and adds the timeframe when a bar closes one
+    # timeframe after its label: each field must still be the slow formula's, digit for digit,
+    # also for close times that are not one timeframe (and sub-microsecond) after the label.
+    step = to_ns(EPOCH + timedelta(days=1))
+    times = np.array([t for t, *_ in rows], dtype=np.int64)
+    close_times = times + np.array([g if g % 3 else step for _, g, *_ in rows], dtype=np.int64)
+    prices = np.array([p for *_, p, _ in rows])
+    volume = np.array([v for *_, v in rows])
+    series = BarSeries(
+        "X", "test", timedelta(days=1), times, close_times, prices, prices * 1.5, prices / 3,
+        prices * 0.7, volume, price_decimals=decimals,
+    )  # fmt: skip
+    for i in range(len(rows)):
+        bar = series.bar(i)
+        assert bar.time == from_ns(times[i])
+        assert bar.time.tzinfo is UTC
+        assert bar.close_time == from_ns(close_times[i])
+        assert bar.close_time.tzinfo is UTC
+        columns = (series.open, series.high, series.low, series.close)
+        expected = [series.price(column[i]) for column in columns]
+        got = [bar.open, bar.high, bar.low, bar.close]
+        assert [str(d) for d in got] == [str(d) for d in expected]
+        shares = float(volume[i])
+        expected_volume = Decimal(int(shares)) if shares.is_integer() else Decimal(repr(shares))
+        assert str(bar.volume) == str(expected_volume)

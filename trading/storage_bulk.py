@@ -58,22 +58,31 @@ def _statement(dialect: Dialect, table: Table, names: tuple[str, ...]) -> _State
     if statement is None:
         compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
         order = tuple(compiled.positiontup or names) if compiled.positional else None
-        row = _values_group(compiled.string, len(names)) if order is not None else None
+        row = (
+            _values_group(compiled.string, len(names), dialect.paramstyle)
+            if order is not None
+            else None
+        )
         if not dialect.supports_multivalues_insert:
             row = None
         statement = compiled_for[(table, names)] = _Statement(compiled.string, order, row)
     return statement
 
 
-def _values_group(text: str, width: int) -> str | None:
-    """The VALUES group that ends a compiled single-row insert, if its placeholders are
-    anonymous ("?", "%s"), so that repeating it gives the insert of several rows (as
-    SQLAlchemy's own "insertmanyvalues" batching repeats it); None for numbered ones."""
-    for placeholder in ("?", "%s"):
-        row = "(" + ", ".join([placeholder] * width) + ")"
-        if text.endswith(" VALUES " + row):
-            return row
-    return None
+# The anonymous placeholder of each positional paramstyle whose VALUES group can be repeated;
+# numbered ones ("numeric", "numeric_dollar") would have to be renumbered in every row.
+_ANONYMOUS_PLACEHOLDER = {"qmark": "?", "format": "%s"}
+
+
+def _values_group(text: str, width: int, paramstyle: str) -> str | None:
+    """The VALUES group that ends a compiled single-row insert, if the dialect's placeholders
+    are anonymous, so that repeating it gives the insert of several rows (as SQLAlchemy's own
+    "insertmanyvalues" batching repeats it); None otherwise."""
+    placeholder = _ANONYMOUS_PLACEHOLDER.get(paramstyle)
+    if placeholder is None:
+        return None
+    row = "(" + ", ".join([placeholder] * width) + ")"
+    return row if text.endswith(" VALUES " + row) else None
 
 
 def bulk_insert(

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine, event
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import StatementError
 
 from tests.trading.storage_helpers import store_with_run
@@ -398,3 +399,22 @@ def test_the_few_decisions_with_reviews_or_abstentions_store_theirs_in_place(
         for i in range(100)
     ]
     assert stored[50][1] == '{"SPX":"halted","IXIC":"stale"}'
+
+
+@pytest.mark.parametrize(
+    ("dialect", "row"),
+    [
+        ("sqlite", "(?, ?)"),  # qmark: the group repeats as it is
+        ("mysql", "(%s, %s)"),  # format: so does this one
+        ("postgresql", None),  # pyformat: named placeholders, one row to a statement
+    ],
+)
+def test_rows_go_several_to_a_statement_only_where_placeholders_repeat(
+    dialect: str, row: str | None
+) -> None:
+    dialects = {"sqlite": sqlite, "mysql": mysql, "postgresql": postgresql}
+    table = Table("pairs", MetaData(), Column("a", Integer), Column("b", String))
+    statement = storage_bulk._statement(dialects[dialect].dialect(), table, ("a", "b"))
+    assert statement.row == row
+    if row is not None:
+        assert statement.text.endswith(" VALUES " + row)

@@ -28,12 +28,12 @@ class OrderId:
     symbol: str
 
     def __str__(self) -> str:
-        return f"{self.run_id}-{self.cycle}-{self.symbol}"
+        return self.spell(self.run_id, self.cycle, self.symbol)
 
     @staticmethod
     def spell(run_id: str, cycle: int, symbol: str) -> str:
-        """`str(OrderId(run_id, cycle, symbol))` without building the key: the cycle engine
-        names every order it sends this way."""
+        """The key's text, `str(OrderId(run_id, cycle, symbol))`, without building the key:
+        the cycle engine names every order it sends this way."""
         return f"{run_id}-{cycle}-{symbol}"
 
     @classmethod

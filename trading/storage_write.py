@@ -253,8 +253,8 @@ def _decision_columns(
 def _weights_as_text(targets: Sequence[Mapping[str, Decimal]]) -> list[dict[str, str]]:
     """Each mapping of target weights with each weight as the text stored (1.0 and 1.00 are
     equal decimals, not equal texts): one dict per distinct text, shared by every mapping that
-    is stored as it, made once per distinct mapping object. A replay gives a mapping per bar,
-    mostly of one symbol: its (symbol, text) pair is then its key."""
+    is stored as it, made once per distinct mapping object (a replay's agents give the same
+    targets object for as long as their signals last)."""
     ids = list(map(id, targets))  # the targets hold their mappings meanwhile
     distinct = dict(zip(ids, targets, strict=True))
     mappings = list(distinct.values())
@@ -264,9 +264,6 @@ def _weights_as_text(targets: Sequence[Mapping[str, Decimal]]) -> list[dict[str,
         # Keys that are not strings may be equal and not stored alike (1 and True).
         pieces = iter(pairs)
         made = [dict(islice(pieces, len(m))) for m in mappings]
-    elif len(pairs) == len(mappings) and all(mappings):  # one pair each
-        by_pair = {pair: dict((pair,)) for pair in dict.fromkeys(pairs)}
-        made = list(map(by_pair.__getitem__, pairs))
     else:
         pieces = iter(pairs)
         keys = [tuple(islice(pieces, len(m))) for m in mappings]

@@ -15,15 +15,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from itertools import compress, islice, repeat
-from operator import itemgetter
+from itertools import compress, repeat
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table, delete, insert
 from sqlalchemy.engine import Connection
 
 from trading.domain import EquityPoint, Order, OrderFilled
-from trading.storage_bulk import bulk_insert, encoded_column
+from trading.storage_bulk import bulk_insert, encoded_column, once_each
 from trading.storage_checksum import FILL_FIELDS
 from trading.storage_schema import Base
 from trading.storage_types import UtcDateTime, encoded_as_equal_utc_times
@@ -253,24 +252,20 @@ def _decision_columns(
 def _weights_as_text(targets: Sequence[Mapping[str, Decimal]]) -> list[dict[str, str]]:
     """Each mapping of target weights with each weight as the text stored (1.0 and 1.00 are
     equal decimals, not equal texts): one dict per distinct text, shared by every mapping that
-    is stored as it, made once per distinct mapping object (a replay's agents give the same
-    targets object for as long as their signals last)."""
-    ids = list(map(id, targets))  # the targets hold their mappings meanwhile
-    distinct = dict(zip(ids, targets, strict=True))
-    mappings = list(distinct.values())
-    pairs = [(symbol, str(weight)) for m in mappings for symbol, weight in m.items()]
-    made: list[dict[str, str]]
-    if not set(map(type, map(itemgetter(0), pairs))) <= {str}:
-        # Keys that are not strings may be equal and not stored alike (1 and True).
-        pieces = iter(pairs)
-        made = [dict(islice(pieces, len(m))) for m in mappings]
-    else:
-        pieces = iter(pairs)
-        keys = [tuple(islice(pieces, len(m))) for m in mappings]
-        by_text = {key: dict(key) for key in dict.fromkeys(keys)}
-        made = list(map(by_text.__getitem__, keys))
-    by_id = dict(zip(distinct, made, strict=True))
-    return list(map(by_id.__getitem__, ids))
+    is stored as it, made once per distinct mapping object (`once_each`: a replay's agents give
+    the same targets object for as long as their signals last)."""
+    by_text: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+    def as_text(weights: Mapping[str, Decimal]) -> dict[str, str]:
+        pairs = tuple((symbol, str(weight)) for symbol, weight in weights.items())
+        if not all(type(symbol) is str for symbol, _ in pairs):
+            return dict(pairs)  # keys that are not strings may be equal, not stored alike (1, True)
+        made = by_text.get(pairs)
+        if made is None:
+            made = by_text[pairs] = dict(pairs)
+        return made
+
+    return once_each(as_text, targets)
 
 
 def fill_row(run_id: str, f: OrderFilled) -> dict[str, Any]:

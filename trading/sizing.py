@@ -83,7 +83,7 @@ _MOST_UNITS: Final = Decimal("1E18")
 _INSIDE: Final = Decimal("1E-15")
 # SLACK as a Decimal, for the ratio band's exact arithmetic, and digits enough that its sums
 # and products of Decimals of up to 28 digits are exact.
-_SLACK: Final = Decimal("1E-9")
+_SLACK: Final = Decimal(repr(SLACK))  # Decimal("1E-9")
 _EXACT_DIGITS: Final = 200
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar, overload
 
 import pandas as pd
 
@@ -18,6 +19,31 @@ from trading.data.series import EPOCH, BarSeries, FloatArray, IntArray, from_ns,
 from trading.data.sources import Catalog
 from trading.domain import Bar
 from trading.errors import DataError, LookaheadError
+
+ColumnT = TypeVar("ColumnT")
+
+
+class _VisibleColumn(Generic[ColumnT]):
+    """One column of `VisibleArrays`: the series' column cut to the visible rows on first
+    read, then kept in the arrays' slot of the same name with a leading underscore."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name, self._slot = name, "_" + name
+
+    @overload
+    def __get__(self, arrays: None, owner: type) -> _VisibleColumn[ColumnT]: ...
+    @overload
+    def __get__(self, arrays: VisibleArrays, owner: type) -> ColumnT: ...
+    def __get__(
+        self, arrays: VisibleArrays | None, owner: type
+    ) -> ColumnT | _VisibleColumn[ColumnT]:
+        if arrays is None:
+            return self
+        column: ColumnT | None = getattr(arrays, self._slot)
+        if column is None:
+            column = getattr(arrays._series, self._name)[: arrays._count]
+            setattr(arrays, self._slot, column)
+        return column
 
 
 class VisibleArrays:
@@ -29,56 +55,16 @@ class VisibleArrays:
 
     __slots__ = ("_close", "_count", "_high", "_low", "_open", "_series", "_times", "_volume")
 
+    times: _VisibleColumn[IntArray] = _VisibleColumn()
+    open: _VisibleColumn[FloatArray] = _VisibleColumn()
+    high: _VisibleColumn[FloatArray] = _VisibleColumn()
+    low: _VisibleColumn[FloatArray] = _VisibleColumn()
+    close: _VisibleColumn[FloatArray] = _VisibleColumn()
+    volume: _VisibleColumn[FloatArray] = _VisibleColumn()
+
     def __init__(self, series: BarSeries, count: int) -> None:
         self._series, self._count = series, count
-        self._times: IntArray | None = None
-        self._open: FloatArray | None = None
-        self._high: FloatArray | None = None
-        self._low: FloatArray | None = None
-        self._close: FloatArray | None = None
-        self._volume: FloatArray | None = None
-
-    @property
-    def times(self) -> IntArray:
-        column = self._times
-        if column is None:
-            column = self._times = self._series.times[: self._count]
-        return column
-
-    @property
-    def open(self) -> FloatArray:
-        column = self._open
-        if column is None:
-            column = self._open = self._series.open[: self._count]
-        return column
-
-    @property
-    def high(self) -> FloatArray:
-        column = self._high
-        if column is None:
-            column = self._high = self._series.high[: self._count]
-        return column
-
-    @property
-    def low(self) -> FloatArray:
-        column = self._low
-        if column is None:
-            column = self._low = self._series.low[: self._count]
-        return column
-
-    @property
-    def close(self) -> FloatArray:
-        column = self._close
-        if column is None:
-            column = self._close = self._series.close[: self._count]
-        return column
-
-    @property
-    def volume(self) -> FloatArray:
-        column = self._volume
-        if column is None:
-            column = self._volume = self._series.volume[: self._count]
-        return column
+        self._times = self._open = self._high = self._low = self._close = self._volume = None
 
     def __len__(self) -> int:
         return self._count

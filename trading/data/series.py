@@ -131,8 +131,7 @@ class BarSeries:
             raise IndexError(f"bar {i} of {self.symbol} is out of range (0..{len(self) - 1})")
         # `.item` reads a Python int or float straight from the column (indexing makes a numpy
         # scalar first), and the prices are formatted as `price` does, its spec built once.
-        decimals = self.price_decimals
-        spec = "r" if decimals is None else f".{decimals}f"
+        spec = _price_spec(self.price_decimals)
         close = self.close.item(i)
         if self.close_only:
             open_ = high = low = volume = None
@@ -163,9 +162,7 @@ class BarSeries:
 
     def price(self, value: float | np.floating[Any]) -> Decimal:
         """One float price of this series as the `Decimal` a `Bar` would hold."""
-        if self.price_decimals is None:
-            return Decimal(repr(float(value)))
-        return Decimal(f"{float(value):.{self.price_decimals}f}")
+        return _decimal(float(value), _price_spec(self.price_decimals))
 
     def prices(self, values: FloatArray) -> list[Decimal]:
         """`price` of each value, the same Decimals digit for digit, without formatting each:
@@ -175,7 +172,8 @@ class BarSeries:
         a half, beyond 2**50, a negative zero, not finite) is formatted as `price` does."""
         decimals = self.price_decimals
         if decimals is None or decimals > _EXACT_POWERS:
-            return [self.price(v) for v in values.tolist()]
+            spec = _price_spec(decimals)
+            return [_decimal(v, spec) for v in values.tolist()]
         units, safe = _price_units(values, decimals)
         unit = Decimal(1).scaleb(-decimals)
         prices = [Decimal(n) * unit for n in units.tolist()]
@@ -305,8 +303,14 @@ def close_only_series(
     )
 
 
+def _price_spec(decimals: int | None) -> str:
+    """How a series with `price_decimals` of `decimals` writes a price: "r" (the float's repr)
+    or ".Nf" (N decimal places)."""
+    return "r" if decimals is None else f".{decimals}f"
+
+
 def _decimal(value: float, spec: str) -> Decimal:
-    """`BarSeries.price` of a Python float: spec "r" is its repr, ".Nf" N decimal places."""
+    """A price as the `Decimal` a `Bar` holds, written by `spec` (`_price_spec`)."""
     return Decimal(repr(value) if spec == "r" else format(value, spec))
 
 

@@ -6,7 +6,8 @@ one clear line on stderr and exit code 2; anything else unexpected is a tracebac
     common        consoles, the error contract, option types, shared parsers and locations
     data          `data list` and `backtest`
     arena         `arena` and `arena show` (competitions)
-    trade         `trade` (the trading loop, with resume, replay and LLM budgets)
+    trade         `trade`'s flags (the trading loop, with resume, replay and LLM budgets);
+                  trade_run what it runs, imported only once its flags are settled
     debate        `debate show`
     runs          `runs list|show|delete|vacuum` (runs of every kind)
     evolve        `evolve` (genetic search, adopted only out of sample)
@@ -15,9 +16,10 @@ one clear line on stderr and exit code 2; anything else unexpected is a tracebac
     agents        `agents list|show|create|update|remove`
     kraken        `kraken check|ticker`
 
-The commands are imported only when run (`lazy_commands`): a quant `tradepit backtest` and
-`tradepit --help` load neither agno, the MCP SDK nor an HTTP client. This module therefore
-imports no command module; a new command goes into `COMMANDS` with its summary.
+The commands are imported only when run (`lazy_commands`): a quant `tradepit backtest`,
+`tradepit --help` and `tradepit trade --help` load neither agno, the MCP SDK nor an HTTP
+client. This module therefore imports no command module; a new command goes into `COMMANDS`
+with its summary.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from orchestration.cli.common import fail, note, stderr
 from orchestration.cli.costs import starting_cash
 from orchestration.cli.options import by_flag
 from orchestration.cli.risk import risk_limits
+from orchestration.cli.trade_budget import run_budget
 from orchestration.cli.trade_options import KrakenFlags, TradeOptions
 from orchestration.cli.trade_setup import (
     Prepared,
@@ -27,7 +28,6 @@ from orchestration.cli.trade_setup import (
     gateway_and_team,
     resolve_providers,
     resolve_team,
-    run_budget,
     run_meta,
     stored_setup,
 )

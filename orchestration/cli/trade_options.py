@@ -5,19 +5,20 @@ the command goes (`TradeOptions.way`), all settled before any database is opened
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
-from orchestration.cli.common import fail, parse_decimal
+from orchestration.cli.common import fail
 from orchestration.cli.costs import CostFlags
 from orchestration.cli.options import by_flag, option
 from orchestration.cli.risk import StopFlags
-from orchestration.cli.trade_report import Output
-from orchestration.cli.trade_setup import BudgetLimits
+from orchestration.cli.trade_budget import BudgetLimits
 
 SOURCES: Final = ("bundled", "kraken")
+
+# How the run reports: a summary for people, one JSON document, or a JSON event per line.
+Output = Literal["people", "json", "events"]
 
 
 class Way(Enum):
@@ -191,11 +192,3 @@ def check_source(source: str, flags: KrakenFlags, market: MarketFlags) -> None:
         )
     if flags.every is not None and not flags.every > 0:
         fail(f"--every takes a positive number of seconds, got {flags.every!r}")
-
-
-def budget_limits(usd: str | None, tokens: int | None) -> BudgetLimits | None:
-    """`--budget-usd` and `--budget-tokens` (None: neither given)."""
-    if usd is None and tokens is None:
-        return None
-    dollars = None if usd is None else parse_decimal("--budget-usd", usd, Decimal("0.000001"))
-    return BudgetLimits(dollars, tokens)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -19,14 +19,13 @@ from agents.llm_calls import LlmCall
 from agents.mcp_sources import tools_caveat
 from agents.turn_counts import counts_by_member
 from orchestration.cli.common import print_table, stderr, stdout
+from orchestration.cli.trade_options import Output
 from orchestration.cli.trade_setup import Prepared
 from orchestration.loop import LoopResult
 from orchestration.resume import stored_run
 from trading.ids import OrderId
 from trading.metrics import benchmark_name
 from trading.storage import Store
-
-Output = Literal["people", "json", "events"]
 
 # Decided cycles the people's summary lists; --json lists them all.
 SHOWN_DECISIONS = 20

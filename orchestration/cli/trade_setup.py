@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,11 @@ from pydantic import ValidationError
 from agents.anonymise import Anonymiser
 from agents.gateway import LlmGateway
 from agents.llm_agent import build_models, usable_models
-from agents.llm_calls import Budget, LlmCall, LlmCallStore
+from agents.llm_calls import Budget, LlmCallStore
 from agents.manager import AgentManager
 from agents.providers import ProvidersConfig, load_providers
 from agents.specs import AgentSpec
+from orchestration.cli.trade_budget import BudgetLimits
 from orchestration.loop import LoopResult, TradingLoop
 from orchestration.team.config import Member, TeamConfig, explain, load_team, quorum_shortfall
 from orchestration.team.runtime import Team, build_team
@@ -63,52 +63,6 @@ class Runnable:
     agents: dict[str, AgentSpec]  # saved agents by name, as resolved now
     skipped: tuple[Skipped, ...]
     warnings: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetLimits:
-    usd: Decimal | None = None
-    tokens: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"usd": None if self.usd is None else str(self.usd), "tokens": self.tokens}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> BudgetLimits:
-        usd, tokens = data.get("usd"), data.get("tokens")
-        return cls(None if usd is None else Decimal(usd), None if tokens is None else int(tokens))
-
-    def budget(self, earlier: list[LlmCall] | None = None) -> Budget:
-        """A `Budget` with these limits that has already spent what `earlier` calls of the run
-        cost: a resumed run keeps counting from where it stopped."""
-        budget = Budget(max_tokens=self.tokens, max_usd=self.usd)
-        for call in earlier or []:
-            if not call.cached:
-                budget.tokens += call.tokens
-                budget.usd += call.cost_usd
-        return budget
-
-    @property
-    def bounded(self) -> bool:
-        return self.usd is not None or self.tokens is not None
-
-
-# What a run may spend when no budget is given: a model that loops or a team larger than
-# meant stops there (resumable with a larger budget) instead of spending without end.
-DEFAULT_BUDGET = BudgetLimits(usd=Decimal(5), tokens=2_000_000)
-DEFAULT_BUDGET_HELP = (
-    f"[default: ${DEFAULT_BUDGET.usd} and {DEFAULT_BUDGET.tokens} tokens when neither "
-    "budget is given]"
-)
-
-
-def run_budget(given: BudgetLimits | None, stored: BudgetLimits | None = None) -> BudgetLimits:
-    """The budget given, else the one the run started with, else `DEFAULT_BUDGET` (a run
-    stored with no limit, from before there was a default, gets it too)."""
-    for limits in (given, stored):
-        if limits is not None and limits.bounded:
-            return limits
-    return DEFAULT_BUDGET
 
 
 @dataclass(frozen=True)

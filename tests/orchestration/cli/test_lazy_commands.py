@@ -1,5 +1,6 @@
-"""The root group imports a command only when it runs: a quant backtest and `tradepit --help`
-load no LLM or MCP stack, and the lazy listing says exactly what the commands themselves say."""
+"""The root group imports a command only when it runs: a quant backtest, `tradepit --help` and
+`tradepit trade --help` load no LLM or MCP stack, and the lazy listing says exactly what the
+commands themselves say."""
 
 from __future__ import annotations
 
@@ -70,6 +71,19 @@ def test_the_root_help_imports_no_command(tmp_path: Path) -> None:
     assert code == 0
     assert [m for m in COMMAND_MODULES if m in modules] == []
     assert packages(modules, (*LLM_AND_MCP, "pandas", "sqlalchemy")) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["trade", "--help"], ["trade", "--events", "xml"]],
+    ids=["help", "a refused flag"],
+)
+def test_trade_imports_no_llm_or_mcp_stack_before_it_runs(args: list[str], tmp_path: Path) -> None:
+    code, modules = imported_by(args, tmp_path)
+    assert code == (0 if "--help" in args else 2)
+    assert "orchestration.cli.trade" in modules
+    assert "orchestration.cli.trade_run" not in modules
+    assert packages(modules, LLM_AND_MCP) == []
 
 
 def eager_app() -> typer.Typer:

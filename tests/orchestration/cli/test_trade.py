@@ -28,7 +28,7 @@ from agents.providers import ProvidersConfig
 from agents.specs import AgentSpec
 from orchestration.cli.debate import print_transcript, shortened
 from orchestration.cli.live_view import LiveView, LlmSpend
-from orchestration.cli.trade import EXIT_BUDGET, EXIT_REPLAY_DIFFERS
+from orchestration.cli.trade_run import EXIT_BUDGET, EXIT_REPLAY_DIFFERS
 from orchestration.cli.trade_setup import Runnable, runnable_team
 from orchestration.events import ProgressEvent
 from orchestration.team.config import TeamConfig

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestration.cli.trade import EXIT_BUDGET
+from orchestration.cli.trade_run import EXIT_BUDGET
 from tests.fakes.agents import loopback_providers, thesis_json
 from tests.fakes.kraken_server import FakeKraken, Tape
 from tests.fakes.llm_server import Say, fake_llm

@@ -24,7 +24,7 @@ from trading.risk import RiskLimits
 from trading.storage import Store
 from trading.vectorised import UnsupportedError
 from trading.vectorised_market import _datetimes
-from trading.vectorised_replay import quant_backtest, vectorised_replay
+from trading.vectorised_replay import PathChoice, quant_backtest, vectorised_replay
 
 BUNDLED = Catalog.default()
 USUAL = CostModel(taker_fee_bps=Decimal(1), half_spread_bps=Decimal(1))
@@ -235,15 +235,20 @@ async def test_the_benchmarks_run_equals_the_replays() -> None:
     assert_identical(replayed, ours)
 
 
-async def test_the_collector_is_paused_only_while_the_run_writes_and_as_it_was_after() -> None:
+@pytest.mark.parametrize("path", ["vectorised", "replay"])
+async def test_the_collector_is_paused_only_while_the_run_writes_and_as_it_was_after(
+    path: PathChoice,
+) -> None:
     config = ReplayConfig(symbols=("SPX",), start=date(2008, 1, 1), end=date(2008, 12, 31))
     agent = build_quant_agent("sma_cross", {"fast": 5, "slow": 20})
     seen: list[bool] = []
 
     async def run(progress: Any = None) -> None:
-        await vectorised_replay(
-            agent, agent.kind, agent.params, BUNDLED, config, run_id="g", progress=progress
-        )
+        run = await quant_backtest(
+            agent, agent.kind, agent.params, BUNDLED, config, run_id="g", path=path,
+            progress=progress,
+        )  # fmt: skip
+        assert run.path == path
 
     assert gc.isenabled()
     await run(lambda done, total: seen.append(gc.isenabled()))

@@ -246,21 +246,23 @@ class Order:
     def apply_accepted(self, event: OrderEvent) -> None:
         """`apply` for an event `accepts` has just approved, with nothing applied since: a
         caller that asked first (`ledger.book_fill`) need not have it checked twice."""
+        # Fills first: an order takes more of them than of any other event.
         match event:
-            case OrderSubmitted():
-                self.status = OrderStatus.SUBMITTED
-            case OrderAccepted():
-                self.status = OrderStatus.ACCEPTED
             case OrderFilled():
+                quantity = event.quantity
                 self._trade_ids.add(event.trade_id)
-                filled = self.filled_quantity = self.filled_quantity + event.quantity
-                self._filled_notional += event.quantity * event.price  # `event.notional`
+                filled = self.filled_quantity = self.filled_quantity + quantity
+                self._filled_notional += quantity * event.price  # `event.notional`
                 self.fees += event.fee
                 self.status = (
                     OrderStatus.FILLED
                     if self.quantity - filled == ZERO  # `remaining_quantity`
                     else OrderStatus.PARTIALLY_FILLED
                 )
+            case OrderSubmitted():
+                self.status = OrderStatus.SUBMITTED
+            case OrderAccepted():
+                self.status = OrderStatus.ACCEPTED
             case OrderRejected(reason=reason) | OrderCanceled(reason=reason):
                 self.status = next(iter(_TRANSITIONS[(self.status, type(event))]))
                 self.reason = reason
@@ -289,7 +291,7 @@ class Order:
     def _check_fill(self, fill: OrderFilled) -> None:
         if fill.side is not self.side or fill.symbol != self.symbol:
             raise InvalidFillError(f"fill {fill.trade_id!r} does not match order {self.id!r}")
-        if not ZERO < fill.quantity <= self.remaining_quantity:
+        if not ZERO < fill.quantity <= self.quantity - self.filled_quantity:  # remaining
             raise InvalidFillError(
                 f"fill {fill.trade_id!r} of {fill.quantity} does not fit the "
                 f"{self.remaining_quantity} left on order {self.id!r}"

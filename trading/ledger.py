@@ -237,44 +237,46 @@ class Ledger:
     def apply_checked_fill(self, fill: OrderFilled) -> None:
         """`apply_fill` for a fill `check_fill` has just passed, with nothing booked since:
         `book_fill` checks before it moves the order, and need not check twice."""
-        position = self.positions.get(fill.symbol)
+        # The fill's fields read once each: a fill is booked on every trade of a run.
+        symbol, quantity, price, fee, time = (
+            fill.symbol, fill.quantity, fill.price, fill.fee, fill.time
+        )  # fmt: skip
+        position = self.positions.get(symbol)
         if position is None:  # not `setdefault(...)`: that builds a Position on every fill
-            position = self.positions[fill.symbol] = Position(fill.symbol)
-        signed = fill.quantity * fill.side.sign
-        self.cash -= signed * fill.price + fill.fee
-        self.fees += fill.fee
-        self.traded_notional += fill.quantity * fill.price  # `fill.notional`
-        self.time = fill.time
-        position.fees += fill.fee
-        self.marks.setdefault(fill.symbol, fill.price)
+            position = self.positions[symbol] = Position(symbol)
+        signed = quantity * (1 if fill.side is Side.BUY else -1)  # `side.sign`, inline
+        self.cash -= signed * price + fee
+        self.fees += fee
+        self.traded_notional += quantity * price  # `fill.notional`
+        self.time = time
+        position.fees += fee
+        self.marks.setdefault(symbol, price)
 
         held = position.quantity
         if held == ZERO or (held > ZERO) == (signed > ZERO):
-            total = abs(held) + fill.quantity
-            position.average_price = (
-                abs(held) * position.average_price + fill.quantity * fill.price
-            ) / total
+            total = abs(held) + quantity
+            position.average_price = (abs(held) * position.average_price + quantity * price) / total
             position.quantity = held + signed
             if held == ZERO:
-                position.trip_opened_at = fill.time
+                position.trip_opened_at = time
                 position.trip_pnl = ZERO
-            position.trip_pnl -= fill.fee
+            position.trip_pnl -= fee
             return
 
-        closing = min(fill.quantity, abs(held))
-        opening = fill.quantity - closing
-        realized = closing * (fill.price - position.average_price) * (1 if held > ZERO else -1)
-        closing_fee = fill.fee * closing / fill.quantity
+        closing = min(quantity, abs(held))
+        opening = quantity - closing
+        realized = closing * (price - position.average_price) * (1 if held > ZERO else -1)
+        closing_fee = fee * closing / quantity
         position.realized_pnl += realized
         self.realized_pnl += realized
         position.trip_pnl += realized - closing_fee
         position.quantity = held + signed
         if position.quantity == ZERO or opening > ZERO:
-            self._close_trip(position, fill.time)
+            self._close_trip(position, time)
         if opening > ZERO:
-            position.average_price = fill.price
-            position.trip_opened_at = fill.time
-            position.trip_pnl = -(fill.fee - closing_fee)
+            position.average_price = price
+            position.trip_opened_at = time
+            position.trip_pnl = -(fee - closing_fee)
         elif position.quantity == ZERO:
             position.average_price = ZERO
 

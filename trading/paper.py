@@ -107,19 +107,19 @@ class PaperExecutor:
             # Idempotent by order id: a retried submission must not create a second order.
             return []
         self.orders[order.id] = order
-        events: list[OrderEvent] = [OrderSubmitted(order.id, now)]
-        order.apply(events[0])
+        submitted = OrderSubmitted(order.id, now)
+        order.apply(submitted)
+        # The order is SUBMITTED now, with this id: the table takes a rejection or an
+        # acceptance from there, so the second event needs no second check.
         reason = self._precheck(order)
         if reason:
             rejected = OrderRejected(order.id, now, reason)
-            order.apply(rejected)
-            events.append(rejected)
-            return events
+            order.apply_accepted(rejected)
+            return [submitted, rejected]
         accepted = OrderAccepted(order.id, now)
-        order.apply(accepted)
-        events.append(accepted)
+        order.apply_accepted(accepted)
         self._working.append(order)
-        return events
+        return [submitted, accepted]
 
     def cancel(self, order_id: str, reason: str) -> list[OrderEvent]:
         order = self.orders.get(order_id)
@@ -383,9 +383,14 @@ class PaperExecutor:
                 f"quantity {order.quantity} is not a multiple of the lot size "
                 f"{instrument.quantity_increment} for {order.symbol}"
             )
+        # `_refusal` at the reference price, without its two frames.
         if order.type is OrderType.MARKET:
-            return self._refusal(order, order.quantity, reference, Liquidity.TAKER)
-        return self._refusal(order, order.quantity, order.limit, Liquidity.MAKER)
+            price, liquidity = reference, Liquidity.TAKER
+        else:
+            price, liquidity = order.limit, Liquidity.MAKER
+        quantity = order.quantity
+        fee = self.costs.fee(quantity, price, liquidity, self._raw_commission.get(order.id)).total
+        return self.ledger.refusal(order.symbol, order.side, quantity, price, fee)
 
     def _recent_volume_and_volatility(self, bar: Bar) -> tuple[float, float]:
         arrays = self.view.arrays(bar.symbol)

@@ -324,14 +324,19 @@ class CycleEngine:
             if review.quantity == ZERO:
                 continue
             proposal = review.proposal
+            symbol = proposal.symbol
+            # Positional, in the fields' order (keywords cost a dataclass `__init__` more):
+            # id, symbol, side, quantity, type, created_at, limit_price, tag, risk_price.
             order = Order(
-                id=OrderId.spell(run_id, cycle, proposal.symbol),
-                symbol=proposal.symbol,
-                side=proposal.side,
-                quantity=review.quantity,
-                type=OrderType.MARKET,
-                created_at=now,
-                risk_price=proposal.reference_price,
+                OrderId.spell(run_id, cycle, symbol),
+                symbol,
+                proposal.side,
+                review.quantity,
+                OrderType.MARKET,
+                now,
+                None,
+                "",
+                proposal.reference_price,
             )
             events.extend(submit(order))
         return tuple(reviews), events

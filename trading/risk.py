@@ -135,6 +135,15 @@ def _worst_case(
     return worst
 
 
+def _held_and_marks(portfolio: Portfolio) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """Each position's quantity and mark, by symbol, in one pass in the portfolio's order."""
+    held: dict[str, Decimal] = {}
+    prices: dict[str, Decimal] = {}
+    for s, p in portfolio.positions.items():
+        held[s], prices[s] = p.quantity, p.mark
+    return held, prices
+
+
 class RiskGate:
     def __init__(self, limits: RiskLimits | None = None) -> None:
         self.limits = limits or RiskLimits()
@@ -229,10 +238,7 @@ class RiskGate:
         would leave it, so two orders cannot each use the same headroom. `working` orders may
         still fill: each proposal is reviewed as if those of its own direction all filled, and
         other symbols count at the larger exposure their working orders could leave."""
-        held: dict[str, Decimal] = {}
-        prices: dict[str, Decimal] = {}
-        for s, p in portfolio.positions.items():  # one pass for both, in the same order
-            held[s], prices[s] = p.quantity, p.mark
+        held, prices = _held_and_marks(portfolio)
         pending: dict[tuple[str, Side], Decimal] = {}
         for order in working:
             if order.status.is_open:
@@ -277,11 +283,15 @@ class RiskGate:
         account may have changed since the review), the fill is reviewed again at its own price
         against the portfolio as it stands, so no gap, book or wait carries it past the limits."""
         reviewed = order.risk_price
-        if reviewed is None or not self.reviews_fill(order, price, rested=rested):
+        if reviewed is None or not (price > reviewed or rested):  # `reviews_fill`
             return quantity, ""
+        # `review([proposal], portfolio, ...)` of the one proposal, nothing working: its
+        # positions and marks, the proposal's price for its symbol, and the one review.
         proposal = OrderProposal(order.symbol, order.side, quantity, price)
-        instruments = {order.symbol: instrument or Instrument(order.symbol)}
-        [review] = self.review([proposal], portfolio, instruments)
+        held, prices = _held_and_marks(portfolio)
+        prices[order.symbol] = price
+        instrument = instrument or Instrument(order.symbol)
+        review = self._review_one(proposal, held, prices, portfolio.equity, instrument)
         if review.quantity == quantity:
             return quantity, ""
         why = (

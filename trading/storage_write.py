@@ -10,7 +10,6 @@ take SQLAlchemy's own cached insert, cheaper for them than the bulk statement's 
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -25,7 +24,6 @@ from trading.domain import EquityPoint, Order, OrderFilled
 from trading.storage_bulk import bulk_insert, encoded_column, once_each
 from trading.storage_checksum import FILL_FIELDS
 from trading.storage_schema import Base
-from trading.storage_types import UtcDateTime, encoded_as_equal_utc_times
 
 # From this many rows a batch goes through `bulk_insert`; fewer take SQLAlchemy's insert.
 _BULK_ROWS = 64
@@ -128,42 +126,14 @@ def write_batch(
         decisions = DecisionColumns.of(decisions)
     equity_columns = _equity_columns(run_id, equity)
     decision_columns = _decision_columns(run_id, decisions, first_decision_seq)
-    times = _shared_times(connection, tables, equity_columns, decision_columns)
-    decisions_encoded = {**times[1], **_encoded_reviews(connection, tables, decision_columns)}
+    decisions_encoded = _encoded_reviews(connection, tables, decision_columns)
     for table, columns, encoded in (
         (tables["orders"], _columns(_ORDER_COLUMNS, order_rows), {}),
         (tables["fills"], _columns(_FILL_COLUMNS, fill_rows), {}),
-        (tables["equity"], equity_columns, times[0]),
+        (tables["equity"], equity_columns, {}),
         (tables["decisions"], decision_columns, decisions_encoded),
     ):
         _insert(connection, table, columns, encoded)
-
-
-def _shared_times(
-    connection: Connection,
-    tables: Mapping[str, Table],
-    equity: dict[str, Sequence[Any]],
-    decisions: dict[str, Sequence[Any]],
-) -> tuple[dict[str, Sequence[Any]], dict[str, Sequence[Any]]]:
-    """The encoded time columns of a bulk batch's equity points and decisions (both
-    `UtcDateTime`), the decisions' taken from the equal times of the equity points where
-    there are (`encoded_as_equal_utc_times`); none for a smaller batch."""
-    if len(equity.get("time", ())) < _BULK_ROWS or len(decisions.get("time", ())) < _BULK_ROWS:
-        return {}, {}
-    time_type = tables["equity"].c.time.type
-    if not isinstance(time_type, UtcDateTime) or type(tables["decisions"].c.time.type) is not type(
-        time_type
-    ):
-        return {}, {}
-    dialect = connection.dialect
-    point_times = encoded_column(time_type, dialect, equity["time"])
-    decision_times = encoded_as_equal_utc_times(
-        decisions["time"],
-        equity["time"],
-        point_times,
-        functools.partial(encoded_column, tables["decisions"].c.time.type, dialect),
-    )
-    return {"time": point_times}, {} if decision_times is None else {"time": decision_times}
 
 
 def _encoded_reviews(

@@ -303,6 +303,48 @@ def test_an_insert_is_compiled_once_per_table_and_columns(
     assert len(store.equity("r")) == 300
 
 
+def test_stores_of_one_process_on_sqlite_share_their_compiled_inserts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A backtest opens a new engine each run; its inserts are compiled once for all of them.
+    compiled: list[str] = []
+    original = storage_bulk.insert
+
+    def counting(table: Table) -> Any:
+        compiled.append(table.name)
+        return original(table)
+
+    monkeypatch.setattr(storage_bulk, "insert", counting)
+    equity = [EquityPoint(T + timedelta(days=i), Decimal(1), Decimal(i)) for i in range(100)]
+    for run in range(3):
+        (tmp_path / str(run)).mkdir()
+        with store_with_run(tmp_path / str(run), "backtest", T) as store:
+            store.save_records("r", equity=equity)
+            assert len(store.equity("r")) == 100
+    assert compiled.count("equity") <= 1
+
+
+def test_a_batch_too_small_to_pay_a_statement_of_many_rows_goes_one_row_each(
+    store: Store,
+) -> None:
+    # 150 decisions of 8 values would fill one statement of 124 rows, whose prepare costs more
+    # than its rows save (as a backtest's 136 orders of 12 values would fill one of 83).
+    sent: list[tuple[str, bool]] = []
+
+    def record(*args: Any) -> None:
+        _, _, statement, _, _, executemany = args
+        if statement.startswith("INSERT INTO decisions"):
+            sent.append((statement, executemany))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    decisions = [
+        DecisionRow(T + timedelta(days=i), "agent", {}, str(i), [], {}) for i in range(150)
+    ]
+    store.save_records("r", decisions=decisions)
+    assert [(s.count("(?, ?, ?, ?, ?, ?, ?, ?)"), many) for s, many in sent] == [(1, True)]
+    assert [d.rationale for d in store.decisions("r")] == [str(i) for i in range(150)]
+
+
 def test_a_large_batch_goes_many_rows_to_a_statement_and_reads_back_whole(store: Store) -> None:
     # 600 rows of 4 values: statements of 249 rows (996 parameters, under SQLite's least limit
     # of 999), two of them in one executemany, and the last 102 rows one to a statement, in one

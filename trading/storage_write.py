@@ -11,14 +11,15 @@ take SQLAlchemy's own cached insert, cheaper for them than the bulk statement's 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from itertools import compress, repeat
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table, delete, insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.types import TypeEngine
 
 from trading.domain import EquityPoint, Order, OrderFilled
 from trading.storage_bulk import bulk_insert, encoded_column, once_each
@@ -125,8 +126,13 @@ def write_batch(
     if not isinstance(decisions, DecisionColumns):
         decisions = DecisionColumns.of(decisions)
     equity_columns = _equity_columns(run_id, equity)
-    decision_columns = _decision_columns(run_id, decisions, first_decision_seq)
-    decisions_encoded = _encoded_reviews(connection, tables, decision_columns)
+    if len(decisions.times) >= _BULK_ROWS:
+        decision_columns, decisions_encoded = _bulk_decision_columns(
+            connection, tables["decisions"], run_id, decisions, first_decision_seq
+        )
+    else:
+        decision_columns = _decision_columns(run_id, decisions, first_decision_seq)
+        decisions_encoded = {}
     for table, columns, encoded in (
         (tables["orders"], _columns(_ORDER_COLUMNS, order_rows), {}),
         (tables["fills"], _columns(_FILL_COLUMNS, fill_rows), {}),
@@ -136,29 +142,69 @@ def write_batch(
         _insert(connection, table, columns, encoded)
 
 
-def _encoded_reviews(
-    connection: Connection, tables: Mapping[str, Table], decisions: dict[str, Sequence[Any]]
-) -> dict[str, Sequence[Any]]:
-    """The encoded risk and abstention columns of a bulk batch's decisions, which are almost
-    all empty: the empty value's encoding repeated, the others' put in their places (a list
-    and two loops that run in C, where a column's encoding looks up each row's object)."""
-    if len(decisions.get("time", ())) < _BULK_ROWS:
-        return {}
-    encoded: dict[str, Sequence[Any]] = {}
-    for name in ("risk", "abstentions"):
-        column_type, values = tables["decisions"].c[name].type, decisions[name]
-        # The column holds one empty value for all the empty ones (`_decision_columns`).
-        empty: object = [] if name == "risk" else {}
-        stored = list(encoded_column(column_type, connection.dialect, [empty])) * len(values)
-        others = list(compress(range(len(values)), values))
-        if others:
-            given = [values[i] for i in others]
-            for i, value in zip(
-                others, encoded_column(column_type, connection.dialect, given), strict=True
-            ):
-                stored[i] = value
-        encoded[name] = stored
-    return encoded
+def _bulk_decision_columns(
+    connection: Connection,
+    table: Table,
+    run_id: str,
+    decisions: DecisionColumns,
+    first_seq: int,
+) -> tuple[dict[str, Sequence[Any]], dict[str, Sequence[Any]]]:
+    """The columns of a bulk batch's decisions and the encodings of their JSON columns, taken
+    straight from the given columns: each distinct targets object is made text and encoded
+    once (a run's decisions take a few), and the risk reviews and abstentions, almost all
+    empty, take the empty value's encoding, the others theirs in place (`_mostly_empty`)."""
+    count = len(decisions.times)
+    dialect = connection.dialect
+    columns: dict[str, Sequence[Any]] = {
+        "run_id": [run_id] * count,
+        "seq": range(first_seq, first_seq + count),
+        "time": decisions.times,
+        "agent": decisions.agents,
+        "targets": decisions.targets,
+        "rationale": decisions.rationales,
+        "risk": decisions.risks,
+        "abstentions": decisions.abstentions,
+    }
+    encoded: dict[str, Sequence[Any]] = {
+        "targets": _encoded_targets(table.c.targets.type, dialect, decisions.targets),
+        "risk": _mostly_empty(table.c.risk.type, dialect, decisions.risks, [], list),
+        "abstentions": _mostly_empty(
+            table.c.abstentions.type, dialect, decisions.abstentions, {}, dict
+        ),
+    }
+    return columns, encoded
+
+
+def _encoded_targets(
+    column_type: TypeEngine[Any], dialect: Dialect, targets: Sequence[Mapping[str, Decimal]]
+) -> list[Any]:
+    """The encoding of each mapping of target weights as the text stored
+    (`_weights_as_text`), made once per distinct mapping object: the ids and the look-ups run
+    in C, the text and the encoding once per object."""
+    ids = list(map(id, targets))
+    distinct = dict(zip(ids, targets, strict=True))  # the column holds its objects meanwhile
+    as_text = _weights_as_text(list(distinct.values()))
+    encodings = dict(zip(distinct, encoded_column(column_type, dialect, as_text), strict=True))
+    return list(map(encodings.__getitem__, ids))
+
+
+def _mostly_empty(
+    column_type: TypeEngine[Any],
+    dialect: Dialect,
+    values: Sequence[Any],
+    empty: object,
+    as_stored: Callable[[Any], Any],
+) -> list[Any]:
+    """The encodings of a column whose values are almost all empty: the empty value's encoding
+    repeated, the others' (`as_stored`, plain JSON data) put in their places, with a list and
+    two loops that run in C."""
+    stored = list(encoded_column(column_type, dialect, [empty])) * len(values)
+    others = list(compress(range(len(values)), values))
+    if others:
+        given = [as_stored(values[i]) for i in others]
+        for i, value in zip(others, encoded_column(column_type, dialect, given), strict=True):
+            stored[i] = value
+    return stored
 
 
 def _insert(

@@ -251,15 +251,15 @@ def test_decisions_stored_alike_give_the_bulk_insert_one_value_each(
     # A replay's decisions each hold their own targets mapping and empty review and abstention
     # containers: a JSON value per row to tell apart from the others, where a few distinct
     # documents are all there is.
-    given: list[dict[str, Any]] = []
-    original = storage_write.bulk_insert
+    encoded: list[int] = []  # the distinct objects given each encoding of a JSON column
+    original = storage_write.encoded_column
 
-    def spying(connection: Any, table: Table, columns: dict[str, Any], encoded: Any) -> None:
-        if table.name == "decisions":
-            given.append(columns)
-        original(connection, table, columns, encoded)
+    def spying(column_type: Any, dialect: Any, values: Any) -> Any:
+        if isinstance(column_type, JSON):
+            encoded.append(len(set(map(id, values))))
+        return original(column_type, dialect, values)
 
-    monkeypatch.setattr(storage_write, "bulk_insert", spying)
+    monkeypatch.setattr(storage_write, "encoded_column", spying)
     decisions = [
         DecisionRow(
             T + timedelta(days=i),
@@ -272,13 +272,8 @@ def test_decisions_stored_alike_give_the_bulk_insert_one_value_each(
         for i in range(100)
     ]
     store.save_records("r", decisions=decisions)
-    [columns] = given
     # targets, risk and abstentions: the two texts of one weight, one empty list, one empty map
-    assert [len(set(map(id, columns[name]))) for name in ("targets", "risk", "abstentions")] == [
-        2,
-        1,
-        1,
-    ]
+    assert encoded == [2, 1, 1]
     assert [d.targets for d in store.decisions("r")] == [
         {"SPX": "1.0" if i % 2 else "1.00"} for i in range(100)
     ]

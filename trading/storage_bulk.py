@@ -32,6 +32,8 @@ from sqlalchemy import Table, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.types import TypeEngine
 
+from trading.storage_statements import compiles_alike
+
 # The parameters of one statement: SQLite's least limit (builds before 3.32 allow 999).
 _MOST_PARAMETERS = 999
 # The fewest rows that statements of many rows take, below which the rows go one to a
@@ -52,7 +54,7 @@ class _Statement(NamedTuple):
 
 # Compiled once per dialect, table and columns: a compile costs 0.1 to 0.3 ms, a backtest
 # inserts into four tables. Keyed weakly by the dialect, which lives as long as its engine,
-# or for SQLite by what its compiled text depends on (`_compiles_alike`), so that every store
+# or for SQLite by what its compiled text depends on (`compiles_alike`), so that every store
 # of a process shares them: `tradepit backtest` opens a new engine each run.
 _STATEMENTS: weakref.WeakKeyDictionary[Dialect, dict[tuple[Table, tuple[str, ...]], _Statement]]
 _STATEMENTS = weakref.WeakKeyDictionary()
@@ -60,23 +62,8 @@ _SHARED_STATEMENTS: dict[tuple[object, ...], dict[tuple[Table, tuple[str, ...]],
 _SHARED_STATEMENTS = {}
 
 
-def _compiles_alike(dialect: Dialect) -> tuple[object, ...] | None:
-    """What a SQLite dialect's compiled insert depends on: its class (the compiler and the
-    identifier quoting are class attributes), its parameter style and the SQLite library's
-    version; None for other dialects, whose compiles may depend on what their server said at
-    connect (MySQL's quoting under ANSI_QUOTES)."""
-    if dialect.name != "sqlite":
-        return None
-    return (
-        type(dialect),
-        dialect.paramstyle,
-        dialect.server_version_info,
-        dialect.supports_multivalues_insert,
-    )
-
-
 def _statement(dialect: Dialect, table: Table, names: tuple[str, ...]) -> _Statement:
-    alike = _compiles_alike(dialect)
+    alike = compiles_alike(dialect)
     if alike is None:
         compiled_for = _STATEMENTS.setdefault(dialect, {})
     else:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from agents.quant import build_quant_agent
 from trading.data import Catalog
@@ -18,9 +18,11 @@ from trading.storage import (
     EquityRecord,
     FillRecord,
     OrderRecord,
+    RunRecord,
     Store,
     fill_row,
 )
+from trading.storage_write import jsonable
 
 STARTED = datetime(1999, 1, 4, tzinfo=UTC)
 
@@ -34,13 +36,27 @@ def _dump(path: Path) -> list[str]:
         connection.close()
 
 
-def _stored_by_sqlalchemy(path: Path, result: ReplayResult, config: ReplayConfig) -> None:
-    """The result's records through SQLAlchemy's Core inserts, one dict per row."""
+def _stored_by_sqlalchemy(
+    path: Path, result: ReplayResult, config: ReplayConfig, end: RunRecord
+) -> None:
+    """The result's run and records through SQLAlchemy's Core statements, one dict per row,
+    the run ended as `end` says."""
     store = Store(f"sqlite:///{path}")
     try:
-        store.create_run(
-            result.run_id, "backtest", {"agent": result.agent, **config.describe()}, STARTED
-        )
+        with store.engine.begin() as connection:
+            connection.execute(
+                insert(RunRecord),
+                [
+                    {
+                        "id": result.run_id,
+                        "kind": "backtest",
+                        "status": "running",
+                        "created_at": STARTED,
+                        "finished_at": None,
+                        "config": jsonable({"agent": result.agent, **config.describe()}),
+                    }
+                ],
+            )
         with store.engine.begin() as connection:
             run = result.run_id
             connection.execute(
@@ -87,6 +103,11 @@ def _stored_by_sqlalchemy(path: Path, result: ReplayResult, config: ReplayConfig
                     for seq, log in enumerate(result.decisions)
                 ],
             )
+            connection.execute(
+                update(RunRecord)
+                .where(RunRecord.id == run)
+                .values(status=end.status, summary=end.summary, finished_at=end.finished_at)
+            )
     finally:
         store.close()
 
@@ -107,13 +128,7 @@ async def test_a_stored_backtest_holds_the_rows_sqlalchemy_stores(tmp_path: Path
         stored.close()
     assert len(result.equity) > 5000
     assert len(result.fills) > 100
-    _stored_by_sqlalchemy(tmp_path / "core.db", result, config)
-    reference = Store(f"sqlite:///{tmp_path / 'core.db'}")
-    try:
-        assert summary.summary is not None
-        reference.finish_run("r", "finished", summary.summary, summary.finished_at)
-    finally:
-        reference.close()
+    _stored_by_sqlalchemy(tmp_path / "core.db", result, config, summary)
     bulk, core = _dump(tmp_path / "bulk.db"), _dump(tmp_path / "core.db")
     assert len(bulk) > 10_000
     assert bulk == core

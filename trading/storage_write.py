@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from itertools import compress, repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table, bindparam, delete, insert
@@ -46,6 +47,7 @@ _ORDER_COLUMNS = (
     "created_at",
 )
 _FILL_COLUMNS = ("run_id", *FILL_FIELDS)  # the fields the checksum reads, in its order
+_FILL_ROW = itemgetter(*_FILL_COLUMNS)  # a `fill_row`'s values in that order
 
 
 class DecisionRow(NamedTuple):
@@ -114,9 +116,7 @@ def write_batch(
     ]
     if order_rows:
         _delete_orders(connection, tables["orders"], run_id, [row[1] for row in order_rows])
-    fill_rows = [
-        tuple(row[n] for n in _FILL_COLUMNS) for row in map(fill_row, repeat(run_id), fills)
-    ]
+    fill_rows = list(map(_FILL_ROW, map(fill_row, repeat(run_id), fills)))
     if not isinstance(decisions, DecisionColumns):
         decisions = DecisionColumns.of(decisions)
     equity_columns = _equity_columns(run_id, equity)

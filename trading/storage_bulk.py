@@ -107,7 +107,8 @@ def bulk_insert(
 ) -> None:
     """Insert the rows whose values `columns` holds, column by column (name to values, one per
     row, as many in each); `encoded_already` gives the `encoded_column` of some of them, which
-    the caller had (as `trading.storage_write` has a decision's time from its equity point's)."""
+    the caller made (as `trading.storage_write` makes a decision's JSON columns, a value per
+    distinct object)."""
     if not columns or not len(next(iter(columns.values()))):
         return
     dialect = connection.dialect

@@ -139,7 +139,7 @@ def write_batch(
 def _delete_orders(connection: Connection, stored: Table, run_id: str, ids: list[str]) -> None:
     """Delete the stored orders of run `run_id` with `ids`: an upsert that works on every
     database replaces the orders whose state moved. On SQLite one statement compiled once per
-    process (`execute_compiled_once`) deletes each by its key (2 us an order); elsewhere a
+    process (`execute_compiled_once`) deletes each by its key (about 1 us an order); elsewhere a
     statement per few hundred ids saves the round trips."""
     if compiles_alike(connection.dialect) is not None:
         execute_compiled_once(

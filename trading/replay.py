@@ -549,14 +549,16 @@ def _decision_columns(logs: Sequence[DecisionLog]) -> DecisionColumns:
     """The decisions of a run as the store's columns, a field at a time in loops that run in C
     (a run logs a decision per bar). Almost every bar's decision has no reviews: one empty list
     stands for all of them (the store writes alike what is stored alike once)."""
-    decisions = list(map(_DECISION, logs))
+    if not logs:
+        return DecisionColumns((), (), (), (), (), ())
+    times, agents, decisions, reviews = zip(*logs, strict=True)  # one pass for four fields
     no_risk: list[dict[str, Any]] = []
     risks = [no_risk] * len(logs)
-    for i in compress(range(len(logs)), map(_REVIEWS, logs)):
+    for i in compress(range(len(logs)), reviews):
         risks[i] = logs[i].risk_json()
     return DecisionColumns(
-        times=list(map(_TIME, logs)),
-        agents=list(map(_AGENT, logs)),
+        times=times,
+        agents=agents,
         targets=list(map(_TARGETS, decisions)),
         rationales=list(map(_RATIONALE, decisions)),
         risks=risks,
@@ -564,5 +566,4 @@ def _decision_columns(logs: Sequence[DecisionLog]) -> DecisionColumns:
     )
 
 
-_TIME, _AGENT, _DECISION, _REVIEWS = map(attrgetter, ("time", "agent", "decision", "reviews"))
 _TARGETS, _RATIONALE, _ABSTENTIONS = map(attrgetter, ("targets", "rationale", "abstentions"))

@@ -10,22 +10,23 @@ take SQLAlchemy's own cached insert, cheaper for them than the bulk statement's 
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from itertools import compress, repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, delete, insert
-from sqlalchemy.engine import Connection
+from sqlalchemy import Table, bindparam, delete, insert
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.types import TypeEngine
 
 from trading.domain import EquityPoint, Order, OrderFilled
 from trading.storage_bulk import bulk_insert, encoded_column, once_each
 from trading.storage_checksum import FILL_FIELDS
 from trading.storage_schema import Base
-from trading.storage_types import UtcDateTime, encoded_as_equal_utc_times
+from trading.storage_statements import compiles_alike, execute_compiled_once
 
 # From this many rows a batch goes through `bulk_insert`; fewer take SQLAlchemy's insert.
 _BULK_ROWS = 64
@@ -46,6 +47,7 @@ _ORDER_COLUMNS = (
     "created_at",
 )
 _FILL_COLUMNS = ("run_id", *FILL_FIELDS)  # the fields the checksum reads, in its order
+_FILL_ROW = itemgetter(*_FILL_COLUMNS)  # a `fill_row`'s values in that order
 
 
 class DecisionRow(NamedTuple):
@@ -113,82 +115,112 @@ def write_batch(
         for order in orders
     ]
     if order_rows:
-        # An upsert that works on every database: replace the orders whose state moved.
-        stored = tables["orders"]
-        ids = [row[1] for row in order_rows]
-        for start in range(0, len(ids), _DELETED_PER_STATEMENT):
-            chunk = ids[start : start + _DELETED_PER_STATEMENT]
-            connection.execute(
-                delete(stored).where(stored.c.run_id == run_id, stored.c.order_id.in_(chunk))
-            )
-    fill_rows = [
-        tuple(row[n] for n in _FILL_COLUMNS) for row in map(fill_row, repeat(run_id), fills)
-    ]
+        _delete_orders(connection, tables["orders"], run_id, [row[1] for row in order_rows])
+    fill_rows = list(map(_FILL_ROW, map(fill_row, repeat(run_id), fills)))
     if not isinstance(decisions, DecisionColumns):
         decisions = DecisionColumns.of(decisions)
     equity_columns = _equity_columns(run_id, equity)
-    decision_columns = _decision_columns(run_id, decisions, first_decision_seq)
-    times = _shared_times(connection, tables, equity_columns, decision_columns)
-    decisions_encoded = {**times[1], **_encoded_reviews(connection, tables, decision_columns)}
+    if len(decisions.times) >= _BULK_ROWS:
+        decision_columns, decisions_encoded = _bulk_decision_columns(
+            connection, tables["decisions"], run_id, decisions, first_decision_seq
+        )
+    else:
+        decision_columns = _decision_columns(run_id, decisions, first_decision_seq)
+        decisions_encoded = {}
     for table, columns, encoded in (
         (tables["orders"], _columns(_ORDER_COLUMNS, order_rows), {}),
         (tables["fills"], _columns(_FILL_COLUMNS, fill_rows), {}),
-        (tables["equity"], equity_columns, times[0]),
+        (tables["equity"], equity_columns, {}),
         (tables["decisions"], decision_columns, decisions_encoded),
     ):
         _insert(connection, table, columns, encoded)
 
 
-def _shared_times(
+def _delete_orders(connection: Connection, stored: Table, run_id: str, ids: list[str]) -> None:
+    """Delete the stored orders of run `run_id` with `ids`: an upsert that works on every
+    database replaces the orders whose state moved. On SQLite one statement compiled once per
+    process (`execute_compiled_once`) deletes each by its key (about 1 us an order); elsewhere a
+    statement per few hundred ids saves the round trips."""
+    if compiles_alike(connection.dialect) is not None:
+        execute_compiled_once(
+            connection,
+            "delete an order",
+            lambda: delete(stored).where(
+                stored.c.run_id == bindparam("run_id"), stored.c.order_id == bindparam("order_id")
+            ),
+            [{"run_id": run_id, "order_id": order_id} for order_id in ids],
+        )
+        return
+    for start in range(0, len(ids), _DELETED_PER_STATEMENT):
+        chunk = ids[start : start + _DELETED_PER_STATEMENT]
+        connection.execute(
+            delete(stored).where(stored.c.run_id == run_id, stored.c.order_id.in_(chunk))
+        )
+
+
+def _bulk_decision_columns(
     connection: Connection,
-    tables: Mapping[str, Table],
-    equity: dict[str, Sequence[Any]],
-    decisions: dict[str, Sequence[Any]],
+    table: Table,
+    run_id: str,
+    decisions: DecisionColumns,
+    first_seq: int,
 ) -> tuple[dict[str, Sequence[Any]], dict[str, Sequence[Any]]]:
-    """The encoded time columns of a bulk batch's equity points and decisions (both
-    `UtcDateTime`), the decisions' taken from the equal times of the equity points where
-    there are (`encoded_as_equal_utc_times`); none for a smaller batch."""
-    if len(equity.get("time", ())) < _BULK_ROWS or len(decisions.get("time", ())) < _BULK_ROWS:
-        return {}, {}
-    time_type = tables["equity"].c.time.type
-    if not isinstance(time_type, UtcDateTime) or type(tables["decisions"].c.time.type) is not type(
-        time_type
-    ):
-        return {}, {}
+    """The columns of a bulk batch's decisions and the encodings of their JSON columns, taken
+    straight from the given columns: each distinct targets object is made text and encoded
+    once (a run's decisions take a few), and the risk reviews and abstentions, almost all
+    empty, take the empty value's encoding, the others theirs in place (`_mostly_empty`)."""
+    count = len(decisions.times)
     dialect = connection.dialect
-    point_times = encoded_column(time_type, dialect, equity["time"])
-    decision_times = encoded_as_equal_utc_times(
-        decisions["time"],
-        equity["time"],
-        point_times,
-        functools.partial(encoded_column, tables["decisions"].c.time.type, dialect),
-    )
-    return {"time": point_times}, {} if decision_times is None else {"time": decision_times}
+    columns: dict[str, Sequence[Any]] = {
+        "run_id": [run_id] * count,
+        "seq": range(first_seq, first_seq + count),
+        "time": decisions.times,
+        "agent": decisions.agents,
+        "targets": decisions.targets,
+        "rationale": decisions.rationales,
+        "risk": decisions.risks,
+        "abstentions": decisions.abstentions,
+    }
+    encoded: dict[str, Sequence[Any]] = {
+        "targets": _encoded_targets(table.c.targets.type, dialect, decisions.targets),
+        "risk": _mostly_empty(table.c.risk.type, dialect, decisions.risks, [], list),
+        "abstentions": _mostly_empty(
+            table.c.abstentions.type, dialect, decisions.abstentions, {}, dict
+        ),
+    }
+    return columns, encoded
 
 
-def _encoded_reviews(
-    connection: Connection, tables: Mapping[str, Table], decisions: dict[str, Sequence[Any]]
-) -> dict[str, Sequence[Any]]:
-    """The encoded risk and abstention columns of a bulk batch's decisions, which are almost
-    all empty: the empty value's encoding repeated, the others' put in their places (a list
-    and two loops that run in C, where a column's encoding looks up each row's object)."""
-    if len(decisions.get("time", ())) < _BULK_ROWS:
-        return {}
-    encoded: dict[str, Sequence[Any]] = {}
-    for name in ("risk", "abstentions"):
-        column_type, values = tables["decisions"].c[name].type, decisions[name]
-        # The column holds one empty value for all the empty ones (`_decision_columns`).
-        empty: object = [] if name == "risk" else {}
-        stored = list(encoded_column(column_type, connection.dialect, [empty])) * len(values)
-        others = list(compress(range(len(values)), values))
-        if others:
-            given = [values[i] for i in others]
-            for i, value in zip(
-                others, encoded_column(column_type, connection.dialect, given), strict=True
-            ):
-                stored[i] = value
-        encoded[name] = stored
-    return encoded
+def _encoded_targets(
+    column_type: TypeEngine[Any], dialect: Dialect, targets: Sequence[Mapping[str, Decimal]]
+) -> list[Any]:
+    """The encoding of each mapping of target weights as the text stored
+    (`_weights_as_text`), made once per distinct mapping object: the ids and the look-ups run
+    in C, the text and the encoding once per object."""
+    ids = list(map(id, targets))
+    distinct = dict(zip(ids, targets, strict=True))  # the column holds its objects meanwhile
+    as_text = _weights_as_text(list(distinct.values()))
+    encodings = dict(zip(distinct, encoded_column(column_type, dialect, as_text), strict=True))
+    return list(map(encodings.__getitem__, ids))
+
+
+def _mostly_empty(
+    column_type: TypeEngine[Any],
+    dialect: Dialect,
+    values: Sequence[Any],
+    empty: object,
+    as_stored: Callable[[Any], Any],
+) -> list[Any]:
+    """The encodings of a column whose values are almost all empty: the empty value's encoding
+    repeated, the others' (`as_stored`, plain JSON data) put in their places, with a list and
+    two loops that run in C."""
+    stored = list(encoded_column(column_type, dialect, [empty])) * len(values)
+    others = list(compress(range(len(values)), values))
+    if others:
+        given = [as_stored(values[i]) for i in others]
+        for i, value in zip(others, encoded_column(column_type, dialect, given), strict=True):
+            stored[i] = value
+    return stored
 
 
 def _insert(

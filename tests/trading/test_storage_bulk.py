@@ -4,6 +4,7 @@ once."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -18,11 +19,11 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import StatementError
 
 from tests.trading.storage_helpers import store_with_run
-from trading import storage_bulk, storage_write
+from trading import storage_bulk, storage_types, storage_write
 from trading.domain import EquityPoint
 from trading.storage import DecimalText, DecisionRow, Store, UtcDateTime
 from trading.storage_bulk import bulk_insert
-from trading.storage_types import encoded_as_equal_utc_times
+from trading.storage_types import utc_texts
 
 T = datetime(2020, 1, 2, tzinfo=UTC)
 
@@ -250,15 +251,15 @@ def test_decisions_stored_alike_give_the_bulk_insert_one_value_each(
     # A replay's decisions each hold their own targets mapping and empty review and abstention
     # containers: a JSON value per row to tell apart from the others, where a few distinct
     # documents are all there is.
-    given: list[dict[str, Any]] = []
-    original = storage_write.bulk_insert
+    encoded: list[int] = []  # the distinct objects given each encoding of a JSON column
+    original = storage_write.encoded_column
 
-    def spying(connection: Any, table: Table, columns: dict[str, Any], encoded: Any) -> None:
-        if table.name == "decisions":
-            given.append(columns)
-        original(connection, table, columns, encoded)
+    def spying(column_type: Any, dialect: Any, values: Any) -> Any:
+        if isinstance(column_type, JSON):
+            encoded.append(len(set(map(id, values))))
+        return original(column_type, dialect, values)
 
-    monkeypatch.setattr(storage_write, "bulk_insert", spying)
+    monkeypatch.setattr(storage_write, "encoded_column", spying)
     decisions = [
         DecisionRow(
             T + timedelta(days=i),
@@ -271,13 +272,8 @@ def test_decisions_stored_alike_give_the_bulk_insert_one_value_each(
         for i in range(100)
     ]
     store.save_records("r", decisions=decisions)
-    [columns] = given
     # targets, risk and abstentions: the two texts of one weight, one empty list, one empty map
-    assert [len(set(map(id, columns[name]))) for name in ("targets", "risk", "abstentions")] == [
-        2,
-        1,
-        1,
-    ]
+    assert encoded == [2, 1, 1]
     assert [d.targets for d in store.decisions("r")] == [
         {"SPX": "1.0" if i % 2 else "1.00"} for i in range(100)
     ]
@@ -302,6 +298,48 @@ def test_an_insert_is_compiled_once_per_table_and_columns(
     assert len(store.equity("r")) == 300
 
 
+def test_stores_of_one_process_on_sqlite_share_their_compiled_inserts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A backtest opens a new engine each run; its inserts are compiled once for all of them.
+    compiled: list[str] = []
+    original = storage_bulk.insert
+
+    def counting(table: Table) -> Any:
+        compiled.append(table.name)
+        return original(table)
+
+    monkeypatch.setattr(storage_bulk, "insert", counting)
+    equity = [EquityPoint(T + timedelta(days=i), Decimal(1), Decimal(i)) for i in range(100)]
+    for run in range(3):
+        (tmp_path / str(run)).mkdir()
+        with store_with_run(tmp_path / str(run), "backtest", T) as store:
+            store.save_records("r", equity=equity)
+            assert len(store.equity("r")) == 100
+    assert compiled.count("equity") <= 1
+
+
+def test_a_batch_too_small_to_pay_a_statement_of_many_rows_goes_one_row_each(
+    store: Store,
+) -> None:
+    # 150 decisions of 8 values would fill one statement of 124 rows, whose prepare costs more
+    # than its rows save (as a backtest's 136 orders of 12 values would fill one of 83).
+    sent: list[tuple[str, bool]] = []
+
+    def record(*args: Any) -> None:
+        _, _, statement, _, _, executemany = args
+        if statement.startswith("INSERT INTO decisions"):
+            sent.append((statement, executemany))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    decisions = [
+        DecisionRow(T + timedelta(days=i), "agent", {}, str(i), [], {}) for i in range(150)
+    ]
+    store.save_records("r", decisions=decisions)
+    assert [(s.count("(?, ?, ?, ?, ?, ?, ?, ?)"), many) for s, many in sent] == [(1, True)]
+    assert [d.rationale for d in store.decisions("r")] == [str(i) for i in range(150)]
+
+
 def test_a_large_batch_goes_many_rows_to_a_statement_and_reads_back_whole(store: Store) -> None:
     # 600 rows of 4 values: statements of 249 rows (996 parameters, under SQLite's least limit
     # of 999), two of them in one executemany, and the last 102 rows one to a statement, in one
@@ -324,30 +362,17 @@ def test_a_large_batch_goes_many_rows_to_a_statement_and_reads_back_whole(store:
     ]
 
 
-def test_decisions_at_equity_times_take_the_points_stored_text(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A backtest's decisions are mostly at its points' times, in other objects: those are not
-    # formatted again. The others (no point then, or one in another zone at a point's instant)
-    # still store their own UTC time.
-    encoded: list[int] = []
-    original = storage_write.encoded_column
-
-    def counting(column_type: Any, dialect: Any, values: Any) -> Any:
-        if isinstance(column_type, UtcDateTime):
-            encoded.append(len(values))
-        return original(column_type, dialect, values)
-
-    monkeypatch.setattr(storage_write, "encoded_column", counting)
+def test_decisions_in_utc_and_in_other_zones_store_their_utc_time(store: Store) -> None:
+    # The UTC times are formatted from their fields, the others (a point's instant in another
+    # zone, a time in a fold) through their exact instant.
     new_york = ZoneInfo("America/New_York")
     equity = [EquityPoint(T + timedelta(days=i), Decimal(1), Decimal(i)) for i in range(100)]
-    times = [T + timedelta(days=i) for i in range(1, 101)]  # the last one: no point
-    times[5] = times[5].astimezone(new_york)  # a point's instant, in another zone
+    times = [T + timedelta(days=i) for i in range(1, 101)]
+    times[5] = times[5].astimezone(new_york)
     times[6] = times[6] + timedelta(microseconds=1)
     times[7] = datetime(2021, 11, 7, 1, 30, tzinfo=new_york, fold=1)
     decisions = [DecisionRow(t, "agent", {}, "", [], {}) for t in times]
     store.save_records("r", equity=equity, decisions=decisions)
-    assert encoded == [100, 3]  # the points' times, then the decisions' that are no point's
     with store.engine.connect() as connection:
         query = "SELECT time FROM decisions WHERE run_id = 'r' ORDER BY seq"
         stored = list(connection.exec_driver_sql(query).scalars())
@@ -357,23 +382,29 @@ def test_decisions_at_equity_times_take_the_points_stored_text(
     assert [d.time for d in store.decisions("r")] == [t.astimezone(UTC) for t in times]
 
 
-def test_only_utc_datetimes_lend_their_encoding_to_equal_times() -> None:
-    # Two times in one zone that differ only in fold are equal and are two instants: the
-    # encodings of times in a zone with folds are not lent. Nor those of a subclass's times.
-    new_york = ZoneInfo("America/New_York")
-    first = datetime(2021, 11, 7, 1, 30, tzinfo=new_york)
-    second = first.replace(fold=1)
-    assert first == second
-    assert first.astimezone(UTC) != second.astimezone(UTC)
+def test_utc_times_are_formatted_from_their_fields_as_the_type_formats_them() -> None:
+    dialect = sqlite.dialect()
+    process = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None
+    chance = random.Random(18)  # noqa: S311 - times to test, not secrets
+    first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    span = (last - first) // timedelta(microseconds=1)
+    times = [first + timedelta(microseconds=chance.randrange(span)) for _ in range(5000)]
+    times += [first, last, datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), T]
+    assert utc_texts(times) == [process(t) for t in times]
+    assert utc_texts([]) == []
 
-    def encode(values: Any) -> list[str]:
-        return [str(v.astimezone(UTC)) for v in values]
 
-    assert encoded_as_equal_utc_times([second], [first], encode([first]), encode) is None
-    stamp = pd.Timestamp(T)
-    assert encoded_as_equal_utc_times([T], [stamp], ["x"], encode) is None
-    assert encoded_as_equal_utc_times([stamp], [T], ["x"], encode) is None
-    assert encoded_as_equal_utc_times([T + timedelta(0), T], [T], ["x"], encode) == ["x", "x"]
+def test_a_column_of_utc_times_takes_their_fields_not_their_instants(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(times: Any) -> list[str]:
+        raise AssertionError("the UTC times were formatted through their instants")
+
+    monkeypatch.setattr(storage_types, "sqlite_utc_texts", refused)
+    equity = [EquityPoint(T + timedelta(hours=i), Decimal(1), Decimal(i)) for i in range(100)]
+    store.save_records("r", equity=equity)
+    assert [p.time for p in store.equity("r")] == [p.time for p in equity]
 
 
 def test_the_few_decisions_with_reviews_or_abstentions_store_theirs_in_place(

@@ -300,9 +300,11 @@ class CycleEngine:
         # A flat target on a flat position moves nothing (sizing would skip it): most bars of a
         # strategy out of the market. Left out here, its price is not looked up either. A held
         # position the guard band says stays inside the rebalance threshold is left out too.
+        # What is left (targets and their prices) is built at its first entry: most bars have
+        # none, and then no dict is made.
         held_in, view, guard = portfolio.positions, self.view, self._guard
-        targets: dict[str, Decimal] = {}
-        prices: dict[str, Decimal] = {}
+        targets: dict[str, Decimal] | None = None
+        prices: dict[str, Decimal]
         for s, w in decision.targets.items():
             if s in exiting:
                 continue
@@ -311,14 +313,19 @@ class CycleEngine:
             if w == ZERO:
                 if held == ZERO:
                     continue
-                prices[s] = view.last_bar(s).close
+                price = view.last_bar(s).close
             else:
-                price = prices[s] = view.last_bar(s).close
+                price = view.last_bar(s).close
                 if held != ZERO and guard.skips(s, w, held, portfolio.equity, price):
                     continue
+            if targets is None:
+                targets, prices = {}, {}
             targets[s] = w
-        if not exits and not targets:
-            return (), events
+            prices[s] = price
+        if targets is None:
+            if not exits:
+                return (), events
+            targets, prices = {}, {}
         proposals = proposals_for_targets(
             targets, portfolio, prices, self._sizing, config.costs, config.rebalance_threshold
         )

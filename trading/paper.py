@@ -128,6 +128,8 @@ class PaperExecutor:
         return [self._cancel(order, reason)]
 
     def open_orders(self) -> list[Order]:
+        if not self._working:  # most bars: nothing in flight, and no comprehension to run
+            return []
         return [o for o in self._working if o.status.is_open]
 
     # ---- simulation -------------------------------------------------------------------------

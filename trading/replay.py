@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from itertools import compress
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -209,18 +209,28 @@ class CycleEngine:
         return len(self.equity) >= 2
 
     def settle(self, tick: Tick) -> list[OrderEvent]:
-        """Move the clock to the tick, fill what its bars allow, mark, record the equity."""
-        now = tick.now
+        """Move the clock to the tick, fill what its bars allow, mark, record the equity: the
+        steps of the module's `settle`, inline, on the engine's own books (every bar)."""
+        now, bars, ledger = tick.now, tick.bars, self.ledger
         self.clock.advance_to(now)
-        events, portfolio = _settle(
-            now, tick.bars, self.executor, self.ledger, self.gate, self._borrow_rate
-        )
-        # The books do not change again before `decide` and `execute` of this tick: the
-        # picture the gate's equity came from is the one they show the agent and size from.
+        events = self.executor.process_bars(bars)
+        marks = ledger.marks  # `Ledger.mark` of each bar, without a call per bar
+        for bar in bars:
+            marks[bar.symbol] = bar.close
+        if self._borrow_rate:
+            ledger.accrue_borrow(now, self._borrow_rate)
+        else:  # all `accrue_borrow` does at a zero rate: the next accrual counts from now
+            ledger.last_accrual = now
+        ledger.time = now
+        # `Ledger.equity()` is the portfolio's equity, the same sum in the same order. The
+        # books do not change again before `decide` and `execute` of this tick: the picture
+        # the gate's equity came from is the one they show the agent and size from.
+        portfolio = ledger.portfolio()
+        self.gate.observe(now, portfolio.equity)
         self._seen = (tick.cycle, portfolio)
         if events:
             self.events.extend(events)
-        stamp = tick.equity_time or tick.bars[0].time
+        stamp = tick.equity_time or bars[0].time
         # `EquityPoint._make`'s own call, without its Python frame: one point per bar.
         self.equity.append(_new_tuple(EquityPoint, (stamp, portfolio.cash, portfolio.equity)))
         return events
@@ -290,9 +300,11 @@ class CycleEngine:
         # A flat target on a flat position moves nothing (sizing would skip it): most bars of a
         # strategy out of the market. Left out here, its price is not looked up either. A held
         # position the guard band says stays inside the rebalance threshold is left out too.
+        # What is left (targets and their prices) is built at its first entry: most bars have
+        # none, and then no dict is made.
         held_in, view, guard = portfolio.positions, self.view, self._guard
-        targets: dict[str, Decimal] = {}
-        prices: dict[str, Decimal] = {}
+        targets: dict[str, Decimal] | None = None
+        prices: dict[str, Decimal]
         for s, w in decision.targets.items():
             if s in exiting:
                 continue
@@ -301,14 +313,19 @@ class CycleEngine:
             if w == ZERO:
                 if held == ZERO:
                     continue
-                prices[s] = view.last_bar(s).close
+                price = view.last_bar(s).close
             else:
-                price = prices[s] = view.last_bar(s).close
+                price = view.last_bar(s).close
                 if held != ZERO and guard.skips(s, w, held, portfolio.equity, price):
                     continue
+            if targets is None:
+                targets, prices = {}, {}
             targets[s] = w
-        if not exits and not targets:
-            return (), events
+            prices[s] = price
+        if targets is None:
+            if not exits:
+                return (), events
+            targets, prices = {}, {}
         proposals = proposals_for_targets(
             targets, portfolio, prices, self._sizing, config.costs, config.rebalance_threshold
         )
@@ -437,11 +454,10 @@ async def run_replay(
             created_at or _to_datetime(bars.steps[0]),
         )
     total, name = bars.total, agent.name
-    for cycle in range(total):
-        tick = bars.tick(cycle)
+    for tick in bars.ticks():
         engine.settle(tick)
         if progress is not None:
-            progress(cycle + 1, total)
+            progress(tick.cycle + 1, total)
         if tick.last:
             break
         engine.execute(name, await engine.decide(agent, tick), tick)
@@ -474,32 +490,15 @@ def settle(
     borrow_rate: Decimal,
 ) -> list[OrderEvent]:
     """What happens when bars close at `now` (the clock already there): the executor fills what
-    they allow, the ledger marks to their closes and accrues borrow, the gate sees the equity."""
-    return _settle(now, bars, executor, ledger, gate, borrow_rate)[0]
-
-
-def _settle(
-    now: datetime,
-    bars: Sequence[Bar],
-    executor: CycleExecutor,
-    ledger: Ledger,
-    gate: RiskGate,
-    borrow_rate: Decimal,
-) -> tuple[list[OrderEvent], Portfolio]:
-    """`settle`, and the portfolio whose equity the gate saw (the books do not change after)."""
+    they allow, the ledger marks to their closes and accrues borrow, the gate sees the equity.
+    `CycleEngine.settle` takes the same steps on its own books."""
     events = executor.process_bars(bars)
-    marks = ledger.marks  # `Ledger.mark` of each bar, without a call per bar
     for bar in bars:
-        marks[bar.symbol] = bar.close
-    if borrow_rate:
-        ledger.accrue_borrow(now, borrow_rate)
-    else:  # all `accrue_borrow` does at a zero rate: the next accrual counts from now
-        ledger.last_accrual = now
+        ledger.mark(bar.symbol, bar.close)
+    ledger.accrue_borrow(now, borrow_rate)
     ledger.time = now
-    # `Ledger.equity()` is the portfolio's equity, the same sum in the same order.
-    portfolio = ledger.portfolio()
-    gate.observe(now, portfolio.equity)
-    return events, portfolio
+    gate.observe(now, ledger.equity())
+    return events
 
 
 async def _decided(decision: Decision) -> Decision:
@@ -516,7 +515,8 @@ def _equity_series(
     elif len(index) != len(equity):
         raise ValueError(f"{len(index)} times for {len(equity)} equity points")
     if values is None:
-        values = np.array([float(v) for _, _, v in equity], dtype=np.float64)
+        # In loops that run in C: the point's equity, then its float (a point per bar).
+        values = np.fromiter(map(float, map(_EQUITY, equity)), np.float64, len(equity))
     elif len(values) != len(equity):
         raise ValueError(f"{len(values)} values for {len(equity)} equity points")
     return pd.Series(values, index=index, name="equity")
@@ -566,4 +566,5 @@ def _decision_columns(logs: Sequence[DecisionLog]) -> DecisionColumns:
     )
 
 
+_EQUITY = itemgetter(2)  # `EquityPoint.equity`, by position as the tuple holds it
 _TARGETS, _RATIONALE, _ABSTENTIONS = map(attrgetter, ("targets", "rationale", "abstentions"))

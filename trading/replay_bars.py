@@ -4,7 +4,7 @@ stamped at, with the buy-and-hold benchmark over them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -67,6 +67,19 @@ class ReplayBars:
         # one's close time is the step as a datetime, built once with the bar.
         now = bars[0].close_time if bars else _to_datetime(self.steps[cycle])
         return Tick(cycle, now, bars, cycle == last)
+
+    def ticks(self) -> Iterator[Tick]:
+        """`tick` of every cycle, in order: what a run that goes through them all takes, without
+        the range check and the symbol count of each `tick` call."""
+        columns, last = self._columns, self._last
+        if len(columns) != 1:
+            yield from map(self.tick, range(last + 1))
+            return
+        series, found = columns[0]
+        bar = series.bar
+        for cycle, position in enumerate(found):  # one symbol: a bar at every step
+            at = bar(position)
+            yield Tick(cycle, at.close_time, (at,), cycle == last)
 
     def uncovered(self) -> list[str]:
         """Where the window asked for runs past a symbol's data, in words: a run is cut to the

@@ -106,3 +106,13 @@ async def test_a_replays_result_is_the_one_its_points_give(
     assert from_points.equity == result.equity
     pd.testing.assert_series_equal(from_points.equity_series(), result.equity_series())
     assert result.fills or kind != "buy_and_hold"
+
+
+@pytest.mark.parametrize(("catalog", "config"), MIXED_CASES + CASES)
+def test_ticks_are_the_ticks_of_every_cycle_in_order(
+    catalog: Catalog, config: ReplayConfig
+) -> None:
+    bars = ReplayBars(catalog, config)
+    ticks = list(bars.ticks())
+    assert ticks == [bars.tick(cycle) for cycle in range(bars.total)]
+    assert [t.last for t in ticks] == [False] * (bars.total - 1) + [True]

@@ -156,6 +156,11 @@ class Catalog:
 
     def load(self, symbol: str) -> BarSeries:
         """A symbol's whole history; loaded once, then served from memory."""
+        # Kept by the upper-case name; one asked for by it (a replay's view, on every bar)
+        # is found without upper-casing it again.
+        series = self._loaded.get(symbol)
+        if series is not None:
+            return series
         key = symbol.upper()
         series = self._loaded.get(key)
         if series is None:

@@ -52,6 +52,16 @@ def test_series_are_loaded_once_and_then_served_from_memory() -> None:
     assert source.loads == ["A"]
 
 
+def test_a_series_first_asked_for_in_another_case_is_the_one_its_own_name_finds() -> None:
+    source = CountingSource({"Btc": daily_series("Btc", [1.0, 2.0])})
+    catalog = Catalog([source])
+    first = catalog.load("btc")
+    assert catalog.load("BTC") is first
+    assert catalog.load("Btc") is first
+    assert catalog.load("btc") is first
+    assert source.loads == ["Btc"]
+
+
 def test_describe_summarises_each_symbol() -> None:
     catalog = Catalog([FrameSource({"A": daily_series("A", [1.0, 2.0, 3.0])}, name="mem")])
     assert catalog.describe() == [

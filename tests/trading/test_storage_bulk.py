@@ -279,17 +279,23 @@ def test_decisions_stored_alike_give_the_bulk_insert_one_value_each(
     ]
 
 
-def test_an_insert_is_compiled_once_per_table_and_columns(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    compiled: list[str] = []
+@pytest.fixture
+def compiled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tables whose bulk inserts are built (and so compiled) from now on, in order."""
+    names: list[str] = []
     original = storage_bulk.insert
 
     def counting(table: Table) -> Any:
-        compiled.append(table.name)
+        names.append(table.name)
         return original(table)
 
     monkeypatch.setattr(storage_bulk, "insert", counting)
+    return names
+
+
+def test_an_insert_is_compiled_once_per_table_and_columns(
+    store: Store, compiled: list[str]
+) -> None:
     for batch in range(3):
         days = range(100 * batch, 100 * batch + 100)
         equity = [EquityPoint(T + timedelta(days=i), Decimal(1), Decimal(i)) for i in days]
@@ -299,17 +305,9 @@ def test_an_insert_is_compiled_once_per_table_and_columns(
 
 
 def test_stores_of_one_process_on_sqlite_share_their_compiled_inserts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, compiled: list[str]
 ) -> None:
     # A backtest opens a new engine each run; its inserts are compiled once for all of them.
-    compiled: list[str] = []
-    original = storage_bulk.insert
-
-    def counting(table: Table) -> Any:
-        compiled.append(table.name)
-        return original(table)
-
-    monkeypatch.setattr(storage_bulk, "insert", counting)
     equity = [EquityPoint(T + timedelta(days=i), Decimal(1), Decimal(i)) for i in range(100)]
     for run in range(3):
         (tmp_path / str(run)).mkdir()

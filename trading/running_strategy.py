@@ -105,8 +105,11 @@ class RunningStrategy:
         key: list[int | None] = []
         for symbol_signal in self._signals:
             position = positions.get(symbol_signal.symbol)  # `Portfolio.quantity`, no call
-            held = ZERO if position is None else position.quantity
-            current = 1 if held > ZERO else -1 if held < ZERO else 0
+            if position is None:  # flat: no Decimal to compare
+                current = 0
+            else:
+                held = position.quantity
+                current = 1 if held > ZERO else -1 if held < ZERO else 0
             signal = symbol_signal.signal(view, current)
             if signal < 0 and not allow_short:
                 signal = 0

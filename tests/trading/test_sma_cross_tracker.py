@@ -111,9 +111,7 @@ ADVERSARIAL = st.one_of(
     ),
     st.lists(st.floats(min_value=1e-6, max_value=1e6), min_size=1, max_size=120),
     # NaN, infinity, zero, negatives (no sum that overflows: numpy would warn, an error here).
-    st.lists(
-        st.floats(-1e300, 1e300) | st.sampled_from([np.nan, np.inf]), min_size=1, max_size=60
-    ),
+    st.lists(st.floats(-1e300, 1e300) | st.sampled_from([np.nan, np.inf]), min_size=1, max_size=60),
 )
 
 

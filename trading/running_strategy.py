@@ -6,9 +6,11 @@ same signals give the same targets. What `strategy_targets` looks up per call (t
 its share of the weight, whether it rebalances or shorts) is looked up once here; a bar whose
 signals equal the previous bar's gets the previous `Decision` object back (frozen, and its
 targets are never written to once built); the SMA crossover keeps its sums from bar to bar
-(`trading.sma_cross_tracker`, exact), and RSI its Wilder averages
-(`trading.rsi_tracker`, TA-Lib's floats). The closes still come from the snapshot's point-in-time
-view on every bar, the only door to market data.
+(`trading.sma_cross_tracker`, with a bound that proves numpy's answer or asks numpy), and RSI
+its Wilder averages (`trading.rsi_tracker`, TA-Lib's floats). The closes still come from the
+snapshot's point-in-time view on every bar, the only door to market data: a tracker reads only
+the closes new since its last bar (`PointInTimeView.closes_since`), whose token says whether
+they continue the ones it read; the other strategies take the visible closes' array.
 """
 
 from __future__ import annotations

@@ -57,10 +57,11 @@ class SmaCrossTracker:
         self._fast_error = self._slow_error = 0.0
         self._bounded = True
         # |A - B| must exceed 2 * (slow * fast_error + fast * slow_error) + margin * (A + B):
-        # twice what the errors and today's exact criterion ((slow + 2) * 2**-52) ask for,
-        # the roundings in A, B and their difference included (4u each, generously).
+        # twice what the errors and the exact criterion ((n + 2) * 2**-52, n the longer
+        # window: `SmaCrossParams` makes it the slow one) ask for, the roundings in A, B and
+        # their difference included (4u each, generously).
         self._fast_weight, self._slow_weight = 2.0 * slow, 2.0 * fast
-        self._margin = 2.0 * ((slow + 2) * 2.0**-52 + 2.0**-50)
+        self._margin = 2.0 * ((max(fast, slow) + 2) * 2.0**-52 + 2.0**-50)
 
     def signal(self, closes: Closes, current: int = 0) -> int:
         """The signal at these closes (`current`, the position's direction, is not used)."""

@@ -52,15 +52,19 @@ def rsi_signal(value: float, lower: float, upper: float, current: int) -> int:
 
 
 class RsiTracker:
-    """One symbol's RSI signal, bar after bar: `signal(closes, current)` is `_rsi`'s answer
-    (`strategies`) for every array, and O(1) while each call's closes are the previous call's
-    plus one (as `PointInTimeView.closes` returns them: a prefix of one series that grows as
-    the clock moves). Anything else (a new run, another series) starts it afresh."""
+    """One symbol's RSI signal, bar after bar.
+
+    Two ways to feed it: `signal(closes, current)` is `_rsi`'s answer (`strategies`) for every
+    array, and O(1) while each call's closes are the previous call's plus one (as
+    `PointInTimeView.closes` returns them: a prefix of one series that grows as the clock
+    moves; anything else starts it afresh); or, where the caller keeps the continuity itself
+    (`PointInTimeView.closes_since`), `restart(values, current)` and `advance(new, current)`,
+    whose None means "ask `resolve` with the closes array" (TA-Lib's to compute)."""
 
     def __init__(self, period: int, lower: float, upper: float) -> None:
         self._period, self._lower, self._upper = period, lower, upper
         self._count = 0  # closes seen
-        self._base: object = None  # the array the closes seen are a prefix of
+        self._base: object = None  # for `signal`: the array the closes seen are a prefix of
         self._first = math.nan  # the oldest close seen
         # TA-Lib's state after the closes seen; None where it is TA-Lib's to compute.
         self._averages: WilderAverages | None = None
@@ -76,39 +80,59 @@ class RsiTracker:
             and closes[0] == self._first
             and (averages is None or closes[-2] == averages.last)
         ):
-            self._count = size
-            if averages is not None and not averages.take(float(closes[-1]), size - 1):
-                averages = self._averages = None
+            decided = self.advance([float(closes[-1])], current)
+        elif closes.base is None:  # a copy: no later call can be shown to continue it
+            self._count, self._base, self._averages = size, None, None
+            decided = 0 if size <= self._period else None
         else:
-            averages = self._restart(closes)
-        if size <= self._period:
+            decided = self.restart(closes.tolist(), current)
+            self._base = closes.base
+        return self.resolve(closes, current) if decided is None else decided
+
+    def restart(self, values: list[float], current: int = 0) -> int | None:
+        """Start afresh from these closes (a new series, or one that does not continue)."""
+        self._count = 0
+        self._base = None
+        self._first = values[0] if values else math.nan
+        self._averages = None
+        if (
+            not values
+            or not _isfinite(self._first)  # TA-Lib skips leading NaNs: not this recurrence
+            or _talib_settings() != (0, 0)
+            or (by_reciprocal := talibs_division(self._period)) is None
+        ):
+            self._count = len(values)
+            return 0 if self._count <= self._period else None
+        self._count = 1
+        self._averages = WilderAverages(self._period, values[0], by_reciprocal=by_reciprocal)
+        return self.advance(values[1:], current)
+
+    def advance(self, new: list[float], current: int = 0) -> int | None:
+        """Take in the closes that follow the ones seen; the signal, or None where only
+        `resolve` (TA-Lib on the closes) can say."""
+        averages = self._averages
+        index = self._count
+        self._count = index + len(new)
+        if averages is not None:
+            for close in new:
+                if not averages.take(close, index):
+                    averages = self._averages = None
+                    break
+                index += 1
+        if self._count <= self._period:
             return 0
         if averages is not None:
             gain = averages.gain
             total = gain + averages.loss
             if not -_NEAR_ZERO < total < _NEAR_ZERO:
                 return rsi_signal(100.0 * (gain / total), self._lower, self._upper, current)
-        return rsi_signal(talib_rsi(closes, self._period), self._lower, self._upper, current)
+        return None
 
-    def _restart(self, closes: Closes) -> WilderAverages | None:
-        self._count = size = closes.size
-        self._base = closes.base
-        self._first = float(closes[0]) if size else math.nan
-        self._averages = None
-        if (
-            self._base is None  # a copy: no later call can be shown to continue it
-            or not _isfinite(self._first)  # TA-Lib skips leading NaNs: not this recurrence
-            or _talib_settings() != (0, 0)
-            or (by_reciprocal := talibs_division(self._period)) is None
-        ):
-            return None
-        values = closes.tolist()
-        averages = WilderAverages(self._period, values[0], by_reciprocal=by_reciprocal)
-        for index in range(1, size):
-            if not averages.take(values[index], index):
-                return None
-        self._averages = averages
-        return averages
+    def resolve(self, closes: Closes, current: int = 0) -> int:
+        """The signal where `advance` gave None: TA-Lib's, on the closes seen."""
+        if closes.size <= self._period:
+            return 0
+        return rsi_signal(talib_rsi(closes, self._period), self._lower, self._upper, current)
 
 
 class WilderAverages:

@@ -1,16 +1,25 @@
-"""The SMA crossover signal kept bar by bar: exact sums, and numpy only where they cannot tell.
+"""The SMA crossover signal kept bar by bar: running float sums with a proven error bound, and
+numpy's own computation wherever the bound cannot tell.
 
 `strategies._sma_cross` compares `np.add.reduce(window) / n` of a fast and a slow window: two
 reductions over a few dozen floats each bar, ~0.9 us apiece in ufunc overhead alone. Here each
-close enters an integer once (a float is an integer times a power of two), so the window sums
-are kept exactly by adding the new close and taking the oldest out. Floating-point summation in
-any order (numpy's pairwise one included) errs by at most gamma(n-1) = (n-1)u/(1-(n-1)u) times
-the sum of the magnitudes (Higham, Accuracy and Stability of Numerical Algorithms, 4.2), and
-the division by n adds at most u (u = 2**-53): each computed mean lies within gamma(n) of the
-exact one, relatively. Where the exact means differ by more than twice that, the computed
-comparison has the exact one's outcome; only nearer than that (never, on the bundled data) the
-signal is computed the way `_sma_cross` computes it. A window with a close that is not a finite
-positive float (where the bound's sum of magnitudes would not be the sum) falls back for good.
+window's sum is kept as a float, adding the new close and taking the oldest out, together with
+a bound on how far that float is from the exact sum: with positive closes each update rounds
+twice, each time by at most u = 2**-53 of a result that is at most `t`, the sum before the
+oldest close leaves, so the bound grows by 2u * t a close (kept as 4u * t: the bound's own
+roundings then never make it smaller than the error, for fewer than 2**52 updates).
+
+Floating-point summation in any order (numpy's pairwise one included) errs by at most
+gamma(n-1) = (n-1)u/(1-(n-1)u) times the sum (Higham, Accuracy and Stability of Numerical
+Algorithms, 4.2), and the division by n adds at most u: each computed mean lies within
+gamma(n) of the exact one, relatively. Where the exact means differ by more than twice that
+(|a - b| * 2**52 > (slow + 2) * (a + b), with a and b the means times fast * slow), numpy's
+comparison has the exact one's outcome. The running sums show that condition wherever
+|A - B|, their own difference, exceeds twice the errors that can hide in it plus that margin;
+everywhere else (ties, near ties, a bound grown too wide) the signal is `sma_cross_signal` on
+the closes themselves, and the sums restart from `math.fsum` (the exact sum, rounded once).
+A close that is not a positive float between 1e-100 and 1e100 (where the rounding bounds need
+normal numbers and positive terms) leaves every later bar of the series to numpy.
 """
 
 from __future__ import annotations
@@ -22,104 +31,106 @@ import numpy as np
 
 Closes = np.ndarray[Any, np.dtype[np.float64]]
 
-# Mantissa scale: frexp's fraction in [0.5, 1) times 2**53 is an exact integer below 2**53.
-_MANTISSA = float(2**53)
-# Binades below the first close that the integer scale covers before it has to widen.
-_HEADROOM = 16
-_INFINITY = math.inf
-_frexp = math.frexp
+# Closes the running sums take in: their sums, the bounds and the products stay normal floats.
+_LOWEST, _HIGHEST = 1e-100, 1e100
+# Twice u per update, doubled again for the bound's own roundings.
+_GROWTH = 2.0**-51
+_fsum = math.fsum
 
 
 class SmaCrossTracker:
-    """One symbol's fast/slow SMA comparison, bar after bar: `signal(closes)` is
-    `sma_cross_signal(closes, fast, slow)` for every array, and incremental while each call's
-    closes are the previous call's plus one (all the closes a point-in-time view shows, as
+    """One symbol's fast/slow SMA comparison, bar after bar.
+
+    Two ways to feed it: `signal(closes)` is `sma_cross_signal(closes, fast, slow)` for every
+    array, and incremental while each call's closes are the previous call's plus one (as
     `PointInTimeView.closes` returns them: a prefix of one series that grows as the clock
-    moves). Anything else (a new run, another series, a replaced one) starts it afresh."""
+    moves); or, where the caller keeps the continuity itself (`PointInTimeView.closes_since`),
+    `restart(values)` and `advance(new_values)`, whose None means "ask `resolve` with the
+    closes array", the rare bar the sums cannot decide."""
 
     def __init__(self, fast: int, slow: int) -> None:
         self._fast, self._slow = fast, slow
-        self._count = 0  # closes seen
-        self._base: object = None  # the array the closes seen are a prefix of
-        self._last = math.nan  # the newest close seen
-        # The closes seen as integers at scale 2**(shift + 53), and the exact fast and slow
-        # window sums; unused once `exact` is False (a close that is not a finite positive float).
-        self._units: list[int] = []
-        self._shift = 0
-        self._fast_sum = self._slow_sum = 0
-        self._exact = True
-        # Decided where |difference| << 52 exceeds this times the sum: twice gamma(slow) > u*n.
-        self._margin = slow + 2
+        self._values: list[float] = []  # the closes seen, as floats
+        self._base: object = None  # for `signal`: the array the closes seen are a prefix of
+        # The running window sums and bounds on their errors; unused once `bounded` is False.
+        self._fast_sum = self._slow_sum = 0.0
+        self._fast_error = self._slow_error = 0.0
+        self._bounded = True
+        # |A - B| must exceed 2 * (slow * fast_error + fast * slow_error) + margin * (A + B):
+        # twice what the errors and the exact criterion ((n + 2) * 2**-52, n the longer
+        # window: `SmaCrossParams` makes it the slow one) ask for, the roundings in A, B and
+        # their difference included (4u each, generously).
+        self._fast_weight, self._slow_weight = 2.0 * slow, 2.0 * fast
+        self._margin = 2.0 * ((max(fast, slow) + 2) * 2.0**-52 + 2.0**-50)
 
     def signal(self, closes: Closes, current: int = 0) -> int:
         """The signal at these closes (`current`, the position's direction, is not used)."""
         size = closes.size
+        values = self._values
         if (
-            size == self._count + 1
+            size == len(values) + 1
             and closes.base is self._base
             and self._base is not None
             # `item`: a Python float straight from the array, not a numpy scalar (~0.1 us).
-            and (size == 1 or not self._exact or closes.item(-2) == self._last)
+            and (size == 1 or not self._bounded or closes.item(-2) == values[-1])
         ):
-            self._count = size
-            if self._exact:
-                self._extend(closes.item(-1))
+            decided = self.advance([closes.item(-1)])
         else:
-            self._restart(closes)
-        if size < self._slow:
-            return 0
-        if self._exact:
-            # The means scaled by fast * slow * 2**(shift + 53): integers, compared exactly.
-            a, b = self._fast_sum * self._slow, self._slow_sum * self._fast
-            difference = a - b
-            if abs(difference) << 52 > self._margin * (a + b):
-                return 1 if difference > 0 else -1
-        return sma_cross_signal(closes, self._fast, self._slow)
+            decided = self.restart(closes.tolist())
+            self._base = closes.base
+        return self.resolve(closes) if decided is None else decided
 
-    def _restart(self, closes: Closes) -> None:
-        values = closes.tolist()
-        self._count = len(values)
-        self._base = closes.base
-        self._units = []
-        self._fast_sum = self._slow_sum = 0
-        self._exact = True
-        self._shift = _shift_for(values[0]) if values else 0
-        for value in values:
-            self._extend(value)
-            if not self._exact:
-                break
+    def restart(self, values: list[float], current: int = 0) -> int | None:
+        """Start afresh from these closes (a new series, or one that does not continue)."""
+        self._values = []
+        self._base = None
+        self._fast_sum = self._slow_sum = self._fast_error = self._slow_error = 0.0
+        self._bounded = True
+        return self.advance(values)
 
-    def _extend(self, value: float) -> None:
-        self._last = value
-        if not 0.0 < value < _INFINITY:  # NaN fails both comparisons
-            self._exact = False
-            return
-        fraction, exponent = _frexp(value)
-        places = exponent + self._shift
-        if places < 0:  # finer than the scale: widen it (every integer kept stays exact)
-            self._widen(-places)
-            places = 0
-        unit = int(fraction * _MANTISSA) << places
-        units = self._units
-        units.append(unit)
-        count = len(units)
+    def advance(self, new: list[float], current: int = 0) -> int | None:
+        """Take in the closes that follow the ones seen; the signal, or None where only
+        `resolve` (numpy on the closes) can say."""
+        values = self._values
         fast, slow = self._fast, self._slow
-        self._fast_sum += unit - units[count - 1 - fast] if count > fast else unit
-        self._slow_sum += unit - units[count - 1 - slow] if count > slow else unit
+        for value in new:
+            values.append(value)
+            if not self._bounded:
+                continue
+            if not _LOWEST < value < _HIGHEST:  # NaN fails both comparisons
+                self._bounded = False
+                continue
+            count = len(values)
+            # Each update rounds twice, by at most u of a result no bigger than the sum `t`.
+            t = self._fast_sum + value
+            self._fast_sum = t - values[count - 1 - fast] if count > fast else t
+            self._fast_error += t * _GROWTH
+            t = self._slow_sum + value
+            self._slow_sum = t - values[count - 1 - slow] if count > slow else t
+            self._slow_error += t * _GROWTH
+        if len(values) < slow:
+            return 0
+        if self._bounded:
+            a, b = self._fast_sum * slow, self._slow_sum * fast
+            difference = a - b
+            hidden = (
+                self._fast_error * self._fast_weight
+                + self._slow_error * self._slow_weight
+                + (a + b) * self._margin
+            )
+            if difference > hidden:
+                return 1
+            if -difference > hidden:
+                return -1
+            # Undecided: numpy says, and the sums restart from the exact ones, rounded once.
+            self._fast_sum, self._slow_sum = _fsum(values[-fast:]), _fsum(values[-slow:])
+            self._fast_error = self._fast_sum * _GROWTH
+            self._slow_error = self._slow_sum * _GROWTH
+        return None
 
-    def _widen(self, places: int) -> None:
-        self._shift += places
-        self._units = [unit << places for unit in self._units]
-        self._fast_sum <<= places
-        self._slow_sum <<= places
-
-
-def _shift_for(first: float) -> int:
-    """The scale (less 53) at which `first`, and closes down to 2**-_HEADROOM of it, are
-    integers: a close m * 2**e (m in [0.5, 1)) is the integer m * 2**53 shifted by e + shift."""
-    if not 0.0 < first < _INFINITY:
-        return 0
-    return _HEADROOM - _frexp(first)[1]
+    def resolve(self, closes: Closes, current: int = 0) -> int:
+        """The signal where `advance` gave None: numpy's, on the closes seen."""
+        return 0 if closes.size < self._slow else sma_cross_signal(closes, self._fast, self._slow)
 
 
 def sma_cross_signal(closes: Closes, fast: int, slow: int) -> int:

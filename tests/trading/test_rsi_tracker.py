@@ -149,3 +149,25 @@ def test_a_replayed_series_never_asks_talib(monkeypatch: pytest.MonkeyPatch) -> 
     signals = [tracker.signal(closes[:n]) for n in range(1, closes.size + 1)]
     assert asked == []
     assert {1, -1} <= set(signals)
+
+
+@pytest.mark.parametrize("period", PERIODS)
+def test_fed_in_jumps_it_gives_the_straightforward_signal(period: int) -> None:
+    # As `PointInTimeView.closes_since` feeds it: a first batch, then one close or several.
+    params = RsiParams(period=period, lower=45, upper=55)
+    series = real("SPX")[:700]
+    values = series.tolist()
+    tracker = RsiTracker(params.period, params.lower, params.upper)
+    straightforward = STRATEGIES["rsi"].signal
+    seen, current, step = 3, 0, 0
+    decided = tracker.restart(values[:seen], current)
+    while True:
+        closes = series[:seen]
+        got = tracker.resolve(closes, current) if decided is None else decided
+        assert got == straightforward(params, closes, current), seen
+        if seen == len(values):
+            break
+        current, step = got, step % 3 + 1
+        decided = tracker.advance(values[seen : seen + step], current)
+        seen = min(seen + step, len(values))
+    assert tracker.advance([], current) is not None  # TA-Lib's recurrence, all the way

@@ -3,15 +3,18 @@ bar of real replays: every per-symbol strategy, several symbols, positions as th
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
 
 from agents.quant import QuantAgent, build_quant_agent
-from trading.data import Catalog
+from trading.data import Catalog, PointInTimeView
+from trading.data.series import from_ns
 from trading.decision import Decision, Snapshot
+from trading.ledger import Portfolio, PositionView
 from trading.replay import ReplayConfig, run_replay
 from trading.strategies import strategy_targets
 
@@ -89,3 +92,38 @@ async def test_an_agent_reused_for_another_run_decides_as_a_new_one() -> None:
     other = await checked_run(agent, ("IXIC", "SPX"))
     assert [d.targets for d in again.decisions] == [d.targets for d in first.decisions]
     assert len(other.decisions) == len(first.decisions)
+
+
+class MovableClock:
+    def __init__(self, now: datetime) -> None:
+        self.moment = now
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"), [case for case in CASES if case[0] in ("sma_cross", "rsi")]
+)
+def test_a_clock_that_jumps_stands_still_or_goes_back_gives_the_straightforward_decision(
+    kind: str, params: dict[str, object]
+) -> None:
+    # The trackers read only the closes new since their last bar; wherever the clock goes
+    # (several bars at once, none, back), the decision is still `strategy_targets`' own.
+    catalog = Catalog.default()
+    close_times = [from_ns(ns) for ns in catalog.load("SPX").close_times.tolist()]
+    clock = MovableClock(close_times[0])
+    view = PointInTimeView(catalog, clock)
+    agent = build_quant_agent(kind, params)
+    moves = itertools.cycle([1, 1, 3, 0, 1, -2, 7, 1, -40, 60, 1])
+    held = Decimal(0)
+    bar = 0
+    for _ in range(600):
+        bar = max(0, min(bar + next(moves), len(close_times) - 1))
+        clock.moment = close_times[bar]
+        positions = {"SPX": PositionView("SPX", held, *[Decimal(0)] * 5)} if held else {}
+        portfolio = Portfolio(clock.moment, Decimal(1), Decimal(1), positions, *[Decimal(0)] * 3)
+        snapshot = Snapshot(clock.moment, ("SPX",), view, portfolio)
+        decision = asyncio.run(agent.decide(snapshot))
+        assert decision.targets == strategy_targets(kind, agent.params, snapshot), bar
+        held = decision.targets.get("SPX", held)

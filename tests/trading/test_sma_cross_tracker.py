@@ -7,6 +7,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from tests.trading.price_walks import frozen, walk
 from trading.sma_cross_tracker import Closes, SmaCrossTracker, sma_cross_signal
@@ -86,3 +88,79 @@ def test_other_series_and_jumps_start_it_afresh() -> None:
     for n in range(12, 40):
         owned = np.array(first[:n])
         assert tracker.signal(owned) == straightforward(owned, 3, 12)
+
+
+# Adversarial closes: exact ties, sums that a huge close leaves (the running sums' error is
+# then as large as that close's last bits), closes a few ulps apart, prices at both ends of
+# the range the running sums take in and past it, many decimals, and odd values.
+TIE_PRONE = [0.1, 0.2, 0.3, 0.7, 1.0, 3.0, 1e16, 1e-3, 2.0**-30]
+ADVERSARIAL = st.one_of(
+    st.lists(st.sampled_from(TIE_PRONE), min_size=1, max_size=120),
+    st.lists(st.integers(-4, 4), min_size=1, max_size=120).map(
+        lambda ks: [0.1 * (1.0 + k * 2.0**-52) for k in ks]
+    ),
+    st.lists(
+        st.sampled_from([1e-99, 1e-101, 1e99, 1e101, 1e300, 1e-300, 5e-324, 1.5]),
+        min_size=1,
+        max_size=80,
+    ),
+    st.lists(
+        st.decimals(min_value=0, max_value=10**6, places=9, allow_nan=False).map(float),
+        min_size=1,
+        max_size=120,
+    ),
+    st.lists(st.floats(min_value=1e-6, max_value=1e6), min_size=1, max_size=120),
+    # NaN, infinity, zero, negatives (no sum that overflows: numpy would warn, an error here).
+    st.lists(st.floats(-1e300, 1e300) | st.sampled_from([np.nan, np.inf]), min_size=1, max_size=60),
+)
+
+
+@given(
+    values=ADVERSARIAL,
+    fast=st.integers(2, 9),
+    longer=st.integers(1, 20),
+    jumps=st.lists(st.integers(1, 4), min_size=1, max_size=8),
+)
+@settings(max_examples=400, deadline=None)
+@example(values=[1e16] + [1.0] * 60, fast=2, longer=1, jumps=[1])
+@example(values=[0.1] * 40, fast=3, longer=7, jumps=[1])
+def test_adversarial_closes_give_the_straightforward_signal_fed_or_sliced(
+    values: list[float], fast: int, longer: int, jumps: list[int]
+) -> None:
+    slow = fast + longer
+    series = frozen(np.array(values, dtype=np.float64))
+    sliced, fed = SmaCrossTracker(fast, slow), SmaCrossTracker(fast, slow)
+    for n in range(1, series.size + 1):
+        assert sliced.signal(series[:n]) == straightforward(series[:n], fast, slow), n
+    # Fed as `closes_since` feeds it: a first batch, then jumps of one close or several.
+    seen = min(jumps[0], len(values))
+    decided = fed.restart(values[:seen])
+    while True:
+        closes = series[:seen]
+        got = fed.resolve(closes) if decided is None else decided
+        assert got == straightforward(closes, fast, slow), seen
+        if seen == len(values):
+            break
+        step = jumps[seen % len(jumps)]
+        decided = fed.advance(values[seen : seen + step])
+        seen = min(seen + step, len(values))
+
+
+def test_ties_and_near_ties_are_left_to_numpy_and_clear_crossings_are_not() -> None:
+    tracker = SmaCrossTracker(3, 10)
+    assert [tracker.advance([0.1]) for _ in range(9)] == [0] * 9
+    assert [tracker.advance([0.1]) for _ in range(50)] == [None] * 50  # a tie, every bar
+    # A few ulps apart: inside the margin numpy's rounding needs, so numpy decides.
+    assert tracker.advance([0.1 * (1 + 2.0**-51)]) is None
+    assert tracker.advance([0.2]) == 1  # a clear crossing: the running sums decide it
+    assert tracker.restart([0.2] * 9 + [0.1]) == -1
+
+
+def test_a_huge_close_leaving_the_window_is_left_to_numpy_until_the_sums_restart() -> None:
+    # 1e16 in the sums: after it leaves, their error is ~1 (its last bits), more than the
+    # difference of the small closes' means: the bound cannot decide, and numpy does.
+    tracker = SmaCrossTracker(2, 4)
+    decided = [tracker.advance([close]) for close in [1e16, 1.0, 1.0, 1.0, 1.0, 2.0, 3.0]]
+    assert decided[:3] == [0, 0, 0]
+    assert None in decided[3:]
+    assert decided[-1] == 1  # the sums restarted from fsum: tight again

@@ -8,7 +8,7 @@ future by accident; asking for a future bar by its time is an error, not an empt
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar, overload
 
@@ -89,6 +89,10 @@ class _Cut:
     # numpy scalar converted on every bar the clock moves (~0.1 us).
     close_ns: list[int]
     visible: VisibleArrays | None = None
+    # The series' closes as Python floats, made on the first `closes_since` (the whole series:
+    # only the first `count` are ever handed out), and the token that stands for the series.
+    close_values: list[float] | None = None
+    token: object = field(default_factory=object)
 
     @property
     def arrays(self) -> VisibleArrays:
@@ -138,6 +142,24 @@ class PointInTimeView:
         # All of them (an agent's usual question, every bar) without `_start`'s call.
         start = 0 if limit is None else self._start(cut, limit)
         return cut.series.close[start : cut.count]
+
+    def closes_since(self, symbol: str, start: int) -> tuple[object, int, list[float]]:
+        """The closes of the closed bars from position `start` on, as Python floats, for a
+        reader that keeps what it has read: (token, count, closes[start:count]).
+
+        `count` is how many bars have closed by now; the token stands for the series they come
+        from, and is the same object as long as the view shows the same series, so a caller
+        that read `n <= count` closes under this token has read the first `n` of the same ones
+        (a new view, or a series replaced in the catalog, gives a new token). A bar-by-bar
+        reader pays for one new float a bar, not for an array of all of them."""
+        if start < 0:
+            raise DataError(f"start must be >= 0, got {start!r}")
+        cut = self._cut(symbol)
+        values = cut.close_values
+        if values is None:
+            values = cut.close_values = cut.series.close.tolist()
+        count = cut.count
+        return cut.token, count, values[start:count]
 
     def arrays(self, symbol: str) -> VisibleArrays:
         """All closed bars as read-only numpy slices; cheap enough to call on every bar."""

@@ -158,6 +158,10 @@ def test_view_never_returns_a_bar_closing_after_now(offset: timedelta, limit: in
     assert all(label + timedelta(days=1) <= now for label in view.frame("SPX", limit).index)
     if expected:
         assert view.last_bar("SPX").close_time <= now
+    for start in range(8):
+        _, count, closes = view.closes_since("SPX", start)
+        assert count == expected
+        assert closes == series.close[start:expected].tolist()
     for day in range(-1, 7):
         label = START + timedelta(days=day)
         try:
@@ -215,6 +219,7 @@ def test_cut_is_exact_wherever_the_clock_goes(
     )
     clock = MovableClock(START)
     view = PointInTimeView(catalog_of(series), clock)
+    token, read = view.closes_since("SPX", 0)[0], 0
     for bar, step in moves:
         anchor = int(close_ns[min(bar, n - 1)]) if bar >= 0 else START_NS
         clock.moment = EPOCH + timedelta(microseconds=-(-anchor // 1000) + step)
@@ -224,6 +229,12 @@ def test_cut_is_exact_wherever_the_clock_goes(
         assert len(view.arrays("SPX")) == visible
         if visible:
             assert view.last_bar("SPX").close == visible - 1
+        # A reader that keeps what it read, as the quant agent's trackers do: one token
+        # throughout (one series), and never a close past the ones visible now.
+        same, count, closes = view.closes_since("SPX", read)
+        assert (same, count) == (token, visible)
+        assert closes == list(range(read, visible))
+        read = max(0, min(read + len(closes), visible - 1))
 
 
 def test_a_replaced_series_is_cut_afresh_when_the_clock_moves() -> None:
@@ -238,9 +249,26 @@ def test_a_replaced_series_is_cut_afresh_when_the_clock_moves() -> None:
     clock = MovableClock(START + timedelta(days=3))
     view = PointInTimeView(catalog, clock)  # type: ignore[arg-type]
     assert view.visible_count("SPX") == 2
+    token = view.closes_since("SPX", 0)[0]
     catalog.series = SERIES
     clock.moment += timedelta(hours=1)
     assert view.visible_count("SPX") == 3
+    # Another series, another token: a reader cannot take its closes for the old ones'.
+    assert view.closes_since("SPX", 0)[0] is not token
+    assert view.closes_since("SPX", 0)[1:] == (3, CLOSES[:3])
+
+
+def test_closes_since_a_negative_start_is_refused() -> None:
+    view, _ = view_at(START + timedelta(days=3))
+    with pytest.raises(DataError, match="start must be >= 0"):
+        view.closes_since("SPX", -1)
+    assert view.closes_since("SPX", 5)[1:] == (3, [])  # past the visible ones: none
+
+
+def test_each_view_gives_its_own_token() -> None:
+    first, _ = view_at(START + timedelta(days=3))
+    second, _ = view_at(START + timedelta(days=3))
+    assert first.closes_since("SPX", 0)[0] is not second.closes_since("SPX", 0)[0]
 
 
 def _ns(moment: datetime) -> int:

@@ -9,7 +9,7 @@ order, fill, decision and equity point the command makes, and the forced replay 
 replay`) alone and with that write: the full event-driven cycle, bar by bar. Goals: the
 path's ratio >= 5, the replay's (with its write) >= 1.
 
-    pip install -e '.[bench]' && python bench/replay.py [--repeat 3]
+    pip install -e '.[bench]' && python bench/replay.py [--repeat 5]
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def run_backtesting_py(frame: pd.DataFrame) -> tuple[float, int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each; the best counts")
     args = parser.parse_args()
     frame = Catalog.default().load("SPX").to_frame()
     frame.index = frame.index.tz_localize(None)

@@ -3,19 +3,23 @@ order, adopting events found at start-up, the orders as they stand and the lates
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from agents.quant import build_quant_agent
 from tests.helpers import catalog_of, daily_series
+from trading.costs import CostModel
+from trading.data import Catalog
 from trading.decision import Decision, Snapshot
 from trading.domain import ZERO, Bar, EquityPoint, Instrument, Order, OrderFilled, OrderType, Side
-from trading.ledger import Portfolio
-from trading.replay import CycleEngine, ReplayBars, ReplayConfig
+from trading.ledger import MarginSettings, Portfolio
+from trading.replay import CycleEngine, ReplayBars, ReplayConfig, settle
 
 CATALOG = catalog_of(daily_series("SPX", opens=[100, 102, 104], closes=[101, 103, 105]))
 CONFIG = ReplayConfig(symbols=("SPX",), cash=Decimal(10_000))
 LOTS = {"SPX": Instrument("SPX", quantity_increment=Decimal(1))}
+BUNDLED = Catalog.default()
 
 
 def test_a_driver_trades_and_reads_the_engine_through_its_methods() -> None:
@@ -105,3 +109,36 @@ async def test_the_agent_sees_and_execute_sizes_from_the_books_as_settle_left_th
             engine.execute(agent.name, await engine.decide(agent, tick), tick)
     assert [p is s for p, s in zip(agent.seen, sized, strict=True)] == [True] * 4
     assert ZERO in {p.quantity("SPX") for p in agent.seen[1:]} != {ZERO}  # it traded
+
+
+async def test_the_engines_settle_and_the_modules_do_the_same_to_the_books() -> None:
+    # `CycleEngine.settle` takes `settle`'s steps inline (a replay settles every bar); the
+    # orders tool settles through `settle` itself. Two engines, one settled each way, the same
+    # decisions executed on both: every bar's events and books are equal, shorts, borrow,
+    # fills and the gate's peak included.
+    config = ReplayConfig(
+        symbols=("SPX", "IXIC"),
+        start=date(2011, 1, 1),
+        end=date(2011, 12, 31),
+        costs=CostModel(taker_fee_bps=Decimal("1.5"), borrow_rate=Decimal("0.03")),
+        margin=MarginSettings(allow_shorting=True),
+    )
+    agent = build_quant_agent("mean_reversion", {"allow_short": True})
+    inline, stepwise = (CycleEngine(BUNDLED, config, run_id="r") for _ in range(2))
+    bars = ReplayBars(BUNDLED, config)
+    filled = 0
+    for tick in bars.ticks():
+        events = inline.settle(tick)
+        stepwise.clock.advance_to(tick.now)
+        borrow = config.costs.borrow_rate
+        parts = (stepwise.executor, stepwise.ledger, stepwise.gate, borrow)
+        assert settle(tick.now, tick.bars, *parts) == events
+        assert stepwise.snapshot() == inline.snapshot()
+        filled += sum(isinstance(e, OrderFilled) for e in events)
+        if tick.last:
+            break
+        decision = await inline.decide(agent, tick)
+        inline.execute(agent.name, decision, tick)
+        stepwise.execute(agent.name, decision, tick)
+    assert filled > 10
+    assert inline.ledger.borrow_costs > ZERO

@@ -10,8 +10,8 @@ in the same order as TA-Lib's C (one rounding each; Python's floats round the sa
 the very float TA-Lib gives. `RsiTracker` does that where it can show it is the same
 computation, and asks TA-Lib otherwise:
 
-- the closes must continue the ones seen (the same series, from the same first close, one
-  close more);
+- the closes must continue the ones seen (the same series from the same first close: the
+  caller's to know, as `running_strategy` knows it from `closes_since`'s token and count);
 - every close must be finite (TA-Lib skips leading NaNs; a NaN or infinity later poisons it);
 - TA-Lib must run its default algorithm (no unstable period, no Metastock compatibility);
 - a gain + loss within 1e-7 of zero is TA-Lib's to judge (its epsilon has been 1e-8 and 1e-14
@@ -52,52 +52,24 @@ def rsi_signal(value: float, lower: float, upper: float, current: int) -> int:
 
 
 class RsiTracker:
-    """One symbol's RSI signal, bar after bar.
-
-    Two ways to feed it: `signal(closes, current)` is `_rsi`'s answer (`strategies`) for every
-    array, and O(1) while each call's closes are the previous call's plus one (as
-    `PointInTimeView.closes` returns them: a prefix of one series that grows as the clock
-    moves; anything else starts it afresh); or, where the caller keeps the continuity itself
-    (`PointInTimeView.closes_since`), `restart(values, current)` and `advance(new, current)`,
-    whose None means "ask `resolve` with the closes array" (TA-Lib's to compute)."""
+    """One symbol's RSI signal, bar after bar, fed as `PointInTimeView.closes_since` feeds a
+    reader that keeps the continuity itself (`running_strategy`): `restart(values, current)`
+    with the closes so far, then `advance(new, current)` with each bar's new ones; their None
+    means "ask `resolve` with the closes array" (TA-Lib's to compute)."""
 
     def __init__(self, period: int, lower: float, upper: float) -> None:
         self._period, self._lower, self._upper = period, lower, upper
         self._count = 0  # closes seen
-        self._base: object = None  # for `signal`: the array the closes seen are a prefix of
-        self._first = math.nan  # the oldest close seen
         # TA-Lib's state after the closes seen; None where it is TA-Lib's to compute.
         self._averages: WilderAverages | None = None
-
-    def signal(self, closes: Closes, current: int = 0) -> int:
-        size = closes.size
-        averages = self._averages
-        if (
-            size == self._count + 1
-            and closes.base is self._base
-            and self._base is not None
-            and size > 1
-            and closes[0] == self._first
-            and (averages is None or closes[-2] == averages.last)
-        ):
-            decided = self.advance([float(closes[-1])], current)
-        elif closes.base is None:  # a copy: no later call can be shown to continue it
-            self._count, self._base, self._averages = size, None, None
-            decided = 0 if size <= self._period else None
-        else:
-            decided = self.restart(closes.tolist(), current)
-            self._base = closes.base
-        return self.resolve(closes, current) if decided is None else decided
 
     def restart(self, values: list[float], current: int = 0) -> int | None:
         """Start afresh from these closes (a new series, or one that does not continue)."""
         self._count = 0
-        self._base = None
-        self._first = values[0] if values else math.nan
         self._averages = None
         if (
             not values
-            or not _isfinite(self._first)  # TA-Lib skips leading NaNs: not this recurrence
+            or not _isfinite(values[0])  # TA-Lib skips leading NaNs: not this recurrence
             or _talib_settings() != (0, 0)
             or (by_reciprocal := talibs_division(self._period)) is None
         ):

@@ -39,19 +39,14 @@ _fsum = math.fsum
 
 
 class SmaCrossTracker:
-    """One symbol's fast/slow SMA comparison, bar after bar.
-
-    Two ways to feed it: `signal(closes)` is `sma_cross_signal(closes, fast, slow)` for every
-    array, and incremental while each call's closes are the previous call's plus one (as
-    `PointInTimeView.closes` returns them: a prefix of one series that grows as the clock
-    moves); or, where the caller keeps the continuity itself (`PointInTimeView.closes_since`),
-    `restart(values)` and `advance(new_values)`, whose None means "ask `resolve` with the
-    closes array", the rare bar the sums cannot decide."""
+    """One symbol's fast/slow SMA comparison, bar after bar, fed as `PointInTimeView.closes_since`
+    feeds a reader that keeps the continuity itself (`running_strategy`): `restart(values)` with
+    the closes so far, then `advance(new_values)` with each bar's new ones; their None means
+    "ask `resolve` with the closes array", the rare bar the sums cannot decide."""
 
     def __init__(self, fast: int, slow: int) -> None:
         self._fast, self._slow = fast, slow
         self._values: list[float] = []  # the closes seen, as floats
-        self._base: object = None  # for `signal`: the array the closes seen are a prefix of
         # The running window sums and bounds on their errors; unused once `bounded` is False.
         self._fast_sum = self._slow_sum = 0.0
         self._fast_error = self._slow_error = 0.0
@@ -63,27 +58,9 @@ class SmaCrossTracker:
         self._fast_weight, self._slow_weight = 2.0 * slow, 2.0 * fast
         self._margin = 2.0 * ((max(fast, slow) + 2) * 2.0**-52 + 2.0**-50)
 
-    def signal(self, closes: Closes, current: int = 0) -> int:
-        """The signal at these closes (`current`, the position's direction, is not used)."""
-        size = closes.size
-        values = self._values
-        if (
-            size == len(values) + 1
-            and closes.base is self._base
-            and self._base is not None
-            # `item`: a Python float straight from the array, not a numpy scalar (~0.1 us).
-            and (size == 1 or not self._bounded or closes.item(-2) == values[-1])
-        ):
-            decided = self.advance([closes.item(-1)])
-        else:
-            decided = self.restart(closes.tolist())
-            self._base = closes.base
-        return self.resolve(closes) if decided is None else decided
-
     def restart(self, values: list[float], current: int = 0) -> int | None:
         """Start afresh from these closes (a new series, or one that does not continue)."""
         self._values = []
-        self._base = None
         self._fast_sum = self._slow_sum = self._fast_error = self._slow_error = 0.0
         self._bounded = True
         return self.advance(values)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import talib
 
-from tests.trading.price_walks import frozen, walk
+from tests.trading.price_walks import BarByBar, frozen, restarted, walk
 from trading import rsi_tracker
 from trading.data import Catalog
 from trading.rsi_tracker import RsiTracker, WilderAverages, talibs_division
@@ -22,14 +22,14 @@ def real(symbol: str) -> Closes:
 
 
 def signals_bar_by_bar(series: Closes, params: RsiParams) -> list[tuple[int, int]]:
-    """(tracker, straightforward) signals at each prefix, as a point-in-time view shows them,
-    the position following the signal as a replay's would."""
-    tracker = RsiTracker(params.period, params.lower, params.upper)
+    """(tracker, straightforward) signals at each prefix, the tracker fed a close a bar, the
+    position following the signal as a replay's would."""
+    fed = BarByBar(RsiTracker(params.period, params.lower, params.upper), series)
     straightforward = STRATEGIES["rsi"].signal
     pairs, current = [], 0
     for n in range(1, series.size + 1):
         expected = straightforward(params, series[:n], current)
-        pairs.append((tracker.signal(series[:n], current), expected))
+        pairs.append((fed.signal(current), expected))
         current = expected
     return pairs
 
@@ -120,14 +120,14 @@ def test_a_series_that_does_not_continue_starts_afresh() -> None:
         ixic[:302],  # another series, one close more
         spx[1:304],  # the same one, from a later first close
         spx[:304],
-        spx[:304].copy(),  # a copy: asked of TA-Lib
+        spx[:304].copy(),
         spx[:305],
         spx[:100],  # a new run
         spx[:101],
     ]
     for closes in cases:
-        assert tracker.signal(closes, 0) == straightforward(params, closes, 0)
-        assert tracker.signal(closes[:-1].copy(), 1) == straightforward(params, closes[:-1], 1)
+        assert restarted(tracker, closes, 0) == straightforward(params, closes, 0)
+        assert restarted(tracker, closes[:-1].copy(), 1) == straightforward(params, closes[:-1], 1)
 
 
 def test_this_talib_is_followed_for_every_period_the_params_allow() -> None:
@@ -145,8 +145,8 @@ def test_a_replayed_series_never_asks_talib(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(rsi_tracker, "talib_rsi", talib_rsi)
     closes = real("SPX")
-    tracker = RsiTracker(14, 30, 70)
-    signals = [tracker.signal(closes[:n]) for n in range(1, closes.size + 1)]
+    fed = BarByBar(RsiTracker(14, 30, 70), closes)
+    signals = [fed.signal() for _ in range(closes.size)]
     assert asked == []
     assert {1, -1} <= set(signals)
 

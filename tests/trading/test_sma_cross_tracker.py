@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.trading.price_walks import frozen, walk
+from tests.trading.price_walks import BarByBar, frozen, restarted, walk
 from trading.sma_cross_tracker import Closes, SmaCrossTracker, sma_cross_signal
 
 
@@ -19,12 +19,10 @@ def straightforward(closes: Closes, fast: int, slow: int) -> int:
 
 
 def signals_bar_by_bar(series: Closes, fast: int, slow: int) -> list[tuple[int, int]]:
-    """(tracker, straightforward) signals at each prefix, as a point-in-time view shows them."""
-    tracker = SmaCrossTracker(fast, slow)
-    return [
-        (tracker.signal(series[:n]), straightforward(series[:n], fast, slow))
-        for n in range(1, series.size + 1)
-    ]
+    """(tracker, straightforward) signals at each prefix, the tracker fed a close a bar."""
+    fed = BarByBar(SmaCrossTracker(fast, slow), series)
+    bars = range(1, series.size + 1)
+    return [(fed.signal(), straightforward(series[:n], fast, slow)) for n in bars]
 
 
 @pytest.mark.parametrize(("fast", "slow"), [(2, 3), (5, 8), (10, 50), (7, 9), (20, 200), (3, 129)])
@@ -83,11 +81,10 @@ def test_other_series_and_jumps_start_it_afresh() -> None:
     first, second = walk(1, 300), walk(2, 300, scale=50.0)
     tracker = SmaCrossTracker(3, 12)
     for closes in [first[:100], first[:101], second[:102], second[:50], first[:51], first[:300]]:
-        assert tracker.signal(closes) == straightforward(closes, 3, 12)
-    # Arrays that own their data (no base to compare) are computed afresh each time.
+        assert restarted(tracker, closes) == straightforward(closes, 3, 12)
     for n in range(12, 40):
         owned = np.array(first[:n])
-        assert tracker.signal(owned) == straightforward(owned, 3, 12)
+        assert restarted(tracker, owned) == straightforward(owned, 3, 12)
 
 
 # Adversarial closes: exact ties, sums that a huge close leaves (the running sums' error is
@@ -124,14 +121,14 @@ ADVERSARIAL = st.one_of(
 @settings(max_examples=400, deadline=None)
 @example(values=[1e16] + [1.0] * 60, fast=2, longer=1, jumps=[1])
 @example(values=[0.1] * 40, fast=3, longer=7, jumps=[1])
-def test_adversarial_closes_give_the_straightforward_signal_fed_or_sliced(
+def test_adversarial_closes_give_the_straightforward_signal_one_by_one_or_in_jumps(
     values: list[float], fast: int, longer: int, jumps: list[int]
 ) -> None:
     slow = fast + longer
     series = frozen(np.array(values, dtype=np.float64))
-    sliced, fed = SmaCrossTracker(fast, slow), SmaCrossTracker(fast, slow)
+    one_by_one, fed = BarByBar(SmaCrossTracker(fast, slow), series), SmaCrossTracker(fast, slow)
     for n in range(1, series.size + 1):
-        assert sliced.signal(series[:n]) == straightforward(series[:n], fast, slow), n
+        assert one_by_one.signal() == straightforward(series[:n], fast, slow), n
     # Fed as `closes_since` feeds it: a first batch, then jumps of one close or several.
     seen = min(jumps[0], len(values))
     decided = fed.restart(values[:seen])

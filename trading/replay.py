@@ -209,24 +209,14 @@ class CycleEngine:
         return len(self.equity) >= 2
 
     def settle(self, tick: Tick) -> list[OrderEvent]:
-        """Move the clock to the tick, fill what its bars allow, mark, record the equity: the
-        steps of the module's `settle`, inline, on the engine's own books (every bar)."""
-        now, bars, ledger = tick.now, tick.bars, self.ledger
+        """Move the clock to the tick, fill what its bars allow, mark, record the equity."""
+        now, bars = tick.now, tick.bars
         self.clock.advance_to(now)
-        events = self.executor.process_bars(bars)
-        marks = ledger.marks  # `Ledger.mark` of each bar, without a call per bar
-        for bar in bars:
-            marks[bar.symbol] = bar.close
-        if self._borrow_rate:
-            ledger.accrue_borrow(now, self._borrow_rate)
-        else:  # all `accrue_borrow` does at a zero rate: the next accrual counts from now
-            ledger.last_accrual = now
-        ledger.time = now
-        # `Ledger.equity()` is the portfolio's equity, the same sum in the same order. The
-        # books do not change again before `decide` and `execute` of this tick: the picture
-        # the gate's equity came from is the one they show the agent and size from.
-        portfolio = ledger.portfolio()
-        self.gate.observe(now, portfolio.equity)
+        events, portfolio = _settle(
+            now, bars, self.executor, self.ledger, self.gate, self._borrow_rate
+        )
+        # The books do not change again before `decide` and `execute` of this tick: the
+        # picture the gate's equity came from is the one they show the agent and size from.
         self._seen = (tick.cycle, portfolio)
         if events:
             self.events.extend(events)
@@ -490,15 +480,33 @@ def settle(
     borrow_rate: Decimal,
 ) -> list[OrderEvent]:
     """What happens when bars close at `now` (the clock already there): the executor fills what
-    they allow, the ledger marks to their closes and accrues borrow, the gate sees the equity.
-    `CycleEngine.settle` takes the same steps on its own books."""
+    they allow, the ledger marks to their closes and accrues borrow, the gate sees the equity."""
+    return _settle(now, bars, executor, ledger, gate, borrow_rate)[0]
+
+
+def _settle(
+    now: datetime,
+    bars: Sequence[Bar],
+    executor: CycleExecutor,
+    ledger: Ledger,
+    gate: RiskGate,
+    borrow_rate: Decimal,
+) -> tuple[list[OrderEvent], Portfolio]:
+    """`settle`, and the portfolio whose equity the gate saw (the books do not change after):
+    the one definition of the steps, for the engine on every bar and for the orders tool."""
     events = executor.process_bars(bars)
+    marks = ledger.marks  # `Ledger.mark` of each bar, without a call per bar
     for bar in bars:
-        ledger.mark(bar.symbol, bar.close)
-    ledger.accrue_borrow(now, borrow_rate)
+        marks[bar.symbol] = bar.close
+    if borrow_rate:
+        ledger.accrue_borrow(now, borrow_rate)
+    else:  # all `accrue_borrow` does at a zero rate: the next accrual counts from now
+        ledger.last_accrual = now
     ledger.time = now
-    gate.observe(now, ledger.equity())
-    return events
+    # `Ledger.equity()` is the portfolio's equity, the same sum in the same order.
+    portfolio = ledger.portfolio()
+    gate.observe(now, portfolio.equity)
+    return events, portfolio
 
 
 async def _decided(decision: Decision) -> Decision:

@@ -111,11 +111,11 @@ async def test_the_agent_sees_and_execute_sizes_from_the_books_as_settle_left_th
     assert ZERO in {p.quantity("SPX") for p in agent.seen[1:]} != {ZERO}  # it traded
 
 
-async def test_the_engines_settle_and_the_modules_do_the_same_to_the_books() -> None:
-    # `CycleEngine.settle` takes `settle`'s steps inline (a replay settles every bar); the
-    # orders tool settles through `settle` itself. Two engines, one settled each way, the same
-    # decisions executed on both: every bar's events and books are equal, shorts, borrow,
-    # fills and the gate's peak included.
+async def test_the_engines_settle_and_the_orders_tools_do_the_same_to_the_books() -> None:
+    # `CycleEngine.settle` and the orders tool's `settle` share their steps (`_settle`); the
+    # engine adds the clock, its events and its equity points. Two engines, one settled each
+    # way, the same decisions executed on both: every bar's events and books are equal,
+    # shorts, borrow, fills and the gate's peak included.
     config = ReplayConfig(
         symbols=("SPX", "IXIC"),
         start=date(2011, 1, 1),

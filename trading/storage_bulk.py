@@ -24,7 +24,6 @@ a whole column, a function from the column's values to their encodings (or None 
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -32,7 +31,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.types import TypeEngine
 
-from trading.storage_statements import compiles_alike
+from trading import storage_statements
 
 # The parameters of one statement: SQLite's least limit (builds before 3.32 allow 999).
 _MOST_PARAMETERS = 999
@@ -52,23 +51,12 @@ class _Statement(NamedTuple):
     row: str | None
 
 
-# Compiled once per dialect, table and columns: a compile costs 0.1 to 0.3 ms, a backtest
-# inserts into four tables. Keyed weakly by the dialect, which lives as long as its engine,
-# or for SQLite by what its compiled text depends on (`compiles_alike`), so that every store
-# of a process shares them: `tradepit backtest` opens a new engine each run.
-_STATEMENTS: weakref.WeakKeyDictionary[Dialect, dict[tuple[Table, tuple[str, ...]], _Statement]]
-_STATEMENTS = weakref.WeakKeyDictionary()
-_SHARED_STATEMENTS: dict[tuple[object, ...], dict[tuple[Table, tuple[str, ...]], _Statement]]
-_SHARED_STATEMENTS = {}
-
-
 def _statement(dialect: Dialect, table: Table, names: tuple[str, ...]) -> _Statement:
-    alike = compiles_alike(dialect)
-    if alike is None:
-        compiled_for = _STATEMENTS.setdefault(dialect, {})
-    else:
-        compiled_for = _SHARED_STATEMENTS.setdefault(alike, {})
-    statement = compiled_for.get((table, names))
+    # Compiled once per dialect, table and columns (a compile costs 0.1 to 0.3 ms, a backtest
+    # inserts into four tables), and on SQLite once per process (`compiled_for`): `tradepit
+    # backtest` opens a new engine each run.
+    compiled_for = storage_statements.compiled_for(dialect)
+    statement: _Statement | None = compiled_for.get((table, names))
     if statement is None:
         compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
         order = tuple(compiled.positiontup or names) if compiled.positional else None

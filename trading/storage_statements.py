@@ -14,7 +14,7 @@ take SQLAlchemy's execution as it is.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Connection, CursorResult, Dialect
@@ -45,7 +45,22 @@ class _Compiled(NamedTuple):
     types: tuple[TypeEngine[Any], ...]
 
 
-_COMPILED: dict[tuple[object, ...], _Compiled] = {}
+# Compiled statements, by what their text depends on (`compiles_alike`) for SQLite, shared by
+# every store of the process, else by dialect object, kept as long as it lives: one store for
+# this module's statements and `trading.storage_bulk`'s inserts (keys of their own kinds).
+_SHARED: dict[tuple[object, ...], dict[Hashable, Any]] = {}
+_PER_DIALECT: weakref.WeakKeyDictionary[Dialect, dict[Hashable, Any]] = weakref.WeakKeyDictionary()
+
+
+def compiled_for(dialect: Dialect) -> dict[Hashable, Any]:
+    """Where statements compiled for `dialect` are kept: shared by every SQLite dialect that
+    compiles alike, else the dialect's own."""
+    alike = compiles_alike(dialect)
+    if alike is None:
+        return _PER_DIALECT.setdefault(dialect, {})
+    return _SHARED.setdefault(alike, {})
+
+
 # Each dialect's bind processors of a compiled statement, which may hold the dialect's own
 # settings (the engine's JSON serializer): kept as long as the dialect lives.
 _PROCESSORS: weakref.WeakKeyDictionary[Dialect, dict[str, tuple[Callable[[Any], Any] | None, ...]]]
@@ -65,12 +80,13 @@ def execute_compiled_once(
     alike = compiles_alike(dialect)
     if alike is None or not dialect.positional:
         return connection.execute(build(), parameters)
-    compiled = _COMPILED.get((alike, name))
+    known = compiled_for(dialect)
+    compiled: _Compiled | None = known.get(name)
     if compiled is None:
         made = build().compile(dialect=dialect)
         names = tuple(made.positiontup or ())
         types = tuple(made.binds[n].type for n in names)
-        compiled = _COMPILED[(alike, name)] = _Compiled(made.string, names, types)
+        compiled = known[name] = _Compiled(made.string, names, types)
     for_dialect = _PROCESSORS.setdefault(dialect, {})
     processors = for_dialect.get(name)
     if processors is None:

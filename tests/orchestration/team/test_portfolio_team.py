@@ -30,10 +30,13 @@ NOW = datetime(2012, 6, 1, tzinfo=UTC)
 WEIGHTS = {"bull": {"AAPL": 30, "MSFT": 20}, "bear": {"AAPL": 10}, "portfolio": {"AAPL": 20}}
 
 
-def by_role(body: dict[str, Any]) -> Step:
+def role_of(body: dict[str, Any]) -> str:
     system = body["messages"][0]["content"]
-    role = system.split("Role: ")[1].split(" ")[0].rstrip(".")
-    return Say(portfolio_json(SP20, WEIGHTS[role]))
+    return str(system.split("Role: ")[1].split(" ")[0].rstrip("."))
+
+
+def by_role(body: dict[str, Any]) -> Step:
+    return Say(portfolio_json(SP20, WEIGHTS[role_of(body)]))
 
 
 def member(name: str, role: str) -> dict[str, Any]:
@@ -91,7 +94,10 @@ async def test_a_three_member_debate_on_twenty_symbols_calls_once_per_member_per
     debate = next(s for s in transcript["steps"] if s["kind"] == "debate")
     assert len(debate["turns"]) == 3 * rounds  # one portfolio turn per member per round
     assert len(debate["revisions"]) == 3 * rounds * 20  # still recorded per symbol
-    notes = [m["content"] for m in requests[-1]["messages"] if m["role"] == "user"]
+    # The bull's last turn (the members of a round ask at once: which request comes last
+    # is the scheduler's to say) reads the bear's view in the round's note.
+    last_bull = [r for r in requests if role_of(r) == "bull"][-1]
+    notes = [m["content"] for m in last_bull["messages"] if m["role"] == "user"]
     assert "Debate round" in notes[0]
     assert "- AAPL: bear buy +10%" in notes[0]
 
